@@ -1,0 +1,528 @@
+//! The user-facing configuration schema (`tollgate.yaml`).
+//!
+//! The shape starts from the published seed config (`version`, `providers`, `cache`,
+//! `consumer_groups`, `cost_tracking`) and only ever extends it. Every struct denies
+//! unknown keys so a typo is an error, not a silently ignored setting.
+//!
+//! Parsing the YAML text is the ledger's job (the filter receives the derived
+//! [`crate::filter_config::FilterConfig`] as JSON); this module owns the types and the
+//! cross-field validation both sides rely on.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::UsdPerMTok;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Schema version; only `'1'` exists.
+    pub version: String,
+    pub providers: Providers,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    pub consumer_groups: Vec<ConsumerGroup>,
+    #[serde(default)]
+    pub cost_tracking: CostTracking,
+    /// Extension: wallet definitions. When present, every consumer group's
+    /// `wallet_team_id` must be defined here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallets: Option<Vec<WalletDef>>,
+    /// Extension: price overrides and additions, in USD per million tokens.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pricing: BTreeMap<String, ModelPriceDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Providers {
+    #[serde(default)]
+    pub routing: Routing,
+    pub targets: Vec<Target>,
+    /// Extension: where each provider's API lives. Defaults to the public endpoints.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<ProviderKind, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    #[serde(default)]
+    pub strategy: RoutingStrategy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingStrategy {
+    #[default]
+    UsageBased,
+    CostBased,
+    Priority,
+    Weighted,
+    LatencyBased,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
+
+    /// The provider's public API base URL.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "https://api.openai.com",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+        }
+    }
+}
+
+/// A routing lane: one provider and one model, with the credential to call it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub id: String,
+    pub provider: ProviderKind,
+    pub model: String,
+    pub secret_key_ref: SecretKeyRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyRef {
+    /// Name of the environment variable (in Envoy's environment) holding the key.
+    pub env: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u32,
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u32,
+    #[serde(default)]
+    pub match_strategy: MatchStrategy,
+}
+
+fn default_ttl() -> u32 {
+    1800
+}
+fn default_max_entries() -> u32 {
+    10_000
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: false,
+            ttl_seconds: default_ttl(),
+            max_entries: default_max_entries(),
+            match_strategy: MatchStrategy::Exact,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchStrategy {
+    #[default]
+    Exact,
+}
+
+/// Who is calling: the key a team's existing clients already send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerGroup {
+    pub name: String,
+    /// The key in plain text, as in the seed config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Extension: the key's SHA-256 (hex), so the config need not hold the key itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_sha256: Option<String>,
+    pub wallet_team_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostTracking {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub wallet_enforcement: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CostTracking {
+    fn default() -> Self {
+        CostTracking {
+            enabled: true,
+            wallet_enforcement: false,
+        }
+    }
+}
+
+/// A team wallet and the allocation it starts with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletDef {
+    pub team_id: String,
+    /// Initial allocation in USD (decimal, e.g. "250.00").
+    #[serde(default)]
+    pub initial_usd: crate::money::Usd,
+}
+
+/// Prices of one model in USD per million tokens of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPriceDef {
+    pub input: UsdPerMTok,
+    /// Cache reads; defaults to the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<UsdPerMTok>,
+    /// Cache writes (Anthropic); defaults to the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<UsdPerMTok>,
+    pub output: UsdPerMTok,
+}
+
+/// One problem found in a configuration: where it is and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Path in the document, e.g. `consumer_groups[1].wallet_team_id`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> ConfigProblem {
+    ConfigProblem {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.as_bytes()[0].is_ascii_digit()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl Config {
+    /// Cross-field checks that the type system cannot express. Returns every problem,
+    /// not just the first, so one `check-config` run shows all of them.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.version != "1" {
+            problems.push(problem(
+                "version",
+                format!("expected '1', found '{}'", self.version),
+            ));
+        }
+
+        if self.providers.targets.is_empty() {
+            problems.push(problem(
+                "providers.targets",
+                "expected at least one target (a provider lane)",
+            ));
+        }
+        let mut lane_ids = HashSet::new();
+        for (i, t) in self.providers.targets.iter().enumerate() {
+            let at = format!("providers.targets[{i}]");
+            if !is_identifier(&t.id) {
+                problems.push(problem(
+                    format!("{at}.id"),
+                    "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                ));
+            }
+            if !lane_ids.insert(t.id.as_str()) {
+                problems.push(problem(
+                    format!("{at}.id"),
+                    format!("duplicate target id '{}'", t.id),
+                ));
+            }
+            if t.model.trim().is_empty() {
+                problems.push(problem(format!("{at}.model"), "expected a model name"));
+            }
+            if !is_env_name(&t.secret_key_ref.env) {
+                problems.push(problem(
+                    format!("{at}.secret_key_ref.env"),
+                    "expected an environment variable name (letters, digits, '_')",
+                ));
+            }
+        }
+        for (kind, url) in &self.providers.endpoints {
+            if crate::endpoint::Endpoint::parse(url).is_err() {
+                problems.push(problem(
+                    format!("providers.endpoints.{}", kind.as_str()),
+                    format!("expected an http:// or https:// URL with a host, found '{url}'"),
+                ));
+            }
+        }
+
+        if self.cache.max_entries == 0 && self.cache.enabled {
+            problems.push(problem(
+                "cache.max_entries",
+                "expected at least 1 when the cache is enabled",
+            ));
+        }
+
+        if self.consumer_groups.is_empty() {
+            problems.push(problem(
+                "consumer_groups",
+                "expected at least one consumer group",
+            ));
+        }
+        let wallet_ids: Option<HashSet<&str>> = self
+            .wallets
+            .as_ref()
+            .map(|ws| ws.iter().map(|w| w.team_id.as_str()).collect());
+        let mut names = HashSet::new();
+        let mut digests = HashSet::new();
+        for (i, g) in self.consumer_groups.iter().enumerate() {
+            let at = format!("consumer_groups[{i}]");
+            if !is_identifier(&g.name) {
+                problems.push(problem(
+                    format!("{at}.name"),
+                    "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                ));
+            }
+            if !names.insert(g.name.as_str()) {
+                problems.push(problem(
+                    format!("{at}.name"),
+                    format!("duplicate consumer group name '{}'", g.name),
+                ));
+            }
+            match (&g.api_key, &g.api_key_sha256) {
+                (Some(_), Some(_)) => problems.push(problem(
+                    format!("{at}.api_key_sha256"),
+                    "expected either api_key or api_key_sha256, not both",
+                )),
+                (None, None) => problems.push(problem(
+                    format!("{at}.api_key"),
+                    "expected api_key (or api_key_sha256)",
+                )),
+                (Some(k), None) if k.len() < 8 => problems.push(problem(
+                    format!("{at}.api_key"),
+                    "expected a key of at least 8 characters",
+                )),
+                (None, Some(d)) if crate::keys::parse_digest(d).is_none() => {
+                    problems.push(problem(
+                        format!("{at}.api_key_sha256"),
+                        "expected 64 hexadecimal characters (a SHA-256 digest)",
+                    ))
+                }
+                _ => {}
+            }
+            if let Some(d) = g.key_digest() {
+                if !digests.insert(d) {
+                    problems.push(problem(
+                        format!("{at}.api_key"),
+                        "duplicate key: another consumer group already uses it",
+                    ));
+                }
+            }
+            if !is_identifier(&g.wallet_team_id) {
+                problems.push(problem(
+                    format!("{at}.wallet_team_id"),
+                    "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                ));
+            } else if let Some(ids) = &wallet_ids {
+                if !ids.contains(g.wallet_team_id.as_str()) {
+                    problems.push(problem(
+                        format!("{at}.wallet_team_id"),
+                        format!(
+                            "wallet '{}' has no definition under `wallets:`",
+                            g.wallet_team_id
+                        ),
+                    ));
+                }
+            }
+        }
+
+        if let Some(ws) = &self.wallets {
+            let mut seen = HashSet::new();
+            for (i, w) in ws.iter().enumerate() {
+                if !is_identifier(&w.team_id) {
+                    problems.push(problem(
+                        format!("wallets[{i}].team_id"),
+                        "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                    ));
+                }
+                if !seen.insert(w.team_id.as_str()) {
+                    problems.push(problem(
+                        format!("wallets[{i}].team_id"),
+                        format!("duplicate wallet '{}'", w.team_id),
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Non-fatal observations: the config loads, but probably not as the user meant.
+    pub fn warnings(&self) -> Vec<ConfigProblem> {
+        let mut warnings = Vec::new();
+        let table = crate::pricing::PriceTable::with_overrides(&self.pricing);
+        for (i, t) in self.providers.targets.iter().enumerate() {
+            if table.lookup(&t.model).is_none() {
+                warnings.push(problem(
+                    format!("providers.targets[{i}].model"),
+                    format!(
+                        "no price known for model '{}': its requests are recorded with cost 0 \
+                         and flagged unpriced; add it under `pricing:`",
+                        t.model
+                    ),
+                ));
+            }
+        }
+        if self.wallets.is_none() && self.cost_tracking.wallet_enforcement {
+            warnings.push(problem(
+                "wallets",
+                "no wallets defined: every wallet starts empty and, with wallet_enforcement, \
+                 refuses requests until an allocation is made",
+            ));
+        }
+        warnings
+    }
+
+    pub fn endpoint_for(&self, kind: ProviderKind) -> &str {
+        self.providers
+            .endpoints
+            .get(&kind)
+            .map(String::as_str)
+            .unwrap_or(kind.default_endpoint())
+    }
+
+    /// Every team that has a wallet: the defined ones plus any a group names.
+    pub fn wallet_team_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .wallets
+            .iter()
+            .flatten()
+            .map(|w| w.team_id.clone())
+            .chain(self.consumer_groups.iter().map(|g| g.wallet_team_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
+impl ConsumerGroup {
+    /// The digest the filter compares against; never the key itself.
+    pub fn key_digest(&self) -> Option<[u8; 32]> {
+        match (&self.api_key, &self.api_key_sha256) {
+            (Some(k), _) => Some(crate::keys::digest_key(k)),
+            (None, Some(d)) => crate::keys::parse_digest(d),
+            (None, None) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn seed() -> Config {
+        serde_json::from_value(serde_json::json!({
+            "version": "1",
+            "providers": {
+                "routing": {"strategy": "usage_based"},
+                "targets": [
+                    {"id": "openai-gpt4o-mini", "provider": "openai", "model": "gpt-5.4-mini-mini",
+                     "secret_key_ref": {"env": "OPENAI_API_KEY"}},
+                    {"id": "anthropic-haiku", "provider": "anthropic", "model": "claude-haiku",
+                     "secret_key_ref": {"env": "ANTHROPIC_API_KEY"}}
+                ]
+            },
+            "cache": {"enabled": true, "ttl_seconds": 1800, "max_entries": 10000, "match_strategy": "exact"},
+            "consumer_groups": [
+                {"name": "support", "api_key": "kt_cg_support_prod", "wallet_team_id": "team_support"},
+                {"name": "engineering", "api_key": "kt_cg_engineering_prod", "wallet_team_id": "team_engineering"}
+            ],
+            "cost_tracking": {"enabled": true, "wallet_enforcement": true}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn seed_shape_is_valid() {
+        assert_eq!(seed().validate(), vec![]);
+    }
+
+    #[test]
+    fn duplicate_target_ids_and_keys_are_reported_with_paths() {
+        let mut c = seed();
+        c.providers.targets[1].id = c.providers.targets[0].id.clone();
+        c.consumer_groups[1].api_key = c.consumer_groups[0].api_key.clone();
+        let paths: Vec<_> = c.validate().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            vec!["providers.targets[1].id", "consumer_groups[1].api_key"]
+        );
+    }
+
+    #[test]
+    fn undefined_wallet_is_reported_only_when_wallets_are_declared() {
+        let mut c = seed();
+        c.wallets = Some(vec![WalletDef {
+            team_id: "team_support".into(),
+            initial_usd: Default::default(),
+        }]);
+        let problems = c.validate();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "consumer_groups[1].wallet_team_id");
+        assert!(problems[0].message.contains("team_engineering"));
+    }
+
+    #[test]
+    fn digest_and_plain_key_are_equivalent_but_exclusive() {
+        let mut c = seed();
+        let digest = crate::keys::hex(&crate::keys::digest_key("kt_cg_support_prod"));
+        c.consumer_groups[0].api_key = None;
+        c.consumer_groups[0].api_key_sha256 = Some(digest);
+        assert_eq!(c.validate(), vec![]);
+        c.consumer_groups[0].api_key = Some("kt_cg_support_prod".into());
+        assert_eq!(
+            c.validate()[0].path,
+            "consumer_groups[0].api_key_sha256".to_string()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let mut v = serde_json::to_value(seed()).unwrap();
+        v["cache"]["ttl"] = 5.into();
+        let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
+        assert!(err.contains("unknown field `ttl`"), "{err}");
+    }
+}

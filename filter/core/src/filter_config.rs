@@ -1,0 +1,149 @@
+//! The configuration the filter runs on, derived from [`Config`] by `render-envoy`.
+//!
+//! Differences from the user's file: consumer-group keys are replaced by their SHA-256
+//! digests (Envoy's `/config_dump` shows plugin configuration), and each lane carries
+//! the cluster and authority Envoy routes it to.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{CacheConfig, Config, ModelPriceDef, ProviderKind, RoutingStrategy};
+use crate::endpoint::Endpoint;
+use crate::keys;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilterConfig {
+    pub groups: Vec<GroupEntry>,
+    pub lanes: Vec<LaneEntry>,
+    pub strategy: RoutingStrategy,
+    /// Price overrides; built-in prices are compiled into the filter.
+    #[serde(default)]
+    pub prices: BTreeMap<String, ModelPriceDef>,
+    pub cache: CacheConfig,
+    pub cost_tracking_enabled: bool,
+    pub wallet_enforcement: bool,
+    pub events: EventSink,
+    /// Largest request body accepted, in bytes.
+    pub max_request_bytes: u32,
+    /// Largest response body buffered to read usage (non-streamed), in bytes.
+    pub max_response_bytes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEntry {
+    pub name: String,
+    /// Hex SHA-256 of the group's API key.
+    pub key_sha256: String,
+    pub team: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneEntry {
+    pub id: String,
+    pub provider: ProviderKind,
+    pub model: String,
+    /// Environment variable holding the provider key (read inside the VM).
+    pub credential_env: String,
+    /// The Envoy cluster serving this lane's provider.
+    pub cluster: String,
+    /// The `:authority` to send.
+    pub authority: String,
+}
+
+/// Where cost events go: a shared queue owned by the singleton flusher VM, which sends
+/// them in batches to the ledger cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSink {
+    pub queue_vm_id: String,
+    pub queue_name: String,
+    pub ledger_cluster: String,
+    pub ledger_authority: String,
+    pub ingest_path: String,
+    pub flush_interval_ms: u32,
+    pub max_batch: u32,
+    /// Events held while the ledger is unreachable; beyond this the oldest are dropped
+    /// and counted.
+    pub max_buffered: u32,
+    pub ledger_timeout_ms: u32,
+}
+
+pub const FLUSHER_VM_ID: &str = "tollgate-flusher";
+pub const EVENT_QUEUE: &str = "tollgate.events";
+pub const LEDGER_CLUSTER: &str = "tollgate_ledger";
+
+pub fn provider_cluster(kind: ProviderKind) -> String {
+    format!("provider_{}", kind.as_str())
+}
+
+impl EventSink {
+    pub fn new(ledger_authority: String) -> Self {
+        EventSink {
+            queue_vm_id: FLUSHER_VM_ID.into(),
+            queue_name: EVENT_QUEUE.into(),
+            ledger_cluster: LEDGER_CLUSTER.into(),
+            ledger_authority,
+            ingest_path: "/v1/events".into(),
+            flush_interval_ms: 200,
+            max_batch: 500,
+            max_buffered: 100_000,
+            ledger_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl FilterConfig {
+    /// Derives the filter's configuration. `config` must have passed validation.
+    pub fn from_config(config: &Config, ledger_authority: &str) -> Result<Self, String> {
+        let groups = config
+            .consumer_groups
+            .iter()
+            .map(|g| {
+                let digest = g
+                    .key_digest()
+                    .ok_or_else(|| format!("consumer group '{}' has no key", g.name))?;
+                Ok(GroupEntry {
+                    name: g.name.clone(),
+                    key_sha256: keys::hex(&digest),
+                    team: g.wallet_team_id.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let lanes = config
+            .providers
+            .targets
+            .iter()
+            .map(|t| {
+                let endpoint = Endpoint::parse(config.endpoint_for(t.provider))?;
+                Ok(LaneEntry {
+                    id: t.id.clone(),
+                    provider: t.provider,
+                    model: t.model.clone(),
+                    credential_env: t.secret_key_ref.env.clone(),
+                    cluster: provider_cluster(t.provider),
+                    authority: endpoint.authority(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(FilterConfig {
+            groups,
+            lanes,
+            strategy: config.providers.routing.strategy,
+            prices: config.pricing.clone(),
+            cache: config.cache.clone(),
+            cost_tracking_enabled: config.cost_tracking.enabled,
+            wallet_enforcement: config.cost_tracking.wallet_enforcement,
+            events: EventSink::new(ledger_authority.to_string()),
+            max_request_bytes: 4 * 1024 * 1024,
+            max_response_bytes: 8 * 1024 * 1024,
+        })
+    }
+
+    /// Environment variables the VM must be allowed to read.
+    pub fn credential_envs(&self) -> Vec<String> {
+        let mut envs: Vec<String> = self.lanes.iter().map(|l| l.credential_env.clone()).collect();
+        envs.sort();
+        envs.dedup();
+        envs
+    }
+}

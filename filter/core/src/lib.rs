@@ -1,0 +1,18 @@
+//! Tollgate's pure core, shared by the Envoy filter (compiled to `wasm32-wasip1`) and
+//! the ledger (native). Nothing here calls a host: every function takes values and
+//! returns values, so all of it is unit-tested natively and under wasm32.
+
+pub mod accounting;
+pub mod config;
+pub mod endpoint;
+pub mod errors;
+pub mod event;
+pub mod filter_config;
+pub mod keys;
+pub mod money;
+pub mod outbox;
+pub mod pricing;
+pub mod request;
+pub mod routing;
+pub mod sse;
+pub mod usage;

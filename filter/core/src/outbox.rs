@@ -1,0 +1,168 @@
+//! Events waiting to reach the ledger: a bounded buffer with at most one batch in
+//! flight. While the ledger is unreachable events wait here and are retried; when the
+//! buffer is full the oldest are dropped and counted (memory stays bounded).
+
+use std::collections::VecDeque;
+
+#[derive(Debug)]
+pub struct Outbox {
+    queued: VecDeque<Vec<u8>>,
+    in_flight: Vec<Vec<u8>>,
+    max_buffered: usize,
+    max_batch: usize,
+    /// Events dropped because the buffer was full.
+    pub dropped: u64,
+    /// Consecutive failed sends, for backoff.
+    pub failures: u32,
+}
+
+impl Outbox {
+    pub fn new(max_buffered: usize, max_batch: usize) -> Self {
+        Outbox {
+            queued: VecDeque::new(),
+            in_flight: Vec::new(),
+            max_buffered: max_buffered.max(1),
+            max_batch: max_batch.max(1),
+            dropped: 0,
+            failures: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.queued.len() + self.in_flight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn has_batch_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    pub fn push(&mut self, event_json: Vec<u8>) {
+        self.queued.push_back(event_json);
+        self.enforce_bound();
+    }
+
+    fn enforce_bound(&mut self) {
+        while self.len() > self.max_buffered && !self.queued.is_empty() {
+            self.queued.pop_front();
+            self.dropped += 1;
+        }
+    }
+
+    /// Takes the next batch as a JSON array body, or `None` if a batch is already in
+    /// flight or nothing is queued.
+    pub fn take_batch(&mut self) -> Option<Vec<u8>> {
+        if self.has_batch_in_flight() || self.queued.is_empty() {
+            return None;
+        }
+        let n = self.queued.len().min(self.max_batch);
+        self.in_flight.extend(self.queued.drain(..n));
+        let size: usize = self.in_flight.iter().map(|e| e.len() + 1).sum();
+        let mut body = Vec::with_capacity(size + 2);
+        body.push(b'[');
+        for (i, e) in self.in_flight.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(e);
+        }
+        body.push(b']');
+        Some(body)
+    }
+
+    /// The ledger acknowledged the batch in flight. Returns how many events it held.
+    pub fn acknowledge(&mut self) -> usize {
+        self.failures = 0;
+        let n = self.in_flight.len();
+        self.in_flight.clear();
+        n
+    }
+
+    /// The batch in flight failed: put it back in front, in order, for a retry.
+    pub fn retry(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+        for e in self.in_flight.drain(..).rev() {
+            self.queued.push_front(e);
+        }
+        self.enforce_bound();
+    }
+
+    /// Milliseconds to wait before the next attempt after `failures` failed sends:
+    /// doubling from the flush interval, capped at 10 s.
+    pub fn backoff_ms(&self, flush_interval_ms: u64) -> u64 {
+        if self.failures == 0 {
+            return 0;
+        }
+        let exp = self.failures.min(16) - 1;
+        flush_interval_ms.saturating_mul(1 << exp).min(10_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: u32) -> Vec<u8> {
+        format!("{{\"i\":{i}}}").into_bytes()
+    }
+
+    #[test]
+    fn batches_are_json_arrays_of_at_most_max_batch() {
+        let mut o = Outbox::new(100, 2);
+        for i in 0..3 {
+            o.push(ev(i));
+        }
+        assert_eq!(o.take_batch().unwrap(), b"[{\"i\":0},{\"i\":1}]");
+        assert!(o.take_batch().is_none(), "one batch in flight at a time");
+        assert_eq!(o.acknowledge(), 2);
+        assert_eq!(o.take_batch().unwrap(), b"[{\"i\":2}]");
+    }
+
+    #[test]
+    fn failed_batches_are_retried_in_order() {
+        let mut o = Outbox::new(100, 2);
+        for i in 0..3 {
+            o.push(ev(i));
+        }
+        let first = o.take_batch().unwrap();
+        o.push(ev(3));
+        o.retry();
+        assert_eq!(o.take_batch().unwrap(), first);
+        assert_eq!(o.backoff_ms(200), 200);
+        o.retry();
+        assert_eq!(o.backoff_ms(200), 400);
+        assert_eq!(o.len(), 4);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_drops_are_counted() {
+        let mut o = Outbox::new(3, 2);
+        for i in 0..10 {
+            o.push(ev(i));
+        }
+        assert_eq!(o.len(), 3);
+        assert_eq!(o.dropped, 7);
+        assert_eq!(o.take_batch().unwrap(), b"[{\"i\":7},{\"i\":8}]");
+        // While a batch is in flight, new events still respect the bound.
+        o.push(ev(10));
+        o.push(ev(11));
+        assert_eq!(o.len(), 3);
+        o.retry();
+        assert_eq!(o.len(), 3);
+        assert_eq!(o.dropped, 9);
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let mut o = Outbox::new(10, 1);
+        o.push(ev(0));
+        for _ in 0..40 {
+            o.take_batch();
+            o.retry();
+        }
+        assert_eq!(o.backoff_ms(200), 10_000);
+    }
+}

@@ -1,0 +1,187 @@
+//! What the filter needs to know about a client request body, and the rewrite it makes
+//! before the request goes to the provider.
+
+use serde_json::{Map, Value};
+
+use crate::event::ApiKind;
+
+/// Longest accepted end-user or workflow label; longer values are cut, not rejected.
+pub const MAX_LABEL_LEN: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFacts {
+    pub model: String,
+    pub stream: bool,
+    /// The client itself asked for usage in the stream (OpenAI chat).
+    pub client_wants_stream_usage: bool,
+    /// End user named in the body (`user`, `safety_identifier`, `metadata.user_id`).
+    pub user: Option<String>,
+    /// Output limit the client set, if any.
+    pub max_output_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+/// A parsed request body, kept as a JSON object so the rewrite preserves every field
+/// the filter does not know about.
+#[derive(Debug, Clone)]
+pub struct ParsedRequest {
+    pub api: ApiKind,
+    pub body: Map<String, Value>,
+    pub facts: RequestFacts,
+}
+
+fn label(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).and_then(clean_label)
+}
+
+/// Trims a user or workflow label to printable text of bounded length.
+pub fn clean_label(s: &str) -> Option<String> {
+    let cleaned: String = s
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LABEL_LEN)
+        .collect();
+    (!cleaned.is_empty()).then_some(cleaned)
+}
+
+impl ParsedRequest {
+    pub fn parse(api: ApiKind, bytes: &[u8]) -> Result<ParsedRequest, BadRequest> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| BadRequest(format!("request body is not valid JSON: {e}")))?;
+        let Value::Object(body) = value else {
+            return Err(BadRequest("request body must be a JSON object".into()));
+        };
+        let model = match body.get("model") {
+            Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+            Some(_) => return Err(BadRequest("`model` must be a non-empty string".into())),
+            None => return Err(BadRequest("`model` is required".into())),
+        };
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(BadRequest("`stream` must be a boolean".into())),
+        };
+        let client_wants_stream_usage = body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let user = match api {
+            ApiKind::Messages => label(body.get("metadata").and_then(|m| m.get("user_id"))),
+            ApiKind::ChatCompletions | ApiKind::Responses => {
+                label(body.get("user")).or_else(|| label(body.get("safety_identifier")))
+            }
+        };
+        let limit_field = match api {
+            ApiKind::ChatCompletions => {
+                if body.contains_key("max_completion_tokens") {
+                    "max_completion_tokens"
+                } else {
+                    "max_tokens"
+                }
+            }
+            ApiKind::Responses => "max_output_tokens",
+            ApiKind::Messages => "max_tokens",
+        };
+        let max_output_tokens = match body.get(limit_field) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                BadRequest(format!("`{limit_field}` must be a positive integer"))
+            })?),
+        };
+        Ok(ParsedRequest {
+            api,
+            body,
+            facts: RequestFacts {
+                model,
+                stream,
+                client_wants_stream_usage,
+                user,
+                max_output_tokens,
+            },
+        })
+    }
+
+    /// The body to send upstream: the lane's model, and for OpenAI chat streams,
+    /// `stream_options.include_usage` so the stream reports what it cost.
+    pub fn upstream_body(&self, served_model: &str) -> Vec<u8> {
+        let mut body = self.body.clone();
+        body.insert("model".into(), Value::String(served_model.to_string()));
+        if self.api == ApiKind::ChatCompletions && self.facts.stream {
+            let options = body
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !options.is_object() {
+                *options = Value::Object(Map::new());
+            }
+            if let Value::Object(o) = options {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+        }
+        serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_facts_of_each_api() {
+        let r = ParsedRequest::parse(
+            ApiKind::ChatCompletions,
+            br#"{"model":"gpt-4o","stream":true,"user":"alice","max_tokens":50,"messages":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.facts.model, "gpt-4o");
+        assert!(r.facts.stream && !r.facts.client_wants_stream_usage);
+        assert_eq!(r.facts.user.as_deref(), Some("alice"));
+        assert_eq!(r.facts.max_output_tokens, Some(50));
+
+        let r = ParsedRequest::parse(
+            ApiKind::Messages,
+            br#"{"model":"claude","max_tokens":9,"metadata":{"user_id":" bob\n"},"messages":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.facts.user.as_deref(), Some("bob"));
+        assert!(!r.facts.stream);
+    }
+
+    #[test]
+    fn rejects_bad_bodies_with_reasons() {
+        let err = |b: &[u8]| ParsedRequest::parse(ApiKind::ChatCompletions, b).unwrap_err().0;
+        assert!(err(b"{").contains("not valid JSON"));
+        assert!(err(b"[]").contains("JSON object"));
+        assert!(err(b"{}").contains("`model` is required"));
+        assert!(err(br#"{"model":3}"#).contains("non-empty string"));
+        assert!(err(br#"{"model":"m","stream":"yes"}"#).contains("boolean"));
+        assert!(err(br#"{"model":"m","max_tokens":-1}"#).contains("positive integer"));
+        assert!(err(b"\xff\xfe").contains("not valid JSON"));
+    }
+
+    #[test]
+    fn upstream_body_sets_model_and_stream_usage() {
+        let r = ParsedRequest::parse(
+            ApiKind::ChatCompletions,
+            br#"{"model":"alias","stream":true,"stream_options":{"include_usage":false},"temperature":0.7}"#,
+        )
+        .unwrap();
+        let out: Value = serde_json::from_slice(&r.upstream_body("gpt-4o-mini")).unwrap();
+        assert_eq!(out["model"], "gpt-4o-mini");
+        assert_eq!(out["stream_options"]["include_usage"], true);
+        assert_eq!(out["temperature"], 0.7);
+
+        let r = ParsedRequest::parse(ApiKind::Messages, br#"{"model":"a","stream":true}"#).unwrap();
+        let out: Value = serde_json::from_slice(&r.upstream_body("b")).unwrap();
+        assert!(out.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        assert_eq!(clean_label(&"x".repeat(500)).unwrap().len(), MAX_LABEL_LEN);
+        assert_eq!(clean_label("  "), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! Host calls that report failure as a value.
+//!
+//! The SDK's wrappers `panic!` on statuses they do not expect, and a panic kills the VM
+//! (every later request on it gets 503). These call the same host imports directly and
+//! return the status instead, so a refused header change degrades one request, not the
+//! whole filter.
+
+use proxy_wasm::types::{BufferType, MapType, Status};
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_replace_header_map_value(
+        map_type: MapType,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> Status;
+    fn proxy_remove_header_map_value(map_type: MapType, key_data: *const u8, key_size: usize) -> Status;
+    fn proxy_set_buffer_bytes(
+        buffer_type: BufferType,
+        start: usize,
+        size: usize,
+        buffer_data: *const u8,
+        buffer_size: usize,
+    ) -> Status;
+    fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> Status;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> Status;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> Status;
+}
+
+fn ok(status: Status) -> Result<(), Status> {
+    match status {
+        Status::Ok => Ok(()),
+        other => Err(other),
+    }
+}
+
+pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
+    // SAFETY: pointers and lengths come from live &str values for the call's duration.
+    ok(unsafe { proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+}
+
+pub fn remove_header(map: MapType, name: &str) -> Result<(), Status> {
+    // SAFETY: as above.
+    ok(unsafe { proxy_remove_header_map_value(map, name.as_ptr(), name.len()) })
+}
+
+pub fn replace_body(buffer: BufferType, old_size: usize, body: &[u8]) -> Result<(), Status> {
+    // SAFETY: as above.
+    ok(unsafe { proxy_set_buffer_bytes(buffer, 0, old_size, body.as_ptr(), body.len()) })
+}
+
+pub fn enqueue(queue_id: u32, value: &[u8]) -> Result<(), Status> {
+    // SAFETY: as above.
+    ok(unsafe { proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) })
+}
+
+/// Serialises headers the way the host ABI expects: count, (name len, value len)
+/// pairs, then NUL-terminated names and values.
+fn serialize_headers(headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&(headers.len() as u32).to_le_bytes());
+    for (name, value) in headers {
+        bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+    for (name, value) in headers {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.push(0);
+    }
+    bytes
+}
+
+pub fn send_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
+    let headers = serialize_headers(headers);
+    let details = "tollgate";
+    // SAFETY: as above.
+    ok(unsafe {
+        proxy_send_local_response(
+            u32::from(status),
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    })
+}
+
+/// Adds to a counter; metrics are best effort, so failures are ignored.
+pub fn count(metric_id: Option<u32>, by: i64) {
+    if let Some(id) = metric_id {
+        // SAFETY: plain integers.
+        let _ = unsafe { proxy_increment_metric(id, by) };
+    }
+}
+
+/// Sets a gauge; best effort.
+pub fn gauge(metric_id: Option<u32>, value: u64) {
+    if let Some(id) = metric_id {
+        // SAFETY: plain integers.
+        let _ = unsafe { proxy_record_metric(id, value) };
+    }
+}

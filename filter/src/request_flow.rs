@@ -1,0 +1,376 @@
+//! One HTTP request through Tollgate: attribute → read body → route → forward →
+//! read usage → emit one cost event.
+//!
+//! Headers are paused until the whole body is read (the plugin sets
+//! `allow_on_headers_stop_iteration`), so a request is refused or rewritten before any
+//! upstream stream is opened.
+
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, MapType};
+use tollgate_core::accounting::{RequestRecord, ServedBy};
+use tollgate_core::config::ProviderKind;
+use tollgate_core::errors::{error_body, LocalError};
+use tollgate_core::event::ApiKind;
+use tollgate_core::keys;
+use tollgate_core::request::{clean_label, ParsedRequest};
+use tollgate_core::routing::choose_lane;
+use tollgate_core::sse::SseParser;
+
+use crate::host;
+use crate::ids::new_request_id;
+use crate::runtime::Runtime;
+
+/// Largest single SSE event kept while parsing a stream.
+const MAX_SSE_EVENT_BYTES: usize = 1024 * 1024;
+
+pub const HEADER_REQUEST_ID: &str = "x-tollgate-request-id";
+pub const HEADER_LANE: &str = "x-tollgate-lane";
+pub const HEADER_COST: &str = "x-tollgate-cost-usd";
+pub const HEADER_USER: &str = "x-tollgate-user";
+pub const HEADER_WORKFLOW: &str = "x-tollgate-workflow";
+/// Tells the route table which provider cluster serves the request.
+pub const HEADER_PROVIDER: &str = "x-tollgate-provider";
+
+enum ResponseBody {
+    /// Not yet known (before response headers).
+    Unknown,
+    /// A JSON body, buffered whole so its usage can go in a response header.
+    Buffered,
+    /// An event stream, parsed chunk by chunk as it passes.
+    Stream(SseParser),
+}
+
+pub struct RequestFlow {
+    rt: Rc<Runtime>,
+    started_ms: i64,
+    /// Set once the caller is attributed to a consumer group; events need a team.
+    record: Option<RequestRecord>,
+    /// The API style for local error bodies.
+    style: ProviderKind,
+    response: ResponseBody,
+    event_sent: bool,
+}
+
+fn now_ms() -> i64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl RequestFlow {
+    pub fn new(rt: Rc<Runtime>) -> Self {
+        RequestFlow {
+            rt,
+            started_ms: now_ms(),
+            record: None,
+            style: ProviderKind::Openai,
+            response: ResponseBody::Unknown,
+            event_sent: false,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.get_http_request_header(name)
+    }
+
+    /// Answers the client locally with a provider-style error; nothing goes upstream.
+    fn refuse(&mut self, error: LocalError, message: &str) -> Action {
+        host::count(self.rt.metrics.local_errors, 1);
+        let request_id = self.record.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+        if let Some(r) = self.record.as_mut() {
+            r.local_error = Some(error);
+        }
+        let body = error_body(self.style, error, message);
+        let mut headers = vec![("content-type", "application/json")];
+        if !request_id.is_empty() {
+            headers.push((HEADER_REQUEST_ID, request_id.as_str()));
+        }
+        if let Err(status) = host::send_response(error.status(), &headers, body.as_bytes()) {
+            log::warn!("tollgate: cannot send local reply: {status:?}");
+        }
+        Action::Pause
+    }
+
+    fn set_request_header(&self, name: &str, value: &str) -> bool {
+        host::set_header(MapType::HttpRequestHeaders, name, value).is_ok()
+    }
+
+    fn emit_event(&mut self) {
+        if self.event_sent {
+            return;
+        }
+        let Some(record) = self.record.as_ref() else {
+            return;
+        };
+        self.event_sent = true;
+        if !self.rt.config.cost_tracking_enabled {
+            return;
+        }
+        let event = record.finish(&self.rt.prices, now_ms());
+        let Ok(json) = serde_json::to_vec(&event) else {
+            return;
+        };
+        let queue = self.rt.queue_id.get().or_else(|| {
+            let sink = &self.rt.config.events;
+            let id = hostcalls::resolve_shared_queue(&sink.queue_vm_id, &sink.queue_name)
+                .ok()
+                .flatten();
+            self.rt.queue_id.set(id);
+            id
+        });
+        match queue.map(|q| host::enqueue(q, &json)) {
+            Some(Ok(())) => host::count(self.rt.metrics.events_enqueued, 1),
+            _ => {
+                // The queue vanished (flusher restarting): forget it and count the loss.
+                self.rt.queue_id.set(None);
+                host::count(self.rt.metrics.events_unqueued, 1);
+                log::warn!("tollgate: event {} could not be queued", event.id);
+            }
+        }
+    }
+
+    /// The body phase: parse, choose a lane, rewrite, forward.
+    fn forward(&mut self, body_size: usize) -> Action {
+        let Some(api) = self.record.as_ref().map(|r| r.api) else {
+            return Action::Continue;
+        };
+        let bytes = self
+            .get_http_request_body(0, body_size)
+            .unwrap_or_default();
+        let parsed = match ParsedRequest::parse(api, &bytes) {
+            Ok(p) => p,
+            Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
+        };
+        let Some(lane) = choose_lane(&self.rt.config.lanes, api, &parsed.facts.model).cloned() else {
+            let msg = format!(
+                "no provider lane is configured for {} requests",
+                api.native_provider().as_str()
+            );
+            return self.refuse(LocalError::NoLane, &msg);
+        };
+        if let Some(r) = self.record.as_mut() {
+            r.request_bytes = bytes.len();
+            r.model_requested = parsed.facts.model.clone();
+            r.stream = parsed.facts.stream;
+            if r.user.is_none() {
+                r.user = parsed.facts.user.clone();
+            }
+            r.served_by = Some(ServedBy {
+                provider: lane.provider.as_str().to_string(),
+                lane: lane.id.clone(),
+                model: lane.model.clone(),
+            });
+        }
+        let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
+            let msg = format!("provider credential for lane '{}' is not configured", lane.id);
+            return self.refuse(LocalError::Internal, &msg);
+        };
+
+        let body = parsed.upstream_body(&lane.model);
+        let ok = match lane.provider {
+            ProviderKind::Openai => self.set_request_header("authorization", &format!("Bearer {credential}")),
+            ProviderKind::Anthropic => {
+                let version_ok = self.header("anthropic-version").is_some()
+                    || self.set_request_header("anthropic-version", "2023-06-01");
+                self.set_request_header("x-api-key", &credential) && version_ok
+            }
+        } && self.set_request_header(HEADER_PROVIDER, lane.provider.as_str())
+            && self.set_request_header(":authority", &lane.authority)
+            && self.set_request_header(":path", api.upstream_path())
+            && self.set_request_header("content-length", &body.len().to_string())
+            && host::replace_body(BufferType::HttpRequestBody, body_size, &body).is_ok();
+        if !ok {
+            return self.refuse(LocalError::Internal, "Tollgate could not prepare the upstream request");
+        }
+        // The route was looked up before our headers changed; make Envoy look again.
+        let _ = hostcalls::call_foreign_function("clear_route_cache", None);
+        Action::Continue
+    }
+
+    fn finish_response(&mut self, body_size: usize) {
+        let api = match self.record.as_ref() {
+            Some(r) => r.api,
+            None => return,
+        };
+        match &mut self.response {
+            ResponseBody::Buffered => {
+                let body = self.get_http_response_body(0, body_size).unwrap_or_default();
+                if let Some(r) = self.record.as_mut() {
+                    r.response_bytes = body.len();
+                    r.usage.observe_body(api, &body);
+                    r.response_complete = true;
+                }
+                if let Some(r) = self.record.as_ref() {
+                    let event = r.finish(&self.rt.prices, now_ms());
+                    let cost = tollgate_core::money::format_usd(event.cost_nanos);
+                    let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_COST, &cost);
+                }
+            }
+            ResponseBody::Stream(parser) => {
+                if let Some(r) = self.record.as_mut() {
+                    parser.finish(&mut |e| r.usage.observe_stream_event(api, &e.data));
+                    r.response_complete = true;
+                }
+            }
+            ResponseBody::Unknown => {}
+        }
+    }
+}
+
+impl Context for RequestFlow {}
+
+impl HttpContext for RequestFlow {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        host::count(self.rt.metrics.requests, 1);
+        let path = self.header(":path").unwrap_or_default();
+        let api = ApiKind::from_path(&path);
+        let authorization = self.header("authorization");
+        let x_api_key = self.header("x-api-key");
+        self.style = match api {
+            Some(a) => a.native_provider(),
+            None if x_api_key.is_some() && authorization.is_none() => ProviderKind::Anthropic,
+            None => ProviderKind::Openai,
+        };
+
+        let Some(key) = keys::client_key(authorization.as_deref(), x_api_key.as_deref()) else {
+            host::count(self.rt.metrics.unauthorized, 1);
+            return self.refuse(
+                LocalError::MissingKey,
+                "Missing API key: send your team key as `Authorization: Bearer <key>` or `x-api-key`.",
+            );
+        };
+        let Some(group) = self.rt.group_for_key(key).cloned() else {
+            host::count(self.rt.metrics.unauthorized, 1);
+            return self.refuse(LocalError::UnknownKey, "Incorrect API key provided: it matches no Tollgate consumer group.");
+        };
+
+        let id = new_request_id(self.started_ms as u64);
+        let mut record = RequestRecord::new(
+            id,
+            self.started_ms,
+            group.name.clone(),
+            group.team.clone(),
+            api.unwrap_or(ApiKind::ChatCompletions),
+        );
+        record.user = self.header(HEADER_USER).as_deref().and_then(clean_label);
+        record.workflow = self.header(HEADER_WORKFLOW).as_deref().and_then(clean_label);
+        self.record = Some(record);
+
+        // The client's key never travels further, nor do our own control headers.
+        for name in ["authorization", "x-api-key", HEADER_USER, HEADER_WORKFLOW, HEADER_PROVIDER, "accept-encoding"] {
+            let _ = host::remove_header(MapType::HttpRequestHeaders, name);
+        }
+
+        if api.is_none() || self.header(":method").as_deref() != Some("POST") {
+            let msg = format!("Tollgate serves POST /v1/chat/completions, /v1/responses and /v1/messages, not {path}");
+            return self.refuse(LocalError::UnsupportedEndpoint, &msg);
+        }
+        if end_of_stream {
+            return self.refuse(LocalError::BadRequest, "request body is required");
+        }
+        let declared = self.header("content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > u64::from(self.rt.config.max_request_bytes)) {
+            let msg = format!("request body exceeds {} bytes", self.rt.config.max_request_bytes);
+            return self.refuse(LocalError::BodyTooLarge, &msg);
+        }
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.record.as_ref().is_none_or(|r| r.local_error.is_some()) {
+            return Action::Pause;
+        }
+        if body_size > self.rt.config.max_request_bytes as usize {
+            let msg = format!("request body exceeds {} bytes", self.rt.config.max_request_bytes);
+            return self.refuse(LocalError::BodyTooLarge, &msg);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.forward(body_size)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(record) = self.record.as_mut() else {
+            return Action::Continue;
+        };
+        if record.local_error.is_some() {
+            return Action::Continue;
+        }
+        let status = self
+            .get_http_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        let is_stream = self
+            .get_http_response_header("content-type")
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let Some(record) = self.record.as_mut() else {
+            return Action::Continue;
+        };
+        record.response_status = Some(status);
+        let id = record.id.clone();
+        let lane = record.served_by.as_ref().map(|s| s.lane.clone());
+        let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_REQUEST_ID, &id);
+        if let Some(lane) = lane {
+            let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_LANE, &lane);
+        }
+        if end_of_stream {
+            if let Some(r) = self.record.as_mut() {
+                r.response_complete = true;
+            }
+            return Action::Continue;
+        }
+        if is_stream {
+            self.response = ResponseBody::Stream(SseParser::new(MAX_SSE_EVENT_BYTES));
+            Action::Continue
+        } else {
+            // Hold the headers until the body's usage is known, so the cost can be a header.
+            self.response = ResponseBody::Buffered;
+            Action::Pause
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let api = match self.record.as_ref() {
+            Some(r) if r.local_error.is_none() => r.api,
+            _ => return Action::Continue,
+        };
+        // Each streamed call sees only the new chunk: earlier ones were passed on.
+        let chunk = match self.response {
+            ResponseBody::Stream(_) => self.get_http_response_body(0, body_size).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        match &mut self.response {
+            ResponseBody::Stream(parser) => {
+                if let Some(r) = self.record.as_mut() {
+                    r.response_bytes += chunk.len();
+                    parser.push(&chunk, &mut |e| r.usage.observe_stream_event(api, &e.data));
+                }
+            }
+            ResponseBody::Buffered if !end_of_stream => {
+                if body_size > self.rt.config.max_response_bytes as usize {
+                    // Too large to hold: let it through and account from what we have.
+                    self.response = ResponseBody::Unknown;
+                    if let Some(r) = self.record.as_mut() {
+                        r.response_bytes = body_size;
+                    }
+                    return Action::Continue;
+                }
+                return Action::Pause;
+            }
+            _ => {}
+        }
+        if end_of_stream {
+            self.finish_response(body_size);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        self.emit_event();
+    }
+}

@@ -1,0 +1,130 @@
+//! The root context: parses the plugin configuration and becomes either the HTTP
+//! filter's factory or the singleton event flusher, by `root_id`.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{ContextType, MetricType};
+use tollgate_core::filter_config::FilterConfig;
+
+use crate::flusher::Flusher;
+use crate::request_flow::RequestFlow;
+use crate::runtime::{Metrics, Runtime};
+
+pub const HTTP_ROOT_ID: &str = "tollgate_http";
+pub const FLUSHER_ROOT_ID: &str = "tollgate_flusher";
+
+#[derive(Default)]
+pub enum TollgateRoot {
+    #[default]
+    Unconfigured,
+    Http(Rc<Runtime>),
+    Flusher(Flusher),
+}
+
+fn counter(name: &str) -> Option<u32> {
+    hostcalls::define_metric(MetricType::Counter, name).ok()
+}
+
+fn root_id() -> String {
+    hostcalls::get_property(vec!["plugin_root_id"])
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+impl Context for TollgateRoot {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        if let TollgateRoot::Flusher(f) = self {
+            f.on_ledger_response(token, body_size);
+        }
+    }
+}
+
+impl RootContext for TollgateRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let raw = match hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(Some(bytes)) => bytes,
+            _ => {
+                log::error!("tollgate: missing plugin configuration");
+                return false;
+            }
+        };
+        let config: FilterConfig = match serde_json::from_slice(&raw) {
+            Ok(c) => c,
+            Err(e) => {
+                // Returning false makes Envoy refuse the configuration: fail closed.
+                log::error!("tollgate: invalid plugin configuration: {e}");
+                return false;
+            }
+        };
+        match root_id().as_str() {
+            FLUSHER_ROOT_ID => {
+                let flusher = match Flusher::new(&config) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        log::error!("tollgate flusher: {e}");
+                        return false;
+                    }
+                };
+                let _ = hostcalls::set_tick_period(Duration::from_millis(u64::from(
+                    config.events.flush_interval_ms.max(5),
+                )));
+                *self = TollgateRoot::Flusher(flusher);
+                true
+            }
+            HTTP_ROOT_ID | "" => {
+                let metrics = Metrics {
+                    requests: counter("tollgate.requests"),
+                    unauthorized: counter("tollgate.unauthorized"),
+                    local_errors: counter("tollgate.local_errors"),
+                    events_enqueued: counter("tollgate.events_enqueued"),
+                    events_unqueued: counter("tollgate.events_unqueued"),
+                };
+                match Runtime::new(config, |name| std::env::var(name).ok(), metrics) {
+                    Ok(rt) => {
+                        for env in rt.missing_credentials() {
+                            log::warn!("tollgate: provider credential ${env} is not set in Envoy's environment");
+                        }
+                        *self = TollgateRoot::Http(Rc::new(rt));
+                        true
+                    }
+                    Err(e) => {
+                        log::error!("tollgate: {e}");
+                        false
+                    }
+                }
+            }
+            other => {
+                log::error!("tollgate: unknown root_id '{other}' (expected {HTTP_ROOT_ID} or {FLUSHER_ROOT_ID})");
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let TollgateRoot::Flusher(f) = self {
+            f.on_tick();
+        }
+    }
+
+    fn on_queue_ready(&mut self, _queue_id: u32) {
+        if let TollgateRoot::Flusher(f) = self {
+            f.drain_queue();
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        match self {
+            TollgateRoot::Http(rt) => Some(Box::new(RequestFlow::new(rt.clone()))),
+            _ => None,
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

@@ -1,0 +1,72 @@
+//! What every request of one plugin instance shares: the parsed configuration, the
+//! key-digest index, prices, provider credentials and metric ids.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use tollgate_core::filter_config::{FilterConfig, GroupEntry, LaneEntry};
+use tollgate_core::keys;
+use tollgate_core::pricing::PriceTable;
+
+pub struct Metrics {
+    pub requests: Option<u32>,
+    pub unauthorized: Option<u32>,
+    pub local_errors: Option<u32>,
+    pub events_enqueued: Option<u32>,
+    pub events_unqueued: Option<u32>,
+}
+
+pub struct Runtime {
+    pub config: FilterConfig,
+    groups_by_digest: HashMap<[u8; 32], usize>,
+    pub prices: PriceTable,
+    /// Provider keys by environment variable name, read once at configure time.
+    credentials: HashMap<String, String>,
+    pub metrics: Metrics,
+    /// The flusher's event queue, resolved lazily (the flusher VM may start later).
+    pub queue_id: Cell<Option<u32>>,
+}
+
+impl Runtime {
+    pub fn new(config: FilterConfig, env: impl Fn(&str) -> Option<String>, metrics: Metrics) -> Result<Self, String> {
+        let mut groups_by_digest = HashMap::new();
+        for (i, g) in config.groups.iter().enumerate() {
+            let digest = keys::parse_digest(&g.key_sha256)
+                .ok_or_else(|| format!("group '{}': key_sha256 is not a SHA-256 digest", g.name))?;
+            groups_by_digest.insert(digest, i);
+        }
+        let credentials = config
+            .credential_envs()
+            .into_iter()
+            .filter_map(|name| env(&name).filter(|v| !v.is_empty()).map(|v| (name, v)))
+            .collect();
+        Ok(Runtime {
+            prices: PriceTable::with_overrides(&config.prices),
+            config,
+            groups_by_digest,
+            credentials,
+            metrics,
+            queue_id: Cell::new(None),
+        })
+    }
+
+    /// The consumer group whose key this is.
+    pub fn group_for_key(&self, key: &str) -> Option<&GroupEntry> {
+        self.groups_by_digest
+            .get(&keys::digest_key(key))
+            .map(|&i| &self.config.groups[i])
+    }
+
+    pub fn credential(&self, lane: &LaneEntry) -> Option<&str> {
+        self.credentials.get(&lane.credential_env).map(String::as_str)
+    }
+
+    pub fn missing_credentials(&self) -> Vec<&str> {
+        self.config
+            .lanes
+            .iter()
+            .filter(|l| !self.credentials.contains_key(&l.credential_env))
+            .map(|l| l.credential_env.as_str())
+            .collect()
+    }
+}

@@ -1,0 +1,166 @@
+//! Loading `tollgate.yaml`: YAML text → [`Config`], with errors that name the file, the
+//! path in the document and what was expected.
+//!
+//! YAML crate: `serde_yaml_ng`, the maintained continuation of `serde_yaml` (deprecated
+//! upstream) with the same data model, so errors keep line/column positions and
+//! duplicate mapping keys are rejected. `serde_path_to_error` adds the document path.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use tollgate_core::config::{Config, ConfigProblem};
+
+/// Why a configuration file could not be used.
+#[derive(Debug)]
+pub enum LoadError {
+    Read(String),
+    /// YAML syntax or type errors: the path in the document and the message.
+    Parse { path: String, message: String },
+    /// The document parsed but breaks cross-field rules.
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl LoadError {
+    /// One line per problem, each prefixed with the file name.
+    pub fn report(&self, file: &Path) -> String {
+        let f = file.display();
+        match self {
+            LoadError::Read(e) => format!("{f}: cannot read: {e}"),
+            LoadError::Parse { path, message } => format!("{f}: at `{path}`: {message}"),
+            LoadError::Invalid(problems) => problems
+                .iter()
+                .map(|p| format!("{f}: at `{}`: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// A loaded, validated configuration and the warnings worth showing.
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<ConfigProblem>,
+}
+
+pub fn parse(text: &str) -> Result<Loaded, LoadError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        LoadError::Parse {
+            path: if path == "." { "(document)".into() } else { path },
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    let problems = config.validate();
+    if !problems.is_empty() {
+        return Err(LoadError::Invalid(problems));
+    }
+    let warnings = config.warnings();
+    Ok(Loaded { config, warnings })
+}
+
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read(e.to_string()))?;
+    parse(&text)
+}
+
+/// Loads `path` or prints every problem and returns the failure, for CLI commands.
+pub fn load_or_report(path: &Path) -> Result<Loaded, String> {
+    load(path).map_err(|e| e.report(path))
+}
+
+/// `tollgate-ledger check-config FILE`.
+pub fn check_config_command(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{}: warning: at `{}`: {}", path.display(), w.path, w.message);
+            }
+            let c = &loaded.config;
+            println!(
+                "{}: ok ({} lanes, {} consumer groups, {} wallets)",
+                path.display(),
+                c.providers.targets.len(),
+                c.consumer_groups.len(),
+                c.wallet_team_ids().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}", e.report(path));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../../examples/seed-config.yaml");
+
+    fn parse_err(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.report(Path::new("t.yaml")),
+        }
+    }
+
+    #[test]
+    fn seed_config_loads_unchanged() {
+        let loaded = parse(SEED).expect("seed config must load");
+        assert_eq!(loaded.config.consumer_groups.len(), 3);
+        assert_eq!(loaded.config.providers.targets[0].model, "gpt-5.4-mini-mini");
+        assert!(loaded.config.cost_tracking.wallet_enforcement);
+    }
+
+    #[test]
+    fn shipped_example_loads_without_warnings() {
+        let loaded = parse(include_str!("../../examples/tollgate.yaml")).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn unknown_key_names_file_path_and_expectation() {
+        let text = SEED.replace("ttl_seconds: 1800", "ttl_seconds: 1800\n  ttl_minutes: 3");
+        let e = parse_err(&text);
+        assert!(e.starts_with("t.yaml: at `cache"), "{e}");
+        assert!(e.contains("unknown field `ttl_minutes`"), "{e}");
+        assert!(e.contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_path() {
+        let e = parse_err(&SEED.replace("max_entries: 10000", "max_entries: lots"));
+        assert!(e.contains("at `cache.max_entries`"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_yaml_keys_are_rejected() {
+        let e = parse_err(&SEED.replace("ttl_seconds: 1800", "ttl_seconds: 1800\n  ttl_seconds: 60"));
+        assert!(e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_and_undefined_wallets_are_all_reported() {
+        let text = SEED
+            .replace("id: anthropic-haiku", "id: openai-gpt4o-mini")
+            .replace("api_key: kt_cg_finance_prod", "api_key: kt_cg_support_prod")
+            + "wallets:\n  - team_id: team_support\n    initial_usd: 10\n";
+        let e = parse_err(&text);
+        assert!(e.contains("at `providers.targets[1].id`: duplicate target id"), "{e}");
+        assert!(e.contains("at `consumer_groups[2].api_key`: duplicate key"), "{e}");
+        assert!(e.contains("at `consumer_groups[1].wallet_team_id`: wallet 'team_engineering' has no definition"), "{e}");
+        assert!(!e.contains("kt_cg_support_prod"), "keys must not be echoed: {e}");
+    }
+
+    #[test]
+    fn unknown_provider_and_strategy_are_type_errors() {
+        let e = parse_err(&SEED.replace("provider: anthropic", "provider: mistral"));
+        assert!(e.contains("at `providers.targets[1].provider`"), "{e}");
+        assert!(e.contains("unknown variant `mistral`"), "{e}");
+        let e = parse_err(&SEED.replace("strategy: usage_based", "strategy: fastest"));
+        assert!(e.contains("at `providers.routing.strategy`"), "{e}");
+    }
+}

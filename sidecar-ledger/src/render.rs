@@ -1,0 +1,325 @@
+//! `tollgate-ledger render-envoy`: the Envoy bootstrap for a Tollgate config.
+//!
+//! One listener with the Tollgate wasm filter in front of the router, one cluster per
+//! provider, the ledger cluster, and a singleton "flusher" wasm service that drains the
+//! cost-event queue to the ledger in batches (see NOTES: every worker's root context
+//! ticks, so the sender must be a singleton).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use tollgate_core::config::{Config, ProviderKind};
+use tollgate_core::endpoint::Endpoint;
+use tollgate_core::filter_config::{provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER};
+
+use crate::config_file;
+
+/// The request header by which the filter tells Envoy's route table which provider
+/// cluster serves the request.
+pub const PROVIDER_HEADER: &str = "x-tollgate-provider";
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The Tollgate configuration (YAML).
+    pub config: PathBuf,
+    /// Where to write the bootstrap (default: standard output).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// The built filter (`tollgate_filter.wasm`).
+    #[arg(long, default_value = "target/wasm32-wasip1/release/tollgate_filter.wasm")]
+    pub wasm: PathBuf,
+    /// Address of the client listener.
+    #[arg(long, default_value = "127.0.0.1:10000")]
+    pub listen: String,
+    /// Address of Envoy's admin interface.
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    pub admin: String,
+    /// Address of the ledger's HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub ledger: String,
+    /// Send every provider's traffic to this simulator URL (e.g. http://127.0.0.1:9000).
+    #[arg(long)]
+    pub simulator: Option<String>,
+    /// Override one provider's endpoint: `openai=http://127.0.0.1:9000`. Repeatable.
+    #[arg(long = "provider-url", value_name = "PROVIDER=URL")]
+    pub provider_urls: Vec<String>,
+    /// Envoy worker threads are set on Envoy's command line; this only sizes buffers.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub buffer_limit_bytes: u32,
+}
+
+fn split_host_port(addr: &str) -> Result<(String, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{addr}' must be HOST:PORT"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("'{addr}' has an invalid port"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+fn socket_address(addr: &str) -> Result<Value, String> {
+    let (host, port) = split_host_port(addr)?;
+    Ok(json!({"socket_address": {"address": host, "port_value": port}}))
+}
+
+fn string_value(json_text: String) -> Value {
+    json!({"@type": "type.googleapis.com/google.protobuf.StringValue", "value": json_text})
+}
+
+/// A cluster reaching `endpoint` (plain or TLS with SNI and system CAs).
+fn cluster(name: &str, endpoint: &Endpoint, connect_timeout: &str, buffer_limit: u32) -> Value {
+    let is_ip = endpoint.host.parse::<std::net::IpAddr>().is_ok();
+    let mut c = json!({
+        "name": name,
+        "type": if is_ip { "STATIC" } else { "LOGICAL_DNS" },
+        "dns_lookup_family": "V4_PREFERRED",
+        "connect_timeout": connect_timeout,
+        "per_connection_buffer_limit_bytes": buffer_limit,
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": endpoint.host, "port_value": endpoint.port}
+            }}}]}]
+        }
+    });
+    if endpoint.tls {
+        c["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": endpoint.host,
+                "common_tls_context": {"validation_context": {
+                    "trusted_ca": {"filename": "/etc/ssl/certs/ca-certificates.crt"}
+                }}
+            }
+        });
+    }
+    c
+}
+
+/// Applies `--simulator` / `--provider-url` overrides to the config's endpoints.
+fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<(), String> {
+    if let Some(sim) = &args.simulator {
+        for kind in [ProviderKind::Openai, ProviderKind::Anthropic] {
+            config.providers.endpoints.insert(kind, sim.clone());
+        }
+    }
+    for spec in &args.provider_urls {
+        let (name, url) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--provider-url '{spec}' must be PROVIDER=URL"))?;
+        let kind: ProviderKind = serde_json::from_value(json!(name))
+            .map_err(|_| format!("--provider-url: unknown provider '{name}' (openai, anthropic)"))?;
+        config.providers.endpoints.insert(kind, url.to_string());
+    }
+    for url in config.providers.endpoints.values() {
+        Endpoint::parse(url)?;
+    }
+    Ok(())
+}
+
+/// Builds the bootstrap as a JSON value (written out as YAML).
+pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Value, String> {
+    let ledger_authority = args.ledger.clone();
+    let filter_config = FilterConfig::from_config(config, &ledger_authority)?;
+    let filter_json = serde_json::to_string(&filter_config).map_err(|e| e.to_string())?;
+    let wasm_file = wasm.display().to_string();
+
+    let vm_config = |vm_id: &str, env_keys: Vec<String>| {
+        let mut vm = json!({
+            "vm_id": vm_id,
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": wasm_file}},
+        });
+        if !env_keys.is_empty() {
+            vm["environment_variables"] = json!({"host_env_keys": env_keys});
+        }
+        vm
+    };
+
+    let providers: BTreeMap<ProviderKind, Endpoint> = config
+        .providers
+        .targets
+        .iter()
+        .map(|t| Ok((t.provider, Endpoint::parse(config.endpoint_for(t.provider))?)))
+        .collect::<Result<_, String>>()?;
+
+    let mut routes: Vec<Value> = providers
+        .keys()
+        .map(|kind| {
+            json!({
+                "match": {"prefix": "/", "headers": [{
+                    "name": PROVIDER_HEADER,
+                    "string_match": {"exact": kind.as_str()}
+                }]},
+                // Long generations stream for minutes: no route timeout, an idle one instead.
+                "route": {"cluster": provider_cluster(*kind), "timeout": "0s", "idle_timeout": "300s"}
+            })
+        })
+        .collect();
+    routes.push(json!({
+        "match": {"prefix": "/"},
+        "direct_response": {"status": 404, "body": {"inline_string":
+            "{\"error\":{\"message\":\"Tollgate serves /v1/chat/completions, /v1/responses and /v1/messages\",\"type\":\"invalid_request_error\",\"code\":\"unsupported_endpoint\"}}"
+        }}
+    }));
+
+    let mut clusters: Vec<Value> = providers
+        .iter()
+        .map(|(kind, ep)| cluster(&provider_cluster(*kind), ep, "10s", args.buffer_limit_bytes))
+        .collect();
+    let (ledger_host, ledger_port) = split_host_port(&args.ledger)?;
+    clusters.push(cluster(
+        LEDGER_CLUSTER,
+        &Endpoint { tls: false, host: ledger_host, port: ledger_port },
+        "2s",
+        args.buffer_limit_bytes,
+    ));
+
+    Ok(json!({
+        "admin": {"address": socket_address(&args.admin)?},
+        "bootstrap_extensions": [{
+            "name": "envoy.bootstrap.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.wasm.v3.WasmService",
+                "singleton": true,
+                "config": {
+                    "name": "tollgate-flusher",
+                    "root_id": "tollgate_flusher",
+                    "configuration": string_value(filter_json.clone()),
+                    "vm_config": vm_config(FLUSHER_VM_ID, vec![]),
+                }
+            }
+        }],
+        "static_resources": {
+            "listeners": [{
+                "name": "tollgate",
+                "address": socket_address(&args.listen)?,
+                "per_connection_buffer_limit_bytes": args.buffer_limit_bytes,
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "tollgate",
+                        "codec_type": "AUTO",
+                        "stream_idle_timeout": "300s",
+                        "route_config": {
+                            "name": "providers",
+                            "virtual_hosts": [{"name": "providers", "domains": ["*"], "routes": routes}]
+                        },
+                        "http_filters": [
+                            {
+                                "name": "envoy.filters.http.wasm",
+                                "typed_config": {
+                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                                    "config": {
+                                        "name": "tollgate",
+                                        "root_id": "tollgate_http",
+                                        // Without this Envoy turns Pause into "stop everything" and
+                                        // the body is never delivered (NOTES).
+                                        "allow_on_headers_stop_iteration": true,
+                                        "fail_open": false,
+                                        "configuration": string_value(filter_json),
+                                        "vm_config": vm_config("tollgate", filter_config.credential_envs()),
+                                    }
+                                }
+                            },
+                            {
+                                "name": "envoy.filters.http.router",
+                                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+                            }
+                        ]
+                    }
+                }]}]
+            }],
+            "clusters": clusters
+        }
+    }))
+}
+
+pub fn render_envoy_command(args: &RenderArgs) -> Result<(), String> {
+    let mut config = config_file::load_or_report(&args.config)?.config;
+    apply_endpoint_overrides(&mut config, args)?;
+    let wasm = std::path::absolute(&args.wasm).map_err(|e| format!("--wasm: {e}"))?;
+    let value = bootstrap(&config, args, &wasm)?;
+    let yaml = format!(
+        "# Generated by `tollgate-ledger render-envoy {}`: edit the Tollgate config, not this file.\n{}",
+        args.config.display(),
+        serde_yaml_ng::to_string(&value).map_err(|e| e.to_string())?
+    );
+    match &args.out {
+        Some(path) => std::fs::write(path, yaml).map_err(|e| format!("{}: {e}", path.display())),
+        None => {
+            print!("{yaml}");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RenderArgs,
+    }
+
+    fn render(extra: &[&str]) -> Value {
+        let mut argv = vec!["x", "../examples/tollgate.yaml"];
+        argv.extend_from_slice(extra);
+        let cli = Cli::parse_from(argv);
+        let mut config = config_file::load(&cli.args.config).map_err(|e| e.report(&cli.args.config)).unwrap().config;
+        apply_endpoint_overrides(&mut config, &cli.args).unwrap();
+        bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap()
+    }
+
+    #[test]
+    fn keys_never_appear_in_the_bootstrap_only_their_digests() {
+        let text = render(&[]).to_string();
+        assert!(!text.contains("kt_cg_support_prod"));
+        let digest = tollgate_core::keys::hex(&tollgate_core::keys::digest_key("kt_cg_support_prod"));
+        assert!(text.contains(&digest));
+    }
+
+    #[test]
+    fn public_providers_get_tls_clusters_and_simulator_plain_ones() {
+        let v = render(&[]);
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let openai = clusters.iter().find(|c| c["name"] == "provider_openai").unwrap();
+        assert_eq!(openai["transport_socket"]["typed_config"]["sni"], "api.openai.com");
+        assert!(clusters.iter().any(|c| c["name"] == LEDGER_CLUSTER));
+
+        let v = render(&["--simulator", "http://127.0.0.1:9000"]);
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let openai = clusters.iter().find(|c| c["name"] == "provider_openai").unwrap();
+        assert!(openai.get("transport_socket").is_none());
+        assert_eq!(openai["type"], "STATIC");
+    }
+
+    #[test]
+    fn filter_gets_its_config_and_the_credential_env_names() {
+        let v = render(&["--ledger", "127.0.0.1:7777"]);
+        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+        let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
+        assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
+        assert_eq!(
+            wasm["vm_config"]["environment_variables"]["host_env_keys"],
+            json!(["ANTHROPIC_API_KEY", "OPENAI_API_KEY"])
+        );
+        let fc: FilterConfig = serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(fc.lanes.len(), 2);
+        assert_eq!(fc.events.ledger_authority, "127.0.0.1:7777");
+    }
+
+    #[test]
+    fn bad_overrides_are_errors() {
+        let cli = Cli::parse_from(["x", "f", "--provider-url", "mistral=http://x"]);
+        let mut config = config_file::parse(include_str!("../../examples/tollgate.yaml")).unwrap().config;
+        assert!(apply_endpoint_overrides(&mut config, &cli.args).unwrap_err().contains("unknown provider"));
+    }
+}
