@@ -155,7 +155,9 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
                     "string_match": {"exact": kind.as_str()}
                 }]},
                 // Long generations stream for minutes: no route timeout, an idle one instead.
-                "route": {"cluster": provider_cluster(*kind), "timeout": "0s", "idle_timeout": "300s"}
+                "route": {"cluster": provider_cluster(*kind), "timeout": "0s", "idle_timeout": "300s"},
+                // Routing detail, not the provider's business.
+                "request_headers_to_remove": [PROVIDER_HEADER]
             })
         })
         .collect();

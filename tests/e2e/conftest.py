@@ -1,0 +1,50 @@
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+
+import stack as harness  # noqa: E402
+
+CONFIG = harness.ROOT / "examples" / "tollgate.yaml"
+
+KEYS = {
+    "support": "kt_cg_support_prod",
+    "engineering": "kt_cg_engineering_prod",
+    "finance": "kt_cg_finance_prod",
+}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s = harness.start_stack(CONFIG, tmp_path_factory.mktemp("stack"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def prices():
+    """Prices from the demo config, as integer micro-dollars per million tokens."""
+    doc = yaml.safe_load(CONFIG.read_text())
+
+    def micro(v):
+        return int(Decimal(str(v)) * 1_000_000)
+
+    table = {}
+    for model, p in doc["pricing"].items():
+        table[model] = {
+            "input": micro(p["input"]),
+            "cached_input": micro(p.get("cached_input", p["input"])),
+            "cache_write": micro(p.get("cache_write", p["input"])),
+            "output": micro(p["output"]),
+        }
+    return table
+
+
+def expected_cost_nanos(price: dict, tokens: dict) -> int:
+    """tokens × picodollars per token, summed, rounded half up to nanodollars."""
+    picos = sum(tokens[k] * price[k] for k in ("input", "cached_input", "cache_write", "output"))
+    return (picos + 500) // 1000

