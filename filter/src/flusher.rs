@@ -97,7 +97,10 @@ impl Flusher {
     fn failed(&mut self) {
         host::count(self.send_failures, 1);
         self.outbox.retry();
-        self.next_attempt_ms = now_ms() + self.outbox.backoff_ms(u64::from(self.sink.flush_interval_ms));
+        self.next_attempt_ms = now_ms()
+            + self
+                .outbox
+                .backoff_ms(u64::from(self.sink.flush_interval_ms));
     }
 
     pub fn on_ledger_response(&mut self, token: u32, _body_size: usize) {
@@ -105,11 +108,14 @@ impl Flusher {
             return;
         }
         self.in_flight_token = None;
-        let status = hostcalls::get_map_value(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
+        let status = hostcalls::get_map_value(
+            proxy_wasm::types::MapType::HttpCallResponseHeaders,
+            ":status",
+        )
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse::<u16>().ok())
+        .unwrap_or(0);
         if (200..300).contains(&status) {
             let n = self.outbox.acknowledge();
             host::count(self.sent, n as i64);

@@ -16,7 +16,11 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> Status;
-    fn proxy_remove_header_map_value(map_type: MapType, key_data: *const u8, key_size: usize) -> Status;
+    fn proxy_remove_header_map_value(
+        map_type: MapType,
+        key_data: *const u8,
+        key_size: usize,
+    ) -> Status;
     fn proxy_set_buffer_bytes(
         buffer_type: BufferType,
         start: usize,
@@ -24,7 +28,11 @@ extern "C" {
         buffer_data: *const u8,
         buffer_size: usize,
     ) -> Status;
-    fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> Status;
+    fn proxy_enqueue_shared_queue(
+        queue_id: u32,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> Status;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -48,7 +56,9 @@ fn ok(status: Status) -> Result<(), Status> {
 
 pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
     // SAFETY: pointers and lengths come from live &str values for the call's duration.
-    ok(unsafe { proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+    ok(unsafe {
+        proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+    })
 }
 
 pub fn remove_header(map: MapType, name: &str) -> Result<(), Status> {

@@ -80,7 +80,11 @@ impl RequestFlow {
     /// Answers the client locally with a provider-style error; nothing goes upstream.
     fn refuse(&mut self, error: LocalError, message: &str) -> Action {
         host::count(self.rt.metrics.local_errors, 1);
-        let request_id = self.record.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+        let request_id = self
+            .record
+            .as_ref()
+            .map(|r| r.id.clone())
+            .unwrap_or_default();
         if let Some(r) = self.record.as_mut() {
             r.local_error = Some(error);
         }
@@ -138,14 +142,13 @@ impl RequestFlow {
         let Some(api) = self.record.as_ref().map(|r| r.api) else {
             return Action::Continue;
         };
-        let bytes = self
-            .get_http_request_body(0, body_size)
-            .unwrap_or_default();
+        let bytes = self.get_http_request_body(0, body_size).unwrap_or_default();
         let parsed = match ParsedRequest::parse(api, &bytes) {
             Ok(p) => p,
             Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
         };
-        let Some(lane) = choose_lane(&self.rt.config.lanes, api, &parsed.facts.model).cloned() else {
+        let Some(lane) = choose_lane(&self.rt.config.lanes, api, &parsed.facts.model).cloned()
+        else {
             let msg = format!(
                 "no provider lane is configured for {} requests",
                 api.native_provider().as_str()
@@ -166,13 +169,18 @@ impl RequestFlow {
             });
         }
         let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
-            let msg = format!("provider credential for lane '{}' is not configured", lane.id);
+            let msg = format!(
+                "provider credential for lane '{}' is not configured",
+                lane.id
+            );
             return self.refuse(LocalError::Internal, &msg);
         };
 
         let body = parsed.upstream_body(&lane.model);
         let ok = match lane.provider {
-            ProviderKind::Openai => self.set_request_header("authorization", &format!("Bearer {credential}")),
+            ProviderKind::Openai => {
+                self.set_request_header("authorization", &format!("Bearer {credential}"))
+            }
             ProviderKind::Anthropic => {
                 let version_ok = self.header("anthropic-version").is_some()
                     || self.set_request_header("anthropic-version", "2023-06-01");
@@ -184,7 +192,10 @@ impl RequestFlow {
             && self.set_request_header("content-length", &body.len().to_string())
             && host::replace_body(BufferType::HttpRequestBody, body_size, &body).is_ok();
         if !ok {
-            return self.refuse(LocalError::Internal, "Tollgate could not prepare the upstream request");
+            return self.refuse(
+                LocalError::Internal,
+                "Tollgate could not prepare the upstream request",
+            );
         }
         // The route was looked up before our headers changed; make Envoy look again.
         let _ = hostcalls::call_foreign_function("clear_route_cache", None);
@@ -198,7 +209,9 @@ impl RequestFlow {
         };
         match &mut self.response {
             ResponseBody::Buffered => {
-                let body = self.get_http_response_body(0, body_size).unwrap_or_default();
+                let body = self
+                    .get_http_response_body(0, body_size)
+                    .unwrap_or_default();
                 if let Some(r) = self.record.as_mut() {
                     r.response_bytes = body.len();
                     r.usage.observe_body(api, &body);
@@ -245,7 +258,10 @@ impl HttpContext for RequestFlow {
         };
         let Some(group) = self.rt.group_for_key(key).cloned() else {
             host::count(self.rt.metrics.unauthorized, 1);
-            return self.refuse(LocalError::UnknownKey, "Incorrect API key provided: it matches no Tollgate consumer group.");
+            return self.refuse(
+                LocalError::UnknownKey,
+                "Incorrect API key provided: it matches no Tollgate consumer group.",
+            );
         };
 
         let id = new_request_id(self.started_ms as u64);
@@ -257,11 +273,21 @@ impl HttpContext for RequestFlow {
             api.unwrap_or(ApiKind::ChatCompletions),
         );
         record.user = self.header(HEADER_USER).as_deref().and_then(clean_label);
-        record.workflow = self.header(HEADER_WORKFLOW).as_deref().and_then(clean_label);
+        record.workflow = self
+            .header(HEADER_WORKFLOW)
+            .as_deref()
+            .and_then(clean_label);
         self.record = Some(record);
 
         // The client's key never travels further, nor do our own control headers.
-        for name in ["authorization", "x-api-key", HEADER_USER, HEADER_WORKFLOW, HEADER_PROVIDER, "accept-encoding"] {
+        for name in [
+            "authorization",
+            "x-api-key",
+            HEADER_USER,
+            HEADER_WORKFLOW,
+            HEADER_PROVIDER,
+            "accept-encoding",
+        ] {
             let _ = host::remove_header(MapType::HttpRequestHeaders, name);
         }
 
@@ -272,9 +298,14 @@ impl HttpContext for RequestFlow {
         if end_of_stream {
             return self.refuse(LocalError::BadRequest, "request body is required");
         }
-        let declared = self.header("content-length").and_then(|v| v.parse::<u64>().ok());
+        let declared = self
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > u64::from(self.rt.config.max_request_bytes)) {
-            let msg = format!("request body exceeds {} bytes", self.rt.config.max_request_bytes);
+            let msg = format!(
+                "request body exceeds {} bytes",
+                self.rt.config.max_request_bytes
+            );
             return self.refuse(LocalError::BodyTooLarge, &msg);
         }
         Action::Pause
@@ -285,7 +316,10 @@ impl HttpContext for RequestFlow {
             return Action::Pause;
         }
         if body_size > self.rt.config.max_request_bytes as usize {
-            let msg = format!("request body exceeds {} bytes", self.rt.config.max_request_bytes);
+            let msg = format!(
+                "request body exceeds {} bytes",
+                self.rt.config.max_request_bytes
+            );
             return self.refuse(LocalError::BodyTooLarge, &msg);
         }
         if !end_of_stream {
@@ -341,7 +375,9 @@ impl HttpContext for RequestFlow {
         };
         // Each streamed call sees only the new chunk: earlier ones were passed on.
         let chunk = match self.response {
-            ResponseBody::Stream(_) => self.get_http_response_body(0, body_size).unwrap_or_default(),
+            ResponseBody::Stream(_) => self
+                .get_http_response_body(0, body_size)
+                .unwrap_or_default(),
             _ => Vec::new(),
         };
         match &mut self.response {

@@ -37,7 +37,13 @@ fn root_id() -> String {
 }
 
 impl Context for TollgateRoot {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
         if let TollgateRoot::Flusher(f) = self {
             f.on_ledger_response(token, body_size);
         }
@@ -46,7 +52,11 @@ impl Context for TollgateRoot {
 
 impl RootContext for TollgateRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let raw = match hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX) {
+        let raw = match hostcalls::get_buffer(
+            proxy_wasm::types::BufferType::PluginConfiguration,
+            0,
+            usize::MAX,
+        ) {
             Ok(Some(bytes)) => bytes,
             _ => {
                 log::error!("tollgate: missing plugin configuration");

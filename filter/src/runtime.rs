@@ -28,7 +28,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(config: FilterConfig, env: impl Fn(&str) -> Option<String>, metrics: Metrics) -> Result<Self, String> {
+    pub fn new(
+        config: FilterConfig,
+        env: impl Fn(&str) -> Option<String>,
+        metrics: Metrics,
+    ) -> Result<Self, String> {
         let mut groups_by_digest = HashMap::new();
         for (i, g) in config.groups.iter().enumerate() {
             let digest = keys::parse_digest(&g.key_sha256)
@@ -58,7 +62,9 @@ impl Runtime {
     }
 
     pub fn credential(&self, lane: &LaneEntry) -> Option<&str> {
-        self.credentials.get(&lane.credential_env).map(String::as_str)
+        self.credentials
+            .get(&lane.credential_env)
+            .map(String::as_str)
     }
 
     pub fn missing_credentials(&self) -> Vec<&str> {

@@ -15,7 +15,10 @@ use tollgate_core::config::{Config, ConfigProblem};
 pub enum LoadError {
     Read(String),
     /// YAML syntax or type errors: the path in the document and the message.
-    Parse { path: String, message: String },
+    Parse {
+        path: String,
+        message: String,
+    },
     /// The document parsed but breaks cross-field rules.
     Invalid(Vec<ConfigProblem>),
 }
@@ -47,7 +50,11 @@ pub fn parse(text: &str) -> Result<Loaded, LoadError> {
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         LoadError::Parse {
-            path: if path == "." { "(document)".into() } else { path },
+            path: if path == "." {
+                "(document)".into()
+            } else {
+                path
+            },
             message: e.into_inner().to_string(),
         }
     })?;
@@ -74,7 +81,12 @@ pub fn check_config_command(path: &Path) -> ExitCode {
     match load(path) {
         Ok(loaded) => {
             for w in &loaded.warnings {
-                eprintln!("{}: warning: at `{}`: {}", path.display(), w.path, w.message);
+                eprintln!(
+                    "{}: warning: at `{}`: {}",
+                    path.display(),
+                    w.path,
+                    w.message
+                );
             }
             let c = &loaded.config;
             println!(
@@ -110,7 +122,10 @@ mod tests {
     fn seed_config_loads_unchanged() {
         let loaded = parse(SEED).expect("seed config must load");
         assert_eq!(loaded.config.consumer_groups.len(), 3);
-        assert_eq!(loaded.config.providers.targets[0].model, "gpt-5.4-mini-mini");
+        assert_eq!(
+            loaded.config.providers.targets[0].model,
+            "gpt-5.4-mini-mini"
+        );
         assert!(loaded.config.cost_tracking.wallet_enforcement);
     }
 
@@ -138,7 +153,8 @@ mod tests {
 
     #[test]
     fn duplicate_yaml_keys_are_rejected() {
-        let e = parse_err(&SEED.replace("ttl_seconds: 1800", "ttl_seconds: 1800\n  ttl_seconds: 60"));
+        let e =
+            parse_err(&SEED.replace("ttl_seconds: 1800", "ttl_seconds: 1800\n  ttl_seconds: 60"));
         assert!(e.contains("duplicate"), "{e}");
     }
 
@@ -149,10 +165,19 @@ mod tests {
             .replace("api_key: kt_cg_finance_prod", "api_key: kt_cg_support_prod")
             + "wallets:\n  - team_id: team_support\n    initial_usd: 10\n";
         let e = parse_err(&text);
-        assert!(e.contains("at `providers.targets[1].id`: duplicate target id"), "{e}");
-        assert!(e.contains("at `consumer_groups[2].api_key`: duplicate key"), "{e}");
+        assert!(
+            e.contains("at `providers.targets[1].id`: duplicate target id"),
+            "{e}"
+        );
+        assert!(
+            e.contains("at `consumer_groups[2].api_key`: duplicate key"),
+            "{e}"
+        );
         assert!(e.contains("at `consumer_groups[1].wallet_team_id`: wallet 'team_engineering' has no definition"), "{e}");
-        assert!(!e.contains("kt_cg_support_prod"), "keys must not be echoed: {e}");
+        assert!(
+            !e.contains("kt_cg_support_prod"),
+            "keys must not be echoed: {e}"
+        );
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub struct RenderArgs {
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// The built filter (`tollgate_filter.wasm`).
-    #[arg(long, default_value = "target/wasm32-wasip1/release/tollgate_filter.wasm")]
+    #[arg(
+        long,
+        default_value = "target/wasm32-wasip1/release/tollgate_filter.wasm"
+    )]
     pub wasm: PathBuf,
     /// Address of the client listener.
     #[arg(long, default_value = "127.0.0.1:10000")]
@@ -110,8 +113,9 @@ fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<()
         let (name, url) = spec
             .split_once('=')
             .ok_or_else(|| format!("--provider-url '{spec}' must be PROVIDER=URL"))?;
-        let kind: ProviderKind = serde_json::from_value(json!(name))
-            .map_err(|_| format!("--provider-url: unknown provider '{name}' (openai, anthropic)"))?;
+        let kind: ProviderKind = serde_json::from_value(json!(name)).map_err(|_| {
+            format!("--provider-url: unknown provider '{name}' (openai, anthropic)")
+        })?;
         config.providers.endpoints.insert(kind, url.to_string());
     }
     for url in config.providers.endpoints.values() {
@@ -143,7 +147,12 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         .providers
         .targets
         .iter()
-        .map(|t| Ok((t.provider, Endpoint::parse(config.endpoint_for(t.provider))?)))
+        .map(|t| {
+            Ok((
+                t.provider,
+                Endpoint::parse(config.endpoint_for(t.provider))?,
+            ))
+        })
         .collect::<Result<_, String>>()?;
 
     let mut routes: Vec<Value> = providers
@@ -175,7 +184,11 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
     let (ledger_host, ledger_port) = split_host_port(&args.ledger)?;
     clusters.push(cluster(
         LEDGER_CLUSTER,
-        &Endpoint { tls: false, host: ledger_host, port: ledger_port },
+        &Endpoint {
+            tls: false,
+            host: ledger_host,
+            port: ledger_port,
+        },
         "2s",
         args.buffer_limit_bytes,
     ));
@@ -275,7 +288,10 @@ mod tests {
         let mut argv = vec!["x", "../examples/tollgate.yaml"];
         argv.extend_from_slice(extra);
         let cli = Cli::parse_from(argv);
-        let mut config = config_file::load(&cli.args.config).map_err(|e| e.report(&cli.args.config)).unwrap().config;
+        let mut config = config_file::load(&cli.args.config)
+            .map_err(|e| e.report(&cli.args.config))
+            .unwrap()
+            .config;
         apply_endpoint_overrides(&mut config, &cli.args).unwrap();
         bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap()
     }
@@ -284,7 +300,8 @@ mod tests {
     fn keys_never_appear_in_the_bootstrap_only_their_digests() {
         let text = render(&[]).to_string();
         assert!(!text.contains("kt_cg_support_prod"));
-        let digest = tollgate_core::keys::hex(&tollgate_core::keys::digest_key("kt_cg_support_prod"));
+        let digest =
+            tollgate_core::keys::hex(&tollgate_core::keys::digest_key("kt_cg_support_prod"));
         assert!(text.contains(&digest));
     }
 
@@ -292,13 +309,22 @@ mod tests {
     fn public_providers_get_tls_clusters_and_simulator_plain_ones() {
         let v = render(&[]);
         let clusters = v["static_resources"]["clusters"].as_array().unwrap();
-        let openai = clusters.iter().find(|c| c["name"] == "provider_openai").unwrap();
-        assert_eq!(openai["transport_socket"]["typed_config"]["sni"], "api.openai.com");
+        let openai = clusters
+            .iter()
+            .find(|c| c["name"] == "provider_openai")
+            .unwrap();
+        assert_eq!(
+            openai["transport_socket"]["typed_config"]["sni"],
+            "api.openai.com"
+        );
         assert!(clusters.iter().any(|c| c["name"] == LEDGER_CLUSTER));
 
         let v = render(&["--simulator", "http://127.0.0.1:9000"]);
         let clusters = v["static_resources"]["clusters"].as_array().unwrap();
-        let openai = clusters.iter().find(|c| c["name"] == "provider_openai").unwrap();
+        let openai = clusters
+            .iter()
+            .find(|c| c["name"] == "provider_openai")
+            .unwrap();
         assert!(openai.get("transport_socket").is_none());
         assert_eq!(openai["type"], "STATIC");
     }
@@ -306,14 +332,16 @@ mod tests {
     #[test]
     fn filter_gets_its_config_and_the_credential_env_names() {
         let v = render(&["--ledger", "127.0.0.1:7777"]);
-        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
         let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
         assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
         assert_eq!(
             wasm["vm_config"]["environment_variables"]["host_env_keys"],
             json!(["ANTHROPIC_API_KEY", "OPENAI_API_KEY"])
         );
-        let fc: FilterConfig = serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+        let fc: FilterConfig =
+            serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
         assert_eq!(fc.lanes.len(), 2);
         assert_eq!(fc.events.ledger_authority, "127.0.0.1:7777");
     }
@@ -321,7 +349,11 @@ mod tests {
     #[test]
     fn bad_overrides_are_errors() {
         let cli = Cli::parse_from(["x", "f", "--provider-url", "mistral=http://x"]);
-        let mut config = config_file::parse(include_str!("../../examples/tollgate.yaml")).unwrap().config;
-        assert!(apply_endpoint_overrides(&mut config, &cli.args).unwrap_err().contains("unknown provider"));
+        let mut config = config_file::parse(include_str!("../../examples/tollgate.yaml"))
+            .unwrap()
+            .config;
+        assert!(apply_endpoint_overrides(&mut config, &cli.args)
+            .unwrap_err()
+            .contains("unknown provider"));
     }
 }

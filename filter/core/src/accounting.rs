@@ -62,7 +62,9 @@ impl RequestRecord {
     fn outcome(&self) -> (Outcome, Option<&'static str>) {
         if let Some(e) = self.local_error {
             let outcome = match e {
-                LocalError::WalletExhausted | LocalError::NoLane | LocalError::Internal => Outcome::Refused,
+                LocalError::WalletExhausted | LocalError::NoLane | LocalError::Internal => {
+                    Outcome::Refused
+                }
                 _ => Outcome::BadRequest,
             };
             return (outcome, Some(e.reason()));
@@ -70,7 +72,9 @@ impl RequestRecord {
         match self.response_status {
             None => (Outcome::Incomplete, Some("no_response")),
             Some(s) if (200..300).contains(&s) && self.response_complete => (Outcome::Ok, None),
-            Some(s) if (200..300).contains(&s) => (Outcome::Incomplete, Some("response_interrupted")),
+            Some(s) if (200..300).contains(&s) => {
+                (Outcome::Incomplete, Some("response_interrupted"))
+            }
             Some(_) => (Outcome::ProviderError, Some("provider_error")),
         }
     }
@@ -142,8 +146,18 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn record() -> RequestRecord {
-        let mut r = RequestRecord::new("id1".into(), 1_000, "support".into(), "team_support".into(), ApiKind::ChatCompletions);
-        r.served_by = Some(ServedBy { provider: "openai".into(), lane: "oa".into(), model: "gpt-4o-mini".into() });
+        let mut r = RequestRecord::new(
+            "id1".into(),
+            1_000,
+            "support".into(),
+            "team_support".into(),
+            ApiKind::ChatCompletions,
+        );
+        r.served_by = Some(ServedBy {
+            provider: "openai".into(),
+            lane: "oa".into(),
+            model: "gpt-4o-mini".into(),
+        });
         r.model_requested = "gpt-4o-mini".into();
         r.request_bytes = 400;
         r
@@ -173,7 +187,14 @@ mod tests {
         r.response_bytes = 80;
         let e = r.finish(&PriceTable::with_overrides(&BTreeMap::new()), 1_000);
         assert_eq!(e.usage_source, UsageSource::Estimated);
-        assert_eq!(e.tokens, Tokens { input: 100, output: 20, ..Default::default() });
+        assert_eq!(
+            e.tokens,
+            Tokens {
+                input: 100,
+                output: 20,
+                ..Default::default()
+            }
+        );
         assert_eq!(e.cost_nanos, 100 * 150 + 20 * 600);
         assert_eq!(e.model_served, "gpt-4o-mini");
     }
@@ -183,7 +204,10 @@ mod tests {
         let mut r = record();
         r.local_error = Some(LocalError::WalletExhausted);
         let e = r.finish(&PriceTable::default(), 1_000);
-        assert_eq!((e.outcome, e.http_status, e.cost_nanos), (Outcome::Refused, 402, 0));
+        assert_eq!(
+            (e.outcome, e.http_status, e.cost_nanos),
+            (Outcome::Refused, 402, 0)
+        );
         assert_eq!(e.reason.as_deref(), Some("wallet_exhausted"));
         assert_eq!(e.usage_source, UsageSource::None);
 
@@ -198,7 +222,11 @@ mod tests {
     fn interrupted_streams_keep_what_was_reported() {
         let mut r = record();
         r.api = ApiKind::Messages;
-        r.served_by = Some(ServedBy { provider: "anthropic".into(), lane: "an".into(), model: "claude-haiku-4-5".into() });
+        r.served_by = Some(ServedBy {
+            provider: "anthropic".into(),
+            lane: "an".into(),
+            model: "claude-haiku-4-5".into(),
+        });
         r.response_status = Some(200);
         r.usage.observe_stream_event(ApiKind::Messages, br#"{"type":"message_start","message":{"model":"claude-haiku-4-5","usage":{"input_tokens":10,"output_tokens":1}}}"#);
         let e = r.finish(&PriceTable::with_overrides(&BTreeMap::new()), 1_000);
@@ -213,7 +241,10 @@ mod tests {
         r.served_by.as_mut().unwrap().model = "mystery".into();
         r.response_status = Some(200);
         r.response_complete = true;
-        r.usage.observe_body(ApiKind::ChatCompletions, br#"{"usage":{"prompt_tokens":5,"completion_tokens":5}}"#);
+        r.usage.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"usage":{"prompt_tokens":5,"completion_tokens":5}}"#,
+        );
         let e = r.finish(&PriceTable::default(), 1_000);
         assert!(e.unpriced);
         assert_eq!(e.cost_nanos, 0);

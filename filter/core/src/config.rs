@@ -429,7 +429,11 @@ impl Config {
             .iter()
             .flatten()
             .map(|w| w.team_id.clone())
-            .chain(self.consumer_groups.iter().map(|g| g.wallet_team_id.clone()))
+            .chain(
+                self.consumer_groups
+                    .iter()
+                    .map(|g| g.wallet_team_id.clone()),
+            )
             .collect();
         ids.sort();
         ids.dedup();

@@ -20,7 +20,9 @@ impl Endpoint {
         };
         let authority = rest.trim_end_matches('/');
         if authority.contains('/') || authority.contains('@') {
-            return Err(format!("'{url}' must be a scheme and host only, without a path"));
+            return Err(format!(
+                "'{url}' must be a scheme and host only, without a path"
+            ));
         }
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (
@@ -58,7 +60,10 @@ mod tests {
     #[test]
     fn parses_endpoints() {
         let e = Endpoint::parse("https://api.openai.com").unwrap();
-        assert_eq!((e.tls, e.host.as_str(), e.port), (true, "api.openai.com", 443));
+        assert_eq!(
+            (e.tls, e.host.as_str(), e.port),
+            (true, "api.openai.com", 443)
+        );
         assert_eq!(e.authority(), "api.openai.com");
         let e = Endpoint::parse("http://127.0.0.1:9000/").unwrap();
         assert_eq!((e.tls, e.port), (false, 9000));

@@ -89,9 +89,12 @@ mod tests {
 
     #[test]
     fn bodies_have_each_providers_shape() {
-        let o: serde_json::Value =
-            serde_json::from_str(&error_body(ProviderKind::Openai, LocalError::UnknownKey, "m"))
-                .unwrap();
+        let o: serde_json::Value = serde_json::from_str(&error_body(
+            ProviderKind::Openai,
+            LocalError::UnknownKey,
+            "m",
+        ))
+        .unwrap();
         assert_eq!(o["error"]["code"], "invalid_api_key");
         assert_eq!(o["error"]["message"], "m");
         let a: serde_json::Value = serde_json::from_str(&error_body(

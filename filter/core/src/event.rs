@@ -174,8 +174,14 @@ mod tests {
             ApiKind::from_path("/v1/chat/completions"),
             Some(ApiKind::ChatCompletions)
         );
-        assert_eq!(ApiKind::from_path("/v1/messages?beta=true"), Some(ApiKind::Messages));
-        assert_eq!(ApiKind::from_path("/v1/responses/"), Some(ApiKind::Responses));
+        assert_eq!(
+            ApiKind::from_path("/v1/messages?beta=true"),
+            Some(ApiKind::Messages)
+        );
+        assert_eq!(
+            ApiKind::from_path("/v1/responses/"),
+            Some(ApiKind::Responses)
+        );
         assert_eq!(ApiKind::from_path("/v1/models"), None);
     }
 
@@ -193,7 +199,12 @@ mod tests {
             lane: Some("anthropic-haiku".into()),
             model_requested: "claude-haiku".into(),
             model_served: "claude-haiku".into(),
-            tokens: Tokens { input: 1, cached_input: 2, cache_write: 3, output: 4 },
+            tokens: Tokens {
+                input: 1,
+                cached_input: 2,
+                cache_write: 3,
+                output: 4,
+            },
             usage_source: UsageSource::Reported,
             cost_nanos: 10,
             unpriced: false,

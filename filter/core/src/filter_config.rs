@@ -141,7 +141,11 @@ impl FilterConfig {
 
     /// Environment variables the VM must be allowed to read.
     pub fn credential_envs(&self) -> Vec<String> {
-        let mut envs: Vec<String> = self.lanes.iter().map(|l| l.credential_env.clone()).collect();
+        let mut envs: Vec<String> = self
+            .lanes
+            .iter()
+            .map(|l| l.credential_env.clone())
+            .collect();
         envs.sort();
         envs.dedup();
         envs

@@ -38,7 +38,10 @@ pub fn parse_digest(text: &str) -> Option<[u8; 32]> {
 
 /// The client's key from its request headers: `Authorization: Bearer …` (OpenAI
 /// clients) or `x-api-key` (Anthropic clients). Bearer wins when both are present.
-pub fn client_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
+pub fn client_key<'a>(
+    authorization: Option<&'a str>,
+    x_api_key: Option<&'a str>,
+) -> Option<&'a str> {
     let bearer = authorization.and_then(|v| {
         let v = v.trim();
         let (scheme, rest) = v.split_once(' ')?;

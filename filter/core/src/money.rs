@@ -117,7 +117,11 @@ impl Serialize for UsdPerMTok {
 impl<'de> Deserialize<'de> for UsdPerMTok {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = DecimalText::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("expected a price in USD per million tokens, e.g. \"0.15\""))?
+            .map_err(|_| {
+                serde::de::Error::custom(
+                    "expected a price in USD per million tokens, e.g. \"0.15\"",
+                )
+            })?
             .into_text()
             .map_err(serde::de::Error::custom)?;
         UsdPerMTok::parse(&text).map_err(serde::de::Error::custom)

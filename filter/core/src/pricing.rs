@@ -43,7 +43,12 @@ impl ModelPrice {
     }
 }
 
-const fn usd(input_micro: u64, cached_micro: u64, write_micro: u64, output_micro: u64) -> ModelPrice {
+const fn usd(
+    input_micro: u64,
+    cached_micro: u64,
+    write_micro: u64,
+    output_micro: u64,
+) -> ModelPrice {
     ModelPrice {
         input: input_micro,
         cached_input: cached_micro,
@@ -65,14 +70,38 @@ const BUILT_IN: &[(&str, ModelPrice)] = &[
     ("gpt-5-nano", usd(50_000, 5_000, 50_000, 400_000)),
     ("o3", usd(2_000_000, 500_000, 2_000_000, 8_000_000)),
     ("o4-mini", usd(1_100_000, 275_000, 1_100_000, 4_400_000)),
-    ("claude-3-5-haiku", usd(800_000, 80_000, 1_000_000, 4_000_000)),
-    ("claude-haiku-4-5", usd(1_000_000, 100_000, 1_250_000, 5_000_000)),
-    ("claude-3-7-sonnet", usd(3_000_000, 300_000, 3_750_000, 15_000_000)),
-    ("claude-sonnet-4", usd(3_000_000, 300_000, 3_750_000, 15_000_000)),
-    ("claude-sonnet-4-5", usd(3_000_000, 300_000, 3_750_000, 15_000_000)),
-    ("claude-opus-4", usd(15_000_000, 1_500_000, 18_750_000, 75_000_000)),
-    ("claude-opus-4-1", usd(15_000_000, 1_500_000, 18_750_000, 75_000_000)),
-    ("claude-opus-4-5", usd(5_000_000, 500_000, 6_250_000, 25_000_000)),
+    (
+        "claude-3-5-haiku",
+        usd(800_000, 80_000, 1_000_000, 4_000_000),
+    ),
+    (
+        "claude-haiku-4-5",
+        usd(1_000_000, 100_000, 1_250_000, 5_000_000),
+    ),
+    (
+        "claude-3-7-sonnet",
+        usd(3_000_000, 300_000, 3_750_000, 15_000_000),
+    ),
+    (
+        "claude-sonnet-4",
+        usd(3_000_000, 300_000, 3_750_000, 15_000_000),
+    ),
+    (
+        "claude-sonnet-4-5",
+        usd(3_000_000, 300_000, 3_750_000, 15_000_000),
+    ),
+    (
+        "claude-opus-4",
+        usd(15_000_000, 1_500_000, 18_750_000, 75_000_000),
+    ),
+    (
+        "claude-opus-4-1",
+        usd(15_000_000, 1_500_000, 18_750_000, 75_000_000),
+    ),
+    (
+        "claude-opus-4-5",
+        usd(5_000_000, 500_000, 6_250_000, 25_000_000),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -113,8 +142,13 @@ pub fn base_model_name(model: &str) -> &str {
     let b = model.as_bytes();
     let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     let n = b.len();
-    if n > 11 && b[n - 11] == b'-' && b[n - 6] == b'-' && b[n - 3] == b'-'
-        && digits(&b[n - 10..n - 6]) && digits(&b[n - 5..n - 3]) && digits(&b[n - 2..])
+    if n > 11
+        && b[n - 11] == b'-'
+        && b[n - 6] == b'-'
+        && b[n - 3] == b'-'
+        && digits(&b[n - 10..n - 6])
+        && digits(&b[n - 5..n - 3])
+        && digits(&b[n - 2..])
     {
         return &model[..n - 11];
     }
@@ -125,7 +159,12 @@ pub fn base_model_name(model: &str) -> &str {
 }
 
 /// Helper for tests and config builders.
-pub fn price_def(input: &str, cached: Option<&str>, write: Option<&str>, output: &str) -> ModelPriceDef {
+pub fn price_def(
+    input: &str,
+    cached: Option<&str>,
+    write: Option<&str>,
+    output: &str,
+) -> ModelPriceDef {
     ModelPriceDef {
         input: UsdPerMTok::parse(input).expect("valid price"),
         cached_input: cached.map(|c| UsdPerMTok::parse(c).expect("valid price")),
@@ -142,12 +181,22 @@ mod tests {
     fn prices_every_token_kind_exactly() {
         let table = PriceTable::with_overrides(&BTreeMap::new());
         let p = table.lookup("claude-3-5-haiku-20241022").unwrap();
-        let t = Tokens { input: 1000, cached_input: 2000, cache_write: 3000, output: 500 };
+        let t = Tokens {
+            input: 1000,
+            cached_input: 2000,
+            cache_write: 3000,
+            output: 500,
+        };
         // 1000*0.80 + 2000*0.08 + 3000*1.00 + 500*4.00 = 800+160+3000+2000 = 5960 $/M
         // → 0.005960 USD = 5_960_000 nanodollars.
         assert_eq!(p.cost_nanos(&t), 5_960_000);
         let p = table.lookup("gpt-4o-mini-2024-07-18").unwrap();
-        let t = Tokens { input: 7, cached_input: 3, cache_write: 0, output: 11 };
+        let t = Tokens {
+            input: 7,
+            cached_input: 3,
+            cache_write: 0,
+            output: 11,
+        };
         // 7*0.15 + 3*0.075 + 11*0.60 = 1.05 + 0.225 + 6.6 = 7.875 µ$ = 7875 n$
         assert_eq!(p.cost_nanos(&t), 7_875);
     }
@@ -155,20 +204,39 @@ mod tests {
     #[test]
     fn sub_nanodollar_prices_round_half_up_once() {
         let mut o = BTreeMap::new();
-        o.insert("tiny".to_string(), price_def("0.0005", None, None, "0.0015"));
+        o.insert(
+            "tiny".to_string(),
+            price_def("0.0005", None, None, "0.0015"),
+        );
         let table = PriceTable::with_overrides(&o);
         let p = table.lookup("tiny").unwrap();
         // 1 token * 500 pico + 1 * 1500 pico = 2000 pico = 2 nanos exactly.
-        assert_eq!(p.cost_nanos(&Tokens { input: 1, output: 1, ..Default::default() }), 2);
+        assert_eq!(
+            p.cost_nanos(&Tokens {
+                input: 1,
+                output: 1,
+                ..Default::default()
+            }),
+            2
+        );
         // 1 input token = 500 pico = 0.5 nano → rounds up to 1.
-        assert_eq!(p.cost_nanos(&Tokens { input: 1, ..Default::default() }), 1);
+        assert_eq!(
+            p.cost_nanos(&Tokens {
+                input: 1,
+                ..Default::default()
+            }),
+            1
+        );
     }
 
     #[test]
     fn overrides_replace_and_extend() {
         let mut o = BTreeMap::new();
         o.insert("gpt-4o".to_string(), price_def("1", Some("0.5"), None, "2"));
-        o.insert("claude-haiku".to_string(), price_def("1", Some("0.1"), Some("1.25"), "5"));
+        o.insert(
+            "claude-haiku".to_string(),
+            price_def("1", Some("0.1"), Some("1.25"), "5"),
+        );
         let table = PriceTable::with_overrides(&o);
         assert_eq!(table.lookup("gpt-4o").unwrap().input, 1_000_000);
         assert_eq!(table.lookup("gpt-4o").unwrap().cache_write, 1_000_000);
@@ -179,8 +247,14 @@ mod tests {
     #[test]
     fn base_names() {
         assert_eq!(base_model_name("gpt-4o-2024-08-06"), "gpt-4o");
-        assert_eq!(base_model_name("claude-sonnet-4-5-20250929"), "claude-sonnet-4-5");
-        assert_eq!(base_model_name("claude-3-7-sonnet-latest"), "claude-3-7-sonnet");
+        assert_eq!(
+            base_model_name("claude-sonnet-4-5-20250929"),
+            "claude-sonnet-4-5"
+        );
+        assert_eq!(
+            base_model_name("claude-3-7-sonnet-latest"),
+            "claude-3-7-sonnet"
+        );
         assert_eq!(base_model_name("gpt-4o"), "gpt-4o");
         assert_eq!(base_model_name("o3"), "o3");
     }
@@ -188,7 +262,11 @@ mod tests {
     #[test]
     fn huge_counts_do_not_overflow() {
         let p = usd(75_000_000, 0, 0, 75_000_000);
-        let t = Tokens { input: u64::MAX, output: u64::MAX, ..Default::default() };
+        let t = Tokens {
+            input: u64::MAX,
+            output: u64::MAX,
+            ..Default::default()
+        };
         assert_eq!(p.cost_nanos(&t), i64::MAX);
     }
 }

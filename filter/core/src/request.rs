@@ -152,7 +152,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_bodies_with_reasons() {
-        let err = |b: &[u8]| ParsedRequest::parse(ApiKind::ChatCompletions, b).unwrap_err().0;
+        let err = |b: &[u8]| {
+            ParsedRequest::parse(ApiKind::ChatCompletions, b)
+                .unwrap_err()
+                .0
+        };
         assert!(err(b"{").contains("not valid JSON"));
         assert!(err(b"[]").contains("JSON object"));
         assert!(err(b"{}").contains("`model` is required"));

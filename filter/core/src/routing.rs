@@ -6,7 +6,11 @@
 use crate::event::ApiKind;
 use crate::filter_config::LaneEntry;
 
-pub fn choose_lane<'a>(lanes: &'a [LaneEntry], api: ApiKind, requested_model: &str) -> Option<&'a LaneEntry> {
+pub fn choose_lane<'a>(
+    lanes: &'a [LaneEntry],
+    api: ApiKind,
+    requested_model: &str,
+) -> Option<&'a LaneEntry> {
     let provider = api.native_provider();
     let mut candidates = lanes.iter().filter(|l| l.provider == provider);
     let first = candidates.clone().next();
@@ -36,9 +40,20 @@ mod tests {
             lane("ob", ProviderKind::Openai, "gpt-4o"),
             lane("an", ProviderKind::Anthropic, "claude-haiku"),
         ];
-        assert_eq!(choose_lane(&lanes, ApiKind::ChatCompletions, "gpt-4o").unwrap().id, "ob");
-        assert_eq!(choose_lane(&lanes, ApiKind::Responses, "other").unwrap().id, "oa");
-        assert_eq!(choose_lane(&lanes, ApiKind::Messages, "x").unwrap().id, "an");
+        assert_eq!(
+            choose_lane(&lanes, ApiKind::ChatCompletions, "gpt-4o")
+                .unwrap()
+                .id,
+            "ob"
+        );
+        assert_eq!(
+            choose_lane(&lanes, ApiKind::Responses, "other").unwrap().id,
+            "oa"
+        );
+        assert_eq!(
+            choose_lane(&lanes, ApiKind::Messages, "x").unwrap().id,
+            "an"
+        );
         assert!(choose_lane(&lanes[..2], ApiKind::Messages, "x").is_none());
     }
 }

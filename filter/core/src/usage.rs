@@ -253,7 +253,15 @@ mod tests {
         );
         assert!(t.reported);
         assert_eq!(t.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
-        assert_eq!(t.tokens, Tokens { input: 86, cached_input: 1920, cache_write: 0, output: 300 });
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 86,
+                cached_input: 1920,
+                cache_write: 0,
+                output: 300
+            }
+        );
     }
 
     #[test]
@@ -265,8 +273,17 @@ mod tests {
         );
         let mut t = UsageTracker::default();
         let mut p = SseParser::new(1 << 16);
-        p.push(stream.as_bytes(), &mut |e| t.observe_stream_event(ApiKind::ChatCompletions, &e.data));
-        assert_eq!(t.tokens, Tokens { input: 10, output: 3, ..Default::default() });
+        p.push(stream.as_bytes(), &mut |e| {
+            t.observe_stream_event(ApiKind::ChatCompletions, &e.data)
+        });
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 10,
+                output: 3,
+                ..Default::default()
+            }
+        );
         assert!(t.reported);
     }
 
@@ -283,9 +300,19 @@ mod tests {
         let mut t = UsageTracker::default();
         let mut p = SseParser::new(1 << 16);
         for c in stream.as_bytes().chunks(5) {
-            p.push(c, &mut |e| t.observe_stream_event(ApiKind::Messages, &e.data));
+            p.push(c, &mut |e| {
+                t.observe_stream_event(ApiKind::Messages, &e.data)
+            });
         }
-        assert_eq!(t.tokens, Tokens { input: 25, cached_input: 50, cache_write: 100, output: 15 });
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 25,
+                cached_input: 50,
+                cache_write: 100,
+                output: 15
+            }
+        );
         assert_eq!(t.model.as_deref(), Some("claude-haiku-4-5"));
     }
 
@@ -296,7 +323,15 @@ mod tests {
             ApiKind::Messages,
             br#"{"type":"message","model":"m","content":[],"usage":{"input_tokens":3,"output_tokens":4,"cache_creation_input_tokens":0,"cache_read_input_tokens":9}}"#,
         );
-        assert_eq!(t.tokens, Tokens { input: 3, cached_input: 9, cache_write: 0, output: 4 });
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 3,
+                cached_input: 9,
+                cache_write: 0,
+                output: 4
+            }
+        );
     }
 
     #[test]
@@ -304,13 +339,24 @@ mod tests {
         let body = br#"{"model":"gpt-4.1","usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":2}}}"#;
         let mut t = UsageTracker::default();
         t.observe_body(ApiKind::Responses, body);
-        let expected = Tokens { input: 60, cached_input: 40, cache_write: 0, output: 5 };
+        let expected = Tokens {
+            input: 60,
+            cached_input: 40,
+            cache_write: 0,
+            output: 5,
+        };
         assert_eq!(t.tokens, expected);
 
         let mut s = UsageTracker::default();
-        s.observe_stream_event(ApiKind::Responses, br#"{"type":"response.created","response":{"model":"gpt-4.1","usage":null}}"#);
+        s.observe_stream_event(
+            ApiKind::Responses,
+            br#"{"type":"response.created","response":{"model":"gpt-4.1","usage":null}}"#,
+        );
         assert!(!s.reported);
-        let done = format!(r#"{{"type":"response.completed","response":{}}}"#, std::str::from_utf8(body).unwrap());
+        let done = format!(
+            r#"{{"type":"response.completed","response":{}}}"#,
+            std::str::from_utf8(body).unwrap()
+        );
         s.observe_stream_event(ApiKind::Responses, done.as_bytes());
         assert_eq!(s.tokens, expected);
     }
