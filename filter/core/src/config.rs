@@ -79,6 +79,15 @@ impl ProviderKind {
     }
 
     /// The provider's public API base URL.
+    /// Output limit assumed for a lane that does not state one: the largest of the
+    /// provider's current mainstream models.
+    pub fn default_max_output_tokens(self) -> u64 {
+        match self {
+            ProviderKind::Openai => 32_768,
+            ProviderKind::Anthropic => 64_000,
+        }
+    }
+
     pub fn default_endpoint(self) -> &'static str {
         match self {
             ProviderKind::Openai => "https://api.openai.com",
@@ -95,6 +104,10 @@ pub struct Target {
     pub provider: ProviderKind,
     pub model: String,
     pub secret_key_ref: SecretKeyRef,
+    /// Extension: the most output tokens this lane's model produces; used to bound a
+    /// request's cost when the client sets no `max_tokens`. Defaults per provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +176,15 @@ pub struct CostTracking {
     pub enabled: bool,
     #[serde(default)]
     pub wallet_enforcement: bool,
+    /// Extension: how much credit an Envoy instance leases from the ledger at a time
+    /// (USD). Smaller chunks strand less credit on idle instances; larger ones mean
+    /// fewer ledger round trips.
+    #[serde(default = "default_lease_chunk")]
+    pub lease_chunk_usd: crate::money::Usd,
+}
+
+fn default_lease_chunk() -> crate::money::Usd {
+    crate::money::Usd(crate::money::NANOS_PER_USD / 4)
 }
 
 fn yes() -> bool {
@@ -174,6 +196,7 @@ impl Default for CostTracking {
         CostTracking {
             enabled: true,
             wallet_enforcement: false,
+            lease_chunk_usd: default_lease_chunk(),
         }
     }
 }

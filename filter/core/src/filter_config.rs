@@ -23,6 +23,10 @@ pub struct FilterConfig {
     pub cache: CacheConfig,
     pub cost_tracking_enabled: bool,
     pub wallet_enforcement: bool,
+    /// Credit leased from the ledger per request for more, in nanodollars.
+    pub lease_chunk_nanos: i64,
+    /// Path of the ledger's lease endpoint.
+    pub lease_path: String,
     pub events: EventSink,
     /// Largest request body accepted, in bytes.
     pub max_request_bytes: u32,
@@ -49,6 +53,8 @@ pub struct LaneEntry {
     pub cluster: String,
     /// The `:authority` to send.
     pub authority: String,
+    /// Output-token ceiling used to bound a request's cost.
+    pub max_output_tokens: u64,
 }
 
 /// Where cost events go: a shared queue owned by the singleton flusher VM, which sends
@@ -122,6 +128,9 @@ impl FilterConfig {
                     credential_env: t.secret_key_ref.env.clone(),
                     cluster: provider_cluster(t.provider),
                     authority: endpoint.authority(),
+                    max_output_tokens: t
+                        .max_output_tokens
+                        .unwrap_or(t.provider.default_max_output_tokens()),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -133,6 +142,8 @@ impl FilterConfig {
             cache: config.cache.clone(),
             cost_tracking_enabled: config.cost_tracking.enabled,
             wallet_enforcement: config.cost_tracking.wallet_enforcement,
+            lease_chunk_nanos: config.cost_tracking.lease_chunk_usd.0,
+            lease_path: "/v1/leases".into(),
             events: EventSink::new(ledger_authority.to_string()),
             max_request_bytes: 4 * 1024 * 1024,
             max_response_bytes: 8 * 1024 * 1024,

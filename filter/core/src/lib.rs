@@ -3,12 +3,14 @@
 //! returns values, so all of it is unit-tested natively and under wasm32.
 
 pub mod accounting;
+pub mod budget;
 pub mod config;
 pub mod endpoint;
 pub mod errors;
 pub mod event;
 pub mod filter_config;
 pub mod keys;
+pub mod lease;
 pub mod money;
 pub mod outbox;
 pub mod pricing;

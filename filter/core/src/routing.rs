@@ -30,6 +30,7 @@ mod tests {
             credential_env: "K".into(),
             cluster: "c".into(),
             authority: "a".into(),
+            max_output_tokens: 100,
         }
     }
 

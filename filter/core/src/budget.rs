@@ -1,0 +1,170 @@
+//! Wallet enforcement inside Envoy: upper-bound reservations against locally leased
+//! credit.
+//!
+//! The ledger is the wallet authority. It leases credit to each Envoy instance in
+//! chunks; a request reserves an upper bound of its cost from the local credit before
+//! anything is sent upstream, and the reservation is settled (actual cost kept, the rest
+//! released) when the request ends, on every exit path. Because a reservation is an
+//! upper bound and credit only exists once the ledger granted it, spend cannot pass the
+//! wallet while leases are honoured (see README for the stated bound).
+
+use crate::pricing::ModelPrice;
+
+/// Upper bound of a request's cost in nanodollars, before the provider has answered.
+///
+/// * Input: at most one token per request-body byte (BPE tokens of UTF-8 text are never
+///   shorter than a byte, and the JSON around the prompt only adds bytes), priced at the
+///   highest input rate (cache writes cost more than plain input).
+/// * Output: the client's `max_tokens`, or the lane's output limit.
+pub fn reservation_nanos(price: &ModelPrice, request_bytes: usize, max_output_tokens: u64) -> i64 {
+    let input_rate = price.input.max(price.cache_write).max(price.cached_input);
+    let picos = u128::from(request_bytes as u64) * u128::from(input_rate)
+        + u128::from(max_output_tokens) * u128::from(price.output);
+    // Round up: a reservation must never be below the cost it covers.
+    i64::try_from(picos.div_ceil(1000)).unwrap_or(i64::MAX)
+}
+
+/// Local credit for one team, as held in Envoy shared data (so every worker sees it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Credit {
+    /// Nanodollars this instance may still reserve.
+    pub available: i64,
+    /// Nanodollars currently reserved by requests in flight.
+    pub reserved: i64,
+    /// When the lease behind `available` ends (Unix ms); no reservation after it.
+    pub lease_expires_ms: i64,
+    /// The ledger's lease id (0 = none).
+    pub lease_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReserveError {
+    /// No lease, or it expired: credit must be fetched from the ledger first.
+    NoLease,
+    /// The lease is live but does not cover the request.
+    Insufficient { available: i64 },
+}
+
+impl Credit {
+    pub const ENCODED_LEN: usize = 32;
+
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[0..8].copy_from_slice(&self.available.to_le_bytes());
+        out[8..16].copy_from_slice(&self.reserved.to_le_bytes());
+        out[16..24].copy_from_slice(&self.lease_expires_ms.to_le_bytes());
+        out[24..32].copy_from_slice(&self.lease_id.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Credit> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            b
+        };
+        Some(Credit {
+            available: i64::from_le_bytes(word(0)),
+            reserved: i64::from_le_bytes(word(1)),
+            lease_expires_ms: i64::from_le_bytes(word(2)),
+            lease_id: u64::from_le_bytes(word(3)),
+        })
+    }
+
+    pub fn lease_live(&self, now_ms: i64) -> bool {
+        self.lease_id != 0 && now_ms < self.lease_expires_ms
+    }
+
+    /// Takes `amount` out of the available credit for a request in flight.
+    pub fn reserve(&self, amount: i64, now_ms: i64) -> Result<Credit, ReserveError> {
+        if !self.lease_live(now_ms) {
+            return Err(ReserveError::NoLease);
+        }
+        if amount > self.available {
+            return Err(ReserveError::Insufficient {
+                available: self.available,
+            });
+        }
+        Ok(Credit {
+            available: self.available - amount,
+            reserved: self.reserved + amount,
+            ..*self
+        })
+    }
+
+    /// Ends a reservation: `actual` is spent, the rest of `reserved` returns to the
+    /// available credit. An actual cost above the reservation is taken from the credit
+    /// too (it may go negative: the ledger then grants less next time).
+    pub fn settle(&self, reserved: i64, actual: i64) -> Credit {
+        Credit {
+            available: self.available + reserved - actual,
+            reserved: (self.reserved - reserved).max(0),
+            ..*self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRICE: ModelPrice = ModelPrice {
+        input: 150_000,
+        cached_input: 75_000,
+        cache_write: 150_000,
+        output: 600_000,
+    };
+
+    #[test]
+    fn reservation_is_an_upper_bound_rounded_up() {
+        // 1000 bytes × 0.15 µ$ + 100 × 0.60 µ$ = 150 + 60 = 210 µ$
+        assert_eq!(reservation_nanos(&PRICE, 1000, 100), 210_000);
+        // 1 byte × 150_000 pico = 150 nano exactly; 1 output = 600 nano.
+        assert_eq!(reservation_nanos(&PRICE, 1, 1), 750);
+        let odd = ModelPrice {
+            input: 1,
+            cached_input: 1,
+            cache_write: 1,
+            output: 1,
+        };
+        assert_eq!(reservation_nanos(&odd, 1, 0), 1, "sub-nanodollar rounds up");
+    }
+
+    #[test]
+    fn credit_round_trips_through_bytes() {
+        let c = Credit {
+            available: -5,
+            reserved: 7,
+            lease_expires_ms: 1_700_000_000_000,
+            lease_id: 42,
+        };
+        assert_eq!(Credit::decode(&c.encode()), Some(c));
+        assert_eq!(Credit::decode(&[0u8; 3]), None);
+    }
+
+    #[test]
+    fn reserve_and_settle() {
+        let c = Credit {
+            available: 1000,
+            reserved: 0,
+            lease_expires_ms: 10_000,
+            lease_id: 1,
+        };
+        assert_eq!(c.reserve(100, 20_000), Err(ReserveError::NoLease));
+        assert_eq!(
+            c.reserve(1001, 0),
+            Err(ReserveError::Insufficient { available: 1000 })
+        );
+        let r = c.reserve(600, 0).unwrap();
+        assert_eq!((r.available, r.reserved), (400, 600));
+        let s = r.settle(600, 250);
+        assert_eq!((s.available, s.reserved), (750, 0));
+        // Actual above the reservation is still charged.
+        let over = r.settle(600, 700);
+        assert_eq!(over.available, 300);
+        assert_eq!(Credit::default().reserve(0, 0), Err(ReserveError::NoLease));
+    }
+}
