@@ -19,6 +19,8 @@ mod request_flow;
 mod root;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
+#[cfg(target_arch = "wasm32")]
+mod wallet;
 
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{

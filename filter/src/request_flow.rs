@@ -6,15 +6,20 @@
 //! upstream stream is opened.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::accounting::{RequestRecord, ServedBy};
+use tollgate_core::budget::reservation_nanos;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::errors::{error_body, LocalError};
 use tollgate_core::event::ApiKind;
+use tollgate_core::filter_config::LaneEntry;
 use tollgate_core::keys;
+use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+use tollgate_core::money::format_usd;
 use tollgate_core::request::{clean_label, ParsedRequest};
 use tollgate_core::routing::choose_lane;
 use tollgate_core::sse::SseParser;
@@ -22,6 +27,7 @@ use tollgate_core::sse::SseParser;
 use crate::host;
 use crate::ids::new_request_id;
 use crate::runtime::Runtime;
+use crate::wallet::{self, UpdateError};
 
 /// Largest single SSE event kept while parsing a stream.
 const MAX_SSE_EVENT_BYTES: usize = 1024 * 1024;
@@ -33,6 +39,21 @@ pub const HEADER_USER: &str = "x-tollgate-user";
 pub const HEADER_WORKFLOW: &str = "x-tollgate-workflow";
 /// Tells the route table which provider cluster serves the request.
 pub const HEADER_PROVIDER: &str = "x-tollgate-provider";
+
+/// A request ready to go upstream once the wallet allows it.
+struct Prepared {
+    parsed: ParsedRequest,
+    lane: LaneEntry,
+    body_size: usize,
+    /// Upper bound of its cost, reserved from the team's credit.
+    reservation: i64,
+}
+
+enum Gate {
+    Pass,
+    Refuse(Action),
+    AskLedger,
+}
 
 enum ResponseBody {
     /// Not yet known (before response headers).
@@ -52,6 +73,10 @@ pub struct RequestFlow {
     style: ProviderKind,
     response: ResponseBody,
     event_sent: bool,
+    /// Waiting for the ledger's answer to a credit request.
+    pending: Option<Prepared>,
+    /// (lease id, amount) reserved from the team's credit, settled in `on_log`.
+    reservation: Option<(u64, i64)>,
 }
 
 fn now_ms() -> i64 {
@@ -70,6 +95,8 @@ impl RequestFlow {
             style: ProviderKind::Openai,
             response: ResponseBody::Unknown,
             event_sent: false,
+            pending: None,
+            reservation: None,
         }
     }
 
@@ -111,10 +138,14 @@ impl RequestFlow {
             return;
         };
         self.event_sent = true;
+        let event = record.finish(&self.rt.prices, now_ms());
+        // Every exit path ends here (success, error, reset, client gone): settle once.
+        if let Some((lease_id, amount)) = self.reservation.take() {
+            wallet::settle(&event.team, lease_id, amount, event.cost_nanos);
+        }
         if !self.rt.config.cost_tracking_enabled {
             return;
         }
-        let event = record.finish(&self.rt.prices, now_ms());
         let Ok(json) = serde_json::to_vec(&event) else {
             return;
         };
@@ -137,15 +168,31 @@ impl RequestFlow {
         }
     }
 
-    /// The body phase: parse, choose a lane, rewrite, forward.
+    /// The body phase: parse, choose a lane, check the wallet, then forward.
     fn forward(&mut self, body_size: usize) -> Action {
+        let prepared = match self.prepare(body_size) {
+            Ok(p) => p,
+            Err(action) => return action,
+        };
+        if !self.rt.config.wallet_enforcement {
+            return self.send(prepared);
+        }
+        match self.try_reserve(&prepared) {
+            Gate::Pass => self.send(prepared),
+            Gate::Refuse(action) => action,
+            Gate::AskLedger => self.ask_ledger(prepared),
+        }
+    }
+
+    /// Parses the body and chooses the lane; refusals come back as the action to return.
+    fn prepare(&mut self, body_size: usize) -> Result<Prepared, Action> {
         let Some(api) = self.record.as_ref().map(|r| r.api) else {
-            return Action::Continue;
+            return Err(Action::Continue);
         };
         let bytes = self.get_http_request_body(0, body_size).unwrap_or_default();
         let parsed = match ParsedRequest::parse(api, &bytes) {
             Ok(p) => p,
-            Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
+            Err(e) => return Err(self.refuse(LocalError::BadRequest, &e.0)),
         };
         let Some(lane) = choose_lane(&self.rt.config.lanes, api, &parsed.facts.model).cloned()
         else {
@@ -153,7 +200,7 @@ impl RequestFlow {
                 "no provider lane is configured for {} requests",
                 api.native_provider().as_str()
             );
-            return self.refuse(LocalError::NoLane, &msg);
+            return Err(self.refuse(LocalError::NoLane, &msg));
         };
         if let Some(r) = self.record.as_mut() {
             r.request_bytes = bytes.len();
@@ -168,6 +215,138 @@ impl RequestFlow {
                 model: lane.model.clone(),
             });
         }
+        let reservation = self.rt.prices.lookup(&lane.model).map_or(0, |price| {
+            let max_output = parsed
+                .facts
+                .max_output_tokens
+                .unwrap_or(lane.max_output_tokens);
+            reservation_nanos(price, bytes.len(), max_output)
+        });
+        Ok(Prepared {
+            parsed,
+            lane,
+            body_size,
+            reservation,
+        })
+    }
+
+    fn team(&self) -> String {
+        self.record
+            .as_ref()
+            .map(|r| r.team.clone())
+            .unwrap_or_default()
+    }
+
+    /// Reserves the request's upper-bound cost from the instance's leased credit.
+    fn try_reserve(&mut self, prepared: &Prepared) -> Gate {
+        let team = self.team();
+        match wallet::reserve(&team, prepared.reservation, now_ms()) {
+            Ok(lease_id) => {
+                self.reservation = Some((lease_id, prepared.reservation));
+                Gate::Pass
+            }
+            Err(UpdateError::Refused(_)) => match wallet::recently_exhausted(&team, now_ms()) {
+                Some(available) => {
+                    Gate::Refuse(self.refuse_wallet(&team, available, prepared.reservation))
+                }
+                None => Gate::AskLedger,
+            },
+            Err(UpdateError::Host(status)) => {
+                log::warn!("tollgate: wallet credit unavailable: {status:?}");
+                Gate::Refuse(self.refuse(
+                    LocalError::WalletUnavailable,
+                    "Tollgate could not check the team wallet; try again.",
+                ))
+            }
+        }
+    }
+
+    fn refuse_wallet(&mut self, team: &str, available: i64, needed: i64) -> Action {
+        let msg = format!(
+            "Wallet '{team}' cannot cover this request: ${} available to this gateway, up to ${} needed. \
+             Ask your Tollgate admin to allocate more to the wallet.",
+            format_usd(available.max(0)),
+            format_usd(needed)
+        );
+        self.refuse(LocalError::WalletExhausted, &msg)
+    }
+
+    /// Asks the ledger for more credit; the request waits, paused, for the answer.
+    fn ask_ledger(&mut self, prepared: Prepared) -> Action {
+        let request = LeaseRequest {
+            instance: self.rt.instance_id.clone(),
+            team: self.team(),
+            want_nanos: self.rt.config.lease_chunk_nanos.max(prepared.reservation),
+        };
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        let sink = &self.rt.config.events;
+        let headers = vec![
+            (":method", "POST"),
+            (":path", self.rt.config.lease_path.as_str()),
+            (":authority", sink.ledger_authority.as_str()),
+            ("content-type", "application/json"),
+        ];
+        match self.dispatch_http_call(
+            &sink.ledger_cluster,
+            headers,
+            Some(&body),
+            vec![],
+            Duration::from_millis(u64::from(sink.ledger_timeout_ms)),
+        ) {
+            Ok(_) => {
+                self.pending = Some(prepared);
+                Action::Pause
+            }
+            Err(status) => {
+                log::warn!("tollgate: cannot reach the ledger for credit: {status:?}");
+                self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) is unreachable; the request was not sent.")
+            }
+        }
+    }
+
+    fn on_lease_answer(&mut self, body_size: usize) {
+        let Some(prepared) = self.pending.take() else {
+            return;
+        };
+        let status = self
+            .get_http_call_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        let grant = (status == 200)
+            .then(|| self.get_http_call_response_body(0, body_size))
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<LeaseGrant>(&b).ok());
+        let Some(grant) = grant else {
+            log::warn!("tollgate: ledger lease call answered {status}");
+            self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) did not grant credit; the request was not sent.");
+            return;
+        };
+        let team = self.team();
+        wallet::install_grant(&team, &grant);
+        match wallet::reserve(&team, prepared.reservation, now_ms()) {
+            Ok(lease_id) => {
+                wallet::clear_exhausted(&team);
+                self.reservation = Some((lease_id, prepared.reservation));
+                if let Action::Continue = self.send(prepared) {
+                    self.resume_http_request();
+                }
+            }
+            Err(_) => {
+                wallet::mark_exhausted(&team, now_ms(), grant.wallet_available_nanos);
+                let available = grant.wallet_available_nanos + grant.granted_nanos;
+                self.refuse_wallet(&team, available, prepared.reservation);
+            }
+        }
+    }
+
+    /// Rewrites the request for its lane and lets it go upstream.
+    fn send(&mut self, prepared: Prepared) -> Action {
+        let Prepared {
+            parsed,
+            lane,
+            body_size,
+            ..
+        } = prepared;
         let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
             let msg = format!(
                 "provider credential for lane '{}' is not configured",
@@ -175,7 +354,7 @@ impl RequestFlow {
             );
             return self.refuse(LocalError::Internal, &msg);
         };
-
+        let api = parsed.api;
         let body = parsed.upstream_body(&lane.model);
         let ok = match lane.provider {
             ProviderKind::Openai => {
@@ -234,7 +413,17 @@ impl RequestFlow {
     }
 }
 
-impl Context for RequestFlow {}
+impl Context for RequestFlow {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        self.on_lease_answer(body_size);
+    }
+}
 
 impl HttpContext for RequestFlow {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

@@ -94,7 +94,12 @@ impl RootContext for TollgateRoot {
                     events_enqueued: counter("tollgate.events_enqueued"),
                     events_unqueued: counter("tollgate.events_unqueued"),
                 };
-                match Runtime::new(config, |name| std::env::var(name).ok(), metrics) {
+                match Runtime::new(
+                    config,
+                    crate::wallet::instance_id(|| crate::ids::new_request_id(0)),
+                    |name| std::env::var(name).ok(),
+                    metrics,
+                ) {
                     Ok(rt) => {
                         for env in rt.missing_credentials() {
                             log::warn!("tollgate: provider credential ${env} is not set in Envoy's environment");

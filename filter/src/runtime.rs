@@ -23,6 +23,8 @@ pub struct Runtime {
     /// Provider keys by environment variable name, read once at configure time.
     credentials: HashMap<String, String>,
     pub metrics: Metrics,
+    /// This Envoy instance's id in credit leases (shared by its workers).
+    pub instance_id: String,
     /// The flusher's event queue, resolved lazily (the flusher VM may start later).
     pub queue_id: Cell<Option<u32>>,
 }
@@ -30,6 +32,7 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(
         config: FilterConfig,
+        instance_id: String,
         env: impl Fn(&str) -> Option<String>,
         metrics: Metrics,
     ) -> Result<Self, String> {
@@ -50,6 +53,7 @@ impl Runtime {
             groups_by_digest,
             credentials,
             metrics,
+            instance_id,
             queue_id: Cell::new(None),
         })
     }

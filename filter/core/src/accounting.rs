@@ -62,9 +62,10 @@ impl RequestRecord {
     fn outcome(&self) -> (Outcome, Option<&'static str>) {
         if let Some(e) = self.local_error {
             let outcome = match e {
-                LocalError::WalletExhausted | LocalError::NoLane | LocalError::Internal => {
-                    Outcome::Refused
-                }
+                LocalError::WalletExhausted
+                | LocalError::WalletUnavailable
+                | LocalError::NoLane
+                | LocalError::Internal => Outcome::Refused,
                 _ => Outcome::BadRequest,
             };
             return (outcome, Some(e.reason()));

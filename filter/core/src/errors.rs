@@ -15,6 +15,8 @@ pub enum LocalError {
     BodyTooLarge,
     NoLane,
     WalletExhausted,
+    /// The ledger (wallet authority) could not be asked for credit.
+    WalletUnavailable,
     Internal,
 }
 
@@ -26,6 +28,7 @@ impl LocalError {
             LocalError::BadRequest | LocalError::NoLane => 400,
             LocalError::BodyTooLarge => 413,
             LocalError::WalletExhausted => 402,
+            LocalError::WalletUnavailable => 503,
             LocalError::Internal => 500,
         }
     }
@@ -40,6 +43,7 @@ impl LocalError {
             LocalError::BodyTooLarge => "request_too_large",
             LocalError::NoLane => "no_lane",
             LocalError::WalletExhausted => "wallet_exhausted",
+            LocalError::WalletUnavailable => "wallet_unavailable",
             LocalError::Internal => "internal_error",
         }
     }
@@ -51,6 +55,7 @@ impl LocalError {
             LocalError::BadRequest | LocalError::NoLane => "invalid_request_error",
             LocalError::BodyTooLarge => "request_too_large",
             LocalError::WalletExhausted => "billing_error",
+            LocalError::WalletUnavailable => "overloaded_error",
             LocalError::Internal => "api_error",
         }
     }
@@ -58,7 +63,7 @@ impl LocalError {
     fn openai_type(self) -> &'static str {
         match self {
             LocalError::WalletExhausted => "insufficient_quota",
-            LocalError::Internal => "server_error",
+            LocalError::Internal | LocalError::WalletUnavailable => "server_error",
             _ => "invalid_request_error",
         }
     }

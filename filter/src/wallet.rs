@@ -1,0 +1,160 @@
+//! Team credit in Envoy shared data, so every worker of an instance draws on one pool.
+//! Updates are compare-and-swap loops: a lost race retries instead of overwriting
+//! another worker's reservation.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::Status;
+use tollgate_core::budget::{Credit, ReserveError};
+use tollgate_core::lease::{LeaseGrant, EXPIRY_MARGIN_MS};
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> Status;
+}
+
+/// Compare-and-swap attempts before giving up on a contended key.
+const CAS_ATTEMPTS: usize = 64;
+/// After the ledger said a wallet cannot cover a request, refuse locally for this long
+/// instead of asking again for every request (a top-up is seen within this time).
+pub const EXHAUSTED_MEMORY_MS: i64 = 1_000;
+
+fn set(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+    // SAFETY: pointers and lengths come from live slices for the call's duration.
+    match unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    } {
+        Status::Ok => Ok(()),
+        other => Err(other),
+    }
+}
+
+fn credit_key(team: &str) -> String {
+    format!("tollgate.credit.{team}")
+}
+
+fn exhausted_key(team: &str) -> String {
+    format!("tollgate.exhausted.{team}")
+}
+
+fn load(key: &str) -> (Option<Vec<u8>>, u32) {
+    match hostcalls::get_shared_data(key) {
+        Ok((value, cas)) => (value, cas.unwrap_or(0)),
+        Err(_) => (None, 0),
+    }
+}
+
+/// Applies `change` to the team's credit atomically. `Ok(None)` from `change` means
+/// "leave it as it is".
+fn update<E>(
+    team: &str,
+    change: impl Fn(Credit) -> Result<Option<Credit>, E>,
+) -> Result<Option<Credit>, UpdateError<E>> {
+    let key = credit_key(team);
+    for _ in 0..CAS_ATTEMPTS {
+        let (value, cas) = load(&key);
+        let current = value
+            .as_deref()
+            .and_then(Credit::decode)
+            .unwrap_or_default();
+        let Some(next) = change(current).map_err(UpdateError::Refused)? else {
+            return Ok(None);
+        };
+        match set(&key, &next.encode(), cas) {
+            Ok(()) => return Ok(Some(next)),
+            Err(Status::CasMismatch) => continue,
+            Err(status) => return Err(UpdateError::Host(status)),
+        }
+    }
+    Err(UpdateError::Host(Status::CasMismatch))
+}
+
+pub enum UpdateError<E> {
+    Refused(E),
+    Host(Status),
+}
+
+/// Reserves `amount` for a request. Returns the lease id the reservation belongs to.
+pub fn reserve(team: &str, amount: i64, now_ms: i64) -> Result<u64, UpdateError<ReserveError>> {
+    update(team, |c| c.reserve(amount, now_ms).map(Some)).map(|c| c.map_or(0, |c| c.lease_id))
+}
+
+/// Ends a reservation made under `lease_id`; unused credit returns only to that lease.
+pub fn settle(team: &str, lease_id: u64, reserved: i64, actual: i64) {
+    let _ = update::<()>(team, |c| {
+        if c.lease_id == lease_id {
+            Ok(Some(c.settle(reserved, actual)))
+        } else {
+            // The lease was replaced: its credit is gone; only the in-flight count drops.
+            Ok(Some(Credit {
+                reserved: (c.reserved - reserved).max(0),
+                ..c
+            }))
+        }
+    });
+}
+
+/// Adds a ledger grant to the team's credit.
+pub fn install_grant(team: &str, grant: &LeaseGrant) {
+    let _ = update::<()>(team, |c| {
+        let expires = grant.expires_ms - EXPIRY_MARGIN_MS;
+        Ok(Some(if c.lease_id == grant.lease_id {
+            Credit {
+                available: c.available + grant.granted_nanos,
+                lease_expires_ms: expires.max(c.lease_expires_ms),
+                ..c
+            }
+        } else {
+            Credit {
+                available: grant.granted_nanos,
+                reserved: c.reserved,
+                lease_expires_ms: expires,
+                lease_id: grant.lease_id,
+            }
+        }))
+    });
+}
+
+/// Remembers that the wallet could not cover a request, with its last known balance.
+pub fn mark_exhausted(team: &str, now_ms: i64, available: i64) {
+    let mut value = [0u8; 16];
+    value[..8].copy_from_slice(&(now_ms + EXHAUSTED_MEMORY_MS).to_le_bytes());
+    value[8..].copy_from_slice(&available.to_le_bytes());
+    let _ = set(&exhausted_key(team), &value, 0);
+}
+
+/// The last known balance if the wallet was recently found exhausted.
+pub fn recently_exhausted(team: &str, now_ms: i64) -> Option<i64> {
+    let (value, _) = load(&exhausted_key(team));
+    let v = value.filter(|v| v.len() == 16)?;
+    let until = i64::from_le_bytes(v[..8].try_into().ok()?);
+    (now_ms < until).then(|| i64::from_le_bytes(v[8..].try_into().unwrap_or([0; 8])))
+}
+
+pub fn clear_exhausted(team: &str) {
+    let _ = set(&exhausted_key(team), &[], 0);
+}
+
+/// This Envoy instance's id, shared by its workers: created by the first to ask.
+pub fn instance_id(fresh: impl FnOnce() -> String) -> String {
+    const KEY: &str = "tollgate.instance";
+    if let (Some(v), _) = load(KEY) {
+        if let Ok(s) = String::from_utf8(v) {
+            if !s.is_empty() {
+                return s;
+            }
+        }
+    }
+    let id = fresh();
+    let _ = set(KEY, id.as_bytes(), 0);
+    // Re-read: if another worker won the race, use its id so leases are shared.
+    match load(KEY) {
+        (Some(v), _) => String::from_utf8(v).unwrap_or(id),
+        _ => id,
+    }
+}
