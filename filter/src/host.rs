@@ -43,6 +43,13 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> Status;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> Status;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
     fn proxy_record_metric(metric_id: u32, value: u64) -> Status;
 }
@@ -125,5 +132,19 @@ pub fn gauge(metric_id: Option<u32>, value: u64) {
     if let Some(id) = metric_id {
         // SAFETY: plain integers.
         let _ = unsafe { proxy_record_metric(id, value) };
+    }
+}
+
+/// Writes shared data; `cas` 0 writes unconditionally, otherwise only if unchanged.
+pub fn set_shared(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+    // SAFETY: pointers and lengths come from live slices for the call's duration.
+    ok(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) })
+}
+
+/// Reads shared data and its CAS token (0 when absent).
+pub fn get_shared(key: &str) -> (Option<Vec<u8>>, u32) {
+    match proxy_wasm::hostcalls::get_shared_data(key) {
+        Ok((value, cas)) => (value, cas.unwrap_or(0)),
+        Err(_) => (None, 0),
     }
 }

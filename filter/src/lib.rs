@@ -16,6 +16,8 @@ mod ids;
 #[cfg(target_arch = "wasm32")]
 mod request_flow;
 #[cfg(target_arch = "wasm32")]
+mod response_cache;
+#[cfg(target_arch = "wasm32")]
 mod root;
 #[cfg(target_arch = "wasm32")]
 mod runtime;

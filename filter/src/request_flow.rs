@@ -13,9 +13,11 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::accounting::{RequestRecord, ServedBy};
 use tollgate_core::budget::reservation_nanos;
+use tollgate_core::cache::{cache_key, client_bypasses, is_nondeterministic, Bypass, Entry};
 use tollgate_core::config::ProviderKind;
 use tollgate_core::errors::{error_body, LocalError};
 use tollgate_core::event::ApiKind;
+use tollgate_core::event::CacheStatus;
 use tollgate_core::filter_config::LaneEntry;
 use tollgate_core::keys;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
@@ -26,6 +28,7 @@ use tollgate_core::sse::SseParser;
 
 use crate::host;
 use crate::ids::new_request_id;
+use crate::response_cache;
 use crate::runtime::Runtime;
 use crate::wallet::{self, UpdateError};
 
@@ -35,6 +38,7 @@ const MAX_SSE_EVENT_BYTES: usize = 1024 * 1024;
 pub const HEADER_REQUEST_ID: &str = "x-tollgate-request-id";
 pub const HEADER_LANE: &str = "x-tollgate-lane";
 pub const HEADER_COST: &str = "x-tollgate-cost-usd";
+pub const HEADER_CACHE: &str = "x-tollgate-cache";
 pub const HEADER_USER: &str = "x-tollgate-user";
 pub const HEADER_WORKFLOW: &str = "x-tollgate-workflow";
 /// Tells the route table which provider cluster serves the request.
@@ -73,10 +77,16 @@ pub struct RequestFlow {
     style: ProviderKind,
     response: ResponseBody,
     event_sent: bool,
+    /// The answer came from the cache (sent locally).
+    served_from_cache: bool,
     /// Waiting for the ledger's answer to a credit request.
     pending: Option<Prepared>,
     /// (lease id, amount) reserved from the team's credit, settled in `on_log`.
     reservation: Option<(u64, i64)>,
+    /// Set on a cache miss that may be stored: the key and the entry's lifetime.
+    cache_store: Option<([u8; 32], u32)>,
+    /// A streamed answer being captured for the cache (dropped past the size limit).
+    captured: Option<Vec<u8>>,
 }
 
 fn now_ms() -> i64 {
@@ -95,8 +105,11 @@ impl RequestFlow {
             style: ProviderKind::Openai,
             response: ResponseBody::Unknown,
             event_sent: false,
+            served_from_cache: false,
             pending: None,
             reservation: None,
+            cache_store: None,
+            captured: None,
         }
     }
 
@@ -174,6 +187,9 @@ impl RequestFlow {
             Ok(p) => p,
             Err(action) => return action,
         };
+        if let Some(action) = self.answer_from_cache(&prepared) {
+            return action;
+        }
         if !self.rt.config.wallet_enforcement {
             return self.send(prepared);
         }
@@ -339,6 +355,97 @@ impl RequestFlow {
         }
     }
 
+    /// Serves a fresh cached answer locally, or notes that the answer may be stored.
+    fn answer_from_cache(&mut self, prepared: &Prepared) -> Option<Action> {
+        let group_name = self.record.as_ref()?.consumer_group.clone();
+        let group = self
+            .rt
+            .config
+            .groups
+            .iter()
+            .find(|g| g.name == group_name)?;
+        let cache = &self.rt.config.cache;
+        if !group.cache_enabled {
+            return None;
+        }
+        let bypass = if client_bypasses(self.header("cache-control").as_deref()) {
+            Some(Bypass::ClientAsked)
+        } else if cache.skip_nondeterministic && is_nondeterministic(&prepared.parsed.body) {
+            Some(Bypass::Nondeterministic)
+        } else {
+            None
+        };
+        if bypass.is_some() {
+            if let Some(r) = self.record.as_mut() {
+                r.cache = CacheStatus::Bypass;
+            }
+            return None;
+        }
+        let shared_by = (!cache.share_across_groups).then_some(group_name.as_str());
+        let key = cache_key(
+            prepared.parsed.api,
+            &prepared.lane.model,
+            shared_by,
+            &prepared.parsed.body,
+        );
+        let now = now_ms();
+        let ttl = group.cache_ttl_seconds;
+        let Some(entry) = response_cache::lookup(cache, &key, now) else {
+            host::count(self.rt.cache_metrics.misses, 1);
+            if let Some(r) = self.record.as_mut() {
+                r.cache = CacheStatus::Miss;
+            }
+            self.cache_store = Some((key, ttl));
+            return None;
+        };
+        host::count(self.rt.cache_metrics.hits, 1);
+        let record = self.record.as_mut()?;
+        record.cache = CacheStatus::Hit;
+        record.cost_avoided_nanos = entry.cost_nanos;
+        record.response_status = Some(200);
+        record.response_complete = true;
+        record.response_bytes = entry.body.len();
+        let age = ((now - entry.stored_ms).max(0) / 1000).to_string();
+        let id = record.id.clone();
+        let headers = [
+            ("content-type", entry.content_type.as_str()),
+            (HEADER_REQUEST_ID, id.as_str()),
+            (HEADER_LANE, prepared.lane.id.as_str()),
+            (HEADER_CACHE, "hit"),
+            ("age", age.as_str()),
+            (HEADER_COST, "0.00"),
+        ];
+        if let Err(status) = host::send_response(200, &headers, &entry.body) {
+            log::warn!("tollgate: cannot answer from cache: {status:?}");
+            return None;
+        }
+        self.served_from_cache = true;
+        Some(Action::Pause)
+    }
+
+    /// Stores a complete, successful answer for later identical requests.
+    fn store_in_cache(&mut self, body: &[u8], content_type: String) {
+        let Some((key, ttl)) = self.cache_store.take() else {
+            return;
+        };
+        let Some(record) = self.record.as_ref() else {
+            return;
+        };
+        if record.response_status != Some(200) {
+            return; // errors are never cached
+        }
+        let now = now_ms();
+        let entry = Entry {
+            key,
+            stored_ms: now,
+            expires_ms: now + i64::from(ttl) * 1000,
+            cost_nanos: record.finish(&self.rt.prices, now).cost_nanos,
+            content_type,
+            body: body.to_vec(),
+        };
+        response_cache::store(&self.rt.config.cache, &entry, now, &self.rt.cache_metrics);
+    }
+
     /// Rewrites the request for its lane and lets it go upstream.
     fn send(&mut self, prepared: Prepared) -> Action {
         let Prepared {
@@ -401,11 +508,20 @@ impl RequestFlow {
                     let cost = tollgate_core::money::format_usd(event.cost_nanos);
                     let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_COST, &cost);
                 }
+                if self.cache_store.is_some() {
+                    let ct = self
+                        .get_http_response_header("content-type")
+                        .unwrap_or_else(|| "application/json".into());
+                    self.store_in_cache(&body, ct);
+                }
             }
             ResponseBody::Stream(parser) => {
                 if let Some(r) = self.record.as_mut() {
                     parser.finish(&mut |e| r.usage.observe_stream_event(api, &e.data));
                     r.response_complete = true;
+                }
+                if let Some(captured) = self.captured.take() {
+                    self.store_in_cache(&captured, "text/event-stream".into());
                 }
             }
             ResponseBody::Unknown => {}
@@ -518,6 +634,9 @@ impl HttpContext for RequestFlow {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if self.served_from_cache {
+            return Action::Continue;
+        }
         let Some(record) = self.record.as_mut() else {
             return Action::Continue;
         };
@@ -549,6 +668,9 @@ impl HttpContext for RequestFlow {
         }
         if is_stream {
             self.response = ResponseBody::Stream(SseParser::new(MAX_SSE_EVENT_BYTES));
+            if self.cache_store.is_some() && status == 200 {
+                self.captured = Some(Vec::new());
+            }
             Action::Continue
         } else {
             // Hold the headers until the body's usage is known, so the cost can be a header.
@@ -559,7 +681,7 @@ impl HttpContext for RequestFlow {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let api = match self.record.as_ref() {
-            Some(r) if r.local_error.is_none() => r.api,
+            Some(r) if r.local_error.is_none() && !self.served_from_cache => r.api,
             _ => return Action::Continue,
         };
         // Each streamed call sees only the new chunk: earlier ones were passed on.
@@ -571,6 +693,15 @@ impl HttpContext for RequestFlow {
         };
         match &mut self.response {
             ResponseBody::Stream(parser) => {
+                if let Some(captured) = self.captured.as_mut() {
+                    if captured.len() + chunk.len() <= self.rt.config.cache.max_entry_bytes as usize
+                    {
+                        captured.extend_from_slice(&chunk);
+                    } else {
+                        self.captured = None;
+                        self.cache_store = None;
+                    }
+                }
                 if let Some(r) = self.record.as_mut() {
                     r.response_bytes += chunk.len();
                     parser.push(&chunk, &mut |e| r.usage.observe_stream_event(api, &e.data));

@@ -94,11 +94,19 @@ impl RootContext for TollgateRoot {
                     events_enqueued: counter("tollgate.events_enqueued"),
                     events_unqueued: counter("tollgate.events_unqueued"),
                 };
+                let cache_metrics = crate::response_cache::CacheMetrics {
+                    hits: counter("tollgate.cache_hits"),
+                    misses: counter("tollgate.cache_misses"),
+                    stores: counter("tollgate.cache_stores"),
+                    evictions: counter("tollgate.cache_evictions"),
+                    bytes: hostcalls::define_metric(MetricType::Gauge, "tollgate.cache_bytes").ok(),
+                };
                 match Runtime::new(
                     config,
                     crate::wallet::instance_id(|| crate::ids::new_request_id(0)),
                     |name| std::env::var(name).ok(),
                     metrics,
+                    cache_metrics,
                 ) {
                     Ok(rt) => {
                         for env in rt.missing_credentials() {

@@ -23,6 +23,7 @@ pub struct Runtime {
     /// Provider keys by environment variable name, read once at configure time.
     credentials: HashMap<String, String>,
     pub metrics: Metrics,
+    pub cache_metrics: crate::response_cache::CacheMetrics,
     /// This Envoy instance's id in credit leases (shared by its workers).
     pub instance_id: String,
     /// The flusher's event queue, resolved lazily (the flusher VM may start later).
@@ -35,6 +36,7 @@ impl Runtime {
         instance_id: String,
         env: impl Fn(&str) -> Option<String>,
         metrics: Metrics,
+        cache_metrics: crate::response_cache::CacheMetrics,
     ) -> Result<Self, String> {
         let mut groups_by_digest = HashMap::new();
         for (i, g) in config.groups.iter().enumerate() {
@@ -53,6 +55,7 @@ impl Runtime {
             groups_by_digest,
             credentials,
             metrics,
+            cache_metrics,
             instance_id,
             queue_id: Cell::new(None),
         })

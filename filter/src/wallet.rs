@@ -2,21 +2,11 @@
 //! Updates are compare-and-swap loops: a lost race retries instead of overwriting
 //! another worker's reservation.
 
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
 use tollgate_core::budget::{Credit, ReserveError};
 use tollgate_core::lease::{LeaseGrant, EXPIRY_MARGIN_MS};
 
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_set_shared_data(
-        key_data: *const u8,
-        key_size: usize,
-        value_data: *const u8,
-        value_size: usize,
-        cas: u32,
-    ) -> Status;
-}
+use crate::host::{get_shared as load, set_shared as set};
 
 /// Compare-and-swap attempts before giving up on a contended key.
 const CAS_ATTEMPTS: usize = 64;
@@ -24,29 +14,12 @@ const CAS_ATTEMPTS: usize = 64;
 /// instead of asking again for every request (a top-up is seen within this time).
 pub const EXHAUSTED_MEMORY_MS: i64 = 1_000;
 
-fn set(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
-    // SAFETY: pointers and lengths come from live slices for the call's duration.
-    match unsafe {
-        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
-    } {
-        Status::Ok => Ok(()),
-        other => Err(other),
-    }
-}
-
 fn credit_key(team: &str) -> String {
     format!("tollgate.credit.{team}")
 }
 
 fn exhausted_key(team: &str) -> String {
     format!("tollgate.exhausted.{team}")
-}
-
-fn load(key: &str) -> (Option<Vec<u8>>, u32) {
-    match hostcalls::get_shared_data(key) {
-        Ok((value, cas)) => (value, cas.unwrap_or(0)),
-        Err(_) => (None, 0),
-    }
 }
 
 /// Applies `change` to the team's credit atomically. `Ok(None)` from `change` means

@@ -35,6 +35,9 @@ pub struct RequestRecord {
     pub response_complete: bool,
     pub response_bytes: usize,
     pub usage: UsageTracker,
+    pub cache: CacheStatus,
+    /// For a cache hit: what the original request cost.
+    pub cost_avoided_nanos: i64,
 }
 
 impl RequestRecord {
@@ -56,6 +59,8 @@ impl RequestRecord {
             response_complete: false,
             response_bytes: 0,
             usage: UsageTracker::default(),
+            cache: CacheStatus::Off,
+            cost_avoided_nanos: 0,
         }
     }
 
@@ -83,8 +88,13 @@ impl RequestRecord {
     /// The cost event for this request, priced with `prices`.
     pub fn finish(&self, prices: &PriceTable, now_ms: i64) -> CostEvent {
         let (outcome, reason) = self.outcome();
-        let provider_worked = matches!(self.response_status, Some(s) if (200..300).contains(&s));
-        let (tokens, usage_source) = if self.usage.reported {
+        let hit = self.cache == CacheStatus::Hit;
+        let provider_worked =
+            !hit && matches!(self.response_status, Some(s) if (200..300).contains(&s));
+        let (tokens, usage_source) = if hit {
+            // Answered from the cache: no provider work, nothing to pay.
+            (Tokens::default(), UsageSource::None)
+        } else if self.usage.reported {
             (self.usage.tokens, UsageSource::Reported)
         } else if provider_worked {
             let estimate = Tokens {
@@ -133,8 +143,8 @@ impl RequestRecord {
             reason: reason.map(str::to_string),
             latency_ms: u32::try_from((now_ms - self.ts_ms).max(0)).unwrap_or(u32::MAX),
             stream: self.stream,
-            cache: CacheStatus::Off,
-            cost_avoided_nanos: 0,
+            cache: self.cache,
+            cost_avoided_nanos: if hit { self.cost_avoided_nanos } else { 0 },
             premium: false,
             premium_approved: false,
         }
@@ -234,6 +244,26 @@ mod tests {
         assert_eq!(e.outcome, Outcome::Incomplete);
         assert_eq!(e.tokens.input, 10);
         assert_eq!(e.cost_nanos, 10 * 1_000 + 5_000);
+    }
+
+    #[test]
+    fn cache_hits_cost_nothing_and_record_what_they_saved() {
+        let mut r = record();
+        r.cache = CacheStatus::Hit;
+        r.cost_avoided_nanos = 4_321;
+        r.response_status = Some(200);
+        r.response_complete = true;
+        r.response_bytes = 500;
+        let e = r.finish(&PriceTable::with_overrides(&BTreeMap::new()), 1_000);
+        assert_eq!(
+            (e.outcome, e.cost_nanos, e.cost_avoided_nanos),
+            (Outcome::Ok, 0, 4_321)
+        );
+        assert_eq!(
+            (e.tokens, e.usage_source),
+            (Tokens::default(), UsageSource::None)
+        );
+        assert_eq!(e.cache, CacheStatus::Hit);
     }
 
     #[test]

@@ -128,6 +128,27 @@ pub struct CacheConfig {
     pub max_entries: u32,
     #[serde(default)]
     pub match_strategy: MatchStrategy,
+    /// Extension: largest response stored, in bytes.
+    #[serde(default = "default_max_entry_bytes")]
+    pub max_entry_bytes: u32,
+    /// Extension: ceiling on the bytes all entries may hold together.
+    #[serde(default = "default_max_total_bytes")]
+    pub max_total_bytes: u64,
+    /// Extension: let consumer groups share answers (off: a team never reads another
+    /// team's cached answer).
+    #[serde(default)]
+    pub share_across_groups: bool,
+    /// Extension: do not cache requests that declare themselves non-deterministic
+    /// (`n` > 1, or `temperature` > 0 without `seed`).
+    #[serde(default)]
+    pub skip_nondeterministic: bool,
+}
+
+fn default_max_entry_bytes() -> u32 {
+    256 * 1024
+}
+fn default_max_total_bytes() -> u64 {
+    64 * 1024 * 1024
 }
 
 fn default_ttl() -> u32 {
@@ -144,6 +165,10 @@ impl Default for CacheConfig {
             ttl_seconds: default_ttl(),
             max_entries: default_max_entries(),
             match_strategy: MatchStrategy::Exact,
+            max_entry_bytes: default_max_entry_bytes(),
+            max_total_bytes: default_max_total_bytes(),
+            share_across_groups: false,
+            skip_nondeterministic: false,
         }
     }
 }
@@ -167,6 +192,18 @@ pub struct ConsumerGroup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_sha256: Option<String>,
     pub wallet_team_id: String,
+    /// Extension: this group's cache policy, overriding the global `cache` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<GroupCachePolicy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCachePolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

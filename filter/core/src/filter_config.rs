@@ -40,6 +40,9 @@ pub struct GroupEntry {
     /// Hex SHA-256 of the group's API key.
     pub key_sha256: String,
     pub team: String,
+    /// The cache serves this group (global switch and group override combined).
+    pub cache_enabled: bool,
+    pub cache_ttl_seconds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,10 +111,16 @@ impl FilterConfig {
                 let digest = g
                     .key_digest()
                     .ok_or_else(|| format!("consumer group '{}' has no key", g.name))?;
+                let policy = g.cache.unwrap_or(crate::config::GroupCachePolicy {
+                    enabled: None,
+                    ttl_seconds: None,
+                });
                 Ok(GroupEntry {
                     name: g.name.clone(),
                     key_sha256: keys::hex(&digest),
                     team: g.wallet_team_id.clone(),
+                    cache_enabled: config.cache.enabled && policy.enabled.unwrap_or(true),
+                    cache_ttl_seconds: policy.ttl_seconds.unwrap_or(config.cache.ttl_seconds),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -4,6 +4,7 @@
 
 pub mod accounting;
 pub mod budget;
+pub mod cache;
 pub mod config;
 pub mod endpoint;
 pub mod errors;
