@@ -158,13 +158,12 @@ impl Entry {
     }
 }
 
+/// What a slot holds, as read by [`Entry::peek`]: its key and expiry, or nothing.
+pub type SlotHead = Option<([u8; 32], i64)>;
+
 /// Which candidate slot a new entry should take: the one already holding this key, else
 /// an empty or expired one, else the one stored earliest.
-pub fn choose_slot(
-    key: &[u8; 32],
-    candidates: [(u32, Option<([u8; 32], i64)>); 2],
-    now_ms: i64,
-) -> u32 {
+pub fn choose_slot(key: &[u8; 32], candidates: [(u32, SlotHead); 2], now_ms: i64) -> u32 {
     for (slot, head) in candidates {
         if head.is_some_and(|(k, _)| &k == key) {
             return slot;
@@ -176,7 +175,7 @@ pub fn choose_slot(
         }
     }
     let [(a, ha), (b, hb)] = candidates;
-    let expires = |h: Option<([u8; 32], i64)>| h.map_or(i64::MIN, |(_, e)| e);
+    let expires = |h: SlotHead| h.map_or(i64::MIN, |(_, e)| e);
     if expires(ha) <= expires(hb) {
         a
     } else {
