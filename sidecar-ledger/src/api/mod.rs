@@ -1,0 +1,104 @@
+//! The HTTP API: routing, shared state and the pieces every handler uses.
+
+mod error;
+mod events;
+mod meta;
+mod spend;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+pub use error::ApiError;
+
+use crate::store::{Store, StoreError};
+
+/// Largest accepted request body. A batch of ~16k typical events; the filter's
+/// batches are far smaller.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+pub fn router(store: Arc<dyn Store>) -> Router {
+    Router::new()
+        .route("/", get(meta::index))
+        .route("/healthz", get(meta::healthz))
+        .route("/openapi.json", get(meta::openapi))
+        .route(
+            "/v1/events",
+            get(events::list_events).post(events::post_events),
+        )
+        .route("/v1/rejected-events", get(events::list_rejected))
+        .route("/v1/spend", get(spend::get_spend))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_request))
+        .with_state(AppState { store })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found_error",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint; see /openapi.json",
+    )
+}
+
+/// One log line per request: at debug for successes (the ingest path is hot), at
+/// warn for server errors.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+    if response.status().is_server_error() {
+        tracing::warn!(%method, path, status, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(%method, path, status, elapsed_ms, "request");
+    }
+    response
+}
+
+/// Runs blocking store work off the async workers.
+async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "storage task failed");
+            Err(ApiError::internal("storage task failed"))
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,204 @@
+//! `tollgate-ledger`: the Tollgate sidecar that stores cost events and answers spend
+//! queries, plus the operator commands that work on a Tollgate config.
+
+mod api;
+mod config_file;
+mod ingest;
+mod query;
+mod render;
+mod store;
+#[cfg(test)]
+mod test_util;
+
+use std::future::IntoFuture;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use crate::store::SqliteStore;
+
+/// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Parser, Debug)]
+#[command(name = "tollgate-ledger", version, about)]
+struct Cli {
+    /// Log output format (logs go to stderr; level via RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the ledger HTTP service.
+    Serve(ServeArgs),
+    /// Validate a Tollgate config file and report every problem.
+    CheckConfig {
+        /// The Tollgate configuration (YAML).
+        file: PathBuf,
+    },
+    /// Write the Envoy bootstrap for a Tollgate config.
+    RenderEnvoy(render::RenderArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, env = "TOLLGATE_LEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Directory for the ledger's data; the database is DATA_DIR/ledger.sqlite3.
+    #[arg(long, env = "TOLLGATE_LEDGER_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// The Tollgate configuration (YAML). Accepted now; wallets will be loaded from it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "ledger stopped");
+                eprintln!("tollgate-ledger: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CheckConfig { file } => config_file::check_config_command(&file),
+        Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // stderr: stdout carries the "listening on" line and command output.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in log files.
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(run_server(args))
+}
+
+async fn run_server(args: ServeArgs) -> Result<(), String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
+    let db_path = args.data_dir.join("ledger.sqlite3");
+    let store = {
+        let path = db_path.clone();
+        tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{}: {e}", db_path.display()))?
+    };
+    match store.schema_version() {
+        Ok(version) => {
+            tracing::info!(db = %db_path.display(), schema_version = version, "ledger database open")
+        }
+        Err(e) => return Err(format!("{}: {e}", db_path.display())),
+    }
+    if let Some(config) = &args.config {
+        // Wallet enforcement will read it; for now the ledger only records its name.
+        tracing::info!(config = %config.display(), "config file accepted (not used by the ledger yet)");
+    }
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, db = %db_path.display(), "ledger listening");
+    // Scripts wait for this exact line to learn the address (port 0 picks one).
+    {
+        let mut out = std::io::stdout().lock();
+        if let Err(e) =
+            writeln!(out, "tollgate-ledger listening on http://{addr}").and_then(|_| out.flush())
+        {
+            tracing::warn!(error = %e, "cannot write the listening line to stdout");
+        }
+    }
+
+    // After a signal, in-flight requests get SHUTDOWN_GRACE to finish (an ingest
+    // acknowledged is an ingest committed); a client that holds a request open longer
+    // does not keep the ledger up.
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let server = axum::serve(listener, api::router(Arc::new(store))).with_graceful_shutdown({
+        let signalled = signalled.clone();
+        async move {
+            shutdown_signal().await;
+            signalled.notify_one();
+        }
+    });
+    tokio::select! {
+        result = server.into_future() => result.map_err(|e| format!("server error: {e}"))?,
+        _ = async {
+            signalled.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "requests still open after the grace period; closing them"),
+    }
+    // The router, and with it the store, is dropped here: connections close and
+    // SQLite checkpoints the WAL.
+    tracing::info!("ledger stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before exit.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let signal = tokio::select! {
+        _ = interrupt => "SIGINT",
+        _ = terminate => "SIGTERM",
+    };
+    tracing::info!(signal, "shutting down");
+}

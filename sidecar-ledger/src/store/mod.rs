@@ -1,0 +1,166 @@
+//! The storage boundary. Everything the HTTP layer knows about persistence is this
+//! trait and its plain data types, so a PostgreSQL backend can be added beside
+//! [`sqlite::SqliteStore`] without touching the handlers.
+//!
+//! Methods are synchronous: both embedded SQLite and a blocking Postgres client do
+//! I/O on the calling thread, so async handlers call them via
+//! `tokio::task::spawn_blocking`.
+
+pub mod codec;
+pub mod sqlite;
+
+use std::fmt;
+
+use tollgate_core::event::CostEvent;
+
+use crate::query::{EventsQuery, SpendQuery};
+
+pub use sqlite::SqliteStore;
+
+/// An event that could not be used, kept verbatim so nothing a sender delivered is
+/// silently lost and an operator can replay it after a fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedEvent {
+    /// Position in the batch the sender posted.
+    pub index: usize,
+    /// The event's JSON text exactly as received.
+    pub raw: String,
+    pub error: String,
+}
+
+/// A quarantined event as stored, with when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRejection {
+    pub received_ms: i64,
+    pub event: RejectedEvent,
+}
+
+/// One posted batch, already split into usable events and quarantined ones. The
+/// store persists both in one transaction.
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub events: Vec<CostEvent>,
+    pub rejected: Vec<RejectedEvent>,
+    /// When the ledger received the batch (Unix ms), for audit.
+    pub received_ms: i64,
+}
+
+/// What an ingest did. `accepted + duplicates == events.len()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestOutcome {
+    /// Events stored for the first time.
+    pub accepted: usize,
+    /// Events whose id was already stored (a retried batch); ignored.
+    pub duplicates: usize,
+}
+
+/// Additive totals of a set of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sums {
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_nanos: i64,
+    pub cost_avoided_nanos: i64,
+}
+
+impl Sums {
+    /// Adds `other`; `None` on i64 overflow (never expected with validated events, but
+    /// a wrong total must not be returned silently).
+    pub fn checked_add(&self, other: &Sums) -> Option<Sums> {
+        Some(Sums {
+            requests: self.requests.checked_add(other.requests)?,
+            input_tokens: self.input_tokens.checked_add(other.input_tokens)?,
+            cached_input_tokens: self
+                .cached_input_tokens
+                .checked_add(other.cached_input_tokens)?,
+            cache_write_tokens: self
+                .cache_write_tokens
+                .checked_add(other.cache_write_tokens)?,
+            output_tokens: self.output_tokens.checked_add(other.output_tokens)?,
+            cost_nanos: self.cost_nanos.checked_add(other.cost_nanos)?,
+            cost_avoided_nanos: self
+                .cost_avoided_nanos
+                .checked_add(other.cost_avoided_nanos)?,
+        })
+    }
+}
+
+/// The value of one group-by dimension in a spend row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValue {
+    /// A text dimension; `None` when the events did not carry it (e.g. no user).
+    Text(Option<String>),
+    /// A time bucket (`hour`, `day`): its start, Unix ms UTC.
+    TimeMs(i64),
+}
+
+/// One group of a spend report; `key` follows the query's `group_by` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendRow {
+    pub key: Vec<KeyValue>,
+    pub sums: Sums,
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    Sqlite(rusqlite::Error),
+    Io(std::io::Error),
+    /// The database was written by a newer ledger: refuse rather than misread it.
+    SchemaTooNew {
+        found: i64,
+        supported: i64,
+    },
+    /// A stored value this binary cannot interpret (e.g. an unknown enum name).
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            StoreError::Io(e) => write!(f, "{e}"),
+            StoreError::SchemaTooNew { found, supported } => write!(
+                f,
+                "database schema version {found} is newer than this ledger supports ({supported}); upgrade the ledger"
+            ),
+            StoreError::Corrupt(m) => write!(f, "unreadable stored data: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// The ledger's persistence. Implementations must make `ingest` atomic and durable
+/// before returning (the HTTP acknowledgement is the sender's licence to forget the
+/// batch) and idempotent by event id.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch: new events, their rollups and the quarantined events, all in
+    /// one transaction. Events whose id is already stored are counted as duplicates
+    /// and change nothing.
+    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError>;
+
+    /// Spend grouped and filtered as asked, from hourly rollups. Rows ordered by
+    /// cost descending, then by key.
+    fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError>;
+
+    /// Most recent events first.
+    fn recent_events(&self, query: &EventsQuery) -> Result<Vec<CostEvent>, StoreError>;
+
+    /// Events quarantined so far, newest first (for operators and tests).
+    fn rejected_events(&self, limit: usize) -> Result<Vec<StoredRejection>, StoreError>;
+}

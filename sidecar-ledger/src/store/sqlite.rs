@@ -1,0 +1,735 @@
+//! The SQLite implementation of [`Store`].
+//!
+//! * One writer connection behind a mutex: SQLite allows one writer at a time anyway,
+//!   and serialising in-process avoids busy-retry loops.
+//! * A small pool of reader connections: in WAL mode readers see the last committed
+//!   state and never block (nor are blocked by) the writer.
+//! * `synchronous=FULL`: a commit is on disk before `ingest` returns, so the HTTP
+//!   acknowledgement never outruns durability.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, Row, TransactionBehavior};
+use tollgate_core::event::{CostEvent, Tokens};
+
+use super::codec;
+use super::{
+    IngestBatch, IngestOutcome, KeyValue, RejectedEvent, SpendRow, Store, StoreError,
+    StoredRejection, Sums,
+};
+use crate::query::{Dim, EventsQuery, Filters, SpendQuery, DAY_MS, HOUR_MS};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is how many have run.
+/// Append only: a released migration is never edited.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+/// Idle reader connections kept for reuse; more are opened on demand under load.
+const MAX_IDLE_READERS: usize = 4;
+
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const INSERT_EVENT: &str = "INSERT INTO events (
+        id, ts_ms, consumer_group, team, user_id, workflow, api, provider, lane,
+        model_requested, model_served, input_tokens, cached_input_tokens,
+        cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
+        http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
+        premium_approved, received_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+    ON CONFLICT (id) DO NOTHING";
+
+const UPSERT_ROLLUP: &str = "INSERT INTO rollup_hourly (
+        hour_ms, team, consumer_group, user_id, workflow, provider, lane, model_served,
+        api, outcome, cache, requests, input_tokens, cached_input_tokens,
+        cache_write_tokens, output_tokens, cost_nanos, cost_avoided_nanos)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+    ON CONFLICT (hour_ms, team, consumer_group, user_id, workflow, provider, lane,
+                 model_served, api, outcome, cache) DO UPDATE SET
+        requests = requests + excluded.requests,
+        input_tokens = input_tokens + excluded.input_tokens,
+        cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        cost_nanos = cost_nanos + excluded.cost_nanos,
+        cost_avoided_nanos = cost_avoided_nanos + excluded.cost_avoided_nanos";
+
+const INSERT_REJECTED: &str =
+    "INSERT INTO rejected_events (received_ms, batch_index, error, raw) VALUES (?1, ?2, ?3, ?4)";
+
+/// Columns read back into a [`CostEvent`], in [`event_from_row`]'s order.
+const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id, workflow, api,
+    provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
+    cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
+    http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
+    premium_approved";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to
+    /// date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        // WAL is a property of the database file, set once by the writer.
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; readers will block the writer");
+        }
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .reader()?
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves at worst an open transaction, which
+        // rusqlite rolled back when it unwound; the connection itself is fine.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reader(&self) -> Result<Reader<'_>, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path)?;
+                configure(&c)?;
+                // Belt and braces: the read path can never modify the ledger.
+                c.pragma_update(None, "query_only", true)?;
+                c
+            }
+        };
+        Ok(Reader {
+            store: self,
+            conn: Some(conn),
+        })
+    }
+}
+
+/// A pooled reader connection, returned to the pool on drop.
+struct Reader<'a> {
+    store: &'a SqliteStore,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut pool = self.store.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+        }
+    }
+}
+
+/// Per-connection settings (SQLite does not persist these in the file).
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = MIGRATIONS.len() as i64;
+    loop {
+        // IMMEDIATE takes the write lock before reading the version, so two ledgers
+        // starting on the same file cannot both apply a migration.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > supported {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported,
+            });
+        }
+        if version == supported {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+        tracing::info!(version = version + 1, "applied ledger schema migration");
+    }
+}
+
+/// The rollup key of one event. Borrowed so aggregating a batch allocates nothing
+/// per event.
+#[derive(Hash, PartialEq, Eq)]
+struct RollupKey<'a> {
+    hour_ms: i64,
+    team: &'a str,
+    consumer_group: &'a str,
+    user: &'a str,
+    workflow: &'a str,
+    provider: &'a str,
+    lane: &'a str,
+    model_served: &'a str,
+    api: &'static str,
+    outcome: &'static str,
+    cache: &'static str,
+}
+
+impl<'a> RollupKey<'a> {
+    fn of(e: &'a CostEvent) -> Self {
+        RollupKey {
+            hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            team: &e.team,
+            consumer_group: &e.consumer_group,
+            user: e.user.as_deref().unwrap_or(""),
+            workflow: e.workflow.as_deref().unwrap_or(""),
+            provider: e.provider.as_deref().unwrap_or(""),
+            lane: e.lane.as_deref().unwrap_or(""),
+            model_served: &e.model_served,
+            api: codec::api_str(e.api),
+            outcome: codec::outcome_str(e.outcome),
+            cache: codec::cache_str(e.cache),
+        }
+    }
+}
+
+/// The event's additive quantities as stored integers.
+fn event_sums(e: &CostEvent) -> Result<Sums, StoreError> {
+    Ok(Sums {
+        requests: 1,
+        input_tokens: tokens_i64(e.tokens.input)?,
+        cached_input_tokens: tokens_i64(e.tokens.cached_input)?,
+        cache_write_tokens: tokens_i64(e.tokens.cache_write)?,
+        output_tokens: tokens_i64(e.tokens.output)?,
+        cost_nanos: e.cost_nanos,
+        cost_avoided_nanos: e.cost_avoided_nanos,
+    })
+}
+
+fn tokens_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("token count {n} out of range")))
+}
+
+fn overflow() -> StoreError {
+    StoreError::Corrupt("sum overflows 64 bits".into())
+}
+
+/// The SQL column of a group-by dimension in `rollup_hourly`.
+fn dim_sql(d: Dim) -> String {
+    match d {
+        Dim::Team => "team".into(),
+        Dim::ConsumerGroup => "consumer_group".into(),
+        Dim::User => "user_id".into(),
+        Dim::Workflow => "workflow".into(),
+        Dim::Provider => "provider".into(),
+        Dim::Lane => "lane".into(),
+        Dim::Model => "model_served".into(),
+        Dim::Api => "api".into(),
+        Dim::Outcome => "outcome".into(),
+        Dim::Cache => "cache".into(),
+        Dim::Hour => "hour_ms".into(),
+        // Times are validated non-negative, so integer division floors.
+        Dim::Day => format!("(hour_ms / {DAY_MS}) * {DAY_MS}"),
+    }
+}
+
+/// Appends `AND column = ?` for each filter set; the values go to `args`. Column
+/// names are the same in `events` and `rollup_hourly`.
+fn push_filters(sql: &mut String, args: &mut Vec<Value>, f: &Filters) {
+    for (column, value) in [
+        ("team", &f.team),
+        ("consumer_group", &f.consumer_group),
+        ("provider", &f.provider),
+        ("lane", &f.lane),
+        ("model_served", &f.model),
+    ] {
+        if let Some(v) = value {
+            args.push(Value::Text(v.clone()));
+            sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+        }
+    }
+}
+
+fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
+    let u64_col = |i: usize| -> Result<u64, StoreError> {
+        let v: i64 = r.get(i)?;
+        u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative token count {v}")))
+    };
+    let http_status: i64 = r.get(19)?;
+    let latency_ms: i64 = r.get(21)?;
+    Ok(CostEvent {
+        id: r.get(0)?,
+        ts_ms: r.get(1)?,
+        consumer_group: r.get(2)?,
+        team: r.get(3)?,
+        user: r.get(4)?,
+        workflow: r.get(5)?,
+        api: codec::api_from(&r.get::<_, String>(6)?)?,
+        provider: r.get(7)?,
+        lane: r.get(8)?,
+        model_requested: r.get(9)?,
+        model_served: r.get(10)?,
+        tokens: Tokens {
+            input: u64_col(11)?,
+            cached_input: u64_col(12)?,
+            cache_write: u64_col(13)?,
+            output: u64_col(14)?,
+        },
+        usage_source: codec::usage_source_from(&r.get::<_, String>(15)?)?,
+        cost_nanos: r.get(16)?,
+        unpriced: r.get(17)?,
+        outcome: codec::outcome_from(&r.get::<_, String>(18)?)?,
+        http_status: u16::try_from(http_status)
+            .map_err(|_| StoreError::Corrupt(format!("http_status {http_status}")))?,
+        reason: r.get(20)?,
+        latency_ms: u32::try_from(latency_ms)
+            .map_err(|_| StoreError::Corrupt(format!("latency_ms {latency_ms}")))?,
+        stream: r.get(22)?,
+        cache: codec::cache_from(&r.get::<_, String>(23)?)?,
+        cost_avoided_nanos: r.get(24)?,
+        premium: r.get(25)?,
+        premium_approved: r.get(26)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut accepted = 0;
+        // Rollup deltas of the rows actually inserted, aggregated in memory first so a
+        // batch touches each rollup row once.
+        let mut deltas: HashMap<RollupKey<'_>, Sums> = HashMap::new();
+        {
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for e in &batch.events {
+                let sums = event_sums(e)?;
+                let inserted = insert.execute(params![
+                    e.id,
+                    e.ts_ms,
+                    e.consumer_group,
+                    e.team,
+                    e.user,
+                    e.workflow,
+                    codec::api_str(e.api),
+                    e.provider,
+                    e.lane,
+                    e.model_requested,
+                    e.model_served,
+                    sums.input_tokens,
+                    sums.cached_input_tokens,
+                    sums.cache_write_tokens,
+                    sums.output_tokens,
+                    codec::usage_source_str(e.usage_source),
+                    e.cost_nanos,
+                    e.unpriced,
+                    codec::outcome_str(e.outcome),
+                    e.http_status,
+                    e.reason,
+                    e.latency_ms,
+                    e.stream,
+                    codec::cache_str(e.cache),
+                    e.cost_avoided_nanos,
+                    e.premium,
+                    e.premium_approved,
+                    batch.received_ms,
+                ])?;
+                // 0 rows: the id is already stored (a retry, or twice in this batch).
+                if inserted == 1 {
+                    accepted += 1;
+                    let slot = deltas.entry(RollupKey::of(e)).or_default();
+                    *slot = slot.checked_add(&sums).ok_or_else(overflow)?;
+                }
+            }
+
+            let mut upsert = tx.prepare_cached(UPSERT_ROLLUP)?;
+            for (k, s) in &deltas {
+                upsert.execute(params![
+                    k.hour_ms,
+                    k.team,
+                    k.consumer_group,
+                    k.user,
+                    k.workflow,
+                    k.provider,
+                    k.lane,
+                    k.model_served,
+                    k.api,
+                    k.outcome,
+                    k.cache,
+                    s.requests,
+                    s.input_tokens,
+                    s.cached_input_tokens,
+                    s.cache_write_tokens,
+                    s.output_tokens,
+                    s.cost_nanos,
+                    s.cost_avoided_nanos,
+                ])?;
+            }
+
+            let mut quarantine = tx.prepare_cached(INSERT_REJECTED)?;
+            for r in &batch.rejected {
+                quarantine.execute(params![batch.received_ms, r.index as i64, r.error, r.raw])?;
+            }
+        }
+        tx.commit()?;
+        Ok(IngestOutcome {
+            accepted,
+            duplicates: batch.events.len() - accepted,
+        })
+    }
+
+    fn spend(&self, q: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
+        let keys: Vec<String> = q
+            .group_by
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("{} AS k{i}", dim_sql(*d)))
+            .collect();
+        let mut sql = String::from("SELECT ");
+        for k in &keys {
+            sql.push_str(k);
+            sql.push_str(", ");
+        }
+        sql.push_str(
+            "COUNT(*), SUM(requests), SUM(input_tokens), SUM(cached_input_tokens),
+             SUM(cache_write_tokens), SUM(output_tokens), SUM(cost_nanos) AS cost,
+             SUM(cost_avoided_nanos)
+             FROM rollup_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2",
+        );
+        let mut args = vec![Value::Integer(q.from_ms), Value::Integer(q.to_ms)];
+        push_filters(&mut sql, &mut args, &q.filters);
+        let key_aliases: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
+        if !key_aliases.is_empty() {
+            sql.push_str(" GROUP BY ");
+            sql.push_str(&key_aliases.join(", "));
+        }
+        sql.push_str(" ORDER BY cost DESC");
+        for k in &key_aliases {
+            sql.push_str(", ");
+            sql.push_str(k);
+        }
+
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let n = q.group_by.len();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            // Without GROUP BY an empty range still yields one all-NULL row.
+            let count: i64 = r.get(n)?;
+            if count == 0 {
+                continue;
+            }
+            let mut key = Vec::with_capacity(n);
+            for (i, d) in q.group_by.iter().enumerate() {
+                key.push(match d {
+                    Dim::Hour | Dim::Day => KeyValue::TimeMs(r.get(i)?),
+                    // Optional attributes are stored as '' in the rollup key.
+                    Dim::User | Dim::Workflow | Dim::Provider | Dim::Lane => {
+                        let v: String = r.get(i)?;
+                        KeyValue::Text((!v.is_empty()).then_some(v))
+                    }
+                    _ => KeyValue::Text(Some(r.get(i)?)),
+                });
+            }
+            out.push(SpendRow {
+                key,
+                sums: Sums {
+                    requests: r.get(n + 1)?,
+                    input_tokens: r.get(n + 2)?,
+                    cached_input_tokens: r.get(n + 3)?,
+                    cache_write_tokens: r.get(n + 4)?,
+                    output_tokens: r.get(n + 5)?,
+                    cost_nanos: r.get(n + 6)?,
+                    cost_avoided_nanos: r.get(n + 7)?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    fn recent_events(&self, q: &EventsQuery) -> Result<Vec<CostEvent>, StoreError> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
+        let mut args = Vec::new();
+        push_filters(&mut sql, &mut args, &q.filters);
+        args.push(Value::Integer(q.limit as i64));
+        sql.push_str(&format!(
+            " ORDER BY ts_ms DESC, seq DESC LIMIT ?{}",
+            args.len()
+        ));
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(event_from_row(r)?);
+        }
+        Ok(out)
+    }
+
+    fn rejected_events(&self, limit: usize) -> Result<Vec<StoredRejection>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT received_ms, batch_index, raw, error FROM rejected_events
+             ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(StoredRejection {
+                received_ms: r.get(0)?,
+                event: RejectedEvent {
+                    index: r.get::<_, i64>(1)? as usize,
+                    raw: r.get(2)?,
+                    error: r.get(3)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{parse_spend, EventsQuery};
+    use crate::test_util::{event, TempDir};
+
+    const H0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
+
+    fn batch(events: Vec<CostEvent>) -> IngestBatch {
+        IngestBatch {
+            events,
+            rejected: Vec::new(),
+            received_ms: 1,
+        }
+    }
+
+    fn total(store: &SqliteStore) -> Sums {
+        let q = parse_spend(
+            &[
+                ("from".into(), "0".into()),
+                ("to".into(), (H0 + 10 * DAY_MS).to_string()),
+            ],
+            H0,
+        )
+        .unwrap();
+        let rows = store.spend(&q).unwrap();
+        assert!(rows.len() <= 1);
+        rows.first().map(|r| r.sums).unwrap_or_default()
+    }
+
+    fn all_events(store: &SqliteStore) -> Vec<CostEvent> {
+        store
+            .recent_events(&EventsQuery {
+                filters: Filters::default(),
+                limit: 1000,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn creates_schema_once_and_refuses_a_newer_one() {
+        let dir = TempDir::new();
+        let path = dir.path().join("l.sqlite3");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        drop(store);
+        // Reopening finds the schema current and applies nothing.
+        let store = SqliteStore::open(&path).unwrap();
+        let mode: String = store
+            .writer()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = store
+            .writer()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        store
+            .writer()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        drop(store);
+        match SqliteStore::open(&path) {
+            Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
+            other => panic!("expected SchemaTooNew, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn ingest_is_idempotent_by_id_and_rollups_count_new_rows_only() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let first = batch(vec![
+            event("a", H0, "team_a", 100),
+            event("b", H0 + 1, "team_a", 200),
+            // The same id twice in one batch counts once.
+            event("a", H0, "team_a", 100),
+        ]);
+        assert_eq!(
+            store.ingest(&first).unwrap(),
+            IngestOutcome {
+                accepted: 2,
+                duplicates: 1
+            }
+        );
+        let after_first = total(&store);
+        assert_eq!(after_first.requests, 2);
+        assert_eq!(after_first.cost_nanos, 300);
+
+        assert_eq!(
+            store.ingest(&first).unwrap(),
+            IngestOutcome {
+                accepted: 0,
+                duplicates: 3
+            }
+        );
+        assert_eq!(total(&store), after_first);
+
+        // A retried id with different content is still the stored one: first write wins.
+        let changed = batch(vec![
+            event("b", H0 + 1, "team_a", 999_999),
+            event("c", H0 + 2, "team_a", 5),
+        ]);
+        assert_eq!(store.ingest(&changed).unwrap().accepted, 1);
+        assert_eq!(total(&store).cost_nanos, 305);
+        assert_eq!(all_events(&store).len(), 3);
+    }
+
+    #[test]
+    fn every_field_survives_close_and_reopen() {
+        let dir = TempDir::new();
+        let path = dir.path().join("l.sqlite3");
+        let mut full = event("full", H0 + 5, "team_x", 123_456);
+        full.user = Some("alice@example.com".into());
+        full.workflow = Some("triage".into());
+        full.api = tollgate_core::event::ApiKind::Messages;
+        full.provider = None;
+        full.lane = None;
+        full.model_served = "claude-haiku-4".into();
+        full.tokens = Tokens {
+            input: 1,
+            cached_input: 2,
+            cache_write: 3,
+            output: 4,
+        };
+        full.usage_source = tollgate_core::event::UsageSource::Estimated;
+        full.unpriced = true;
+        full.outcome = tollgate_core::event::Outcome::Incomplete;
+        full.http_status = 502;
+        full.reason = Some("upstream_reset".into());
+        full.latency_ms = u32::MAX;
+        full.stream = true;
+        full.cache = tollgate_core::event::CacheStatus::Hit;
+        full.cost_avoided_nanos = 77;
+        full.premium = true;
+        full.premium_approved = true;
+        let plain = event("plain", H0, "team_x", 1);
+        let mut b = batch(vec![full.clone(), plain.clone()]);
+        b.rejected.push(RejectedEvent {
+            index: 2,
+            raw: "{\"id\":1}".into(),
+            error: "id: invalid type".into(),
+        });
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.ingest(&b).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(all_events(&store), vec![full, plain]);
+        let sums = total(&store);
+        assert_eq!(sums.requests, 2);
+        assert_eq!(sums.cost_nanos, 123_457);
+        assert_eq!(sums.cost_avoided_nanos, 77);
+        assert_eq!(sums.cache_write_tokens, 3);
+        let rejected = store.rejected_events(10).unwrap();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].event, b.rejected[0]);
+        assert_eq!(rejected[0].received_ms, 1);
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_nothing_behind() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let mut bad = event("too-many-tokens", H0, "team_a", 1);
+        bad.tokens.input = u64::MAX; // validation normally stops this; the store must not half-commit
+        let b = batch(vec![event("ok", H0, "team_a", 1), bad]);
+        assert!(store.ingest(&b).is_err());
+        assert!(all_events(&store).is_empty());
+        assert_eq!(total(&store), Sums::default());
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use crate::ingest::split_batch;
+    use crate::test_util::{event, TempDir};
+
+    /// Parse + validate + store, as `POST /v1/events` does, minus HTTP.
+    #[test]
+    #[ignore = "benchmark: cargo test -p tollgate-ledger --release -- --ignored --nocapture"]
+    fn ingest_throughput() {
+        const BATCHES: usize = 200;
+        const BATCH: usize = 1000;
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let bodies: Vec<Vec<u8>> = (0..BATCHES)
+            .map(|b| {
+                let events: Vec<CostEvent> = (0..BATCH)
+                    .map(|i| {
+                        let n = b * BATCH + i;
+                        let mut e = event(
+                            &format!("evt-{n:012}"),
+                            1_793_491_200_000 + n as i64 * 50,
+                            &format!("team_{}", n % 10),
+                            1_000 + n as i64 % 5_000,
+                        );
+                        e.user = Some(format!("user{}", n % 100));
+                        e.model_served = ["gpt-4o-mini", "claude-haiku", "gpt-4o"][n % 3].into();
+                        e
+                    })
+                    .collect();
+                serde_json::to_vec(&events).unwrap()
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        for body in &bodies {
+            std::hint::black_box(split_batch(body, 0).unwrap());
+        }
+        println!("parse only: {:.2}s", start.elapsed().as_secs_f64());
+        let start = std::time::Instant::now();
+        for body in &bodies {
+            let batch = split_batch(body, 0).unwrap();
+            assert_eq!(store.ingest(&batch).unwrap().accepted, BATCH);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let n = (BATCHES * BATCH) as f64;
+        println!(
+            "ingested {n} events in {secs:.2}s: {:.0} events/s ({BATCH}-event batches, synchronous=FULL)",
+            n / secs
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! Helpers shared by the crate's tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tollgate_core::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-ledger-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A complete, valid event: 10 input and 20 output tokens, OpenAI chat, cache miss.
+pub fn event(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> CostEvent {
+    CostEvent {
+        id: id.into(),
+        ts_ms,
+        consumer_group: team.trim_start_matches("team_").into(),
+        team: team.into(),
+        user: None,
+        workflow: None,
+        api: ApiKind::ChatCompletions,
+        provider: Some("openai".into()),
+        lane: Some("openai-gpt4o-mini".into()),
+        model_requested: "gpt-4o-mini".into(),
+        model_served: "gpt-4o-mini".into(),
+        tokens: Tokens {
+            input: 10,
+            cached_input: 0,
+            cache_write: 0,
+            output: 20,
+        },
+        usage_source: UsageSource::Reported,
+        cost_nanos,
+        unpriced: false,
+        outcome: Outcome::Ok,
+        http_status: 200,
+        reason: None,
+        latency_ms: 12,
+        stream: false,
+        cache: CacheStatus::Miss,
+        cost_avoided_nanos: 0,
+        premium: false,
+        premium_approved: false,
+    }
+}
+
+pub fn event_json(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> String {
+    serde_json::to_string(&event(id, ts_ms, team, cost_nanos)).unwrap()
+}
