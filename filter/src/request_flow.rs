@@ -259,6 +259,9 @@ impl RequestFlow {
         match wallet::reserve(&team, prepared.reservation, now_ms()) {
             Ok(lease_id) => {
                 self.reservation = Some((lease_id, prepared.reservation));
+                if let Some(r) = self.record.as_mut() {
+                    r.lease_id = Some(lease_id);
+                }
                 Gate::Pass
             }
             Err(UpdateError::Refused(_)) => match wallet::recently_exhausted(&team, now_ms()) {
@@ -343,6 +346,9 @@ impl RequestFlow {
             Ok(lease_id) => {
                 wallet::clear_exhausted(&team);
                 self.reservation = Some((lease_id, prepared.reservation));
+                if let Some(r) = self.record.as_mut() {
+                    r.lease_id = Some(lease_id);
+                }
                 if let Action::Continue = self.send(prepared) {
                     self.resume_http_request();
                 }

@@ -7,6 +7,8 @@ mod ingest;
 mod query;
 mod render;
 mod store;
+mod wallet_cli;
+mod wallet_seed;
 #[cfg(test)]
 mod test_util;
 
@@ -52,6 +54,8 @@ enum Command {
     },
     /// Write the Envoy bootstrap for a Tollgate config.
     RenderEnvoy(render::RenderArgs),
+    /// Show and change team wallets on a running ledger.
+    Wallet(wallet_cli::WalletArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,9 +66,14 @@ struct ServeArgs {
     /// Directory for the ledger's data; the database is DATA_DIR/ledger.sqlite3.
     #[arg(long, env = "TOLLGATE_LEDGER_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
-    /// The Tollgate configuration (YAML). Accepted now; wallets will be loaded from it.
-    #[arg(long)]
+    /// The Tollgate configuration (YAML): creates its wallets and applies each
+    /// `initial_usd` once (later changes go through `wallet allocate`).
+    #[arg(long, env = "TOLLGATE_CONFIG")]
     config: Option<PathBuf>,
+    /// Lifetime of a credit lease without renewal, in ms: a dead Envoy's unspent
+    /// credit returns to its wallet after this long.
+    #[arg(long, default_value_t = api::DEFAULT_LEASE_TTL_MS)]
+    lease_ttl_ms: i64,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +89,7 @@ fn main() -> ExitCode {
             }
         },
         Command::CheckConfig { file } => config_file::check_config_command(&file),
+        Command::Wallet(args) => wallet_cli::run(&args),
         Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -130,8 +140,9 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         Err(e) => return Err(format!("{}: {e}", db_path.display())),
     }
     if let Some(config) = &args.config {
-        // Wallet enforcement will read it; for now the ledger only records its name.
-        tracing::info!(config = %config.display(), "config file accepted (not used by the ledger yet)");
+        let loaded = config_file::load_or_report(config)?;
+        wallet_seed::seed_wallets(&store, &loaded.config, config, api::now_ms())
+            .map_err(|e| format!("{}: {e}", db_path.display()))?;
     }
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -153,7 +164,11 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     // acknowledged is an ingest committed); a client that holds a request open longer
     // does not keep the ledger up.
     let signalled = Arc::new(tokio::sync::Notify::new());
-    let server = axum::serve(listener, api::router(Arc::new(store))).with_graceful_shutdown({
+    let state = api::AppState {
+        store: Arc::new(store),
+        lease_ttl_ms: args.lease_ttl_ms,
+    };
+    let server = axum::serve(listener, api::router_with(state)).with_graceful_shutdown({
         let signalled = signalled.clone();
         async move {
             shutdown_signal().await;

@@ -64,6 +64,7 @@ pub fn event(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> CostEvent {
         cost_avoided_nanos: 0,
         premium: false,
         premium_approved: false,
+        lease_id: None,
     }
 }
 

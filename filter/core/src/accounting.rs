@@ -38,6 +38,8 @@ pub struct RequestRecord {
     pub cache: CacheStatus,
     /// For a cache hit: what the original request cost.
     pub cost_avoided_nanos: i64,
+    /// The credit lease that covered the request, if the wallet was enforced.
+    pub lease_id: Option<u64>,
 }
 
 impl RequestRecord {
@@ -61,6 +63,7 @@ impl RequestRecord {
             usage: UsageTracker::default(),
             cache: CacheStatus::Off,
             cost_avoided_nanos: 0,
+            lease_id: None,
         }
     }
 
@@ -147,6 +150,7 @@ impl RequestRecord {
             cost_avoided_nanos: if hit { self.cost_avoided_nanos } else { 0 },
             premium: false,
             premium_approved: false,
+            lease_id: self.lease_id,
         }
     }
 }

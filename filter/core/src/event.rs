@@ -162,6 +162,9 @@ pub struct CostEvent {
     /// The workflow is approved for premium lanes (meaningful when `premium`).
     #[serde(default)]
     pub premium_approved: bool,
+    /// The credit lease the request's reservation came from (wallet enforcement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_id: Option<u64>,
 }
 
 #[cfg(test)]
@@ -217,6 +220,7 @@ mod tests {
             cost_avoided_nanos: 0,
             premium: false,
             premium_approved: false,
+            lease_id: Some(9),
         };
         let text = serde_json::to_string(&e).unwrap();
         assert!(!text.contains("workflow"));

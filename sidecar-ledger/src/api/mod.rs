@@ -4,6 +4,7 @@ mod error;
 mod events;
 mod meta;
 mod spend;
+mod wallets;
 #[cfg(test)]
 mod tests;
 
@@ -28,9 +29,23 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// How long a credit lease lives without renewal.
+    pub lease_ttl_ms: i64,
 }
 
+/// Default lease lifetime: long enough that busy instances renew rarely, short enough
+/// that a dead instance's unspent credit returns to its wallet within half a minute.
+pub const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
+
+#[cfg(test)]
 pub fn router(store: Arc<dyn Store>) -> Router {
+    router_with(AppState {
+        store,
+        lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
+    })
+}
+
+pub fn router_with(state: AppState) -> Router {
     Router::new()
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))
@@ -41,11 +56,18 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         )
         .route("/v1/rejected-events", get(events::list_rejected))
         .route("/v1/spend", get(spend::get_spend))
+        .route("/v1/wallets", get(wallets::list_wallets))
+        .route("/v1/wallets/{team}", get(wallets::get_wallet))
+        .route(
+            "/v1/wallets/{team}/allocations",
+            axum::routing::post(wallets::post_allocation),
+        )
+        .route("/v1/leases", axum::routing::post(wallets::post_lease))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))
-        .with_state(AppState { store })
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

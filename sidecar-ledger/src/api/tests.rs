@@ -442,6 +442,10 @@ async fn health_home_page_and_openapi() {
         ("/healthz", "get"),
         ("/openapi.json", "get"),
         ("/", "get"),
+        ("/v1/wallets", "get"),
+        ("/v1/wallets/{team}", "get"),
+        ("/v1/wallets/{team}/allocations", "post"),
+        ("/v1/leases", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -450,7 +454,7 @@ async fn health_home_page_and_openapi() {
     }
     assert_eq!(
         paths.len(),
-        6,
+        10,
         "openapi.json documents a route that does not exist"
     );
     // Every group_by dimension the server accepts is documented, and no other.

@@ -8,10 +8,15 @@
 
 pub mod codec;
 pub mod sqlite;
+mod sqlite_wallets;
+pub mod wallets;
 
 use std::fmt;
 
 use tollgate_core::event::CostEvent;
+use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+
+use wallets::{NewEntry, WalletEntry, WalletState};
 
 use crate::query::{EventsQuery, SpendQuery};
 
@@ -163,4 +168,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events quarantined so far, newest first (for operators and tests).
     fn rejected_events(&self, limit: usize) -> Result<Vec<StoredRejection>, StoreError>;
+
+    /// Creates the team's wallet if it does not exist (empty).
+    fn ensure_wallet(&self, team: &str, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Records an allocation change. `None` if the wallet does not exist. With an
+    /// idempotency key already used, nothing changes and the original entry returns.
+    fn allocate(
+        &self,
+        entry: &NewEntry,
+        now_ms: i64,
+    ) -> Result<Option<(WalletEntry, WalletState)>, StoreError>;
+
+    fn wallet(&self, team: &str, now_ms: i64) -> Result<Option<WalletState>, StoreError>;
+
+    fn wallets(&self, now_ms: i64) -> Result<Vec<WalletState>, StoreError>;
+
+    /// The wallet's allocation history, newest first.
+    fn wallet_entries(&self, team: &str, limit: usize) -> Result<Vec<WalletEntry>, StoreError>;
+
+    /// Grants credit to an instance's lease (see `tollgate_core::lease`). Must be
+    /// atomic with respect to every other grant and ingest, so two instances can never
+    /// both be granted the same credit. `None` if the wallet does not exist.
+    fn lease(
+        &self,
+        request: &LeaseRequest,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseGrant>, StoreError>;
 }

@@ -25,7 +25,10 @@ use crate::query::{Dim, EventsQuery, Filters, SpendQuery, DAY_MS, HOUR_MS};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is how many have run.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_wallets.sql"),
+];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
 const MAX_IDLE_READERS: usize = 4;
@@ -38,9 +41,9 @@ const INSERT_EVENT: &str = "INSERT INTO events (
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, received_ms)
+        premium_approved, received_ms, lease_id)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
     ON CONFLICT (id) DO NOTHING";
 
 const UPSERT_ROLLUP: &str = "INSERT INTO rollup_hourly (
@@ -58,6 +61,12 @@ const UPSERT_ROLLUP: &str = "INSERT INTO rollup_hourly (
         cost_nanos = cost_nanos + excluded.cost_nanos,
         cost_avoided_nanos = cost_avoided_nanos + excluded.cost_avoided_nanos";
 
+const ADD_WALLET_SPEND: &str = "INSERT INTO wallets (team, spent_nanos, created_ms)
+    VALUES (?1, ?2, ?3)
+    ON CONFLICT (team) DO UPDATE SET spent_nanos = spent_nanos + excluded.spent_nanos";
+
+const ADD_LEASE_SPEND: &str = "UPDATE leases SET spent_nanos = spent_nanos + ?2 WHERE id = ?1";
+
 const INSERT_REJECTED: &str =
     "INSERT INTO rejected_events (received_ms, batch_index, error, raw) VALUES (?1, ?2, ?3, ?4)";
 
@@ -66,7 +75,7 @@ const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id, workflow,
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-    premium_approved";
+    premium_approved, lease_id";
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -99,13 +108,13 @@ impl SqliteStore {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
-    fn writer(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn writer(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves at worst an open transaction, which
         // rusqlite rolled back when it unwound; the connection itself is fine.
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn reader(&self) -> Result<Reader<'_>, StoreError> {
+    pub(super) fn reader(&self) -> Result<Reader<'_>, StoreError> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -125,7 +134,7 @@ impl SqliteStore {
 }
 
 /// A pooled reader connection, returned to the pool on drop.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     store: &'a SqliteStore,
     conn: Option<Connection>,
 }
@@ -310,6 +319,9 @@ fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
         cost_avoided_nanos: r.get(24)?,
         premium: r.get(25)?,
         premium_approved: r.get(26)?,
+        lease_id: r
+            .get::<_, Option<i64>>(27)?
+            .map(|v| u64::try_from(v).unwrap_or_default()),
     })
 }
 
@@ -321,6 +333,9 @@ impl Store for SqliteStore {
         // Rollup deltas of the rows actually inserted, aggregated in memory first so a
         // batch touches each rollup row once.
         let mut deltas: HashMap<RollupKey<'_>, Sums> = HashMap::new();
+        // Wallet and lease spend of the inserted events, applied once per key.
+        let mut team_spend: HashMap<&str, i64> = HashMap::new();
+        let mut lease_spend: HashMap<u64, i64> = HashMap::new();
         {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             for e in &batch.events {
@@ -354,12 +369,18 @@ impl Store for SqliteStore {
                     e.premium,
                     e.premium_approved,
                     batch.received_ms,
+                    e.lease_id.map(|l| l as i64),
                 ])?;
                 // 0 rows: the id is already stored (a retry, or twice in this batch).
                 if inserted == 1 {
                     accepted += 1;
                     let slot = deltas.entry(RollupKey::of(e)).or_default();
                     *slot = slot.checked_add(&sums).ok_or_else(overflow)?;
+                    let team = team_spend.entry(e.team.as_str()).or_insert(0);
+                    *team = team.checked_add(e.cost_nanos).ok_or_else(overflow)?;
+                    if let Some(lease) = e.lease_id {
+                        *lease_spend.entry(lease).or_insert(0) += e.cost_nanos;
+                    }
                 }
             }
 
@@ -385,6 +406,15 @@ impl Store for SqliteStore {
                     s.cost_nanos,
                     s.cost_avoided_nanos,
                 ])?;
+            }
+
+            let mut wallet = tx.prepare_cached(ADD_WALLET_SPEND)?;
+            for (team, cost) in &team_spend {
+                wallet.execute(params![team, cost, batch.received_ms])?;
+            }
+            let mut lease = tx.prepare_cached(ADD_LEASE_SPEND)?;
+            for (id, cost) in &lease_spend {
+                lease.execute(params![*id as i64, cost])?;
             }
 
             let mut quarantine = tx.prepare_cached(INSERT_REJECTED)?;
@@ -505,6 +535,39 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn ensure_wallet(&self, team: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.ensure_wallet_impl(team, now_ms)
+    }
+
+    fn allocate(
+        &self,
+        entry: &super::wallets::NewEntry,
+        now_ms: i64,
+    ) -> Result<Option<(super::wallets::WalletEntry, super::wallets::WalletState)>, StoreError> {
+        self.allocate_impl(entry, now_ms)
+    }
+
+    fn wallet(&self, team: &str, now_ms: i64) -> Result<Option<super::wallets::WalletState>, StoreError> {
+        self.wallet_impl(team, now_ms)
+    }
+
+    fn wallets(&self, now_ms: i64) -> Result<Vec<super::wallets::WalletState>, StoreError> {
+        self.wallets_impl(now_ms)
+    }
+
+    fn wallet_entries(&self, team: &str, limit: usize) -> Result<Vec<super::wallets::WalletEntry>, StoreError> {
+        self.wallet_entries_impl(team, limit)
+    }
+
+    fn lease(
+        &self,
+        request: &tollgate_core::lease::LeaseRequest,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
+        self.lease_impl(request, now_ms, ttl_ms)
     }
 }
 
@@ -679,57 +742,5 @@ mod tests {
         assert!(store.ingest(&b).is_err());
         assert!(all_events(&store).is_empty());
         assert_eq!(total(&store), Sums::default());
-    }
-}
-
-#[cfg(test)]
-mod bench {
-    use super::*;
-    use crate::ingest::split_batch;
-    use crate::test_util::{event, TempDir};
-
-    /// Parse + validate + store, as `POST /v1/events` does, minus HTTP.
-    #[test]
-    #[ignore = "benchmark: cargo test -p tollgate-ledger --release -- --ignored --nocapture"]
-    fn ingest_throughput() {
-        const BATCHES: usize = 200;
-        const BATCH: usize = 1000;
-        let dir = TempDir::new();
-        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
-        let bodies: Vec<Vec<u8>> = (0..BATCHES)
-            .map(|b| {
-                let events: Vec<CostEvent> = (0..BATCH)
-                    .map(|i| {
-                        let n = b * BATCH + i;
-                        let mut e = event(
-                            &format!("evt-{n:012}"),
-                            1_793_491_200_000 + n as i64 * 50,
-                            &format!("team_{}", n % 10),
-                            1_000 + n as i64 % 5_000,
-                        );
-                        e.user = Some(format!("user{}", n % 100));
-                        e.model_served = ["gpt-4o-mini", "claude-haiku", "gpt-4o"][n % 3].into();
-                        e
-                    })
-                    .collect();
-                serde_json::to_vec(&events).unwrap()
-            })
-            .collect();
-        let start = std::time::Instant::now();
-        for body in &bodies {
-            std::hint::black_box(split_batch(body, 0).unwrap());
-        }
-        println!("parse only: {:.2}s", start.elapsed().as_secs_f64());
-        let start = std::time::Instant::now();
-        for body in &bodies {
-            let batch = split_batch(body, 0).unwrap();
-            assert_eq!(store.ingest(&batch).unwrap().accepted, BATCH);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let n = (BATCHES * BATCH) as f64;
-        println!(
-            "ingested {n} events in {secs:.2}s: {:.0} events/s ({BATCH}-event batches, synchronous=FULL)",
-            n / secs
-        );
     }
 }

@@ -1,0 +1,188 @@
+//! Wallets (hard limits) and the credit leases Envoy instances draw on.
+//!
+//! * `GET  /v1/wallets`, `GET /v1/wallets/{team}`: balances and allocation history.
+//! * `POST /v1/wallets/{team}/allocations`: top-ups and corrections, live.
+//! * `POST /v1/leases`: an Envoy instance asks for credit (see `tollgate_core::lease`).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+use tollgate_core::money::{format_usd, Usd};
+
+use super::{blocking, now_ms, ApiError, AppState};
+use crate::store::wallets::{EntryKind, NewEntry, WalletEntry, WalletState};
+
+/// A wallet as the API shows it: integers for machines, USD text for people.
+#[derive(Serialize)]
+pub struct WalletJson {
+    pub team: String,
+    pub allocated_nanos: i64,
+    pub spent_nanos: i64,
+    pub balance_nanos: i64,
+    pub leased_outstanding_nanos: i64,
+    pub available_nanos: i64,
+    pub live_leases: i64,
+    pub allocated_usd: String,
+    pub spent_usd: String,
+    pub balance_usd: String,
+    pub available_usd: String,
+}
+
+impl From<WalletState> for WalletJson {
+    fn from(w: WalletState) -> Self {
+        WalletJson {
+            balance_nanos: w.balance_nanos(),
+            available_nanos: w.available_nanos(),
+            allocated_usd: format_usd(w.allocated_nanos),
+            spent_usd: format_usd(w.spent_nanos),
+            balance_usd: format_usd(w.balance_nanos()),
+            available_usd: format_usd(w.available_nanos()),
+            team: w.team,
+            allocated_nanos: w.allocated_nanos,
+            spent_nanos: w.spent_nanos,
+            leased_outstanding_nanos: w.leased_outstanding_nanos,
+            live_leases: w.live_leases,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct WalletsResponse {
+    pub wallets: Vec<WalletJson>,
+}
+
+#[derive(Serialize)]
+pub struct WalletDetail {
+    #[serde(flatten)]
+    pub wallet: WalletJson,
+    pub entries: Vec<WalletEntry>,
+}
+
+fn no_wallet(team: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found_error",
+        format!("no wallet for team '{team}'"),
+    )
+}
+
+pub async fn list_wallets(State(state): State<AppState>) -> Result<Json<WalletsResponse>, ApiError> {
+    let store = state.store.clone();
+    let wallets = blocking(move || store.wallets(now_ms())).await?;
+    Ok(Json(WalletsResponse {
+        wallets: wallets.into_iter().map(WalletJson::from).collect(),
+    }))
+}
+
+pub async fn get_wallet(
+    State(state): State<AppState>,
+    Path(team): Path<String>,
+) -> Result<Json<WalletDetail>, ApiError> {
+    let store = state.store.clone();
+    let t = team.clone();
+    let found = blocking(move || {
+        let wallet = store.wallet(&t, now_ms())?;
+        let entries = store.wallet_entries(&t, 200)?;
+        Ok(wallet.map(|w| (w, entries)))
+    })
+    .await?;
+    let (wallet, entries) = found.ok_or_else(|| no_wallet(&team))?;
+    Ok(Json(WalletDetail {
+        wallet: wallet.into(),
+        entries,
+    }))
+}
+
+/// `POST /v1/wallets/{team}/allocations` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationRequest {
+    /// USD decimal; negative only for corrections (e.g. "-5.00").
+    pub amount_usd: String,
+    #[serde(default = "default_kind")]
+    pub kind: EntryKind,
+    pub actor: String,
+    pub reason: String,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+fn default_kind() -> EntryKind {
+    EntryKind::TopUp
+}
+
+#[derive(Serialize)]
+pub struct AllocationResponse {
+    pub entry: WalletEntry,
+    pub wallet: WalletJson,
+}
+
+/// Parses a signed USD amount into nanodollars.
+pub fn parse_signed_usd(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    match t.strip_prefix('-') {
+        Some(rest) => Usd::parse(rest).map(|u| -u.0),
+        None => Usd::parse(t).map(|u| u.0),
+    }
+}
+
+pub async fn post_allocation(
+    State(state): State<AppState>,
+    Path(team): Path<String>,
+    body: Result<Json<AllocationRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<AllocationResponse>), ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let amount = parse_signed_usd(&req.amount_usd).map_err(|e| ApiError::bad_request(format!("amount_usd: {e}")))?;
+    match req.kind {
+        EntryKind::Correction if amount == 0 => {
+            return Err(ApiError::bad_request("amount_usd: a correction must not be zero"))
+        }
+        EntryKind::Correction => {}
+        _ if amount <= 0 => {
+            return Err(ApiError::bad_request(
+                "amount_usd: allocations and top-ups must be positive; use kind=correction to reduce",
+            ))
+        }
+        _ => {}
+    }
+    if req.actor.trim().is_empty() || req.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("actor and reason are required: every allocation says who and why"));
+    }
+    let entry = NewEntry {
+        team: team.clone(),
+        kind: req.kind,
+        amount_nanos: amount,
+        actor: req.actor.trim().to_string(),
+        reason: req.reason.trim().to_string(),
+        idempotency_key: req.idempotency_key,
+    };
+    let store = state.store.clone();
+    let stored = blocking(move || store.allocate(&entry, now_ms())).await?;
+    let (entry, wallet) = stored.ok_or_else(|| no_wallet(&team))?;
+    tracing::info!(team, kind = entry.kind.as_str(), amount_nanos = entry.amount_nanos, actor = entry.actor, "wallet allocation");
+    Ok((
+        StatusCode::CREATED,
+        Json(AllocationResponse {
+            entry,
+            wallet: wallet.into(),
+        }),
+    ))
+}
+
+pub async fn post_lease(
+    State(state): State<AppState>,
+    body: Result<Json<LeaseRequest>, JsonRejection>,
+) -> Result<Json<LeaseGrant>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if req.want_nanos < 0 || req.instance.is_empty() {
+        return Err(ApiError::bad_request("want_nanos must be >= 0 and instance non-empty"));
+    }
+    let store = state.store.clone();
+    let ttl = state.lease_ttl_ms;
+    let team = req.team.clone();
+    let grant = blocking(move || store.lease(&req, now_ms(), ttl)).await?;
+    grant.map(Json).ok_or_else(|| no_wallet(&team))
+}
