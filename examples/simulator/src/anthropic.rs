@@ -1,0 +1,301 @@
+//! The Anthropic API surface: `POST /v1/messages` (JSON or the message event stream),
+//! its credential rule, error bodies and model list.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use crate::exchange::{self, bearer_matches, Exchange, Failure, Provider};
+use crate::sse;
+use crate::state::{Keys, Sim};
+use crate::usage::{input_tokens_for_bytes, text_bytes, Answer, TokenUsage};
+
+pub const PATH: &str = "/v1/messages";
+
+const API_KEY: &str = "x-api-key";
+const VERSION: &str = "anthropic-version";
+
+/// Words per streamed `text_delta`.
+const WORDS_PER_DELTA: usize = 4;
+
+pub struct Anthropic;
+
+impl Provider for Anthropic {
+    const REQUEST_ID_HEADER: &'static str = "request-id";
+
+    /// The SDK sends the key as `Authorization: Bearer <key>` (current versions) or as
+    /// `x-api-key: <key>`; both are accepted. Every credential header present must carry
+    /// the key, so a client key left next to the provider key is refused, not ignored.
+    fn check_credential(keys: &Keys, headers: &HeaderMap) -> Result<(), Failure> {
+        let api_key = headers
+            .get(API_KEY)
+            .map(|v| v.as_bytes() == keys.anthropic.as_bytes());
+        let bearer = headers
+            .get(AUTHORIZATION)
+            .map(|v| bearer_matches(v.as_bytes(), &keys.anthropic));
+        match (api_key, bearer) {
+            (None, None) => Err(Failure::MissingCredential),
+            (Some(false), _) | (_, Some(false)) => Err(Failure::WrongCredential),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_headers(headers: &HeaderMap) -> Result<(), Failure> {
+        if headers.contains_key(VERSION) {
+            Ok(())
+        } else {
+            Err(Failure::InvalidRequest(format!(
+                "{VERSION}: header is required"
+            )))
+        }
+    }
+
+    fn error_body(failure: &Failure, request_id: &str) -> Value {
+        let (kind, message): (&str, String) = match failure {
+            Failure::MissingCredential => (
+                "authentication_error",
+                format!("{API_KEY} header is required"),
+            ),
+            Failure::WrongCredential => ("authentication_error", format!("invalid {API_KEY}")),
+            Failure::MalformedJson(detail) => (
+                "invalid_request_error",
+                format!("Invalid JSON in request body: {detail}"),
+            ),
+            Failure::InvalidRequest(message) => ("invalid_request_error", message.clone()),
+            Failure::Injected(status) => match status.as_u16() {
+                401 => ("authentication_error", format!("invalid {API_KEY}")),
+                403 => (
+                    "permission_error",
+                    "Your API key does not have permission to use the specified resource.".into(),
+                ),
+                404 => (
+                    "not_found_error",
+                    "The requested resource could not be found.".into(),
+                ),
+                413 => (
+                    "request_too_large",
+                    "Request exceeds the maximum allowed number of bytes.".into(),
+                ),
+                429 => (
+                    "rate_limit_error",
+                    "Number of request tokens has exceeded your per-minute rate limit (simulated)."
+                        .into(),
+                ),
+                529 => ("overloaded_error", "Overloaded".into()),
+                _ if status.is_server_error() => ("api_error", "Internal server error".into()),
+                code => ("invalid_request_error", format!("Simulated error {code}.")),
+            },
+        };
+        json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id})
+    }
+}
+
+pub async fn create_message(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let exchange = match exchange::admit::<Anthropic>(&sim, PATH, &headers, Some(&body)).await {
+        Ok(exchange) => exchange,
+        Err(refusal) => return refusal,
+    };
+    match Reply::answer(&sim, &exchange) {
+        Ok(reply) if exchange.request["stream"] == json!(true) => exchange.sse(reply.events()),
+        Ok(reply) => exchange.json(&reply.message()),
+        Err(failure) => exchange.fail(failure),
+    }
+}
+
+struct Reply {
+    id: String,
+    model: String,
+    answer: Answer,
+    usage: Option<TokenUsage>,
+}
+
+impl Reply {
+    fn answer(sim: &Sim, exchange: &Exchange<Anthropic>) -> Result<Self, Failure> {
+        let request = &exchange.request;
+        let required = |field: &str| Failure::InvalidRequest(format!("{field}: Field required"));
+        let model = request["model"].as_str().ok_or_else(|| required("model"))?;
+        let max_tokens = request["max_tokens"]
+            .as_u64()
+            .ok_or_else(|| required("max_tokens"))?;
+        let messages = request["messages"]
+            .as_array()
+            .ok_or_else(|| required("messages"))?;
+        let input_bytes = text_bytes(&request["system"])
+            + messages
+                .iter()
+                .map(|m| text_bytes(&m["content"]))
+                .sum::<usize>();
+        let answer = Answer::new(model, Some(max_tokens));
+        let control = &exchange.control;
+        let usage = control.wants_usage().then(|| {
+            TokenUsage::new(
+                input_tokens_for_bytes(input_bytes),
+                control.cached_tokens,
+                control.cache_write_tokens,
+                answer.output_tokens(),
+            )
+        });
+        Ok(Reply {
+            id: sim.new_id("msg_"),
+            model: model.to_owned(),
+            answer,
+            usage,
+        })
+    }
+
+    fn stop_reason(&self) -> &'static str {
+        if self.answer.truncated {
+            "max_tokens"
+        } else {
+            "end_turn"
+        }
+    }
+
+    /// Anthropic's usage: `input_tokens` excludes cache reads and writes, which are
+    /// reported beside it. `output_tokens` is a parameter because `message_start`
+    /// reports a placeholder before any text exists.
+    fn usage_json(usage: &TokenUsage, output_tokens: u64) -> Value {
+        json!({
+            "input_tokens": usage.uncached_input(),
+            "cache_creation_input_tokens": usage.cache_write,
+            "cache_read_input_tokens": usage.cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": usage.cache_write,
+                "ephemeral_1h_input_tokens": 0
+            },
+            "output_tokens": output_tokens,
+            "service_tier": "standard"
+        })
+    }
+
+    fn message_with(&self, content: Value, stop_reason: Option<&str>, output_tokens: u64) -> Value {
+        let mut message = json!({
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": null
+        });
+        if let Some(usage) = &self.usage {
+            message["usage"] = Self::usage_json(usage, output_tokens);
+        }
+        message
+    }
+
+    /// The complete `message` object.
+    fn message(&self) -> Value {
+        let output = self.usage.map_or(0, |u| u.output);
+        self.message_with(
+            json!([{"type": "text", "text": self.answer.text}]),
+            Some(self.stop_reason()),
+            output,
+        )
+    }
+
+    /// The stream: `message_start` (input usage, placeholder output of 1), `ping`, one
+    /// text block in several deltas, `message_delta` (stop reason and the final
+    /// cumulative `output_tokens`), `message_stop`.
+    fn events(&self) -> Vec<Bytes> {
+        let event = |name: &str, mut payload: Value| {
+            payload["type"] = json!(name);
+            sse::event(name, &payload)
+        };
+        let mut frames = vec![
+            event(
+                "message_start",
+                json!({"message": self.message_with(json!([]), None, 1)}),
+            ),
+            event("ping", json!({})),
+            event(
+                "content_block_start",
+                json!({"index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+        ];
+        for piece in self.answer.deltas(WORDS_PER_DELTA) {
+            frames.push(event(
+                "content_block_delta",
+                json!({"index": 0, "delta": {"type": "text_delta", "text": piece}}),
+            ));
+        }
+        frames.push(event("content_block_stop", json!({"index": 0})));
+        let mut delta =
+            json!({"delta": {"stop_reason": self.stop_reason(), "stop_sequence": null}});
+        if let Some(usage) = &self.usage {
+            delta["usage"] = json!({"output_tokens": usage.output});
+        }
+        frames.push(event("message_delta", delta));
+        frames.push(event("message_stop", json!({})));
+        frames
+    }
+}
+
+const MODELS: [(&str, &str); 4] = [
+    ("claude-opus-4-1", "Claude Opus 4.1"),
+    ("claude-sonnet-4-5", "Claude Sonnet 4.5"),
+    ("claude-haiku-4-5", "Claude Haiku 4.5"),
+    ("claude-3-5-haiku-latest", "Claude Haiku 3.5"),
+];
+
+/// `GET /v1/models` in Anthropic's paginated list shape.
+pub async fn models(sim: &Sim, headers: &HeaderMap) -> Response {
+    let exchange = match exchange::admit::<Anthropic>(sim, crate::MODELS_PATH, headers, None).await
+    {
+        Ok(exchange) => exchange,
+        Err(refusal) => return refusal,
+    };
+    let data: Vec<Value> = MODELS
+        .iter()
+        .map(|(id, name)| {
+            json!({"type": "model", "id": id, "display_name": name, "created_at": "2025-01-01T00:00:00Z"})
+        })
+        .collect();
+    exchange.json(&json!({
+        "data": data,
+        "has_more": false,
+        "first_id": MODELS[0].0,
+        "last_id": MODELS[MODELS.len() - 1].0
+    }))
+}
+
+/// Whether a request to a path both APIs share (`/v1/models`) is meant for Anthropic.
+pub fn is_addressed_to_anthropic(headers: &HeaderMap) -> bool {
+    headers.contains_key(API_KEY) || headers.contains_key(VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn error_bodies_use_anthropic_types() {
+        let kind = |status: u16| {
+            Anthropic::error_body(
+                &Failure::Injected(StatusCode::from_u16(status).unwrap()),
+                "req_1",
+            )["error"]["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(kind(429), "rate_limit_error");
+        assert_eq!(kind(500), "api_error");
+        assert_eq!(kind(529), "overloaded_error");
+        let auth = Anthropic::error_body(&Failure::WrongCredential, "req_1");
+        assert_eq!(
+            auth,
+            json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}, "request_id": "req_1"})
+        );
+    }
+}

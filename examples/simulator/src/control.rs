@@ -1,0 +1,133 @@
+//! `x-sim-*` request headers: how a test steers one exchange (cache figures, latency,
+//! injected failures) without restarting the simulator. Envoy passes them through.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+
+pub const CACHED_TOKENS: &str = "x-sim-cached-tokens";
+pub const CACHE_WRITE_TOKENS: &str = "x-sim-cache-write-tokens";
+pub const ERROR: &str = "x-sim-error";
+pub const LATENCY_MS: &str = "x-sim-latency-ms";
+
+/// What `x-sim-error` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this HTTP error status and the provider's error body.
+    Status(StatusCode),
+    /// Send part of the answer, then drop the connection without finishing it.
+    BrokenStream,
+    /// Answer normally but leave out every usage object.
+    NoUsage,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Control {
+    pub cached_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub fault: Option<Fault>,
+    pub latency: Option<Duration>,
+}
+
+impl Control {
+    /// Reads the control headers; a malformed one is an error (better a clear 400 than a
+    /// test silently running without the behaviour it asked for).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, String> {
+        Ok(Control {
+            cached_tokens: number(headers, CACHED_TOKENS)?.unwrap_or(0),
+            cache_write_tokens: number(headers, CACHE_WRITE_TOKENS)?.unwrap_or(0),
+            fault: header(headers, ERROR).map(parse_fault).transpose()?,
+            latency: number(headers, LATENCY_MS)?.map(Duration::from_millis),
+        })
+    }
+
+    pub fn wants_usage(&self) -> bool {
+        self.fault != Some(Fault::NoUsage)
+    }
+
+    pub fn breaks_stream(&self) -> bool {
+        self.fault == Some(Fault::BrokenStream)
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("").trim())
+}
+
+fn number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, String> {
+    header(headers, name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| format!("{name}: expected a non-negative integer, got {v:?}"))
+        })
+        .transpose()
+}
+
+fn parse_fault(value: &str) -> Result<Fault, String> {
+    match value {
+        "broken-stream" => Ok(Fault::BrokenStream),
+        "no-usage" => Ok(Fault::NoUsage),
+        code => code
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (400..=599).contains(c))
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .map(Fault::Status)
+            .ok_or_else(|| {
+                format!("{ERROR}: expected an HTTP error status (400-599), broken-stream or no-usage, got {value:?}")
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn no_headers_means_a_plain_exchange() {
+        let control = Control::from_headers(&HeaderMap::new()).unwrap();
+        assert_eq!(control, Control::default());
+        assert!(control.wants_usage() && !control.breaks_stream());
+    }
+
+    #[test]
+    fn reads_every_control_header() {
+        let control = Control::from_headers(&headers(&[
+            (CACHED_TOKENS, "64"),
+            (CACHE_WRITE_TOKENS, "3"),
+            (ERROR, "529"),
+            (LATENCY_MS, "15"),
+        ]))
+        .unwrap();
+        assert_eq!(control.cached_tokens, 64);
+        assert_eq!(control.cache_write_tokens, 3);
+        assert_eq!(
+            control.fault,
+            Some(Fault::Status(StatusCode::from_u16(529).unwrap()))
+        );
+        assert_eq!(control.latency, Some(Duration::from_millis(15)));
+    }
+
+    #[test]
+    fn named_faults() {
+        let broken = Control::from_headers(&headers(&[(ERROR, "broken-stream")])).unwrap();
+        assert!(broken.breaks_stream());
+        let no_usage = Control::from_headers(&headers(&[(ERROR, "no-usage")])).unwrap();
+        assert!(!no_usage.wants_usage());
+    }
+
+    #[test]
+    fn malformed_values_are_rejected() {
+        assert!(Control::from_headers(&headers(&[(ERROR, "200")])).is_err());
+        assert!(Control::from_headers(&headers(&[(ERROR, "teapot")])).is_err());
+        assert!(Control::from_headers(&headers(&[(CACHED_TOKENS, "-1")])).is_err());
+    }
+}

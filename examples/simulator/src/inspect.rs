@@ -1,0 +1,114 @@
+//! Endpoints for the test harness rather than for SDKs: liveness, the last provider
+//! request as it arrived (credentials replaced by a verdict), and request counts.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::anthropic;
+use crate::exchange::bearer_matches;
+use crate::state::{Keys, Sim};
+
+/// Headers whose values are secrets; `/_sim/last` shows a verdict instead.
+const API_KEY: &str = "x-api-key";
+const OTHER_SECRETS: [&str; 3] = ["proxy-authorization", "cookie", "api-key"];
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /_sim/last`: `{path, headers, body}` of the last provider request.
+pub async fn last(State(sim): State<Arc<Sim>>) -> Response {
+    let Some(request) = sim.last_request() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no provider request yet"})),
+        )
+            .into_response();
+    };
+    let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
+    Json(json!({
+        "path": request.path,
+        "headers": sanitized_headers(request.path, &request.headers, &sim.keys),
+        "body": body
+    }))
+    .into_response()
+}
+
+/// `GET /_sim/stats`: `{"requests": {path: count}}` over provider endpoints only, so
+/// polling it (or `/healthz`) never changes it.
+pub async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({"requests": sim.requests_by_path()}))
+}
+
+/// Header names (lowercase, as HTTP/2 and hyper store them) to values; credentials
+/// become "ok" or "bad" against the key of the provider the path belongs to, other
+/// secrets "redacted". Repeated headers are joined with ", ".
+fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String, Value> {
+    let provider_key = if path == anthropic::PATH
+        || (path == crate::MODELS_PATH && anthropic::is_addressed_to_anthropic(headers))
+    {
+        &keys.anthropic
+    } else {
+        &keys.openai
+    };
+    let mut out = Map::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        let shown = if name == AUTHORIZATION.as_str() {
+            verdict(bearer_matches(value.as_bytes(), provider_key))
+        } else if name == API_KEY {
+            verdict(value.as_bytes() == keys.anthropic.as_bytes())
+        } else if OTHER_SECRETS.contains(&name) {
+            "redacted".to_owned()
+        } else {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
+        };
+        match out.get_mut(name) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&shown);
+            }
+            _ => {
+                out.insert(name.to_owned(), Value::String(shown));
+            }
+        }
+    }
+    out
+}
+
+fn verdict(ok: bool) -> String {
+    if ok { "ok" } else { "bad" }.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_replaced_by_a_verdict() {
+        let keys = Keys {
+            openai: "sk-o".into(),
+            anthropic: "sk-a".into(),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer sk-o".parse().unwrap());
+        headers.insert("x-api-key", "kt_team_key".parse().unwrap());
+        headers.insert("cookie", "session=1".parse().unwrap());
+        headers.append("x-trace", "a".parse().unwrap());
+        headers.append("x-trace", "b".parse().unwrap());
+        let shown = Value::Object(sanitized_headers("/v1/chat/completions", &headers, &keys));
+        assert_eq!(
+            shown,
+            json!({"authorization": "ok", "x-api-key": "bad", "cookie": "redacted", "x-trace": "a, b"})
+        );
+        // The same bearer token is the wrong key for the Anthropic API.
+        let shown = sanitized_headers(anthropic::PATH, &headers, &keys);
+        assert_eq!(shown["authorization"], "bad");
+    }
+}

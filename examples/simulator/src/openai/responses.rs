@@ -1,0 +1,233 @@
+//! `POST /v1/responses`: the Responses API, as one `response` object or as its typed
+//! event stream (`response.created` ... `response.completed`).
+//!
+//! As on the real API, an answer cut short by `max_output_tokens` is reported with
+//! status `incomplete` (reason `max_output_tokens`) and its stream ends with
+//! `response.incomplete` instead of `response.completed`; both carry the usage.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{limit, requested_model, OpenAi};
+use crate::exchange::{self, Exchange, Failure};
+use crate::sse;
+use crate::state::{unix_seconds, Sim};
+use crate::usage::{input_tokens_for_bytes, text_bytes, Answer, TokenUsage};
+
+pub const PATH: &str = "/v1/responses";
+
+/// Words per streamed `response.output_text.delta`.
+const WORDS_PER_DELTA: usize = 4;
+
+pub async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    let exchange = match exchange::admit::<OpenAi>(&sim, PATH, &headers, Some(&body)).await {
+        Ok(exchange) => exchange,
+        Err(refusal) => return refusal,
+    };
+    match Reply::answer(&sim, &exchange) {
+        Ok(reply) if exchange.request["stream"] == json!(true) => exchange.sse(reply.events()),
+        Ok(reply) => exchange.json(&reply.response(Stage::Finished)),
+        Err(failure) => exchange.fail(failure),
+    }
+}
+
+/// How far along the response object is when it is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// In `response.created` / `response.in_progress`: no output, no usage yet.
+    InProgress,
+    Finished,
+}
+
+struct Reply<'a> {
+    request: &'a Value,
+    response_id: String,
+    message_id: String,
+    created_at: u64,
+    model: String,
+    answer: Answer,
+    usage: Option<TokenUsage>,
+}
+
+impl<'a> Reply<'a> {
+    fn answer(sim: &Sim, exchange: &'a Exchange<OpenAi>) -> Result<Self, Failure> {
+        let request = &exchange.request;
+        let model = requested_model(request)?;
+        let input_bytes = text_bytes(&request["instructions"]) + text_bytes(&request["input"]);
+        let answer = Answer::new(&model, limit(request, "max_output_tokens"));
+        let control = &exchange.control;
+        let usage = exchange.control.wants_usage().then(|| {
+            TokenUsage::new(
+                input_tokens_for_bytes(input_bytes),
+                control.cached_tokens,
+                control.cache_write_tokens,
+                answer.output_tokens(),
+            )
+        });
+        Ok(Reply {
+            request,
+            response_id: sim.new_id("resp_"),
+            message_id: sim.new_id("msg_"),
+            created_at: unix_seconds(),
+            model,
+            answer,
+            usage,
+        })
+    }
+
+    fn finished_status(&self) -> &'static str {
+        if self.answer.truncated {
+            "incomplete"
+        } else {
+            "completed"
+        }
+    }
+
+    fn text_part(&self, text: &str) -> Value {
+        json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+    }
+
+    fn message(&self, stage: Stage) -> Value {
+        let (status, content) = match stage {
+            Stage::InProgress => ("in_progress", json!([])),
+            Stage::Finished => (
+                self.finished_status(),
+                json!([self.text_part(&self.answer.text)]),
+            ),
+        };
+        json!({
+            "id": self.message_id,
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content
+        })
+    }
+
+    fn usage_json(usage: &TokenUsage) -> Value {
+        json!({
+            "input_tokens": usage.prompt_total,
+            "input_tokens_details": {
+                "cached_tokens": usage.cache_read,
+                "cache_write_tokens": usage.cache_write
+            },
+            "output_tokens": usage.output,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": usage.total()
+        })
+    }
+
+    /// The `response` object; request settings are echoed back as the real API does.
+    fn response(&self, stage: Stage) -> Value {
+        let request = self.request;
+        let echo = |field: &str, default: Value| match &request[field] {
+            Value::Null => default,
+            value => value.clone(),
+        };
+        let finished = stage == Stage::Finished;
+        let mut response = json!({
+            "id": self.response_id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": if finished { self.finished_status() } else { "in_progress" },
+            "background": false,
+            "error": null,
+            "incomplete_details": if finished && self.answer.truncated {
+                json!({"reason": "max_output_tokens"})
+            } else {
+                Value::Null
+            },
+            "instructions": echo("instructions", Value::Null),
+            "max_output_tokens": echo("max_output_tokens", Value::Null),
+            "model": self.model,
+            "output": if finished { json!([self.message(Stage::Finished)]) } else { json!([]) },
+            "parallel_tool_calls": echo("parallel_tool_calls", json!(true)),
+            "previous_response_id": echo("previous_response_id", Value::Null),
+            "reasoning": {"effort": null, "summary": null},
+            "service_tier": "default",
+            "store": echo("store", json!(true)),
+            "temperature": echo("temperature", json!(1.0)),
+            "text": {"format": {"type": "text"}},
+            "tool_choice": echo("tool_choice", json!("auto")),
+            "tools": echo("tools", json!([])),
+            "top_p": echo("top_p", json!(1.0)),
+            "truncation": "disabled",
+            "user": null,
+            "metadata": echo("metadata", json!({}))
+        });
+        if finished {
+            response["completed_at"] = json!(unix_seconds());
+            // `no-usage` leaves the key out entirely rather than sending null.
+            if let Some(usage) = &self.usage {
+                response["usage"] = Self::usage_json(usage);
+            }
+        } else {
+            response["usage"] = Value::Null;
+        }
+        response
+    }
+
+    /// The event sequence of a streamed text answer, numbered by `sequence_number`.
+    fn events(&self) -> Vec<Bytes> {
+        let mut frames = Vec::new();
+        let mut emit = |name: &str, mut payload: Value| {
+            payload["type"] = json!(name);
+            payload["sequence_number"] = json!(frames.len());
+            frames.push(sse::event(name, &payload));
+        };
+        let text_at = |payload: Value| {
+            let mut payload = payload;
+            payload["item_id"] = json!(self.message_id);
+            payload["output_index"] = json!(0);
+            payload["content_index"] = json!(0);
+            payload
+        };
+
+        emit(
+            "response.created",
+            json!({"response": self.response(Stage::InProgress)}),
+        );
+        emit(
+            "response.in_progress",
+            json!({"response": self.response(Stage::InProgress)}),
+        );
+        emit(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": self.message(Stage::InProgress)}),
+        );
+        emit(
+            "response.content_part.added",
+            text_at(json!({"part": self.text_part("")})),
+        );
+        for piece in self.answer.deltas(WORDS_PER_DELTA) {
+            emit(
+                "response.output_text.delta",
+                text_at(json!({"delta": piece, "logprobs": []})),
+            );
+        }
+        emit(
+            "response.output_text.done",
+            text_at(json!({"text": self.answer.text, "logprobs": []})),
+        );
+        emit(
+            "response.content_part.done",
+            text_at(json!({"part": self.text_part(&self.answer.text)})),
+        );
+        emit(
+            "response.output_item.done",
+            json!({"output_index": 0, "item": self.message(Stage::Finished)}),
+        );
+        let last = if self.answer.truncated {
+            "response.incomplete"
+        } else {
+            "response.completed"
+        };
+        emit(last, json!({"response": self.response(Stage::Finished)}));
+        frames
+    }
+}
