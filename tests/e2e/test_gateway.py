@@ -161,7 +161,7 @@ def test_unknown_or_missing_key_is_401_and_nothing_goes_upstream(stack):
     with pytest.raises(anthropic.AuthenticationError) as e:
         ant(stack, key="kt_not_a_team").messages.create(
             model="claude-haiku", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
-    assert e.value.body["type"] == "authentication_error"
+    assert e.value.body["error"]["type"] == "authentication_error"
     r = requests.post(f"http://{stack.envoy}/v1/chat/completions", json={"model": "m", "messages": []}, timeout=5)
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "missing_api_key"

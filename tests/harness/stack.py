@@ -6,6 +6,7 @@ Used by the end-to-end tests (free ports, temporary directories) and by `make ru
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -159,6 +160,15 @@ def start_envoy(bootstrap: Path, log_dir: Path, base_id: int, concurrency: int =
     raise RuntimeError(f"envoy not ready in {timeout}s:\n{proc.log_tail()}")
 
 
+_stacks_started = itertools.count()
+
+
+def next_base_id() -> int:
+    """A distinct Envoy --base-id per Envoy this process starts (its shared-memory and
+    domain-socket namespace), so several Envoys can run side by side."""
+    return (os.getpid() % 5000) * 10 + next(_stacks_started) % 10 + 1
+
+
 @dataclass
 class Stack:
     """A running simulator + ledger + Envoy."""
@@ -222,7 +232,7 @@ def start_stack(config: Path, work_dir: Path | None = None, *, fixed_ports: bool
                      listen="127.0.0.1:10000" if fixed_ports else "127.0.0.1:0",
                      admin="127.0.0.1:9901" if fixed_ports else "127.0.0.1:0")
         envoy_proc, envoy_addr, admin_addr = start_envoy(
-            bootstrap, work_dir, base_id if base_id is not None else (os.getpid() % 60000) + 1)
+            bootstrap, work_dir, base_id if base_id is not None else next_base_id())
         procs["envoy"] = envoy_proc
     except BaseException:
         for p in procs.values():
