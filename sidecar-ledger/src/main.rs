@@ -7,10 +7,10 @@ mod ingest;
 mod query;
 mod render;
 mod store;
-mod wallet_cli;
-mod wallet_seed;
 #[cfg(test)]
 mod test_util;
+mod wallet_cli;
+mod wallet_seed;
 
 use std::future::IntoFuture;
 use std::io::{IsTerminal, Write};

@@ -11,7 +11,12 @@ use serde_json::{json, Value};
 #[derive(clap::Args, Debug)]
 pub struct WalletArgs {
     /// The ledger's base URL.
-    #[arg(long, env = "TOLLGATE_LEDGER_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "TOLLGATE_LEDGER_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     ledger: String,
     #[command(subcommand)]
     command: WalletCommand,
@@ -86,22 +91,39 @@ pub fn run(args: &WalletArgs) -> ExitCode {
                 print_wallet(w);
             }
         }),
-        WalletCommand::Show { team } => answer(agent.get(format!("{base}/v1/wallets/{team}")).call()).map(|v| {
-            print_wallet(&v);
-            for e in v["entries"].as_array().into_iter().flatten() {
-                println!(
-                    "  #{:<5} {:<10} {:>14} nanos  by {}: {}",
-                    e["id"], e["kind"].as_str().unwrap_or("?"), e["amount_nanos"],
-                    e["actor"].as_str().unwrap_or("?"), e["reason"].as_str().unwrap_or("?")
-                );
-            }
-        }),
-        WalletCommand::Allocate { team, usd, reason, actor, kind, idempotency_key } => {
+        WalletCommand::Show { team } => {
+            answer(agent.get(format!("{base}/v1/wallets/{team}")).call()).map(|v| {
+                print_wallet(&v);
+                for e in v["entries"].as_array().into_iter().flatten() {
+                    println!(
+                        "  #{:<5} {:<10} {:>14} nanos  by {}: {}",
+                        e["id"],
+                        e["kind"].as_str().unwrap_or("?"),
+                        e["amount_nanos"],
+                        e["actor"].as_str().unwrap_or("?"),
+                        e["reason"].as_str().unwrap_or("?")
+                    );
+                }
+            })
+        }
+        WalletCommand::Allocate {
+            team,
+            usd,
+            reason,
+            actor,
+            kind,
+            idempotency_key,
+        } => {
             let body = json!({
                 "amount_usd": usd, "kind": kind, "actor": actor, "reason": reason,
                 "idempotency_key": idempotency_key,
             });
-            answer(agent.post(format!("{base}/v1/wallets/{team}/allocations")).send_json(&body)).map(|v| {
+            answer(
+                agent
+                    .post(format!("{base}/v1/wallets/{team}/allocations"))
+                    .send_json(&body),
+            )
+            .map(|v| {
                 print_wallet(&v["wallet"]);
             })
         }

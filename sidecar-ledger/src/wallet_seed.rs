@@ -8,7 +8,12 @@ use tollgate_core::config::Config;
 use crate::store::wallets::{EntryKind, NewEntry};
 use crate::store::{Store, StoreError};
 
-pub fn seed_wallets(store: &dyn Store, config: &Config, file: &Path, now_ms: i64) -> Result<(), StoreError> {
+pub fn seed_wallets(
+    store: &dyn Store,
+    config: &Config,
+    file: &Path,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     for team in config.wallet_team_ids() {
         store.ensure_wallet(&team, now_ms)?;
     }
@@ -26,6 +31,9 @@ pub fn seed_wallets(store: &dyn Store, config: &Config, file: &Path, now_ms: i64
         };
         store.allocate(&entry, now_ms)?;
     }
-    tracing::info!(wallets = config.wallet_team_ids().len(), "wallets seeded from config");
+    tracing::info!(
+        wallets = config.wallet_team_ids().len(),
+        "wallets seeded from config"
+    );
     Ok(())
 }

@@ -76,7 +76,7 @@ class Proc:
 def _start_announcing(name: str, argv: list[str], log_dir: Path, marker: str, env=None, timeout=30.0) -> tuple[Proc, str]:
     """Starts a process that prints `<marker> http://ADDR` once listening; returns ADDR."""
     log_path = log_dir / f"{name}.log"
-    log = open(log_path, "wb")
+    log = open(log_path, "ab")
     popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=ROOT)
     proc = Proc(name, popen, log_path)
     deadline = time.time() + timeout
@@ -112,11 +112,12 @@ def start_simulator(log_dir: Path, listen: str = "127.0.0.1:0", extra: list[str]
     return _start_announcing("simulator", argv, log_dir, "tollgate-sim listening on")
 
 
-def start_ledger(log_dir: Path, data_dir: Path, listen: str = "127.0.0.1:0", config: Path | None = None) -> tuple[Proc, str]:
+def start_ledger(log_dir: Path, data_dir: Path, listen: str = "127.0.0.1:0", config: Path | None = None,
+                 extra: list[str] | None = None) -> tuple[Proc, str]:
     argv = [str(binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "serve", "--listen", listen, "--data-dir", str(data_dir)]
     if config:
         argv += ["--config", str(config)]
-    return _start_announcing("ledger", argv, log_dir, "tollgate-ledger listening on")
+    return _start_announcing("ledger", argv + (extra or []), log_dir, "tollgate-ledger listening on")
 
 
 def render_envoy(config: Path, out: Path, *, simulator: str, ledger: str, listen: str, admin: str) -> None:
@@ -179,6 +180,9 @@ class Stack:
     envoy: str
     envoy_admin: str
     procs: dict[str, Proc] = field(default_factory=dict)
+    config: Path | None = None
+    data_dir: Path | None = None
+    ledger_extra: list[str] | None = None
 
     @property
     def openai_base_url(self) -> str:
@@ -207,25 +211,48 @@ class Stack:
         body = self.ledger_get("/v1/events", limit=1000, **params)
         return body["events"] if isinstance(body, dict) else body
 
+    def add_envoy(self, name: str) -> tuple[str, str]:
+        """Starts another Envoy instance on the same simulator and ledger."""
+        bootstrap = self.work_dir / f"{name}.yaml"
+        render_envoy(self.config, bootstrap, simulator=self.simulator, ledger=self.ledger,
+                     listen="127.0.0.1:0", admin="127.0.0.1:0")
+        proc, addr, admin = start_envoy(bootstrap, self.work_dir, next_base_id(), name=name)
+        self.procs[name] = proc
+        return addr, admin
+
+    def restart_ledger(self, kill: bool = True) -> None:
+        """Stops the ledger (SIGKILL by default) and starts it again on the same address
+        and data, as a crash and restart would."""
+        old = self.procs["ledger"]
+        old.kill() if kill else old.stop()
+        proc, addr = start_ledger(self.work_dir, self.data_dir, self.ledger, self.config, self.ledger_extra)
+        assert addr == self.ledger
+        self.procs["ledger"] = proc
+
     def sim_get(self, path: str) -> dict:
         return requests.get(f"http://{self.simulator}{path}", timeout=5).json()
 
     def stop(self) -> None:
-        for name in ("envoy", "ledger", "simulator"):
+        for name, proc in self.procs.items():
+            if name not in ("ledger", "simulator"):
+                proc.stop()
+        for name in ("ledger", "simulator"):
             if name in self.procs:
                 self.procs[name].stop()
 
 
 def start_stack(config: Path, work_dir: Path | None = None, *, fixed_ports: bool = False,
-                data_dir: Path | None = None, base_id: int | None = None) -> Stack:
+                data_dir: Path | None = None, base_id: int | None = None,
+                ledger_extra: list[str] | None = None) -> Stack:
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="tollgate-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     procs: dict[str, Proc] = {}
     try:
         sim_proc, sim_addr = start_simulator(work_dir, "127.0.0.1:9000" if fixed_ports else "127.0.0.1:0")
         procs["simulator"] = sim_proc
+        data_dir = data_dir or work_dir / "data"
         ledger_proc, ledger_addr = start_ledger(
-            work_dir, data_dir or work_dir / "data", "127.0.0.1:8080" if fixed_ports else "127.0.0.1:0", config)
+            work_dir, data_dir, "127.0.0.1:8080" if fixed_ports else "127.0.0.1:0", config, ledger_extra)
         procs["ledger"] = ledger_proc
         bootstrap = work_dir / "envoy.yaml"
         render_envoy(config, bootstrap, simulator=sim_addr, ledger=ledger_addr,
@@ -238,4 +265,5 @@ def start_stack(config: Path, work_dir: Path | None = None, *, fixed_ports: bool
         for p in procs.values():
             p.kill()
         raise
-    return Stack(work_dir, sim_addr, ledger_addr, envoy_addr, admin_addr, procs)
+    return Stack(work_dir, sim_addr, ledger_addr, envoy_addr, admin_addr, procs,
+                 config=config, data_dir=data_dir, ledger_extra=ledger_extra)

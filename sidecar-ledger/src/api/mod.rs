@@ -4,9 +4,9 @@ mod error;
 mod events;
 mod meta;
 mod spend;
-mod wallets;
 #[cfg(test)]
 mod tests;
+mod wallets;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -69,7 +69,9 @@ fn no_wallet(team: &str) -> ApiError {
     )
 }
 
-pub async fn list_wallets(State(state): State<AppState>) -> Result<Json<WalletsResponse>, ApiError> {
+pub async fn list_wallets(
+    State(state): State<AppState>,
+) -> Result<Json<WalletsResponse>, ApiError> {
     let store = state.store.clone();
     let wallets = blocking(move || store.wallets(now_ms())).await?;
     Ok(Json(WalletsResponse {
@@ -135,21 +137,24 @@ pub async fn post_allocation(
     body: Result<Json<AllocationRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<AllocationResponse>), ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let amount = parse_signed_usd(&req.amount_usd).map_err(|e| ApiError::bad_request(format!("amount_usd: {e}")))?;
+    let amount = parse_signed_usd(&req.amount_usd)
+        .map_err(|e| ApiError::bad_request(format!("amount_usd: {e}")))?;
     match req.kind {
         EntryKind::Correction if amount == 0 => {
-            return Err(ApiError::bad_request("amount_usd: a correction must not be zero"))
-        }
-        EntryKind::Correction => {}
-        _ if amount <= 0 => {
             return Err(ApiError::bad_request(
-                "amount_usd: allocations and top-ups must be positive; use kind=correction to reduce",
+                "amount_usd: a correction must not be zero",
             ))
         }
+        EntryKind::Correction => {}
+        _ if amount <= 0 => return Err(ApiError::bad_request(
+            "amount_usd: allocations and top-ups must be positive; use kind=correction to reduce",
+        )),
         _ => {}
     }
     if req.actor.trim().is_empty() || req.reason.trim().is_empty() {
-        return Err(ApiError::bad_request("actor and reason are required: every allocation says who and why"));
+        return Err(ApiError::bad_request(
+            "actor and reason are required: every allocation says who and why",
+        ));
     }
     let entry = NewEntry {
         team: team.clone(),
@@ -162,7 +167,13 @@ pub async fn post_allocation(
     let store = state.store.clone();
     let stored = blocking(move || store.allocate(&entry, now_ms())).await?;
     let (entry, wallet) = stored.ok_or_else(|| no_wallet(&team))?;
-    tracing::info!(team, kind = entry.kind.as_str(), amount_nanos = entry.amount_nanos, actor = entry.actor, "wallet allocation");
+    tracing::info!(
+        team,
+        kind = entry.kind.as_str(),
+        amount_nanos = entry.amount_nanos,
+        actor = entry.actor,
+        "wallet allocation"
+    );
     Ok((
         StatusCode::CREATED,
         Json(AllocationResponse {
@@ -178,7 +189,9 @@ pub async fn post_lease(
 ) -> Result<Json<LeaseGrant>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if req.want_nanos < 0 || req.instance.is_empty() {
-        return Err(ApiError::bad_request("want_nanos must be >= 0 and instance non-empty"));
+        return Err(ApiError::bad_request(
+            "want_nanos must be >= 0 and instance non-empty",
+        ));
     }
     let store = state.store.clone();
     let ttl = state.lease_ttl_ms;

@@ -545,11 +545,16 @@ impl Store for SqliteStore {
         &self,
         entry: &super::wallets::NewEntry,
         now_ms: i64,
-    ) -> Result<Option<(super::wallets::WalletEntry, super::wallets::WalletState)>, StoreError> {
+    ) -> Result<Option<(super::wallets::WalletEntry, super::wallets::WalletState)>, StoreError>
+    {
         self.allocate_impl(entry, now_ms)
     }
 
-    fn wallet(&self, team: &str, now_ms: i64) -> Result<Option<super::wallets::WalletState>, StoreError> {
+    fn wallet(
+        &self,
+        team: &str,
+        now_ms: i64,
+    ) -> Result<Option<super::wallets::WalletState>, StoreError> {
         self.wallet_impl(team, now_ms)
     }
 
@@ -557,7 +562,11 @@ impl Store for SqliteStore {
         self.wallets_impl(now_ms)
     }
 
-    fn wallet_entries(&self, team: &str, limit: usize) -> Result<Vec<super::wallets::WalletEntry>, StoreError> {
+    fn wallet_entries(
+        &self,
+        team: &str,
+        limit: usize,
+    ) -> Result<Vec<super::wallets::WalletEntry>, StoreError> {
         self.wallet_entries_impl(team, limit)
     }
 

@@ -40,14 +40,22 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletEntry> {
 
 const ENTRY_COLUMNS: &str = "id, team, kind, amount_nanos, actor, reason, ts_ms";
 
-fn state(tx: &rusqlite::Connection, team: &str, now_ms: i64) -> Result<Option<WalletState>, StoreError> {
+fn state(
+    tx: &rusqlite::Connection,
+    team: &str,
+    now_ms: i64,
+) -> Result<Option<WalletState>, StoreError> {
     Ok(tx
         .prepare_cached(WALLET_STATE)?
         .query_row(params![team, now_ms], state_from_row)
         .optional()?)
 }
 
-fn insert_entry(tx: &Transaction<'_>, e: &NewEntry, now_ms: i64) -> Result<WalletEntry, StoreError> {
+fn insert_entry(
+    tx: &Transaction<'_>,
+    e: &NewEntry,
+    now_ms: i64,
+) -> Result<WalletEntry, StoreError> {
     if let Some(key) = &e.idempotency_key {
         let existing = tx
             .query_row(
@@ -110,7 +118,11 @@ impl SqliteStore {
         Ok(Some((stored, after)))
     }
 
-    pub(super) fn wallet_impl(&self, team: &str, now_ms: i64) -> Result<Option<WalletState>, StoreError> {
+    pub(super) fn wallet_impl(
+        &self,
+        team: &str,
+        now_ms: i64,
+    ) -> Result<Option<WalletState>, StoreError> {
         let conn = self.reader()?;
         state(&conn, team, now_ms)
     }
@@ -130,7 +142,11 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(super) fn wallet_entries_impl(&self, team: &str, limit: usize) -> Result<Vec<WalletEntry>, StoreError> {
+    pub(super) fn wallet_entries_impl(
+        &self,
+        team: &str,
+        limit: usize,
+    ) -> Result<Vec<WalletEntry>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {ENTRY_COLUMNS} FROM wallet_entries WHERE team = ?1 ORDER BY id DESC LIMIT ?2"
@@ -218,14 +234,22 @@ mod tests {
     }
 
     fn ask(instance: &str, want: i64) -> LeaseRequest {
-        LeaseRequest { instance: instance.into(), team: "team_a".into(), want_nanos: want }
+        LeaseRequest {
+            instance: instance.into(),
+            team: "team_a".into(),
+            want_nanos: want,
+        }
     }
 
     fn spend(store: &SqliteStore, id: &str, lease: u64, cost: i64) {
         let mut e = event(id, 1_000, "team_a", cost);
         e.lease_id = Some(lease);
         store
-            .ingest(&IngestBatch { events: vec![e], rejected: vec![], received_ms: 1 })
+            .ingest(&IngestBatch {
+                events: vec![e],
+                rejected: vec![],
+                received_ms: 1,
+            })
             .unwrap();
     }
 
@@ -241,9 +265,19 @@ mod tests {
         assert_eq!(c.granted_nanos, 0);
         // The same instance asking again adds to its live lease.
         let a2 = store.lease(&ask("a", USD), 1_000, 30_000).unwrap().unwrap();
-        assert_eq!((a2.lease_id, a2.granted_nanos, a2.expires_ms), (a.lease_id, 0, 31_000));
+        assert_eq!(
+            (a2.lease_id, a2.granted_nanos, a2.expires_ms),
+            (a.lease_id, 0, 31_000)
+        );
         let w = store.wallet("team_a", 1_000).unwrap().unwrap();
-        assert_eq!((w.leased_outstanding_nanos, w.available_nanos(), w.live_leases), (3 * USD, 0, 3));
+        assert_eq!(
+            (
+                w.leased_outstanding_nanos,
+                w.available_nanos(),
+                w.live_leases
+            ),
+            (3 * USD, 0, 3)
+        );
     }
 
     #[test]
@@ -258,12 +292,21 @@ mod tests {
         assert_eq!(w.available_nanos(), USD);
         // Instance a dies: after expiry its unspent 1.5 USD is available again.
         let w = store.wallet("team_a", 30_000).unwrap().unwrap();
-        assert_eq!((w.leased_outstanding_nanos, w.available_nanos()), (0, 5 * USD / 2));
-        let b = store.lease(&ask("b", 10 * USD), 30_000, 30_000).unwrap().unwrap();
+        assert_eq!(
+            (w.leased_outstanding_nanos, w.available_nanos()),
+            (0, 5 * USD / 2)
+        );
+        let b = store
+            .lease(&ask("b", 10 * USD), 30_000, 30_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(b.granted_nanos, 5 * USD / 2);
         // A retried event batch changes nothing.
         spend(&store, "e1", a.lease_id, USD / 2);
-        assert_eq!(store.wallet("team_a", 30_000).unwrap().unwrap().spent_nanos, USD / 2);
+        assert_eq!(
+            store.wallet("team_a", 30_000).unwrap().unwrap().spent_nanos,
+            USD / 2
+        );
     }
 
     #[test]
@@ -271,9 +314,15 @@ mod tests {
         let dir = TempDir::new();
         {
             let store = store_with_wallet(&dir, 3);
-            let (_, w) = store.allocate(&top_up(USD, Some("k1")), 5).unwrap().unwrap();
+            let (_, w) = store
+                .allocate(&top_up(USD, Some("k1")), 5)
+                .unwrap()
+                .unwrap();
             assert_eq!(w.allocated_nanos, 4 * USD);
-            let (again, w) = store.allocate(&top_up(USD, Some("k1")), 6).unwrap().unwrap();
+            let (again, w) = store
+                .allocate(&top_up(USD, Some("k1")), 6)
+                .unwrap()
+                .unwrap();
             assert_eq!((again.ts_ms, w.allocated_nanos), (5, 4 * USD));
             let mut fix = top_up(-USD / 4, None);
             fix.kind = EntryKind::Correction;
@@ -285,7 +334,26 @@ mod tests {
         let entries = store.wallet_entries("team_a", 10).unwrap();
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].kind, EntryKind::Correction);
-        assert!(store.allocate(&NewEntry { team: "nobody".into(), ..top_up(1, None) }, 0).unwrap().is_none());
-        assert!(store.lease(&LeaseRequest { team: "nobody".into(), ..ask("a", 1) }, 0, 1).unwrap().is_none());
+        assert!(store
+            .allocate(
+                &NewEntry {
+                    team: "nobody".into(),
+                    ..top_up(1, None)
+                },
+                0
+            )
+            .unwrap()
+            .is_none());
+        assert!(store
+            .lease(
+                &LeaseRequest {
+                    team: "nobody".into(),
+                    ..ask("a", 1)
+                },
+                0,
+                1
+            )
+            .unwrap()
+            .is_none());
     }
 }

@@ -1,0 +1,164 @@
+"""Wallets are hard limits: concurrent clients through two Envoy instances sharing one
+ledger cannot spend more than the wallet holds; refusals are clear; top-ups work live;
+a dead instance's lease and a ledger crash lose nothing."""
+
+import json
+import subprocess
+import threading
+import time
+from decimal import Decimal
+
+import openai
+import pytest
+import requests
+import yaml
+
+import stack as harness
+from conftest import CONFIG, KEYS
+
+USD = 1_000_000_000
+LEASE_TTL_MS = 3_000
+WALLET_USD = Decimal("2.00")
+# Expensive prices so a few dollars last dozens of requests, not hundreds of thousands.
+PRICES = {"input": "100", "cached_input": "10", "output": "1000"}
+
+
+@pytest.fixture(scope="module")
+def wallet_stack(tmp_path_factory):
+    work = tmp_path_factory.mktemp("wallets")
+    doc = yaml.safe_load(CONFIG.read_text())
+    doc["pricing"]["gpt-5.4-mini-mini"] = PRICES
+    doc["cache"]["enabled"] = False
+    for w in doc["wallets"]:
+        if w["team_id"] == "team_support":
+            w["initial_usd"] = str(WALLET_USD)
+    doc["cost_tracking"]["lease_chunk_usd"] = "0.25"
+    config = work / "tollgate.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    s = harness.start_stack(config, work, ledger_extra=["--lease-ttl-ms", str(LEASE_TTL_MS)])
+    second, _ = s.add_envoy("envoy-b")
+    s.envoys = [s.envoy, second]
+    yield s
+    s.stop()
+
+
+def wallet(stack, team="team_support"):
+    return stack.ledger_get(f"/v1/wallets/{team}")
+
+
+def ask(envoy, key=KEYS["support"], content="spend", max_tokens=24):
+    return requests.post(
+        f"http://{envoy}/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "gpt-4o-mini", "max_tokens": max_tokens, "messages": [{"role": "user", "content": content}]},
+        timeout=30,
+    )
+
+
+def wait_until(predicate, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_concurrent_clients_through_two_envoys_cannot_overspend(wallet_stack):
+    stack = wallet_stack
+    ok, refused, other = [], [], []
+    lock = threading.Lock()
+
+    def client(i):
+        envoy = stack.envoys[i % 2]
+        for n in range(200):
+            r = ask(envoy, content=f"client {i} request {n}")
+            with lock:
+                (ok if r.status_code == 200 else refused if r.status_code == 402 else other).append(r)
+            if r.status_code == 402:
+                return
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not other, [(r.status_code, r.text) for r in other[:3]]
+    assert ok and refused
+
+    # Every answered request is in the ledger exactly once.
+    ids = {r.headers["x-tollgate-request-id"] for r in ok}
+    assert wait_until(lambda: ids <= {e["id"] for e in stack.events(team="team_support")})
+    w = wallet(stack)
+    charged = sum(int(Decimal(r.headers["x-tollgate-cost-usd"]) * USD) for r in ok)
+    assert w["spent_nanos"] == charged
+    allocated = int(WALLET_USD * USD)
+    overshoot = w["spent_nanos"] - allocated
+    # The stated bound: no overshoot at all while reservations are upper bounds.
+    assert overshoot <= 0, f"overspent by {overshoot} nanodollars"
+    # And the wallet was really used: what is left is less than one request's
+    # reservation per instance (credit still leased to an instance it cannot use).
+    # ($/MTok × 1000 = nanodollars per token; bodies here are under 200 bytes.)
+    reservation = 24 * int(Decimal(PRICES["output"]) * 1000) + 200 * int(Decimal(PRICES["input"]) * 1000)
+    assert allocated - w["spent_nanos"] < 2 * reservation
+    print(f"\nwallet {allocated / USD:.2f} USD, {len(ok)} answered, {len(refused)} refused, "
+          f"spent {w['spent_nanos'] / USD:.6f} USD, overshoot {overshoot} nanodollars")
+    (stack.work_dir.parent / "overshoot.json").write_text(json.dumps(
+        {"wallet_nanos": allocated, "spent_nanos": w["spent_nanos"], "overshoot_nanos": overshoot,
+         "answered": len(ok), "refused": len(refused), "clients": 16, "envoys": 2}))
+
+
+def test_refusal_is_a_clear_provider_style_error_and_recorded(wallet_stack):
+    stack = wallet_stack
+    client = openai.OpenAI(base_url=f"http://{stack.envoys[0]}/v1", api_key=KEYS["support"], max_retries=0)
+    before = sum(stack.sim_get("/_sim/stats")["requests"].values())
+    with pytest.raises(openai.APIStatusError) as e:
+        client.chat.completions.create(model="gpt-4o-mini", max_tokens=24, messages=[{"role": "user", "content": "x"}])
+    assert e.value.status_code == 402
+    assert e.value.code == "wallet_exhausted"
+    assert "team_support" in e.value.message and "$" in e.value.message
+    assert sum(stack.sim_get("/_sim/stats")["requests"].values()) == before, "refused before any provider call"
+    event = stack.wait_for_event(e.value.response.headers["x-tollgate-request-id"])
+    assert event["outcome"] == "refused" and event["cost_nanos"] == 0 and event["reason"] == "wallet_exhausted"
+    # Other teams are untouched.
+    assert ask(stack.envoys[0], key=KEYS["engineering"]).status_code == 200
+
+
+def test_top_up_lets_the_team_through_within_seconds(wallet_stack):
+    stack = wallet_stack
+    assert ask(stack.envoys[1]).status_code == 402
+    subprocess.run(
+        [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "wallet", "--ledger", f"http://{stack.ledger}",
+         "allocate", "team_support", "--usd", "1.00", "--reason", "e2e top-up", "--actor", "tester"],
+        check=True, capture_output=True)
+    started = time.time()
+    assert wait_until(lambda: ask(stack.envoys[1]).status_code == 200, timeout=10)
+    print(f"\nrefused team answered again {time.time() - started:.2f}s after the top-up")
+    entries = wallet(stack)["entries"]
+    assert entries[0]["kind"] == "top_up" and entries[0]["actor"] == "tester"
+
+
+def test_dead_instance_lease_returns_to_the_wallet(wallet_stack):
+    stack = wallet_stack
+    c_addr, _ = stack.add_envoy("envoy-c")
+    assert ask(c_addr, key=KEYS["finance"]).status_code == 200
+    held = wallet(stack, "team_finance")
+    assert held["leased_outstanding_nanos"] > 0
+    stack.procs["envoy-c"].kill()
+    # After the lease's time to live the unspent credit is available again.
+    assert wait_until(lambda: wallet(stack, "team_finance")["leased_outstanding_nanos"]
+                      < held["leased_outstanding_nanos"], timeout=LEASE_TTL_MS / 1000 + 5)
+    after = wallet(stack, "team_finance")
+    assert after["available_nanos"] == after["balance_nanos"] - after["leased_outstanding_nanos"]
+
+
+def test_ledger_crash_and_restart_loses_and_doubles_nothing(wallet_stack):
+    stack = wallet_stack
+    sent = [ask(stack.envoys[0], key=KEYS["engineering"], content=f"before {i}") for i in range(5)]
+    stack.restart_ledger(kill=True)
+    sent += [ask(stack.envoys[0], key=KEYS["engineering"], content=f"after {i}") for i in range(5)]
+    ids = {r.headers["x-tollgate-request-id"] for r in sent if r.status_code == 200}
+    assert len(ids) == 10
+    assert wait_until(lambda: ids <= {e["id"] for e in stack.events(team="team_engineering")})
+    events = [e for e in stack.events(team="team_engineering") if e["id"] in ids]
+    assert len(events) == 10
