@@ -39,6 +39,8 @@ pub const HEADER_REQUEST_ID: &str = "x-tollgate-request-id";
 pub const HEADER_LANE: &str = "x-tollgate-lane";
 pub const HEADER_COST: &str = "x-tollgate-cost-usd";
 pub const HEADER_CACHE: &str = "x-tollgate-cache";
+/// Soft-budget state: present once the team is past a billing-budget threshold.
+pub const HEADER_BUDGET: &str = "x-tollgate-budget-warning";
 pub const HEADER_USER: &str = "x-tollgate-user";
 pub const HEADER_WORKFLOW: &str = "x-tollgate-workflow";
 /// Tells the route table which provider cluster serves the request.
@@ -342,6 +344,7 @@ impl RequestFlow {
         };
         let team = self.team();
         wallet::install_grant(&team, &grant);
+        wallet::set_budget_notice(&team, grant.budget_notice.as_deref());
         match wallet::reserve(&team, prepared.reservation, now_ms()) {
             Ok(lease_id) => {
                 wallet::clear_exhausted(&team);
@@ -663,6 +666,9 @@ impl HttpContext for RequestFlow {
         let id = record.id.clone();
         let lane = record.served_by.as_ref().map(|s| s.lane.clone());
         let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_REQUEST_ID, &id);
+        if let Some(notice) = wallet::budget_notice(&record.team) {
+            let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_BUDGET, &notice);
+        }
         if let Some(lane) = lane {
             let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_LANE, &lane);
         }

@@ -131,3 +131,27 @@ pub fn instance_id(fresh: impl FnOnce() -> String) -> String {
         _ => id,
     }
 }
+
+fn budget_key(team: &str) -> String {
+    format!("tollgate.budget.{team}")
+}
+
+/// Remembers the ledger's soft-budget notice for a team (empty clears it).
+pub fn set_budget_notice(team: &str, notice: Option<&str>) {
+    // Header values must be visible ASCII; the ledger sends plain text anyway.
+    let clean: String = notice
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .take(200)
+        .collect();
+    let _ = set(&budget_key(team), clean.as_bytes(), 0);
+}
+
+/// The team's current soft-budget notice, if it is past a threshold.
+pub fn budget_notice(team: &str) -> Option<String> {
+    let (value, _) = load(&budget_key(team));
+    value
+        .filter(|v| !v.is_empty())
+        .and_then(|v| String::from_utf8(v).ok())
+}

@@ -2,6 +2,7 @@
 //! queries, plus the operator commands that work on a Tollgate config.
 
 mod api;
+mod budget;
 mod config_file;
 mod ingest;
 mod query;
@@ -74,6 +75,37 @@ struct ServeArgs {
     /// credit returns to its wallet after this long.
     #[arg(long, default_value_t = api::DEFAULT_LEASE_TTL_MS)]
     lease_ttl_ms: i64,
+    /// How often budgets are evaluated and alert webhooks retried, in ms.
+    #[arg(long, default_value_t = 5_000)]
+    budget_check_ms: u64,
+}
+
+/// Evaluates budgets and delivers alerts in the background, off the async workers.
+fn spawn_budget_watch(
+    store: Arc<dyn store::Store>,
+    budgets: Arc<Vec<tollgate_core::config::BudgetDef>>,
+    alerts: tollgate_core::config::AlertsConfig,
+    every_ms: u64,
+) {
+    let alerts = Arc::new(alerts);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(every_ms.max(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (store, budgets, alerts) = (store.clone(), budgets.clone(), alerts.clone());
+            let done = tokio::task::spawn_blocking(move || {
+                budget::evaluate(store.as_ref(), &budgets, &alerts, api::now_ms())?;
+                budget::delivery::deliver_due(store.as_ref(), api::now_ms)
+            })
+            .await;
+            match done {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "budget evaluation failed"),
+                Err(e) => tracing::error!(error = %e, "budget task failed"),
+            }
+        }
+    });
 }
 
 fn main() -> ExitCode {
@@ -139,10 +171,14 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         }
         Err(e) => return Err(format!("{}: {e}", db_path.display())),
     }
+    let mut budgets = Vec::new();
+    let mut alerts = Default::default();
     if let Some(config) = &args.config {
         let loaded = config_file::load_or_report(config)?;
         wallet_seed::seed_wallets(&store, &loaded.config, config, api::now_ms())
             .map_err(|e| format!("{}: {e}", db_path.display()))?;
+        budgets = loaded.config.budgets;
+        alerts = loaded.config.alerts;
     }
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -164,9 +200,13 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     // acknowledged is an ingest committed); a client that holds a request open longer
     // does not keep the ledger up.
     let signalled = Arc::new(tokio::sync::Notify::new());
+    let store: Arc<dyn store::Store> = Arc::new(store);
+    let budgets = Arc::new(budgets);
+    spawn_budget_watch(store.clone(), budgets.clone(), alerts, args.budget_check_ms);
     let state = api::AppState {
-        store: Arc::new(store),
+        store,
         lease_ttl_ms: args.lease_ttl_ms,
+        budgets,
     };
     let server = axum::serve(listener, api::router_with(state)).with_graceful_shutdown({
         let signalled = signalled.clone();

@@ -1,8 +1,7 @@
 """The ledger binary on its own: `tollgate-ledger serve` on a free port with a fresh data
 directory, driven over HTTP.
 
-Binary: $TOLLGATE_LEDGER_BIN, else target/debug/tollgate-ledger
-(`cargo build -p tollgate-ledger`), else target/release/tollgate-ledger.
+Binary: $TOLLGATE_LEDGER_BIN, else target/release/tollgate-ledger (`make build`).
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+import stack as harness
+
 ROOT = Path(__file__).resolve().parents[2]
 H0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 HOUR = 3_600_000
@@ -24,13 +25,8 @@ DAY = 24 * HOUR
 
 
 def ledger_bin() -> Path:
-    if os.environ.get("TOLLGATE_LEDGER_BIN"):
-        return Path(os.environ["TOLLGATE_LEDGER_BIN"])
-    for profile in ("debug", "release"):
-        path = ROOT / "target" / profile / "tollgate-ledger"
-        if path.exists():
-            return path
-    pytest.fail("tollgate-ledger not built: run `cargo build -p tollgate-ledger` or set TOLLGATE_LEDGER_BIN")
+    # The same binary every other end-to-end test uses (target/release unless overridden).
+    return harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")
 
 
 class Ledger:

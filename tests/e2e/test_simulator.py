@@ -7,7 +7,7 @@ follows the documented deterministic rule, and that the `x-sim-*` control header
 * answer words  = min(max-tokens limit, 24) (24 without a limit)
 * output tokens = whitespace-separated words in the answer text
 
-Binary: $TOLLGATE_SIM_BIN, default target/debug/tollgate-sim (`cargo build -p tollgate-sim`).
+Binary: $TOLLGATE_SIM_BIN, default target/release/tollgate-sim (`make build`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ import openai
 import pytest
 import requests
 
+import stack as harness
+
 ROOT = Path(__file__).resolve().parents[2]
-SIM_BIN = Path(os.environ.get("TOLLGATE_SIM_BIN", ROOT / "target" / "debug" / "tollgate-sim"))
+# The same binary every other end-to-end test uses (target/release unless overridden).
+SIM_BIN = harness.binary("TOLLGATE_SIM_BIN", "tollgate-sim")
 OPENAI_KEY = "sk-sim-openai"
 ANTHROPIC_KEY = "sk-sim-anthropic"
 FULL_ANSWER_WORDS = 24
@@ -36,8 +39,6 @@ class Simulator:
     """One simulator process on a free port; stopped by its PID."""
 
     def __init__(self, *args: str):
-        if not SIM_BIN.exists():
-            pytest.skip(f"{SIM_BIN} not built: run `cargo build -p tollgate-sim` or set TOLLGATE_SIM_BIN")
         self.proc = subprocess.Popen(
             [str(SIM_BIN), "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -32,6 +32,132 @@ pub struct Config {
     /// Extension: price overrides and additions, in USD per million tokens.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pricing: BTreeMap<String, ModelPriceDef>,
+    /// Extension: billing budgets (soft thresholds that warn, never block).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetDef>,
+    /// Extension: where budget alerts are delivered.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// A team's billing budget for a recurring period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetDef {
+    pub team_id: String,
+    pub amount_usd: crate::money::Usd,
+    #[serde(default)]
+    pub period: BudgetPeriodKind,
+    /// First day of the first period (`YYYY-MM-DD`, UTC); required for `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Length of a `custom` period in days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_days: Option<u32>,
+    /// Alert when actual spend reaches these percentages of the budget.
+    #[serde(default = "default_actual_thresholds")]
+    pub thresholds_pct: Vec<u32>,
+    /// Alert when forecast period-end spend reaches these percentages.
+    #[serde(default = "default_forecast_thresholds")]
+    pub forecast_thresholds_pct: Vec<u32>,
+}
+
+fn default_actual_thresholds() -> Vec<u32> {
+    vec![50, 80, 100]
+}
+fn default_forecast_thresholds() -> Vec<u32> {
+    vec![100]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriodKind {
+    #[default]
+    Monthly,
+    Quarterly,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default)]
+    pub webhooks: Vec<WebhookDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDef {
+    pub url: String,
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// A JSON object with every fact of the alert.
+    #[default]
+    Generic,
+    /// Slack's incoming-webhook shape (`{"text": ...}`), also accepted by Mattermost.
+    Slack,
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian, UTC).
+pub fn parse_date_days(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+pub fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+pub fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's days-from-civil: exact for every Gregorian date.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`]: (year, month, day).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -445,6 +571,79 @@ impl Config {
                 }
             }
         }
+        let teams: HashSet<String> = self.wallet_team_ids().into_iter().collect();
+        let mut budget_teams = HashSet::new();
+        for (i, b) in self.budgets.iter().enumerate() {
+            let at = format!("budgets[{i}]");
+            if !teams.contains(&b.team_id) {
+                problems.push(problem(
+                    format!("{at}.team_id"),
+                    format!("'{}' is not a wallet team of any consumer group", b.team_id),
+                ));
+            }
+            if !budget_teams.insert(b.team_id.as_str()) {
+                problems.push(problem(
+                    format!("{at}.team_id"),
+                    format!("duplicate budget for '{}'", b.team_id),
+                ));
+            }
+            if b.amount_usd.0 <= 0 {
+                problems.push(problem(
+                    format!("{at}.amount_usd"),
+                    "expected a positive amount",
+                ));
+            }
+            if let Some(start) = &b.start {
+                if parse_date_days(start).is_none() {
+                    problems.push(problem(
+                        format!("{at}.start"),
+                        format!("expected a date YYYY-MM-DD, found '{start}'"),
+                    ));
+                }
+            }
+            if b.period == BudgetPeriodKind::Custom {
+                if b.start.is_none() {
+                    problems.push(problem(
+                        format!("{at}.start"),
+                        "a custom period needs a start date",
+                    ));
+                }
+                if !b.length_days.is_some_and(|d| (1..=366).contains(&d)) {
+                    problems.push(problem(
+                        format!("{at}.length_days"),
+                        "a custom period needs length_days between 1 and 366",
+                    ));
+                }
+            } else if b.length_days.is_some() {
+                problems.push(problem(
+                    format!("{at}.length_days"),
+                    "only a custom period takes length_days",
+                ));
+            }
+            for (field, list) in [
+                ("thresholds_pct", &b.thresholds_pct),
+                ("forecast_thresholds_pct", &b.forecast_thresholds_pct),
+            ] {
+                if list.iter().any(|&t| t == 0 || t > 1000) {
+                    problems.push(problem(
+                        format!("{at}.{field}"),
+                        "expected percentages between 1 and 1000",
+                    ));
+                }
+            }
+        }
+        for (i, w) in self.alerts.webhooks.iter().enumerate() {
+            let rest = w
+                .url
+                .strip_prefix("https://")
+                .or_else(|| w.url.strip_prefix("http://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+                problems.push(problem(
+                    format!("alerts.webhooks[{i}].url"),
+                    format!("expected an http:// or https:// URL, found '{}'", w.url),
+                ));
+            }
+        }
         problems
     }
 
@@ -588,5 +787,27 @@ mod tests {
         v["cache"]["ttl"] = 5.into();
         let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
         assert!(err.contains("unknown field `ttl`"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(
+            parse_date_days("2026-11-29"),
+            Some(days_from_civil(2026, 11, 29))
+        );
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        for z in [-1000, 0, 59, 60, 20_000, 30_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(parse_date_days("2025-02-29"), None);
+        assert_eq!(parse_date_days("2026-13-01"), None);
+        assert_eq!(parse_date_days("x"), None);
     }
 }

@@ -27,6 +27,9 @@ pub struct LeaseGrant {
     pub expires_ms: i64,
     /// What the wallet still has unleased after this grant, for error messages.
     pub wallet_available_nanos: i64,
+    /// Set when the team is past a billing-budget threshold (soft: never blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_notice: Option<String>,
 }
 
 /// Margin before a lease's expiry at which an instance stops using it, covering clock

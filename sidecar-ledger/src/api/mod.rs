@@ -1,5 +1,6 @@
 //! The HTTP API: routing, shared state and the pieces every handler uses.
 
+mod budgets;
 mod error;
 mod events;
 mod meta;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// How long a credit lease lives without renewal.
     pub lease_ttl_ms: i64,
+    /// Billing budgets from the config.
+    pub budgets: Arc<Vec<tollgate_core::config::BudgetDef>>,
 }
 
 /// Default lease lifetime: long enough that busy instances renew rarely, short enough
@@ -42,6 +45,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
     router_with(AppState {
         store,
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
+        budgets: Arc::new(Vec::new()),
     })
 }
 
@@ -63,6 +67,8 @@ pub fn router_with(state: AppState) -> Router {
             axum::routing::post(wallets::post_allocation),
         )
         .route("/v1/leases", axum::routing::post(wallets::post_lease))
+        .route("/v1/budgets", get(budgets::list_budgets))
+        .route("/v1/alerts", get(budgets::list_alerts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -196,6 +196,19 @@ pub async fn post_lease(
     let store = state.store.clone();
     let ttl = state.lease_ttl_ms;
     let team = req.team.clone();
-    let grant = blocking(move || store.lease(&req, now_ms(), ttl)).await?;
+    let budget = state.budgets.iter().find(|b| b.team_id == team).cloned();
+    let grant = blocking(move || {
+        let now = now_ms();
+        let Some(mut grant) = store.lease(&req, now, ttl)? else {
+            return Ok(None);
+        };
+        // Soft-budget state rides along, so clients see it in response headers.
+        if let Some(b) = budget {
+            grant.budget_notice =
+                crate::budget::notice(&crate::budget::status(store.as_ref(), &b, now)?);
+        }
+        Ok(Some(grant))
+    })
+    .await?;
     grant.map(Json).ok_or_else(|| no_wallet(&team))
 }

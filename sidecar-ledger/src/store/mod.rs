@@ -6,8 +6,10 @@
 //! I/O on the calling thread, so async handlers call them via
 //! `tokio::task::spawn_blocking`.
 
+pub mod alerts;
 pub mod codec;
 pub mod sqlite;
+mod sqlite_alerts;
 mod sqlite_wallets;
 pub mod wallets;
 
@@ -196,4 +198,43 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<LeaseGrant>, StoreError>;
+
+    /// A team's spend in `[from_ms, to_ms)` (hour granularity, from the rollups).
+    fn team_spend_between(&self, team: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError>;
+
+    /// A team's spend per UTC day for days `[from_day, to_day)` (0 for idle days).
+    fn team_daily_spend(
+        &self,
+        team: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Records a budget alert with one pending delivery per `(url, format)` webhook.
+    /// `None` when that threshold already fired this period (nothing is stored).
+    fn record_alert(
+        &self,
+        alert: &alerts::NewAlert,
+        webhooks: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Pending deliveries whose next attempt is due, with their alert.
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(alerts::DeliveryRecord, alerts::AlertRecord)>, StoreError>;
+
+    /// Records a delivery attempt: delivered, or failed and rescheduled with backoff
+    /// (given up after `max_attempts`).
+    fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        now_ms: i64,
+        max_attempts: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Recent alerts with their deliveries, newest first.
+    fn alerts(&self, limit: usize) -> Result<Vec<alerts::AlertRecord>, StoreError>;
 }

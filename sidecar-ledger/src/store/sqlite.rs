@@ -28,6 +28,7 @@ use crate::query::{Dim, EventsQuery, Filters, SpendQuery, DAY_MS, HOUR_MS};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_wallets.sql"),
+    include_str!("migrations/0003_budgets.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -71,7 +72,7 @@ const INSERT_REJECTED: &str =
     "INSERT INTO rejected_events (received_ms, batch_index, error, raw) VALUES (?1, ?2, ?3, ?4)";
 
 /// Columns read back into a [`CostEvent`], in [`event_from_row`]'s order.
-const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id, workflow, api,
+pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id, workflow, api,
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
@@ -265,7 +266,7 @@ fn dim_sql(d: Dim) -> String {
 
 /// Appends `AND column = ?` for each filter set; the values go to `args`. Column
 /// names are the same in `events` and `rollup_hourly`.
-fn push_filters(sql: &mut String, args: &mut Vec<Value>, f: &Filters) {
+pub(super) fn push_filters(sql: &mut String, args: &mut Vec<Value>, f: &Filters) {
     for (column, value) in [
         ("team", &f.team),
         ("consumer_group", &f.consumer_group),
@@ -280,7 +281,7 @@ fn push_filters(sql: &mut String, args: &mut Vec<Value>, f: &Filters) {
     }
 }
 
-fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
+pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
     let u64_col = |i: usize| -> Result<u64, StoreError> {
         let v: i64 = r.get(i)?;
         u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative token count {v}")))
@@ -577,6 +578,49 @@ impl Store for SqliteStore {
         ttl_ms: i64,
     ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
         self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn team_spend_between(&self, team: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError> {
+        self.team_spend_between_impl(team, from_ms, to_ms)
+    }
+
+    fn team_daily_spend(
+        &self,
+        team: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.team_daily_spend_impl(team, from_day, to_day)
+    }
+
+    fn record_alert(
+        &self,
+        alert: &super::alerts::NewAlert,
+        webhooks: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.record_alert_impl(alert, webhooks, now_ms)
+    }
+
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(super::alerts::DeliveryRecord, super::alerts::AlertRecord)>, StoreError> {
+        self.due_deliveries_impl(now_ms)
+    }
+
+    fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        now_ms: i64,
+        max_attempts: i64,
+    ) -> Result<(), StoreError> {
+        self.finish_delivery_impl(id, outcome, now_ms, max_attempts)
+    }
+
+    fn alerts(&self, limit: usize) -> Result<Vec<super::alerts::AlertRecord>, StoreError> {
+        self.alerts_impl(limit)
     }
 }
 

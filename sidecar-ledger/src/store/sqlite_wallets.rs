@@ -200,6 +200,7 @@ impl SqliteStore {
             granted_nanos: granted,
             expires_ms,
             wallet_available_nanos: available - granted,
+            budget_notice: None,
         }))
     }
 }

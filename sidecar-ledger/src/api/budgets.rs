@@ -1,0 +1,42 @@
+//! `GET /v1/budgets` (pace, forecast and band per budget) and `GET /v1/alerts` (fired
+//! alerts with their delivery status; webhook URLs shown as scheme and host only).
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+
+use super::{blocking, now_ms, ApiError, AppState};
+use crate::budget::{status, BudgetStatus};
+use crate::store::alerts::AlertRecord;
+
+#[derive(Serialize)]
+pub struct BudgetsResponse {
+    pub budgets: Vec<BudgetStatus>,
+}
+
+pub async fn list_budgets(
+    State(state): State<AppState>,
+) -> Result<Json<BudgetsResponse>, ApiError> {
+    let store = state.store.clone();
+    let budgets = state.budgets.clone();
+    let statuses = blocking(move || {
+        let now = now_ms();
+        budgets
+            .iter()
+            .map(|b| status(store.as_ref(), b, now))
+            .collect()
+    })
+    .await?;
+    Ok(Json(BudgetsResponse { budgets: statuses }))
+}
+
+#[derive(Serialize)]
+pub struct AlertsResponse {
+    pub alerts: Vec<AlertRecord>,
+}
+
+pub async fn list_alerts(State(state): State<AppState>) -> Result<Json<AlertsResponse>, ApiError> {
+    let store = state.store.clone();
+    let alerts = blocking(move || store.alerts(200)).await?;
+    Ok(Json(AlertsResponse { alerts }))
+}
