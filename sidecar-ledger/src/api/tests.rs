@@ -446,6 +446,8 @@ async fn health_home_page_and_openapi() {
         ("/v1/wallets/{team}", "get"),
         ("/v1/wallets/{team}/allocations", "post"),
         ("/v1/leases", "post"),
+        ("/v1/budgets", "get"),
+        ("/v1/alerts", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -454,7 +456,7 @@ async fn health_home_page_and_openapi() {
     }
     assert_eq!(
         paths.len(),
-        10,
+        12,
         "openapi.json documents a route that does not exist"
     );
     // Every group_by dimension the server accepts is documented, and no other.
