@@ -14,6 +14,8 @@ mod host;
 #[cfg(target_arch = "wasm32")]
 mod ids;
 #[cfg(target_arch = "wasm32")]
+mod lane_stats;
+#[cfg(target_arch = "wasm32")]
 mod request_flow;
 #[cfg(target_arch = "wasm32")]
 mod response_cache;

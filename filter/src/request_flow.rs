@@ -23,14 +23,27 @@ use tollgate_core::keys;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 use tollgate_core::money::format_usd;
 use tollgate_core::request::{clean_label, ParsedRequest};
-use tollgate_core::routing::choose_lane;
+use tollgate_core::routing::{plan, premium_status, RouteQuery};
 use tollgate_core::sse::SseParser;
 
 use crate::host;
 use crate::ids::new_request_id;
+use crate::lane_stats;
 use crate::response_cache;
 use crate::runtime::Runtime;
 use crate::wallet::{self, UpdateError};
+
+/// The filter translates between the OpenAI and Anthropic formats.
+const TRANSLATION: bool = false;
+
+/// A random number for weighted routing: the request id's entropy is not reused.
+fn random_u64(seed: i64) -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return seed as u64;
+    }
+    u64::from_le_bytes(bytes)
+}
 
 /// Largest single SSE event kept while parsing a stream.
 const MAX_SSE_EVENT_BYTES: usize = 1024 * 1024;
@@ -89,6 +102,8 @@ pub struct RequestFlow {
     cache_store: Option<([u8; 32], u32)>,
     /// A streamed answer being captured for the cache (dropped past the size limit).
     captured: Option<Vec<u8>>,
+    /// The lane the request was sent to, for its usage and health statistics.
+    upstream_lane: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -112,6 +127,7 @@ impl RequestFlow {
             reservation: None,
             cache_store: None,
             captured: None,
+            upstream_lane: None,
         }
     }
 
@@ -154,6 +170,21 @@ impl RequestFlow {
         };
         self.event_sent = true;
         let event = record.finish(&self.rt.prices, now_ms());
+        if let Some(lane) = self.upstream_lane.take() {
+            // 429 and 5xx (and no answer at all) count against the lane's health.
+            let ok = matches!(event.http_status, 200..=499) && event.http_status != 429;
+            let routing = &self.rt.config.routing;
+            lane_stats::update(&lane, |s| {
+                s.finished(
+                    now_ms(),
+                    event.tokens.total(),
+                    event.latency_ms,
+                    ok,
+                    routing.failures_to_cool_down,
+                    i64::from(routing.cooldown_seconds) * 1000,
+                )
+            });
+        }
         // Every exit path ends here (success, error, reset, client gone): settle once.
         if let Some((lease_id, amount)) = self.reservation.take() {
             wallet::settle(&event.team, lease_id, amount, event.cost_nanos);
@@ -212,14 +243,25 @@ impl RequestFlow {
             Ok(p) => p,
             Err(e) => return Err(self.refuse(LocalError::BadRequest, &e.0)),
         };
-        let Some(lane) = choose_lane(&self.rt.config.lanes, api, &parsed.facts.model).cloned()
-        else {
-            let msg = format!(
-                "no provider lane is configured for {} requests",
-                api.native_provider().as_str()
-            );
-            return Err(self.refuse(LocalError::NoLane, &msg));
+        let Some(group) = self.group().cloned() else {
+            return Err(Action::Continue);
         };
+        let now = now_ms();
+        let query = RouteQuery {
+            api,
+            requested_model: &parsed.facts.model,
+            group: &group,
+            translation: TRANSLATION,
+            random: random_u64(now),
+            now_ms: now,
+        };
+        let lanes = match plan(&self.rt.config, &self.rt.prices, &query, |l| {
+            lane_stats::read(&l.id)
+        }) {
+            Ok(lanes) => lanes.into_iter().cloned().collect::<Vec<_>>(),
+            Err(e) => return Err(self.refuse(LocalError::NoLane, &e.0)),
+        };
+        let lane = lanes[0].clone();
         if let Some(r) = self.record.as_mut() {
             r.request_bytes = bytes.len();
             r.model_requested = parsed.facts.model.clone();
@@ -232,6 +274,7 @@ impl RequestFlow {
                 lane: lane.id.clone(),
                 model: lane.model.clone(),
             });
+            (r.premium, r.premium_approved) = premium_status(&lane, &group, r.workflow.as_deref());
         }
         let reservation = self.rt.prices.lookup(&lane.model).map_or(0, |price| {
             let max_output = parsed
@@ -246,6 +289,11 @@ impl RequestFlow {
             body_size,
             reservation,
         })
+    }
+
+    fn group(&self) -> Option<&tollgate_core::filter_config::GroupEntry> {
+        let name = &self.record.as_ref()?.consumer_group;
+        self.rt.config.groups.iter().find(|g| &g.name == name)
     }
 
     fn team(&self) -> String {
@@ -494,6 +542,8 @@ impl RequestFlow {
         }
         // The route was looked up before our headers changed; make Envoy look again.
         let _ = hostcalls::call_foreign_function("clear_route_cache", None);
+        lane_stats::update(&lane.id, |s| s.started(now_ms()));
+        self.upstream_lane = Some(lane.id.clone());
         Action::Continue
     }
 

@@ -40,6 +40,9 @@ pub struct RequestRecord {
     pub cost_avoided_nanos: i64,
     /// The credit lease that covered the request, if the wallet was enforced.
     pub lease_id: Option<u64>,
+    /// The serving lane is premium / the workflow is approved for premium lanes.
+    pub premium: bool,
+    pub premium_approved: bool,
 }
 
 impl RequestRecord {
@@ -64,6 +67,8 @@ impl RequestRecord {
             cache: CacheStatus::Off,
             cost_avoided_nanos: 0,
             lease_id: None,
+            premium: false,
+            premium_approved: false,
         }
     }
 
@@ -148,8 +153,8 @@ impl RequestRecord {
             stream: self.stream,
             cache: self.cache,
             cost_avoided_nanos: if hit { self.cost_avoided_nanos } else { 0 },
-            premium: false,
-            premium_approved: false,
+            premium: self.premium,
+            premium_approved: self.premium_approved,
             lease_id: self.lease_id,
         }
     }

@@ -171,11 +171,45 @@ pub struct Providers {
     pub endpoints: BTreeMap<ProviderKind, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
     #[serde(default)]
     pub strategy: RoutingStrategy,
+    /// Extension: what a client asks for → the lanes that may serve it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// Extension: lanes tried per request, the first included (fallbacks = this - 1).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Extension: consecutive failures after which a lane cools down.
+    #[serde(default = "default_failures_to_cool")]
+    pub failures_to_cool_down: u32,
+    /// Extension: how long a failing lane is skipped.
+    #[serde(default = "default_cooldown")]
+    pub cooldown_seconds: u32,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            strategy: RoutingStrategy::default(),
+            aliases: BTreeMap::new(),
+            max_attempts: default_max_attempts(),
+            failures_to_cool_down: default_failures_to_cool(),
+            cooldown_seconds: default_cooldown(),
+        }
+    }
+}
+
+fn default_max_attempts() -> u32 {
+    2
+}
+fn default_failures_to_cool() -> u32 {
+    3
+}
+fn default_cooldown() -> u32 {
+    30
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -234,6 +268,22 @@ pub struct Target {
     /// request's cost when the client sets no `max_tokens`. Defaults per provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u64>,
+    /// Extension: requests-per-minute limit of this lane (usage_based headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm_limit: Option<u32>,
+    /// Extension: tokens-per-minute limit of this lane (usage_based headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm_limit: Option<u32>,
+    /// Extension: share of traffic under the `weighted` strategy (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Extension: order under the `priority` strategy (lower first; default: config order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// Extension: a premium (expensive) lane; its use by workflows not approved for
+    /// premium is reported as premium drift.
+    #[serde(default)]
+    pub premium: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -321,6 +371,12 @@ pub struct ConsumerGroup {
     /// Extension: this group's cache policy, overriding the global `cache` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<GroupCachePolicy>,
+    /// Extension: the lanes this group may use (default: every lane).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_lanes: Option<Vec<String>>,
+    /// Extension: workflows of this group approved to use premium lanes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub premium_workflows: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -465,6 +521,22 @@ impl Config {
                 ));
             }
         }
+        for (alias, lanes) in &self.providers.routing.aliases {
+            for (j, lane) in lanes.iter().enumerate() {
+                if !lane_ids.contains(lane.as_str()) {
+                    problems.push(problem(
+                        format!("providers.routing.aliases.{alias}[{j}]"),
+                        format!("'{lane}' is not a target id"),
+                    ));
+                }
+            }
+        }
+        if self.providers.routing.max_attempts == 0 {
+            problems.push(problem(
+                "providers.routing.max_attempts",
+                "expected at least 1",
+            ));
+        }
         for (kind, url) in &self.providers.endpoints {
             if crate::endpoint::Endpoint::parse(url).is_err() {
                 problems.push(problem(
@@ -533,6 +605,14 @@ impl Config {
                     problems.push(problem(
                         format!("{at}.api_key"),
                         "duplicate key: another consumer group already uses it",
+                    ));
+                }
+            }
+            for (j, lane) in g.allowed_lanes.iter().flatten().enumerate() {
+                if !lane_ids.contains(lane.as_str()) {
+                    problems.push(problem(
+                        format!("{at}.allowed_lanes[{j}]"),
+                        format!("'{lane}' is not a target id"),
                     ));
                 }
             }

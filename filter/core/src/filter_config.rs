@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CacheConfig, Config, ModelPriceDef, ProviderKind, RoutingStrategy};
+use crate::config::{CacheConfig, Config, ModelPriceDef, ProviderKind, Routing};
 use crate::endpoint::Endpoint;
 use crate::keys;
 
@@ -16,7 +16,7 @@ use crate::keys;
 pub struct FilterConfig {
     pub groups: Vec<GroupEntry>,
     pub lanes: Vec<LaneEntry>,
-    pub strategy: RoutingStrategy,
+    pub routing: Routing,
     /// Price overrides; built-in prices are compiled into the filter.
     #[serde(default)]
     pub prices: BTreeMap<String, ModelPriceDef>,
@@ -43,6 +43,11 @@ pub struct GroupEntry {
     /// The cache serves this group (global switch and group override combined).
     pub cache_enabled: bool,
     pub cache_ttl_seconds: u32,
+    /// Lanes this group may use; `None` = all.
+    #[serde(default)]
+    pub allowed_lanes: Option<Vec<String>>,
+    #[serde(default)]
+    pub premium_workflows: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +63,21 @@ pub struct LaneEntry {
     pub authority: String,
     /// Output-token ceiling used to bound a request's cost.
     pub max_output_tokens: u64,
+    #[serde(default)]
+    pub rpm_limit: Option<u32>,
+    #[serde(default)]
+    pub tpm_limit: Option<u32>,
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Position under the `priority` strategy (lower first).
+    #[serde(default)]
+    pub priority: u32,
+    #[serde(default)]
+    pub premium: bool,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Where cost events go: a shared queue owned by the singleton flusher VM, which sends
@@ -121,6 +141,8 @@ impl FilterConfig {
                     team: g.wallet_team_id.clone(),
                     cache_enabled: config.cache.enabled && policy.enabled.unwrap_or(true),
                     cache_ttl_seconds: policy.ttl_seconds.unwrap_or(config.cache.ttl_seconds),
+                    allowed_lanes: g.allowed_lanes.clone(),
+                    premium_workflows: g.premium_workflows.clone(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -128,7 +150,8 @@ impl FilterConfig {
             .providers
             .targets
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(i, t)| {
                 let endpoint = Endpoint::parse(config.endpoint_for(t.provider))?;
                 Ok(LaneEntry {
                     id: t.id.clone(),
@@ -140,13 +163,18 @@ impl FilterConfig {
                     max_output_tokens: t
                         .max_output_tokens
                         .unwrap_or(t.provider.default_max_output_tokens()),
+                    rpm_limit: t.rpm_limit,
+                    tpm_limit: t.tpm_limit,
+                    weight: t.weight.unwrap_or(1),
+                    priority: t.priority.unwrap_or(i as u32),
+                    premium: t.premium,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(FilterConfig {
             groups,
             lanes,
-            strategy: config.providers.routing.strategy,
+            routing: config.providers.routing.clone(),
             prices: config.pricing.clone(),
             cache: config.cache.clone(),
             cost_tracking_enabled: config.cost_tracking.enabled,

@@ -1,26 +1,284 @@
-//! Which lane serves a request.
+//! Which lanes may serve a request, and in which order they are tried.
 //!
-//! The skeleton routes each API to a lane of its native provider: the lane whose model
-//! the client asked for, else the first such lane in config order.
+//! 1. Policy: the group's `allowed_lanes`; the alias of the requested model (or the
+//!    lanes serving exactly that model); lanes whose provider can serve the client's
+//!    API (natively, or by translation when the filter can translate).
+//! 2. Health: lanes cooling down after repeated failures are skipped, unless every
+//!    permitted lane is cooling down (then all are tried rather than none).
+//! 3. Strategy orders what is left; the first lane serves, the next ones are fallbacks.
 
+use crate::config::{ProviderKind, RoutingStrategy};
 use crate::event::ApiKind;
-use crate::filter_config::LaneEntry;
+use crate::filter_config::{FilterConfig, GroupEntry, LaneEntry};
+use crate::pricing::PriceTable;
 
-pub fn choose_lane<'a>(
-    lanes: &'a [LaneEntry],
-    api: ApiKind,
-    requested_model: &str,
-) -> Option<&'a LaneEntry> {
-    let provider = api.native_provider();
-    let mut candidates = lanes.iter().filter(|l| l.provider == provider);
-    let first = candidates.clone().next();
-    candidates.find(|l| l.model == requested_model).or(first)
+/// Shared, per-lane state (every worker of an instance updates it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LaneStats {
+    /// The minute (Unix ms / 60 000) the counters below belong to.
+    pub minute: i64,
+    pub requests: u64,
+    pub tokens: u64,
+    /// Exponentially weighted moving average of latency; 0 = never measured.
+    pub latency_ewma_ms: u32,
+    pub consecutive_failures: u32,
+    pub cooldown_until_ms: i64,
+}
+
+impl LaneStats {
+    pub const ENCODED_LEN: usize = 40;
+
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[0..8].copy_from_slice(&self.minute.to_le_bytes());
+        out[8..16].copy_from_slice(&self.requests.to_le_bytes());
+        out[16..24].copy_from_slice(&self.tokens.to_le_bytes());
+        out[24..28].copy_from_slice(&self.latency_ewma_ms.to_le_bytes());
+        out[28..32].copy_from_slice(&self.consecutive_failures.to_le_bytes());
+        out[32..40].copy_from_slice(&self.cooldown_until_ms.to_le_bytes());
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Option<LaneStats> {
+        if b.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or([0; 4]));
+        Some(LaneStats {
+            minute: u64_at(0) as i64,
+            requests: u64_at(8),
+            tokens: u64_at(16),
+            latency_ewma_ms: u32_at(24),
+            consecutive_failures: u32_at(28),
+            cooldown_until_ms: u64_at(32) as i64,
+        })
+    }
+
+    /// Counters as of `now_ms`: a new minute starts from zero.
+    pub fn current(&self, now_ms: i64) -> LaneStats {
+        if self.minute == now_ms.div_euclid(60_000) {
+            *self
+        } else {
+            LaneStats {
+                minute: now_ms.div_euclid(60_000),
+                requests: 0,
+                tokens: 0,
+                ..*self
+            }
+        }
+    }
+
+    /// A request was sent to the lane.
+    pub fn started(&self, now_ms: i64) -> LaneStats {
+        let c = self.current(now_ms);
+        LaneStats {
+            requests: c.requests + 1,
+            ..c
+        }
+    }
+
+    /// A request finished: tokens used, latency, success or failure.
+    pub fn finished(
+        &self,
+        now_ms: i64,
+        tokens: u64,
+        latency_ms: u32,
+        ok: bool,
+        failures_to_cool: u32,
+        cooldown_ms: i64,
+    ) -> LaneStats {
+        let c = self.current(now_ms);
+        let latency = if c.latency_ewma_ms == 0 {
+            latency_ms
+        } else {
+            // EWMA with weight 1/4 on the newest sample.
+            ((u64::from(c.latency_ewma_ms) * 3 + u64::from(latency_ms)) / 4) as u32
+        };
+        let failures = if ok { 0 } else { c.consecutive_failures + 1 };
+        let cooldown_until_ms = if !ok && failures >= failures_to_cool.max(1) {
+            now_ms + cooldown_ms
+        } else {
+            c.cooldown_until_ms
+        };
+        LaneStats {
+            tokens: c.tokens + tokens,
+            latency_ewma_ms: if ok { latency } else { c.latency_ewma_ms },
+            consecutive_failures: if failures >= failures_to_cool.max(1) {
+                0
+            } else {
+                failures
+            },
+            cooldown_until_ms,
+            ..c
+        }
+    }
+
+    pub fn cooling(&self, now_ms: i64) -> bool {
+        now_ms < self.cooldown_until_ms
+    }
+}
+
+/// Whether a lane of `provider` can answer a client speaking `api`.
+pub fn can_serve(api: ApiKind, provider: ProviderKind, translation: bool) -> bool {
+    if api.native_provider() == provider {
+        return true;
+    }
+    // The Responses API has no Anthropic counterpart worth pretending to be.
+    translation && matches!(api, ApiKind::ChatCompletions | ApiKind::Messages)
+}
+
+/// Headroom of a lane against its per-minute limits, in parts per million (1e6 = idle
+/// or unlimited).
+pub fn headroom_ppm(lane: &LaneEntry, stats: &LaneStats) -> u64 {
+    let left = |used: u64, limit: Option<u32>| match limit {
+        Some(l) if l > 0 => (u64::from(l).saturating_sub(used)) * 1_000_000 / u64::from(l),
+        _ => 1_000_000,
+    };
+    left(stats.requests, lane.rpm_limit).min(left(stats.tokens, lane.tpm_limit))
+}
+
+/// A comparable price of a lane: input plus output price per token (unknown = dearest).
+fn price_key(prices: &PriceTable, lane: &LaneEntry) -> u64 {
+    prices
+        .lookup(&lane.model)
+        .map_or(u64::MAX, |p| p.input.saturating_add(p.output))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoLane(pub String);
+
+pub struct RouteQuery<'a> {
+    pub api: ApiKind,
+    pub requested_model: &'a str,
+    pub group: &'a GroupEntry,
+    /// The filter can translate between the OpenAI and Anthropic formats.
+    pub translation: bool,
+    /// A uniformly random number, for the weighted strategy.
+    pub random: u64,
+    pub now_ms: i64,
+}
+
+/// The lanes to try for a request, best first, at most `max_attempts` of them.
+pub fn plan<'a>(
+    config: &'a FilterConfig,
+    prices: &PriceTable,
+    q: &RouteQuery<'_>,
+    stats: impl Fn(&LaneEntry) -> LaneStats,
+) -> Result<Vec<&'a LaneEntry>, NoLane> {
+    let allowed = |l: &LaneEntry| {
+        q.group
+            .allowed_lanes
+            .as_ref()
+            .is_none_or(|a| a.contains(&l.id))
+    };
+    let servable: Vec<&LaneEntry> = config
+        .lanes
+        .iter()
+        .filter(|l| allowed(l) && can_serve(q.api, l.provider, q.translation))
+        .collect();
+    let by_alias = config.routing.aliases.get(q.requested_model);
+    let mut lanes: Vec<&LaneEntry> = match by_alias {
+        Some(ids) => servable
+            .iter()
+            .copied()
+            .filter(|l| ids.contains(&l.id))
+            .collect(),
+        None => {
+            let exact: Vec<&LaneEntry> = servable
+                .iter()
+                .copied()
+                .filter(|l| l.model == q.requested_model)
+                .collect();
+            if exact.is_empty() {
+                servable.clone()
+            } else {
+                exact
+            }
+        }
+    };
+    if lanes.is_empty() {
+        return Err(NoLane(match by_alias {
+            Some(_) => format!(
+                "no lane allowed for consumer group '{}' serves model '{}' for this API",
+                q.group.name, q.requested_model
+            ),
+            None => format!(
+                "no lane allowed for consumer group '{}' can serve {} requests",
+                q.group.name,
+                q.api.upstream_path()
+            ),
+        }));
+    }
+    let mut keyed: Vec<(&LaneEntry, LaneStats)> = lanes
+        .drain(..)
+        .map(|l| (l, stats(l).current(q.now_ms)))
+        .collect();
+    if keyed.iter().any(|(_, s)| !s.cooling(q.now_ms)) {
+        keyed.retain(|(_, s)| !s.cooling(q.now_ms));
+    }
+    order(&mut keyed, config.routing.strategy, prices, q.random);
+    Ok(keyed
+        .into_iter()
+        .map(|(l, _)| l)
+        .take(config.routing.max_attempts.max(1) as usize)
+        .collect())
+}
+
+fn order(
+    lanes: &mut [(&LaneEntry, LaneStats)],
+    strategy: RoutingStrategy,
+    prices: &PriceTable,
+    random: u64,
+) {
+    match strategy {
+        RoutingStrategy::UsageBased => lanes
+            .sort_by_key(|(l, s)| (std::cmp::Reverse(headroom_ppm(l, s)), price_key(prices, l))),
+        RoutingStrategy::CostBased => lanes.sort_by_key(|(l, _)| price_key(prices, l)),
+        RoutingStrategy::Priority => lanes.sort_by_key(|(l, _)| l.priority),
+        // Never-measured lanes first (0), so every lane gets a latency sample.
+        RoutingStrategy::LatencyBased => {
+            lanes.sort_by_key(|(l, s)| (s.latency_ewma_ms, price_key(prices, l)))
+        }
+        RoutingStrategy::Weighted => {
+            // Draw the first lane with probability weight / total; fallbacks follow by weight.
+            let total: u64 = lanes.iter().map(|(l, _)| u64::from(l.weight)).sum();
+            if total > 0 {
+                let mut point = random % total;
+                let pick = lanes
+                    .iter()
+                    .position(|(l, _)| {
+                        if point < u64::from(l.weight) {
+                            true
+                        } else {
+                            point -= u64::from(l.weight);
+                            false
+                        }
+                    })
+                    .unwrap_or(0);
+                lanes[..=pick].rotate_right(1);
+                lanes[1..].sort_by_key(|(l, _)| std::cmp::Reverse(l.weight));
+            }
+        }
+    }
+}
+
+/// Whether serving on `lane` is premium, and if so whether the workflow is approved.
+pub fn premium_status(
+    lane: &LaneEntry,
+    group: &GroupEntry,
+    workflow: Option<&str>,
+) -> (bool, bool) {
+    let approved = workflow.is_some_and(|w| group.premium_workflows.iter().any(|p| p == w));
+    (lane.premium, lane.premium && approved)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ProviderKind;
+    use crate::config::{CacheConfig, Routing};
+    use crate::filter_config::EventSink;
+    use std::collections::BTreeMap;
 
     fn lane(id: &str, provider: ProviderKind, model: &str) -> LaneEntry {
         LaneEntry {
@@ -31,30 +289,256 @@ mod tests {
             cluster: "c".into(),
             authority: "a".into(),
             max_output_tokens: 100,
+            rpm_limit: None,
+            tpm_limit: None,
+            weight: 1,
+            priority: 0,
+            premium: false,
         }
     }
 
+    fn group() -> GroupEntry {
+        GroupEntry {
+            name: "support".into(),
+            key_sha256: "0".repeat(64),
+            team: "team_support".into(),
+            cache_enabled: false,
+            cache_ttl_seconds: 1,
+            allowed_lanes: None,
+            premium_workflows: vec!["escalation".into()],
+        }
+    }
+
+    fn config(lanes: Vec<LaneEntry>, strategy: RoutingStrategy) -> FilterConfig {
+        FilterConfig {
+            groups: vec![group()],
+            lanes,
+            routing: Routing {
+                strategy,
+                max_attempts: 3,
+                ..Routing::default()
+            },
+            prices: BTreeMap::new(),
+            cache: CacheConfig::default(),
+            cost_tracking_enabled: true,
+            wallet_enforcement: false,
+            lease_chunk_nanos: 1,
+            lease_path: "/".into(),
+            events: EventSink::new("l".into()),
+            max_request_bytes: 1,
+            max_response_bytes: 1,
+        }
+    }
+
+    fn three() -> Vec<LaneEntry> {
+        let mut mini = lane("mini", ProviderKind::Openai, "gpt-4o-mini");
+        mini.priority = 2;
+        mini.weight = 1;
+        let mut big = lane("big", ProviderKind::Openai, "gpt-4o");
+        big.priority = 0;
+        big.weight = 3;
+        big.premium = true;
+        let mut haiku = lane("haiku", ProviderKind::Anthropic, "claude-haiku-4-5");
+        haiku.priority = 1;
+        vec![mini, big, haiku]
+    }
+
+    fn ids(lanes: &[&LaneEntry]) -> Vec<String> {
+        lanes.iter().map(|l| l.id.clone()).collect()
+    }
+
+    fn query<'a>(g: &'a GroupEntry, model: &'a str, translation: bool) -> RouteQuery<'a> {
+        RouteQuery {
+            api: ApiKind::ChatCompletions,
+            requested_model: model,
+            group: g,
+            translation,
+            random: 0,
+            now_ms: 120_000,
+        }
+    }
+
+    fn prices() -> PriceTable {
+        PriceTable::with_overrides(&BTreeMap::new())
+    }
+
     #[test]
-    fn prefers_the_requested_model_then_the_first_native_lane() {
-        let lanes = vec![
-            lane("oa", ProviderKind::Openai, "gpt-4o-mini"),
-            lane("ob", ProviderKind::Openai, "gpt-4o"),
-            lane("an", ProviderKind::Anthropic, "claude-haiku"),
-        ];
+    fn each_strategy_orders_the_permitted_lanes() {
+        let g = group();
+        let none = |_: &LaneEntry| LaneStats::default();
+        let plan_with = |s: RoutingStrategy, stats: &dyn Fn(&LaneEntry) -> LaneStats| {
+            ids(&plan(
+                &config(three(), s),
+                &prices(),
+                &query(&g, "anything", true),
+                stats,
+            )
+            .unwrap())
+        };
+        // cost: gpt-4o-mini (0.75/M) < haiku 4.5 (6/M) < gpt-4o (12.5/M)
         assert_eq!(
-            choose_lane(&lanes, ApiKind::ChatCompletions, "gpt-4o")
+            plan_with(RoutingStrategy::CostBased, &none),
+            ["mini", "haiku", "big"]
+        );
+        assert_eq!(
+            plan_with(RoutingStrategy::Priority, &none),
+            ["big", "haiku", "mini"]
+        );
+        // usage: all idle → cheapest first; a busy lane drops behind.
+        assert_eq!(
+            plan_with(RoutingStrategy::UsageBased, &none),
+            ["mini", "haiku", "big"]
+        );
+        let mut cfg = config(three(), RoutingStrategy::UsageBased);
+        cfg.lanes[0].rpm_limit = Some(10);
+        let busy = |l: &LaneEntry| LaneStats {
+            minute: 2,
+            requests: if l.id == "mini" { 9 } else { 0 },
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&plan(&cfg, &prices(), &query(&g, "x", true), busy).unwrap()),
+            ["haiku", "big", "mini"]
+        );
+        // ...but only within the same minute.
+        let stale = |l: &LaneEntry| LaneStats {
+            minute: 1,
+            requests: if l.id == "mini" { 9 } else { 0 },
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&plan(&cfg, &prices(), &query(&g, "x", true), stale).unwrap())[0],
+            "mini"
+        );
+        // latency: unmeasured first, then fastest.
+        let lat = |l: &LaneEntry| LaneStats {
+            latency_ewma_ms: match l.id.as_str() {
+                "mini" => 300,
+                "big" => 100,
+                _ => 0,
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_with(RoutingStrategy::LatencyBased, &lat),
+            ["haiku", "big", "mini"]
+        );
+    }
+
+    #[test]
+    fn weighted_draws_in_proportion() {
+        let g = group();
+        let cfg = config(three(), RoutingStrategy::Weighted);
+        // weights: mini 1, big 3, haiku 1 → total 5; points 0 → mini, 1..=3 → big, 4 → haiku.
+        let first = |r: u64| {
+            let q = RouteQuery {
+                random: r,
+                ..query(&g, "x", true)
+            };
+            plan(&cfg, &prices(), &q, |_| LaneStats::default()).unwrap()[0]
+                .id
+                .clone()
+        };
+        let counts: Vec<String> = (0..5).map(first).collect();
+        assert_eq!(counts, ["mini", "big", "big", "big", "haiku"]);
+    }
+
+    #[test]
+    fn policy_aliases_translation_and_cooldown() {
+        let mut g = group();
+        let mut cfg = config(three(), RoutingStrategy::CostBased);
+        // Without translation an OpenAI client cannot be served by Anthropic.
+        let p = plan(&cfg, &prices(), &query(&g, "x", false), |_| {
+            LaneStats::default()
+        })
+        .unwrap();
+        assert_eq!(ids(&p), ["mini", "big"]);
+        // Exact model match narrows the choice.
+        let p = plan(&cfg, &prices(), &query(&g, "gpt-4o", true), |_| {
+            LaneStats::default()
+        })
+        .unwrap();
+        assert_eq!(ids(&p), ["big"]);
+        // Aliases map a requested name to lanes.
+        cfg.routing
+            .aliases
+            .insert("fast".into(), vec!["haiku".into(), "mini".into()]);
+        let p = plan(&cfg, &prices(), &query(&g, "fast", true), |_| {
+            LaneStats::default()
+        })
+        .unwrap();
+        assert_eq!(ids(&p), ["mini", "haiku"]);
+        // Group policy.
+        g.allowed_lanes = Some(vec!["haiku".into()]);
+        let p = plan(&cfg, &prices(), &query(&g, "fast", true), |_| {
+            LaneStats::default()
+        })
+        .unwrap();
+        assert_eq!(ids(&p), ["haiku"]);
+        let err = plan(&cfg, &prices(), &query(&g, "fast", false), |_| {
+            LaneStats::default()
+        })
+        .unwrap_err();
+        assert!(err.0.contains("support"), "{}", err.0);
+        // Cooling lanes are skipped unless all are cooling.
+        g.allowed_lanes = None;
+        let cool = |l: &LaneEntry| LaneStats {
+            cooldown_until_ms: if l.id == "mini" { 999_999 } else { 0 },
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&plan(&cfg, &prices(), &query(&g, "x", true), cool).unwrap()),
+            ["haiku", "big"]
+        );
+        let all_cool = |_: &LaneEntry| LaneStats {
+            cooldown_until_ms: 999_999,
+            ..Default::default()
+        };
+        assert_eq!(
+            plan(&cfg, &prices(), &query(&g, "x", true), all_cool)
                 .unwrap()
-                .id,
-            "ob"
+                .len(),
+            3
         );
+        cfg.routing.max_attempts = 1;
         assert_eq!(
-            choose_lane(&lanes, ApiKind::Responses, "other").unwrap().id,
-            "oa"
+            plan(&cfg, &prices(), &query(&g, "x", true), |_| {
+                LaneStats::default()
+            })
+            .unwrap()
+            .len(),
+            1
         );
+    }
+
+    #[test]
+    fn lane_stats_windows_latency_and_cooldown() {
+        let s = LaneStats::default().started(60_000).started(60_500);
+        assert_eq!((s.minute, s.requests), (1, 2));
         assert_eq!(
-            choose_lane(&lanes, ApiKind::Messages, "x").unwrap().id,
-            "an"
+            s.started(120_000).requests,
+            1,
+            "a new minute resets the counters"
         );
-        assert!(choose_lane(&lanes[..2], ApiKind::Messages, "x").is_none());
+        let s = s.finished(61_000, 50, 200, true, 3, 30_000);
+        assert_eq!((s.tokens, s.latency_ewma_ms), (50, 200));
+        let s = s.finished(61_000, 0, 600, true, 3, 30_000);
+        assert_eq!(s.latency_ewma_ms, 300);
+        let s = s.finished(62_000, 0, 0, false, 2, 30_000);
+        assert!(!s.cooling(62_000));
+        let s = s.finished(62_000, 0, 0, false, 2, 30_000);
+        assert!(s.cooling(62_000) && !s.cooling(92_000));
+        assert_eq!(LaneStats::decode(&s.encode()), Some(s));
+    }
+
+    #[test]
+    fn premium_use_is_flagged_and_approval_checked() {
+        let g = group();
+        let mut l = lane("big", ProviderKind::Openai, "gpt-4o");
+        assert_eq!(premium_status(&l, &g, Some("escalation")), (false, false));
+        l.premium = true;
+        assert_eq!(premium_status(&l, &g, Some("escalation")), (true, true));
+        assert_eq!(premium_status(&l, &g, Some("drafting")), (true, false));
+        assert_eq!(premium_status(&l, &g, None), (true, false));
     }
 }
