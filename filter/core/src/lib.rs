@@ -18,4 +18,5 @@ pub mod pricing;
 pub mod request;
 pub mod routing;
 pub mod sse;
+pub mod translate;
 pub mod usage;
