@@ -63,6 +63,8 @@ pub const HEADER_PROVIDER: &str = "x-tollgate-provider";
 struct Prepared {
     parsed: ParsedRequest,
     lane: LaneEntry,
+    /// Lanes to try, in order, if `lane` answers 429 or 5xx.
+    fallbacks: Vec<LaneEntry>,
     body_size: usize,
     /// Upper bound of its cost, reserved from the team's credit.
     reservation: i64,
@@ -74,9 +76,22 @@ enum Gate {
     AskLedger,
 }
 
+/// A fallback attempt in flight (made with `dispatch_http_call`).
+struct FallbackCall {
+    token: u32,
+    /// Size of the failed answer's body held in Envoy's buffer, replaced at the end.
+    failed_body_size: usize,
+    lane: LaneEntry,
+}
+
+/// How long a fallback attempt may take (the answer is buffered, not streamed).
+const FALLBACK_TIMEOUT_SECS: u64 = 300;
+
 enum ResponseBody {
     /// Not yet known (before response headers).
     Unknown,
+    /// A failed answer held back (not sent to the client) while a fallback runs.
+    HeldForFallback,
     /// A JSON body, buffered whole so its usage can go in a response header.
     Buffered,
     /// An event stream, parsed chunk by chunk as it passes.
@@ -104,6 +119,13 @@ pub struct RequestFlow {
     captured: Option<Vec<u8>>,
     /// The lane the request was sent to, for its usage and health statistics.
     upstream_lane: Option<String>,
+    /// The request as parsed, kept for fallback attempts on other lanes.
+    sent: Option<ParsedRequest>,
+    /// Lanes still to try if the current one fails.
+    planned: Vec<LaneEntry>,
+    fallback: Option<FallbackCall>,
+    /// Failed attempts so far.
+    attempt: u32,
 }
 
 fn now_ms() -> i64 {
@@ -128,6 +150,10 @@ impl RequestFlow {
             cache_store: None,
             captured: None,
             upstream_lane: None,
+            sent: None,
+            planned: Vec::new(),
+            fallback: None,
+            attempt: 0,
         }
     }
 
@@ -173,26 +199,34 @@ impl RequestFlow {
         if let Some(lane) = self.upstream_lane.take() {
             // 429 and 5xx (and no answer at all) count against the lane's health.
             let ok = matches!(event.http_status, 200..=499) && event.http_status != 429;
-            let routing = &self.rt.config.routing;
-            lane_stats::update(&lane, |s| {
-                s.finished(
-                    now_ms(),
-                    event.tokens.total(),
-                    event.latency_ms,
-                    ok,
-                    routing.failures_to_cool_down,
-                    i64::from(routing.cooldown_seconds) * 1000,
-                )
-            });
+            self.lane_finished(&lane, &event, ok);
         }
         // Every exit path ends here (success, error, reset, client gone): settle once.
         if let Some((lease_id, amount)) = self.reservation.take() {
             wallet::settle(&event.team, lease_id, amount, event.cost_nanos);
         }
+        self.enqueue(&event);
+    }
+
+    fn lane_finished(&self, lane: &str, event: &tollgate_core::event::CostEvent, ok: bool) {
+        let routing = &self.rt.config.routing;
+        lane_stats::update(lane, |s| {
+            s.finished(
+                now_ms(),
+                event.tokens.total(),
+                event.latency_ms,
+                ok,
+                routing.failures_to_cool_down,
+                i64::from(routing.cooldown_seconds) * 1000,
+            )
+        });
+    }
+
+    fn enqueue(&self, event: &tollgate_core::event::CostEvent) {
         if !self.rt.config.cost_tracking_enabled {
             return;
         }
-        let Ok(json) = serde_json::to_vec(&event) else {
+        let Ok(json) = serde_json::to_vec(event) else {
             return;
         };
         let queue = self.rt.queue_id.get().or_else(|| {
@@ -212,6 +246,124 @@ impl RequestFlow {
                 log::warn!("tollgate: event {} could not be queued", event.id);
             }
         }
+    }
+
+    /// A lane answered 429/5xx and another lane may serve: record the failed attempt as
+    /// its own event (cost 0) and mark the lane's failure.
+    fn record_failed_attempt(&mut self, status: u16) {
+        self.attempt += 1;
+        let Some(record) = self.record.as_ref() else {
+            return;
+        };
+        let mut attempt = record.clone();
+        attempt.id = format!("{}-attempt{}", record.id, self.attempt);
+        attempt.response_status = Some(status);
+        attempt.response_complete = true;
+        attempt.lease_id = None;
+        let event = attempt.finish(&self.rt.prices, now_ms());
+        if let Some(lane) = self.upstream_lane.take() {
+            self.lane_finished(&lane, &event, false);
+        }
+        self.enqueue(&event);
+    }
+
+    /// Sends the request to the next planned lane from inside the filter, while the
+    /// failed answer is held back. The client sees only the final answer.
+    fn start_fallback(&mut self, failed_body_size: usize) -> Action {
+        let Some(parsed) = self.sent.as_ref() else {
+            return Action::Continue;
+        };
+        if self.planned.is_empty() {
+            return Action::Continue;
+        }
+        let lane = self.planned.remove(0);
+        let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
+            return Action::Continue;
+        };
+        let upstream = upstream_request(parsed, &lane, &credential, None);
+        let headers: Vec<(&str, &str)> = upstream.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let timeout = Duration::from_secs(FALLBACK_TIMEOUT_SECS);
+        match self.dispatch_http_call(&lane.cluster, headers, Some(&upstream.body), vec![], timeout) {
+            Ok(token) => {
+                let group = self.group().cloned();
+                if let (Some(r), Some(group)) = (self.record.as_mut(), group) {
+                    r.served_by = Some(ServedBy {
+                        provider: lane.provider.as_str().to_string(),
+                        lane: lane.id.clone(),
+                        model: lane.model.clone(),
+                    });
+                    (r.premium, r.premium_approved) =
+                        premium_status(&lane, &group, r.workflow.as_deref());
+                }
+                lane_stats::update(&lane.id, |s| s.started(now_ms()));
+                self.upstream_lane = Some(lane.id.clone());
+                self.fallback = Some(FallbackCall { token, failed_body_size, lane });
+                Action::Pause
+            }
+            Err(status) => {
+                log::warn!("tollgate: fallback to lane {} not possible: {status:?}", lane.id);
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_fallback_answer(&mut self, body_size: usize) {
+        let Some(call) = self.fallback.take() else {
+            return;
+        };
+        let status = self
+            .get_http_call_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(502);
+        let content_type = self
+            .get_http_call_response_header("content-type")
+            .unwrap_or_else(|| "application/json".into());
+        let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
+        if (status == 429 || status >= 500) && !self.planned.is_empty() {
+            self.record_failed_attempt(status);
+            if let Action::Pause = self.start_fallback(call.failed_body_size) {
+                return;
+            }
+        }
+        let api = self.record.as_ref().map(|r| r.api);
+        let Some(api) = api else {
+            self.resume_http_response();
+            return;
+        };
+        let is_stream = content_type.starts_with("text/event-stream");
+        if let Some(r) = self.record.as_mut() {
+            r.response_status = Some(status);
+            r.response_bytes = body.len();
+            r.response_complete = true;
+            if is_stream {
+                let mut parser = SseParser::new(MAX_SSE_EVENT_BYTES);
+                let usage = &mut r.usage;
+                parser.push(&body, &mut |e| usage.observe_stream_event(api, &e.data));
+                parser.finish(&mut |e| usage.observe_stream_event(api, &e.data));
+            } else {
+                r.usage.observe_body(api, &body);
+            }
+        }
+        let cost = self
+            .record
+            .as_ref()
+            .map(|r| format_usd(r.finish(&self.rt.prices, now_ms()).cost_nanos));
+        let map = MapType::HttpResponseHeaders;
+        let _ = host::set_header(map, ":status", &status.to_string());
+        let _ = host::set_header(map, "content-type", &content_type);
+        let _ = host::set_header(map, "content-length", &body.len().to_string());
+        let _ = host::set_header(map, HEADER_LANE, &call.lane.id);
+        if let Some(id) = self.record.as_ref().map(|r| r.id.clone()) {
+            let _ = host::set_header(map, HEADER_REQUEST_ID, &id);
+        }
+        if let (Some(cost), false) = (cost, is_stream) {
+            let _ = host::set_header(map, HEADER_COST, &cost);
+        }
+        let _ = host::replace_body(BufferType::HttpResponseBody, call.failed_body_size, &body);
+        // Nothing left to parse or cache from the held-back failed answer.
+        self.response = ResponseBody::Unknown;
+        self.cache_store = None;
+        self.resume_http_response();
     }
 
     /// The body phase: parse, choose a lane, check the wallet, then forward.
@@ -276,16 +428,20 @@ impl RequestFlow {
             });
             (r.premium, r.premium_approved) = premium_status(&lane, &group, r.workflow.as_deref());
         }
-        let reservation = self.rt.prices.lookup(&lane.model).map_or(0, |price| {
-            let max_output = parsed
-                .facts
-                .max_output_tokens
-                .unwrap_or(lane.max_output_tokens);
-            reservation_nanos(price, bytes.len(), max_output)
-        });
+        // Reserve for the dearest lane the request may end up on (fallbacks included).
+        let reservation = lanes
+            .iter()
+            .filter_map(|l| {
+                let price = self.rt.prices.lookup(&l.model)?;
+                let max_output = parsed.facts.max_output_tokens.unwrap_or(l.max_output_tokens);
+                Some(reservation_nanos(price, bytes.len(), max_output))
+            })
+            .max()
+            .unwrap_or(0);
         Ok(Prepared {
             parsed,
             lane,
+            fallbacks: lanes[1..].to_vec(),
             body_size,
             reservation,
         })
@@ -503,50 +659,6 @@ impl RequestFlow {
         response_cache::store(&self.rt.config.cache, &entry, now, &self.rt.cache_metrics);
     }
 
-    /// Rewrites the request for its lane and lets it go upstream.
-    fn send(&mut self, prepared: Prepared) -> Action {
-        let Prepared {
-            parsed,
-            lane,
-            body_size,
-            ..
-        } = prepared;
-        let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
-            let msg = format!(
-                "provider credential for lane '{}' is not configured",
-                lane.id
-            );
-            return self.refuse(LocalError::Internal, &msg);
-        };
-        let api = parsed.api;
-        let body = parsed.upstream_body(&lane.model);
-        let ok = match lane.provider {
-            ProviderKind::Openai => {
-                self.set_request_header("authorization", &format!("Bearer {credential}"))
-            }
-            ProviderKind::Anthropic => {
-                let version_ok = self.header("anthropic-version").is_some()
-                    || self.set_request_header("anthropic-version", "2023-06-01");
-                self.set_request_header("x-api-key", &credential) && version_ok
-            }
-        } && self.set_request_header(HEADER_PROVIDER, lane.provider.as_str())
-            && self.set_request_header(":authority", &lane.authority)
-            && self.set_request_header(":path", api.upstream_path())
-            && self.set_request_header("content-length", &body.len().to_string())
-            && host::replace_body(BufferType::HttpRequestBody, body_size, &body).is_ok();
-        if !ok {
-            return self.refuse(
-                LocalError::Internal,
-                "Tollgate could not prepare the upstream request",
-            );
-        }
-        // The route was looked up before our headers changed; make Envoy look again.
-        let _ = hostcalls::call_foreign_function("clear_route_cache", None);
-        lane_stats::update(&lane.id, |s| s.started(now_ms()));
-        self.upstream_lane = Some(lane.id.clone());
-        Action::Continue
-    }
-
     fn finish_response(&mut self, body_size: usize) {
         let api = match self.record.as_ref() {
             Some(r) => r.api,
@@ -583,20 +695,87 @@ impl RequestFlow {
                     self.store_in_cache(&captured, "text/event-stream".into());
                 }
             }
-            ResponseBody::Unknown => {}
+            ResponseBody::Unknown | ResponseBody::HeldForFallback => {}
         }
     }
+
+    /// Rewrites the request for its lane and lets it go upstream.
+    fn send(&mut self, prepared: Prepared) -> Action {
+        let Prepared { parsed, lane, body_size, fallbacks, .. } = prepared;
+        let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
+            let msg = format!("provider credential for lane '{}' is not configured", lane.id);
+            return self.refuse(LocalError::Internal, &msg);
+        };
+        let anthropic_version = self.header("anthropic-version");
+        let upstream = upstream_request(&parsed, &lane, &credential, anthropic_version.as_deref());
+        let mut ok = true;
+        // The client's own credential headers were removed in the headers phase.
+        for (name, value) in &upstream.headers {
+            if name != ":method" && name != "content-type" {
+                ok &= self.set_request_header(name, value);
+            }
+        }
+        ok = ok
+            && self.set_request_header(HEADER_PROVIDER, lane.provider.as_str())
+            && host::replace_body(BufferType::HttpRequestBody, body_size, &upstream.body).is_ok();
+        if !ok {
+            return self.refuse(
+                LocalError::Internal,
+                "Tollgate could not prepare the upstream request",
+            );
+        }
+        // The route was looked up before our headers changed; make Envoy look again.
+        let _ = hostcalls::call_foreign_function("clear_route_cache", None);
+        lane_stats::update(&lane.id, |s| s.started(now_ms()));
+        self.upstream_lane = Some(lane.id.clone());
+        self.planned = fallbacks;
+        self.sent = Some(parsed);
+        Action::Continue
+    }
+}
+
+/// A request as one lane's provider expects it.
+struct UpstreamRequest {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Path, authority, credential and body for `lane`.
+fn upstream_request(parsed: &ParsedRequest, lane: &LaneEntry, credential: &str, anthropic_version: Option<&str>) -> UpstreamRequest {
+    let body = parsed.upstream_body(&lane.model);
+    let mut headers = vec![
+        (":method".to_string(), "POST".to_string()),
+        (":path".to_string(), parsed.api.upstream_path().to_string()),
+        (":authority".to_string(), lane.authority.clone()),
+        ("content-type".to_string(), "application/json".to_string()),
+        ("content-length".to_string(), body.len().to_string()),
+    ];
+    match lane.provider {
+        ProviderKind::Openai => headers.push(("authorization".into(), format!("Bearer {credential}"))),
+        ProviderKind::Anthropic => {
+            headers.push(("x-api-key".into(), credential.to_string()));
+            headers.push((
+                "anthropic-version".into(),
+                anthropic_version.unwrap_or("2023-06-01").to_string(),
+            ));
+        }
+    }
+    UpstreamRequest { headers, body }
 }
 
 impl Context for RequestFlow {
     fn on_http_call_response(
         &mut self,
-        _token: u32,
+        token: u32,
         _headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
-        self.on_lease_answer(body_size);
+        if self.fallback.as_ref().is_some_and(|f| f.token == token) {
+            self.on_fallback_answer(body_size);
+        } else {
+            self.on_lease_answer(body_size);
+        }
     }
 }
 
@@ -709,6 +888,15 @@ impl HttpContext for RequestFlow {
         let is_stream = self
             .get_http_response_header("content-type")
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if (status == 429 || status >= 500) && !self.planned.is_empty() && self.sent.is_some() {
+            // Another lane may serve: hold this answer back and try it.
+            self.record_failed_attempt(status);
+            self.response = ResponseBody::HeldForFallback;
+            if end_of_stream {
+                return self.start_fallback(0);
+            }
+            return Action::Pause;
+        }
         let Some(record) = self.record.as_mut() else {
             return Action::Continue;
         };
@@ -753,6 +941,18 @@ impl HttpContext for RequestFlow {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
+        if let ResponseBody::HeldForFallback = self.response {
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            // The fallback's answer replaces this body; if none can be made, the
+            // client gets the original error.
+            if let Action::Pause = self.start_fallback(body_size) {
+                return Action::Pause;
+            }
+            self.response = ResponseBody::Unknown;
+            return Action::Continue;
+        }
         match &mut self.response {
             ResponseBody::Stream(parser) => {
                 if let Some(captured) = self.captured.as_mut() {
