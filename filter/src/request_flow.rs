@@ -25,6 +25,10 @@ use tollgate_core::money::format_usd;
 use tollgate_core::request::{clean_label, ParsedRequest};
 use tollgate_core::routing::{plan, premium_status, RouteQuery};
 use tollgate_core::sse::SseParser;
+use tollgate_core::translate::{
+    translate_error, translate_request, translate_response, Direction, StreamTranslator,
+    Untranslatable,
+};
 
 use crate::host;
 use crate::ids::new_request_id;
@@ -34,7 +38,7 @@ use crate::runtime::Runtime;
 use crate::wallet::{self, UpdateError};
 
 /// The filter translates between the OpenAI and Anthropic formats.
-const TRANSLATION: bool = false;
+const TRANSLATION: bool = true;
 
 /// A random number for weighted routing: the request id's entropy is not reused.
 fn random_u64(seed: i64) -> u64 {
@@ -126,6 +130,12 @@ pub struct RequestFlow {
     fallback: Option<FallbackCall>,
     /// Failed attempts so far.
     attempt: u32,
+    /// Set when the serving lane speaks the other provider's format.
+    translation: Option<Direction>,
+    /// The API the serving lane was called with: its answers are read as this API.
+    lane_api: Option<ApiKind>,
+    /// Rewrites a translated stream chunk by chunk.
+    stream_translator: Option<StreamTranslator>,
 }
 
 fn now_ms() -> i64 {
@@ -154,6 +164,9 @@ impl RequestFlow {
             planned: Vec::new(),
             fallback: None,
             attempt: 0,
+            translation: None,
+            lane_api: None,
+            stream_translator: None,
         }
     }
 
@@ -280,10 +293,22 @@ impl RequestFlow {
         let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
             return Action::Continue;
         };
-        let upstream = upstream_request(parsed, &lane, &credential, None);
-        let headers: Vec<(&str, &str)> = upstream.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let Ok(upstream) = upstream_request(parsed, &lane, &credential, None) else {
+            return Action::Continue;
+        };
+        let headers: Vec<(&str, &str)> = upstream
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let timeout = Duration::from_secs(FALLBACK_TIMEOUT_SECS);
-        match self.dispatch_http_call(&lane.cluster, headers, Some(&upstream.body), vec![], timeout) {
+        match self.dispatch_http_call(
+            &lane.cluster,
+            headers,
+            Some(&upstream.body),
+            vec![],
+            timeout,
+        ) {
             Ok(token) => {
                 let group = self.group().cloned();
                 if let (Some(r), Some(group)) = (self.record.as_mut(), group) {
@@ -297,11 +322,20 @@ impl RequestFlow {
                 }
                 lane_stats::update(&lane.id, |s| s.started(now_ms()));
                 self.upstream_lane = Some(lane.id.clone());
-                self.fallback = Some(FallbackCall { token, failed_body_size, lane });
+                self.translation = upstream.direction;
+                self.lane_api = Some(upstream.lane_api);
+                self.fallback = Some(FallbackCall {
+                    token,
+                    failed_body_size,
+                    lane,
+                });
                 Action::Pause
             }
             Err(status) => {
-                log::warn!("tollgate: fallback to lane {} not possible: {status:?}", lane.id);
+                log::warn!(
+                    "tollgate: fallback to lane {} not possible: {status:?}",
+                    lane.id
+                );
                 Action::Continue
             }
         }
@@ -318,15 +352,16 @@ impl RequestFlow {
         let content_type = self
             .get_http_call_response_header("content-type")
             .unwrap_or_else(|| "application/json".into());
-        let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
+        let body = self
+            .get_http_call_response_body(0, body_size)
+            .unwrap_or_default();
         if (status == 429 || status >= 500) && !self.planned.is_empty() {
             self.record_failed_attempt(status);
             if let Action::Pause = self.start_fallback(call.failed_body_size) {
                 return;
             }
         }
-        let api = self.record.as_ref().map(|r| r.api);
-        let Some(api) = api else {
+        let Some(api) = self.lane_api.or(self.record.as_ref().map(|r| r.api)) else {
             self.resume_http_response();
             return;
         };
@@ -348,6 +383,17 @@ impl RequestFlow {
             .record
             .as_ref()
             .map(|r| format_usd(r.finish(&self.rt.prices, now_ms()).cost_nanos));
+        let body = match (self.translation, self.sent.as_ref()) {
+            (Some(d), Some(parsed)) => translate_whole_answer(
+                d,
+                status,
+                is_stream,
+                &body,
+                &parsed.facts.model,
+                parsed.facts.client_wants_stream_usage,
+            ),
+            _ => body,
+        };
         let map = MapType::HttpResponseHeaders;
         let _ = host::set_header(map, ":status", &status.to_string());
         let _ = host::set_header(map, "content-type", &content_type);
@@ -433,7 +479,10 @@ impl RequestFlow {
             .iter()
             .filter_map(|l| {
                 let price = self.rt.prices.lookup(&l.model)?;
-                let max_output = parsed.facts.max_output_tokens.unwrap_or(l.max_output_tokens);
+                let max_output = parsed
+                    .facts
+                    .max_output_tokens
+                    .unwrap_or(l.max_output_tokens);
                 Some(reservation_nanos(price, bytes.len(), max_output))
             })
             .max()
@@ -660,8 +709,9 @@ impl RequestFlow {
     }
 
     fn finish_response(&mut self, body_size: usize) {
+        // Usage is read from the lane's own answer, before any translation.
         let api = match self.record.as_ref() {
-            Some(r) => r.api,
+            Some(r) => self.lane_api.unwrap_or(r.api),
             None => return,
         };
         match &mut self.response {
@@ -685,6 +735,19 @@ impl RequestFlow {
                         .unwrap_or_else(|| "application/json".into());
                     self.store_in_cache(&body, ct);
                 }
+                if let (Some(d), Some(parsed)) = (self.translation, self.sent.as_ref()) {
+                    let status = self
+                        .record
+                        .as_ref()
+                        .and_then(|r| r.response_status)
+                        .unwrap_or(0);
+                    let client_body =
+                        translate_whole_answer(d, status, false, &body, &parsed.facts.model, false);
+                    let map = MapType::HttpResponseHeaders;
+                    let _ = host::set_header(map, "content-length", &client_body.len().to_string());
+                    let _ =
+                        host::replace_body(BufferType::HttpResponseBody, body_size, &client_body);
+                }
             }
             ResponseBody::Stream(parser) => {
                 if let Some(r) = self.record.as_mut() {
@@ -701,13 +764,32 @@ impl RequestFlow {
 
     /// Rewrites the request for its lane and lets it go upstream.
     fn send(&mut self, prepared: Prepared) -> Action {
-        let Prepared { parsed, lane, body_size, fallbacks, .. } = prepared;
+        let Prepared {
+            parsed,
+            lane,
+            body_size,
+            fallbacks,
+            ..
+        } = prepared;
         let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
-            let msg = format!("provider credential for lane '{}' is not configured", lane.id);
+            let msg = format!(
+                "provider credential for lane '{}' is not configured",
+                lane.id
+            );
             return self.refuse(LocalError::Internal, &msg);
         };
         let anthropic_version = self.header("anthropic-version");
-        let upstream = upstream_request(&parsed, &lane, &credential, anthropic_version.as_deref());
+        let upstream =
+            match upstream_request(&parsed, &lane, &credential, anthropic_version.as_deref()) {
+                Ok(u) => u,
+                Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
+            };
+        self.translation = upstream.direction;
+        self.lane_api = Some(upstream.lane_api);
+        if upstream.direction.is_some() {
+            // The cache stores answers in the client's format only for native lanes.
+            self.cache_store = None;
+        }
         let mut ok = true;
         // The client's own credential headers were removed in the headers phase.
         for (name, value) in &upstream.headers {
@@ -738,20 +820,40 @@ impl RequestFlow {
 struct UpstreamRequest {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Set when the lane speaks the other provider's format.
+    direction: Option<Direction>,
+    /// The API the lane is called with (its answers are read as this API).
+    lane_api: ApiKind,
 }
 
-/// Path, authority, credential and body for `lane`.
-fn upstream_request(parsed: &ParsedRequest, lane: &LaneEntry, credential: &str, anthropic_version: Option<&str>) -> UpstreamRequest {
-    let body = parsed.upstream_body(&lane.model);
+/// Path, authority, credential and body for `lane`, translated when the lane speaks
+/// the other provider's format.
+fn upstream_request(
+    parsed: &ParsedRequest,
+    lane: &LaneEntry,
+    credential: &str,
+    anthropic_version: Option<&str>,
+) -> Result<UpstreamRequest, Untranslatable> {
+    let lane_api = lane_api(parsed.api, lane.provider);
+    let direction = Direction::between(parsed.api, lane_api);
+    let body = match direction {
+        None => parsed.upstream_body(&lane.model),
+        Some(d) => {
+            let map = translate_request(d, &parsed.body, &lane.model, lane.max_output_tokens)?;
+            serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default()
+        }
+    };
     let mut headers = vec![
         (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), parsed.api.upstream_path().to_string()),
+        (":path".to_string(), lane_api.upstream_path().to_string()),
         (":authority".to_string(), lane.authority.clone()),
         ("content-type".to_string(), "application/json".to_string()),
         ("content-length".to_string(), body.len().to_string()),
     ];
     match lane.provider {
-        ProviderKind::Openai => headers.push(("authorization".into(), format!("Bearer {credential}"))),
+        ProviderKind::Openai => {
+            headers.push(("authorization".into(), format!("Bearer {credential}")))
+        }
         ProviderKind::Anthropic => {
             headers.push(("x-api-key".into(), credential.to_string()));
             headers.push((
@@ -760,7 +862,50 @@ fn upstream_request(parsed: &ParsedRequest, lane: &LaneEntry, credential: &str, 
             ));
         }
     }
-    UpstreamRequest { headers, body }
+    Ok(UpstreamRequest {
+        headers,
+        body,
+        direction,
+        lane_api,
+    })
+}
+
+/// The API a lane's provider is called with for a client speaking `client`.
+fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
+    if client.native_provider() == provider {
+        client
+    } else {
+        match provider {
+            ProviderKind::Anthropic => ApiKind::Messages,
+            ProviderKind::Openai => ApiKind::ChatCompletions,
+        }
+    }
+}
+
+/// Turns a whole lane answer into the client's format (JSON, error or a buffered stream).
+fn translate_whole_answer(
+    direction: Direction,
+    status: u16,
+    is_stream: bool,
+    body: &[u8],
+    client_model: &str,
+    include_usage: bool,
+) -> Vec<u8> {
+    let created = (now_ms() / 1000) as u64;
+    if !(200..300).contains(&status) {
+        return translate_error(direction, body);
+    }
+    if is_stream {
+        let mut t =
+            StreamTranslator::new(direction, client_model, include_usage).with_created(created);
+        let mut out = t.push(body);
+        out.extend(t.finish());
+        return out;
+    }
+    translate_response(direction, body, client_model, created).unwrap_or_else(|e| {
+        log::warn!("tollgate: lane answer could not be translated: {}", e.0);
+        translate_error(direction, body)
+    })
 }
 
 impl Context for RequestFlow {
@@ -916,7 +1061,26 @@ impl HttpContext for RequestFlow {
             }
             return Action::Continue;
         }
+        if self.translation.is_some() {
+            // The body changes length when translated.
+            let _ = host::remove_header(MapType::HttpResponseHeaders, "content-length");
+        }
         if is_stream {
+            if let (Some(d), Some(parsed), true) = (
+                self.translation,
+                self.sent.as_ref(),
+                (200..300).contains(&status),
+            ) {
+                let created = (now_ms() / 1000) as u64;
+                self.stream_translator = Some(
+                    StreamTranslator::new(
+                        d,
+                        &parsed.facts.model,
+                        parsed.facts.client_wants_stream_usage,
+                    )
+                    .with_created(created),
+                );
+            }
             self.response = ResponseBody::Stream(SseParser::new(MAX_SSE_EVENT_BYTES));
             if self.cache_store.is_some() && status == 200 {
                 self.captured = Some(Vec::new());
@@ -931,7 +1095,9 @@ impl HttpContext for RequestFlow {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let api = match self.record.as_ref() {
-            Some(r) if r.local_error.is_none() && !self.served_from_cache => r.api,
+            Some(r) if r.local_error.is_none() && !self.served_from_cache => {
+                self.lane_api.unwrap_or(r.api)
+            }
             _ => return Action::Continue,
         };
         // Each streamed call sees only the new chunk: earlier ones were passed on.
@@ -967,6 +1133,14 @@ impl HttpContext for RequestFlow {
                 if let Some(r) = self.record.as_mut() {
                     r.response_bytes += chunk.len();
                     parser.push(&chunk, &mut |e| r.usage.observe_stream_event(api, &e.data));
+                }
+                if let Some(t) = self.stream_translator.as_mut() {
+                    // The client gets the translated events; the lane's were read above.
+                    let mut out = t.push(&chunk);
+                    if end_of_stream {
+                        out.extend(t.finish());
+                    }
+                    let _ = host::replace_body(BufferType::HttpResponseBody, body_size, &out);
                 }
             }
             ResponseBody::Buffered if !end_of_stream => {

@@ -185,15 +185,25 @@ pub fn plan<'a>(
             .filter(|l| ids.contains(&l.id))
             .collect(),
         None => {
+            // No alias: the lanes serving exactly that model; else the client's own
+            // provider's lanes; translated lanes only when nothing native exists.
+            // Cross-provider fallback is opt-in through an alias.
             let exact: Vec<&LaneEntry> = servable
                 .iter()
                 .copied()
                 .filter(|l| l.model == q.requested_model)
                 .collect();
-            if exact.is_empty() {
-                servable.clone()
-            } else {
+            let native: Vec<&LaneEntry> = servable
+                .iter()
+                .copied()
+                .filter(|l| l.provider == q.api.native_provider())
+                .collect();
+            if !exact.is_empty() {
                 exact
+            } else if !native.is_empty() {
+                native
+            } else {
+                servable.clone()
             }
         }
     };
@@ -316,6 +326,10 @@ mod tests {
             routing: Routing {
                 strategy,
                 max_attempts: 3,
+                aliases: BTreeMap::from([(
+                    "all".to_string(),
+                    vec!["mini".to_string(), "big".to_string(), "haiku".to_string()],
+                )]),
                 ..Routing::default()
             },
             prices: BTreeMap::new(),
@@ -370,7 +384,7 @@ mod tests {
             ids(&plan(
                 &config(three(), s),
                 &prices(),
-                &query(&g, "anything", true),
+                &query(&g, "all", true),
                 stats,
             )
             .unwrap())
@@ -397,7 +411,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            ids(&plan(&cfg, &prices(), &query(&g, "x", true), busy).unwrap()),
+            ids(&plan(&cfg, &prices(), &query(&g, "all", true), busy).unwrap()),
             ["haiku", "big", "mini"]
         );
         // ...but only within the same minute.
@@ -407,7 +421,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            ids(&plan(&cfg, &prices(), &query(&g, "x", true), stale).unwrap())[0],
+            ids(&plan(&cfg, &prices(), &query(&g, "all", true), stale).unwrap())[0],
             "mini"
         );
         // latency: unmeasured first, then fastest.
@@ -426,6 +440,38 @@ mod tests {
     }
 
     #[test]
+    fn translated_lanes_are_opt_in_unless_nothing_native_exists() {
+        let g = group();
+        let cfg = config(three(), RoutingStrategy::CostBased);
+        let p = plan(&cfg, &prices(), &query(&g, "unknown-model", true), |_| {
+            LaneStats::default()
+        })
+        .unwrap();
+        assert_eq!(
+            ids(&p),
+            ["mini", "big"],
+            "no alias, no exact match: native lanes only"
+        );
+        let p = plan(
+            &cfg,
+            &prices(),
+            &query(&g, "claude-haiku-4-5", true),
+            |_| LaneStats::default(),
+        )
+        .unwrap();
+        assert_eq!(ids(&p), ["haiku"], "asked for by model name: translated");
+        let only_anthropic = config(vec![three().remove(2)], RoutingStrategy::CostBased);
+        let p = plan(
+            &only_anthropic,
+            &prices(),
+            &query(&g, "gpt-4o", true),
+            |_| LaneStats::default(),
+        )
+        .unwrap();
+        assert_eq!(ids(&p), ["haiku"], "nothing native: translated lanes serve");
+    }
+
+    #[test]
     fn weighted_draws_in_proportion() {
         let g = group();
         let cfg = config(three(), RoutingStrategy::Weighted);
@@ -433,7 +479,7 @@ mod tests {
         let first = |r: u64| {
             let q = RouteQuery {
                 random: r,
-                ..query(&g, "x", true)
+                ..query(&g, "all", true)
             };
             plan(&cfg, &prices(), &q, |_| LaneStats::default()).unwrap()[0]
                 .id
@@ -487,7 +533,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            ids(&plan(&cfg, &prices(), &query(&g, "x", true), cool).unwrap()),
+            ids(&plan(&cfg, &prices(), &query(&g, "all", true), cool).unwrap()),
             ["haiku", "big"]
         );
         let all_cool = |_: &LaneEntry| LaneStats {
@@ -495,14 +541,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            plan(&cfg, &prices(), &query(&g, "x", true), all_cool)
+            plan(&cfg, &prices(), &query(&g, "all", true), all_cool)
                 .unwrap()
                 .len(),
             3
         );
         cfg.routing.max_attempts = 1;
         assert_eq!(
-            plan(&cfg, &prices(), &query(&g, "x", true), |_| {
+            plan(&cfg, &prices(), &query(&g, "all", true), |_| {
                 LaneStats::default()
             })
             .unwrap()
