@@ -4,6 +4,7 @@
 mod api;
 mod budget;
 mod config_file;
+mod export;
 mod ingest;
 mod query;
 mod render;
@@ -57,6 +58,8 @@ enum Command {
     RenderEnvoy(render::RenderArgs),
     /// Show and change team wallets on a running ledger.
     Wallet(wallet_cli::WalletArgs),
+    /// Export spend from a running ledger as CSV, JSON Lines or FOCUS 1.2.
+    Export(export::ExportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
         },
         Command::CheckConfig { file } => config_file::check_config_command(&file),
         Command::Wallet(args) => wallet_cli::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -177,6 +181,7 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         let loaded = config_file::load_or_report(config)?;
         wallet_seed::seed_wallets(&store, &loaded.config, config, api::now_ms())
             .map_err(|e| format!("{}: {e}", db_path.display()))?;
+        export::use_pricing(&loaded.config.pricing);
         budgets = loaded.config.budgets;
         alerts = loaded.config.alerts;
     }

@@ -93,9 +93,25 @@ fn cluster(name: &str, endpoint: &Endpoint, connect_timeout: &str, buffer_limit:
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
                 "sni": endpoint.host,
-                "common_tls_context": {"validation_context": {
-                    "trusted_ca": {"filename": "/etc/ssl/certs/ca-certificates.crt"}
-                }}
+                "common_tls_context": {
+                    // Offer HTTP/2 (both providers speak it) with HTTP/1.1 as fallback.
+                    "alpn_protocols": ["h2", "http/1.1"],
+                    "validation_context": {
+                        "trusted_ca": {"filename": "/etc/ssl/certs/ca-certificates.crt"},
+                        "match_typed_subject_alt_names": [{
+                            "san_type": "DNS",
+                            "matcher": {"exact": endpoint.host}
+                        }]
+                    }
+                }
+            }
+        });
+        // Use whichever protocol ALPN settles on; long generations need no idle cut.
+        c["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "auto_config": {"http2_protocol_options": {}, "http_protocol_options": {}},
+                "common_http_protocol_options": {"idle_timeout": "300s"}
             }
         });
     }

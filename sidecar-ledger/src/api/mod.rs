@@ -3,6 +3,7 @@
 mod budgets;
 mod error;
 mod events;
+mod export;
 mod meta;
 mod spend;
 #[cfg(test)]
@@ -60,6 +61,7 @@ pub fn router_with(state: AppState) -> Router {
         )
         .route("/v1/rejected-events", get(events::list_rejected))
         .route("/v1/spend", get(spend::get_spend))
+        .route("/v1/export", get(export::get_export))
         .route("/v1/wallets", get(wallets::list_wallets))
         .route("/v1/wallets/{team}", get(wallets::get_wallet))
         .route(

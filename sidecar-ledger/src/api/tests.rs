@@ -439,6 +439,7 @@ async fn health_home_page_and_openapi() {
         ("/v1/events", "get"),
         ("/v1/rejected-events", "get"),
         ("/v1/spend", "get"),
+        ("/v1/export", "get"),
         ("/healthz", "get"),
         ("/openapi.json", "get"),
         ("/", "get"),
@@ -456,7 +457,7 @@ async fn health_home_page_and_openapi() {
     }
     assert_eq!(
         paths.len(),
-        12,
+        13,
         "openapi.json documents a route that does not exist"
     );
     // Every group_by dimension the server accepts is documented, and no other.

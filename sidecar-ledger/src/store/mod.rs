@@ -8,12 +8,15 @@
 
 pub mod alerts;
 pub mod codec;
+pub mod export;
 pub mod sqlite;
 mod sqlite_alerts;
+mod sqlite_export;
 mod sqlite_wallets;
 pub mod wallets;
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
@@ -237,4 +240,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recent alerts with their deliveries, newest first.
     fn alerts(&self, limit: usize) -> Result<Vec<alerts::AlertRecord>, StoreError>;
+
+    /// Every event in the export's scope, oldest first (by `ts_ms`, then arrival),
+    /// handed to `sink` one at a time until it breaks. Read in keyset pages, so memory
+    /// stays constant however many events there are.
+    fn for_each_event(
+        &self,
+        scope: &export::ExportScope,
+        sink: &mut dyn FnMut(CostEvent) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// The scope's rollup hours summed per UTC day or month and per (team,
+    /// consumer_group, provider, lane, model[, cache]), ordered by that key and handed
+    /// to `sink` one at a time until it breaks.
+    fn for_each_period_row(
+        &self,
+        scope: &export::ExportScope,
+        period: export::Period,
+        by_cache: bool,
+        sink: &mut dyn FnMut(export::PeriodRow) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// The lanes that served at least one premium-marked event in the scope.
+    fn premium_lanes(&self, scope: &export::ExportScope) -> Result<Vec<String>, StoreError>;
 }

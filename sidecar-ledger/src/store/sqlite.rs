@@ -622,6 +622,28 @@ impl Store for SqliteStore {
     fn alerts(&self, limit: usize) -> Result<Vec<super::alerts::AlertRecord>, StoreError> {
         self.alerts_impl(limit)
     }
+
+    fn for_each_event(
+        &self,
+        scope: &super::export::ExportScope,
+        sink: &mut dyn FnMut(CostEvent) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.for_each_event_impl(scope, sink)
+    }
+
+    fn for_each_period_row(
+        &self,
+        scope: &super::export::ExportScope,
+        period: super::export::Period,
+        by_cache: bool,
+        sink: &mut dyn FnMut(super::export::PeriodRow) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.for_each_period_row_impl(scope, period, by_cache, sink)
+    }
+
+    fn premium_lanes(&self, scope: &super::export::ExportScope) -> Result<Vec<String>, StoreError> {
+        self.premium_lanes_impl(scope)
+    }
 }
 
 #[cfg(test)]
