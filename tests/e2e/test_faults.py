@@ -1,0 +1,111 @@
+"""Faults and bad input: broken provider streams, stalls, clients that leave, malformed
+requests. Each gets a clear answer, a recorded event where a team is known, released
+reservations, and the filter VM keeps serving."""
+
+import json
+import socket
+import time
+
+import anthropic
+import pytest
+import requests
+
+from conftest import KEYS
+
+AUTH = {"authorization": f"Bearer {KEYS['engineering']}"}
+
+
+def post(stack, data, headers=None, path="/v1/chat/completions", timeout=10):
+    return requests.post(f"http://{stack.envoy}{path}", data=data, timeout=timeout,
+                         headers={**AUTH, "content-type": "application/json", **(headers or {})})
+
+
+def chat_body(**extra):
+    return json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "fault"}], **extra}).encode()
+
+
+def wallet(stack, team="team_engineering"):
+    return stack.ledger_get(f"/v1/wallets/{team}")
+
+
+def test_broken_provider_stream_records_what_was_consumed(stack):
+    client = anthropic.Anthropic(base_url=stack.anthropic_base_url, api_key=KEYS["engineering"], max_retries=0)
+    with pytest.raises(Exception):
+        with client.messages.stream(model="claude-haiku", max_tokens=20,
+                                    messages=[{"role": "user", "content": "break the stream"}],
+                                    extra_headers={"x-sim-error": "broken-stream"}) as s:
+            request_id = s.response.headers["x-tollgate-request-id"]
+            for _ in s.text_stream:
+                pass
+    event = stack.wait_for_event(request_id)
+    assert event["outcome"] == "incomplete" and event["http_status"] == 200
+    # message_start arrived before the break: input tokens are known and charged.
+    assert event["usage_source"] == "reported" and event["tokens"]["input"] > 0
+    assert event["cost_nanos"] > 0
+
+
+def test_stalled_provider_and_departed_client_release_the_reservation(stack):
+    before = wallet(stack)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        post(stack, chat_body(max_tokens=500), {"x-sim-latency-ms": "3000"}, timeout=0.5)
+    # The event arrives once Envoy notices the client left (or the stall ends).
+    deadline = time.time() + 10
+    event = None
+    while time.time() < deadline and event is None:
+        events = [e for e in stack.events(team="team_engineering") if e["reason"] == "no_response"]
+        event = events[0] if events else None
+        time.sleep(0.2)
+    assert event is not None, "a request that got no answer is still recorded"
+    assert event["outcome"] == "incomplete" and event["cost_nanos"] == 0
+    after = wallet(stack)
+    # Nothing was spent on it, and its reservation did not stay held locally: the
+    # wallet's spend did not move because of it.
+    assert after["spent_nanos"] - before["spent_nanos"] == sum(
+        e["cost_nanos"] for e in stack.events(team="team_engineering")
+        if e["ts_ms"] >= event["ts_ms"] and e["id"] != event["id"])
+
+
+@pytest.mark.parametrize("data,status,needle", [
+    (b'{"model": "gpt-4o-mini", "messages": [', 400, "not valid JSON"),
+    (b"\xff\xfe\x00 not utf-8", 400, "not valid JSON"),
+    (b"model=gpt-4o-mini", 400, "not valid JSON"),
+    (b'["an array"]', 400, "JSON object"),
+    (b'{"messages": []}', 400, "`model` is required"),
+    (json.dumps({"model": "m", "max_tokens": -5, "messages": []}).encode(), 400, "positive integer"),
+])
+def test_bad_requests_get_clear_provider_style_errors_and_events(stack, data, status, needle):
+    r = post(stack, data, {"content-type": "text/plain"})
+    assert r.status_code == status
+    body = r.json()
+    assert needle in body["error"]["message"] and body["error"]["type"] == "invalid_request_error"
+    event = stack.wait_for_event(r.headers["x-tollgate-request-id"])
+    assert event["outcome"] == "bad_request" and event["team"] == "team_engineering"
+
+
+def test_body_over_the_limit_is_413(stack):
+    big = chat_body(padding="x" * (5 * 1024 * 1024))
+    r = post(stack, big)
+    assert r.status_code == 413
+    assert "exceeds" in r.json()["error"]["message"]
+
+
+def test_absurd_max_tokens_is_refused_by_the_wallet_not_sent(stack):
+    before = sum(stack.sim_get("/_sim/stats")["requests"].values())
+    r = post(stack, chat_body(max_tokens=10**12))
+    assert r.status_code == 402
+    assert r.json()["error"]["code"] == "wallet_exhausted"
+    assert sum(stack.sim_get("/_sim/stats")["requests"].values()) == before
+
+
+def test_raw_socket_client_leaving_mid_request_does_not_hurt_the_vm(stack):
+    host, port = stack.envoy.split(":")
+    for _ in range(5):
+        s = socket.create_connection((host, int(port)))
+        body = chat_body(stream=True)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  + f"Authorization: Bearer {KEYS['engineering']}\r\nContent-Type: application/json\r\n".encode()
+                  + f"Content-Length: {len(body) + 100}\r\n\r\n".encode() + body)  # promises more than it sends
+        s.close()
+    # After all of the above, the filter still serves normally.
+    r = post(stack, chat_body())
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
