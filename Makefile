@@ -55,3 +55,15 @@ fmt:
 clean:
 	cargo clean
 	rm -rf $(VENV)
+
+# Coverage-guided fuzzing of the core's parsers (SSE, usage, translation, config,
+# requests): FUZZ_SECONDS per target. cargo-fuzz needs nightly features; the stable
+# toolchain provides them under RUSTC_BOOTSTRAP=1.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := sse_usage translate config request
+.PHONY: fuzz
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
