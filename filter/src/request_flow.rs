@@ -445,8 +445,10 @@ impl RequestFlow {
             return Err(Action::Continue);
         };
         let now = now_ms();
+        let workflow = self.record.as_ref().and_then(|r| r.workflow.clone());
         let query = RouteQuery {
             api,
+            workflow: workflow.as_deref(),
             requested_model: &parsed.facts.model,
             group: &group,
             translation: TRANSLATION,

@@ -29,6 +29,7 @@ def routing_config(work, strategy, failures_to_cool_down=100):
     for g in doc["consumer_groups"]:
         if g["name"] == "support":
             g["premium_workflows"] = ["escalation"]
+            g["workflow_lanes"] = {"pinned": ["primary"]}
     config = work / f"{strategy}.yaml"
     config.write_text(yaml.safe_dump(doc))
     return config
@@ -73,6 +74,12 @@ def test_fallback_answers_from_the_next_lane_and_accounts_every_attempt(priority
     assert final["tokens"]["output"] == completion.usage.completion_tokens
     # Premium lane used by a workflow not approved for it: premium drift.
     assert final["premium"] is True and final["premium_approved"] is False
+
+
+def test_workflow_policy_limits_the_lanes(priority_stack):
+    # The "pinned" workflow may only use the primary lane: no fallback to premium.
+    r = chat(priority_stack, {"x-sim-error": "500", "x-tollgate-workflow": "pinned"}, content="pinned")
+    assert r.status_code == 500 and r.headers["x-tollgate-lane"] == "primary"
 
 
 def test_streamed_requests_fall_back_too(priority_stack):

@@ -377,6 +377,10 @@ pub struct ConsumerGroup {
     /// Extension: workflows of this group approved to use premium lanes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub premium_workflows: Vec<String>,
+    /// Extension: per-workflow lane policy (`x-tollgate-workflow`): the lanes a
+    /// workflow of this group may use, narrowing `allowed_lanes`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workflow_lanes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -606,6 +610,16 @@ impl Config {
                         format!("{at}.api_key"),
                         "duplicate key: another consumer group already uses it",
                     ));
+                }
+            }
+            for (wf, lanes) in &g.workflow_lanes {
+                for (j, lane) in lanes.iter().enumerate() {
+                    if !lane_ids.contains(lane.as_str()) {
+                        problems.push(problem(
+                            format!("{at}.workflow_lanes.{wf}[{j}]"),
+                            format!("'{lane}' is not a target id"),
+                        ));
+                    }
                 }
             }
             for (j, lane) in g.allowed_lanes.iter().flatten().enumerate() {

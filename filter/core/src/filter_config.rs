@@ -48,6 +48,9 @@ pub struct GroupEntry {
     pub allowed_lanes: Option<Vec<String>>,
     #[serde(default)]
     pub premium_workflows: Vec<String>,
+    /// Per-workflow lane allowances (narrowing `allowed_lanes`).
+    #[serde(default)]
+    pub workflow_lanes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +146,7 @@ impl FilterConfig {
                     cache_ttl_seconds: policy.ttl_seconds.unwrap_or(config.cache.ttl_seconds),
                     allowed_lanes: g.allowed_lanes.clone(),
                     premium_workflows: g.premium_workflows.clone(),
+                    workflow_lanes: g.workflow_lanes.clone(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

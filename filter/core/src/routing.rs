@@ -150,6 +150,8 @@ pub struct NoLane(pub String);
 
 pub struct RouteQuery<'a> {
     pub api: ApiKind,
+    /// The request's workflow (`x-tollgate-workflow`), for per-workflow lane policy.
+    pub workflow: Option<&'a str>,
     pub requested_model: &'a str,
     pub group: &'a GroupEntry,
     /// The filter can translate between the OpenAI and Anthropic formats.
@@ -166,11 +168,13 @@ pub fn plan<'a>(
     q: &RouteQuery<'_>,
     stats: impl Fn(&LaneEntry) -> LaneStats,
 ) -> Result<Vec<&'a LaneEntry>, NoLane> {
+    let workflow_lanes = q.workflow.and_then(|w| q.group.workflow_lanes.get(w));
     let allowed = |l: &LaneEntry| {
         q.group
             .allowed_lanes
             .as_ref()
             .is_none_or(|a| a.contains(&l.id))
+            && workflow_lanes.is_none_or(|a| a.contains(&l.id))
     };
     let servable: Vec<&LaneEntry> = config
         .lanes
@@ -316,6 +320,7 @@ mod tests {
             cache_ttl_seconds: 1,
             allowed_lanes: None,
             premium_workflows: vec!["escalation".into()],
+            workflow_lanes: BTreeMap::from([("drafting".to_string(), vec!["mini".to_string()])]),
         }
     }
 
@@ -364,6 +369,7 @@ mod tests {
     fn query<'a>(g: &'a GroupEntry, model: &'a str, translation: bool) -> RouteQuery<'a> {
         RouteQuery {
             api: ApiKind::ChatCompletions,
+            workflow: None,
             requested_model: model,
             group: g,
             translation,
@@ -469,6 +475,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ids(&p), ["haiku"], "nothing native: translated lanes serve");
+    }
+
+    #[test]
+    fn workflow_policy_narrows_the_lanes() {
+        let g = group();
+        let cfg = config(three(), RoutingStrategy::Priority);
+        let q = RouteQuery {
+            workflow: Some("drafting"),
+            ..query(&g, "all", true)
+        };
+        let p = plan(&cfg, &prices(), &q, |_| LaneStats::default()).unwrap();
+        assert_eq!(ids(&p), ["mini"]);
+        let q = RouteQuery {
+            workflow: Some("other"),
+            ..query(&g, "all", true)
+        };
+        assert_eq!(
+            plan(&cfg, &prices(), &q, |_| LaneStats::default())
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]
