@@ -25,6 +25,7 @@ use tollgate_core::money::format_usd;
 use tollgate_core::request::{clean_label, ParsedRequest};
 use tollgate_core::routing::{plan, premium_status, RouteQuery};
 use tollgate_core::sse::SseParser;
+use tollgate_core::stream_filter::UsageChunkStripper;
 use tollgate_core::translate::{
     translate_error, translate_request, translate_response, Direction, StreamTranslator,
     Untranslatable,
@@ -136,6 +137,8 @@ pub struct RequestFlow {
     lane_api: Option<ApiKind>,
     /// Rewrites a translated stream chunk by chunk.
     stream_translator: Option<StreamTranslator>,
+    /// Removes the usage chunk Tollgate asked for but the client did not.
+    usage_stripper: Option<UsageChunkStripper>,
 }
 
 fn now_ms() -> i64 {
@@ -167,6 +170,7 @@ impl RequestFlow {
             translation: None,
             lane_api: None,
             stream_translator: None,
+            usage_stripper: None,
         }
     }
 
@@ -1083,6 +1087,13 @@ impl HttpContext for RequestFlow {
                     .with_created(created),
                 );
             }
+            let unasked_usage = self.sent.as_ref().is_some_and(|p| {
+                p.api == ApiKind::ChatCompletions && !p.facts.client_wants_stream_usage
+            });
+            if self.translation.is_none() && unasked_usage && (200..300).contains(&status) {
+                let _ = host::remove_header(MapType::HttpResponseHeaders, "content-length");
+                self.usage_stripper = Some(UsageChunkStripper::new(MAX_SSE_EVENT_BYTES));
+            }
             self.response = ResponseBody::Stream(SseParser::new(MAX_SSE_EVENT_BYTES));
             if self.cache_store.is_some() && status == 200 {
                 self.captured = Some(Vec::new());
@@ -1135,6 +1146,13 @@ impl HttpContext for RequestFlow {
                 if let Some(r) = self.record.as_mut() {
                     r.response_bytes += chunk.len();
                     parser.push(&chunk, &mut |e| r.usage.observe_stream_event(api, &e.data));
+                }
+                if let Some(stripper) = self.usage_stripper.as_mut() {
+                    let mut out = stripper.push(&chunk);
+                    if end_of_stream {
+                        out.extend(stripper.finish());
+                    }
+                    let _ = host::replace_body(BufferType::HttpResponseBody, body_size, &out);
                 }
                 if let Some(t) = self.stream_translator.as_mut() {
                     // The client gets the translated events; the lane's were read above.

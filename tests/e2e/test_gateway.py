@@ -78,19 +78,31 @@ def test_openai_stream_with_cached_tokens(stack, prices):
         model="gpt-4o-mini",
         messages=[{"role": "user", "content": "stream me something " * 20}],
         stream=True,
+        stream_options={"include_usage": True},
         extra_headers={"x-sim-cached-tokens": "64", "x-tollgate-user": "bob"},
     )
     chunks = list(raw.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text
     usage = [c.usage for c in chunks if c.usage]
-    assert usage, "Tollgate asks the provider for stream usage"
+    assert usage, "the client asked for stream usage and gets it"
     event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
     assert event["team"] == "team_engineering" and event["user"] == "bob" and event["stream"] is True
     u = usage[-1]
     assert u.prompt_tokens_details.cached_tokens == 64
     assert_priced(event, prices, OPENAI_LANE[1], {
         "input": u.prompt_tokens - 64, "cached_input": 64, "cache_write": 0, "output": u.completion_tokens})
+
+
+def test_stream_usage_is_accounted_but_not_forced_on_clients(stack):
+    raw = oai(stack).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "no usage chunk, please"}])
+    chunks = list(raw.parse())
+    assert chunks and all(c.choices for c in chunks), "no chunk without choices reaches the client"
+    assert not any(c.usage for c in chunks)
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    # Tollgate asked the provider for usage itself, so the request is still priced exactly.
+    assert event["usage_source"] == "reported" and event["tokens"]["output"] > 0
 
 
 def test_openai_responses_api_json_and_stream(stack, prices):

@@ -18,5 +18,6 @@ pub mod pricing;
 pub mod request;
 pub mod routing;
 pub mod sse;
+pub mod stream_filter;
 pub mod translate;
 pub mod usage;

@@ -1,0 +1,106 @@
+//! Removing the usage chunk Tollgate asked for from an OpenAI chat stream.
+//!
+//! To account a streamed chat completion the filter sets
+//! `stream_options.include_usage`, which makes OpenAI append a chunk with an empty
+//! `choices` array and the usage. A client that did not ask for it may not expect a
+//! chunk without choices, so the filter re-emits the stream without it. Events are
+//! re-emitted whole (`data: ...\n\n`), so chunk boundaries never split one.
+
+use serde::Deserialize;
+
+use crate::sse::SseParser;
+
+#[derive(Deserialize)]
+struct ChunkShape {
+    #[serde(default)]
+    choices: Option<Vec<serde::de::IgnoredAny>>,
+    #[serde(default)]
+    usage: Option<serde::de::IgnoredAny>,
+}
+
+/// True for the chunk carrying only usage (`choices: []` and a usage object).
+pub fn is_usage_only_chunk(data: &[u8]) -> bool {
+    serde_json::from_slice::<ChunkShape>(data)
+        .is_ok_and(|c| c.usage.is_some() && c.choices.is_some_and(|ch| ch.is_empty()))
+}
+
+#[derive(Debug)]
+pub struct UsageChunkStripper {
+    parser: SseParser,
+}
+
+impl UsageChunkStripper {
+    pub fn new(max_event: usize) -> Self {
+        UsageChunkStripper {
+            parser: SseParser::new(max_event),
+        }
+    }
+
+    fn emit(out: &mut Vec<u8>, data: &[u8]) {
+        if !is_usage_only_chunk(data) {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\n\n");
+        }
+    }
+
+    /// Feeds upstream bytes; returns the complete events to pass on now.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len());
+        self.parser
+            .push(chunk, &mut |e| Self::emit(&mut out, &e.data));
+        out
+    }
+
+    /// Ends the stream: whatever was still buffered.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.parser.finish(&mut |e| Self::emit(&mut out, &e.data));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n",
+        "data: [DONE]\n\n"
+    );
+
+    #[test]
+    fn strips_only_the_usage_chunk_whatever_the_chunking() {
+        let expected = STREAM.replace(
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n",
+            "",
+        );
+        for size in 1..STREAM.len() {
+            let mut s = UsageChunkStripper::new(1 << 16);
+            let mut out = Vec::new();
+            for part in STREAM.as_bytes().chunks(size) {
+                out.extend(s.push(part));
+            }
+            out.extend(s.finish());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                expected,
+                "chunk size {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn recognises_usage_only_chunks() {
+        assert!(is_usage_only_chunk(
+            br#"{"choices":[],"usage":{"prompt_tokens":1}}"#
+        ));
+        assert!(!is_usage_only_chunk(br#"{"choices":[],"usage":null}"#));
+        assert!(!is_usage_only_chunk(
+            br#"{"choices":[{"index":0}],"usage":{"a":1}}"#
+        ));
+        assert!(!is_usage_only_chunk(b"[DONE]"));
+    }
+}
