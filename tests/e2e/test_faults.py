@@ -109,3 +109,59 @@ def test_raw_socket_client_leaving_mid_request_does_not_hurt_the_vm(stack):
     # After all of the above, the filter still serves normally.
     r = post(stack, chat_body())
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
+
+
+def test_ledger_sigkill_under_load_loses_and_doubles_nothing(tmp_path_factory):
+    import threading
+
+    import stack as harness
+    from conftest import CONFIG
+
+    work = tmp_path_factory.mktemp("ledger-crash")
+    s = harness.start_stack(CONFIG, work)
+    answered, seen, stop = [], [], threading.Event()
+    lock = threading.Lock()
+
+    def client(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                r = requests.post(f"http://{s.envoy}/v1/chat/completions", timeout=10,
+                                  headers={"authorization": f"Bearer {KEYS['support']}"},
+                                  json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"{n}/{i}"}]})
+            except requests.RequestException:
+                continue
+            with lock:
+                if "x-tollgate-request-id" in r.headers:
+                    seen.append(r.headers["x-tollgate-request-id"])
+                if r.status_code == 200:
+                    answered.append(r.headers["x-tollgate-request-id"])
+
+    try:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        s.restart_ledger(kill=True)  # SIGKILL mid-load, then start on the same data
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert len(answered) > 20
+        # Every answered request has its event, and exactly one; so has every refusal.
+        by_outcome = {}
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            rows = s.ledger_get("/v1/spend", group_by="outcome", team="team_support")["rows"]
+            by_outcome = {row["key"]["outcome"]: row["requests"] for row in rows}
+            if sum(by_outcome.values()) >= len(seen):
+                break
+            time.sleep(0.3)
+        assert by_outcome.get("ok") == len(answered)
+        assert sum(by_outcome.values()) == len(set(seen))
+        recent = {e["id"] for e in s.events(team="team_support")}
+        assert set(answered[-100:]) <= recent
+    finally:
+        stop.set()
+        s.stop()
