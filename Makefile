@@ -35,8 +35,11 @@ run: build
 
 test: test-unit test-wasm test-e2e
 
+# The ledger's store tests run on SQLite and on a throwaway PostgreSQL server that the
+# harness starts (installing Debian's postgresql if missing) and stops; it passes its
+# URL to the tests as TOLLGATE_TEST_PG_URL.
 test-unit: setup
-	cargo test --workspace
+	$(PY) tests/harness/postgres.py run -- cargo test --workspace
 
 test-wasm: setup
 	$(WASM_RUNNER) cargo test -p tollgate-core --target wasm32-wasip1
@@ -67,3 +70,14 @@ fuzz:
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
+
+# `make bench`: filter overhead, ledger ingest, spend-query latency and memory, written
+# into BENCHMARKS.md (about 13 minutes; never part of `make test`). Installs wrk from
+# Debian if missing; adds a CPU profile when `perf` is present. Options for
+# bench/run.py go in BENCH_ARGS, e.g. `make bench BENCH_ARGS="--sections filter --rounds 3"`.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: build
+	@command -v wrk >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$S apt-get install -y wrk || { $$S apt-get update && $$S apt-get install -y wrk; }; }
+	$(PY) bench/run.py $(BENCH_ARGS)

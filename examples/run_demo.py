@@ -7,6 +7,7 @@ teams with the official SDKs, prints where to look, and stops everything on Ctrl
 
 import argparse
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,10 @@ def main() -> int:
     args = parser.parse_args()
 
     work = ROOT / "out" / "run"
+    ledger_bin = str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger"))
+    print("Seeding ~60 days of demo history into ./data (idempotent) ...", flush=True)
+    subprocess.run([ledger_bin, "seed-demo", "--data-dir", str(ROOT / "data")], check=True,
+                   stdout=subprocess.DEVNULL)
     print("Starting simulator, ledger and Envoy ...", flush=True)
     stack = harness.start_stack(Path(args.config).resolve(), work, fixed_ports=True, data_dir=ROOT / "data")
     stop = {"now": False}
@@ -56,17 +61,21 @@ def main() -> int:
     try:
         demo_traffic(stack)
         time.sleep(1.0)  # let the flusher deliver the demo events
-        spend = stack.ledger_get("/v1/spend", group_by="team")
+        spend = stack.ledger_get("/v1/spend", group_by="team", **{"from": int(time.time() * 1000) - 3_600_000})
+        token = subprocess.run(
+            [ledger_bin, "tokens", "create", "--role", "admin", "--name", f"make-run-{int(time.time())}",
+             "--data-dir", str(ROOT / "data")],
+            check=True, capture_output=True, text=True).stdout.strip().split()[-1]
         print()
         print("Tollgate is up.")
-        print(f"  Dashboard / ledger:  http://{stack.ledger}/")
+        print(f"  Dashboard:           http://{stack.ledger}/#token={token}  (admin token, shown once)")
         print(f"  Ledger API (OpenAPI): http://{stack.ledger}/openapi.json")
         print(f"  Spend by team:       http://{stack.ledger}/v1/spend?group_by=team")
         print(f"  Envoy (clients):     http://{stack.envoy}/v1  (OpenAI SDK base_url)")
         print(f"  Envoy admin:         http://{stack.envoy_admin}/stats?filter=tollgate")
         print(f"  Logs:                {work}")
         print()
-        print("Spend so far:")
+        print("Spend in the last hour (demo traffic):")
         for row in spend["rows"]:
             print(f"  {row['key']['team']:<18} {row['requests']:>4} requests  ${row['cost_usd']}")
         print()

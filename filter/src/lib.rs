@@ -24,6 +24,8 @@ mod root;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
 #[cfg(target_arch = "wasm32")]
+mod stats;
+#[cfg(target_arch = "wasm32")]
 mod wallet;
 
 #[cfg(target_arch = "wasm32")]

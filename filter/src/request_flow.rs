@@ -181,6 +181,11 @@ impl RequestFlow {
     /// Answers the client locally with a provider-style error; nothing goes upstream.
     fn refuse(&mut self, error: LocalError, message: &str) -> Action {
         host::count(self.rt.metrics.local_errors, 1);
+        let team = self.record.as_ref().map_or("unknown", |r| r.team.as_str());
+        let labels = [("team", team), ("reason", error.reason())];
+        self.rt
+            .labelled
+            .add(tollgate_core::stats::REFUSALS, &labels, 1);
         let request_id = self
             .record
             .as_ref()
@@ -222,6 +227,7 @@ impl RequestFlow {
         if let Some((lease_id, amount)) = self.reservation.take() {
             wallet::settle(&event.team, lease_id, amount, event.cost_nanos);
         }
+        self.rt.labelled.event(&event);
         self.enqueue(&event);
     }
 
@@ -278,6 +284,14 @@ impl RequestFlow {
         attempt.response_complete = true;
         attempt.lease_id = None;
         let event = attempt.finish(&self.rt.prices, now_ms());
+        let labels = [
+            ("team", event.team.as_str()),
+            ("provider", event.provider.as_deref().unwrap_or("none")),
+            ("lane", event.lane.as_deref().unwrap_or("none")),
+        ];
+        self.rt
+            .labelled
+            .add(tollgate_core::stats::FAILED_ATTEMPTS, &labels, 1);
         if let Some(lane) = self.upstream_lane.take() {
             self.lane_finished(&lane, &event, false);
         }

@@ -88,7 +88,9 @@ impl RootContext for TollgateRoot {
             }
             HTTP_ROOT_ID | "" => {
                 let metrics = Metrics {
-                    requests: counter("tollgate.requests"),
+                    // Not `tollgate.requests`: that would share its Prometheus name with the
+                    // labelled `tollgate_requests` family.
+                    requests: counter("tollgate.requests_received"),
                     unauthorized: counter("tollgate.unauthorized"),
                     local_errors: counter("tollgate.local_errors"),
                     events_enqueued: counter("tollgate.events_enqueued"),

@@ -23,6 +23,8 @@ pub struct Runtime {
     /// Provider keys by environment variable name, read once at configure time.
     credentials: HashMap<String, String>,
     pub metrics: Metrics,
+    /// Counters labelled by team, lane, provider, cache result, outcome or reason.
+    pub labelled: crate::stats::LabelledCounters,
     pub cache_metrics: crate::response_cache::CacheMetrics,
     /// This Envoy instance's id in credit leases (shared by its workers).
     pub instance_id: String,
@@ -55,6 +57,7 @@ impl Runtime {
             groups_by_digest,
             credentials,
             metrics,
+            labelled: Default::default(),
             cache_metrics,
             instance_id,
             queue_id: Cell::new(None),

@@ -2,15 +2,22 @@
 //! queries, plus the operator commands that work on a Tollgate config.
 
 mod api;
+mod auth;
 mod budget;
 mod config_file;
+mod dashboard;
 mod export;
 mod ingest;
+mod insights;
+mod metrics;
 mod query;
 mod render;
+mod render_xds;
+mod seed_demo;
 mod store;
 #[cfg(test)]
 mod test_util;
+mod tokens_cli;
 mod wallet_cli;
 mod wallet_seed;
 
@@ -23,8 +30,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
-
-use crate::store::SqliteStore;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -60,6 +65,10 @@ enum Command {
     Wallet(wallet_cli::WalletArgs),
     /// Export spend from a running ledger as CSV, JSON Lines or FOCUS 1.2.
     Export(export::ExportArgs),
+    /// Create, list and revoke dashboard/API access tokens (stored hashed).
+    Tokens(tokens_cli::TokensArgs),
+    /// Write ~60 days of demo history for the demo teams (idempotent).
+    SeedDemo(seed_demo::SeedDemoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -67,9 +76,14 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the chosen address is printed).
     #[arg(long, env = "TOLLGATE_LEDGER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Directory for the ledger's data; the database is DATA_DIR/ledger.sqlite3.
+    /// Directory for the ledger's data; the database is DATA_DIR/ledger.sqlite3
+    /// (unused with --database-url).
     #[arg(long, env = "TOLLGATE_LEDGER_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite: postgres://USER:PASSWORD@HOST:PORT/DATABASE.
+    /// Several ledgers may share one database; migrations run on start.
+    #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// The Tollgate configuration (YAML): creates its wallets and applies each
     /// `initial_usd` once (later changes go through `wallet allocate`).
     #[arg(long, env = "TOLLGATE_CONFIG")]
@@ -81,6 +95,11 @@ struct ServeArgs {
     /// How often budgets are evaluated and alert webhooks retried, in ms.
     #[arg(long, default_value_t = 5_000)]
     budget_check_ms: u64,
+    /// Require an access token (`tokens create`) for reads of spend, events, wallets,
+    /// budgets and alerts, and an admin/finance token for wallet allocations. The
+    /// dashboard's data always needs one; ingest, leases and health never do.
+    #[arg(long, env = "TOLLGATE_REQUIRE_TOKENS")]
+    require_tokens: bool,
 }
 
 /// Evaluates budgets and delivers alerts in the background, off the async workers.
@@ -126,6 +145,8 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => config_file::check_config_command(&file),
         Command::Wallet(args) => wallet_cli::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Tokens(args) => tokens_cli::run(&args),
+        Command::SeedDemo(args) => seed_demo::run(&args),
         Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -137,7 +158,14 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The HTTP client logs full request URLs at debug, and webhook URLs carry secrets
+    // (Slack's path is the credential): never below info, whatever RUST_LOG says.
+    for quiet in ["ureq=info", "ureq_proto=info"] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     // stderr: stdout carries the "listening on" line and command output.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -159,28 +187,26 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn run_server(args: ServeArgs) -> Result<(), String> {
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
-    let db_path = args.data_dir.join("ledger.sqlite3");
-    let store = {
-        let path = db_path.clone();
-        tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+    let store::Opened {
+        store,
+        location: db,
+        schema_version,
+    } = {
+        let (url, dir) = (args.database_url.clone(), args.data_dir.clone());
+        tokio::task::spawn_blocking(move || store::open(url.as_deref(), &dir))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("{}: {e}", db_path.display()))?
+            .map_err(|e| e.to_string())??
     };
-    match store.schema_version() {
-        Ok(version) => {
-            tracing::info!(db = %db_path.display(), schema_version = version, "ledger database open")
-        }
-        Err(e) => return Err(format!("{}: {e}", db_path.display())),
-    }
+    tracing::info!(db, schema_version, "ledger database open");
     let mut budgets = Vec::new();
     let mut alerts = Default::default();
     if let Some(config) = &args.config {
         let loaded = config_file::load_or_report(config)?;
-        wallet_seed::seed_wallets(&store, &loaded.config, config, api::now_ms())
-            .map_err(|e| format!("{}: {e}", db_path.display()))?;
+        // Blocking store calls, off the async workers.
+        tokio::task::block_in_place(|| {
+            wallet_seed::seed_wallets(store.as_ref(), &loaded.config, config, api::now_ms())
+        })
+        .map_err(|e| format!("{db}: {e}"))?;
         export::use_pricing(&loaded.config.pricing);
         budgets = loaded.config.budgets;
         alerts = loaded.config.alerts;
@@ -190,7 +216,7 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, db = %db_path.display(), "ledger listening");
+    tracing::info!(%addr, db, "ledger listening");
     // Scripts wait for this exact line to learn the address (port 0 picks one).
     {
         let mut out = std::io::stdout().lock();
@@ -205,13 +231,13 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     // acknowledged is an ingest committed); a client that holds a request open longer
     // does not keep the ledger up.
     let signalled = Arc::new(tokio::sync::Notify::new());
-    let store: Arc<dyn store::Store> = Arc::new(store);
     let budgets = Arc::new(budgets);
     spawn_budget_watch(store.clone(), budgets.clone(), alerts, args.budget_check_ms);
     let state = api::AppState {
         store,
         lease_ttl_ms: args.lease_ttl_ms,
         budgets,
+        require_tokens: args.require_tokens,
     };
     let server = axum::serve(listener, api::router_with(state)).with_graceful_shutdown({
         let signalled = signalled.clone();

@@ -52,7 +52,7 @@ def test_stalled_provider_and_departed_client_release_the_reservation(stack):
     deadline = time.time() + 10
     event = None
     while time.time() < deadline and event is None:
-        events = [e for e in stack.events(team="team_engineering") if e["reason"] == "no_response"]
+        events = [e for e in stack.events(team="team_engineering") if e.get("reason") == "no_response"]
         event = events[0] if events else None
         time.sleep(0.2)
     assert event is not None, "a request that got no answer is still recorded"

@@ -167,7 +167,7 @@ _stacks_started = itertools.count()
 def next_base_id() -> int:
     """A distinct Envoy --base-id per Envoy this process starts (its shared-memory and
     domain-socket namespace), so several Envoys can run side by side."""
-    return (os.getpid() % 5000) * 10 + next(_stacks_started) % 10 + 1
+    return (os.getpid() % 5000) * 100 + next(_stacks_started) % 100 + 1
 
 
 @dataclass

@@ -18,6 +18,7 @@ pub mod pricing;
 pub mod request;
 pub mod routing;
 pub mod sse;
+pub mod stats;
 pub mod stream_filter;
 pub mod translate;
 pub mod usage;

@@ -4,7 +4,11 @@ mod budgets;
 mod error;
 mod events;
 mod export;
+mod insights;
+#[cfg(test)]
+mod insights_tests;
 mod meta;
+mod metrics;
 mod spend;
 #[cfg(test)]
 mod tests;
@@ -35,6 +39,9 @@ pub struct AppState {
     pub lease_ttl_ms: i64,
     /// Billing budgets from the config.
     pub budgets: Arc<Vec<tollgate_core::config::BudgetDef>>,
+    /// `serve --require-tokens`: reads of spend, wallets and budgets need a token
+    /// (the dashboard's `/v1/insights/*` always do; see `crate::auth`).
+    pub require_tokens: bool,
 }
 
 /// Default lease lifetime: long enough that busy instances renew rarely, short enough
@@ -47,13 +54,30 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         store,
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
         budgets: Arc::new(Vec::new()),
+        require_tokens: false,
     })
 }
 
 pub fn router_with(state: AppState) -> Router {
     Router::new()
-        .route("/", get(meta::index))
+        .route("/", get(crate::dashboard::index))
+        .route("/assets/{file}", get(crate::dashboard::asset))
+        .route(
+            "/v1/session",
+            get(insights::get_session)
+                .post(insights::post_session)
+                .delete(insights::delete_session),
+        )
+        .route("/v1/insights/series", get(insights::get_series))
+        .route("/v1/insights/teams", get(insights::get_teams))
+        .route("/v1/insights/budget", get(insights::get_budget))
+        .route("/v1/insights/mix", get(insights::get_mix))
+        .route("/v1/insights/cache", get(insights::get_cache))
+        .route("/v1/insights/premium", get(insights::get_premium))
+        .route("/v1/insights/top", get(insights::get_top))
+        .route("/v1/insights/drivers", get(insights::get_drivers))
         .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(metrics::get_metrics))
         .route("/openapi.json", get(meta::openapi))
         .route(
             "/v1/events",
@@ -74,7 +98,12 @@ pub fn router_with(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require,
+        ))
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

@@ -9,14 +9,24 @@
 pub mod alerts;
 pub mod codec;
 pub mod export;
+pub mod insights;
+pub mod postgres;
+mod postgres_alerts;
+mod postgres_export;
+#[cfg(test)]
+mod postgres_parity;
+mod postgres_wallets;
 pub mod sqlite;
 mod sqlite_alerts;
 mod sqlite_export;
+mod sqlite_insights;
 mod sqlite_wallets;
 pub mod wallets;
 
 use std::fmt;
 use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
 
 use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
@@ -25,6 +35,7 @@ use wallets::{NewEntry, WalletEntry, WalletState};
 
 use crate::query::{EventsQuery, SpendQuery};
 
+pub use self::postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// An event that could not be used, kept verbatim so nothing a sender delivered is
@@ -55,7 +66,9 @@ pub struct IngestBatch {
     pub received_ms: i64,
 }
 
-/// What an ingest did. `accepted + duplicates == events.len()`.
+/// What an ingest did. `accepted + duplicates == events.len()`, except on PostgreSQL
+/// for events it cannot store (text with U+0000): those join the quarantine
+/// (`rejected_events`) and count as neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct IngestOutcome {
     /// Events stored for the first time.
@@ -117,6 +130,9 @@ pub struct SpendRow {
 #[derive(Debug)]
 pub enum StoreError {
     Sqlite(rusqlite::Error),
+    Postgres(::postgres::Error),
+    /// No PostgreSQL connection could be had (server down, pool exhausted).
+    Pool(String),
     Io(std::io::Error),
     /// The database was written by a newer ledger: refuse rather than misread it.
     SchemaTooNew {
@@ -125,18 +141,29 @@ pub enum StoreError {
     },
     /// A stored value this binary cannot interpret (e.g. an unknown enum name).
     Corrupt(String),
+    /// This backend does not implement the operation (yet).
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            StoreError::Postgres(e) => match e.as_db_error() {
+                Some(db) => write!(f, "postgres: {db}"),
+                None => match std::error::Error::source(e) {
+                    Some(cause) => write!(f, "postgres: {e}: {cause}"),
+                    None => write!(f, "postgres: {e}"),
+                },
+            },
+            StoreError::Pool(e) => write!(f, "postgres: {e}"),
             StoreError::Io(e) => write!(f, "{e}"),
             StoreError::SchemaTooNew { found, supported } => write!(
                 f,
                 "database schema version {found} is newer than this ledger supports ({supported}); upgrade the ledger"
             ),
             StoreError::Corrupt(m) => write!(f, "unreadable stored data: {m}"),
+            StoreError::Unsupported(what) => write!(f, "{what} is not supported by this database backend"),
         }
     }
 }
@@ -149,9 +176,61 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        StoreError::Postgres(e)
+    }
+}
+
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
         StoreError::Io(e)
+    }
+}
+
+/// An opened store and how to name it in logs.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    /// The database, without secrets: a file path or `postgres://user@host:port/db`.
+    pub location: String,
+    pub schema_version: i64,
+}
+
+/// Opens the ledger's database: PostgreSQL when `database_url` is a `postgres://` (or
+/// `postgresql://`) URL, else SQLite at `data_dir/ledger.sqlite3`. Blocking.
+pub fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Opened, String> {
+    match database_url.filter(|u| !u.is_empty()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store =
+                PgStore::open(url).map_err(|e| format!("{}: {e}", PgStore::describe_url(url)))?;
+            let location = store.location().to_string();
+            let schema_version = store
+                .schema_version()
+                .map_err(|e| format!("{location}: {e}"))?;
+            Ok(Opened {
+                store: Arc::new(store),
+                location,
+                schema_version,
+            })
+        }
+        Some(_) => Err(
+            "the database URL must start with postgres:// (leave it unset for SQLite in the data directory)"
+                .into(),
+        ),
+        None => {
+            std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let path = data_dir.join("ledger.sqlite3");
+            let location = path.display().to_string();
+            let store = SqliteStore::open(&path).map_err(|e| format!("{location}: {e}"))?;
+            let schema_version = store
+                .schema_version()
+                .map_err(|e| format!("{location}: {e}"))?;
+            Ok(Opened {
+                store: Arc::new(store),
+                location,
+                schema_version,
+            })
+        }
     }
 }
 
@@ -263,4 +342,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// The lanes that served at least one premium-marked event in the scope.
     fn premium_lanes(&self, scope: &export::ExportScope) -> Result<Vec<String>, StoreError>;
+
+    // ---- The leaders' dashboard (default: unsupported, for backends without it yet).
+
+    /// Sums of the daily rollups grouped as asked, ordered by cost descending.
+    fn insight_rows(&self, _query: &insights::InsightQuery) -> Result<Vec<SpendRow>, StoreError> {
+        Err(StoreError::Unsupported("the dashboard's daily rollups"))
+    }
+
+    /// Stores a new access token (its hash).
+    fn create_token(
+        &self,
+        _token: &insights::NewToken,
+        _now_ms: i64,
+    ) -> Result<insights::TokenRecord, StoreError> {
+        Err(StoreError::Unsupported("access tokens"))
+    }
+
+    /// Every token ever created, revoked ones included, oldest first.
+    fn tokens(&self) -> Result<Vec<insights::TokenRecord>, StoreError> {
+        Err(StoreError::Unsupported("access tokens"))
+    }
+
+    /// The token with this SHA-256 (lowercase hex), revoked or not.
+    fn token_by_hash(&self, _sha256: &str) -> Result<Option<insights::TokenRecord>, StoreError> {
+        Err(StoreError::Unsupported("access tokens"))
+    }
+
+    /// Revokes a token; false if there is no such live token.
+    fn revoke_token(&self, _id: i64, _now_ms: i64) -> Result<bool, StoreError> {
+        Err(StoreError::Unsupported("access tokens"))
+    }
 }

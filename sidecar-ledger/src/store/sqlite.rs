@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_wallets.sql"),
     include_str!("migrations/0003_budgets.sql"),
+    include_str!("migrations/0004_insights.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -337,6 +338,8 @@ impl Store for SqliteStore {
         // Wallet and lease spend of the inserted events, applied once per key.
         let mut team_spend: HashMap<&str, i64> = HashMap::new();
         let mut lease_spend: HashMap<u64, i64> = HashMap::new();
+        // The inserted events, for the dashboard's daily rollups.
+        let mut fresh: Vec<&CostEvent> = Vec::new();
         {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             for e in &batch.events {
@@ -375,6 +378,7 @@ impl Store for SqliteStore {
                 // 0 rows: the id is already stored (a retry, or twice in this batch).
                 if inserted == 1 {
                     accepted += 1;
+                    fresh.push(e);
                     let slot = deltas.entry(RollupKey::of(e)).or_default();
                     *slot = slot.checked_add(&sums).ok_or_else(overflow)?;
                     let team = team_spend.entry(e.team.as_str()).or_insert(0);
@@ -408,6 +412,8 @@ impl Store for SqliteStore {
                     s.cost_avoided_nanos,
                 ])?;
             }
+
+            super::sqlite_insights::add_daily_rollups(&tx, &fresh)?;
 
             let mut wallet = tx.prepare_cached(ADD_WALLET_SPEND)?;
             for (team, cost) in &team_spend {
@@ -643,6 +649,36 @@ impl Store for SqliteStore {
 
     fn premium_lanes(&self, scope: &super::export::ExportScope) -> Result<Vec<String>, StoreError> {
         self.premium_lanes_impl(scope)
+    }
+
+    fn insight_rows(
+        &self,
+        query: &super::insights::InsightQuery,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.insight_rows_impl(query)
+    }
+
+    fn create_token(
+        &self,
+        token: &super::insights::NewToken,
+        now_ms: i64,
+    ) -> Result<super::insights::TokenRecord, StoreError> {
+        self.create_token_impl(token, now_ms)
+    }
+
+    fn tokens(&self) -> Result<Vec<super::insights::TokenRecord>, StoreError> {
+        self.tokens_impl()
+    }
+
+    fn token_by_hash(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<super::insights::TokenRecord>, StoreError> {
+        self.token_by_hash_impl(sha256)
+    }
+
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        self.revoke_token_impl(id, now_ms)
     }
 }
 

@@ -1,0 +1,364 @@
+//! The dashboard's endpoints and token access, in-process: router + SQLite + seeded
+//! demo history.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::{router_with, AppState, DEFAULT_LEASE_TTL_MS};
+use crate::auth;
+use crate::store::insights::{NewToken, Role};
+use crate::store::{SqliteStore, Store};
+use crate::test_util::{event_json, TempDir};
+
+struct Fixture {
+    app: Router,
+    store: Arc<SqliteStore>,
+    _dir: TempDir,
+}
+
+fn fixture(require_tokens: bool) -> Fixture {
+    let dir = TempDir::new();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("ledger.sqlite3")).unwrap());
+    crate::seed_demo::seed(store.as_ref(), 20, 0.05, super::now_ms()).unwrap();
+    let app = router_with(AppState {
+        store: store.clone(),
+        lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
+        budgets: Arc::new(vec![serde_yaml_ng::from_str(
+            "team_id: team_support\namount_usd: \"40.00\"\nperiod: monthly",
+        )
+        .unwrap()]),
+        require_tokens,
+    });
+    Fixture {
+        app,
+        store,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn token(&self, role: Role, team: Option<&str>) -> String {
+        let token = auth::generate_token().unwrap();
+        self.store
+            .create_token(
+                &NewToken {
+                    name: "t".into(),
+                    role,
+                    team: team.map(str::to_string),
+                    sha256: auth::hash_token(&token),
+                },
+                0,
+            )
+            .unwrap();
+        token
+    }
+
+    async fn call(&self, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    async fn get(&self, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Request::get(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let (s, v, _) = self.call(req.body(Body::empty()).unwrap()).await;
+        (s, v)
+    }
+}
+
+#[tokio::test]
+async fn insights_always_need_a_token_and_team_tokens_see_only_their_team() {
+    let f = fixture(false);
+    let (status, body) = f.get("/v1/insights/teams", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["type"], "authentication_error");
+    let (status, _) = f.get("/v1/insights/teams", Some("tgk_nonsense")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let support = f.token(Role::Team, Some("team_support"));
+    let finance = f.token(Role::Finance, None);
+    let (status, body) = f.get("/v1/insights/teams", Some(&support)).await;
+    assert_eq!(status, StatusCode::OK);
+    let teams: Vec<&str> = body["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["team"].as_str().unwrap())
+        .collect();
+    assert_eq!(teams, vec!["team_support"]);
+    let (_, body) = f.get("/v1/insights/teams", Some(&finance)).await;
+    assert_eq!(body["teams"].as_array().unwrap().len(), 3);
+
+    for uri in [
+        "/v1/insights/budget?team=team_finance",
+        "/v1/insights/cache?team=team_finance",
+        "/v1/insights/drivers?team=team_engineering",
+        "/v1/insights/series?team=team_finance&group_by=lane",
+    ] {
+        let (status, body) = f.get(uri, Some(&support)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}: {body}");
+        assert_eq!(body["error"]["type"], "permission_error");
+    }
+    // Without team=, a team token's answers are about its team only.
+    let (_, top) = f.get("/v1/insights/top?by=user", Some(&support)).await;
+    assert!(top["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["team"] == "team_support"));
+    let (_, series) = f
+        .get(
+            "/v1/insights/series?group_by=team&bucket=week",
+            Some(&support),
+        )
+        .await;
+    assert!(series["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["key"]["team"] == "team_support"));
+
+    // A revoked token is refused.
+    let id = f.store.tokens().unwrap()[0].id;
+    f.store.revoke_token(id, 1).unwrap();
+    let (status, _) = f.get("/v1/insights/teams", Some(&support)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn machine_endpoints_stay_open_and_reads_are_open_without_the_flag() {
+    let f = fixture(false);
+    for uri in [
+        "/healthz",
+        "/openapi.json",
+        "/v1/spend",
+        "/v1/wallets",
+        "/v1/budgets",
+    ] {
+        assert_eq!(f.get(uri, None).await.0, StatusCode::OK, "{uri}");
+    }
+    let (s, _, _) = f
+        .call(
+            Request::post("/v1/events")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(format!(
+                    "[{}]",
+                    event_json("x1", 1_000, "team_a", 5)
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn require_tokens_scopes_the_existing_reads() {
+    let f = fixture(true);
+    let support = f.token(Role::Team, Some("team_support"));
+    let admin = f.token(Role::Admin, None);
+    // Still open: ingest, health, the page.
+    assert_eq!(f.get("/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(f.get("/", None).await.0, StatusCode::OK);
+    let (s, _, _) = f
+        .call(
+            Request::post("/v1/events")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("[]"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Reads need a token now.
+    for uri in [
+        "/v1/spend",
+        "/v1/wallets",
+        "/v1/budgets",
+        "/v1/alerts",
+        "/v1/events",
+    ] {
+        assert_eq!(f.get(uri, None).await.0, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    // A team token: spend pinned to its team, lists filtered, others 403.
+    let (s, spend) = f.get("/v1/spend?group_by=team", Some(&support)).await;
+    assert_eq!(s, StatusCode::OK);
+    let rows = spend["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["key"]["team"], "team_support");
+    assert_eq!(
+        f.get("/v1/spend?team=team_finance", Some(&support)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, wallets) = f.get("/v1/wallets", Some(&support)).await;
+    assert_eq!(wallets["wallets"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        f.get("/v1/wallets/team_finance", Some(&support)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        f.get("/v1/wallets/team_support", Some(&support)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        f.get("/v1/rejected-events", Some(&support)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, wallets) = f.get("/v1/wallets", Some(&admin)).await;
+    assert_eq!(wallets["wallets"].as_array().unwrap().len(), 3);
+
+    // Allocations: admin Bearer only.
+    let allocate = |token: Option<&str>| {
+        let mut req = Request::post("/v1/wallets/team_support/allocations")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        req.body(Body::from(
+            r#"{"amount_usd":"1.00","actor":"test","reason":"test"}"#,
+        ))
+        .unwrap()
+    };
+    assert_eq!(f.call(allocate(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        f.call(allocate(Some(&support))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(f.call(allocate(Some(&admin))).await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn session_cookie_signs_the_page_in_and_out() {
+    let f = fixture(false);
+    let support = f.token(Role::Team, Some("team_support"));
+    let (s, _, _) = f
+        .call(
+            Request::post("/v1/session")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"token":"tgk_wrong"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, body, headers) = f
+        .call(
+            Request::post("/v1/session")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(format!(r#"{{"token":"{support}"}}"#)))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["sees"], "team");
+    assert_eq!(body["teams"], serde_json::json!(["team_support"]));
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let (s, body, _) = f
+        .call(
+            Request::get("/v1/session")
+                .header(header::COOKIE, pair)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["team"], "team_support");
+    let (s, _, headers) = f
+        .call(Request::delete("/v1/session").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn every_chart_endpoint_answers_on_the_demo_history() {
+    let f = fixture(false);
+    let admin = f.token(Role::Admin, None);
+    let get = |uri: &'static str| {
+        let admin = admin.clone();
+        let f = &f;
+        async move {
+            let (s, body) = f.get(uri, Some(&admin)).await;
+            assert_eq!(s, StatusCode::OK, "{uri}: {body}");
+            body
+        }
+    };
+    let budget = get("/v1/insights/budget?team=team_support").await;
+    assert_eq!(budget["budget"]["budgets"], 1);
+    assert!(budget["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("team_support has used"));
+    assert_eq!(
+        budget["days"].as_array().unwrap().len(),
+        budget["cumulative"].as_array().unwrap().len()
+    );
+    let org = get("/v1/insights/budget").await;
+    assert_eq!(org["daily"].as_array().unwrap().len(), 3);
+
+    let mix = get("/v1/insights/mix?by=provider&bucket=week").await;
+    assert!(mix["series"].as_array().unwrap().len() >= 2);
+    let cache = get("/v1/insights/cache?team=team_support").await;
+    assert!(cache["summary"]
+        .as_str()
+        .unwrap()
+        .contains("Cache hit rate"));
+    let premium = get("/v1/insights/premium?team=team_engineering").await;
+    assert!(premium["total_premium_share"].as_f64().unwrap() > 0.0);
+    let top = get("/v1/insights/top?by=workflow&limit=3").await;
+    assert_eq!(top["items"].as_array().unwrap().len(), 3);
+    let hourly = get("/v1/insights/series?bucket=hour&group_by=outcome").await;
+    assert!(!hourly["rows"].as_array().unwrap().is_empty());
+    let monthly = get("/v1/insights/series?bucket=month&group_by=premium,team").await;
+    assert!(!monthly["rows"].as_array().unwrap().is_empty());
+
+    // The effects add up exactly to the difference, on real data.
+    let d = get("/v1/insights/drivers?team=team_engineering").await;
+    let sum: i64 = d["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["nanos"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, d["difference_nanos"].as_i64().unwrap());
+    assert_eq!(
+        d["difference_nanos"].as_i64().unwrap(),
+        d["b"]["cost_nanos"].as_i64().unwrap() - d["a"]["cost_nanos"].as_i64().unwrap()
+    );
+    // And match /v1/spend for the same days.
+    let (_, spend) = f
+        .get(
+            &format!(
+                "/v1/spend?team=team_engineering&from={}&to={}",
+                d["b"]["from_ms"], d["b"]["to_ms"]
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(spend["total"]["cost_nanos"], d["b"]["cost_nanos"]);
+
+    let (s, _) = f
+        .get("/v1/insights/series?group_by=user,lane", Some(&admin))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = f.get("/v1/insights/mix?colour=red", Some(&admin)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -1,0 +1,463 @@
+//! Access tokens for the dashboard and the read API.
+//!
+//! * A token is `tgk_` + 64 hex digits (256 random bits), printed once by
+//!   `tollgate-ledger tokens create`; the database keeps only its SHA-256.
+//! * Roles: `admin` and `finance` see every team; `team` sees only its team (other
+//!   teams' data is 403, lists are filtered, spend queries get its `team=` filter).
+//! * A token is sent as `Authorization: Bearer <token>` or, from the dashboard, in the
+//!   `tollgate_token` cookie (HttpOnly, SameSite=Strict) set by `POST /v1/session`.
+//!
+//! Which routes need one:
+//!
+//! | route | token |
+//! | --- | --- |
+//! | `POST /v1/events`, `POST /v1/leases`, `/healthz`, `/openapi.json`, `/`, `/assets/*` | never: machine endpoints on loopback or the mesh, and a page without data |
+//! | `/v1/insights/*`, `GET /v1/session` | always |
+//! | `GET /v1/spend`, `/v1/events`, `/v1/export`, `/v1/wallets*`, `/v1/budgets`, `/v1/alerts`, `/v1/rejected-events` | with `serve --require-tokens` |
+//! | `POST /v1/wallets/{team}/allocations` | with `--require-tokens`: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
+//!
+//! `--require-tokens` is off by default so the Envoy filter, the CLI and existing
+//! deployments keep working unchanged; a ledger reachable by people should set it.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::{ApiError, AppState};
+use crate::store::insights::{Role, TokenRecord};
+use crate::store::Store;
+
+/// The cookie the dashboard keeps its token in.
+pub const COOKIE: &str = "tollgate_token";
+pub const TOKEN_PREFIX: &str = "tgk_";
+
+/// A new random token (never stored; only its hash is).
+pub fn generate_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness available: {e}"))?;
+    Ok(format!("{TOKEN_PREFIX}{}", hex(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lowercase hex SHA-256 of the token text.
+pub fn hash_token(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Who is asking, from a live token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub token_id: i64,
+    pub name: String,
+    pub role: Role,
+    /// The only team a `team` token sees.
+    pub team: Option<String>,
+}
+
+impl Principal {
+    pub fn from_record(t: &TokenRecord) -> Principal {
+        Principal {
+            token_id: t.id,
+            name: t.name.clone(),
+            role: t.role,
+            team: t.team.clone(),
+        }
+    }
+
+    /// The team this principal is confined to (`None`: all teams).
+    pub fn confined_to(&self) -> Option<&str> {
+        match self.role {
+            Role::Admin | Role::Finance => None,
+            // A team token without a team (never written by the CLI) sees nothing.
+            Role::Team => Some(self.team.as_deref().unwrap_or("\u{0}")),
+        }
+    }
+
+    pub fn can_see(&self, team: &str) -> bool {
+        self.confined_to().is_none_or(|t| t == team)
+    }
+
+    /// The team a query is about: the requested one if visible (403 if not); without a
+    /// request, a team token's own team, else `None` (every team).
+    pub fn scope(&self, requested: Option<&str>) -> Result<Option<String>, ApiError> {
+        match (requested.filter(|t| !t.is_empty()), self.confined_to()) {
+            (Some(t), _) if self.can_see(t) => Ok(Some(t.to_string())),
+            (Some(t), _) => Err(forbidden(t)),
+            (None, own) => Ok(own.map(str::to_string)),
+        }
+    }
+}
+
+pub fn unauthorized(message: &str) -> Response {
+    let mut r =
+        ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", message).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tollgate\""),
+    );
+    r
+}
+
+pub fn forbidden(team: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "permission_error",
+        format!("this token may not see team '{team}'"),
+    )
+}
+
+/// The token a request carries: the Bearer header, else (if allowed) the cookie.
+pub fn presented_token(headers: &HeaderMap, allow_cookie: bool) -> Option<String> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+            return Some(v[7..].trim().to_string());
+        }
+    }
+    if !allow_cookie {
+        return None;
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// Resolves a presented token: `Ok(None)` if unknown or revoked.
+pub fn lookup(
+    store: &dyn Store,
+    token: &str,
+) -> Result<Option<Principal>, crate::store::StoreError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+        return Ok(None);
+    }
+    Ok(store
+        .token_by_hash(&hash_token(token))?
+        .filter(|t| t.revoked_ms.is_none())
+        .map(|t| Principal::from_record(&t)))
+}
+
+/// How a route is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Open,
+    /// Always needs a token; the handler scopes by team.
+    Dashboard,
+    /// Needs a token with --require-tokens.
+    Read(Scope),
+    /// Needs an admin/finance Bearer token with --require-tokens.
+    Manage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Team tokens get `team=<own>` added (another team: 403).
+    QueryTeam,
+    /// `/v1/wallets/{team}`: another team is 403.
+    PathTeam,
+    /// A JSON list whose items carry `team`: filtered to the team token's team.
+    List(&'static str),
+    /// Not per team (quarantined raw events): admin and finance only.
+    AllTeams,
+}
+
+fn access(method: &Method, path: &str) -> Access {
+    let get = method == Method::GET || method == Method::HEAD;
+    match path {
+        _ if path.starts_with("/v1/insights/") => Access::Dashboard,
+        "/v1/session" if get => Access::Dashboard,
+        "/v1/events" | "/v1/spend" | "/v1/export" if get => Access::Read(Scope::QueryTeam),
+        "/v1/wallets" if get => Access::Read(Scope::List("wallets")),
+        "/v1/budgets" if get => Access::Read(Scope::List("budgets")),
+        "/v1/alerts" if get => Access::Read(Scope::List("alerts")),
+        "/v1/rejected-events" if get => Access::Read(Scope::AllTeams),
+        _ if path.starts_with("/v1/wallets/") && path.ends_with("/allocations") => {
+            if get {
+                Access::Open // 405 from the router
+            } else {
+                Access::Manage
+            }
+        }
+        _ if path.starts_with("/v1/wallets/") && get => Access::Read(Scope::PathTeam),
+        _ => Access::Open,
+    }
+}
+
+/// The middleware: checks the token where one is needed and hands the handlers a
+/// [`Principal`] (as a request extension).
+pub async fn require(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let access = access(req.method(), req.uri().path());
+    let needed = match access {
+        Access::Open => false,
+        Access::Dashboard => true,
+        Access::Read(_) | Access::Manage => state.require_tokens,
+    };
+    if !needed {
+        return next.run(req).await;
+    }
+    let allow_cookie = access != Access::Manage;
+    let Some(token) = presented_token(req.headers(), allow_cookie) else {
+        return unauthorized(
+            "a token is required: send 'Authorization: Bearer <token>' or sign in on the dashboard",
+        );
+    };
+    let store = state.store.clone();
+    let principal = match tokio::task::spawn_blocking(move || lookup(store.as_ref(), &token)).await
+    {
+        Ok(Ok(Some(p))) => p,
+        Ok(Ok(None)) => return unauthorized("unknown or revoked token"),
+        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Err(_) => return ApiError::internal("token check failed").into_response(),
+    };
+    let own = principal.confined_to().map(str::to_string);
+    match access {
+        Access::Manage if own.is_some() => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "changing wallets needs an admin or finance token",
+            )
+            .into_response();
+        }
+        Access::Read(Scope::AllTeams) if own.is_some() => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "this endpoint shows every team's data: it needs an admin or finance token",
+            )
+            .into_response();
+        }
+        Access::Read(Scope::PathTeam) => {
+            let team = req
+                .uri()
+                .path()
+                .trim_start_matches("/v1/wallets/")
+                .to_string();
+            let team = percent_decode(&team);
+            if !principal.can_see(&team) {
+                return forbidden(&team).into_response();
+            }
+        }
+        Access::Read(Scope::QueryTeam) => {
+            if let Some(own) = &own {
+                match scoped_query(req.uri().query().unwrap_or(""), own) {
+                    Ok(q) => {
+                        let path = req.uri().path().to_string();
+                        match format!("{path}?{q}").parse() {
+                            Ok(uri) => *req.uri_mut() = uri,
+                            Err(_) => {
+                                return ApiError::bad_request("malformed query").into_response()
+                            }
+                        }
+                    }
+                    Err(other) => return forbidden(&other).into_response(),
+                }
+            }
+        }
+        _ => {}
+    }
+    req.extensions_mut().insert(principal);
+    let response = next.run(req).await;
+    match (access, own) {
+        (Access::Read(Scope::List(key)), Some(own)) => filter_list(response, key, &own).await,
+        _ => response,
+    }
+}
+
+/// The query with every `team` pair replaced by `team=<own>`; `Err(team)` if it asked
+/// for another team.
+fn scoped_query(query: &str, own: &str) -> Result<String, String> {
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(k) == "team" {
+            let v = percent_decode(v);
+            if !v.is_empty() && v != own {
+                return Err(v);
+            }
+            continue;
+        }
+        kept.push(pair.to_string());
+    }
+    kept.push(format!("team={}", percent_encode(own)));
+    Ok(kept.join("&"))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let digit = |c: u8| (c as char).to_digit(16);
+                match (digit(bytes[i + 1]), digit(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Keeps only the items of `body[key]` whose `team` is `own`.
+async fn filter_list(response: Response, key: &str, own: &str) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return ApiError::internal("response too large to filter").into_response();
+    };
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return ApiError::internal("unexpected response shape").into_response();
+    };
+    if let Some(items) = doc.get_mut(key).and_then(|v| v.as_array_mut()) {
+        items.retain(|item| item.get("team").and_then(|t| t.as_str()) == Some(own));
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(doc.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_prefixed_and_hashed_with_sha256() {
+        let a = generate_token().unwrap();
+        let b = generate_token().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("tgk_") && a.len() == 4 + 64, "{a}");
+        // SHA-256("abc"), the FIPS 180-2 test vector.
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn team_tokens_see_their_team_only() {
+        let team = Principal {
+            token_id: 1,
+            name: "s".into(),
+            role: Role::Team,
+            team: Some("team_support".into()),
+        };
+        assert!(team.can_see("team_support") && !team.can_see("team_finance"));
+        assert_eq!(team.scope(None).unwrap().as_deref(), Some("team_support"));
+        assert_eq!(
+            team.scope(Some("")).unwrap().as_deref(),
+            Some("team_support")
+        );
+        assert_eq!(team.scope(Some("team_finance")).unwrap_err().status, 403);
+        let finance = Principal {
+            role: Role::Finance,
+            team: None,
+            ..team.clone()
+        };
+        assert_eq!(finance.scope(None).unwrap(), None);
+        assert_eq!(
+            finance.scope(Some("team_finance")).unwrap().as_deref(),
+            Some("team_finance")
+        );
+        // A team token without a team sees nothing.
+        let broken = Principal { team: None, ..team };
+        assert!(!broken.can_see("team_support") && !broken.can_see(""));
+    }
+
+    #[test]
+    fn routes_are_classified() {
+        assert_eq!(access(&Method::POST, "/v1/events"), Access::Open);
+        assert_eq!(access(&Method::POST, "/v1/leases"), Access::Open);
+        assert_eq!(access(&Method::GET, "/healthz"), Access::Open);
+        assert_eq!(access(&Method::GET, "/"), Access::Open);
+        assert_eq!(access(&Method::GET, "/assets/app.js"), Access::Open);
+        assert_eq!(
+            access(&Method::GET, "/v1/insights/drivers"),
+            Access::Dashboard
+        );
+        assert_eq!(access(&Method::GET, "/v1/session"), Access::Dashboard);
+        assert_eq!(access(&Method::POST, "/v1/session"), Access::Open);
+        assert_eq!(
+            access(&Method::GET, "/v1/events"),
+            Access::Read(Scope::QueryTeam)
+        );
+        assert_eq!(
+            access(&Method::GET, "/v1/wallets/team_a"),
+            Access::Read(Scope::PathTeam)
+        );
+        assert_eq!(
+            access(&Method::POST, "/v1/wallets/team_a/allocations"),
+            Access::Manage
+        );
+        assert_eq!(
+            access(&Method::GET, "/v1/rejected-events"),
+            Access::Read(Scope::AllTeams)
+        );
+    }
+
+    #[test]
+    fn team_queries_are_pinned_to_the_team() {
+        assert_eq!(
+            scoped_query("group_by=day&team=", "team_a").unwrap(),
+            "group_by=day&team=team_a"
+        );
+        assert_eq!(
+            scoped_query("team=team_a&team=team%5Fa", "team_a").unwrap(),
+            "team=team_a"
+        );
+        assert_eq!(scoped_query("", "team a").unwrap(), "team=team%20a");
+        assert_eq!(
+            scoped_query("te%61m=team_b", "team_a").unwrap_err(),
+            "team_b"
+        );
+        assert_eq!(percent_decode("a%2Fb+c%zz%"), "a/b c%zz%");
+    }
+
+    #[test]
+    fn tokens_come_from_the_header_or_the_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; tollgate_token=tgk_c; b=2".parse().unwrap(),
+        );
+        assert_eq!(presented_token(&h, true).as_deref(), Some("tgk_c"));
+        assert_eq!(presented_token(&h, false), None);
+        h.insert(header::AUTHORIZATION, "Bearer tgk_h".parse().unwrap());
+        assert_eq!(presented_token(&h, false).as_deref(), Some("tgk_h"));
+    }
+}

@@ -1,0 +1,169 @@
+//! `tollgate-ledger tokens create|list|revoke`: dashboard and API access tokens,
+//! managed on the ledger's database directly (an operator's local action; a running
+//! ledger sees changes at once).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+
+use crate::auth;
+use crate::query::format_instant;
+use crate::store::insights::{NewToken, Role};
+
+#[derive(clap::Args, Debug)]
+pub struct TokensArgs {
+    #[command(subcommand)]
+    command: TokensCommand,
+    /// The ledger's data directory (DATA_DIR/ledger.sqlite3).
+    #[arg(
+        long,
+        env = "TOLLGATE_LEDGER_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite (postgres://...).
+    #[arg(
+        long,
+        env = "TOLLGATE_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    database_url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    /// Every team.
+    Admin,
+    /// Every team (finance owners).
+    Finance,
+    /// One team (`--team`).
+    Team,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokensCommand {
+    /// Create a token and print it once (only its SHA-256 is stored).
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The team a `team` token sees.
+        #[arg(long)]
+        team: Option<String>,
+        /// Who or what the token is for (shown by `tokens list`).
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (from `tokens list`).
+    Revoke { id: i64 },
+}
+
+pub fn run(args: &TokensArgs) -> ExitCode {
+    match execute(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate-ledger tokens: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(args: &TokensArgs) -> Result<(), String> {
+    let opened = crate::store::open(args.database_url.as_deref(), &args.data_dir)?;
+    let store = opened.store;
+    let now = crate::api::now_ms();
+    match &args.command {
+        TokensCommand::Create { role, team, name } => {
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Finance => Role::Finance,
+                RoleArg::Team => Role::Team,
+            };
+            let team = team.as_deref().map(str::trim).filter(|t| !t.is_empty());
+            match (role, team) {
+                (Role::Team, None) => return Err("a team token needs --team TEAM".into()),
+                (Role::Admin | Role::Finance, Some(_)) => {
+                    return Err(
+                        "--team is only for --role team (admin and finance see every team)".into(),
+                    )
+                }
+                _ => {}
+            }
+            let name = name.trim();
+            if name.is_empty() {
+                return Err("--name must not be empty".into());
+            }
+            let token = auth::generate_token()?;
+            let record = store
+                .create_token(
+                    &NewToken {
+                        name: name.to_string(),
+                        role,
+                        team: team.map(str::to_string),
+                        sha256: auth::hash_token(&token),
+                    },
+                    now,
+                )
+                .map_err(|e| format!("{}: {e}", opened.location))?;
+            eprintln!(
+                "created token {} ({}{}) for '{}'; it is shown once, store it now:",
+                record.id,
+                record.role.as_str(),
+                record
+                    .team
+                    .as_deref()
+                    .map(|t| format!(": {t}"))
+                    .unwrap_or_default(),
+                record.name
+            );
+            println!("{token}");
+        }
+        TokensCommand::List { json } => {
+            let tokens = store
+                .tokens()
+                .map_err(|e| format!("{}: {e}", opened.location))?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!(
+                    "{:>4}  {:<8} {:<20} {:<24} {:<25} REVOKED",
+                    "ID", "ROLE", "TEAM", "NAME", "CREATED"
+                );
+                for t in tokens {
+                    println!(
+                        "{:>4}  {:<8} {:<20} {:<24} {:<25} {}",
+                        t.id,
+                        t.role.as_str(),
+                        t.team.as_deref().unwrap_or("(all)"),
+                        t.name,
+                        format_instant(t.created_ms),
+                        t.revoked_ms
+                            .map(format_instant)
+                            .unwrap_or_else(|| "-".into())
+                    );
+                }
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            let revoked = store
+                .revoke_token(*id, now)
+                .map_err(|e| format!("{}: {e}", opened.location))?;
+            if !revoked {
+                return Err(format!("no live token with id {id}"));
+            }
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
