@@ -2,13 +2,15 @@
 """`make bench`: Tollgate's benchmarks, written into BENCHMARKS.md.
 
 Sections (all in one run, side by side, on loopback):
-  a. filter overhead: plain Envoy vs Envoy + Tollgate proxying the simulator (wrk)
-  b. ledger ingest: events/s into SQLite through POST /v1/events, by batch size
+  a. filter overhead: plain Envoy vs Envoy + Tollgate proxying the simulator (wrk),
+     and where Envoy's CPU goes (perf, if installed)
+  b. ledger ingest: events/s through POST /v1/events into SQLite and PostgreSQL
   c. spend queries: p50/p95 of GET /v1/spend on a ledger holding millions of events
   d. memory: Envoy RSS with a full response cache; ledger RSS after the big ingest
 
+Only the block between the bench:begin/bench:end markers of BENCHMARKS.md is rewritten.
 Every process is started here and stopped here by PID; the temporary directory (data,
-logs, bootstraps) is removed at the end unless --keep is given.
+logs, bootstraps) is removed at the end unless --keep is given (or the run failed).
 """
 
 from __future__ import annotations
@@ -1151,7 +1153,7 @@ def main() -> int:
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--ingest-seconds", type=float, default=10)
     ap.add_argument("--events", type=int, default=0, help="events for section c (default: what fits the budget, ≤ 10M)")
-    ap.add_argument("--big-ingest-seconds", type=float, default=240, help="planned seconds for section c's load")
+    ap.add_argument("--big-ingest-seconds", type=float, default=220, help="planned seconds for section c's load")
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--query-samples", type=int, default=30)
     ap.add_argument("--query-seconds", type=float, default=15)
