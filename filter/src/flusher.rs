@@ -26,10 +26,7 @@ pub struct Flusher {
 }
 
 fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
+    host::now_ms().max(0) as u64
 }
 
 impl Flusher {

@@ -148,3 +148,11 @@ pub fn get_shared(key: &str) -> (Option<Vec<u8>>, u32) {
         Err(_) => (None, 0),
     }
 }
+
+/// Host time in Unix milliseconds (0 if the host cannot tell).
+pub fn now_ms() -> i64 {
+    proxy_wasm::hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -14,3 +14,13 @@ pub fn new_request_id(now_ms: u64) -> String {
     }
     tollgate_core::keys::hex(&bytes)
 }
+
+/// A random number for weighted routing (falls back to `seed` if the host has no
+/// randomness): the request id's entropy is not reused.
+pub fn random_u64(seed: i64) -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return seed as u64;
+    }
+    u64::from_le_bytes(bytes)
+}

@@ -32,7 +32,8 @@ use tollgate_core::translate::{
 };
 
 use crate::host;
-use crate::ids::new_request_id;
+use crate::host::now_ms;
+use crate::ids::{new_request_id, random_u64};
 use crate::lane_stats;
 use crate::response_cache;
 use crate::runtime::Runtime;
@@ -40,15 +41,6 @@ use crate::wallet::{self, UpdateError};
 
 /// The filter translates between the OpenAI and Anthropic formats.
 const TRANSLATION: bool = true;
-
-/// A random number for weighted routing: the request id's entropy is not reused.
-fn random_u64(seed: i64) -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return seed as u64;
-    }
-    u64::from_le_bytes(bytes)
-}
 
 /// Largest single SSE event kept while parsing a stream.
 const MAX_SSE_EVENT_BYTES: usize = 1024 * 1024;
@@ -139,13 +131,6 @@ pub struct RequestFlow {
     stream_translator: Option<StreamTranslator>,
     /// Removes the usage chunk Tollgate asked for but the client did not.
     usage_stripper: Option<UsageChunkStripper>,
-}
-
-fn now_ms() -> i64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl RequestFlow {

@@ -12,6 +12,7 @@ import requests
 import yaml
 
 import stack as harness
+from stack import wait_until
 from conftest import CONFIG, KEYS
 
 
@@ -72,15 +73,6 @@ def ask(stack, n):
         json={"model": "gpt-4o-mini", "max_tokens": 24, "messages": [{"role": "user", "content": f"q{n}"}]},
         timeout=30,
     )
-
-
-def wait_until(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_thresholds_fire_once_each_and_never_block(budget_stack):

@@ -21,6 +21,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import stack as harness
+from stack import wait_until
 from conftest import CONFIG, KEYS
 
 WEBHOOK_SECRET = "T0SECRET/B0SECRET/xoxb-webhook-path-secret"
@@ -73,15 +74,6 @@ def samples(text: str, name: str) -> list:
 def value(found: list, **labels) -> float:
     """Sum of the samples whose labels include `labels`."""
     return sum(s.value for s in found if all(s.labels.get(k) == v for k, v in labels.items()))
-
-
-def wait_until(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import requests
 import yaml
 
 import stack as harness
+from stack import wait_until
 from conftest import CONFIG, KEYS
 from postgres import PostgresServer
 
@@ -106,15 +107,6 @@ def ask(envoy, key=KEYS["support"], content="spend", max_tokens=24):
         json={"model": "gpt-4o-mini", "max_tokens": max_tokens, "messages": [{"role": "user", "content": content}]},
         timeout=30,
     )
-
-
-def wait_until(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_both_ledgers_start_on_one_schema_and_seed_wallets_once(mesh):

@@ -14,6 +14,7 @@ import requests
 import yaml
 
 import stack as harness
+from stack import wait_until
 from conftest import CONFIG, KEYS
 
 USD = 1_000_000_000
@@ -53,15 +54,6 @@ def ask(envoy, key=KEYS["support"], content="spend", max_tokens=24):
         json={"model": "gpt-4o-mini", "max_tokens": max_tokens, "messages": [{"role": "user", "content": content}]},
         timeout=30,
     )
-
-
-def wait_until(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_concurrent_clients_through_two_envoys_cannot_overspend(wallet_stack):

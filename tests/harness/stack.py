@@ -26,6 +26,16 @@ SIM_OPENAI_KEY = "sk-sim-openai"
 SIM_ANTHROPIC_KEY = "sk-sim-anthropic"
 
 
+def wait_until(predicate, timeout: float = 20.0) -> bool:
+    """Polls `predicate` every 0.2 s until it holds (True) or `timeout` passes (False)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def binary(env_name: str, name: str) -> Path:
     """A built binary: `$ENV_NAME` if set, else target/release/NAME."""
     path = Path(os.environ.get(env_name, ROOT / "target" / "release" / name))
