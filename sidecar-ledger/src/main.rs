@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod budget;
 mod config_file;
+mod config_reload;
 mod dashboard;
 mod export;
 mod ingest;
@@ -85,9 +86,13 @@ struct ServeArgs {
     #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// The Tollgate configuration (YAML): creates its wallets and applies each
-    /// `initial_usd` once (later changes go through `wallet allocate`).
+    /// `initial_usd` once (later changes go through `wallet allocate`). Followed while
+    /// the ledger runs: reloaded on SIGHUP and when the file changes.
     #[arg(long, env = "TOLLGATE_CONFIG")]
     config: Option<PathBuf>,
+    /// How often the --config file is checked for changes, in ms (0: only on SIGHUP).
+    #[arg(long, default_value_t = 2_000)]
+    config_poll_ms: u64,
     /// Lifetime of a credit lease without renewal, in ms: a dead Envoy's unspent
     /// credit returns to its wallet after this long.
     #[arg(long, default_value_t = api::DEFAULT_LEASE_TTL_MS)]
@@ -102,20 +107,20 @@ struct ServeArgs {
     require_tokens: bool,
 }
 
-/// Evaluates budgets and delivers alerts in the background, off the async workers.
+/// Evaluates budgets and delivers alerts in the background, off the async workers,
+/// with the budgets and webhooks in force at each round.
 fn spawn_budget_watch(
     store: Arc<dyn store::Store>,
-    budgets: Arc<Vec<tollgate_core::config::BudgetDef>>,
-    alerts: tollgate_core::config::AlertsConfig,
+    live: config_reload::LiveConfig,
     every_ms: u64,
 ) {
-    let alerts = Arc::new(alerts);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(every_ms.max(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let (store, budgets, alerts) = (store.clone(), budgets.clone(), alerts.clone());
+            let (store, budgets, alerts) =
+                (store.clone(), live.budgets.current(), live.alerts.current());
             let done = tokio::task::spawn_blocking(move || {
                 budget::evaluate(store.as_ref(), &budgets, &alerts, api::now_ms())?;
                 budget::delivery::deliver_due(store.as_ref(), api::now_ms)
@@ -198,19 +203,18 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())??
     };
     tracing::info!(db, schema_version, "ledger database open");
-    let mut budgets = Vec::new();
-    let mut alerts = Default::default();
-    if let Some(config) = &args.config {
-        let loaded = config_file::load_or_report(config)?;
-        // Blocking store calls, off the async workers.
-        tokio::task::block_in_place(|| {
-            wallet_seed::seed_wallets(store.as_ref(), &loaded.config, config, api::now_ms())
-        })
-        .map_err(|e| format!("{db}: {e}"))?;
-        export::use_pricing(&loaded.config.pricing);
-        budgets = loaded.config.budgets;
-        alerts = loaded.config.alerts;
-    }
+    let live = match &args.config {
+        Some(config) => {
+            // Blocking store calls, off the async workers.
+            let reloader = tokio::task::block_in_place(|| {
+                config_reload::Reloader::start(config, store.clone(), api::now_ms())
+            })?;
+            let live = reloader.live();
+            config_reload::spawn(reloader, Duration::from_millis(args.config_poll_ms));
+            live
+        }
+        None => config_reload::LiveConfig::new(Vec::new(), Default::default()),
+    };
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -231,12 +235,11 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     // acknowledged is an ingest committed); a client that holds a request open longer
     // does not keep the ledger up.
     let signalled = Arc::new(tokio::sync::Notify::new());
-    let budgets = Arc::new(budgets);
-    spawn_budget_watch(store.clone(), budgets.clone(), alerts, args.budget_check_ms);
+    spawn_budget_watch(store.clone(), live.clone(), args.budget_check_ms);
     let state = api::AppState {
         store,
         lease_ttl_ms: args.lease_ttl_ms,
-        budgets,
+        budgets: live.budgets.clone(),
         require_tokens: args.require_tokens,
     };
     let server = axum::serve(listener, api::router_with(state)).with_graceful_shutdown({

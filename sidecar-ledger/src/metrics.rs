@@ -56,6 +56,8 @@ pub struct Metrics {
     pub leases: Family<ResultLabel, Counter>,
     /// Credit handed out by lease grants, in nanodollars.
     pub lease_granted_nanos: Counter,
+    /// Configuration reloads by result: ok, invalid, error (the previous config stays).
+    pub config_reloads: Family<ResultLabel, Counter>,
     // Read from the store at scrape time.
     wallet_allocated: Family<TeamLabel, Gauge>,
     wallet_spent: Family<TeamLabel, Gauge>,
@@ -80,6 +82,7 @@ impl Metrics {
             last_ingest_unix: Gauge::default(),
             leases: Family::default(),
             lease_granted_nanos: Counter::default(),
+            config_reloads: Family::default(),
             wallet_allocated: Family::default(),
             wallet_spent: Family::default(),
             wallet_leased: Family::default(),
@@ -118,6 +121,11 @@ impl Metrics {
             "lease_granted_nanodollars",
             "Credit granted to Envoy instances by leases, in nanodollars",
             m.lease_granted_nanos.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration file reloads by result: ok, invalid (file rejected), error (store failure); on invalid and error the previous configuration stays in force",
+            m.config_reloads.clone(),
         );
         registry.register(
             "wallet_allocated_nanodollars",
@@ -181,6 +189,12 @@ impl Metrics {
         }
     }
 
+    pub fn config_reload(&self, result: &'static str) {
+        self.config_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
     /// Refreshes store-derived gauges and encodes everything.
     pub fn render(&self, wallets: &[WalletState], alerts: &[AlertRecord]) -> String {
         let _guard = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
@@ -242,6 +256,7 @@ mod tests {
         m.ingest("ok", 0.003, Some((5, 2, 1)), 1_700_000_000);
         m.lease("granted", 250_000_000);
         m.lease("exhausted", 0);
+        m.config_reload("ok");
         let wallets = vec![WalletState {
             team: "team_support".into(),
             allocated_nanos: 500,
@@ -259,6 +274,7 @@ mod tests {
             "tollgate_ledger_lease_requests_total{result=\"granted\"} 1",
             "tollgate_ledger_lease_requests_total{result=\"exhausted\"} 1",
             "tollgate_ledger_lease_granted_nanodollars_total 250000000",
+            "tollgate_ledger_config_reloads_total{result=\"ok\"} 1",
             "tollgate_ledger_wallet_spent_nanodollars{team=\"team_support\"} 20",
             "tollgate_ledger_alert_deliveries{status=\"failed\"} 0",
             "tollgate_ledger_last_ingest_timestamp_seconds 1700000000",

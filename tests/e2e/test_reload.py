@@ -4,6 +4,7 @@ reaches the running Envoy — same process, no restart — while a client keeps 
 and not one of its requests fails."""
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -16,6 +17,7 @@ import requests
 import yaml
 
 import stack as harness
+from stack import wait_until
 from conftest import CONFIG, KEYS, expected_cost_nanos
 
 NEW_KEY = "kt_cg_research_prod"
@@ -90,7 +92,7 @@ def reload_stack(tmp_path_factory):
         render(config, *args)
         procs["envoy"], admin = start_envoy(work / "envoy.yaml", work, listen)
         yield {"work": work, "config": config, "args": args, "listen": listen, "admin": admin,
-               "envoy": procs["envoy"]}
+               "envoy": procs["envoy"], "ledger": ledger, "ledger_proc": procs["ledger"]}
     finally:
         for name in ("envoy", "ledger", "simulator"):
             if name in procs:
@@ -170,3 +172,76 @@ def test_new_team_lane_and_price_reach_a_running_envoy_without_dropping_requests
     assert st["envoy"].popen.poll() is None and st["envoy"].popen.pid == pid
     assert stat(st["admin"], "listener_manager.lds.update_success") > lds_before
     assert stat(st["admin"], "server.hot_restart_epoch") == 0
+
+
+DESIGN_KEY = "kt_cg_design_prod"
+
+
+def ledger_metric(ledger, name, **labels) -> float:
+    text = requests.get(f"http://{ledger}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_a_new_team_with_its_own_wallet_needs_no_ledger_restart(reload_stack):
+    """The ledger follows its config file: a new wallet appears with its opening
+    allocation (once, however often the config is reloaded), its budget is served, a
+    broken file changes nothing, and the new team is served with its wallet enforced —
+    the same ledger and Envoy processes throughout."""
+    st = reload_stack
+    ledger, ledger_proc = st["ledger"], st["ledger_proc"]
+    pid = ledger_proc.popen.pid
+    assert requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).status_code == 404
+
+    good = yaml.safe_load(st["config"].read_text())
+    good["consumer_groups"].append({"name": "design", "api_key": DESIGN_KEY, "wallet_team_id": "team_design"})
+    good["wallets"].append({"team_id": "team_design", "initial_usd": "7.50"})
+    good["budgets"].append({"team_id": "team_design", "amount_usd": "5.00", "period": "monthly"})
+    st["config"].write_text(yaml.safe_dump(good))
+    render(st["config"], *st["args"])
+
+    # The ledger notices the changed file by itself (no signal, no restart).
+    assert wait_until(lambda: requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).status_code == 200)
+    w = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).json()
+    assert w["allocated_nanos"] == 7_500_000_000
+    assert [e["kind"] for e in w["entries"]] == ["initial"]
+    budgets = requests.get(f"http://{ledger}/v1/budgets", timeout=10).json()["budgets"]
+    assert "team_design" in {b["team"] for b in budgets}
+
+    # The new team is served once Envoy has the new listener, from a lease on its wallet.
+    design = openai.OpenAI(base_url=f"http://{st['listen']}/v1", api_key=DESIGN_KEY, max_retries=0)
+
+    def served():
+        try:
+            return design.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        except openai.AuthenticationError:
+            return None
+
+    assert wait_until(lambda: served() is not None)
+    raw = served()
+    assert raw is not None and raw.http_response.status_code == 200
+    lease = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).json()
+    assert lease["leased_outstanding_nanos"] > 0
+
+    # SIGHUP reloads at once; the opening allocation is not applied twice.
+    ok_before = ledger_metric(ledger, "tollgate_ledger_config_reloads_total", result="ok")
+    os.kill(pid, signal.SIGHUP)
+    assert wait_until(lambda: ledger_metric(ledger, "tollgate_ledger_config_reloads_total", result="ok") > ok_before)
+    w = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).json()
+    assert w["allocated_nanos"] == 7_500_000_000 and len(w["entries"]) == 1
+
+    # A broken file is reported and ignored: the ledger keeps the configuration in force.
+    invalid_before = ledger_metric(ledger, "tollgate_ledger_config_reloads_total", result="invalid")
+    st["config"].write_text(st["config"].read_text().replace("wallet_team_id: team_design", "wallet_team: team_design"))
+    assert wait_until(lambda: ledger_metric(
+        ledger, "tollgate_ledger_config_reloads_total", result="invalid") > invalid_before)
+    assert "team_design" in {b["team"] for b in requests.get(f"http://{ledger}/v1/budgets", timeout=10).json()["budgets"]}
+    assert "configuration not reloaded" in ledger_proc.log_path.read_text()
+    assert DESIGN_KEY not in ledger_proc.log_path.read_text()
+    st["config"].write_text(yaml.safe_dump(good))
+
+    assert ledger_proc.popen.poll() is None and ledger_proc.popen.pid == pid

@@ -18,7 +18,7 @@ pub async fn list_budgets(
     State(state): State<AppState>,
 ) -> Result<Json<BudgetsResponse>, ApiError> {
     let store = state.store.clone();
-    let budgets = state.budgets.clone();
+    let budgets = state.budgets.current();
     let statuses = blocking(move || {
         let now = now_ms();
         budgets

@@ -116,7 +116,7 @@ pub async fn get_export(
             tx,
             buf: Vec::with_capacity(CHUNK_BYTES),
         };
-        let result = export::write_export(store.as_ref(), &req, export::price_table(), &mut out)
+        let result = export::write_export(store.as_ref(), &req, &export::price_table(), &mut out)
             .and_then(|()| out.send_buffered().map_err(ExportError::Write));
         match result {
             Ok(()) => {}

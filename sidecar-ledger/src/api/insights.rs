@@ -218,7 +218,7 @@ fn session_json(
     state: &AppState,
     p: &Principal,
 ) -> Result<SessionJson, StoreError> {
-    let teams = visible_teams(store, &state.budgets, p)?;
+    let teams = visible_teams(store, &state.budgets.current(), p)?;
     Ok(SessionJson {
         name: p.name.clone(),
         role: p.role.as_str(),
@@ -626,7 +626,7 @@ fn team_rows(
     let now = now_ms();
     let teams: Vec<String> = match only {
         Some(t) => vec![t.to_string()],
-        None => visible_teams(store, &state.budgets, who)?
+        None => visible_teams(store, &state.budgets.current(), who)?
             .into_iter()
             .collect(),
     };
@@ -644,7 +644,7 @@ fn team_rows(
     let mut out = Vec::new();
     for team in teams {
         let s = spend.get(&team).copied().unwrap_or_default();
-        let budget = match state.budgets.iter().find(|b| b.team_id == team) {
+        let budget = match state.budgets.current().iter().find(|b| b.team_id == team) {
             Some(b) => Some(budget::status(store, b, now)?),
             None => None,
         };

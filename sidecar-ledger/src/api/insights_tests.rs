@@ -28,7 +28,7 @@ fn fixture(require_tokens: bool) -> Fixture {
     let app = router_with(AppState {
         store: store.clone(),
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
-        budgets: Arc::new(vec![serde_yaml_ng::from_str(
+        budgets: crate::config_reload::Shared::new(vec![serde_yaml_ng::from_str(
             "team_id: team_support\namount_usd: \"40.00\"\nperiod: monthly",
         )
         .unwrap()]),

@@ -37,8 +37,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// How long a credit lease lives without renewal.
     pub lease_ttl_ms: i64,
-    /// Billing budgets from the config.
-    pub budgets: Arc<Vec<tollgate_core::config::BudgetDef>>,
+    /// Billing budgets from the config (replaced when the config is reloaded).
+    pub budgets: Arc<crate::config_reload::Shared<Vec<tollgate_core::config::BudgetDef>>>,
     /// `serve --require-tokens`: reads of spend, wallets and budgets need a token
     /// (the dashboard's `/v1/insights/*` always do; see `crate::auth`).
     pub require_tokens: bool,
@@ -53,7 +53,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
     router_with(AppState {
         store,
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
-        budgets: Arc::new(Vec::new()),
+        budgets: crate::config_reload::Shared::new(Vec::new()),
         require_tokens: false,
     })
 }

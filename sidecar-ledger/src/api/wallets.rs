@@ -196,7 +196,12 @@ pub async fn post_lease(
     let store = state.store.clone();
     let ttl = state.lease_ttl_ms;
     let team = req.team.clone();
-    let budget = state.budgets.iter().find(|b| b.team_id == team).cloned();
+    let budget = state
+        .budgets
+        .current()
+        .iter()
+        .find(|b| b.team_id == team)
+        .cloned();
     let grant = blocking(move || {
         let now = now_ms();
         let Some(mut grant) = store.lease(&req, now, ttl)? else {

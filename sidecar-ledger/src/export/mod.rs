@@ -24,7 +24,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::sync::OnceLock;
+use std::sync::{Arc, RwLock};
 
 use time::{Date, Month, OffsetDateTime};
 use tollgate_core::config::ModelPriceDef;
@@ -254,18 +254,24 @@ pub fn write_export(
     }
 }
 
-static PRICES: OnceLock<PriceTable> = OnceLock::new();
+static PRICES: RwLock<Option<Arc<PriceTable>>> = RwLock::new(None);
 
 /// Sets the price table FOCUS rows are split with: the built-in list prices with the
-/// config's `pricing:` overrides, i.e. the prices the filter charges with. Called once
-/// at startup by `serve --config`; later calls change nothing.
+/// config's `pricing:` overrides, i.e. the prices the filter charges with. Called by
+/// `serve --config` at start and on every configuration reload.
 pub fn use_pricing(overrides: &BTreeMap<String, ModelPriceDef>) {
-    let _ = PRICES.set(PriceTable::with_overrides(overrides));
+    let table = Arc::new(PriceTable::with_overrides(overrides));
+    *PRICES.write().unwrap_or_else(|p| p.into_inner()) = Some(table);
 }
 
 /// The price table in force (built-in list prices when no config was given).
-pub fn price_table() -> &'static PriceTable {
-    PRICES.get_or_init(|| PriceTable::with_overrides(&BTreeMap::new()))
+pub fn price_table() -> Arc<PriceTable> {
+    if let Some(table) = PRICES.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return table.clone();
+    }
+    let mut slot = PRICES.write().unwrap_or_else(|p| p.into_inner());
+    slot.get_or_insert_with(|| Arc::new(PriceTable::with_overrides(&BTreeMap::new())))
+        .clone()
 }
 
 fn from_unix_ms(ms: i64) -> OffsetDateTime {

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod codec;
+mod derived;
 pub mod export;
 pub mod insights;
 pub mod postgres;
@@ -15,11 +16,19 @@ mod postgres_alerts;
 mod postgres_export;
 #[cfg(test)]
 mod postgres_parity;
+mod postgres_rollups;
+mod postgres_spend;
 mod postgres_wallets;
+#[cfg(test)]
+mod rollup_parity;
+pub mod spend_plan;
+mod spend_sql;
 pub mod sqlite;
 mod sqlite_alerts;
 mod sqlite_export;
 mod sqlite_insights;
+mod sqlite_rollups;
+mod sqlite_spend;
 mod sqlite_wallets;
 pub mod wallets;
 
@@ -243,9 +252,19 @@ pub trait Store: Send + Sync + 'static {
     /// and change nothing.
     fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError>;
 
-    /// Spend grouped and filtered as asked, from hourly rollups. Rows ordered by
-    /// cost descending, then by key.
-    fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError>;
+    /// Spend grouped and filtered as asked, from the coarsest rollups that answer it
+    /// exactly (see [`spend_plan`]). Rows ordered by cost descending, then by key.
+    fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
+        self.spend_from(query, spend_plan::Rollups::Coarsest)
+    }
+
+    /// [`Store::spend`], from the rollups asked for: `FineOnly` is the reference the
+    /// coarser rollups must equal to the nanodollar.
+    fn spend_from(
+        &self,
+        query: &SpendQuery,
+        rollups: spend_plan::Rollups,
+    ) -> Result<Vec<SpendRow>, StoreError>;
 
     /// Most recent events first.
     fn recent_events(&self, query: &EventsQuery) -> Result<Vec<CostEvent>, StoreError>;

@@ -29,17 +29,17 @@ use tollgate_core::event::{CostEvent, Tokens};
 
 use super::codec;
 use super::{
-    IngestBatch, IngestOutcome, KeyValue, RejectedEvent, SpendRow, Store, StoreError,
-    StoredRejection, Sums,
+    IngestBatch, IngestOutcome, RejectedEvent, SpendRow, Store, StoreError, StoredRejection, Sums,
 };
-use crate::query::{Dim, EventsQuery, Filters, SpendQuery, DAY_MS, HOUR_MS};
+use crate::query::{EventsQuery, Filters, SpendQuery, HOUR_MS};
 
 /// Schema migrations, applied in order; `tollgate_schema_migrations` records each
 /// version applied. Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/pg/0001_init.sql"),
     include_str!("migrations/pg/0002_wallets.sql"),
     include_str!("migrations/pg/0003_budgets.sql"),
+    include_str!("migrations/pg/0004_insights.sql"),
 ];
 
 /// `pg_advisory_xact_lock` key held while migrating ("Tollgate" in ASCII): ledgers
@@ -436,25 +436,6 @@ fn overflow() -> StoreError {
     StoreError::Corrupt("sum overflows 64 bits".into())
 }
 
-/// The SQL column of a group-by dimension in `rollup_hourly`.
-fn dim_sql(d: Dim) -> String {
-    match d {
-        Dim::Team => "team".into(),
-        Dim::ConsumerGroup => "consumer_group".into(),
-        Dim::User => "user_id".into(),
-        Dim::Workflow => "workflow".into(),
-        Dim::Provider => "provider".into(),
-        Dim::Lane => "lane".into(),
-        Dim::Model => "model_served".into(),
-        Dim::Api => "api".into(),
-        Dim::Outcome => "outcome".into(),
-        Dim::Cache => "cache".into(),
-        Dim::Hour => "hour_ms".into(),
-        // Times are validated non-negative, so integer division floors.
-        Dim::Day => format!("(hour_ms / {DAY_MS}) * {DAY_MS}"),
-    }
-}
-
 /// Appends `AND column = $n` for each filter set; the values go to `args`. Column
 /// names are the same in `events` and `rollup_hourly`.
 pub(super) fn push_filters(sql: &mut String, args: &mut Args, f: &Filters) {
@@ -785,10 +766,12 @@ impl Store for PgStore {
                 }
                 let slot = deltas.entry(RollupKey::of(e)).or_default();
                 *slot = slot.checked_add(sums).ok_or_else(overflow)?;
+            let mut fresh: Vec<&CostEvent> = Vec::with_capacity(inserted.len());
                 let team = team_spend.entry(e.team.as_str()).or_insert(0);
                 *team = team.checked_add(e.cost_nanos).ok_or_else(overflow)?;
                 if let Some(lease) = e.lease_id {
                     let l = lease_spend.entry(lease).or_insert(0);
+                fresh.push(e);
                     *l = l.checked_add(e.cost_nanos).ok_or_else(overflow)?;
                 }
             }
@@ -799,6 +782,7 @@ impl Store for PgStore {
                 tx.execute(ADD_WALLET_SPEND, &[&teams, &spent, &batch.received_ms])?;
             }
             for (id, cost) in &lease_spend {
+            super::postgres_rollups::add(tx, &fresh)?;
                 tx.execute(ADD_LEASE_SPEND, &[&(*id as i64), cost])?;
             }
             if !quarantine.is_empty() {
@@ -815,58 +799,12 @@ impl Store for PgStore {
         })
     }
 
-    fn spend(&self, q: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
-        if unmatchable(&q.filters) {
-            return Ok(Vec::new());
-        }
-        let mut sql = String::from("SELECT ");
-        for (i, d) in q.group_by.iter().enumerate() {
-            sql.push_str(&format!("{} AS k{i}, ", dim_sql(*d)));
-        }
-        sql.push_str(&format!(
-            "COUNT(*), {SUM_COLUMNS} FROM rollup_hourly WHERE hour_ms >= $1 AND hour_ms < $2"
-        ));
-        let mut args: Args = vec![Box::new(q.from_ms), Box::new(q.to_ms)];
-        push_filters(&mut sql, &mut args, &q.filters);
-        let key_aliases: Vec<String> = (0..q.group_by.len()).map(|i| format!("k{i}")).collect();
-        if !key_aliases.is_empty() {
-            sql.push_str(" GROUP BY ");
-            sql.push_str(&key_aliases.join(", "));
-        }
-        // SUM(cost_nanos) is the 7th sum: column n + 6 (1-based n + 7).
-        let n = q.group_by.len();
-        sql.push_str(&format!(" ORDER BY {} DESC", n + 7));
-        for k in &key_aliases {
-            sql.push_str(", ");
-            sql.push_str(k);
-        }
-
-        let rows = self.conn()?.query(&sql, &arg_refs(&args))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            // Without GROUP BY an empty range still yields one all-NULL row.
-            let count: i64 = r.try_get(n)?;
-            if count == 0 {
-                continue;
-            }
-            let mut key = Vec::with_capacity(n);
-            for (i, d) in q.group_by.iter().enumerate() {
-                key.push(match d {
-                    Dim::Hour | Dim::Day => KeyValue::TimeMs(r.try_get(i)?),
-                    // Optional attributes are stored as '' in the rollup key.
-                    Dim::User | Dim::Workflow | Dim::Provider | Dim::Lane => {
-                        let v: String = r.try_get(i)?;
-                        KeyValue::Text((!v.is_empty()).then_some(v))
-                    }
-                    _ => KeyValue::Text(Some(r.try_get(i)?)),
-                });
-            }
-            out.push(SpendRow {
-                key,
-                sums: sums_from(r, n + 1)?,
-            });
-        }
-        Ok(out)
+    fn spend_from(
+        &self,
+        q: &SpendQuery,
+        rollups: super::spend_plan::Rollups,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.spend_impl(q, rollups)
     }
 
     fn recent_events(&self, q: &EventsQuery) -> Result<Vec<CostEvent>, StoreError> {

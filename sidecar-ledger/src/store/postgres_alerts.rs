@@ -11,6 +11,7 @@ use postgres::{GenericClient, Row};
 
 use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
 use super::postgres::{has_nul, PgStore};
+use super::spend_plan::{team_query, Rollups};
 use super::StoreError;
 
 const DAY_MS: i64 = 86_400_000;
@@ -90,25 +91,18 @@ fn alerts_by_id(
 }
 
 impl PgStore {
+    /// From the coarsest rollups that hold the team (see [`super::spend_plan`]).
     pub(super) fn team_spend_between_impl(
         &self,
         team: &str,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<i64, StoreError> {
-        if has_nul(team) {
-            return Ok(0);
-        }
-        Ok(self
-            .conn()?
-            .query_one(
-                "SELECT COALESCE(SUM(cost_nanos), 0)::BIGINT FROM rollup_hourly
-                 WHERE team = $1 AND hour_ms >= $2 AND hour_ms < $3",
-                &[&team, &from_ms, &to_ms],
-            )?
-            .try_get(0)?)
+        let rows = self.spend_impl(&team_query(team, from_ms, to_ms), Rollups::Coarsest)?;
+        Ok(rows.first().map_or(0, |r| r.sums.cost_nanos))
     }
 
+    /// From the daily coarse rollup.
     pub(super) fn team_daily_spend_impl(
         &self,
         team: &str,
@@ -120,8 +114,8 @@ impl PgStore {
             return Ok(days);
         }
         let rows = self.conn()?.query(
-            "SELECT hour_ms / 86400000 AS day, SUM(cost_nanos)::BIGINT FROM rollup_hourly
-             WHERE team = $1 AND hour_ms >= $2 AND hour_ms < $3 GROUP BY day",
+            "SELECT day_ms / 86400000 AS day, SUM(cost_nanos)::BIGINT FROM rollup_daily_coarse
+             WHERE team = $1 AND day_ms >= $2 AND day_ms < $3 GROUP BY day",
             &[&team, &(from_day * DAY_MS), &(to_day * DAY_MS)],
         )?;
         for r in rows {

@@ -18,18 +18,18 @@ use tollgate_core::event::{CostEvent, Tokens};
 
 use super::codec;
 use super::{
-    IngestBatch, IngestOutcome, KeyValue, RejectedEvent, SpendRow, Store, StoreError,
-    StoredRejection, Sums,
+    IngestBatch, IngestOutcome, RejectedEvent, SpendRow, Store, StoreError, StoredRejection, Sums,
 };
-use crate::query::{Dim, EventsQuery, Filters, SpendQuery, DAY_MS, HOUR_MS};
+use crate::query::{EventsQuery, Filters, SpendQuery, HOUR_MS};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is how many have run.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_wallets.sql"),
     include_str!("migrations/0003_budgets.sql"),
     include_str!("migrations/0004_insights.sql"),
+    include_str!("migrations/0005_coarse_rollups.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -246,25 +246,6 @@ fn overflow() -> StoreError {
     StoreError::Corrupt("sum overflows 64 bits".into())
 }
 
-/// The SQL column of a group-by dimension in `rollup_hourly`.
-fn dim_sql(d: Dim) -> String {
-    match d {
-        Dim::Team => "team".into(),
-        Dim::ConsumerGroup => "consumer_group".into(),
-        Dim::User => "user_id".into(),
-        Dim::Workflow => "workflow".into(),
-        Dim::Provider => "provider".into(),
-        Dim::Lane => "lane".into(),
-        Dim::Model => "model_served".into(),
-        Dim::Api => "api".into(),
-        Dim::Outcome => "outcome".into(),
-        Dim::Cache => "cache".into(),
-        Dim::Hour => "hour_ms".into(),
-        // Times are validated non-negative, so integer division floors.
-        Dim::Day => format!("(hour_ms / {DAY_MS}) * {DAY_MS}"),
-    }
-}
-
 /// Appends `AND column = ?` for each filter set; the values go to `args`. Column
 /// names are the same in `events` and `rollup_hourly`.
 pub(super) fn push_filters(sql: &mut String, args: &mut Vec<Value>, f: &Filters) {
@@ -413,7 +394,7 @@ impl Store for SqliteStore {
                 ])?;
             }
 
-            super::sqlite_insights::add_daily_rollups(&tx, &fresh)?;
+            super::sqlite_rollups::add(&tx, &fresh)?;
 
             let mut wallet = tx.prepare_cached(ADD_WALLET_SPEND)?;
             for (team, cost) in &team_spend {
@@ -436,74 +417,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn spend(&self, q: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
-        let keys: Vec<String> = q
-            .group_by
-            .iter()
-            .enumerate()
-            .map(|(i, d)| format!("{} AS k{i}", dim_sql(*d)))
-            .collect();
-        let mut sql = String::from("SELECT ");
-        for k in &keys {
-            sql.push_str(k);
-            sql.push_str(", ");
-        }
-        sql.push_str(
-            "COUNT(*), SUM(requests), SUM(input_tokens), SUM(cached_input_tokens),
-             SUM(cache_write_tokens), SUM(output_tokens), SUM(cost_nanos) AS cost,
-             SUM(cost_avoided_nanos)
-             FROM rollup_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2",
-        );
-        let mut args = vec![Value::Integer(q.from_ms), Value::Integer(q.to_ms)];
-        push_filters(&mut sql, &mut args, &q.filters);
-        let key_aliases: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
-        if !key_aliases.is_empty() {
-            sql.push_str(" GROUP BY ");
-            sql.push_str(&key_aliases.join(", "));
-        }
-        sql.push_str(" ORDER BY cost DESC");
-        for k in &key_aliases {
-            sql.push_str(", ");
-            sql.push_str(k);
-        }
-
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args))?;
-        let n = q.group_by.len();
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            // Without GROUP BY an empty range still yields one all-NULL row.
-            let count: i64 = r.get(n)?;
-            if count == 0 {
-                continue;
-            }
-            let mut key = Vec::with_capacity(n);
-            for (i, d) in q.group_by.iter().enumerate() {
-                key.push(match d {
-                    Dim::Hour | Dim::Day => KeyValue::TimeMs(r.get(i)?),
-                    // Optional attributes are stored as '' in the rollup key.
-                    Dim::User | Dim::Workflow | Dim::Provider | Dim::Lane => {
-                        let v: String = r.get(i)?;
-                        KeyValue::Text((!v.is_empty()).then_some(v))
-                    }
-                    _ => KeyValue::Text(Some(r.get(i)?)),
-                });
-            }
-            out.push(SpendRow {
-                key,
-                sums: Sums {
-                    requests: r.get(n + 1)?,
-                    input_tokens: r.get(n + 2)?,
-                    cached_input_tokens: r.get(n + 3)?,
-                    cache_write_tokens: r.get(n + 4)?,
-                    output_tokens: r.get(n + 5)?,
-                    cost_nanos: r.get(n + 6)?,
-                    cost_avoided_nanos: r.get(n + 7)?,
-                },
-            });
-        }
-        Ok(out)
+    fn spend_from(
+        &self,
+        q: &SpendQuery,
+        rollups: super::spend_plan::Rollups,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.spend_impl(q, rollups)
     }
 
     fn recent_events(&self, q: &EventsQuery) -> Result<Vec<CostEvent>, StoreError> {
@@ -685,7 +604,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::{parse_spend, EventsQuery};
+    use crate::query::{parse_spend, EventsQuery, DAY_MS};
     use crate::test_util::{event, TempDir};
 
     const H0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z

@@ -3,6 +3,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
+use super::spend_plan::{team_query, Rollups};
 use super::sqlite::SqliteStore;
 use super::StoreError;
 
@@ -28,20 +29,18 @@ const DELIVERY_COLUMNS: &str =
     "id, alert_id, url, format, status, attempts, next_attempt_ms, last_error, delivered_ms";
 
 impl SqliteStore {
+    /// From the coarsest rollups that hold the team (see [`super::spend_plan`]).
     pub(super) fn team_spend_between_impl(
         &self,
         team: &str,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<i64, StoreError> {
-        Ok(self.reader()?.query_row(
-            "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollup_hourly
-             WHERE team = ?1 AND hour_ms >= ?2 AND hour_ms < ?3",
-            params![team, from_ms, to_ms],
-            |r| r.get(0),
-        )?)
+        let rows = self.spend_impl(&team_query(team, from_ms, to_ms), Rollups::Coarsest)?;
+        Ok(rows.first().map_or(0, |r| r.sums.cost_nanos))
     }
 
+    /// From the daily coarse rollup.
     pub(super) fn team_daily_spend_impl(
         &self,
         team: &str,
@@ -50,8 +49,8 @@ impl SqliteStore {
     ) -> Result<Vec<i64>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT hour_ms / 86400000 AS day, SUM(cost_nanos) FROM rollup_hourly
-             WHERE team = ?1 AND hour_ms >= ?2 AND hour_ms < ?3 GROUP BY day",
+            "SELECT day_ms / 86400000 AS day, SUM(cost_nanos) FROM rollup_daily_coarse
+             WHERE team = ?1 AND day_ms >= ?2 AND day_ms < ?3 GROUP BY day",
         )?;
         let mut days = vec![0i64; (to_day - from_day).max(0) as usize];
         let rows = stmt.query_map(params![team, from_day * DAY_MS, to_day * DAY_MS], |r| {

@@ -1,223 +1,12 @@
-//! The dashboard's storage on SQLite: the daily rollups (maintained in the ingest
-//! transaction, read grouped) and the access tokens.
-
-use std::collections::HashMap;
+//! The dashboard's storage on SQLite: grouped reads of the daily rollups (maintained
+//! at ingest by [`super::sqlite_rollups`]) and the access tokens.
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
-use tollgate_core::event::CostEvent;
+use rusqlite::{params, params_from_iter, OptionalExtension};
 
-use super::codec;
 use super::insights::{InsightDim, InsightQuery, NewToken, Role, TokenRecord};
 use super::sqlite::SqliteStore;
 use super::{KeyValue, SpendRow, StoreError, Sums};
-use crate::query::DAY_MS;
-
-const UPSERT_DAILY: &str = "INSERT INTO rollup_daily (
-        day_ms, team, consumer_group, workflow, provider, lane, model_served, cache,
-        premium, premium_approved, requests, input_tokens, cached_input_tokens,
-        cache_write_tokens, output_tokens, cost_nanos, cost_avoided_nanos)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-    ON CONFLICT (day_ms, team, consumer_group, workflow, provider, lane, model_served,
-                 cache, premium, premium_approved) DO UPDATE SET
-        requests = requests + excluded.requests,
-        input_tokens = input_tokens + excluded.input_tokens,
-        cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        cost_nanos = cost_nanos + excluded.cost_nanos,
-        cost_avoided_nanos = cost_avoided_nanos + excluded.cost_avoided_nanos";
-
-const UPSERT_DAILY_TEAM: &str = "INSERT INTO rollup_daily_team (
-        day_ms, team, provider, lane, model_served, cache, premium, premium_approved,
-        requests, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
-        cost_nanos, cost_avoided_nanos)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-    ON CONFLICT (day_ms, team, provider, lane, model_served, cache, premium,
-                 premium_approved) DO UPDATE SET
-        requests = requests + excluded.requests,
-        input_tokens = input_tokens + excluded.input_tokens,
-        cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        cost_nanos = cost_nanos + excluded.cost_nanos,
-        cost_avoided_nanos = cost_avoided_nanos + excluded.cost_avoided_nanos";
-
-const UPSERT_DAILY_USER: &str = "INSERT INTO rollup_daily_user (
-        day_ms, team, consumer_group, user_id, requests, input_tokens, cached_input_tokens,
-        cache_write_tokens, output_tokens, cost_nanos, cost_avoided_nanos)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-    ON CONFLICT (day_ms, team, consumer_group, user_id) DO UPDATE SET
-        requests = requests + excluded.requests,
-        input_tokens = input_tokens + excluded.input_tokens,
-        cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        cost_nanos = cost_nanos + excluded.cost_nanos,
-        cost_avoided_nanos = cost_avoided_nanos + excluded.cost_avoided_nanos";
-
-#[derive(Clone, Copy, Hash, PartialEq, Eq)]
-struct DailyKey<'a> {
-    day_ms: i64,
-    team: &'a str,
-    consumer_group: &'a str,
-    workflow: &'a str,
-    provider: &'a str,
-    lane: &'a str,
-    model_served: &'a str,
-    cache: &'static str,
-    premium: bool,
-    premium_approved: bool,
-}
-
-#[derive(Hash, PartialEq, Eq)]
-struct UserKey<'a> {
-    day_ms: i64,
-    team: &'a str,
-    consumer_group: &'a str,
-    user: &'a str,
-}
-
-fn sums_of(e: &CostEvent) -> Result<Sums, StoreError> {
-    let t = |n: u64| {
-        i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("token count {n} out of range")))
-    };
-    Ok(Sums {
-        requests: 1,
-        input_tokens: t(e.tokens.input)?,
-        cached_input_tokens: t(e.tokens.cached_input)?,
-        cache_write_tokens: t(e.tokens.cache_write)?,
-        output_tokens: t(e.tokens.output)?,
-        cost_nanos: e.cost_nanos,
-        cost_avoided_nanos: e.cost_avoided_nanos,
-    })
-}
-
-fn add(slot: &mut Sums, s: &Sums) -> Result<(), StoreError> {
-    *slot = slot
-        .checked_add(s)
-        .ok_or_else(|| StoreError::Corrupt("sum overflows 64 bits".into()))?;
-    Ok(())
-}
-
-fn sums_params(s: &Sums) -> [i64; 7] {
-    [
-        s.requests,
-        s.input_tokens,
-        s.cached_input_tokens,
-        s.cache_write_tokens,
-        s.output_tokens,
-        s.cost_nanos,
-        s.cost_avoided_nanos,
-    ]
-}
-
-/// Adds newly stored events to the daily rollups, inside the ingest transaction.
-/// Aggregated in memory first, so a batch touches each rollup row once.
-pub(super) fn add_daily_rollups(
-    tx: &Transaction<'_>,
-    events: &[&CostEvent],
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut daily: HashMap<DailyKey<'_>, Sums> = HashMap::new();
-    let mut users: HashMap<UserKey<'_>, Sums> = HashMap::new();
-    // rollup_daily_team: the daily key without consumer group and workflow.
-    let mut teams: HashMap<DailyKey<'_>, Sums> = HashMap::new();
-    for e in events {
-        let s = sums_of(e)?;
-        let day_ms = e.ts_ms.div_euclid(DAY_MS) * DAY_MS;
-        let key = DailyKey {
-            day_ms,
-            team: &e.team,
-            consumer_group: &e.consumer_group,
-            workflow: e.workflow.as_deref().unwrap_or(""),
-            provider: e.provider.as_deref().unwrap_or(""),
-            lane: e.lane.as_deref().unwrap_or(""),
-            model_served: &e.model_served,
-            cache: codec::cache_str(e.cache),
-            premium: e.premium,
-            premium_approved: e.premium_approved,
-        };
-        let team_key = DailyKey {
-            consumer_group: "",
-            workflow: "",
-            ..key
-        };
-        add(daily.entry(key).or_default(), &s)?;
-        add(teams.entry(team_key).or_default(), &s)?;
-        let key = UserKey {
-            day_ms,
-            team: &e.team,
-            consumer_group: &e.consumer_group,
-            user: e.user.as_deref().unwrap_or(""),
-        };
-        add(users.entry(key).or_default(), &s)?;
-    }
-    let mut upsert = tx.prepare_cached(UPSERT_DAILY)?;
-    for (k, s) in &daily {
-        let [r, i, ci, cw, o, c, ca] = sums_params(s);
-        upsert.execute(params![
-            k.day_ms,
-            k.team,
-            k.consumer_group,
-            k.workflow,
-            k.provider,
-            k.lane,
-            k.model_served,
-            k.cache,
-            k.premium,
-            k.premium_approved,
-            r,
-            i,
-            ci,
-            cw,
-            o,
-            c,
-            ca
-        ])?;
-    }
-    let mut upsert = tx.prepare_cached(UPSERT_DAILY_TEAM)?;
-    for (k, s) in &teams {
-        let [r, i, ci, cw, o, c, ca] = sums_params(s);
-        upsert.execute(params![
-            k.day_ms,
-            k.team,
-            k.provider,
-            k.lane,
-            k.model_served,
-            k.cache,
-            k.premium,
-            k.premium_approved,
-            r,
-            i,
-            ci,
-            cw,
-            o,
-            c,
-            ca
-        ])?;
-    }
-    let mut upsert = tx.prepare_cached(UPSERT_DAILY_USER)?;
-    for (k, s) in &users {
-        let [r, i, ci, cw, o, c, ca] = sums_params(s);
-        upsert.execute(params![
-            k.day_ms,
-            k.team,
-            k.consumer_group,
-            k.user,
-            r,
-            i,
-            ci,
-            cw,
-            o,
-            c,
-            ca
-        ])?;
-    }
-    Ok(())
-}
 
 fn dim_sql(d: InsightDim) -> &'static str {
     match d {
@@ -261,12 +50,8 @@ impl SqliteStore {
         }
         let table = if q.needs_users() {
             "rollup_daily_user"
-        } else if q.workflow.is_none()
-            && q.group_by
-                .iter()
-                .all(|d| !matches!(d, InsightDim::Workflow | InsightDim::ConsumerGroup))
-        {
-            "rollup_daily_team"
+        } else if q.workflow.is_none() && !q.group_by.contains(&InsightDim::Workflow) {
+            "rollup_daily_coarse"
         } else {
             "rollup_daily"
         };
@@ -387,6 +172,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::DAY_MS;
     use crate::store::{IngestBatch, Store};
     use crate::test_util::{event, TempDir};
     use tollgate_core::event::CacheStatus;
@@ -496,8 +282,8 @@ mod tests {
             // Pretend the events were stored by a ledger before version 4.
             let w = store.writer();
             w.execute_batch(
-                "DROP TABLE rollup_daily; DROP TABLE rollup_daily_team;
-                 DROP TABLE rollup_daily_user; DROP TABLE api_tokens;
+                "DROP TABLE rollup_daily; DROP TABLE rollup_daily_user; DROP TABLE api_tokens;
+                 DROP TABLE rollup_hourly_coarse; DROP TABLE rollup_daily_coarse;
                  PRAGMA user_version = 3;",
             )
             .unwrap();

@@ -1,0 +1,344 @@
+//! The ledger follows its config file while it runs: new wallets (with their opening
+//! allocation, applied once), budgets, alert webhooks and prices take effect without a
+//! restart.
+//!
+//! A reload happens on `SIGHUP` and whenever the file's content changes (polled, so it
+//! works the same for an edited file, a file replaced by rename, and a Kubernetes
+//! ConfigMap whose mount swaps a symlink). A file that fails validation is reported
+//! and ignored: the ledger keeps running on the last good configuration.
+//!
+//! What a reload does not do: remove wallets (a wallet stays, with its history, when
+//! its team leaves the config) or re-apply an opening allocation that was already made
+//! (`initial_usd` is applied once per team; later changes go through
+//! `wallet allocate`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tollgate_core::config::{AlertsConfig, BudgetDef, Config};
+
+use crate::config_file;
+use crate::store::Store;
+
+/// A value the reloader replaces while readers keep using the one they took.
+#[derive(Debug, Default)]
+pub struct Shared<T>(RwLock<Arc<T>>);
+
+impl<T> Shared<T> {
+    pub fn new(value: T) -> Arc<Self> {
+        Arc::new(Shared(RwLock::new(Arc::new(value))))
+    }
+
+    /// The current value (cheap: one reference count).
+    pub fn current(&self) -> Arc<T> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, value: T) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
+    }
+}
+
+/// The parts of the config the running ledger uses, replaced together on a reload.
+#[derive(Clone)]
+pub struct LiveConfig {
+    pub budgets: Arc<Shared<Vec<BudgetDef>>>,
+    pub alerts: Arc<Shared<AlertsConfig>>,
+}
+
+impl LiveConfig {
+    pub fn new(budgets: Vec<BudgetDef>, alerts: AlertsConfig) -> Self {
+        LiveConfig {
+            budgets: Shared::new(budgets),
+            alerts: Shared::new(alerts),
+        }
+    }
+
+    fn apply(&self, config: &Config) {
+        self.budgets.replace(config.budgets.clone());
+        self.alerts.replace(config.alerts.clone());
+        crate::export::use_pricing(&config.pricing);
+    }
+}
+
+/// What one reload attempt did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The file's content is what was last read: nothing to do.
+    Unchanged,
+    /// The new configuration is in force; these wallets are new.
+    Applied { new_wallets: Vec<String> },
+}
+
+/// Why a reload did not happen; the previous configuration stays in force.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReloadError {
+    /// The file cannot be read or does not validate (every problem, with its path).
+    Invalid(String),
+    /// The store could not create the wallets; tried again at the next check.
+    Failed(String),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Invalid(e) | ReloadError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Follows one config file.
+pub struct Reloader {
+    path: PathBuf,
+    store: Arc<dyn Store>,
+    live: LiveConfig,
+    /// The text last read (valid or not), to notice changes.
+    last_text: Option<String>,
+    /// The configuration in force.
+    current: Config,
+}
+
+impl Reloader {
+    /// Loads `path`, creates its wallets and applies their opening allocations, and
+    /// returns the reloader with the configuration in force.
+    pub fn start(path: &Path, store: Arc<dyn Store>, now_ms: i64) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let loaded = config_file::parse(&text).map_err(|e| e.report(path))?;
+        crate::wallet_seed::seed_wallets(store.as_ref(), &loaded.config, path, now_ms)
+            .map_err(|e| format!("cannot create the wallets of {}: {e}", path.display()))?;
+        let live = LiveConfig::new(loaded.config.budgets.clone(), loaded.config.alerts.clone());
+        live.apply(&loaded.config);
+        Ok(Reloader {
+            path: path.to_path_buf(),
+            store,
+            live,
+            last_text: Some(text),
+            current: loaded.config,
+        })
+    }
+
+    pub fn live(&self) -> LiveConfig {
+        self.live.clone()
+    }
+
+    /// Reads the file again and, if its content changed (or `force`), validates it and
+    /// puts it in force. On an error the previous configuration stays in force.
+    pub fn reload(&mut self, force: bool, now_ms: i64) -> Result<Reloaded, ReloadError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| {
+            ReloadError::Invalid(format!("{}: cannot read: {e}", self.path.display()))
+        })?;
+        if !force && self.last_text.as_deref() == Some(text.as_str()) {
+            return Ok(Reloaded::Unchanged);
+        }
+        let loaded = match config_file::parse(&text) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Remembered: a broken file is reported once, not at every poll.
+                self.last_text = Some(text);
+                return Err(ReloadError::Invalid(e.report(&self.path)));
+            }
+        };
+        let config = loaded.config;
+        let known: Vec<String> = self.current.wallet_team_ids();
+        let new_wallets: Vec<String> = config
+            .wallet_team_ids()
+            .into_iter()
+            .filter(|t| !known.contains(t))
+            .collect();
+        // A store error is not remembered: the next poll tries again.
+        crate::wallet_seed::seed_wallets(self.store.as_ref(), &config, &self.path, now_ms)
+            .map_err(|e| {
+                ReloadError::Failed(format!(
+                    "cannot create the wallets of {}: {e}",
+                    self.path.display()
+                ))
+            })?;
+        for w in config.wallets.iter().flatten() {
+            let before = self
+                .current
+                .wallets
+                .iter()
+                .flatten()
+                .find(|old| old.team_id == w.team_id);
+            if before.is_some_and(|old| old.initial_usd != w.initial_usd) {
+                tracing::warn!(
+                    team = w.team_id,
+                    "initial_usd changed for an existing wallet: opening allocations apply \
+                     once; use `tollgate-ledger wallet allocate` to change its allocation"
+                );
+            }
+        }
+        self.live.apply(&config);
+        self.current = config;
+        self.last_text = Some(text);
+        Ok(Reloaded::Applied { new_wallets })
+    }
+}
+
+/// Reloads on `SIGHUP` and when the file changes (checked every `poll`; zero: only on
+/// `SIGHUP`). Store work runs on the blocking pool.
+pub fn spawn(reloader: Reloader, poll: Duration) {
+    let reloader = Arc::new(std::sync::Mutex::new(reloader));
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; config reload by polling only");
+                None
+            }
+        };
+        let mut tick = (!poll.is_zero()).then(|| {
+            let mut t = tokio::time::interval(poll);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
+        loop {
+            let force = tokio::select! {
+                _ = async {
+                    match tick.as_mut() {
+                        Some(t) => { t.tick().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => false,
+                _ = async {
+                    #[cfg(unix)]
+                    match hangup.as_mut() {
+                        Some(h) => { h.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                    #[cfg(not(unix))]
+                    std::future::pending::<()>().await
+                } => true,
+            };
+            let reloader = reloader.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let mut r = reloader.lock().unwrap_or_else(|p| p.into_inner());
+                let result = r.reload(force, crate::api::now_ms());
+                (result, r.path.display().to_string())
+            })
+            .await;
+            match done {
+                Ok((Ok(Reloaded::Unchanged), _)) => {}
+                Ok((Ok(Reloaded::Applied { new_wallets }), file)) => {
+                    crate::metrics::METRICS.config_reload("ok");
+                    tracing::info!(
+                        file,
+                        signal = force,
+                        new_wallets = new_wallets.join(","),
+                        "configuration reloaded"
+                    );
+                }
+                Ok((Err(e), file)) => {
+                    crate::metrics::METRICS.config_reload(match e {
+                        ReloadError::Invalid(_) => "invalid",
+                        ReloadError::Failed(_) => "error",
+                    });
+                    tracing::error!(file, error = %e, "configuration not reloaded; the previous one stays in force");
+                }
+                Err(e) => tracing::error!(error = %e, "configuration reload task failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::test_util::TempDir;
+
+    const BASE: &str = "version: '1'
+providers:
+  targets:
+    - {id: mini, provider: openai, model: gpt-4o-mini, secret_key_ref: {env: OPENAI_API_KEY}}
+cost_tracking: {enabled: true, wallet_enforcement: true}
+consumer_groups:
+  - {name: support, api_key: kt_cg_support_prod, wallet_team_id: team_support}
+wallets:
+  - {team_id: team_support, initial_usd: '5.00'}
+";
+
+    fn with_research(initial: &str) -> String {
+        BASE.replace(
+            "wallets:\n",
+            "  - {name: research, api_key: kt_cg_research_prod, wallet_team_id: team_research}\n\
+             wallets:\n",
+        ) + &format!(
+            "  - {{team_id: team_research, initial_usd: '{initial}'}}\n\
+             budgets:\n  - {{team_id: team_research, amount_usd: '3.00'}}\n"
+        )
+    }
+
+    fn allocated(store: &SqliteStore, team: &str) -> Option<i64> {
+        store.wallet(team, 0).unwrap().map(|w| w.allocated_nanos)
+    }
+
+    #[test]
+    fn a_new_wallet_is_created_and_funded_once_and_bad_files_are_ignored() {
+        let dir = TempDir::new();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap());
+        let file = dir.path().join("tollgate.yaml");
+        std::fs::write(&file, BASE).unwrap();
+        let mut r = Reloader::start(&file, store.clone(), 1).unwrap();
+        let live = r.live();
+        assert_eq!(allocated(&store, "team_support"), Some(5_000_000_000));
+        assert_eq!(allocated(&store, "team_research"), None);
+        assert_eq!(r.reload(false, 2), Ok(Reloaded::Unchanged));
+
+        std::fs::write(&file, with_research("2.50")).unwrap();
+        assert_eq!(
+            r.reload(false, 3),
+            Ok(Reloaded::Applied {
+                new_wallets: vec!["team_research".into()]
+            })
+        );
+        assert_eq!(allocated(&store, "team_research"), Some(2_500_000_000));
+        assert_eq!(live.budgets.current().len(), 1, "budgets follow the file");
+
+        // Forced again (SIGHUP), or with a changed opening amount: applied once only.
+        assert_eq!(
+            r.reload(true, 4),
+            Ok(Reloaded::Applied {
+                new_wallets: vec![]
+            })
+        );
+        std::fs::write(&file, with_research("9.00")).unwrap();
+        r.reload(false, 5).unwrap();
+        assert_eq!(allocated(&store, "team_research"), Some(2_500_000_000));
+        assert_eq!(allocated(&store, "team_support"), Some(5_000_000_000));
+
+        // A broken file is reported; the configuration in force does not change.
+        std::fs::write(
+            &file,
+            with_research("9.00").replace("wallet_team_id: team_support", "wallet_team: x"),
+        )
+        .unwrap();
+        let Err(ReloadError::Invalid(err)) = r.reload(false, 6) else {
+            panic!("expected an invalid file");
+        };
+        assert!(err.contains("tollgate.yaml"), "{err}");
+        assert!(!err.contains("kt_cg_"), "keys never echoed: {err}");
+        assert_eq!(live.budgets.current().len(), 1);
+        assert_eq!(r.reload(false, 7), Ok(Reloaded::Unchanged), "reported once");
+
+        // Back to the base file: wallets stay, budgets go.
+        std::fs::write(&file, BASE).unwrap();
+        r.reload(false, 8).unwrap();
+        assert!(live.budgets.current().is_empty());
+        assert_eq!(allocated(&store, "team_research"), Some(2_500_000_000));
+    }
+
+    #[test]
+    fn a_broken_file_at_start_is_an_error() {
+        let dir = TempDir::new();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap());
+        let file = dir.path().join("tollgate.yaml");
+        std::fs::write(&file, "version: '1'\n").unwrap();
+        let err = Reloader::start(&file, store, 1).err().unwrap();
+        assert!(err.contains("tollgate.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,58 @@
+//! `/v1/spend` on PostgreSQL: the plan's statement ([`super::spend_sql`]).
+
+use postgres::types::ToSql;
+
+use super::postgres::{arg_refs, sums_from, unmatchable, Args, PgStore};
+use super::spend_plan::{plan, Rollups};
+use super::spend_sql::{spend_sql, Arg, Dialect};
+use super::{KeyValue, SpendRow, StoreError};
+use crate::query::{Dim, SpendQuery};
+
+impl PgStore {
+    pub(super) fn spend_impl(
+        &self,
+        q: &SpendQuery,
+        rollups: Rollups,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        if unmatchable(&q.filters) {
+            return Ok(Vec::new());
+        }
+        let (sql, args) = spend_sql(q, &plan(q, rollups), Dialect::Postgres);
+        let args: Args = args
+            .into_iter()
+            .map(|a| -> Box<dyn ToSql + Sync + Send> {
+                match a {
+                    Arg::Int(v) => Box::new(v),
+                    Arg::Text(v) => Box::new(v),
+                }
+            })
+            .collect();
+        let rows = self.conn()?.query(&sql, &arg_refs(&args))?;
+        let n = q.group_by.len();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // Without GROUP BY an empty range still yields one all-NULL row.
+            let count: i64 = r.try_get(n)?;
+            if count == 0 {
+                continue;
+            }
+            let mut key = Vec::with_capacity(n);
+            for (i, d) in q.group_by.iter().enumerate() {
+                key.push(match d {
+                    Dim::Hour | Dim::Day => KeyValue::TimeMs(r.try_get(i)?),
+                    // Optional attributes are stored as '' in the rollup keys.
+                    Dim::User | Dim::Workflow | Dim::Provider | Dim::Lane => {
+                        let v: String = r.try_get(i)?;
+                        KeyValue::Text((!v.is_empty()).then_some(v))
+                    }
+                    _ => KeyValue::Text(Some(r.try_get(i)?)),
+                });
+            }
+            out.push(SpendRow {
+                key,
+                sums: sums_from(r, n + 1)?,
+            });
+        }
+        Ok(out)
+    }
+}
