@@ -760,29 +760,29 @@ impl Store for PgStore {
             let mut deltas: BTreeMap<RollupKey<'_>, Sums> = BTreeMap::new();
             let mut team_spend: BTreeMap<&str, i64> = BTreeMap::new();
             let mut lease_spend: BTreeMap<u64, i64> = BTreeMap::new();
+            let mut fresh: Vec<&CostEvent> = Vec::with_capacity(inserted.len());
             for (e, sums) in &candidates {
                 if !inserted.contains(&e.id) {
                     continue;
                 }
+                fresh.push(e);
                 let slot = deltas.entry(RollupKey::of(e)).or_default();
                 *slot = slot.checked_add(sums).ok_or_else(overflow)?;
-            let mut fresh: Vec<&CostEvent> = Vec::with_capacity(inserted.len());
                 let team = team_spend.entry(e.team.as_str()).or_insert(0);
                 *team = team.checked_add(e.cost_nanos).ok_or_else(overflow)?;
                 if let Some(lease) = e.lease_id {
                     let l = lease_spend.entry(lease).or_insert(0);
-                fresh.push(e);
                     *l = l.checked_add(e.cost_nanos).ok_or_else(overflow)?;
                 }
             }
             upsert_rollups(tx, &deltas)?;
+            super::postgres_rollups::add(tx, &fresh)?;
             if !team_spend.is_empty() {
                 let teams: Vec<&str> = team_spend.keys().copied().collect();
                 let spent: Vec<i64> = team_spend.values().copied().collect();
                 tx.execute(ADD_WALLET_SPEND, &[&teams, &spent, &batch.received_ms])?;
             }
             for (id, cost) in &lease_spend {
-            super::postgres_rollups::add(tx, &fresh)?;
                 tx.execute(ADD_LEASE_SPEND, &[&(*id as i64), cost])?;
             }
             if !quarantine.is_empty() {
