@@ -105,6 +105,34 @@ struct ServeArgs {
     /// dashboard's data always needs one; ingest, leases and health never do.
     #[arg(long, env = "TOLLGATE_REQUIRE_TOKENS")]
     require_tokens: bool,
+    /// Require a token for `GET /metrics` (`Authorization: Bearer <token>`; Prometheus:
+    /// `authorization.credentials_file`). FILE holds the token, at least 16 characters.
+    /// Without it /metrics is open, like /healthz.
+    #[arg(long, env = "TOLLGATE_METRICS_TOKEN_FILE", value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
+    /// Serve `/metrics` on its own listener at HOST:PORT instead of on --listen (e.g.
+    /// a port only Prometheus can reach). Port 0 picks a free port (printed).
+    #[arg(long, env = "TOLLGATE_METRICS_LISTEN", value_name = "HOST:PORT")]
+    metrics_listen: Option<String>,
+}
+
+/// Shortest metrics token accepted.
+const MIN_METRICS_TOKEN_LEN: usize = 16;
+
+/// Reads the metrics token file; returns the token's SHA-256 (the token itself is not
+/// kept, and never logged).
+fn metrics_token_digest(file: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("--metrics-token-file {}: cannot read: {e}", file.display()))?;
+    let token = text.trim();
+    if token.len() < MIN_METRICS_TOKEN_LEN || token.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "--metrics-token-file {}: expected one token of at least {MIN_METRICS_TOKEN_LEN} \
+             characters without spaces",
+            file.display()
+        ));
+    }
+    Ok(auth::hash_token(token))
 }
 
 /// Evaluates budgets and delivers alerts in the background, off the async workers,
@@ -216,6 +244,22 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         None => config_reload::LiveConfig::new(Vec::new(), Default::default()),
     };
 
+    let metrics = api::MetricsAccess {
+        token_sha256: match &args.metrics_token_file {
+            Some(file) => Some(metrics_token_digest(file)?.into()),
+            None => None,
+        },
+        separate_listener: args.metrics_listen.is_some(),
+    };
+    let metrics_listener = match &args.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (--metrics-listen): {e}"))?,
+        ),
+        None => None,
+    };
+
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -224,9 +268,16 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     // Scripts wait for this exact line to learn the address (port 0 picks one).
     {
         let mut out = std::io::stdout().lock();
-        if let Err(e) =
-            writeln!(out, "tollgate-ledger listening on http://{addr}").and_then(|_| out.flush())
-        {
+        let mut lines = String::new();
+        if let Some(l) = &metrics_listener {
+            let metrics_addr = l.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(%metrics_addr, "metrics listening");
+            lines.push_str(&format!(
+                "tollgate-ledger metrics on http://{metrics_addr}/metrics\n"
+            ));
+        }
+        lines.push_str(&format!("tollgate-ledger listening on http://{addr}\n"));
+        if let Err(e) = out.write_all(lines.as_bytes()).and_then(|_| out.flush()) {
             tracing::warn!(error = %e, "cannot write the listening line to stdout");
         }
     }
@@ -241,7 +292,17 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         lease_ttl_ms: args.lease_ttl_ms,
         budgets: live.budgets.clone(),
         require_tokens: args.require_tokens,
+        metrics,
     };
+    if let Some(l) = metrics_listener {
+        // Ends with the process (the runtime is dropped after the API server stops).
+        let router = api::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, router).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let server = axum::serve(listener, api::router_with(state)).with_graceful_shutdown({
         let signalled = signalled.clone();
         async move {
@@ -290,4 +351,32 @@ async fn shutdown_signal() {
         _ = terminate => "SIGTERM",
     };
     tracing::info!(signal, "shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_token_file_holds_one_long_enough_token() {
+        let dir = test_util::TempDir::new();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "  s3cret-metrics-token-1234\n").unwrap();
+        assert_eq!(
+            metrics_token_digest(&file).unwrap(),
+            auth::hash_token("s3cret-metrics-token-1234")
+        );
+        for bad in ["short", "two tokens-0123456789", ""] {
+            std::fs::write(&file, bad).unwrap();
+            let err = metrics_token_digest(&file).unwrap_err();
+            assert!(err.contains("at least 16"), "{err}");
+            assert!(
+                bad.is_empty() || !err.contains(bad),
+                "the token is not echoed"
+            );
+        }
+        assert!(metrics_token_digest(&dir.path().join("missing"))
+            .unwrap_err()
+            .contains("cannot read"));
+    }
 }

@@ -217,3 +217,50 @@ def test_grafana_dashboard_uses_only_metrics_that_exist(metrics_stack, traffic):
     lazily_created = {"tollgate_failed_attempts"}
     assert used - have - lazily_created == set()
     assert {"tollgate_requests", "tollgate_ledger_ingest_events_total"} <= used
+
+
+METRICS_TOKEN = "prom-scrape-token-5f0c2a9e71"
+
+
+def test_ledger_metrics_can_require_a_token_and_move_to_their_own_port(tmp_path):
+    """Open by default (above); with --metrics-token-file a scrape needs the token; with
+    --metrics-listen /metrics moves to its own port and leaves the API's."""
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text(METRICS_TOKEN + "\n")
+    port = closed_port()
+    procs = []
+    try:
+        proc, api = harness.start_ledger(tmp_path, tmp_path / "data-a",
+                                         extra=["--metrics-token-file", str(token_file)])
+        procs.append(proc)
+        r = requests.get(f"http://{api}/metrics", timeout=10)
+        assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        r = requests.get(f"http://{api}/metrics", headers={"authorization": "Bearer not-the-token"}, timeout=10)
+        assert r.status_code == 401
+        r = requests.get(f"http://{api}/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10)
+        assert r.status_code == 200 and "tollgate_ledger_ingest_batch_duration_seconds" in r.text
+        assert requests.get(f"http://{api}/healthz", timeout=10).status_code == 200
+
+        proc, api = harness.start_ledger(tmp_path, tmp_path / "data-b", extra=[
+            "--metrics-token-file", str(token_file), "--metrics-listen", f"127.0.0.1:{port}"])
+        procs.append(proc)
+        assert requests.get(f"http://{api}/metrics", timeout=10).status_code == 404
+        assert requests.get(f"http://{api}/metrics", timeout=10,
+                            headers={"authorization": f"Bearer {METRICS_TOKEN}"}).status_code == 404
+        assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 401
+        r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10,
+                         headers={"authorization": f"Bearer {METRICS_TOKEN}"})
+        assert r.status_code == 200 and "tollgate_ledger_alerts " in r.text
+        assert requests.get(f"http://127.0.0.1:{port}/v1/wallets", timeout=10).status_code == 404
+        assert requests.get(f"http://{api}/healthz", timeout=10).status_code == 200
+
+        # A token too short to be one is refused at start.
+        token_file.write_text("short\n")
+        with pytest.raises(RuntimeError, match="at least 16"):
+            harness.start_ledger(tmp_path, tmp_path / "data-c", extra=["--metrics-token-file", str(token_file)])
+    finally:
+        for p in procs:
+            p.stop()
+    for p in procs:
+        assert METRICS_TOKEN not in p.log_path.read_text()

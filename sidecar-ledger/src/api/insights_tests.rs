@@ -33,6 +33,7 @@ fn fixture(require_tokens: bool) -> Fixture {
         )
         .unwrap()]),
         require_tokens,
+        metrics: Default::default(),
     });
     Fixture {
         app,

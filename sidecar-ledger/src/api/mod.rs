@@ -42,6 +42,20 @@ pub struct AppState {
     /// `serve --require-tokens`: reads of spend, wallets and budgets need a token
     /// (the dashboard's `/v1/insights/*` always do; see `crate::auth`).
     pub require_tokens: bool,
+    /// Who may read `GET /metrics`, and where it is served.
+    pub metrics: MetricsAccess,
+}
+
+/// Access to the ledger's Prometheus metrics: open by default (scrapers send no
+/// credentials), or behind a token, and on the API's listener or on its own.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    /// SHA-256 (hex) of the token `GET /metrics` requires as `Authorization: Bearer`;
+    /// `None`: no token needed.
+    pub token_sha256: Option<Arc<str>>,
+    /// `/metrics` is served by [`metrics_router`] on its own listener, and not by the
+    /// API's router.
+    pub separate_listener: bool,
 }
 
 /// Default lease lifetime: long enough that busy instances renew rarely, short enough
@@ -55,7 +69,19 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
         budgets: crate::config_reload::Shared::new(Vec::new()),
         require_tokens: false,
+        metrics: MetricsAccess::default(),
     })
+}
+
+/// The router of a metrics-only listener (`serve --metrics-listen`): `GET /metrics`.
+pub fn metrics_router(mut state: AppState) -> Router {
+    state.metrics.separate_listener = false;
+    Router::new()
+        .route("/metrics", get(metrics::get_metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
 }
 
 pub fn router_with(state: AppState) -> Router {
