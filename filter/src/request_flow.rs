@@ -14,13 +14,14 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::accounting::{RequestRecord, ServedBy};
 use tollgate_core::budget::reservation_nanos;
 use tollgate_core::cache::{cache_key, client_bypasses, is_nondeterministic, Bypass, Entry};
+use tollgate_core::config::LedgerFailureMode;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::errors::{error_body, LocalError};
 use tollgate_core::event::ApiKind;
 use tollgate_core::event::CacheStatus;
 use tollgate_core::filter_config::LaneEntry;
 use tollgate_core::keys;
-use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+use tollgate_core::lease::{decide, CreditDecision, LeaseAnswer, LeaseRequest};
 use tollgate_core::money::format_usd;
 use tollgate_core::request::{clean_label, ParsedRequest};
 use tollgate_core::routing::{plan, premium_status, RouteQuery};
@@ -578,7 +579,19 @@ impl RequestFlow {
             }
             Err(status) => {
                 log::warn!("tollgate: cannot reach the ledger for credit: {status:?}");
-                self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) is unreachable; the request was not sent.")
+                let mode = self
+                    .group()
+                    .map_or(LedgerFailureMode::Closed, |g| g.on_ledger_unavailable);
+                match decide(LeaseAnswer::Unreachable, mode) {
+                    CreditDecision::SendUnchecked => {
+                        log::warn!("tollgate: ledger unreachable; team {} fails open: request sent without a wallet check", self.team());
+                        if let Some(r) = self.record.as_mut() {
+                            r.wallet_unchecked = true;
+                        }
+                        self.send(prepared)
+                    }
+                    _ => self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) is unreachable; the request was not sent."),
+                }
             }
         }
     }
@@ -589,18 +602,39 @@ impl RequestFlow {
         };
         let status = self
             .get_http_call_response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
-        let grant = (status == 200)
+            .and_then(|s| s.parse::<u16>().ok());
+        let body = (status == Some(200))
             .then(|| self.get_http_call_response_body(0, body_size))
-            .flatten()
-            .and_then(|b| serde_json::from_slice::<LeaseGrant>(&b).ok());
-        let Some(grant) = grant else {
-            log::warn!("tollgate: ledger lease call answered {status}");
-            self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) did not grant credit; the request was not sent.");
-            return;
-        };
+            .flatten();
+        let answer = LeaseAnswer::from_http(status, body.as_deref());
+        let mode = self
+            .group()
+            .map_or(LedgerFailureMode::Closed, |g| g.on_ledger_unavailable);
         let team = self.team();
+        let unknown_wallet = answer == LeaseAnswer::Rejected { status: 404 };
+        let grant = match decide(answer, mode) {
+            CreditDecision::UseGrant(grant) => grant,
+            CreditDecision::SendUnchecked => {
+                log::warn!("tollgate: ledger lease call answered {status:?}; team {team} fails open: request sent without a wallet check");
+                if let Some(r) = self.record.as_mut() {
+                    r.wallet_unchecked = true;
+                }
+                if let Action::Continue = self.send(prepared) {
+                    self.resume_http_request();
+                }
+                return;
+            }
+            CreditDecision::RefuseUnavailable if unknown_wallet => {
+                log::warn!("tollgate: the ledger has no wallet '{team}'");
+                self.refuse(LocalError::WalletUnavailable, &format!("The wallet authority (Tollgate ledger) has no wallet '{team}'; the request was not sent."));
+                return;
+            }
+            CreditDecision::RefuseUnavailable => {
+                log::warn!("tollgate: ledger lease call answered {status:?}");
+                self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) did not grant credit; the request was not sent.");
+                return;
+            }
+        };
         wallet::install_grant(&team, &grant);
         wallet::set_budget_notice(&team, grant.budget_notice.as_deref());
         match wallet::reserve(&team, prepared.reservation, now_ms()) {
@@ -615,6 +649,8 @@ impl RequestFlow {
                 }
             }
             Err(_) => {
+                // The ledger answered: the wallet cannot cover the request. Never
+                // bypassed, whatever the group's failure mode.
                 wallet::mark_exhausted(&team, now_ms(), grant.wallet_available_nanos);
                 let available = grant.wallet_available_nanos + grant.granted_nanos;
                 self.refuse_wallet(&team, available, prepared.reservation);

@@ -4,7 +4,7 @@
 
 use proxy_wasm::types::Status;
 use tollgate_core::budget::{Credit, ReserveError};
-use tollgate_core::lease::{LeaseGrant, EXPIRY_MARGIN_MS};
+use tollgate_core::lease::LeaseGrant;
 
 use crate::host::{get_shared as load, set_shared as set};
 
@@ -74,23 +74,7 @@ pub fn settle(team: &str, lease_id: u64, reserved: i64, actual: i64) {
 
 /// Adds a ledger grant to the team's credit.
 pub fn install_grant(team: &str, grant: &LeaseGrant) {
-    let _ = update::<()>(team, |c| {
-        let expires = grant.expires_ms - EXPIRY_MARGIN_MS;
-        Ok(Some(if c.lease_id == grant.lease_id {
-            Credit {
-                available: c.available + grant.granted_nanos,
-                lease_expires_ms: expires.max(c.lease_expires_ms),
-                ..c
-            }
-        } else {
-            Credit {
-                available: grant.granted_nanos,
-                reserved: c.reserved,
-                lease_expires_ms: expires,
-                lease_id: grant.lease_id,
-            }
-        }))
-    });
+    let _ = update::<()>(team, |c| Ok(Some(c.with_grant(grant))));
 }
 
 /// Remembers that the wallet could not cover a request, with its last known balance.

@@ -330,6 +330,7 @@ fn team_day(t: &Team, day_ms: i64, age: i64, days: i64, scale: f64, now_ms: i64)
             premium: lane.premium,
             premium_approved,
             lease_id: None,
+            wallet_unchecked: false,
         });
     }
     out

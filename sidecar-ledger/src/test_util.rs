@@ -65,6 +65,7 @@ pub fn event(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> CostEvent {
         premium: false,
         premium_approved: false,
         lease_id: None,
+        wallet_unchecked: false,
     }
 }
 

@@ -3,6 +3,7 @@ ledger cannot spend more than the wallet holds; refusals are clear; top-ups work
 a dead instance's lease and a ledger crash lose nothing."""
 
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -12,6 +13,7 @@ import openai
 import pytest
 import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 import stack as harness
 from stack import wait_until
@@ -154,3 +156,118 @@ def test_ledger_crash_and_restart_loses_and_doubles_nothing(wallet_stack):
     assert wait_until(lambda: ids <= {e["id"] for e in stack.events(team="team_engineering")})
     events = [e for e in stack.events(team="team_engineering") if e["id"] in ids]
     assert len(events) == 10
+
+
+# ---- When the ledger cannot be reached: fail closed or open, per consumer group ----
+
+OUTAGE_LEASE_TTL_MS = 3_000  # usable for 1 s (the filter stops 2 s before expiry)
+
+
+@pytest.fixture(scope="module")
+def outage_stack(tmp_path_factory):
+    """support and finance fail open, engineering fails closed (the default); finance's
+    wallet is empty, so the ledger answers "no credit" for it."""
+    work = tmp_path_factory.mktemp("outage")
+    doc = yaml.safe_load(CONFIG.read_text())
+    doc["cache"]["enabled"] = False
+    for g in doc["consumer_groups"]:
+        if g["name"] in ("support", "finance"):
+            g["on_ledger_unavailable"] = "open"
+    for w in doc["wallets"]:
+        if w["team_id"] == "team_finance":
+            w["initial_usd"] = "0.000001"
+    config = work / "tollgate.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    s = harness.start_stack(config, work, ledger_extra=["--lease-ttl-ms", str(OUTAGE_LEASE_TTL_MS)])
+    yield s
+    ledger = s.procs["ledger"].popen
+    if ledger.poll() is None:
+        ledger.send_signal(signal.SIGCONT)  # in case a test stopped it
+    s.stop()
+
+
+def provider_calls(stack) -> int:
+    return sum(stack.sim_get("/_sim/stats")["requests"].values())
+
+
+def envoy_counter(stack, name: str, **labels) -> float:
+    text = requests.get(f"http://{stack.envoy_admin}/stats/prometheus", timeout=10).text
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name in (name, f"{name}_total") and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def outage_checks(stack):
+    """With the ledger unreachable and the leases expired: engineering (closed) is
+    refused with a provider-style 503 before any provider call; support (open) is
+    served, unreserved. Returns (refused response, its latency, served response)."""
+    # Wait out the live leases: until then both teams are served from leased credit.
+    assert wait_until(lambda: ask(stack.envoy, key=KEYS["engineering"], content="probe").status_code == 503,
+                      timeout=OUTAGE_LEASE_TTL_MS / 1000 + 10)
+    before = provider_calls(stack)
+    started = time.time()
+    closed = ask(stack.envoy, key=KEYS["engineering"], content="closed during outage")
+    took = time.time() - started
+    assert closed.status_code == 503, closed.text
+    err = closed.json()["error"]
+    assert err["code"] == "wallet_unavailable" and err["type"] == "server_error"
+    assert "unreachable" in err["message"] or "did not grant" in err["message"]
+    assert provider_calls(stack) == before, "a refusal calls no provider"
+
+    opened = ask(stack.envoy, key=KEYS["support"], content="open during outage")
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["choices"][0]["message"]["content"]
+    assert provider_calls(stack) == before + 1
+    return closed, took, opened
+
+
+def test_exhausted_wallet_is_refused_even_when_its_group_fails_open(outage_stack):
+    stack = outage_stack
+    before = provider_calls(stack)
+    r = ask(stack.envoy, key=KEYS["finance"])
+    assert r.status_code == 402, r.text
+    assert r.json()["error"]["code"] == "wallet_exhausted"
+    assert provider_calls(stack) == before
+    event = stack.wait_for_event(r.headers["x-tollgate-request-id"])
+    assert event["reason"] == "wallet_exhausted" and "wallet_unchecked" not in event
+
+
+def test_ledger_down_fails_closed_or_open_per_consumer_group(outage_stack):
+    stack = outage_stack
+    # Both teams are served while the ledger is up, with reservations from leases.
+    warm = [ask(stack.envoy, key=KEYS[team]) for team in ("support", "engineering")]
+    assert [r.status_code for r in warm] == [200, 200]
+    for r in warm:
+        e = stack.wait_for_event(r.headers["x-tollgate-request-id"])
+        assert e["lease_id"] and "wallet_unchecked" not in e
+    spent_before = wallet(stack)["spent_nanos"]
+
+    stack.procs["ledger"].stop()  # SIGTERM: the port is closed, calls fail at once
+    closed, _, opened = outage_checks(stack)
+    assert wait_until(lambda: envoy_counter(
+        stack, "tollgate_refusals", team="team_engineering", reason="wallet_unavailable") >= 1)
+    assert wait_until(lambda: envoy_counter(stack, "tollgate_wallet_unchecked", team="team_support") >= 1)
+
+    # Back up: the buffered events arrive, marked, and the unchecked spend is charged.
+    stack.restart_ledger(kill=True)
+    refused = stack.wait_for_event(closed.headers["x-tollgate-request-id"], timeout=30)
+    assert (refused["outcome"], refused["reason"], refused["http_status"]) == ("refused", "wallet_unavailable", 503)
+    assert refused["cost_nanos"] == 0 and "wallet_unchecked" not in refused
+    unchecked = stack.wait_for_event(opened.headers["x-tollgate-request-id"], timeout=30)
+    assert unchecked["wallet_unchecked"] is True and unchecked["outcome"] == "ok"
+    assert "lease_id" not in unchecked and unchecked["cost_nanos"] > 0
+    assert unchecked["cost_nanos"] == int(Decimal(opened.headers["x-tollgate-cost-usd"]) * USD)
+    assert wait_until(lambda: wallet(stack)["spent_nanos"] == spent_before + unchecked["cost_nanos"])
+    # Finance sees them in exports and can filter on the column.
+    rows = requests.get(f"http://{stack.ledger}/v1/export", timeout=10, params={
+        "from": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400)),
+        "to": time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400)),
+        "grain": "request", "format": "jsonl", "team": "team_support"}).text.splitlines()
+    marked = [json.loads(line) for line in rows if json.loads(line)["wallet_unchecked"]]
+    assert [m["id"] for m in marked] == [unchecked["id"]]
+
+    # With the ledger back, requests are reserved again.
+    again = ask(stack.envoy, key=KEYS["support"])
+    assert again.status_code == 200
+    e = stack.wait_for_event(again.headers["x-tollgate-request-id"])
+    assert e["lease_id"] and "wallet_unchecked" not in e
+

@@ -43,6 +43,8 @@ pub struct RequestRecord {
     /// The serving lane is premium / the workflow is approved for premium lanes.
     pub premium: bool,
     pub premium_approved: bool,
+    /// Sent without a reservation because the ledger was unreachable (fail open).
+    pub wallet_unchecked: bool,
 }
 
 impl RequestRecord {
@@ -69,6 +71,7 @@ impl RequestRecord {
             lease_id: None,
             premium: false,
             premium_approved: false,
+            wallet_unchecked: false,
         }
     }
 
@@ -156,6 +159,7 @@ impl RequestRecord {
             premium: self.premium,
             premium_approved: self.premium_approved,
             lease_id: self.lease_id,
+            wallet_unchecked: self.wallet_unchecked,
         }
     }
 }

@@ -95,6 +95,28 @@ impl Credit {
         })
     }
 
+    /// Adds a ledger grant: more credit on the same lease (and a later expiry), or the
+    /// grant's lease in place of an older one (whose credit is gone). Requests in
+    /// flight keep their reservations. The expiry is brought forward by
+    /// [`EXPIRY_MARGIN_MS`](crate::lease::EXPIRY_MARGIN_MS).
+    pub fn with_grant(&self, grant: &crate::lease::LeaseGrant) -> Credit {
+        let expires = grant.expires_ms - crate::lease::EXPIRY_MARGIN_MS;
+        if self.lease_id == grant.lease_id {
+            Credit {
+                available: self.available + grant.granted_nanos,
+                lease_expires_ms: expires.max(self.lease_expires_ms),
+                ..*self
+            }
+        } else {
+            Credit {
+                available: grant.granted_nanos,
+                reserved: self.reserved,
+                lease_expires_ms: expires,
+                lease_id: grant.lease_id,
+            }
+        }
+    }
+
     /// Ends a reservation: `actual` is spent, the rest of `reserved` returns to the
     /// available credit. An actual cost above the reservation is taken from the credit
     /// too (it may go negative: the ledger then grants less next time).
@@ -166,5 +188,33 @@ mod tests {
         let over = r.settle(600, 700);
         assert_eq!(over.available, 300);
         assert_eq!(Credit::default().reserve(0, 0), Err(ReserveError::NoLease));
+    }
+
+    #[test]
+    fn grants_extend_the_same_lease_or_replace_an_old_one() {
+        let grant = |lease_id, granted_nanos, expires_ms| crate::lease::LeaseGrant {
+            lease_id,
+            granted_nanos,
+            expires_ms,
+            wallet_available_nanos: 0,
+            budget_notice: None,
+        };
+        let margin = crate::lease::EXPIRY_MARGIN_MS;
+        let c = Credit {
+            available: 100,
+            reserved: 50,
+            lease_expires_ms: 10_000,
+            lease_id: 1,
+        };
+        let more = c.with_grant(&grant(1, 400, 40_000));
+        assert_eq!(
+            (more.available, more.reserved, more.lease_expires_ms),
+            (500, 50, 40_000 - margin)
+        );
+        let replaced = c.with_grant(&grant(2, 300, 40_000));
+        assert_eq!(
+            (replaced.available, replaced.reserved, replaced.lease_id),
+            (300, 50, 2)
+        );
     }
 }

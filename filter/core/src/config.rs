@@ -381,6 +381,25 @@ pub struct ConsumerGroup {
     /// workflow of this group may use, narrowing `allowed_lanes`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub workflow_lanes: BTreeMap<String, Vec<String>>,
+    /// Extension: this group's answer when the ledger cannot be reached for credit,
+    /// overriding `cost_tracking.on_ledger_unavailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_ledger_unavailable: Option<LedgerFailureMode>,
+}
+
+/// What wallet enforcement does with a request that needs new credit when the ledger
+/// (the wallet authority) cannot be reached: the call fails, times out or gets a 5xx.
+/// A wallet the ledger reports exhausted is refused (402) in both modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerFailureMode {
+    /// Refuse with 503 `wallet_unavailable`: no spend without a wallet check.
+    #[default]
+    Closed,
+    /// Send the request without a reservation; its cost event is marked
+    /// `wallet_unchecked` and its spend is still charged to the wallet once the
+    /// ledger receives the event.
+    Open,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,6 +423,10 @@ pub struct CostTracking {
     /// fewer ledger round trips.
     #[serde(default = "default_lease_chunk")]
     pub lease_chunk_usd: crate::money::Usd,
+    /// Extension: what wallet enforcement does when the ledger cannot be reached for
+    /// credit (default `closed`); consumer groups may override it.
+    #[serde(default)]
+    pub on_ledger_unavailable: LedgerFailureMode,
 }
 
 fn default_lease_chunk() -> crate::money::Usd {
@@ -420,6 +443,7 @@ impl Default for CostTracking {
             enabled: true,
             wallet_enforcement: false,
             lease_chunk_usd: default_lease_chunk(),
+            on_ledger_unavailable: LedgerFailureMode::Closed,
         }
     }
 }
@@ -757,6 +781,24 @@ impl Config {
                 ));
             }
         }
+        if !self.cost_tracking.wallet_enforcement {
+            let open = LedgerFailureMode::Open;
+            let mut paths = Vec::new();
+            if self.cost_tracking.on_ledger_unavailable == open {
+                paths.push("cost_tracking.on_ledger_unavailable".to_string());
+            }
+            for (i, g) in self.consumer_groups.iter().enumerate() {
+                if g.on_ledger_unavailable == Some(open) {
+                    paths.push(format!("consumer_groups[{i}].on_ledger_unavailable"));
+                }
+            }
+            for path in paths {
+                warnings.push(problem(
+                    path,
+                    "has no effect: without wallet_enforcement no request waits for the ledger",
+                ));
+            }
+        }
         if self.wallets.is_none() && self.cost_tracking.wallet_enforcement {
             warnings.push(problem(
                 "wallets",
@@ -872,6 +914,68 @@ mod tests {
         assert_eq!(
             c.validate()[0].path,
             "consumer_groups[0].api_key_sha256".to_string()
+        );
+    }
+
+    #[test]
+    fn ledger_failure_mode_has_a_global_default_and_group_overrides() {
+        use crate::filter_config::FilterConfig;
+        let modes = |c: &Config| -> Vec<LedgerFailureMode> {
+            FilterConfig::from_config(c, "ledger:8080")
+                .unwrap()
+                .groups
+                .iter()
+                .map(|g| g.on_ledger_unavailable)
+                .collect()
+        };
+        // The seed config says nothing: fail closed, as before the setting existed.
+        let c = seed();
+        assert_eq!(
+            c.cost_tracking.on_ledger_unavailable,
+            LedgerFailureMode::Closed
+        );
+        assert_eq!(modes(&c), vec![LedgerFailureMode::Closed; 2]);
+
+        let mut v = serde_json::to_value(seed()).unwrap();
+        v["cost_tracking"]["on_ledger_unavailable"] = "open".into();
+        v["consumer_groups"][1]["on_ledger_unavailable"] = "closed".into();
+        let c: Config = serde_json::from_value(v).unwrap();
+        assert_eq!(c.validate(), vec![]);
+        assert_eq!(
+            modes(&c),
+            vec![LedgerFailureMode::Open, LedgerFailureMode::Closed]
+        );
+
+        let mut v = serde_json::to_value(seed()).unwrap();
+        v["consumer_groups"][0]["on_ledger_unavailable"] = "open".into();
+        let c: Config = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            modes(&c),
+            vec![LedgerFailureMode::Open, LedgerFailureMode::Closed]
+        );
+
+        let mut v = serde_json::to_value(seed()).unwrap();
+        v["consumer_groups"][0]["on_ledger_unavailable"] = "sometimes".into();
+        let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `sometimes`"), "{err}");
+    }
+
+    #[test]
+    fn fail_open_without_wallet_enforcement_is_a_warning() {
+        let about_mode = |c: &Config| -> Vec<String> {
+            c.warnings()
+                .into_iter()
+                .map(|w| w.path)
+                .filter(|p| p.ends_with("on_ledger_unavailable"))
+                .collect()
+        };
+        let mut c = seed();
+        c.consumer_groups[0].on_ledger_unavailable = Some(LedgerFailureMode::Open);
+        assert!(about_mode(&c).is_empty());
+        c.cost_tracking.wallet_enforcement = false;
+        assert_eq!(
+            about_mode(&c),
+            vec!["consumer_groups[0].on_ledger_unavailable"]
         );
     }
 

@@ -165,6 +165,12 @@ pub struct CostEvent {
     /// The credit lease the request's reservation came from (wallet enforcement).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_id: Option<u64>,
+    /// Wallet enforcement was on, but the ledger could not be reached for credit and
+    /// the consumer group fails open (`on_ledger_unavailable: open`): the request went
+    /// upstream without a reservation, so no wallet check stood behind its spend.
+    /// Absent (false) in events from before this field existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wallet_unchecked: bool,
 }
 
 #[cfg(test)]
@@ -221,9 +227,22 @@ mod tests {
             premium: false,
             premium_approved: false,
             lease_id: Some(9),
+            wallet_unchecked: false,
         };
         let text = serde_json::to_string(&e).unwrap();
         assert!(!text.contains("workflow"));
+        assert!(
+            !text.contains("wallet_unchecked"),
+            "false is left out: {text}"
+        );
         assert_eq!(serde_json::from_str::<CostEvent>(&text).unwrap(), e);
+        let unchecked = CostEvent {
+            wallet_unchecked: true,
+            lease_id: None,
+            ..e
+        };
+        let text = serde_json::to_string(&unchecked).unwrap();
+        assert!(text.contains(r#""wallet_unchecked":true"#), "{text}");
+        assert_eq!(serde_json::from_str::<CostEvent>(&text).unwrap(), unchecked);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CacheConfig, Config, ModelPriceDef, ProviderKind, Routing};
+use crate::config::{CacheConfig, Config, LedgerFailureMode, ModelPriceDef, ProviderKind, Routing};
 use crate::endpoint::Endpoint;
 use crate::keys;
 
@@ -51,6 +51,10 @@ pub struct GroupEntry {
     /// Per-workflow lane allowances (narrowing `allowed_lanes`).
     #[serde(default)]
     pub workflow_lanes: BTreeMap<String, Vec<String>>,
+    /// When the ledger cannot be reached for credit: refuse (`closed`, the default for
+    /// configurations rendered before this field existed) or send unreserved (`open`).
+    #[serde(default)]
+    pub on_ledger_unavailable: LedgerFailureMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +151,9 @@ impl FilterConfig {
                     allowed_lanes: g.allowed_lanes.clone(),
                     premium_workflows: g.premium_workflows.clone(),
                     workflow_lanes: g.workflow_lanes.clone(),
+                    on_ledger_unavailable: g
+                        .on_ledger_unavailable
+                        .unwrap_or(config.cost_tracking.on_ledger_unavailable),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -321,6 +321,7 @@ mod tests {
             allowed_lanes: None,
             premium_workflows: vec!["escalation".into()],
             workflow_lanes: BTreeMap::from([("drafting".to_string(), vec!["mini".to_string()])]),
+            on_ledger_unavailable: Default::default(),
         }
     }
 

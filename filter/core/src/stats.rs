@@ -34,6 +34,9 @@ pub const COST_AVOIDED: &str = "tollgate_cost_avoided_nanodollars";
 /// Counter: lane attempts that failed (429/5xx) and were retried on another lane.
 /// Labels: team, provider, lane.
 pub const FAILED_ATTEMPTS: &str = "tollgate_failed_attempts";
+/// Counter: requests sent without a wallet check because the ledger was unreachable
+/// and the consumer group fails open. Labels: team.
+pub const WALLET_UNCHECKED: &str = "tollgate_wallet_unchecked";
 
 /// Value used when a label has no value (e.g. no lane was chosen).
 pub const NONE: &str = "none";
@@ -144,6 +147,9 @@ pub fn event_counts(e: &CostEvent) -> Vec<(String, i64)> {
     if e.cost_avoided_nanos > 0 {
         out.push((stat_name(COST_AVOIDED, &[where_[0]]), e.cost_avoided_nanos));
     }
+    if e.wallet_unchecked {
+        out.push((stat_name(WALLET_UNCHECKED, &[where_[0]]), 1));
+    }
     out
 }
 
@@ -230,6 +236,7 @@ mod tests {
             premium: false,
             premium_approved: false,
             lease_id: None,
+            wallet_unchecked: false,
         };
         let counts = event_counts(&e);
         assert_eq!(
@@ -240,6 +247,15 @@ mod tests {
                 ("tollgate_tokens.team=team_support.provider=openai.lane=openai-mini.kind=output".to_string(), 5),
                 ("tollgate_cost_nanodollars.team=team_support.provider=openai.lane=openai-mini".to_string(), 42),
             ]
+        );
+        // A request let through unchecked (ledger unreachable, fail open) is counted.
+        let unchecked = CostEvent {
+            wallet_unchecked: true,
+            ..e
+        };
+        assert_eq!(
+            event_counts(&unchecked).last(),
+            Some(&("tollgate_wallet_unchecked.team=team_support".to_string(), 1))
         );
     }
 }

@@ -16,7 +16,7 @@ use crate::store::export::{ExportScope, Period, PeriodRow};
 use crate::store::Store;
 
 /// Request-grain columns, in order (the field names of [`EventRecord`]).
-pub const EVENT_COLUMNS: [&str; 31] = [
+pub const EVENT_COLUMNS: [&str; 32] = [
     "id",
     "ts_ms",
     "ts",
@@ -48,6 +48,7 @@ pub const EVENT_COLUMNS: [&str; 31] = [
     "premium",
     "premium_approved",
     "lease_id",
+    "wallet_unchecked",
 ];
 
 /// Day/month columns, in order (the field names of [`PeriodRecord`]).
@@ -105,6 +106,8 @@ pub struct EventRecord<'a> {
     premium: bool,
     premium_approved: bool,
     lease_id: Option<u64>,
+    /// Sent without a wallet check: the ledger was unreachable and the group fails open.
+    wallet_unchecked: bool,
 }
 
 impl<'a> EventRecord<'a> {
@@ -141,6 +144,7 @@ impl<'a> EventRecord<'a> {
             premium: e.premium,
             premium_approved: e.premium_approved,
             lease_id: e.lease_id,
+            wallet_unchecked: e.wallet_unchecked,
         }
     }
 }

@@ -482,13 +482,14 @@ async fn request_rows_carry_every_cost_event_field() {
     e.lease_id = Some(42);
     e.premium = true;
     e.premium_approved = true;
+    e.wallet_unchecked = true;
     e.cost_avoided_nanos = 7;
     e.tokens.cached_input = 3;
     e.tokens.cache_write = 4;
     l.post(std::slice::from_ref(&e)).await;
     let event_json = serde_json::to_value(&e).unwrap();
     let fields = event_json.as_object().unwrap();
-    assert_eq!(fields.len(), 25, "every optional field is set");
+    assert_eq!(fields.len(), 26, "every optional field is set");
 
     for format in ["csv", "jsonl"] {
         let text = l

@@ -40,6 +40,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/pg/0002_wallets.sql"),
     include_str!("migrations/pg/0003_budgets.sql"),
     include_str!("migrations/pg/0004_insights.sql"),
+    include_str!("migrations/pg/0005_wallet_unchecked.sql"),
 ];
 
 /// `pg_advisory_xact_lock` key held while migrating ("Tollgate" in ASCII): ledgers
@@ -65,7 +66,7 @@ pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-    premium_approved, lease_id";
+    premium_approved, lease_id, wallet_unchecked";
 
 /// A whole batch in one statement: one array per column, rows inserted in batch order
 /// (so `seq` is arrival order), ids already stored skipped.
@@ -74,23 +75,24 @@ const INSERT_EVENTS: &str = "INSERT INTO events (
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, received_ms, lease_id)
+        premium_approved, received_ms, lease_id, wallet_unchecked)
     SELECT id, ts_ms, consumer_group, team, user_id, workflow, api, provider, lane,
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, $28, lease_id
+        premium_approved, $28, lease_id, wallet_unchecked
     FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
         $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::bigint[],
         $18::boolean[], $19::text[], $20::bigint[], $21::text[], $22::bigint[],
         $23::boolean[], $24::text[], $25::bigint[], $26::boolean[], $27::boolean[],
-        $29::bigint[])
+        $29::bigint[], $30::boolean[])
         WITH ORDINALITY AS t (id, ts_ms, consumer_group, team, user_id, workflow, api,
             provider, lane, model_requested, model_served, input_tokens,
             cached_input_tokens, cache_write_tokens, output_tokens, usage_source,
             cost_nanos, unpriced, outcome, http_status, reason, latency_ms, stream, cache,
-            cost_avoided_nanos, premium, premium_approved, lease_id, ord)
+            cost_avoided_nanos, premium, premium_approved, lease_id, wallet_unchecked,
+            ord)
     ORDER BY ord
     ON CONFLICT (id) DO NOTHING
     RETURNING id";
@@ -524,6 +526,7 @@ pub(super) fn event_from_row(r: &Row) -> Result<CostEvent, StoreError> {
         lease_id: r
             .try_get::<_, Option<i64>>(27)?
             .map(|v| u64::try_from(v).unwrap_or_default()),
+        wallet_unchecked: r.try_get(28)?,
     })
 }
 
@@ -584,6 +587,7 @@ struct EventColumns<'a> {
     premium: Vec<bool>,
     premium_approved: Vec<bool>,
     lease_id: Vec<Option<i64>>,
+    wallet_unchecked: Vec<bool>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -617,6 +621,7 @@ impl<'a> EventColumns<'a> {
         self.premium.push(e.premium);
         self.premium_approved.push(e.premium_approved);
         self.lease_id.push(e.lease_id.map(|l| l as i64));
+        self.wallet_unchecked.push(e.wallet_unchecked);
     }
 
     /// Inserts the rows; returns the ids actually inserted (not already stored).
@@ -657,6 +662,7 @@ impl<'a> EventColumns<'a> {
                 &self.premium_approved,
                 &received_ms,
                 &self.lease_id,
+                &self.wallet_unchecked,
             ],
         )?;
         rows.iter()

@@ -61,7 +61,8 @@ impl PgStore {
         push_filters(&mut sql, &mut filters, &scope.filters);
         filters.push(Box::new(EVENT_PAGE as i64));
         sql.push_str(&format!(" ORDER BY ts_ms, seq LIMIT ${}", filters.len()));
-        let seq_column = 28;
+        // `seq` follows the event columns.
+        let seq_column = EVENT_COLUMNS.split(',').count();
 
         let mut cursor = (scope.from_ms, i64::MIN);
         loop {

@@ -308,6 +308,7 @@ fn every_field_survives_the_round_trip(store: &dyn Store) {
     full.premium = true;
     full.premium_approved = true;
     full.lease_id = Some(i64::MAX as u64);
+    full.wallet_unchecked = true;
     let mut big = event("big", H0, "team_x", crate::ingest::MAX_COST_NANOS);
     big.tokens.input = crate::ingest::MAX_TOKENS;
     let mut b = batch(vec![full.clone(), big.clone()]);

@@ -30,6 +30,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_budgets.sql"),
     include_str!("migrations/0004_insights.sql"),
     include_str!("migrations/0005_coarse_rollups.sql"),
+    include_str!("migrations/0006_wallet_unchecked.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -43,9 +44,9 @@ const INSERT_EVENT: &str = "INSERT INTO events (
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, received_ms, lease_id)
+        premium_approved, received_ms, lease_id, wallet_unchecked)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
+        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
     ON CONFLICT (id) DO NOTHING";
 
 const UPSERT_ROLLUP: &str = "INSERT INTO rollup_hourly (
@@ -77,7 +78,7 @@ pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-    premium_approved, lease_id";
+    premium_approved, lease_id, wallet_unchecked";
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -305,6 +306,7 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
         lease_id: r
             .get::<_, Option<i64>>(27)?
             .map(|v| u64::try_from(v).unwrap_or_default()),
+        wallet_unchecked: r.get(28)?,
     })
 }
 
@@ -355,6 +357,7 @@ impl Store for SqliteStore {
                     e.premium_approved,
                     batch.received_ms,
                     e.lease_id.map(|l| l as i64),
+                    e.wallet_unchecked,
                 ])?;
                 // 0 rows: the id is already stored (a retry, or twice in this batch).
                 if inserted == 1 {
@@ -738,6 +741,7 @@ mod tests {
         full.cost_avoided_nanos = 77;
         full.premium = true;
         full.premium_approved = true;
+        full.wallet_unchecked = true;
         let plain = event("plain", H0, "team_x", 1);
         let mut b = batch(vec![full.clone(), plain.clone()]);
         b.rejected.push(RejectedEvent {

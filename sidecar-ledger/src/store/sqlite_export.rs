@@ -56,7 +56,8 @@ impl SqliteStore {
         push_filters(&mut sql, &mut base, &scope.filters);
         base.push(Value::Integer(EVENT_PAGE as i64));
         sql.push_str(&format!(" ORDER BY ts_ms, seq LIMIT ?{}", base.len()));
-        let seq_column = 28;
+        // `seq` follows the event columns.
+        let seq_column = EVENT_COLUMNS.split(',').count();
 
         let mut cursor = (scope.from_ms, i64::MIN);
         loop {

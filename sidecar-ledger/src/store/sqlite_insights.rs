@@ -284,6 +284,7 @@ mod tests {
             w.execute_batch(
                 "DROP TABLE rollup_daily; DROP TABLE rollup_daily_user; DROP TABLE api_tokens;
                  DROP TABLE rollup_hourly_coarse; DROP TABLE rollup_daily_coarse;
+                 ALTER TABLE events DROP COLUMN wallet_unchecked;
                  PRAGMA user_version = 3;",
             )
             .unwrap();
