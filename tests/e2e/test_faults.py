@@ -165,3 +165,53 @@ def test_ledger_sigkill_under_load_loses_and_doubles_nothing(tmp_path_factory):
     finally:
         stop.set()
         s.stop()
+
+
+def test_event_buffer_settings_bound_what_waits_for_the_ledger(tmp_path_factory):
+    """cost_tracking.event_buffer from the user's YAML reaches the flusher: with room
+    for 5 events, 8 answered while the ledger is down leave the 5 newest, sent in
+    batches of at most 2 when it is back; the 3 oldest are counted as dropped."""
+    import stack as harness
+    import yaml
+    from conftest import CONFIG
+    from prometheus_client.parser import text_string_to_metric_families
+
+    work = tmp_path_factory.mktemp("event-buffer")
+    doc = yaml.safe_load(CONFIG.read_text())
+    doc["cache"]["enabled"] = False
+    doc["cost_tracking"]["wallet_enforcement"] = False  # the ledger is only the event sink here
+    doc["cost_tracking"]["event_buffer"] = {"max_events": 5, "batch_size": 2, "flush_interval_ms": 50}
+    config = work / "tollgate.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    s = harness.start_stack(config, work)
+
+    def envoy_counter(name):
+        text = requests.get(f"http://{s.envoy_admin}/stats/prometheus", timeout=10).text
+        return sum(x.value for fam in text_string_to_metric_families(text) for x in fam.samples
+                   if x.name in (name, f"{name}_total"))
+
+    def ledger_counter(name, **labels):
+        text = requests.get(f"http://{s.ledger}/metrics", timeout=10).text
+        return sum(x.value for fam in text_string_to_metric_families(text) for x in fam.samples
+                   if x.name == name and all(x.labels.get(k) == v for k, v in labels.items()))
+
+    try:
+        s.procs["ledger"].stop()
+        ids = []
+        for i in range(8):
+            r = requests.post(f"http://{s.envoy}/v1/chat/completions", timeout=10,
+                              headers={"authorization": f"Bearer {KEYS['support']}"},
+                              json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"buffered {i}"}]})
+            assert r.status_code == 200, r.text
+            ids.append(r.headers["x-tollgate-request-id"])
+            time.sleep(0.15)  # each event reaches the flusher before the next request
+        assert harness.wait_until(lambda: envoy_counter("tollgate_events_dropped") == 3)
+        s.restart_ledger(kill=True)
+        assert harness.wait_until(lambda: len(s.events(team="team_support")) >= 5)
+        time.sleep(1.0)  # nothing more is coming
+        assert {e["id"] for e in s.events(team="team_support")} == set(ids[3:])
+        # The fresh ledger received them in batches of at most two: 2 + 2 + 1.
+        assert ledger_counter("tollgate_ledger_ingest_events_total", result="accepted") == 5
+        assert ledger_counter("tollgate_ledger_ingest_batches_total", status="ok") == 3
+    finally:
+        s.stop()

@@ -161,6 +161,7 @@ def test_ledger_crash_and_restart_loses_and_doubles_nothing(wallet_stack):
 # ---- When the ledger cannot be reached: fail closed or open, per consumer group ----
 
 OUTAGE_LEASE_TTL_MS = 3_000  # usable for 1 s (the filter stops 2 s before expiry)
+OUTAGE_LEDGER_TIMEOUT_MS = 1_000
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,7 @@ def outage_stack(tmp_path_factory):
     work = tmp_path_factory.mktemp("outage")
     doc = yaml.safe_load(CONFIG.read_text())
     doc["cache"]["enabled"] = False
+    doc["cost_tracking"]["ledger_timeout_ms"] = OUTAGE_LEDGER_TIMEOUT_MS
     for g in doc["consumer_groups"]:
         if g["name"] in ("support", "finance"):
             g["on_ledger_unavailable"] = "open"
@@ -271,3 +273,20 @@ def test_ledger_down_fails_closed_or_open_per_consumer_group(outage_stack):
     e = stack.wait_for_event(again.headers["x-tollgate-request-id"])
     assert e["lease_id"] and "wallet_unchecked" not in e
 
+
+def test_hung_ledger_times_out_into_the_groups_failure_mode(outage_stack):
+    """A ledger that accepts connections but never answers (SIGSTOP): the lease call
+    times out after cost_tracking.ledger_timeout_ms, then the same per-group rule."""
+    stack = outage_stack
+    ledger = stack.procs["ledger"].popen
+    ledger.send_signal(signal.SIGSTOP)
+    try:
+        closed, took, opened = outage_checks(stack)
+        # The refusal waited for the configured timeout (1 s), not the default (5 s).
+        assert OUTAGE_LEDGER_TIMEOUT_MS / 1000 * 0.9 <= took < 3, took
+    finally:
+        ledger.send_signal(signal.SIGCONT)
+    unchecked = stack.wait_for_event(opened.headers["x-tollgate-request-id"], timeout=30)
+    assert unchecked["wallet_unchecked"] is True
+    refused = stack.wait_for_event(closed.headers["x-tollgate-request-id"], timeout=30)
+    assert refused["reason"] == "wallet_unavailable"

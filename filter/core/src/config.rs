@@ -427,6 +427,61 @@ pub struct CostTracking {
     /// credit (default `closed`); consumer groups may override it.
     #[serde(default)]
     pub on_ledger_unavailable: LedgerFailureMode,
+    /// Extension: how long Envoy waits for the ledger's answer to a credit request or
+    /// an event batch, in milliseconds.
+    #[serde(default = "default_ledger_timeout_ms")]
+    pub ledger_timeout_ms: u32,
+    /// Extension: the cost-event buffer in each Envoy (the flusher's outbox).
+    #[serde(default)]
+    pub event_buffer: EventBufferConfig,
+}
+
+/// Cost events on their way from an Envoy to the ledger: held in a bounded buffer by
+/// the singleton flusher and sent in batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBufferConfig {
+    /// Events held while the ledger is slow or unreachable; beyond this the oldest are
+    /// dropped and counted (`tollgate_events_dropped`). About 1 KB of memory each.
+    #[serde(default = "default_buffer_max_events")]
+    pub max_events: u32,
+    /// Most events sent to the ledger in one request.
+    #[serde(default = "default_buffer_batch_size")]
+    pub batch_size: u32,
+    /// How often the flusher sends what is buffered, in milliseconds (also the first
+    /// retry delay, doubling to at most 10 s while the ledger is unreachable).
+    #[serde(default = "default_buffer_flush_interval_ms")]
+    pub flush_interval_ms: u32,
+}
+
+/// Bounds accepted for [`EventBufferConfig`] and `ledger_timeout_ms`.
+pub const EVENT_BUFFER_MAX_EVENTS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
+pub const EVENT_BATCH_SIZE: std::ops::RangeInclusive<u32> = 1..=5_000;
+/// Envoy does not honour tick periods much below 5 ms.
+pub const EVENT_FLUSH_INTERVAL_MS: std::ops::RangeInclusive<u32> = 5..=60_000;
+pub const LEDGER_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=60_000;
+
+fn default_buffer_max_events() -> u32 {
+    100_000
+}
+fn default_buffer_batch_size() -> u32 {
+    500
+}
+fn default_buffer_flush_interval_ms() -> u32 {
+    200
+}
+fn default_ledger_timeout_ms() -> u32 {
+    5_000
+}
+
+impl Default for EventBufferConfig {
+    fn default() -> Self {
+        EventBufferConfig {
+            max_events: default_buffer_max_events(),
+            batch_size: default_buffer_batch_size(),
+            flush_interval_ms: default_buffer_flush_interval_ms(),
+        }
+    }
 }
 
 fn default_lease_chunk() -> crate::money::Usd {
@@ -444,6 +499,8 @@ impl Default for CostTracking {
             wallet_enforcement: false,
             lease_chunk_usd: default_lease_chunk(),
             on_ledger_unavailable: LedgerFailureMode::Closed,
+            ledger_timeout_ms: default_ledger_timeout_ms(),
+            event_buffer: EventBufferConfig::default(),
         }
     }
 }
@@ -578,6 +635,51 @@ impl Config {
             problems.push(problem(
                 "cache.max_entries",
                 "expected at least 1 when the cache is enabled",
+            ));
+        }
+
+        let ct = &self.cost_tracking;
+        let buffer = &ct.event_buffer;
+        for (path, value, range) in [
+            (
+                "cost_tracking.event_buffer.max_events",
+                buffer.max_events,
+                EVENT_BUFFER_MAX_EVENTS,
+            ),
+            (
+                "cost_tracking.event_buffer.batch_size",
+                buffer.batch_size,
+                EVENT_BATCH_SIZE,
+            ),
+            (
+                "cost_tracking.event_buffer.flush_interval_ms",
+                buffer.flush_interval_ms,
+                EVENT_FLUSH_INTERVAL_MS,
+            ),
+            (
+                "cost_tracking.ledger_timeout_ms",
+                ct.ledger_timeout_ms,
+                LEDGER_TIMEOUT_MS,
+            ),
+        ] {
+            if !range.contains(&value) {
+                problems.push(problem(
+                    path,
+                    format!(
+                        "expected {} to {}, found {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
+        if buffer.batch_size > buffer.max_events && EVENT_BATCH_SIZE.contains(&buffer.batch_size) {
+            problems.push(problem(
+                "cost_tracking.event_buffer.batch_size",
+                format!(
+                    "expected at most max_events ({}), found {}",
+                    buffer.max_events, buffer.batch_size
+                ),
             ));
         }
 
@@ -977,6 +1079,86 @@ mod tests {
             about_mode(&c),
             vec!["consumer_groups[0].on_ledger_unavailable"]
         );
+    }
+
+    #[test]
+    fn event_buffer_settings_have_defaults_reach_the_filter_and_are_validated() {
+        use crate::filter_config::FilterConfig;
+        // Absent: the defaults, as before the settings existed.
+        let events = FilterConfig::from_config(&seed(), "l:1").unwrap().events;
+        assert_eq!(
+            (
+                events.max_buffered,
+                events.max_batch,
+                events.flush_interval_ms,
+                events.ledger_timeout_ms
+            ),
+            (100_000, 500, 200, 5_000)
+        );
+
+        let mut v = serde_json::to_value(seed()).unwrap();
+        v["cost_tracking"]["event_buffer"] =
+            serde_json::json!({"max_events": 2000, "batch_size": 50, "flush_interval_ms": 1000});
+        v["cost_tracking"]["ledger_timeout_ms"] = 1500.into();
+        let c: Config = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(c.validate(), vec![]);
+        let events = FilterConfig::from_config(&c, "l:1").unwrap().events;
+        assert_eq!(
+            (
+                events.max_buffered,
+                events.max_batch,
+                events.flush_interval_ms,
+                events.ledger_timeout_ms
+            ),
+            (2000, 50, 1000, 1500)
+        );
+
+        // A partial block keeps the other defaults.
+        let mut partial = v.clone();
+        partial["cost_tracking"]["event_buffer"] = serde_json::json!({"batch_size": 100});
+        let c: Config = serde_json::from_value(partial).unwrap();
+        assert_eq!(c.cost_tracking.event_buffer.max_events, 100_000);
+
+        let paths = |buffer: serde_json::Value, timeout: u32| -> Vec<(String, String)> {
+            let mut v = v.clone();
+            v["cost_tracking"]["event_buffer"] = buffer;
+            v["cost_tracking"]["ledger_timeout_ms"] = timeout.into();
+            serde_json::from_value::<Config>(v)
+                .unwrap()
+                .validate()
+                .into_iter()
+                .map(|p| (p.path, p.message))
+                .collect()
+        };
+        let bad = paths(
+            serde_json::json!({"max_events": 0, "batch_size": 0, "flush_interval_ms": 1}),
+            10,
+        );
+        assert_eq!(
+            bad.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            vec![
+                "cost_tracking.event_buffer.max_events",
+                "cost_tracking.event_buffer.batch_size",
+                "cost_tracking.event_buffer.flush_interval_ms",
+                "cost_tracking.ledger_timeout_ms",
+            ]
+        );
+        assert_eq!(bad[0].1, "expected 1 to 1000000, found 0");
+        let bad = paths(
+            serde_json::json!({"max_events": 10, "batch_size": 20}),
+            5000,
+        );
+        assert_eq!(
+            bad,
+            vec![(
+                "cost_tracking.event_buffer.batch_size".to_string(),
+                "expected at most max_events (10), found 20".to_string()
+            )]
+        );
+        let mut v = v.clone();
+        v["cost_tracking"]["event_buffer"]["batch"] = 5.into();
+        let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
+        assert!(err.contains("unknown field `batch`"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CacheConfig, Config, LedgerFailureMode, ModelPriceDef, ProviderKind, Routing};
+use crate::config::{
+    CacheConfig, Config, CostTracking, LedgerFailureMode, ModelPriceDef, ProviderKind, Routing,
+};
 use crate::endpoint::Endpoint;
 use crate::keys;
 
@@ -113,17 +115,24 @@ pub fn provider_cluster(kind: ProviderKind) -> String {
 }
 
 impl EventSink {
+    /// The sink with the default buffer settings.
     pub fn new(ledger_authority: String) -> Self {
+        Self::with_settings(ledger_authority, &CostTracking::default())
+    }
+
+    /// The sink with the buffer settings and ledger timeout of `cost_tracking`.
+    pub fn with_settings(ledger_authority: String, cost_tracking: &CostTracking) -> Self {
+        let buffer = &cost_tracking.event_buffer;
         EventSink {
             queue_vm_id: FLUSHER_VM_ID.into(),
             queue_name: EVENT_QUEUE.into(),
             ledger_cluster: LEDGER_CLUSTER.into(),
             ledger_authority,
             ingest_path: "/v1/events".into(),
-            flush_interval_ms: 200,
-            max_batch: 500,
-            max_buffered: 100_000,
-            ledger_timeout_ms: 5_000,
+            flush_interval_ms: buffer.flush_interval_ms,
+            max_batch: buffer.batch_size,
+            max_buffered: buffer.max_events,
+            ledger_timeout_ms: cost_tracking.ledger_timeout_ms,
         }
     }
 }
@@ -192,7 +201,7 @@ impl FilterConfig {
             wallet_enforcement: config.cost_tracking.wallet_enforcement,
             lease_chunk_nanos: config.cost_tracking.lease_chunk_usd.0,
             lease_path: "/v1/leases".into(),
-            events: EventSink::new(ledger_authority.to_string()),
+            events: EventSink::with_settings(ledger_authority.to_string(), &config.cost_tracking),
             max_request_bytes: 4 * 1024 * 1024,
             max_response_bytes: 8 * 1024 * 1024,
         })
