@@ -80,4 +80,5 @@ BENCH_ARGS ?=
 bench: build
 	@command -v wrk >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$S apt-get install -y wrk || { $$S apt-get update && $$S apt-get install -y wrk; }; }
+	cargo build --release --manifest-path bench/floor-filter/Cargo.toml --target wasm32-wasip1
 	$(PY) bench/run.py $(BENCH_ARGS)

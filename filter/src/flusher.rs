@@ -7,7 +7,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use tollgate_core::filter_config::EventSink;
 use tollgate_core::filter_config::FilterConfig;
-use tollgate_core::outbox::Outbox;
+use tollgate_core::outbox::{split_event_batch, Outbox};
 
 use crate::host;
 
@@ -50,8 +50,11 @@ impl Flusher {
     }
 
     pub fn drain_queue(&mut self) {
-        while let Ok(Some(event)) = hostcalls::dequeue_shared_queue(self.queue_id) {
-            self.outbox.push(event);
+        // Each item is one worker's batch of events (see `deferred`).
+        while let Ok(Some(item)) = hostcalls::dequeue_shared_queue(self.queue_id) {
+            for event in split_event_batch(&item) {
+                self.outbox.push(event.to_vec());
+            }
         }
         let new_drops = self.outbox.dropped - self.reported_drops;
         if new_drops > 0 {

@@ -6,6 +6,7 @@
 //! whole filter.
 
 use proxy_wasm::types::{BufferType, MapType, Status};
+use tollgate_core::headers::{self, Pairs};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -15,11 +16,6 @@ extern "C" {
         key_size: usize,
         value_data: *const u8,
         value_size: usize,
-    ) -> Status;
-    fn proxy_remove_header_map_value(
-        map_type: MapType,
-        key_data: *const u8,
-        key_size: usize,
     ) -> Status;
     fn proxy_set_buffer_bytes(
         buffer_type: BufferType,
@@ -50,6 +46,16 @@ extern "C" {
         value_size: usize,
         cas: u32,
     ) -> Status;
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> Status;
+    fn proxy_set_header_map_pairs(
+        map_type: MapType,
+        map_data: *const u8,
+        map_size: usize,
+    ) -> Status;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
     fn proxy_record_metric(metric_id: u32, value: u64) -> Status;
 }
@@ -68,14 +74,35 @@ pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
     })
 }
 
-pub fn remove_header(map: MapType, name: &str) -> Result<(), Status> {
-    // SAFETY: as above.
-    ok(unsafe { proxy_remove_header_map_value(map, name.as_ptr(), name.len()) })
-}
-
 pub fn replace_body(buffer: BufferType, old_size: usize, body: &[u8]) -> Result<(), Status> {
     // SAFETY: as above.
     ok(unsafe { proxy_set_buffer_bytes(buffer, 0, old_size, body.as_ptr(), body.len()) })
+}
+
+/// Every header of `map` in one host call (empty if the map is not available).
+pub fn get_headers(map: MapType) -> Pairs {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a buffer it allocated through this module's allocator
+    // (proxy_on_memory_allocate); we take ownership of exactly `size` bytes.
+    match unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) } {
+        Status::Ok if !data.is_null() => {
+            let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
+            headers::decode(&bytes)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Replaces every header of `map` with `pairs` in one host call (Envoy also clears the
+/// cached route when request headers change).
+pub fn set_headers<N: AsRef<str>, V: AsRef<str>>(
+    map: MapType,
+    pairs: &[(N, V)],
+) -> Result<(), Status> {
+    let bytes = headers::encode(pairs);
+    // SAFETY: pointer and length come from a live Vec for the call's duration.
+    ok(unsafe { proxy_set_header_map_pairs(map, bytes.as_ptr(), bytes.len()) })
 }
 
 pub fn enqueue(queue_id: u32, value: &[u8]) -> Result<(), Status> {
@@ -83,26 +110,8 @@ pub fn enqueue(queue_id: u32, value: &[u8]) -> Result<(), Status> {
     ok(unsafe { proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) })
 }
 
-/// Serialises headers the way the host ABI expects: count, (name len, value len)
-/// pairs, then NUL-terminated names and values.
-fn serialize_headers(headers: &[(&str, &str)]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(&(headers.len() as u32).to_le_bytes());
-    for (name, value) in headers {
-        bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    }
-    for (name, value) in headers {
-        bytes.extend_from_slice(name.as_bytes());
-        bytes.push(0);
-        bytes.extend_from_slice(value.as_bytes());
-        bytes.push(0);
-    }
-    bytes
-}
-
 pub fn send_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
-    let headers = serialize_headers(headers);
+    let headers = tollgate_core::headers::encode(headers);
     let details = "tollgate";
     // SAFETY: as above.
     ok(unsafe {

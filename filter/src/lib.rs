@@ -8,6 +8,8 @@
 //! Everything here is host glue; decisions live in the core crate.
 
 #[cfg(target_arch = "wasm32")]
+mod deferred;
+#[cfg(target_arch = "wasm32")]
 mod flusher;
 #[cfg(target_arch = "wasm32")]
 mod host;

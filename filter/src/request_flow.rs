@@ -8,7 +8,6 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::accounting::{RequestRecord, ServedBy};
@@ -20,6 +19,7 @@ use tollgate_core::errors::{error_body, LocalError};
 use tollgate_core::event::ApiKind;
 use tollgate_core::event::CacheStatus;
 use tollgate_core::filter_config::LaneEntry;
+use tollgate_core::headers::{self, Pairs};
 use tollgate_core::keys;
 use tollgate_core::lease::{decide, CreditDecision, LeaseAnswer, LeaseRequest};
 use tollgate_core::money::format_usd;
@@ -35,10 +35,20 @@ use tollgate_core::translate::{
 use crate::host;
 use crate::host::now_ms;
 use crate::ids::{new_request_id, random_u64};
-use crate::lane_stats;
-use crate::response_cache;
+use crate::response_cache::{self, Lookup, SeenSlot};
 use crate::runtime::Runtime;
 use crate::wallet::{self, UpdateError};
+
+/// Request headers that never go upstream: the client's key and Tollgate's own
+/// control headers (and `accept-encoding`: usage is read from uncompressed answers).
+const CLIENT_ONLY_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    HEADER_USER,
+    HEADER_WORKFLOW,
+    HEADER_PROVIDER,
+    "accept-encoding",
+];
 
 /// The filter translates between the OpenAI and Anthropic formats.
 const TRANSLATION: bool = true;
@@ -66,6 +76,16 @@ struct Prepared {
     body_size: usize,
     /// Upper bound of its cost, reserved from the team's credit.
     reservation: i64,
+    /// When the lane was chosen (one clock read serves the body phase).
+    planned_ms: i64,
+}
+
+/// A cache miss whose answer may be stored: the key, the entry's lifetime in seconds,
+/// and the candidate slots as the lookup saw them.
+struct CacheStore {
+    key: [u8; 32],
+    ttl: u32,
+    seen: [Option<SeenSlot>; 2],
 }
 
 enum Gate {
@@ -85,6 +105,12 @@ struct FallbackCall {
 /// How long a fallback attempt may take (the answer is buffered, not streamed).
 const FALLBACK_TIMEOUT_SECS: u64 = 300;
 
+#[derive(Default)]
+struct ResponseEdits {
+    set: Vec<(&'static str, String)>,
+    remove: Vec<&'static str>,
+}
+
 enum ResponseBody {
     /// Not yet known (before response headers).
     Unknown,
@@ -98,6 +124,13 @@ enum ResponseBody {
 
 pub struct RequestFlow {
     rt: Rc<Runtime>,
+    /// The client's request headers, read with one host call.
+    request_headers: Pairs,
+    /// The lane's response headers, read with one host call.
+    response_headers: Pairs,
+    /// Response header changes not yet made: written with one host call once the
+    /// headers go on (for a buffered answer, after its body is read).
+    response_edits: ResponseEdits,
     started_ms: i64,
     /// Set once the caller is attributed to a consumer group; events need a team.
     record: Option<RequestRecord>,
@@ -112,7 +145,7 @@ pub struct RequestFlow {
     /// (lease id, amount) reserved from the team's credit, settled in `on_log`.
     reservation: Option<(u64, i64)>,
     /// Set on a cache miss that may be stored: the key and the entry's lifetime.
-    cache_store: Option<([u8; 32], u32)>,
+    cache_store: Option<CacheStore>,
     /// A streamed answer being captured for the cache (dropped past the size limit).
     captured: Option<Vec<u8>>,
     /// The lane the request was sent to, for its usage and health statistics.
@@ -138,6 +171,9 @@ impl RequestFlow {
     pub fn new(rt: Rc<Runtime>) -> Self {
         RequestFlow {
             rt,
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            response_edits: ResponseEdits::default(),
             started_ms: now_ms(),
             record: None,
             style: ProviderKind::Openai,
@@ -161,17 +197,18 @@ impl RequestFlow {
     }
 
     fn header(&self, name: &str) -> Option<String> {
-        self.get_http_request_header(name)
+        headers::find(&self.request_headers, name).map(str::to_string)
     }
 
     /// Answers the client locally with a provider-style error; nothing goes upstream.
     fn refuse(&mut self, error: LocalError, message: &str) -> Action {
-        host::count(self.rt.metrics.local_errors, 1);
+        self.rt.deferred.count(self.rt.metrics.local_errors, 1);
         let team = self.record.as_ref().map_or("unknown", |r| r.team.as_str());
         let labels = [("team", team), ("reason", error.reason())];
-        self.rt
-            .labelled
-            .add(tollgate_core::stats::REFUSALS, &labels, 1);
+        self.rt.deferred.count_named(
+            tollgate_core::stats::stat_name(tollgate_core::stats::REFUSALS, &labels),
+            1,
+        );
         let request_id = self
             .record
             .as_ref()
@@ -191,10 +228,6 @@ impl RequestFlow {
         Action::Pause
     }
 
-    fn set_request_header(&self, name: &str, value: &str) -> bool {
-        host::set_header(MapType::HttpRequestHeaders, name, value).is_ok()
-    }
-
     fn emit_event(&mut self) {
         if self.event_sent {
             return;
@@ -203,57 +236,49 @@ impl RequestFlow {
             return;
         };
         self.event_sent = true;
-        let event = record.finish(&self.rt.prices, now_ms());
+        let now = now_ms();
+        let event = record.finish(&self.rt.prices, now);
         if let Some(lane) = self.upstream_lane.take() {
             // 429 and 5xx (and no answer at all) count against the lane's health.
             let ok = matches!(event.http_status, 200..=499) && event.http_status != 429;
-            self.lane_finished(&lane, &event, ok);
+            self.lane_finished(&lane, &event, ok, now);
         }
         // Every exit path ends here (success, error, reset, client gone): settle once.
         if let Some((lease_id, amount)) = self.reservation.take() {
             wallet::settle(&event.team, lease_id, amount, event.cost_nanos);
         }
-        self.rt.labelled.event(&event);
+        self.rt.deferred.count_event(&event);
         self.enqueue(&event);
     }
 
-    fn lane_finished(&self, lane: &str, event: &tollgate_core::event::CostEvent, ok: bool) {
+    fn lane_finished(
+        &self,
+        lane: &str,
+        event: &tollgate_core::event::CostEvent,
+        ok: bool,
+        now: i64,
+    ) {
         let routing = &self.rt.config.routing;
-        lane_stats::update(lane, |s| {
-            s.finished(
-                now_ms(),
+        if ok {
+            let lanes = &self.rt.lanes;
+            lanes.succeeded(lane, now, event.tokens.total(), event.latency_ms);
+        } else {
+            self.rt.lanes.failed(
+                lane,
+                now,
                 event.tokens.total(),
-                event.latency_ms,
-                ok,
                 routing.failures_to_cool_down,
                 i64::from(routing.cooldown_seconds) * 1000,
-            )
-        });
+            );
+        }
     }
 
     fn enqueue(&self, event: &tollgate_core::event::CostEvent) {
         if !self.rt.config.cost_tracking_enabled {
             return;
         }
-        let Ok(json) = serde_json::to_vec(event) else {
-            return;
-        };
-        let queue = self.rt.queue_id.get().or_else(|| {
-            let sink = &self.rt.config.events;
-            let id = hostcalls::resolve_shared_queue(&sink.queue_vm_id, &sink.queue_name)
-                .ok()
-                .flatten();
-            self.rt.queue_id.set(id);
-            id
-        });
-        match queue.map(|q| host::enqueue(q, &json)) {
-            Some(Ok(())) => host::count(self.rt.metrics.events_enqueued, 1),
-            _ => {
-                // The queue vanished (flusher restarting): forget it and count the loss.
-                self.rt.queue_id.set(None);
-                host::count(self.rt.metrics.events_unqueued, 1);
-                log::warn!("tollgate: event {} could not be queued", event.id);
-            }
+        if let Ok(json) = serde_json::to_vec(event) {
+            self.rt.enqueue_event(&json);
         }
     }
 
@@ -269,17 +294,19 @@ impl RequestFlow {
         attempt.response_status = Some(status);
         attempt.response_complete = true;
         attempt.lease_id = None;
-        let event = attempt.finish(&self.rt.prices, now_ms());
+        let now = now_ms();
+        let event = attempt.finish(&self.rt.prices, now);
         let labels = [
             ("team", event.team.as_str()),
             ("provider", event.provider.as_deref().unwrap_or("none")),
             ("lane", event.lane.as_deref().unwrap_or("none")),
         ];
-        self.rt
-            .labelled
-            .add(tollgate_core::stats::FAILED_ATTEMPTS, &labels, 1);
+        self.rt.deferred.count_named(
+            tollgate_core::stats::stat_name(tollgate_core::stats::FAILED_ATTEMPTS, &labels),
+            1,
+        );
         if let Some(lane) = self.upstream_lane.take() {
-            self.lane_finished(&lane, &event, false);
+            self.lane_finished(&lane, &event, false, now);
         }
         self.enqueue(&event);
     }
@@ -305,14 +332,12 @@ impl RequestFlow {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let body = upstream
+            .body
+            .clone()
+            .unwrap_or_else(|| parsed.upstream_body(&lane.model));
         let timeout = Duration::from_secs(FALLBACK_TIMEOUT_SECS);
-        match self.dispatch_http_call(
-            &lane.cluster,
-            headers,
-            Some(&upstream.body),
-            vec![],
-            timeout,
-        ) {
+        match self.dispatch_http_call(&lane.cluster, headers, Some(&body), vec![], timeout) {
             Ok(token) => {
                 let group = self.group().cloned();
                 if let (Some(r), Some(group)) = (self.record.as_mut(), group) {
@@ -324,7 +349,7 @@ impl RequestFlow {
                     (r.premium, r.premium_approved) =
                         premium_status(&lane, &group, r.workflow.as_deref());
                 }
-                lane_stats::update(&lane.id, |s| s.started(now_ms()));
+                self.rt.lanes.started(&lane.id, now_ms());
                 self.upstream_lane = Some(lane.id.clone());
                 self.translation = upstream.direction;
                 self.lane_api = Some(upstream.lane_api);
@@ -460,7 +485,7 @@ impl RequestFlow {
             now_ms: now,
         };
         let lanes = match plan(&self.rt.config, &self.rt.prices, &query, |l| {
-            lane_stats::read(&l.id)
+            self.rt.lanes.read(&l.id, now)
         }) {
             Ok(lanes) => lanes.into_iter().cloned().collect::<Vec<_>>(),
             Err(e) => return Err(self.refuse(LocalError::NoLane, &e.0)),
@@ -499,6 +524,7 @@ impl RequestFlow {
             fallbacks: lanes[1..].to_vec(),
             body_size,
             reservation,
+            planned_ms: now,
         })
     }
 
@@ -517,7 +543,7 @@ impl RequestFlow {
     /// Reserves the request's upper-bound cost from the instance's leased credit.
     fn try_reserve(&mut self, prepared: &Prepared) -> Gate {
         let team = self.team();
-        match wallet::reserve(&team, prepared.reservation, now_ms()) {
+        match wallet::reserve(&team, prepared.reservation, prepared.planned_ms) {
             Ok(lease_id) => {
                 self.reservation = Some((lease_id, prepared.reservation));
                 if let Some(r) = self.record.as_mut() {
@@ -693,15 +719,18 @@ impl RequestFlow {
         );
         let now = now_ms();
         let ttl = group.cache_ttl_seconds;
-        let Some(entry) = response_cache::lookup(cache, &key, now) else {
-            host::count(self.rt.cache_metrics.misses, 1);
-            if let Some(r) = self.record.as_mut() {
-                r.cache = CacheStatus::Miss;
+        let entry = match response_cache::lookup(cache, &key, now) {
+            Lookup::Hit(entry) => entry,
+            Lookup::Miss(seen) => {
+                self.rt.deferred.count(self.rt.cache_metrics.misses, 1);
+                if let Some(r) = self.record.as_mut() {
+                    r.cache = CacheStatus::Miss;
+                }
+                self.cache_store = Some(CacheStore { key, ttl, seen });
+                return None;
             }
-            self.cache_store = Some((key, ttl));
-            return None;
         };
-        host::count(self.rt.cache_metrics.hits, 1);
+        self.rt.deferred.count(self.rt.cache_metrics.hits, 1);
         let record = self.record.as_mut()?;
         record.cache = CacheStatus::Hit;
         record.cost_avoided_nanos = entry.cost_nanos;
@@ -728,7 +757,7 @@ impl RequestFlow {
 
     /// Stores a complete, successful answer for later identical requests.
     fn store_in_cache(&mut self, body: &[u8], content_type: String) {
-        let Some((key, ttl)) = self.cache_store.take() else {
+        let Some(CacheStore { key, ttl, seen }) = self.cache_store.take() else {
             return;
         };
         let Some(record) = self.record.as_ref() else {
@@ -746,7 +775,14 @@ impl RequestFlow {
             content_type,
             body: body.to_vec(),
         };
-        response_cache::store(&self.rt.config.cache, &entry, now, &self.rt.cache_metrics);
+        response_cache::store(
+            &self.rt.config.cache,
+            &entry,
+            seen,
+            now,
+            &self.rt.cache_metrics,
+            &self.rt.deferred,
+        );
     }
 
     fn finish_response(&mut self, body_size: usize) {
@@ -768,12 +804,12 @@ impl RequestFlow {
                 if let Some(r) = self.record.as_ref() {
                     let event = r.finish(&self.rt.prices, now_ms());
                     let cost = tollgate_core::money::format_usd(event.cost_nanos);
-                    let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_COST, &cost);
+                    self.response_edits.set.push((HEADER_COST, cost));
                 }
                 if self.cache_store.is_some() {
-                    let ct = self
-                        .get_http_response_header("content-type")
-                        .unwrap_or_else(|| "application/json".into());
+                    let ct = headers::find(&self.response_headers, "content-type")
+                        .unwrap_or("application/json")
+                        .to_string();
                     self.store_in_cache(&body, ct);
                 }
                 if let (Some(d), Some(parsed)) = (self.translation, self.sent.as_ref()) {
@@ -784,11 +820,13 @@ impl RequestFlow {
                         .unwrap_or(0);
                     let client_body =
                         translate_whole_answer(d, status, false, &body, &parsed.facts.model, false);
-                    let map = MapType::HttpResponseHeaders;
-                    let _ = host::set_header(map, "content-length", &client_body.len().to_string());
+                    self.response_edits
+                        .set
+                        .push(("content-length", client_body.len().to_string()));
                     let _ =
                         host::replace_body(BufferType::HttpResponseBody, body_size, &client_body);
                 }
+                self.apply_response_edits();
             }
             ResponseBody::Stream(parser) => {
                 if let Some(r) = self.record.as_mut() {
@@ -803,6 +841,19 @@ impl RequestFlow {
         }
     }
 
+    /// Makes the pending response header changes with one host call.
+    fn apply_response_edits(&mut self) {
+        let edits = std::mem::take(&mut self.response_edits);
+        if edits.set.is_empty() && edits.remove.is_empty() {
+            return;
+        }
+        let set: Vec<(&str, &str)> = edits.set.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let pairs = headers::edited(&self.response_headers, &edits.remove, &set);
+        if let Err(status) = host::set_headers(MapType::HttpResponseHeaders, &pairs) {
+            log::warn!("tollgate: cannot set response headers: {status:?}");
+        }
+    }
+
     /// Rewrites the request for its lane and lets it go upstream.
     fn send(&mut self, prepared: Prepared) -> Action {
         let Prepared {
@@ -810,6 +861,7 @@ impl RequestFlow {
             lane,
             body_size,
             fallbacks,
+            planned_ms,
             ..
         } = prepared;
         let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
@@ -831,25 +883,28 @@ impl RequestFlow {
             // The cache stores answers in the client's format only for native lanes.
             self.cache_store = None;
         }
-        let mut ok = true;
-        // The client's own credential headers were removed in the headers phase.
-        for (name, value) in &upstream.headers {
-            if name != ":method" && name != "content-type" {
-                ok &= self.set_request_header(name, value);
-            }
+        // One host call rewrites the whole header map: the client's key never travels
+        // further, nor do our own control headers. Changing request headers makes Envoy
+        // select the route again (`onHeadersModified` clears the cached route).
+        let mut set: Vec<(&str, &str)> = upstream
+            .headers
+            .iter()
+            .filter(|(name, _)| name != ":method" && name != "content-type")
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        set.push((HEADER_PROVIDER, lane.provider.as_str()));
+        let pairs = headers::edited(&self.request_headers, CLIENT_ONLY_HEADERS, &set);
+        let mut ok = host::set_headers(MapType::HttpRequestHeaders, &pairs).is_ok();
+        if let Some(body) = &upstream.body {
+            ok = ok && host::replace_body(BufferType::HttpRequestBody, body_size, body).is_ok();
         }
-        ok = ok
-            && self.set_request_header(HEADER_PROVIDER, lane.provider.as_str())
-            && host::replace_body(BufferType::HttpRequestBody, body_size, &upstream.body).is_ok();
         if !ok {
             return self.refuse(
                 LocalError::Internal,
                 "Tollgate could not prepare the upstream request",
             );
         }
-        // The route was looked up before our headers changed; make Envoy look again.
-        let _ = hostcalls::call_foreign_function("clear_route_cache", None);
-        lane_stats::update(&lane.id, |s| s.started(now_ms()));
+        self.rt.lanes.started(&lane.id, planned_ms);
         self.upstream_lane = Some(lane.id.clone());
         self.planned = fallbacks;
         self.sent = Some(parsed);
@@ -860,7 +915,8 @@ impl RequestFlow {
 /// A request as one lane's provider expects it.
 struct UpstreamRequest {
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    /// The body to send, or `None` when the client's goes as it is.
+    body: Option<Vec<u8>>,
     /// Set when the lane speaks the other provider's format.
     direction: Option<Direction>,
     /// The API the lane is called with (its answers are read as this API).
@@ -878,10 +934,11 @@ fn upstream_request(
     let lane_api = lane_api(parsed.api, lane.provider);
     let direction = Direction::between(parsed.api, lane_api);
     let body = match direction {
-        None => parsed.upstream_body(&lane.model),
+        None if parsed.sent_unchanged(&lane.model) => None,
+        None => Some(parsed.upstream_body(&lane.model)),
         Some(d) => {
             let map = translate_request(d, &parsed.body, &lane.model, lane.max_output_tokens)?;
-            serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default()
+            Some(serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default())
         }
     };
     let mut headers = vec![
@@ -889,8 +946,10 @@ fn upstream_request(
         (":path".to_string(), lane_api.upstream_path().to_string()),
         (":authority".to_string(), lane.authority.clone()),
         ("content-type".to_string(), "application/json".to_string()),
-        ("content-length".to_string(), body.len().to_string()),
     ];
+    if let Some(body) = &body {
+        headers.push(("content-length".to_string(), body.len().to_string()));
+    }
     match lane.provider {
         ProviderKind::Openai => {
             headers.push(("authorization".into(), format!("Bearer {credential}")))
@@ -967,7 +1026,8 @@ impl Context for RequestFlow {
 
 impl HttpContext for RequestFlow {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        host::count(self.rt.metrics.requests, 1);
+        self.rt.deferred.count(self.rt.metrics.requests, 1);
+        self.request_headers = host::get_headers(MapType::HttpRequestHeaders);
         let path = self.header(":path").unwrap_or_default();
         let api = ApiKind::from_path(&path);
         let authorization = self.header("authorization");
@@ -979,14 +1039,14 @@ impl HttpContext for RequestFlow {
         };
 
         let Some(key) = keys::client_key(authorization.as_deref(), x_api_key.as_deref()) else {
-            host::count(self.rt.metrics.unauthorized, 1);
+            self.rt.deferred.count(self.rt.metrics.unauthorized, 1);
             return self.refuse(
                 LocalError::MissingKey,
                 "Missing API key: send your team key as `Authorization: Bearer <key>` or `x-api-key`.",
             );
         };
         let Some(group) = self.rt.group_for_key(key).cloned() else {
-            host::count(self.rt.metrics.unauthorized, 1);
+            self.rt.deferred.count(self.rt.metrics.unauthorized, 1);
             return self.refuse(
                 LocalError::UnknownKey,
                 "Incorrect API key provided: it matches no Tollgate consumer group.",
@@ -1007,18 +1067,6 @@ impl HttpContext for RequestFlow {
             .as_deref()
             .and_then(clean_label);
         self.record = Some(record);
-
-        // The client's key never travels further, nor do our own control headers.
-        for name in [
-            "authorization",
-            "x-api-key",
-            HEADER_USER,
-            HEADER_WORKFLOW,
-            HEADER_PROVIDER,
-            "accept-encoding",
-        ] {
-            let _ = host::remove_header(MapType::HttpRequestHeaders, name);
-        }
 
         if api.is_none() || self.header(":method").as_deref() != Some("POST") {
             let msg = format!("Tollgate serves POST /v1/chat/completions, /v1/responses and /v1/messages, not {path}");
@@ -1067,12 +1115,11 @@ impl HttpContext for RequestFlow {
         if record.local_error.is_some() {
             return Action::Continue;
         }
-        let status = self
-            .get_http_response_header(":status")
+        self.response_headers = host::get_headers(MapType::HttpResponseHeaders);
+        let status = headers::find(&self.response_headers, ":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
-        let is_stream = self
-            .get_http_response_header("content-type")
+        let is_stream = headers::find(&self.response_headers, "content-type")
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
         if (status == 429 || status >= 500) && !self.planned.is_empty() && self.sent.is_some() {
             // Another lane may serve: hold this answer back and try it.
@@ -1087,24 +1134,29 @@ impl HttpContext for RequestFlow {
             return Action::Continue;
         };
         record.response_status = Some(status);
-        let id = record.id.clone();
-        let lane = record.served_by.as_ref().map(|s| s.lane.clone());
-        let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_REQUEST_ID, &id);
-        if let Some(notice) = wallet::budget_notice(&record.team) {
-            let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_BUDGET, &notice);
+        let mut set = vec![(HEADER_REQUEST_ID, record.id.clone())];
+        // Notices ride on credit leases, so there are none without wallet enforcement.
+        let notice = self
+            .rt
+            .config
+            .wallet_enforcement
+            .then(|| wallet::budget_notice(&record.team))
+            .flatten();
+        if let Some(notice) = notice {
+            set.push((HEADER_BUDGET, notice));
         }
-        if let Some(lane) = lane {
-            let _ = host::set_header(MapType::HttpResponseHeaders, HEADER_LANE, &lane);
+        if let Some(served) = record.served_by.as_ref() {
+            set.push((HEADER_LANE, served.lane.clone()));
         }
+        self.response_edits.set = set;
         if end_of_stream {
-            if let Some(r) = self.record.as_mut() {
-                r.response_complete = true;
-            }
+            record.response_complete = true;
+            self.apply_response_edits();
             return Action::Continue;
         }
         if self.translation.is_some() {
             // The body changes length when translated.
-            let _ = host::remove_header(MapType::HttpResponseHeaders, "content-length");
+            self.response_edits.remove.push("content-length");
         }
         if is_stream {
             if let (Some(d), Some(parsed), true) = (
@@ -1126,13 +1178,14 @@ impl HttpContext for RequestFlow {
                 p.api == ApiKind::ChatCompletions && !p.facts.client_wants_stream_usage
             });
             if self.translation.is_none() && unasked_usage && (200..300).contains(&status) {
-                let _ = host::remove_header(MapType::HttpResponseHeaders, "content-length");
+                self.response_edits.remove.push("content-length");
                 self.usage_stripper = Some(UsageChunkStripper::new(MAX_SSE_EVENT_BYTES));
             }
             self.response = ResponseBody::Stream(SseParser::new(MAX_SSE_EVENT_BYTES));
             if self.cache_store.is_some() && status == 200 {
                 self.captured = Some(Vec::new());
             }
+            self.apply_response_edits();
             Action::Continue
         } else {
             // Hold the headers until the body's usage is known, so the cost can be a header.
@@ -1202,6 +1255,7 @@ impl HttpContext for RequestFlow {
                 if body_size > self.rt.config.max_response_bytes as usize {
                     // Too large to hold: let it through and account from what we have.
                     self.response = ResponseBody::Unknown;
+                    self.apply_response_edits();
                     if let Some(r) = self.record.as_mut() {
                         r.response_bytes = body_size;
                     }

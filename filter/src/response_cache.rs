@@ -1,9 +1,10 @@
 //! The response cache's storage: a fixed table of Envoy shared-data slots, so every
 //! worker sees every entry and the number of keys never exceeds `max_entries`.
 
-use tollgate_core::cache::{candidate_slots, choose_slot, Entry};
+use tollgate_core::cache::{candidate_slots, choose_slot, Entry, SlotHead};
 use tollgate_core::config::CacheConfig;
 
+use crate::deferred::Deferred;
 use crate::host::{self, get_shared, set_shared};
 
 const BYTES_KEY: &str = "tollgate.cache.bytes";
@@ -20,21 +21,60 @@ pub struct CacheMetrics {
     pub bytes: Option<u32>,
 }
 
-/// The fresh entry for `key`, if any.
-pub fn lookup(config: &CacheConfig, key: &[u8; 32], now_ms: i64) -> Option<Entry> {
-    for slot in candidate_slots(key, config.max_entries) {
-        let (value, _) = get_shared(&slot_key(slot));
-        let Some(bytes) = value else { continue };
-        // Compare the key from the header before decoding the whole body.
-        if Entry::peek(&bytes).is_some_and(|(k, _)| &k == key) {
-            return Entry::decode(&bytes).filter(|e| e.fresh(now_ms));
-        }
-    }
-    None
+/// What a lookup saw in one candidate slot: enough to store into it later without
+/// reading it again (the CAS token makes the store lose to any change in between).
+#[derive(Clone, Copy)]
+pub struct SeenSlot {
+    slot: u32,
+    head: SlotHead,
+    cas: u32,
+    len: usize,
 }
 
-/// Adds `delta` to the shared byte count if the result stays within `ceiling`.
-fn reserve_bytes(delta: i64, ceiling: u64) -> bool {
+/// The result of a lookup: the fresh entry, or the candidate slots as seen, for a store.
+pub enum Lookup {
+    Hit(Entry),
+    Miss([Option<SeenSlot>; 2]),
+}
+
+fn read_slot(slot: u32) -> (SeenSlot, Option<Vec<u8>>) {
+    let (value, cas) = get_shared(&slot_key(slot));
+    let seen = SeenSlot {
+        slot,
+        head: value.as_deref().and_then(Entry::peek),
+        cas,
+        len: value.as_ref().map_or(0, Vec::len),
+    };
+    (seen, value)
+}
+
+/// The fresh entry for `key`, if any.
+pub fn lookup(config: &CacheConfig, key: &[u8; 32], now_ms: i64) -> Lookup {
+    let mut seen = [None, None];
+    for (i, slot) in candidate_slots(key, config.max_entries)
+        .into_iter()
+        .enumerate()
+    {
+        let (slot_seen, value) = read_slot(slot);
+        seen[i] = Some(slot_seen);
+        // Compare the key from the header before decoding the whole body.
+        if slot_seen.head.is_some_and(|(k, _)| &k == key) {
+            if let Some(entry) = value
+                .as_deref()
+                .and_then(Entry::decode)
+                .filter(|e| e.fresh(now_ms))
+            {
+                return Lookup::Hit(entry);
+            }
+            break; // this key lives here (expired): a store replaces it
+        }
+    }
+    Lookup::Miss(seen)
+}
+
+/// Adds `delta` to the shared byte count if the result stays within `ceiling`; returns
+/// the new total.
+fn reserve_bytes(delta: i64, ceiling: u64) -> Option<i64> {
     for _ in 0..64 {
         let (value, cas) = get_shared(BYTES_KEY);
         let current = value
@@ -42,53 +82,54 @@ fn reserve_bytes(delta: i64, ceiling: u64) -> bool {
             .map_or(0, i64::from_le_bytes);
         let next = (current + delta).max(0);
         if delta > 0 && next as u64 > ceiling {
-            return false;
+            return None;
         }
         match set_shared(BYTES_KEY, &next.to_le_bytes(), cas) {
-            Ok(()) => return true,
+            Ok(()) => return Some(next),
             Err(proxy_wasm::types::Status::CasMismatch) => continue,
-            Err(_) => return false,
+            Err(_) => return None,
         }
     }
-    false
+    None
 }
 
-/// Stores an entry, evicting the older candidate if both slots are taken. Returns false
-/// when the entry is too large or the byte ceiling would be passed.
-pub fn store(config: &CacheConfig, entry: &Entry, now_ms: i64, metrics: &CacheMetrics) -> bool {
+/// Stores an entry into one of the slots its lookup saw (a slot it did not read is read
+/// now), evicting the older candidate if both are taken. Returns false when the entry is
+/// too large, the byte ceiling would be passed, or another worker changed the slot.
+pub fn store(
+    config: &CacheConfig,
+    entry: &Entry,
+    seen: [Option<SeenSlot>; 2],
+    now_ms: i64,
+    metrics: &CacheMetrics,
+    deferred: &Deferred,
+) -> bool {
     let encoded = entry.encode();
     if encoded.len() > config.max_entry_bytes as usize {
         return false;
     }
     let slots = candidate_slots(&entry.key, config.max_entries);
-    let heads = slots.map(|slot| {
-        let (value, cas) = get_shared(&slot_key(slot));
-        let len = value.as_ref().map_or(0, Vec::len);
-        (slot, value.as_deref().and_then(Entry::peek), cas, len)
+    let heads: [SeenSlot; 2] = [0, 1].map(|i| match seen[i] {
+        Some(s) if s.slot == slots[i] => s,
+        _ => read_slot(slots[i]).0,
     });
-    let chosen = choose_slot(&entry.key, heads.map(|(s, h, _, _)| (s, h)), now_ms);
-    let Some(&(_, head, cas, old_len)) = heads.iter().find(|(s, ..)| *s == chosen) else {
+    let chosen = choose_slot(&entry.key, heads.map(|s| (s.slot, s.head)), now_ms);
+    let Some(target) = heads.iter().find(|s| s.slot == chosen) else {
         return false;
     };
-    let delta = encoded.len() as i64 - old_len as i64;
-    if !reserve_bytes(delta, config.max_total_bytes) {
+    let delta = encoded.len() as i64 - target.len as i64;
+    let Some(total) = reserve_bytes(delta, config.max_total_bytes) else {
         return false;
-    }
+    };
     // CAS: if another worker filled the slot meanwhile, keep theirs.
-    if set_shared(&slot_key(chosen), &encoded, cas).is_err() {
+    if set_shared(&slot_key(chosen), &encoded, target.cas).is_err() {
         reserve_bytes(-delta, config.max_total_bytes);
         return false;
     }
-    if head.is_some_and(|(k, _)| k != entry.key) {
-        host::count(metrics.evictions, 1);
+    if target.head.is_some_and(|(k, _)| k != entry.key) {
+        deferred.count(metrics.evictions, 1);
     }
-    host::count(metrics.stores, 1);
-    let (bytes, _) = get_shared(BYTES_KEY);
-    host::gauge(
-        metrics.bytes,
-        bytes
-            .and_then(|v| v.try_into().ok())
-            .map_or(0, u64::from_le_bytes),
-    );
+    deferred.count(metrics.stores, 1);
+    host::gauge(metrics.bytes, total.max(0) as u64);
     true
 }

@@ -37,6 +37,14 @@ fn root_id() -> String {
 }
 
 impl Context for TollgateRoot {
+    fn on_done(&mut self) -> bool {
+        // A VM being replaced (config reload) or stopped hands over what it collected.
+        if let TollgateRoot::Http(rt) = self {
+            rt.flush_deferred();
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token: u32,
@@ -114,6 +122,10 @@ impl RootContext for TollgateRoot {
                         for env in rt.missing_credentials() {
                             log::warn!("tollgate: provider credential ${env} is not set in Envoy's environment");
                         }
+                        // Each worker hands its collected events and counters over per tick.
+                        let _ = hostcalls::set_tick_period(Duration::from_millis(u64::from(
+                            rt.config.events.flush_interval_ms.clamp(20, 1000),
+                        )));
                         *self = TollgateRoot::Http(Rc::new(rt));
                         true
                     }
@@ -131,8 +143,10 @@ impl RootContext for TollgateRoot {
     }
 
     fn on_tick(&mut self) {
-        if let TollgateRoot::Flusher(f) = self {
-            f.on_tick();
+        match self {
+            TollgateRoot::Flusher(f) => f.on_tick(),
+            TollgateRoot::Http(rt) => rt.flush_deferred(),
+            TollgateRoot::Unconfigured => {}
         }
     }
 

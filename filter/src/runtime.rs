@@ -1,7 +1,6 @@
 //! What every request of one plugin instance shares: the parsed configuration, the
 //! key-digest index, prices, provider credentials and metric ids.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 
 use tollgate_core::filter_config::{FilterConfig, GroupEntry, LaneEntry};
@@ -28,8 +27,10 @@ pub struct Runtime {
     pub cache_metrics: crate::response_cache::CacheMetrics,
     /// This Envoy instance's id in credit leases (shared by its workers).
     pub instance_id: String,
-    /// The flusher's event queue, resolved lazily (the flusher VM may start later).
-    pub queue_id: Cell<Option<u32>>,
+    /// Events and counter increments waiting for this VM's next tick.
+    pub deferred: crate::deferred::Deferred,
+    /// Lane usage and latency seen by this VM, shared on its next tick.
+    pub lanes: crate::lane_stats::LaneLedger,
 }
 
 impl Runtime {
@@ -60,8 +61,29 @@ impl Runtime {
             labelled: Default::default(),
             cache_metrics,
             instance_id,
-            queue_id: Cell::new(None),
+            deferred: Default::default(),
+            lanes: Default::default(),
         })
+    }
+
+    /// Keeps a cost event for the flusher (sent with the VM's next batch).
+    pub fn enqueue_event(&self, json: &[u8]) {
+        self.deferred
+            .event(json, &self.config.events, &self.queue_metrics());
+    }
+
+    /// Hands the VM's collected events and counter increments to Envoy.
+    pub fn flush_deferred(&self) {
+        self.deferred
+            .flush(&self.config.events, &self.queue_metrics(), &self.labelled);
+        self.lanes.share(crate::host::now_ms());
+    }
+
+    fn queue_metrics(&self) -> crate::deferred::QueueMetrics {
+        crate::deferred::QueueMetrics {
+            enqueued: self.metrics.events_enqueued,
+            unqueued: self.metrics.events_unqueued,
+        }
     }
 
     /// The consumer group whose key this is.

@@ -63,15 +63,4 @@ impl LabelledCounters {
         };
         host::count(id, by);
     }
-
-    pub fn add(&self, base: &str, labels: &[(&str, &str)], by: i64) {
-        self.add_named(tollgate_core::stats::stat_name(base, labels), by);
-    }
-
-    /// Counts one finished request from its cost event.
-    pub fn event(&self, event: &tollgate_core::event::CostEvent) {
-        for (name, by) in tollgate_core::stats::event_counts(event) {
-            self.add_named(name, by);
-        }
-    }
 }

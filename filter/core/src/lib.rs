@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod errors;
 pub mod event;
 pub mod filter_config;
+pub mod headers;
 pub mod keys;
 pub mod lease;
 pub mod money;

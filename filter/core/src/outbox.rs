@@ -101,12 +101,81 @@ impl Outbox {
     }
 }
 
+/// Cost events a worker collects between ticks, handed to the flusher as one
+/// shared-queue item: events joined by `\n` (serialised JSON never contains a raw
+/// newline). One item per batch instead of one per request, because every enqueue
+/// wakes the flusher's thread.
+#[derive(Debug, Default)]
+pub struct EventBatch {
+    joined: Vec<u8>,
+    count: usize,
+}
+
+impl EventBatch {
+    /// Adds one serialised event; returns how many the batch now holds.
+    pub fn push(&mut self, event_json: &[u8]) -> usize {
+        if self.count > 0 {
+            self.joined.push(b'\n');
+        }
+        self.joined.extend_from_slice(event_json);
+        self.count += 1;
+        self.count
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The queue item for everything collected so far (and how many events it holds),
+    /// leaving the batch empty; `None` when there is nothing to send.
+    pub fn take(&mut self) -> Option<(Vec<u8>, usize)> {
+        if self.count == 0 {
+            return None;
+        }
+        let n = std::mem::take(&mut self.count);
+        Some((std::mem::take(&mut self.joined), n))
+    }
+}
+
+/// The events of one queue item made by [`EventBatch`] (empty lines skipped).
+pub fn split_event_batch(item: &[u8]) -> impl Iterator<Item = &[u8]> {
+    item.split(|&b| b == b'\n').filter(|e| !e.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ev(i: u32) -> Vec<u8> {
         format!("{{\"i\":{i}}}").into_bytes()
+    }
+
+    #[test]
+    fn event_batches_round_trip_through_one_queue_item() {
+        let mut batch = EventBatch::default();
+        assert!(batch.take().is_none(), "nothing collected, nothing sent");
+        let events = [ev(0), br#"{"text":"a\nb"}"#.to_vec(), ev(2)];
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(batch.push(e), i + 1);
+        }
+        let (item, n) = batch.take().unwrap();
+        assert_eq!(n, 3);
+        assert!(batch.is_empty() && batch.take().is_none());
+        let back: Vec<&[u8]> = split_event_batch(&item).collect();
+        assert_eq!(back, events.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        // The flusher's outbox holds the events one by one again.
+        let mut o = Outbox::new(100, 10);
+        for e in split_event_batch(&item) {
+            o.push(e.to_vec());
+        }
+        assert_eq!(
+            o.take_batch().unwrap(),
+            br#"[{"i":0},{"text":"a\nb"},{"i":2}]"#
+        );
     }
 
     #[test]

@@ -105,6 +105,15 @@ impl ParsedRequest {
         })
     }
 
+    /// Whether the client's body can go upstream byte for byte: it names the served
+    /// model already and needs no `include_usage` added (saves re-encoding it).
+    pub fn sent_unchanged(&self, served_model: &str) -> bool {
+        let adds_usage = self.api == ApiKind::ChatCompletions
+            && self.facts.stream
+            && !self.facts.client_wants_stream_usage;
+        !adds_usage && self.body.get("model").and_then(Value::as_str) == Some(served_model)
+    }
+
     /// The body to send upstream: the lane's model, and for OpenAI chat streams,
     /// `stream_options.include_usage` so the stream reports what it cost.
     pub fn upstream_body(&self, served_model: &str) -> Vec<u8> {
@@ -181,6 +190,28 @@ mod tests {
         let r = ParsedRequest::parse(ApiKind::Messages, br#"{"model":"a","stream":true}"#).unwrap();
         let out: Value = serde_json::from_slice(&r.upstream_body("b")).unwrap();
         assert!(out.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn bodies_go_upstream_unchanged_only_when_nothing_would_change() {
+        let parse = |api, body: &str| ParsedRequest::parse(api, body.as_bytes()).unwrap();
+        let chat = ApiKind::ChatCompletions;
+        assert!(parse(chat, r#"{"model":"m","messages":[]}"#).sent_unchanged("m"));
+        assert!(!parse(chat, r#"{"model":"alias","messages":[]}"#).sent_unchanged("m"));
+        // A chat stream without include_usage gets it added; with it, nothing changes.
+        assert!(!parse(chat, r#"{"model":"m","stream":true}"#).sent_unchanged("m"));
+        let asked = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#;
+        assert!(parse(chat, asked).sent_unchanged("m"));
+        assert!(parse(ApiKind::Messages, r#"{"model":"m","stream":true}"#).sent_unchanged("m"));
+        // Whenever it says unchanged, re-encoding would give the same JSON value.
+        for (api, body) in [
+            (chat, asked),
+            (ApiKind::Messages, r#"{"model":"m","stream":true}"#),
+        ] {
+            let r = parse(api, body);
+            let reencoded: Value = serde_json::from_slice(&r.upstream_body("m")).unwrap();
+            assert_eq!(reencoded, serde_json::from_str::<Value>(body).unwrap());
+        }
     }
 
     #[test]

@@ -117,6 +117,75 @@ impl LaneStats {
     pub fn cooling(&self, now_ms: i64) -> bool {
         now_ms < self.cooldown_until_ms
     }
+
+    /// These stats with a worker's not-yet-shared activity added: its requests and
+    /// tokens of the current minute, one latency step for the mean of its successes
+    /// (a success also ends a run of failures).
+    pub fn with_activity(&self, a: &LaneActivity, now_ms: i64) -> LaneStats {
+        let c = self.current(now_ms);
+        let (requests, tokens) = if a.minute == c.minute {
+            (a.requests, a.tokens)
+        } else {
+            (0, 0)
+        };
+        let mut out = LaneStats {
+            requests: c.requests + requests,
+            tokens: c.tokens + tokens,
+            ..c
+        };
+        if a.successes > 0 {
+            let mean =
+                (a.latency_total_ms / u64::from(a.successes)).min(u64::from(u32::MAX)) as u32;
+            out.latency_ewma_ms = if c.latency_ewma_ms == 0 {
+                mean
+            } else {
+                ((u64::from(c.latency_ewma_ms) * 3 + u64::from(mean)) / 4) as u32
+            };
+            out.consecutive_failures = 0;
+        }
+        out
+    }
+}
+
+/// What one worker saw on a lane since it last wrote the shared stats. Successes are
+/// collected and written once per tick (a shared-data write per request costs more than
+/// the routing gains from seeing it at once); failures are written at once, because
+/// cooling a failing lane down must not wait.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LaneActivity {
+    /// The minute (Unix ms / 60 000) `requests` and `tokens` belong to.
+    pub minute: i64,
+    pub requests: u64,
+    pub tokens: u64,
+    pub latency_total_ms: u64,
+    pub successes: u32,
+}
+
+impl LaneActivity {
+    fn roll(&mut self, now_ms: i64) {
+        let minute = now_ms.div_euclid(60_000);
+        if self.minute != minute {
+            self.minute = minute;
+            self.requests = 0;
+            self.tokens = 0;
+        }
+    }
+
+    pub fn started(&mut self, now_ms: i64) {
+        self.roll(now_ms);
+        self.requests += 1;
+    }
+
+    pub fn succeeded(&mut self, now_ms: i64, tokens: u64, latency_ms: u32) {
+        self.roll(now_ms);
+        self.tokens += tokens;
+        self.latency_total_ms += u64::from(latency_ms);
+        self.successes += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests == 0 && self.tokens == 0 && self.successes == 0
+    }
 }
 
 /// Whether a lane of `provider` can answer a client speaking `api`.
@@ -224,6 +293,11 @@ pub fn plan<'a>(
             ),
         }));
     }
+    if lanes.len() == 1 {
+        // One candidate: no statistics can change the plan (a cooling lane is still
+        // tried when it is the only one), so none are read.
+        return Ok(lanes);
+    }
     let mut keyed: Vec<(&LaneEntry, LaneStats)> = lanes
         .drain(..)
         .map(|l| (l, stats(l).current(q.now_ms)))
@@ -290,6 +364,55 @@ pub fn premium_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_workers_activity_adds_up_like_per_request_updates() {
+        let now = 600_000; // minute 10
+        let shared = LaneStats {
+            minute: 10,
+            requests: 5,
+            tokens: 100,
+            latency_ewma_ms: 200,
+            consecutive_failures: 2,
+            cooldown_until_ms: 0,
+        };
+        let mut a = LaneActivity::default();
+        assert!(a.is_empty());
+        assert_eq!(
+            shared.with_activity(&a, now),
+            shared,
+            "nothing seen, nothing changes"
+        );
+        a.started(now);
+        a.started(now + 1);
+        let merged = shared.with_activity(&a, now);
+        assert_eq!((merged.requests, merged.consecutive_failures), (7, 2));
+        a.succeeded(now + 2, 30, 100);
+        a.succeeded(now + 3, 10, 300);
+        let merged = shared.with_activity(&a, now + 3);
+        assert_eq!((merged.requests, merged.tokens), (7, 140));
+        // One EWMA step (weight 1/4) towards the mean latency of the successes.
+        assert_eq!(merged.latency_ewma_ms, (200 * 3 + 200) / 4);
+        assert_eq!(
+            merged.consecutive_failures, 0,
+            "a success ends a run of failures"
+        );
+        // Same as applying the requests and successes one by one, for counts.
+        let one_by_one = shared
+            .started(now)
+            .started(now)
+            .finished(now, 30, 100, true, 3, 1000)
+            .finished(now, 10, 300, true, 3, 1000);
+        assert_eq!(
+            (one_by_one.requests, one_by_one.tokens),
+            (merged.requests, merged.tokens)
+        );
+        // A new minute starts counting from zero on both sides.
+        let later = shared.with_activity(&a, now + 60_000);
+        assert_eq!((later.minute, later.requests, later.tokens), (11, 0, 0));
+        a.started(now + 60_000);
+        assert_eq!(shared.with_activity(&a, now + 60_000).requests, 1);
+    }
     use crate::config::{CacheConfig, Routing};
     use crate::filter_config::EventSink;
     use std::collections::BTreeMap;
@@ -528,9 +651,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ids(&p), ["mini", "big"]);
-        // Exact model match narrows the choice.
+        // Exact model match narrows the choice; one candidate needs no statistics
+        // (reading them costs the filter a shared-data read per lane).
         let p = plan(&cfg, &prices(), &query(&g, "gpt-4o", true), |_| {
-            LaneStats::default()
+            panic!("statistics read for a single candidate")
         })
         .unwrap();
         assert_eq!(ids(&p), ["big"]);

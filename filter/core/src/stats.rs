@@ -103,35 +103,92 @@ pub fn cache_label(c: CacheStatus) -> &'static str {
     }
 }
 
-/// The counter increments one finished request's event makes: (stat name, amount).
-/// Zero amounts are left out (a counter that never moves need not exist).
-pub fn event_counts(e: &CostEvent) -> Vec<(String, i64)> {
-    let provider = e.provider.as_deref().unwrap_or(NONE);
-    let lane = e.lane.as_deref().unwrap_or(NONE);
+/// The labels a finished request is counted under. Workers add requests up per key
+/// between ticks ([`EventTotals`]) and only then format stat names ([`counts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventKey {
+    pub team: String,
+    pub provider: String,
+    pub lane: String,
+    pub cache: &'static str,
+    pub outcome: &'static str,
+}
+
+impl EventKey {
+    pub fn of(e: &CostEvent) -> EventKey {
+        EventKey {
+            team: e.team.clone(),
+            provider: e.provider.as_deref().unwrap_or(NONE).to_string(),
+            lane: e.lane.as_deref().unwrap_or(NONE).to_string(),
+            cache: cache_label(e.cache),
+            outcome: outcome_label(e.outcome),
+        }
+    }
+}
+
+/// What requests add to the counters of one [`EventKey`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EventTotals {
+    pub requests: i64,
+    pub input: u64,
+    pub cached_input: u64,
+    pub cache_write: u64,
+    pub output: u64,
+    pub cost_nanos: i64,
+    pub cost_avoided_nanos: i64,
+    pub wallet_unchecked: i64,
+}
+
+impl EventTotals {
+    pub fn of(e: &CostEvent) -> EventTotals {
+        EventTotals {
+            requests: 1,
+            input: e.tokens.input,
+            cached_input: e.tokens.cached_input,
+            cache_write: e.tokens.cache_write,
+            output: e.tokens.output,
+            cost_nanos: e.cost_nanos,
+            cost_avoided_nanos: e.cost_avoided_nanos,
+            wallet_unchecked: i64::from(e.wallet_unchecked),
+        }
+    }
+
+    pub fn add(&mut self, o: &EventTotals) {
+        self.requests += o.requests;
+        self.input = self.input.saturating_add(o.input);
+        self.cached_input = self.cached_input.saturating_add(o.cached_input);
+        self.cache_write = self.cache_write.saturating_add(o.cache_write);
+        self.output = self.output.saturating_add(o.output);
+        self.cost_nanos = self.cost_nanos.saturating_add(o.cost_nanos);
+        self.cost_avoided_nanos = self.cost_avoided_nanos.saturating_add(o.cost_avoided_nanos);
+        self.wallet_unchecked += o.wallet_unchecked;
+    }
+}
+
+/// The counter increments of `totals` under `key`: (stat name, amount). Zero amounts
+/// are left out (a counter that never moves need not exist).
+pub fn counts(key: &EventKey, totals: &EventTotals) -> Vec<(String, i64)> {
     let where_ = [
-        ("team", e.team.as_str()),
-        ("provider", provider),
-        ("lane", lane),
+        ("team", key.team.as_str()),
+        ("provider", key.provider.as_str()),
+        ("lane", key.lane.as_str()),
     ];
-    let mut out = vec![(
-        stat_name(
-            REQUESTS,
-            &[
-                where_[0],
-                where_[1],
-                where_[2],
-                ("cache", cache_label(e.cache)),
-                ("outcome", outcome_label(e.outcome)),
-            ],
-        ),
-        1,
-    )];
-    let t = &e.tokens;
+    let mut out = Vec::new();
+    if totals.requests > 0 {
+        let labels = [
+            where_[0],
+            where_[1],
+            where_[2],
+            ("cache", key.cache),
+            ("outcome", key.outcome),
+        ];
+        out.push((stat_name(REQUESTS, &labels), totals.requests));
+    }
     for (kind, n) in [
-        ("input", t.input),
-        ("cached_input", t.cached_input),
-        ("cache_write", t.cache_write),
-        ("output", t.output),
+        ("input", totals.input),
+        ("cached_input", totals.cached_input),
+        ("cache_write", totals.cache_write),
+        ("output", totals.output),
     ] {
         if n > 0 {
             let labels = [where_[0], where_[1], where_[2], ("kind", kind)];
@@ -141,16 +198,27 @@ pub fn event_counts(e: &CostEvent) -> Vec<(String, i64)> {
             ));
         }
     }
-    if e.cost_nanos > 0 {
-        out.push((stat_name(COST, &where_), e.cost_nanos));
+    if totals.cost_nanos > 0 {
+        out.push((stat_name(COST, &where_), totals.cost_nanos));
     }
-    if e.cost_avoided_nanos > 0 {
-        out.push((stat_name(COST_AVOIDED, &[where_[0]]), e.cost_avoided_nanos));
+    if totals.cost_avoided_nanos > 0 {
+        out.push((
+            stat_name(COST_AVOIDED, &[where_[0]]),
+            totals.cost_avoided_nanos,
+        ));
     }
-    if e.wallet_unchecked {
-        out.push((stat_name(WALLET_UNCHECKED, &[where_[0]]), 1));
+    if totals.wallet_unchecked > 0 {
+        out.push((
+            stat_name(WALLET_UNCHECKED, &[where_[0]]),
+            totals.wallet_unchecked,
+        ));
     }
     out
+}
+
+/// The counter increments one finished request's event makes.
+pub fn event_counts(e: &CostEvent) -> Vec<(String, i64)> {
+    counts(&EventKey::of(e), &EventTotals::of(e))
 }
 
 #[cfg(test)]
@@ -251,11 +319,28 @@ mod tests {
         // A request let through unchecked (ledger unreachable, fail open) is counted.
         let unchecked = CostEvent {
             wallet_unchecked: true,
-            ..e
+            ..e.clone()
         };
         assert_eq!(
             event_counts(&unchecked).last(),
             Some(&("tollgate_wallet_unchecked.team=team_support".to_string(), 1))
         );
+        // Requests added up under one key count the same as each counted alone.
+        let mut totals = EventTotals::default();
+        for ev in [&e, &e, &unchecked] {
+            assert_eq!(EventKey::of(ev), EventKey::of(&e));
+            totals.add(&EventTotals::of(ev));
+        }
+        let mut one_by_one = std::collections::BTreeMap::new();
+        for ev in [&e, &e, &unchecked] {
+            for (name, n) in event_counts(ev) {
+                *one_by_one.entry(name).or_insert(0) += n;
+            }
+        }
+        let added: std::collections::BTreeMap<_, _> = super::counts(&EventKey::of(&e), &totals)
+            .into_iter()
+            .collect();
+        assert_eq!(added, one_by_one);
+        assert!(super::counts(&EventKey::of(&e), &EventTotals::default()).is_empty());
     }
 }

@@ -1,0 +1,129 @@
+//! Per-request bookkeeping a worker VM keeps to itself until its next tick: cost events
+//! and counter increments.
+//!
+//! Each host call costs a request ~2 µs (BENCHMARKS.md), and each shared-queue item
+//! wakes the flusher's thread (Envoy posts `onQueueReady` to it per enqueue). So a
+//! request only appends here, inside the VM; the HTTP root's tick (and a full batch)
+//! hands the events to the flusher as one queue item and adds the counters up in
+//! Envoy once per tick. Counters are therefore up to one tick behind; events reach the
+//! ledger one tick later than before. The root flushes in `on_done` too, so a draining
+//! VM (config reload, shutdown) does not keep what it collected.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use proxy_wasm::hostcalls;
+use tollgate_core::event::CostEvent;
+use tollgate_core::filter_config::EventSink;
+use tollgate_core::outbox::EventBatch;
+use tollgate_core::stats::{self, EventKey, EventTotals};
+
+use crate::host;
+use crate::stats::LabelledCounters;
+
+/// Events a worker collects before it enqueues without waiting for the tick.
+const MAX_BATCH_EVENTS: usize = 64;
+
+#[derive(Default)]
+pub struct Deferred {
+    events: RefCell<EventBatch>,
+    /// Increments by metric id, for counters defined at configure time.
+    counts: RefCell<HashMap<u32, i64>>,
+    /// Increments by full stat name, for labelled counters (defined on first flush).
+    named: RefCell<HashMap<String, i64>>,
+    /// Finished requests added up by their labels; stat names are made at the flush.
+    finished: RefCell<HashMap<EventKey, EventTotals>>,
+    /// The flusher's event queue, resolved lazily (the flusher VM may start later).
+    queue_id: Cell<Option<u32>>,
+}
+
+/// Counters of the event path itself, counted when the batch is handed over.
+pub struct QueueMetrics {
+    pub enqueued: Option<u32>,
+    pub unqueued: Option<u32>,
+}
+
+impl Deferred {
+    /// Adds to a counter at the next flush.
+    pub fn count(&self, metric: Option<u32>, by: i64) {
+        if let (Some(id), Ok(mut counts)) = (metric, self.counts.try_borrow_mut()) {
+            *counts.entry(id).or_default() += by;
+        }
+    }
+
+    /// Adds to a labelled counter (full stat name) at the next flush.
+    pub fn count_named(&self, name: String, by: i64) {
+        if by <= 0 {
+            return;
+        }
+        if let Ok(mut named) = self.named.try_borrow_mut() {
+            *named.entry(name).or_default() += by;
+        }
+    }
+
+    /// Counts a finished request under its labels (team, provider, lane, cache, outcome).
+    pub fn count_event(&self, event: &CostEvent) {
+        if let Ok(mut finished) = self.finished.try_borrow_mut() {
+            finished
+                .entry(EventKey::of(event))
+                .or_default()
+                .add(&EventTotals::of(event));
+        }
+    }
+
+    /// Keeps a serialised event for the flusher; hands the batch over once it is full.
+    pub fn event(&self, json: &[u8], sink: &EventSink, metrics: &QueueMetrics) {
+        let full = match self.events.try_borrow_mut() {
+            Ok(mut batch) => batch.push(json) >= MAX_BATCH_EVENTS,
+            Err(_) => false,
+        };
+        if full {
+            self.send_events(sink, metrics);
+        }
+    }
+
+    /// Hands everything collected to Envoy: events to the flusher's queue, counters
+    /// to their stats.
+    pub fn flush(&self, sink: &EventSink, metrics: &QueueMetrics, labelled: &LabelledCounters) {
+        self.send_events(sink, metrics);
+        if let Ok(mut counts) = self.counts.try_borrow_mut() {
+            for (id, by) in counts.drain() {
+                host::count(Some(id), by);
+            }
+        }
+        if let Ok(mut named) = self.named.try_borrow_mut() {
+            for (name, by) in named.drain() {
+                labelled.add_named(name, by);
+            }
+        }
+        if let Ok(mut finished) = self.finished.try_borrow_mut() {
+            for (key, totals) in finished.drain() {
+                for (name, by) in stats::counts(&key, &totals) {
+                    labelled.add_named(name, by);
+                }
+            }
+        }
+    }
+
+    fn send_events(&self, sink: &EventSink, metrics: &QueueMetrics) {
+        let Some((item, n)) = self.events.try_borrow_mut().ok().and_then(|mut b| b.take()) else {
+            return;
+        };
+        let queue = self.queue_id.get().or_else(|| {
+            let id = hostcalls::resolve_shared_queue(&sink.queue_vm_id, &sink.queue_name)
+                .ok()
+                .flatten();
+            self.queue_id.set(id);
+            id
+        });
+        match queue.map(|q| host::enqueue(q, &item)) {
+            Some(Ok(())) => host::count(metrics.enqueued, n as i64),
+            _ => {
+                // The queue vanished (flusher restarting): forget it and count the loss.
+                self.queue_id.set(None);
+                host::count(metrics.unqueued, n as i64);
+                log::warn!("tollgate: {n} events could not be queued");
+            }
+        }
+    }
+}
