@@ -41,8 +41,10 @@ pub async fn post_events(
             Ok(batch) => batch,
             Err(message) => return Ok(Err(message)),
         };
-        let outcome = store.ingest(&batch)?;
-        Ok(Ok((outcome, batch.rejected)))
+        // Batches posted at the same time share one transaction (group commit); the
+        // answer still waits for the commit that holds this one.
+        let (batch, outcome) = store.ingest_owned(batch);
+        Ok(Ok((outcome?, batch.rejected)))
     })
     .await?;
     let (outcome, rejected) = result.map_err(ApiError::bad_request)?;

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod codec;
 mod derived;
 pub mod export;
+mod group_commit;
 pub mod insights;
 pub mod postgres;
 mod postgres_alerts;
@@ -251,6 +252,14 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction. Events whose id is already stored are counted as duplicates
     /// and change nothing.
     fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError>;
+
+    /// [`Store::ingest`] for a caller that can lend the batch: SQLite writes batches
+    /// that arrive together in one transaction (see `group_commit`). Same guarantees,
+    /// per batch; the batch comes back with its outcome.
+    fn ingest_owned(&self, batch: IngestBatch) -> (IngestBatch, Result<IngestOutcome, StoreError>) {
+        let outcome = self.ingest(&batch);
+        (batch, outcome)
+    }
 
     /// Spend grouped and filtered as asked, from the coarsest rollups that answer it
     /// exactly (see [`spend_plan`]). Rows ordered by cost descending, then by key.

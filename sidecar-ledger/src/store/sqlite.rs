@@ -17,6 +17,7 @@ use rusqlite::{params, params_from_iter, Connection, Row, TransactionBehavior};
 use tollgate_core::event::{CostEvent, Tokens};
 
 use super::codec;
+use super::group_commit::{GroupCommit, Outcomes};
 use super::{
     IngestBatch, IngestOutcome, RejectedEvent, SpendRow, Store, StoreError, StoredRejection, Sums,
 };
@@ -84,6 +85,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Batches waiting for the writer (see `group_commit`).
+    group: GroupCommit,
 }
 
 impl SqliteStore {
@@ -102,6 +105,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            group: GroupCommit::default(),
         })
     }
 
@@ -310,11 +314,28 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
     })
 }
 
-impl Store for SqliteStore {
-    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError> {
-        let mut conn = self.writer();
+/// Stores a group of batches in one transaction; if that fails, each batch alone in
+/// its own, so a batch that cannot be stored fails by itself.
+fn ingest_group(conn: &mut Connection, batches: &[&IngestBatch]) -> Outcomes {
+    match ingest_batches(conn, batches) {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if batches.len() == 1 => vec![Err(e)],
+        Err(_) => batches
+            .iter()
+            .map(|b| ingest_batches(conn, &[b]).map(|o| o[0]))
+            .collect(),
+    }
+}
+
+/// Stores the batches in one transaction: new events, their rollups, wallet and lease
+/// spend, and the quarantined events. One outcome per batch.
+fn ingest_batches(
+    conn: &mut Connection,
+    batches: &[&IngestBatch],
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut accepted = 0;
+        let mut outcomes = vec![IngestOutcome::default(); batches.len()];
         // Rollup deltas of the rows actually inserted, aggregated in memory first so a
         // batch touches each rollup row once.
         let mut deltas: HashMap<RollupKey<'_>, Sums> = HashMap::new();
@@ -325,7 +346,12 @@ impl Store for SqliteStore {
         let mut fresh: Vec<&CostEvent> = Vec::new();
         {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-            for e in &batch.events {
+            let events = batches
+                .iter()
+                .enumerate()
+                .flat_map(|(i, b)| b.events.iter().map(move |e| (i, e)));
+            for (i, e) in events {
+                let batch = batches[i];
                 let sums = event_sums(e)?;
                 let inserted = insert.execute(params![
                     e.id,
@@ -361,7 +387,7 @@ impl Store for SqliteStore {
                 ])?;
                 // 0 rows: the id is already stored (a retry, or twice in this batch).
                 if inserted == 1 {
-                    accepted += 1;
+                    outcomes[i].accepted += 1;
                     fresh.push(e);
                     let slot = deltas.entry(RollupKey::of(e)).or_default();
                     *slot = slot.checked_add(&sums).ok_or_else(overflow)?;
@@ -399,9 +425,11 @@ impl Store for SqliteStore {
 
             super::sqlite_rollups::add(&tx, &fresh)?;
 
+            // A wallet first seen here is dated by the group's first batch.
+            let created_ms = batches.first().map_or(0, |b| b.received_ms);
             let mut wallet = tx.prepare_cached(ADD_WALLET_SPEND)?;
             for (team, cost) in &team_spend {
-                wallet.execute(params![team, cost, batch.received_ms])?;
+                wallet.execute(params![team, cost, created_ms])?;
             }
             let mut lease = tx.prepare_cached(ADD_LEASE_SPEND)?;
             for (id, cost) in &lease_spend {
@@ -409,15 +437,36 @@ impl Store for SqliteStore {
             }
 
             let mut quarantine = tx.prepare_cached(INSERT_REJECTED)?;
-            for r in &batch.rejected {
-                quarantine.execute(params![batch.received_ms, r.index as i64, r.error, r.raw])?;
+            for batch in batches {
+                for r in &batch.rejected {
+                    quarantine.execute(params![
+                        batch.received_ms,
+                        r.index as i64,
+                        r.error,
+                        r.raw
+                    ])?;
+                }
             }
         }
         tx.commit()?;
-        Ok(IngestOutcome {
-            accepted,
-            duplicates: batch.events.len() - accepted,
-        })
+        for (o, b) in outcomes.iter_mut().zip(batches) {
+            o.duplicates = b.events.len() - o.accepted;
+        }
+        Ok(outcomes)
+    }
+}
+
+impl Store for SqliteStore {
+    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError> {
+        Ok(ingest_batches(&mut self.writer(), &[batch])?[0])
+    }
+
+    fn ingest_owned(&self, batch: IngestBatch) -> (IngestBatch, Result<IngestOutcome, StoreError>) {
+        self.group.submit(
+            batch,
+            || self.writer(),
+            |conn, batches| ingest_group(conn, batches),
+        )
     }
 
     fn spend_from(
@@ -764,6 +813,96 @@ mod tests {
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].event, b.rejected[0]);
         assert_eq!(rejected[0].received_ms, 1);
+    }
+
+    #[test]
+    fn a_group_of_batches_is_stored_as_if_one_after_the_other() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let mut first = batch(vec![
+            event("a", H0, "team_a", 100),
+            event("b", H0, "team_b", 7),
+        ]);
+        first.rejected.push(RejectedEvent {
+            index: 2,
+            raw: "{}".into(),
+            error: "id: missing".into(),
+        });
+        // Repeats "a" from the first batch (a retry racing the original) and "c" twice.
+        let second = batch(vec![
+            event("a", H0, "team_a", 100),
+            event("c", H0 + 1, "team_a", 5),
+            event("c", H0 + 1, "team_a", 5),
+        ]);
+        let mut bad = event("bad", H0, "team_a", 1);
+        bad.tokens.input = u64::MAX;
+        let failing = batch(vec![event("d", H0, "team_a", 1), bad]);
+        let outcomes = ingest_group(&mut store.writer(), &[&first, &failing, &second]);
+        assert_eq!(outcomes.len(), 3);
+        assert_eq!(
+            outcomes[0].as_ref().unwrap(),
+            &IngestOutcome {
+                accepted: 2,
+                duplicates: 0
+            }
+        );
+        assert!(outcomes[1].is_err(), "the failing batch fails alone");
+        assert_eq!(
+            outcomes[2].as_ref().unwrap(),
+            &IngestOutcome {
+                accepted: 1,
+                duplicates: 2
+            }
+        );
+        let sums = total(&store);
+        assert_eq!((sums.requests, sums.cost_nanos), (3, 112));
+        let mut ids: Vec<String> = all_events(&store).into_iter().map(|e| e.id).collect();
+        ids.sort();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(store.rejected_events(10).unwrap().len(), 1);
+        assert_eq!(store.wallet("team_b", H0).unwrap().unwrap().spent_nanos, 7);
+
+        // Without a failing batch the group is one transaction with the same result.
+        let dir2 = TempDir::new();
+        let grouped = SqliteStore::open(&dir2.path().join("l.sqlite3")).unwrap();
+        let outcomes = ingest_group(&mut grouped.writer(), &[&first, &second]);
+        assert!(outcomes.iter().all(|o| o.is_ok()));
+        assert_eq!(total(&grouped), sums);
+    }
+
+    #[test]
+    fn concurrent_senders_each_get_their_own_outcome() {
+        let dir = TempDir::new();
+        let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..20)
+                        .map(|b| {
+                            // Every batch repeats one id of the previous batch of its sender.
+                            let ids = [format!("{t}-{b}-x"), format!("{t}-{}-x", b.max(1) - 1)];
+                            let events = ids
+                                .iter()
+                                .map(|id| event(id, H0 + b, &format!("team_{t}"), 10))
+                                .collect();
+                            let (back, outcome) = store.ingest_owned(batch(events));
+                            assert_eq!(back.events[0].id, ids[0]);
+                            outcome.unwrap()
+                        })
+                        .fold((0, 0), |(a, d), o| (a + o.accepted, d + o.duplicates))
+                })
+            })
+            .collect();
+        let mut accepted = 0;
+        for t in threads {
+            let (a, d) = t.join().unwrap();
+            // Batch 0 repeats its own id; batches 1.. repeat the previous one's.
+            assert_eq!((a, d), (20, 20));
+            accepted += a;
+        }
+        assert_eq!(total(&store).requests, accepted as i64);
+        assert_eq!(total(&store).cost_nanos, 10 * accepted as i64);
     }
 
     #[test]
