@@ -21,7 +21,9 @@ use tollgate_core::event::CacheStatus;
 use tollgate_core::filter_config::LaneEntry;
 use tollgate_core::headers::{self, Pairs};
 use tollgate_core::keys;
-use tollgate_core::lease::{decide, CreditDecision, LeaseAnswer, LeaseRequest};
+use tollgate_core::lease::{
+    decide, decide_without_credit, CreditDecision, LeaseAnswer, LeaseRequest, WithoutCredit,
+};
 use tollgate_core::money::format_usd;
 use tollgate_core::request::{clean_label, ParsedRequest};
 use tollgate_core::routing::{plan, premium_status, RouteQuery};
@@ -533,6 +535,19 @@ impl RequestFlow {
         self.rt.config.groups.iter().find(|g| &g.name == name)
     }
 
+    /// The consumer group's answer when the ledger cannot be reached for credit.
+    fn failure_mode(&self) -> LedgerFailureMode {
+        self.group()
+            .map_or(LedgerFailureMode::Closed, |g| g.on_ledger_unavailable)
+    }
+
+    /// Marks the request as sent without a reservation (ledger unreachable, fail open).
+    fn mark_unchecked(&mut self) {
+        if let Some(r) = self.record.as_mut() {
+            r.wallet_unchecked = true;
+        }
+    }
+
     fn team(&self) -> String {
         self.record
             .as_ref()
@@ -551,12 +566,33 @@ impl RequestFlow {
                 }
                 Gate::Pass
             }
-            Err(UpdateError::Refused(_)) => match wallet::recently_exhausted(&team, now_ms()) {
-                Some(available) => {
-                    Gate::Refuse(self.refuse_wallet(&team, available, prepared.reservation))
+            Err(UpdateError::Refused(_)) => {
+                let now = now_ms();
+                match decide_without_credit(
+                    wallet::recently_exhausted(&team, now),
+                    wallet::ledger_memory(),
+                    now,
+                    self.failure_mode(),
+                ) {
+                    WithoutCredit::Exhausted { available } => {
+                        Gate::Refuse(self.refuse_wallet(&team, available, prepared.reservation))
+                    }
+                    WithoutCredit::AskLedger => Gate::AskLedger,
+                    // A lease call found the ledger unreachable moments ago: decide now
+                    // rather than make this request wait for the timeout again.
+                    WithoutCredit::Remembered(CreditDecision::SendUnchecked) => {
+                        log::debug!("tollgate: ledger unreachable moments ago; team {team} fails open: request sent without a wallet check");
+                        self.mark_unchecked();
+                        Gate::Pass
+                    }
+                    WithoutCredit::Remembered(
+                        CreditDecision::RefuseUnavailable | CreditDecision::UseGrant(_),
+                    ) => Gate::Refuse(self.refuse(
+                        LocalError::WalletUnavailable,
+                        "The wallet authority (Tollgate ledger) was found unreachable moments ago; the request was not sent.",
+                    )),
                 }
-                None => Gate::AskLedger,
-            },
+            }
             Err(UpdateError::Host(status)) => {
                 log::warn!("tollgate: wallet credit unavailable: {status:?}");
                 Gate::Refuse(self.refuse(
@@ -605,15 +641,11 @@ impl RequestFlow {
             }
             Err(status) => {
                 log::warn!("tollgate: cannot reach the ledger for credit: {status:?}");
-                let mode = self
-                    .group()
-                    .map_or(LedgerFailureMode::Closed, |g| g.on_ledger_unavailable);
-                match decide(LeaseAnswer::Unreachable, mode) {
+                wallet::note_ledger_answer(&LeaseAnswer::Unreachable, now_ms());
+                match decide(LeaseAnswer::Unreachable, self.failure_mode()) {
                     CreditDecision::SendUnchecked => {
                         log::warn!("tollgate: ledger unreachable; team {} fails open: request sent without a wallet check", self.team());
-                        if let Some(r) = self.record.as_mut() {
-                            r.wallet_unchecked = true;
-                        }
+                        self.mark_unchecked();
                         self.send(prepared)
                     }
                     _ => self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) is unreachable; the request was not sent."),
@@ -633,18 +665,15 @@ impl RequestFlow {
             .then(|| self.get_http_call_response_body(0, body_size))
             .flatten();
         let answer = LeaseAnswer::from_http(status, body.as_deref());
-        let mode = self
-            .group()
-            .map_or(LedgerFailureMode::Closed, |g| g.on_ledger_unavailable);
+        wallet::note_ledger_answer(&answer, now_ms());
+        let mode = self.failure_mode();
         let team = self.team();
         let unknown_wallet = answer == LeaseAnswer::Rejected { status: 404 };
         let grant = match decide(answer, mode) {
             CreditDecision::UseGrant(grant) => grant,
             CreditDecision::SendUnchecked => {
                 log::warn!("tollgate: ledger lease call answered {status:?}; team {team} fails open: request sent without a wallet check");
-                if let Some(r) = self.record.as_mut() {
-                    r.wallet_unchecked = true;
-                }
+                self.mark_unchecked();
                 if let Action::Continue = self.send(prepared) {
                     self.resume_http_request();
                 }

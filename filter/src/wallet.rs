@@ -4,7 +4,7 @@
 
 use proxy_wasm::types::Status;
 use tollgate_core::budget::{Credit, ReserveError};
-use tollgate_core::lease::LeaseGrant;
+use tollgate_core::lease::{LeaseAnswer, LeaseGrant, LedgerMemory};
 
 use crate::host::{get_shared as load, set_shared as set};
 
@@ -95,6 +95,30 @@ pub fn recently_exhausted(team: &str, now_ms: i64) -> Option<i64> {
 
 pub fn clear_exhausted(team: &str) {
     let _ = set(&exhausted_key(team), &[], 0);
+}
+
+/// Shared-data key of the instance's memory that the ledger was found unreachable
+/// (one ledger serves every team, so one key for all of them).
+const LEDGER_MEMORY_KEY: &str = "tollgate.ledger_unreachable";
+
+/// What the instance's workers remember about the ledger's reachability.
+pub fn ledger_memory() -> LedgerMemory {
+    let (value, _) = load(LEDGER_MEMORY_KEY);
+    value
+        .as_deref()
+        .map(LedgerMemory::decode)
+        .unwrap_or_default()
+}
+
+/// Records the outcome of a lease call that ended at `now_ms`: an unreachable ledger
+/// is remembered, any answer from it clears the memory. Written only when it changes
+/// (a plain write, no compare-and-swap: the latest outcome wins, and it is a hint).
+pub fn note_ledger_answer(answer: &LeaseAnswer, now_ms: i64) {
+    let before = ledger_memory();
+    let after = before.after(answer, now_ms);
+    if after != before {
+        let _ = set(LEDGER_MEMORY_KEY, &after.encode(), 0);
+    }
 }
 
 /// This Envoy instance's id, shared by its workers: created by the first to ask.

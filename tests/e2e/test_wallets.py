@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import openai
 import pytest
@@ -162,6 +163,9 @@ def test_ledger_crash_and_restart_loses_and_doubles_nothing(wallet_stack):
 
 OUTAGE_LEASE_TTL_MS = 3_000  # usable for 1 s (the filter stops 2 s before expiry)
 OUTAGE_LEDGER_TIMEOUT_MS = 1_000
+# lease::UNREACHABLE_MEMORY_MS: after a lease call finds the ledger unreachable, the
+# instance decides requests needing credit without calling it, for this long.
+UNREACHABLE_MEMORY_S = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -198,28 +202,60 @@ def envoy_counter(stack, name: str, **labels) -> float:
                if s.name in (name, f"{name}_total") and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
-def outage_checks(stack):
+def wait_out_unreachable_memory(failed_at: float):
+    """Sleeps until the instance has forgotten a ledger failure the client saw at
+    `failed_at` (the filter noted it no later than that), so the next request that
+    needs credit calls the ledger again."""
+    time.sleep(max(0.0, failed_at + UNREACHABLE_MEMORY_S + 0.3 - time.time()))
+
+
+def timed_ask(envoy, **kw):
+    started = time.time()
+    r = ask(envoy, **kw)
+    return r, time.time() - started
+
+
+def outage_checks(stack, remembered: bool):
     """With the ledger unreachable and the leases expired: engineering (closed) is
     refused with a provider-style 503 before any provider call; support (open) is
-    served, unreserved. Returns (refused response, its latency, served response)."""
+    served, unreserved.
+
+    The first request needing credit (a probe) finds the ledger unreachable. With
+    `remembered`, the checked requests follow at once, so the instance answers them
+    from its memory of that failure; without, each first waits the memory out and
+    calls the ledger itself. Returns a namespace: the first refusal's latency
+    (`probe_took`) and when it came back (`failed_at`), the closed group's refusal and
+    the open group's answer with their latencies, and a time after every failed lease
+    call (`last_failure_at`)."""
+    out = SimpleNamespace()
+
+    def probe():
+        r, took = timed_ask(stack.envoy, key=KEYS["engineering"], content="probe")
+        if r.status_code == 503:
+            out.probe_took, out.failed_at = took, time.time()
+        return r.status_code == 503
+
     # Wait out the live leases: until then both teams are served from leased credit.
-    assert wait_until(lambda: ask(stack.envoy, key=KEYS["engineering"], content="probe").status_code == 503,
-                      timeout=OUTAGE_LEASE_TTL_MS / 1000 + 10)
+    assert wait_until(probe, timeout=OUTAGE_LEASE_TTL_MS / 1000 + 10)
     before = provider_calls(stack)
-    started = time.time()
-    closed = ask(stack.envoy, key=KEYS["engineering"], content="closed during outage")
-    took = time.time() - started
-    assert closed.status_code == 503, closed.text
-    err = closed.json()["error"]
+    if not remembered:
+        wait_out_unreachable_memory(out.failed_at)
+    out.closed, out.closed_took = timed_ask(stack.envoy, key=KEYS["engineering"], content="closed during outage")
+    assert out.closed.status_code == 503, out.closed.text
+    err = out.closed.json()["error"]
     assert err["code"] == "wallet_unavailable" and err["type"] == "server_error"
     assert "unreachable" in err["message"] or "did not grant" in err["message"]
+    assert ("moments ago" in err["message"]) == remembered, err["message"]
     assert provider_calls(stack) == before, "a refusal calls no provider"
 
-    opened = ask(stack.envoy, key=KEYS["support"], content="open during outage")
-    assert opened.status_code == 200, opened.text
-    assert opened.json()["choices"][0]["message"]["content"]
+    if not remembered:
+        wait_out_unreachable_memory(time.time())
+    out.opened, out.opened_took = timed_ask(stack.envoy, key=KEYS["support"], content="open during outage")
+    assert out.opened.status_code == 200, out.opened.text
+    assert out.opened.json()["choices"][0]["message"]["content"]
     assert provider_calls(stack) == before + 1
-    return closed, took, opened
+    out.last_failure_at = time.time()  # no lease call failed after this
+    return out
 
 
 def test_exhausted_wallet_is_refused_even_when_its_group_fails_open(outage_stack):
@@ -244,7 +280,8 @@ def test_ledger_down_fails_closed_or_open_per_consumer_group(outage_stack):
     spent_before = wallet(stack)["spent_nanos"]
 
     stack.procs["ledger"].stop()  # SIGTERM: the port is closed, calls fail at once
-    closed, _, opened = outage_checks(stack)
+    out = outage_checks(stack, remembered=False)
+    closed, opened = out.closed, out.opened
     assert wait_until(lambda: envoy_counter(
         stack, "tollgate_refusals", team="team_engineering", reason="wallet_unavailable") >= 1)
     assert wait_until(lambda: envoy_counter(stack, "tollgate_wallet_unchecked", team="team_support") >= 1)
@@ -267,7 +304,9 @@ def test_ledger_down_fails_closed_or_open_per_consumer_group(outage_stack):
     marked = [json.loads(line) for line in rows if json.loads(line)["wallet_unchecked"]]
     assert [m["id"] for m in marked] == [unchecked["id"]]
 
-    # With the ledger back, requests are reserved again.
+    # With the ledger back (and the instance's memory of the outage expired), requests
+    # are reserved again.
+    wait_out_unreachable_memory(out.last_failure_at)
     again = ask(stack.envoy, key=KEYS["support"])
     assert again.status_code == 200
     e = stack.wait_for_event(again.headers["x-tollgate-request-id"])
@@ -281,12 +320,55 @@ def test_hung_ledger_times_out_into_the_groups_failure_mode(outage_stack):
     ledger = stack.procs["ledger"].popen
     ledger.send_signal(signal.SIGSTOP)
     try:
-        closed, took, opened = outage_checks(stack)
-        # The refusal waited for the configured timeout (1 s), not the default (5 s).
-        assert OUTAGE_LEDGER_TIMEOUT_MS / 1000 * 0.9 <= took < 3, took
+        out = outage_checks(stack, remembered=False)
+        # Each refusal waited for the configured timeout (1 s), not the default (5 s).
+        for took in (out.probe_took, out.closed_took):
+            assert OUTAGE_LEDGER_TIMEOUT_MS / 1000 * 0.9 <= took < 3, took
     finally:
         ledger.send_signal(signal.SIGCONT)
-    unchecked = stack.wait_for_event(opened.headers["x-tollgate-request-id"], timeout=30)
+    unchecked = stack.wait_for_event(out.opened.headers["x-tollgate-request-id"], timeout=30)
     assert unchecked["wallet_unchecked"] is True
-    refused = stack.wait_for_event(closed.headers["x-tollgate-request-id"], timeout=30)
+    refused = stack.wait_for_event(out.closed.headers["x-tollgate-request-id"], timeout=30)
     assert refused["reason"] == "wallet_unavailable"
+
+
+def test_hung_ledger_costs_the_timeout_once_not_per_request(outage_stack):
+    """After one lease call times out, the instance remembers the ledger unreachable
+    for a couple of seconds: requests needing credit are then decided at once by their
+    group's failure mode instead of each waiting the timeout again. Once the memory
+    has expired, the next request calls the ledger again, which is back: served with a
+    reservation as usual."""
+    stack = outage_stack
+    timeout_s = OUTAGE_LEDGER_TIMEOUT_MS / 1000
+    # Start from a ledger found reachable: the closed group served (from a new lease,
+    # which clears any memory of an earlier outage).
+    assert wait_until(lambda: ask(stack.envoy, key=KEYS["engineering"], content="warm").status_code == 200)
+    ledger = stack.procs["ledger"].popen
+    ledger.send_signal(signal.SIGSTOP)
+    try:
+        out = outage_checks(stack, remembered=True)
+        more_closed, more_took = timed_ask(stack.envoy, key=KEYS["engineering"], content="closed again")
+    finally:
+        ledger.send_signal(signal.SIGCONT)
+    # The first request needing credit paid the timeout...
+    assert timeout_s * 0.9 <= out.probe_took < 3, out.probe_took
+    # ...the ones right after it did not (wide margin: wall clocks on busy machines).
+    took = {"closed": out.closed_took, "open": out.opened_took, "closed again": more_took}
+    print(f"\nfirst refusal {out.probe_took:.3f}s, then " + ", ".join(f"{k} {v:.3f}s" for k, v in took.items()))
+    assert all(t < timeout_s / 2 for t in took.values()), took
+    assert more_closed.status_code == 503 and "moments ago" in more_closed.json()["error"]["message"]
+
+    # What the remembered decisions recorded is what an unreachable ledger records.
+    unchecked = stack.wait_for_event(out.opened.headers["x-tollgate-request-id"], timeout=30)
+    assert unchecked["wallet_unchecked"] is True and "lease_id" not in unchecked
+    for r in (out.closed, more_closed):
+        refused = stack.wait_for_event(r.headers["x-tollgate-request-id"], timeout=30)
+        assert (refused["reason"], refused["http_status"]) == ("wallet_unavailable", 503)
+
+    # The memory expires; the next request asks the (resumed) ledger and is served
+    # from a fresh lease, even for the closed group.
+    wait_out_unreachable_memory(out.last_failure_at)
+    again = ask(stack.envoy, key=KEYS["engineering"], content="after the memory")
+    assert again.status_code == 200, again.text
+    e = stack.wait_for_event(again.headers["x-tollgate-request-id"])
+    assert e["lease_id"] and "wallet_unchecked" not in e

@@ -89,6 +89,90 @@ pub fn decide(answer: LeaseAnswer, mode: LedgerFailureMode) -> CreditDecision {
     }
 }
 
+/// How long an instance remembers that a lease call found the ledger unreachable.
+/// Within this time a request that needs new credit is decided at once by its group's
+/// failure mode instead of calling the ledger again: a hung ledger would otherwise cost
+/// every such request the full `ledger_timeout_ms`, paused, piling requests up. Short,
+/// so that a recovered ledger is probed again (and credit leased) within seconds; long
+/// enough to cover a burst of requests arriving together.
+pub const UNREACHABLE_MEMORY_MS: i64 = 2_000;
+
+/// What an instance remembers about the ledger's reachability, shared by its workers:
+/// when a lease call last found the ledger unreachable (Unix ms), if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerMemory {
+    pub unreachable_at_ms: Option<i64>,
+}
+
+impl LedgerMemory {
+    /// The memory after a lease call ended at `now_ms` with `answer`: an unreachable
+    /// ledger is remembered from now on; any answer from the ledger itself (a grant,
+    /// even an empty one, or a 4xx) shows it is reachable and clears the memory.
+    pub fn after(self, answer: &LeaseAnswer, now_ms: i64) -> LedgerMemory {
+        match answer {
+            LeaseAnswer::Unreachable => LedgerMemory {
+                unreachable_at_ms: Some(now_ms),
+            },
+            LeaseAnswer::Granted(_) | LeaseAnswer::Rejected { .. } => LedgerMemory::default(),
+        }
+    }
+
+    /// A lease call found the ledger unreachable less than [`UNREACHABLE_MEMORY_MS`]
+    /// before `now_ms`. A memory from the future (the clock went back) is not trusted,
+    /// so it can never last longer than the window.
+    pub fn recently_unreachable(&self, now_ms: i64) -> bool {
+        self.unreachable_at_ms
+            .is_some_and(|at| (0..UNREACHABLE_MEMORY_MS).contains(&now_ms.saturating_sub(at)))
+    }
+
+    /// The shared-data value: the failure time as 8 little-endian bytes, or nothing.
+    pub fn encode(&self) -> Vec<u8> {
+        self.unreachable_at_ms
+            .map_or_else(Vec::new, |at| at.to_le_bytes().to_vec())
+    }
+
+    /// Reads [`encode`](Self::encode)'s value; anything else is no memory.
+    pub fn decode(bytes: &[u8]) -> LedgerMemory {
+        LedgerMemory {
+            unreachable_at_ms: <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes),
+        }
+    }
+}
+
+/// What a request does when the instance's leased credit cannot cover it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WithoutCredit {
+    /// The ledger answered moments ago that the wallet cannot cover requests: refuse
+    /// with 402, quoting the last known available credit. Takes precedence over an
+    /// unreachable ledger, in both failure modes.
+    Exhausted { available: i64 },
+    /// A lease call found the ledger unreachable moments ago: decided at once, as for
+    /// an unreachable ledger (by the group's failure mode), without calling it again.
+    Remembered(CreditDecision),
+    /// Call the ledger for credit.
+    AskLedger,
+}
+
+/// The decision for a request that needs new credit, before calling the ledger.
+/// `exhausted` is the last known available credit if the ledger reported the wallet
+/// exhausted moments ago; `memory` is what the instance remembers about the ledger's
+/// reachability. Only consulted once leased credit cannot cover the request, so
+/// requests served from leased credit are never affected by either memory.
+pub fn decide_without_credit(
+    exhausted: Option<i64>,
+    memory: LedgerMemory,
+    now_ms: i64,
+    mode: LedgerFailureMode,
+) -> WithoutCredit {
+    match exhausted {
+        Some(available) => WithoutCredit::Exhausted { available },
+        None if memory.recently_unreachable(now_ms) => {
+            WithoutCredit::Remembered(decide(LeaseAnswer::Unreachable, mode))
+        }
+        None => WithoutCredit::AskLedger,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +281,112 @@ mod tests {
         };
         let credit = Credit::default().with_grant(&grant);
         assert_eq!(credit.reserve(100, 1_000).map(|c| c.available), Ok(400));
+    }
+
+    #[test]
+    fn an_unreachable_ledger_is_remembered_for_a_short_time() {
+        use LedgerFailureMode::{Closed, Open};
+        let t0 = 1_800_000_000_000;
+        let ask = |memory, now_ms, mode| decide_without_credit(None, memory, now_ms, mode);
+        let none = LedgerMemory::default();
+        assert_eq!(ask(none, t0, Closed), WithoutCredit::AskLedger);
+
+        // A lease call times out at t0: remembered from then on.
+        let failed = none.after(&LeaseAnswer::from_http(Some(504), None), t0);
+        assert_eq!(failed.unreachable_at_ms, Some(t0));
+        for dt in [0, 1, UNREACHABLE_MEMORY_MS / 2, UNREACHABLE_MEMORY_MS - 1] {
+            assert_eq!(
+                ask(failed, t0 + dt, Closed),
+                WithoutCredit::Remembered(CreditDecision::RefuseUnavailable),
+                "+{dt} ms"
+            );
+            assert_eq!(
+                ask(failed, t0 + dt, Open),
+                WithoutCredit::Remembered(CreditDecision::SendUnchecked),
+                "+{dt} ms"
+            );
+        }
+        // Then the next request probes the ledger again.
+        for dt in [UNREACHABLE_MEMORY_MS, UNREACHABLE_MEMORY_MS + 1, 3_600_000] {
+            assert_eq!(
+                ask(failed, t0 + dt, Closed),
+                WithoutCredit::AskLedger,
+                "+{dt} ms"
+            );
+            assert_eq!(
+                ask(failed, t0 + dt, Open),
+                WithoutCredit::AskLedger,
+                "+{dt} ms"
+            );
+        }
+        // A clock that went back does not stretch the memory.
+        assert_eq!(ask(failed, t0 - 1, Closed), WithoutCredit::AskLedger);
+        assert_eq!(ask(failed, t0 - 60_000, Closed), WithoutCredit::AskLedger);
+
+        // A probe that fails again restarts the window from its own time.
+        let t1 = t0 + UNREACHABLE_MEMORY_MS + 500;
+        let again = failed.after(&LeaseAnswer::Unreachable, t1);
+        assert!(again.recently_unreachable(t1 + UNREACHABLE_MEMORY_MS - 1));
+        assert!(!again.recently_unreachable(t1 + UNREACHABLE_MEMORY_MS));
+    }
+
+    #[test]
+    fn a_wallet_known_to_be_exhausted_is_refused_even_while_the_ledger_is_unreachable() {
+        let t0 = 1_800_000_000_000;
+        let failed = LedgerMemory::default().after(&LeaseAnswer::Unreachable, t0);
+        for mode in [LedgerFailureMode::Closed, LedgerFailureMode::Open] {
+            for memory in [LedgerMemory::default(), failed] {
+                assert_eq!(
+                    decide_without_credit(Some(42), memory, t0 + 1, mode),
+                    WithoutCredit::Exhausted { available: 42 },
+                    "{mode:?} {memory:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn any_answer_from_the_ledger_clears_the_memory() {
+        let t0 = 1_800_000_000_000;
+        let failed = LedgerMemory::default().after(&LeaseAnswer::Unreachable, t0);
+        let answers = [
+            LeaseAnswer::from_http(Some(200), Some(GRANT)),
+            // An exhausted wallet is an answer: the ledger is reachable.
+            LeaseAnswer::from_http(Some(200), Some(EMPTY_GRANT)),
+            LeaseAnswer::from_http(Some(404), None),
+        ];
+        for answer in answers {
+            let cleared = failed.after(&answer, t0 + 10);
+            assert_eq!(cleared, LedgerMemory::default(), "{answer:?}");
+            assert!(!cleared.recently_unreachable(t0 + 11));
+        }
+        // Every kind of failure sets it.
+        for (status, body) in [
+            (None, None),
+            (Some(500), None),
+            (Some(200), Some(&b"<html>"[..])),
+        ] {
+            let answer = LeaseAnswer::from_http(status, body);
+            assert!(
+                LedgerMemory::default()
+                    .after(&answer, t0)
+                    .recently_unreachable(t0 + 1),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_memory_round_trips_through_shared_data_bytes() {
+        let m = LedgerMemory {
+            unreachable_at_ms: Some(1_800_000_000_123),
+        };
+        assert_eq!(m.encode().len(), 8);
+        assert_eq!(LedgerMemory::decode(&m.encode()), m);
+        assert_eq!(LedgerMemory::default().encode(), Vec::<u8>::new());
+        // Cleared, missing or foreign values are no memory.
+        for bytes in [&b""[..], &b"\x01\x02"[..], &[0u8; 16][..]] {
+            assert_eq!(LedgerMemory::decode(bytes), LedgerMemory::default());
+        }
     }
 }
