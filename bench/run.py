@@ -5,7 +5,8 @@ Sections (all in one run, side by side, on loopback):
   a. filter overhead: plain Envoy vs Envoy + Tollgate proxying the simulator (wrk),
      and where Envoy's CPU goes (perf, if installed)
   b. ledger ingest: events/s through POST /v1/events into SQLite and PostgreSQL
-  c. spend queries: p50/p95 of GET /v1/spend on a ledger holding millions of events
+  c. queries: p50/p95 of GET /v1/spend and of the dashboard's /v1/insights/* endpoints
+     on a ledger holding millions of events
   d. memory: Envoy RSS with a full response cache; ledger RSS after the big ingest
 
 Only the block between the bench:begin/bench:end markers of BENCHMARKS.md is rewritten.
@@ -832,20 +833,57 @@ def ingest_run(args, work, procs, factory, ordered, pg, store, ids, batch, secs,
         shutil.rmtree(data, ignore_errors=True)
 
 
-def timed_get(session: requests.Session, url: str, params: dict, *, samples: int, budget_s: float) -> dict:
-    times, rows = [], None
+def timed_get(session: requests.Session, url: str, params: dict, *, samples: int, budget_s: float,
+              headers: dict | None = None) -> dict:
+    times, rows, size = [], None, 0
     for _ in range(2):  # warm-up
-        r = session.get(url, params=params, timeout=120)
+        r = session.get(url, params=params, headers=headers, timeout=120)
         r.raise_for_status()
     deadline = time.monotonic() + budget_s
     while len(times) < samples and (len(times) < 5 or time.monotonic() < deadline):
         t = time.monotonic()
-        r = session.get(url, params=params, timeout=120)
+        r = session.get(url, params=params, headers=headers, timeout=120)
         times.append(time.monotonic() - t)
         r.raise_for_status()
-        rows = len(r.json()["rows"])
+        size = len(r.content)
+        rows = len(r.json().get("rows", []))
     return {"samples": len(times), "p50_ms": percentile(times, 50) * 1000,
-            "p95_ms": percentile(times, 95) * 1000, "max_ms": max(times) * 1000, "rows": rows}
+            "p95_ms": percentile(times, 95) * 1000, "max_ms": max(times) * 1000, "rows": rows,
+            "bytes": size}
+
+
+def day_str(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d")
+
+
+def insights_queries(to_ms: int) -> list[tuple[str, str, dict]]:
+    """What the dashboard page requests (dashboard.js), for the organisation view (an
+    admin token sees every team) and for one team, with its default 30-day range and
+    the whole 60 days. `to_ms` is the end of the data: the page's "today"."""
+    end = (to_ms - 1) // DAY_MS * DAY_MS + DAY_MS  # the page's todayStart() + 1 day
+    last = lambda days: {"from": day_str(end - days * DAY_MS), "to": day_str(end)}  # noqa: E731
+    week = {"a_from": day_str(end - 15 * DAY_MS), "a_to": day_str(end - 8 * DAY_MS),
+            "b_from": day_str(end - 8 * DAY_MS), "b_to": day_str(end - DAY_MS)}
+    four = {"a_from": day_str(end - 57 * DAY_MS), "a_to": day_str(end - 29 * DAY_MS),
+            "b_from": day_str(end - 29 * DAY_MS), "b_to": day_str(end - DAY_MS)}
+    return [
+        ("session", "/v1/session", {}),
+        ("teams, 30 days", "/v1/insights/teams", last(30)),
+        ("budget, org, 30 days", "/v1/insights/budget", last(30)),
+        ("budget, team_07, 30 days", "/v1/insights/budget", {"team": "team_07", **last(30)}),
+        ("mix by lane, org, 30 days", "/v1/insights/mix", {"by": "lane", "bucket": "day", **last(30)}),
+        ("mix by model, org, 60 days", "/v1/insights/mix", {"by": "model", "bucket": "day", **last(60)}),
+        ("cache, org, 30 days", "/v1/insights/cache", {"bucket": "day", **last(30)}),
+        ("premium, org, 60 days", "/v1/insights/premium", {"bucket": "day", **last(60)}),
+        ("top users, org, 30 days", "/v1/insights/top", {"by": "user", "limit": 10, **last(30)}),
+        ("top workflows, org, 30 days", "/v1/insights/top", {"by": "workflow", "limit": 10, **last(30)}),
+        ("drivers, org, 7 days vs 7", "/v1/insights/drivers", week),
+        ("drivers, team_07, 28 days vs 28", "/v1/insights/drivers", {"team": "team_07", **four}),
+    ]
+
+
+ROLLUP_TABLES = ["rollup_hourly", "rollup_hourly_coarse", "rollup_daily_coarse", "rollup_daily",
+                 "rollup_daily_user"]
 
 
 def section_queries(args, work: Path, procs: Procs, results: dict, factory: EventFactory) -> None:
@@ -879,6 +917,13 @@ def section_queries(args, work: Path, procs: Procs, results: dict, factory: Even
         "last_ms": con.execute("SELECT MAX(ts_ms) FROM events").fetchone()[0],
         "sqlite_version": con.execute("SELECT sqlite_version()").fetchone()[0],
     }
+    tables = {}
+    for t in ROLLUP_TABLES:
+        try:
+            tables[t] = con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+        except sqlite3.OperationalError:  # an older ledger's schema
+            pass
+    counts["rollups"] = tables
     con.close()
     db_bytes = sum(p.stat().st_size for p in data.iterdir() if p.is_file())
     last = counts["last_ms"] or end_ms
@@ -893,6 +938,9 @@ def section_queries(args, work: Path, procs: Procs, results: dict, factory: Even
         ("group_by=team,model, last 24 h", {"group_by": "team,model", "from": to - DAY_MS, "to": to}),
         ("group_by=model&team=team_07, whole range", {"group_by": "model", "team": "team_07", "from": first, "to": to}),
         ("group_by=user, last 7 days", {"group_by": "user", "from": to - 7 * DAY_MS, "to": to}),
+        ("group_by=outcome,provider, whole range", {"group_by": "outcome,provider", "from": first, "to": to}),
+        ("group_by=hour&team=team_07, last 7 days", {"group_by": "hour", "team": "team_07", "from": to - 7 * DAY_MS, "to": to}),
+        ("group_by=user,model, last 7 days (fine rollup)", {"group_by": "user,model", "from": to - 7 * DAY_MS, "to": to}),
     ]
     qout = []
     for label, params in queries:
@@ -901,12 +949,29 @@ def section_queries(args, work: Path, procs: Procs, results: dict, factory: Even
         r["params"] = "&".join(f"{k}={v}" for k, v in params.items())
         qout.append(r)
         log(f"c. {label:45s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  ({r['samples']} samples, {r['rows']} rows)")
+
+    # The dashboard's endpoints, with an admin token created the way an operator does.
+    made = subprocess.run([str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "tokens", "create",
+                           "--role", "admin", "--name", "bench", "--data-dir", str(data)],
+                          capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        raise RuntimeError(f"tokens create failed: {made.stderr.strip()}")
+    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    iout = []
+    for label, path, params in insights_queries(to):
+        r = timed_get(s, f"http://{addr}{path}", params, samples=args.query_samples, budget_s=args.query_seconds,
+                      headers=auth)
+        r["query"] = label
+        r["path"] = path
+        r["params"] = "&".join(f"{k}={v}" for k, v in params.items())
+        iout.append(r)
+        log(f"c. {label:45s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  ({r['samples']} samples, {r['bytes']:,} bytes)")
     s.close()
     rss_after_queries = rss_kib(pid)
     results["queries"] = {
         "ingest": ing, "target_events": target, "days": days, "counts": counts, "db_bytes": db_bytes,
-        "queries": qout, "teams": TEAMS, "users": TEAMS * USERS_PER_TEAM, "models": len(MODELS),
-        "workflows": len(WORKFLOWS),
+        "queries": qout, "insights": iout, "teams": TEAMS, "users": TEAMS * USERS_PER_TEAM,
+        "models": len(MODELS), "workflows": len(WORKFLOWS),
     }
     results["ledger_memory"] = {"after_ingest_kib": rss_after_ingest, "after_queries_kib": rss_after_queries,
                                 "events": counts["events"]}
@@ -1108,15 +1173,29 @@ def render(results: dict, argv: list[str]) -> str:
                  f"{ig.get('compilers', 0):.1f} other runnable threads on average). "
                  "Loaded with time-ordered ids so that the load fits the time budget (section b shows what random ids cost); "
                  "the queries read only the rollups, which do not depend on the ids. "
-                 f"Queries read `rollup_hourly`: **{f0(c['rollup_rows'])} rollup rows** "
-                 f"({c['events'] / max(c['rollup_rows'], 1):.1f} events per row). Database files: "
-                 f"{q['db_bytes'] / 2**30:.2f} GiB. SQLite {c['sqlite_version']}. One client, sequential requests, "
-                 "2 warm-up requests, then timed (wall time of the HTTP request incl. JSON).\n")
-        L.append("| query | p50 ms | p95 ms | max ms | samples | rows |")
+                 f"Database files: {q['db_bytes'] / 2**30:.2f} GiB. SQLite {c['sqlite_version']}. "
+                 "One client, sequential requests, 2 warm-up requests, then timed (wall time of the HTTP request "
+                 "incl. JSON).\n")
+        rollups = c.get("rollups") or {"rollup_hourly": c["rollup_rows"]}
+        L.append("Rollup rows (`/v1/spend` reads the coarsest rollups that answer a query exactly: whole UTC days "
+                 "from a daily one, the partial days at the ends from an hourly one; `rollup_hourly` only when the "
+                 "query needs user or workflow and no daily rollup has them): "
+                 + ", ".join(f"`{t}` {f0(n)}" for t, n in rollups.items()) + ".\n")
+        L.append("| `GET /v1/spend` query | p50 ms | p95 ms | max ms | samples | rows |")
         L.append("|---|---:|---:|---:|---:|---:|")
         for r in q["queries"]:
             L.append(f"| `{r['query']}` | {r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** | {r['max_ms']:.1f} | {r['samples']} | {r['rows']} |")
         L.append("")
+        if q.get("insights"):
+            L.append("The dashboard's endpoints on the same ledger, as the page requests them (`dashboard.js`), with "
+                     "an admin token (the organisation view: every team) or for one team; ranges end with the data's "
+                     "last day, as the page's ranges end today.\n")
+            L.append("| dashboard request | p50 ms | p95 ms | max ms | samples | response KiB |")
+            L.append("|---|---:|---:|---:|---:|---:|")
+            for r in q["insights"]:
+                L.append(f"| `{r['path']}`: {r['query']} | {r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** | "
+                         f"{r['max_ms']:.1f} | {r['samples']} | {r['bytes'] / 1024:.1f} |")
+            L.append("")
 
     L.append("### d. Memory\n")
     L.append("| process | state | VmRSS MiB | VmHWM (peak) MiB |")

@@ -125,6 +125,7 @@ fn grouped(
         to_ms: range.to_ms,
         team: team.map(str::to_string),
         workflow: workflow.map(str::to_string),
+        drift_only: false,
         group_by,
     })?;
     let mut merged: BTreeMap<(i64, Vec<Option<String>>), Sums> = BTreeMap::new();
@@ -1301,14 +1302,15 @@ pub async fn get_premium(
             Some(bucket),
             &[InsightDim::Premium],
         )?;
-        let wf = grouped(
-            store.as_ref(),
-            range,
-            t.as_deref(),
-            None,
-            None,
-            &[InsightDim::Premium, InsightDim::Workflow],
-        )?;
+        // Only premium drift is listed by workflow: read just those rollup rows.
+        let wf = store.insight_rows(&InsightQuery {
+            from_ms: range.from_ms,
+            to_ms: range.to_ms,
+            team: t,
+            drift_only: true,
+            group_by: vec![InsightDim::Workflow],
+            ..Default::default()
+        })?;
         Ok((rows, wf))
     })
     .await?;
@@ -1335,11 +1337,10 @@ pub async fn get_premium(
     let total = ts + ta + tu;
     let mut drifting: Vec<WorkflowSpend> = workflows
         .into_iter()
-        .filter(|(_, k, _)| k.first().cloned().flatten().as_deref() == Some("unapproved"))
-        .map(|(_, k, s)| WorkflowSpend {
-            workflow: k.get(1).cloned().flatten(),
-            cost_nanos: s.cost_nanos,
-            requests: s.requests,
+        .map(|r| WorkflowSpend {
+            workflow: r.key.first().and_then(text),
+            cost_nanos: r.sums.cost_nanos,
+            requests: r.sums.requests,
         })
         .collect();
     drifting.sort_by_key(|w| std::cmp::Reverse(w.cost_nanos));

@@ -73,6 +73,8 @@ pub struct InsightQuery {
     /// `None`: every team.
     pub team: Option<String>,
     pub workflow: Option<String>,
+    /// Only premium drift: premium lanes used by workflows not approved for them.
+    pub drift_only: bool,
     pub group_by: Vec<InsightDim>,
 }
 
@@ -82,10 +84,13 @@ impl InsightQuery {
         self.group_by.contains(&InsightDim::User)
     }
 
-    /// Whether one of the two rollups can answer this query.
+    /// Whether one of the daily rollups can answer this query (the per-user one has
+    /// neither workflow nor the premium flags).
     pub fn answerable(&self) -> bool {
         !self.needs_users()
-            || (self.workflow.is_none() && self.group_by.iter().all(|d| d.in_user_rollup()))
+            || (self.workflow.is_none()
+                && !self.drift_only
+                && self.group_by.iter().all(|d| d.in_user_rollup()))
     }
 }
 

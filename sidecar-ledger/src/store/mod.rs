@@ -11,6 +11,7 @@ pub mod codec;
 mod derived;
 pub mod export;
 mod group_commit;
+mod insight_sql;
 pub mod insights;
 pub mod postgres;
 mod postgres_alerts;

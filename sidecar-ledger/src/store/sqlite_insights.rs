@@ -4,26 +4,11 @@
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
+use super::insight_sql::insight_sql;
 use super::insights::{InsightDim, InsightQuery, NewToken, Role, TokenRecord};
+use super::spend_sql::{Arg, Dialect};
 use super::sqlite::SqliteStore;
 use super::{KeyValue, SpendRow, StoreError, Sums};
-
-fn dim_sql(d: InsightDim) -> &'static str {
-    match d {
-        InsightDim::Day => "day_ms",
-        InsightDim::Team => "team",
-        InsightDim::ConsumerGroup => "consumer_group",
-        InsightDim::Workflow => "workflow",
-        InsightDim::Provider => "provider",
-        InsightDim::Lane => "lane",
-        InsightDim::Model => "model_served",
-        InsightDim::Cache => "cache",
-        InsightDim::Premium => {
-            "CASE WHEN premium = 0 THEN 'standard' WHEN premium_approved = 1 THEN 'approved' ELSE 'unapproved' END"
-        }
-        InsightDim::User => "user_id",
-    }
-}
 
 fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     let role: String = r.get(2)?;
@@ -48,35 +33,12 @@ impl SqliteStore {
                 "the per-user rollup groups only by day, team and consumer_group".into(),
             ));
         }
-        let table = if q.needs_users() {
-            "rollup_daily_user"
-        } else if q.workflow.is_none() && !q.group_by.contains(&InsightDim::Workflow) {
-            "rollup_daily_coarse"
-        } else {
-            "rollup_daily"
-        };
-        let mut sql = String::from("SELECT ");
-        for (i, d) in q.group_by.iter().enumerate() {
-            sql.push_str(&format!("{} AS k{i}, ", dim_sql(*d)));
-        }
-        sql.push_str(&format!(
-            "COUNT(*), SUM(requests), SUM(input_tokens), SUM(cached_input_tokens),
-             SUM(cache_write_tokens), SUM(output_tokens), SUM(cost_nanos) AS cost,
-             SUM(cost_avoided_nanos) FROM {table} WHERE day_ms >= ?1 AND day_ms < ?2"
-        ));
-        let mut args = vec![Value::Integer(q.from_ms), Value::Integer(q.to_ms)];
-        for (column, value) in [("team", &q.team), ("workflow", &q.workflow)] {
-            if let Some(v) = value {
-                args.push(Value::Text(v.clone()));
-                sql.push_str(&format!(" AND {column} = ?{}", args.len()));
-            }
-        }
+        let (sql, args) = insight_sql(q, Dialect::Sqlite);
+        let args = args.into_iter().map(|a| match a {
+            Arg::Int(v) => Value::Integer(v),
+            Arg::Text(v) => Value::Text(v),
+        });
         let n = q.group_by.len();
-        if n > 0 {
-            let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
-            sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
-            sql.push_str(&format!(" ORDER BY cost DESC, {}", keys.join(", ")));
-        }
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args))?;
@@ -250,6 +212,14 @@ mod tests {
                 ("standard".to_string(), 7)
             ]
         );
+
+        // Premium drift alone, by workflow: only a (premium, not approved).
+        let mut drift = q(vec![InsightDim::Workflow]);
+        drift.drift_only = true;
+        let rows = store.insight_rows(&drift).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].key, vec![KeyValue::Text(Some("triage".into()))]);
+        assert_eq!(rows[0].sums.cost_nanos, 100);
 
         let mut team_a = q(vec![InsightDim::User]);
         team_a.team = Some("team_a".into());
