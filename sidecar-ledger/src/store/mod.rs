@@ -13,11 +13,14 @@ pub mod export;
 mod group_commit;
 mod insight_sql;
 pub mod insights;
+#[cfg(test)]
+mod insights_parity;
 pub mod postgres;
 mod postgres_alerts;
 mod postgres_export;
+mod postgres_insights;
 #[cfg(test)]
-mod postgres_parity;
+pub(crate) mod postgres_parity;
 mod postgres_rollups;
 mod postgres_spend;
 mod postgres_wallets;
@@ -152,8 +155,6 @@ pub enum StoreError {
     },
     /// A stored value this binary cannot interpret (e.g. an unknown enum name).
     Corrupt(String),
-    /// This backend does not implement the operation (yet).
-    Unsupported(&'static str),
 }
 
 impl fmt::Display for StoreError {
@@ -174,7 +175,6 @@ impl fmt::Display for StoreError {
                 "database schema version {found} is newer than this ledger supports ({supported}); upgrade the ledger"
             ),
             StoreError::Corrupt(m) => write!(f, "unreadable stored data: {m}"),
-            StoreError::Unsupported(what) => write!(f, "{what} is not supported by this database backend"),
         }
     }
 }
@@ -372,34 +372,24 @@ pub trait Store: Send + Sync + 'static {
     /// The lanes that served at least one premium-marked event in the scope.
     fn premium_lanes(&self, scope: &export::ExportScope) -> Result<Vec<String>, StoreError>;
 
-    // ---- The leaders' dashboard (default: unsupported, for backends without it yet).
+    // ---- The leaders' dashboard.
 
     /// Sums of the daily rollups grouped as asked, ordered by cost descending.
-    fn insight_rows(&self, _query: &insights::InsightQuery) -> Result<Vec<SpendRow>, StoreError> {
-        Err(StoreError::Unsupported("the dashboard's daily rollups"))
-    }
+    fn insight_rows(&self, query: &insights::InsightQuery) -> Result<Vec<SpendRow>, StoreError>;
 
     /// Stores a new access token (its hash).
     fn create_token(
         &self,
-        _token: &insights::NewToken,
-        _now_ms: i64,
-    ) -> Result<insights::TokenRecord, StoreError> {
-        Err(StoreError::Unsupported("access tokens"))
-    }
+        token: &insights::NewToken,
+        now_ms: i64,
+    ) -> Result<insights::TokenRecord, StoreError>;
 
     /// Every token ever created, revoked ones included, oldest first.
-    fn tokens(&self) -> Result<Vec<insights::TokenRecord>, StoreError> {
-        Err(StoreError::Unsupported("access tokens"))
-    }
+    fn tokens(&self) -> Result<Vec<insights::TokenRecord>, StoreError>;
 
     /// The token with this SHA-256 (lowercase hex), revoked or not.
-    fn token_by_hash(&self, _sha256: &str) -> Result<Option<insights::TokenRecord>, StoreError> {
-        Err(StoreError::Unsupported("access tokens"))
-    }
+    fn token_by_hash(&self, sha256: &str) -> Result<Option<insights::TokenRecord>, StoreError>;
 
     /// Revokes a token; false if there is no such live token.
-    fn revoke_token(&self, _id: i64, _now_ms: i64) -> Result<bool, StoreError> {
-        Err(StoreError::Unsupported("access tokens"))
-    }
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
 }

@@ -955,6 +955,36 @@ impl Store for PgStore {
     fn premium_lanes(&self, scope: &super::export::ExportScope) -> Result<Vec<String>, StoreError> {
         self.premium_lanes_impl(scope)
     }
+
+    fn insight_rows(
+        &self,
+        query: &super::insights::InsightQuery,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.insight_rows_impl(query)
+    }
+
+    fn create_token(
+        &self,
+        token: &super::insights::NewToken,
+        now_ms: i64,
+    ) -> Result<super::insights::TokenRecord, StoreError> {
+        self.create_token_impl(token, now_ms)
+    }
+
+    fn tokens(&self) -> Result<Vec<super::insights::TokenRecord>, StoreError> {
+        self.tokens_impl()
+    }
+
+    fn token_by_hash(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<super::insights::TokenRecord>, StoreError> {
+        self.token_by_hash_impl(sha256)
+    }
+
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        self.revoke_token_impl(id, now_ms)
+    }
 }
 
 #[cfg(test)]

@@ -78,13 +78,13 @@ pub(super) fn pg_url() -> Option<String> {
 
 /// A schema of its own in the test database, dropped afterwards: tests run in
 /// parallel and never see each other's tables.
-pub(super) struct PgSchema {
+pub(crate) struct PgSchema {
     url: String,
     name: String,
 }
 
 impl PgSchema {
-    pub(super) fn new() -> Option<Self> {
+    pub(crate) fn new() -> Option<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let url = pg_url()?;
         let name = format!(
@@ -109,7 +109,7 @@ impl PgSchema {
     }
 
     /// Another ledger instance on this schema.
-    pub(super) fn open(&self) -> Result<PgStore, super::StoreError> {
+    pub(crate) fn open(&self) -> Result<PgStore, super::StoreError> {
         PgStore::open_config(self.config())
     }
 

@@ -91,7 +91,7 @@ fn events() -> Vec<CostEvent> {
         .collect()
 }
 
-fn load(store: &dyn Store) -> Vec<CostEvent> {
+pub(super) fn load(store: &dyn Store) -> Vec<CostEvent> {
     let all = events();
     for chunk in all.chunks(400) {
         store
