@@ -4,12 +4,15 @@
 mod api;
 mod auth;
 mod budget;
+#[cfg(test)]
+mod cli_token_tests;
 mod config_file;
 mod config_reload;
 mod dashboard;
 mod export;
 mod ingest;
 mod insights;
+mod ledger_client;
 mod metrics;
 mod query;
 mod render;

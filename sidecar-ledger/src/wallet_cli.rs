@@ -1,23 +1,18 @@
 //! `tollgate-ledger wallet list|show|allocate`: wallet operations against a running
 //! ledger's API, so they work the same on SQLite or PostgreSQL and take effect live
 //! (Envoy instances see new credit on their next lease request, within seconds).
-//!
-//! HTTP client: `ureq`, small and blocking, which is all a one-shot command needs.
+//! With `--token` (or `TOLLGATE_TOKEN`) they work against `serve --require-tokens`.
 
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
+use crate::ledger_client::LedgerConn;
+
 #[derive(clap::Args, Debug)]
 pub struct WalletArgs {
-    /// The ledger's base URL.
-    #[arg(
-        long,
-        env = "TOLLGATE_LEDGER_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    ledger: String,
+    #[command(flatten)]
+    conn: LedgerConn,
     #[command(subcommand)]
     command: WalletCommand,
 }
@@ -48,14 +43,10 @@ enum WalletCommand {
     },
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value, String> {
+fn answer(
+    conn: &LedgerConn,
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Value, String> {
     let mut response = result.map_err(|e| format!("cannot reach the ledger: {e}"))?;
     let status = response.status();
     let body: Value = response
@@ -66,7 +57,7 @@ fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resu
         Ok(body)
     } else {
         let message = body["error"]["message"].as_str().unwrap_or("unknown error");
-        Err(format!("ledger answered {status}: {message}"))
+        Err(conn.refusal(status, message))
     }
 }
 
@@ -83,29 +74,39 @@ fn print_wallet(w: &Value) {
 }
 
 pub fn run(args: &WalletArgs) -> ExitCode {
-    let base = args.ledger.trim_end_matches('/');
-    let agent = agent();
-    let result = match &args.command {
-        WalletCommand::List => answer(agent.get(format!("{base}/v1/wallets")).call()).map(|v| {
+    match execute(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate-ledger wallet: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub(crate) fn execute(args: &WalletArgs) -> Result<(), String> {
+    let conn = &args.conn;
+    let base = conn.base();
+    let agent = conn.agent();
+    let get = |path: String| answer(conn, conn.authorize(agent.get(path)).call());
+    match &args.command {
+        WalletCommand::List => get(format!("{base}/v1/wallets")).map(|v| {
             for w in v["wallets"].as_array().into_iter().flatten() {
                 print_wallet(w);
             }
         }),
-        WalletCommand::Show { team } => {
-            answer(agent.get(format!("{base}/v1/wallets/{team}")).call()).map(|v| {
-                print_wallet(&v);
-                for e in v["entries"].as_array().into_iter().flatten() {
-                    println!(
-                        "  #{:<5} {:<10} {:>14} nanos  by {}: {}",
-                        e["id"],
-                        e["kind"].as_str().unwrap_or("?"),
-                        e["amount_nanos"],
-                        e["actor"].as_str().unwrap_or("?"),
-                        e["reason"].as_str().unwrap_or("?")
-                    );
-                }
-            })
-        }
+        WalletCommand::Show { team } => get(format!("{base}/v1/wallets/{team}")).map(|v| {
+            print_wallet(&v);
+            for e in v["entries"].as_array().into_iter().flatten() {
+                println!(
+                    "  #{:<5} {:<10} {:>14} nanos  by {}: {}",
+                    e["id"],
+                    e["kind"].as_str().unwrap_or("?"),
+                    e["amount_nanos"],
+                    e["actor"].as_str().unwrap_or("?"),
+                    e["reason"].as_str().unwrap_or("?")
+                );
+            }
+        }),
         WalletCommand::Allocate {
             team,
             usd,
@@ -118,21 +119,11 @@ pub fn run(args: &WalletArgs) -> ExitCode {
                 "amount_usd": usd, "kind": kind, "actor": actor, "reason": reason,
                 "idempotency_key": idempotency_key,
             });
-            answer(
-                agent
-                    .post(format!("{base}/v1/wallets/{team}/allocations"))
-                    .send_json(&body),
-            )
-            .map(|v| {
+            let request =
+                conn.authorize(agent.post(format!("{base}/v1/wallets/{team}/allocations")));
+            answer(conn, request.send_json(&body)).map(|v| {
                 print_wallet(&v["wallet"]);
             })
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tollgate-ledger wallet: {e}");
-            ExitCode::FAILURE
         }
     }
 }

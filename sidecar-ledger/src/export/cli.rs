@@ -1,7 +1,8 @@
 //! `tollgate-ledger export`: asks the running ledger for `GET /v1/export` and streams
 //! the answer to a file or stdout as it arrives, so the command's memory is constant
 //! too. A file is written as `FILE.partial` and renamed only once the whole export
-//! arrived: a cut connection never leaves a plausible-looking truncated file.
+//! arrived: a cut connection never leaves a plausible-looking truncated file. With
+//! `--token` (or `TOLLGATE_TOKEN`) it works against `serve --require-tokens`.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use super::{Format, Grain};
+use crate::ledger_client::LedgerConn;
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
@@ -33,13 +35,8 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// The ledger's base URL.
-    #[arg(
-        long,
-        env = "TOLLGATE_LEDGER_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    ledger: String,
+    #[command(flatten)]
+    conn: LedgerConn,
 }
 
 pub fn run(args: &ExportArgs) -> ExitCode {
@@ -52,14 +49,12 @@ pub fn run(args: &ExportArgs) -> ExitCode {
     }
 }
 
-fn export(args: &ExportArgs) -> Result<(), String> {
-    let base = args.ledger.trim_end_matches('/');
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent
-        .get(format!("{base}/v1/export"))
+pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
+    let conn = &args.conn;
+    let base = conn.base();
+    let agent = conn.agent();
+    let mut request = conn
+        .authorize(agent.get(format!("{base}/v1/export")))
         .query("from", &args.from)
         .query("to", &args.to)
         .query("grain", args.grain.name())
@@ -79,7 +74,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
             .unwrap_or(text);
-        return Err(format!("ledger answered {status}: {message}"));
+        return Err(conn.refusal(status, &message));
     }
     match &args.out {
         None => {

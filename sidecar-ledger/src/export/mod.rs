@@ -30,6 +30,8 @@ use time::{Date, Month, OffsetDateTime};
 use tollgate_core::config::ModelPriceDef;
 use tollgate_core::pricing::PriceTable;
 
+#[cfg(test)]
+pub(crate) use cli::export;
 pub use cli::{run, ExportArgs};
 
 use crate::query::{parse_spend, QueryError};
