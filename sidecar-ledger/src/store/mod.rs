@@ -31,6 +31,7 @@ mod spend_sql;
 pub mod sqlite;
 mod sqlite_alerts;
 mod sqlite_export;
+mod sqlite_fold;
 mod sqlite_insights;
 mod sqlite_rollups;
 mod sqlite_spend;

@@ -18,10 +18,11 @@ use tollgate_core::event::{CostEvent, Tokens};
 
 use super::codec;
 use super::group_commit::{GroupCommit, Outcomes};
+use super::sqlite_fold::{fold_after_ingest, fold_due, FoldState};
 use super::{
     IngestBatch, IngestOutcome, RejectedEvent, SpendRow, Store, StoreError, StoredRejection, Sums,
 };
-use crate::query::{EventsQuery, Filters, SpendQuery, HOUR_MS};
+use crate::query::{EventsQuery, Filters, SpendQuery};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is how many have run.
 /// Append only: a released migration is never edited.
@@ -32,6 +33,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_insights.sql"),
     include_str!("migrations/0005_coarse_rollups.sql"),
     include_str!("migrations/0006_wallet_unchecked.sql"),
+    include_str!("migrations/0007_rollup_watermark.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -49,21 +51,6 @@ const INSERT_EVENT: &str = "INSERT INTO events (
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
     ON CONFLICT (id) DO NOTHING";
-
-const UPSERT_ROLLUP: &str = "INSERT INTO rollup_hourly (
-        hour_ms, team, consumer_group, user_id, workflow, provider, lane, model_served,
-        api, outcome, cache, requests, input_tokens, cached_input_tokens,
-        cache_write_tokens, output_tokens, cost_nanos, cost_avoided_nanos)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-    ON CONFLICT (hour_ms, team, consumer_group, user_id, workflow, provider, lane,
-                 model_served, api, outcome, cache) DO UPDATE SET
-        requests = requests + excluded.requests,
-        input_tokens = input_tokens + excluded.input_tokens,
-        cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        cost_nanos = cost_nanos + excluded.cost_nanos,
-        cost_avoided_nanos = cost_avoided_nanos + excluded.cost_avoided_nanos";
 
 const ADD_WALLET_SPEND: &str = "INSERT INTO wallets (team, spent_nanos, created_ms)
     VALUES (?1, ?2, ?3)
@@ -87,6 +74,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     /// Batches waiting for the writer (see `group_commit`).
     group: GroupCommit,
+    /// When this process last brought the rollups up to date (see `sqlite_fold`).
+    fold: FoldState,
 }
 
 impl SqliteStore {
@@ -106,6 +95,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             group: GroupCommit::default(),
+            fold: FoldState::default(),
         })
     }
 
@@ -113,6 +103,10 @@ impl SqliteStore {
         Ok(self
             .reader()?
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    pub(super) fn fold_state(&self) -> &FoldState {
+        &self.fold
     }
 
     pub(super) fn writer(&self) -> MutexGuard<'_, Connection> {
@@ -192,41 +186,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
         tracing::info!(version = version + 1, "applied ledger schema migration");
-    }
-}
-
-/// The rollup key of one event. Borrowed so aggregating a batch allocates nothing
-/// per event.
-#[derive(Hash, PartialEq, Eq)]
-struct RollupKey<'a> {
-    hour_ms: i64,
-    team: &'a str,
-    consumer_group: &'a str,
-    user: &'a str,
-    workflow: &'a str,
-    provider: &'a str,
-    lane: &'a str,
-    model_served: &'a str,
-    api: &'static str,
-    outcome: &'static str,
-    cache: &'static str,
-}
-
-impl<'a> RollupKey<'a> {
-    fn of(e: &'a CostEvent) -> Self {
-        RollupKey {
-            hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
-            team: &e.team,
-            consumer_group: &e.consumer_group,
-            user: e.user.as_deref().unwrap_or(""),
-            workflow: e.workflow.as_deref().unwrap_or(""),
-            provider: e.provider.as_deref().unwrap_or(""),
-            lane: e.lane.as_deref().unwrap_or(""),
-            model_served: &e.model_served,
-            api: codec::api_str(e.api),
-            outcome: codec::outcome_str(e.outcome),
-            cache: codec::cache_str(e.cache),
-        }
     }
 }
 
@@ -316,156 +275,135 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
 
 /// Stores a group of batches in one transaction; if that fails, each batch alone in
 /// its own, so a batch that cannot be stored fails by itself.
-fn ingest_group(conn: &mut Connection, batches: &[&IngestBatch]) -> Outcomes {
-    match ingest_batches(conn, batches) {
+fn ingest_group(conn: &mut Connection, batches: &[&IngestBatch], fold: &FoldState) -> Outcomes {
+    match ingest_batches(conn, batches, fold) {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if batches.len() == 1 => vec![Err(e)],
         Err(_) => batches
             .iter()
-            .map(|b| ingest_batches(conn, &[b]).map(|o| o[0]))
+            .map(|b| ingest_batches(conn, &[b], fold).map(|o| o[0]))
             .collect(),
     }
 }
 
-/// Stores the batches in one transaction: new events, their rollups, wallet and lease
-/// spend, and the quarantined events. One outcome per batch.
+/// Stores the batches in one transaction: new events, wallet and lease spend, and the
+/// quarantined events; the rollups follow in bulk (see `sqlite_fold`). One outcome per
+/// batch.
 fn ingest_batches(
     conn: &mut Connection,
     batches: &[&IngestBatch],
+    fold: &FoldState,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
-    {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut outcomes = vec![IngestOutcome::default(); batches.len()];
-        // Rollup deltas of the rows actually inserted, aggregated in memory first so a
-        // batch touches each rollup row once.
-        let mut deltas: HashMap<RollupKey<'_>, Sums> = HashMap::new();
-        // Wallet and lease spend of the inserted events, applied once per key.
-        let mut team_spend: HashMap<&str, i64> = HashMap::new();
-        let mut lease_spend: HashMap<u64, i64> = HashMap::new();
-        // The inserted events, for the dashboard's daily rollups.
-        let mut fresh: Vec<&CostEvent> = Vec::new();
-        {
-            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-            let events = batches
-                .iter()
-                .enumerate()
-                .flat_map(|(i, b)| b.events.iter().map(move |e| (i, e)));
-            for (i, e) in events {
-                let batch = batches[i];
-                let sums = event_sums(e)?;
-                let inserted = insert.execute(params![
-                    e.id,
-                    e.ts_ms,
-                    e.consumer_group,
-                    e.team,
-                    e.user,
-                    e.workflow,
-                    codec::api_str(e.api),
-                    e.provider,
-                    e.lane,
-                    e.model_requested,
-                    e.model_served,
-                    sums.input_tokens,
-                    sums.cached_input_tokens,
-                    sums.cache_write_tokens,
-                    sums.output_tokens,
-                    codec::usage_source_str(e.usage_source),
-                    e.cost_nanos,
-                    e.unpriced,
-                    codec::outcome_str(e.outcome),
-                    e.http_status,
-                    e.reason,
-                    e.latency_ms,
-                    e.stream,
-                    codec::cache_str(e.cache),
-                    e.cost_avoided_nanos,
-                    e.premium,
-                    e.premium_approved,
-                    batch.received_ms,
-                    e.lease_id.map(|l| l as i64),
-                    e.wallet_unchecked,
-                ])?;
-                // 0 rows: the id is already stored (a retry, or twice in this batch).
-                if inserted == 1 {
-                    outcomes[i].accepted += 1;
-                    fresh.push(e);
-                    let slot = deltas.entry(RollupKey::of(e)).or_default();
-                    *slot = slot.checked_add(&sums).ok_or_else(overflow)?;
-                    let team = team_spend.entry(e.team.as_str()).or_insert(0);
-                    *team = team.checked_add(e.cost_nanos).ok_or_else(overflow)?;
-                    if let Some(lease) = e.lease_id {
-                        *lease_spend.entry(lease).or_insert(0) += e.cost_nanos;
-                    }
-                }
-            }
-
-            let mut upsert = tx.prepare_cached(UPSERT_ROLLUP)?;
-            for (k, s) in &deltas {
-                upsert.execute(params![
-                    k.hour_ms,
-                    k.team,
-                    k.consumer_group,
-                    k.user,
-                    k.workflow,
-                    k.provider,
-                    k.lane,
-                    k.model_served,
-                    k.api,
-                    k.outcome,
-                    k.cache,
-                    s.requests,
-                    s.input_tokens,
-                    s.cached_input_tokens,
-                    s.cache_write_tokens,
-                    s.output_tokens,
-                    s.cost_nanos,
-                    s.cost_avoided_nanos,
-                ])?;
-            }
-
-            super::sqlite_rollups::add(&tx, &fresh)?;
-
-            // A wallet first seen here is dated by the group's first batch.
-            let created_ms = batches.first().map_or(0, |b| b.received_ms);
-            let mut wallet = tx.prepare_cached(ADD_WALLET_SPEND)?;
-            for (team, cost) in &team_spend {
-                wallet.execute(params![team, cost, created_ms])?;
-            }
-            let mut lease = tx.prepare_cached(ADD_LEASE_SPEND)?;
-            for (id, cost) in &lease_spend {
-                lease.execute(params![*id as i64, cost])?;
-            }
-
-            let mut quarantine = tx.prepare_cached(INSERT_REJECTED)?;
-            for batch in batches {
-                for r in &batch.rejected {
-                    quarantine.execute(params![
-                        batch.received_ms,
-                        r.index as i64,
-                        r.error,
-                        r.raw
-                    ])?;
-                }
-            }
-        }
-        tx.commit()?;
-        for (o, b) in outcomes.iter_mut().zip(batches) {
-            o.duplicates = b.events.len() - o.accepted;
-        }
-        Ok(outcomes)
+    let remembered = fold.remembered();
+    let result = store_batches(conn, batches, fold);
+    if result.is_err() {
+        // Rolled back: those events were not stored.
+        fold.forget_after(remembered);
     }
+    result
+}
+
+fn store_batches(
+    conn: &mut Connection,
+    batches: &[&IngestBatch],
+    fold: &FoldState,
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = vec![IngestOutcome::default(); batches.len()];
+    // Wallet and lease spend of the inserted events, applied once per key.
+    let mut team_spend: HashMap<&str, i64> = HashMap::new();
+    let mut lease_spend: HashMap<u64, i64> = HashMap::new();
+    {
+        let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+        let events = batches
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| b.events.iter().map(move |e| (i, e)));
+        for (i, e) in events {
+            let sums = event_sums(e)?;
+            let inserted = insert.execute(params![
+                e.id,
+                e.ts_ms,
+                e.consumer_group,
+                e.team,
+                e.user,
+                e.workflow,
+                codec::api_str(e.api),
+                e.provider,
+                e.lane,
+                e.model_requested,
+                e.model_served,
+                sums.input_tokens,
+                sums.cached_input_tokens,
+                sums.cache_write_tokens,
+                sums.output_tokens,
+                codec::usage_source_str(e.usage_source),
+                e.cost_nanos,
+                e.unpriced,
+                codec::outcome_str(e.outcome),
+                e.http_status,
+                e.reason,
+                e.latency_ms,
+                e.stream,
+                codec::cache_str(e.cache),
+                e.cost_avoided_nanos,
+                e.premium,
+                e.premium_approved,
+                batches[i].received_ms,
+                e.lease_id.map(|l| l as i64),
+                e.wallet_unchecked,
+            ])?;
+            // 0 rows: the id is already stored (a retry, or twice in this group).
+            if inserted == 1 {
+                fold.inserted(tx.last_insert_rowid(), e);
+                outcomes[i].accepted += 1;
+                let team = team_spend.entry(e.team.as_str()).or_insert(0);
+                *team = team.checked_add(e.cost_nanos).ok_or_else(overflow)?;
+                if let Some(lease) = e.lease_id {
+                    *lease_spend.entry(lease).or_insert(0) += e.cost_nanos;
+                }
+            }
+        }
+
+        // A wallet first seen here is dated by the group's first batch.
+        let created_ms = batches.first().map_or(0, |b| b.received_ms);
+        let mut wallet = tx.prepare_cached(ADD_WALLET_SPEND)?;
+        for (team, cost) in &team_spend {
+            wallet.execute(params![team, cost, created_ms])?;
+        }
+        let mut lease = tx.prepare_cached(ADD_LEASE_SPEND)?;
+        for (id, cost) in &lease_spend {
+            lease.execute(params![*id as i64, cost])?;
+        }
+
+        let mut quarantine = tx.prepare_cached(INSERT_REJECTED)?;
+        for batch in batches {
+            for r in &batch.rejected {
+                quarantine.execute(params![batch.received_ms, r.index as i64, r.error, r.raw])?;
+            }
+        }
+    }
+    let fold_due = fold_due(&tx, fold)?;
+    tx.commit()?;
+    if fold_due {
+        fold_after_ingest(conn, fold);
+    }
+    for (o, b) in outcomes.iter_mut().zip(batches) {
+        o.duplicates = b.events.len() - o.accepted;
+    }
+    Ok(outcomes)
 }
 
 impl Store for SqliteStore {
     fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError> {
-        Ok(ingest_batches(&mut self.writer(), &[batch])?[0])
+        Ok(ingest_batches(&mut self.writer(), &[batch], &self.fold)?[0])
     }
 
     fn ingest_owned(&self, batch: IngestBatch) -> (IngestBatch, Result<IngestOutcome, StoreError>) {
         self.group.submit(
             batch,
             || self.writer(),
-            |conn, batches| ingest_group(conn, batches),
+            |conn, batches| ingest_group(conn, batches, &self.fold),
         )
     }
 
@@ -474,6 +412,7 @@ impl Store for SqliteStore {
         q: &SpendQuery,
         rollups: super::spend_plan::Rollups,
     ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
         self.spend_impl(q, rollups)
     }
 
@@ -558,6 +497,7 @@ impl Store for SqliteStore {
     }
 
     fn team_spend_between(&self, team: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError> {
+        self.settle()?;
         self.team_spend_between_impl(team, from_ms, to_ms)
     }
 
@@ -567,6 +507,7 @@ impl Store for SqliteStore {
         from_day: i64,
         to_day: i64,
     ) -> Result<Vec<i64>, StoreError> {
+        self.settle()?;
         self.team_daily_spend_impl(team, from_day, to_day)
     }
 
@@ -615,6 +556,7 @@ impl Store for SqliteStore {
         by_cache: bool,
         sink: &mut dyn FnMut(super::export::PeriodRow) -> std::ops::ControlFlow<()>,
     ) -> Result<(), StoreError> {
+        self.settle()?;
         self.for_each_period_row_impl(scope, period, by_cache, sink)
     }
 
@@ -626,6 +568,7 @@ impl Store for SqliteStore {
         &self,
         query: &super::insights::InsightQuery,
     ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
         self.insight_rows_impl(query)
     }
 
@@ -837,7 +780,11 @@ mod tests {
         let mut bad = event("bad", H0, "team_a", 1);
         bad.tokens.input = u64::MAX;
         let failing = batch(vec![event("d", H0, "team_a", 1), bad]);
-        let outcomes = ingest_group(&mut store.writer(), &[&first, &failing, &second]);
+        let outcomes = ingest_group(
+            &mut store.writer(),
+            &[&first, &failing, &second],
+            &store.fold,
+        );
         assert_eq!(outcomes.len(), 3);
         assert_eq!(
             outcomes[0].as_ref().unwrap(),
@@ -865,7 +812,7 @@ mod tests {
         // Without a failing batch the group is one transaction with the same result.
         let dir2 = TempDir::new();
         let grouped = SqliteStore::open(&dir2.path().join("l.sqlite3")).unwrap();
-        let outcomes = ingest_group(&mut grouped.writer(), &[&first, &second]);
+        let outcomes = ingest_group(&mut grouped.writer(), &[&first, &second], &grouped.fold);
         assert!(outcomes.iter().all(|o| o.is_ok()));
         assert_eq!(total(&grouped), sums);
     }

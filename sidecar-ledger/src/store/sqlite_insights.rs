@@ -249,11 +249,14 @@ mod tests {
                     received_ms: 1,
                 })
                 .unwrap();
-            // Pretend the events were stored by a ledger before version 4.
+            // Pretend the events were stored by a ledger before version 4 (whose
+            // rollups held every event).
+            store.settle().unwrap();
             let w = store.writer();
             w.execute_batch(
                 "DROP TABLE rollup_daily; DROP TABLE rollup_daily_user; DROP TABLE api_tokens;
                  DROP TABLE rollup_hourly_coarse; DROP TABLE rollup_daily_coarse;
+                 DROP TABLE rollup_watermark;
                  ALTER TABLE events DROP COLUMN wallet_unchecked;
                  PRAGMA user_version = 3;",
             )
