@@ -1,6 +1,7 @@
-//! The rollups derived from a batch's newly stored events besides `rollup_hourly`,
-//! aggregated in memory (one delta per rollup row, keys in order) for either backend
-//! to add in the ingest transaction:
+//! The rollups derived from newly stored events besides `rollup_hourly`, aggregated in
+//! memory (one delta per rollup row, keys in order) for either backend to add:
+//! PostgreSQL in the ingest transaction, SQLite when it folds pending events into the
+//! rollups (`sqlite_fold`):
 //!
 //! | table | time | key |
 //! |---|---|---|

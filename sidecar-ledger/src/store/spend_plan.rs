@@ -1,7 +1,8 @@
 //! Which rollups answer a `/v1/spend` query, exactly and as cheaply as possible.
 //!
 //! Every rollup is a projection of the events onto some of the spend dimensions, per
-//! UTC hour or day, maintained in the ingest transaction. Summing any rollup whose key
+//! UTC hour or day, kept up to date with the events (see `derived`; on SQLite the
+//! rollups are brought up to date before every read). Summing any rollup whose key
 //! holds every dimension a query groups or filters by gives the same integers as
 //! summing the events, so a query is split by time:
 //!
