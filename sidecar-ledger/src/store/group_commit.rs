@@ -78,9 +78,9 @@ impl GroupCommit {
                     // its transaction (rolled back). The sender must retry.
                     return (
                         IngestBatch::default(),
-                        Err(StoreError::Corrupt(
-                            "the ingest of this batch was aborted".into(),
-                        )),
+                        Err(StoreError::Io(std::io::Error::other(
+                            "the ingest of this batch was aborted; send it again",
+                        ))),
                     );
                 }
                 take_group(&mut q.waiting)
@@ -202,6 +202,57 @@ mod tests {
         let mut second = groups[1].clone();
         second.sort();
         assert_eq!(second, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_writer_that_panics_fails_its_whole_group_and_the_next_group_is_written() {
+        let gc = Arc::new(GroupCommit::default());
+        let writer = Arc::new(Mutex::new(()));
+        // Hold the writer lock until both batches are queued: they form one group.
+        let held = writer.lock().unwrap();
+        let senders: Vec<_> = (0..2)
+            .map(|tag| {
+                let (gc, writer) = (gc.clone(), writer.clone());
+                std::thread::spawn(move || {
+                    gc.submit(
+                        batch(tag, 1),
+                        || writer.lock().unwrap_or_else(|p| p.into_inner()),
+                        |_, batches| -> Outcomes {
+                            assert_eq!(batches.len(), 2);
+                            panic!("writer bug");
+                        },
+                    )
+                })
+            })
+            .collect();
+        while gc.waiting() < 2 {
+            std::thread::yield_now();
+        }
+        drop(held);
+        let results: Vec<_> = senders.into_iter().map(|t| t.join()).collect();
+        // The thread that wrote keeps the panic; the other batch fails with an error.
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+        let (_, outcome) = results.into_iter().find_map(|r| r.ok()).unwrap();
+        let e = outcome.unwrap_err().to_string();
+        assert!(e.contains("aborted"), "{e}");
+
+        let (back, next) = gc.submit(
+            batch(2, 3),
+            || writer.lock().unwrap_or_else(|p| p.into_inner()),
+            |_, batches| {
+                batches
+                    .iter()
+                    .map(|b| {
+                        Ok(IngestOutcome {
+                            accepted: b.events.len(),
+                            duplicates: 0,
+                        })
+                    })
+                    .collect()
+            },
+        );
+        assert_eq!(back.received_ms, 2);
+        assert_eq!(next.unwrap().accepted, 3);
     }
 
     #[test]
