@@ -1168,7 +1168,7 @@ def render(results: dict, argv: list[str]) -> str:
                  "hex (what the filter sent before it switched to time-ordered ids); *ordered* ids start with the "
                  "event time (UUIDv7-like), as the filter's now do. SQLite in WAL mode with `synchronous=FULL`: "
                  "batches that arrive while the writer is busy share one fsynced transaction (group commit), which "
-                 "stores the events, wallet and lease spend; the rollups catch up in bulk (every 32,768 events or "
+                 "stores the events, wallet and lease spend; the rollups catch up in bulk (every 8,192 events or "
                  "second, and before any read of them). PostgreSQL (Debian's server via "
                  "`tests/harness/postgres.py`, restarted with `fsync`, `full_page_writes` and `synchronous_commit` "
                  "on, default settings otherwise) through `serve --database-url`. *first/last 10%*: rate over the "

@@ -28,11 +28,14 @@ use super::{StoreError, Sums};
 use crate::query::HOUR_MS;
 
 /// An ingest folds once this many events are pending.
-pub const FOLD_EVENTS: i64 = 32_768;
+///
+/// Larger folds touch each rollup row for more events, but the events are kept in
+/// memory until then: 32,768 left the ledger at ~190 MB RSS under load, 8,192 at ~100.
+pub const FOLD_EVENTS: i64 = 8_192;
 /// An ingest folds whatever is pending once the last fold is this old.
 pub const FOLD_AFTER: Duration = Duration::from_secs(1);
 /// Events read back and aggregated at a time (bounds a fold's memory).
-const FOLD_CHUNK: usize = 65_536;
+const FOLD_CHUNK: usize = 16_384;
 
 const UPSERT_HOURLY: &str = "INSERT INTO rollup_hourly (
         hour_ms, team, consumer_group, user_id, workflow, provider, lane, model_served,
