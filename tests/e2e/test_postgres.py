@@ -226,7 +226,17 @@ def test_dashboard_and_tokens_work_on_postgresql(mesh):
     if spent() == 0:  # run alone (-k): spend something first
         assert ask(mesh.envoys[0]).status_code == 200
         assert wait_until(lambda: spent() > 0, timeout=10)
-    spent = spent()
+    # Events of the previous test may still be on their way (workers hand them over
+    # once per flush interval): compare once the spend has stopped moving.
+    readings = [spent()]
+
+    def settled():
+        time.sleep(0.6)
+        readings.append(spent())
+        return readings[-1] == readings[-2]
+
+    assert wait_until(settled, timeout=15)
+    spent = readings[-1]
     for ledger in mesh.ledgers:
         r = get(ledger, "/v1/insights/teams", admin)
         assert r.status_code == 200, r.text

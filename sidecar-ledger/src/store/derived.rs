@@ -35,6 +35,42 @@ pub struct DailyKey<'a> {
     pub premium_approved: bool,
 }
 
+/// A row of `rollup_hourly`, the finest rollup: what both backends aggregate events
+/// under (SQLite in a hash map when it folds, PostgreSQL in key order so ledgers lock
+/// rollup rows in one global order). Borrowed, so aggregating allocates nothing.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HourlyKey<'a> {
+    pub hour_ms: i64,
+    pub team: &'a str,
+    pub consumer_group: &'a str,
+    pub user: &'a str,
+    pub workflow: &'a str,
+    pub provider: &'a str,
+    pub lane: &'a str,
+    pub model_served: &'a str,
+    pub api: &'static str,
+    pub outcome: &'static str,
+    pub cache: &'static str,
+}
+
+impl<'a> HourlyKey<'a> {
+    pub fn of(e: &'a CostEvent) -> Self {
+        HourlyKey {
+            hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            team: &e.team,
+            consumer_group: &e.consumer_group,
+            user: e.user.as_deref().unwrap_or(""),
+            workflow: e.workflow.as_deref().unwrap_or(""),
+            provider: e.provider.as_deref().unwrap_or(""),
+            lane: e.lane.as_deref().unwrap_or(""),
+            model_served: &e.model_served,
+            api: codec::api_str(e.api),
+            outcome: codec::outcome_str(e.outcome),
+            cache: codec::cache_str(e.cache),
+        }
+    }
+}
+
 /// A row of `rollup_daily_user`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UserKey<'a> {

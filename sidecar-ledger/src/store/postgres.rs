@@ -28,10 +28,11 @@ use r2d2_postgres::PostgresConnectionManager;
 use tollgate_core::event::{CostEvent, Tokens};
 
 use super::codec;
+use super::derived::HourlyKey;
 use super::{
     IngestBatch, IngestOutcome, RejectedEvent, SpendRow, Store, StoreError, StoredRejection, Sums,
 };
-use crate::query::{EventsQuery, Filters, SpendQuery, HOUR_MS};
+use crate::query::{EventsQuery, Filters, SpendQuery};
 
 /// Schema migrations, applied in order; `tollgate_schema_migrations` records each
 /// version applied. Append only: a released migration is never edited.
@@ -383,41 +384,6 @@ fn storable_text(s: &str) -> String {
     s.replace('\0', "\\u0000")
 }
 
-/// The rollup key of one event, ordered so a batch's rollup rows are locked in one
-/// global order by every instance.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct RollupKey<'a> {
-    hour_ms: i64,
-    team: &'a str,
-    consumer_group: &'a str,
-    user: &'a str,
-    workflow: &'a str,
-    provider: &'a str,
-    lane: &'a str,
-    model_served: &'a str,
-    api: &'static str,
-    outcome: &'static str,
-    cache: &'static str,
-}
-
-impl<'a> RollupKey<'a> {
-    fn of(e: &'a CostEvent) -> Self {
-        RollupKey {
-            hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
-            team: &e.team,
-            consumer_group: &e.consumer_group,
-            user: e.user.as_deref().unwrap_or(""),
-            workflow: e.workflow.as_deref().unwrap_or(""),
-            provider: e.provider.as_deref().unwrap_or(""),
-            lane: e.lane.as_deref().unwrap_or(""),
-            model_served: &e.model_served,
-            api: codec::api_str(e.api),
-            outcome: codec::outcome_str(e.outcome),
-            cache: codec::cache_str(e.cache),
-        }
-    }
-}
-
 fn event_sums(e: &CostEvent) -> Result<Sums, StoreError> {
     Ok(Sums {
         requests: 1,
@@ -673,7 +639,7 @@ impl<'a> EventColumns<'a> {
 
 fn upsert_rollups(
     tx: &mut Transaction<'_>,
-    deltas: &BTreeMap<RollupKey<'_>, Sums>,
+    deltas: &BTreeMap<HourlyKey<'_>, Sums>,
 ) -> Result<(), StoreError> {
     if deltas.is_empty() {
         return Ok(());
@@ -681,7 +647,7 @@ fn upsert_rollups(
     let keys = || deltas.keys();
     let sums = || deltas.values();
     let hour: Vec<i64> = keys().map(|k| k.hour_ms).collect();
-    let text = |f: for<'k> fn(&'k RollupKey<'k>) -> &'k str| -> Vec<String> {
+    let text = |f: for<'k> fn(&'k HourlyKey<'k>) -> &'k str| -> Vec<String> {
         keys().map(|k| f(k).to_string()).collect()
     };
     let num = |f: fn(&Sums) -> i64| -> Vec<i64> { sums().map(f).collect() };
@@ -763,7 +729,7 @@ impl Store for PgStore {
             } else {
                 columns.insert(tx, batch.received_ms)?
             };
-            let mut deltas: BTreeMap<RollupKey<'_>, Sums> = BTreeMap::new();
+            let mut deltas: BTreeMap<HourlyKey<'_>, Sums> = BTreeMap::new();
             let mut team_spend: BTreeMap<&str, i64> = BTreeMap::new();
             let mut lease_spend: BTreeMap<u64, i64> = BTreeMap::new();
             let mut fresh: Vec<&CostEvent> = Vec::with_capacity(inserted.len());
@@ -772,7 +738,7 @@ impl Store for PgStore {
                     continue;
                 }
                 fresh.push(e);
-                let slot = deltas.entry(RollupKey::of(e)).or_default();
+                let slot = deltas.entry(HourlyKey::of(e)).or_default();
                 *slot = slot.checked_add(sums).ok_or_else(overflow)?;
                 let team = team_spend.entry(e.team.as_str()).or_insert(0);
                 *team = team.checked_add(e.cost_nanos).ok_or_else(overflow)?;

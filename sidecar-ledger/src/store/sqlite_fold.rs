@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use tollgate_core::event::CostEvent;
 
-use super::codec;
+use super::derived::HourlyKey;
 use super::sqlite::{event_from_row, SqliteStore, EVENT_COLUMNS};
 use super::{StoreError, Sums};
-use crate::query::HOUR_MS;
 
 /// An ingest folds once this many events are pending.
 ///
@@ -221,41 +220,6 @@ impl SqliteStore {
             }
         }
         fold_now(&mut self.writer(), self.fold_state())
-    }
-}
-
-/// The `rollup_hourly` key of one event. Borrowed so aggregating allocates nothing per
-/// event.
-#[derive(Hash, PartialEq, Eq)]
-struct HourlyKey<'a> {
-    hour_ms: i64,
-    team: &'a str,
-    consumer_group: &'a str,
-    user: &'a str,
-    workflow: &'a str,
-    provider: &'a str,
-    lane: &'a str,
-    model_served: &'a str,
-    api: &'static str,
-    outcome: &'static str,
-    cache: &'static str,
-}
-
-impl<'a> HourlyKey<'a> {
-    fn of(e: &'a CostEvent) -> Self {
-        HourlyKey {
-            hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
-            team: &e.team,
-            consumer_group: &e.consumer_group,
-            user: e.user.as_deref().unwrap_or(""),
-            workflow: e.workflow.as_deref().unwrap_or(""),
-            provider: e.provider.as_deref().unwrap_or(""),
-            lane: e.lane.as_deref().unwrap_or(""),
-            model_served: &e.model_served,
-            api: codec::api_str(e.api),
-            outcome: codec::outcome_str(e.outcome),
-            cache: codec::cache_str(e.cache),
-        }
     }
 }
 
