@@ -150,6 +150,38 @@ pub fn set_shared(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
     ok(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) })
 }
 
+/// Why a [`cas_update`] wrote nothing.
+pub enum UpdateError<E> {
+    /// `change` refused the update.
+    Refused(E),
+    /// The host refused the write, or other workers kept winning the race.
+    Host(Status),
+}
+
+/// Read-modify-write of one shared-data key, safe against the other workers: the write
+/// lands only if the key is unchanged since it was read, otherwise it is read and
+/// changed again, at most `attempts` times. `change` gets the current bytes (`None` when
+/// absent) and returns the bytes to write with a value for the caller, `Ok(None)` to
+/// leave the key as it is, or `Err` to stop.
+pub fn cas_update<T, E>(
+    key: &str,
+    attempts: usize,
+    change: impl Fn(Option<&[u8]>) -> Result<Option<(Vec<u8>, T)>, E>,
+) -> Result<Option<T>, UpdateError<E>> {
+    for _ in 0..attempts {
+        let (value, cas) = get_shared(key);
+        let Some((bytes, out)) = change(value.as_deref()).map_err(UpdateError::Refused)? else {
+            return Ok(None);
+        };
+        match set_shared(key, &bytes, cas) {
+            Ok(()) => return Ok(Some(out)),
+            Err(Status::CasMismatch) => continue,
+            Err(status) => return Err(UpdateError::Host(status)),
+        }
+    }
+    Err(UpdateError::Host(Status::CasMismatch))
+}
+
 /// Reads shared data and its CAS token (0 when absent).
 pub fn get_shared(key: &str) -> (Option<Vec<u8>>, u32) {
     match proxy_wasm::hostcalls::get_shared_data(key) {

@@ -9,10 +9,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::convert::Infallible;
 
 use tollgate_core::routing::{LaneActivity, LaneStats};
 
-use crate::host::{get_shared, set_shared};
+use crate::host::{cas_update, get_shared};
 
 fn key(lane: &str) -> String {
     format!("tollgate.lane.{lane}")
@@ -28,18 +29,10 @@ fn read_shared(lane: &str) -> LaneStats {
 
 /// Applies `change` atomically (compare-and-swap, retried); best effort.
 fn update(lane: &str, change: impl Fn(LaneStats) -> LaneStats) {
-    let key = key(lane);
-    for _ in 0..32 {
-        let (value, cas) = get_shared(&key);
-        let current = value
-            .as_deref()
-            .and_then(LaneStats::decode)
-            .unwrap_or_default();
-        match set_shared(&key, &change(current).encode(), cas) {
-            Err(proxy_wasm::types::Status::CasMismatch) => continue,
-            _ => return,
-        }
-    }
+    let _ = cas_update::<(), Infallible>(&key(lane), 32, |value| {
+        let current = value.and_then(LaneStats::decode).unwrap_or_default();
+        Ok(Some((change(current).encode().to_vec(), ())))
+    });
 }
 
 /// This worker's activity per lane, not yet in shared data.

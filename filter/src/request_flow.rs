@@ -785,7 +785,8 @@ impl RequestFlow {
     }
 
     /// Stores a complete, successful answer for later identical requests.
-    fn store_in_cache(&mut self, body: &[u8], content_type: String) {
+    /// `cost_nanos` is what the answer cost (a later hit records it as avoided).
+    fn store_in_cache(&mut self, body: &[u8], content_type: String, cost_nanos: i64) {
         let Some(CacheStore { key, ttl, seen }) = self.cache_store.take() else {
             return;
         };
@@ -800,7 +801,7 @@ impl RequestFlow {
             key,
             stored_ms: now,
             expires_ms: now + i64::from(ttl) * 1000,
-            cost_nanos: record.finish(&self.rt.prices, now).cost_nanos,
+            cost_nanos,
             content_type,
             body: body.to_vec(),
         };
@@ -830,16 +831,18 @@ impl RequestFlow {
                     r.usage.observe_body(api, &body);
                     r.response_complete = true;
                 }
-                if let Some(r) = self.record.as_ref() {
-                    let event = r.finish(&self.rt.prices, now_ms());
-                    let cost = tollgate_core::money::format_usd(event.cost_nanos);
-                    self.response_edits.set.push((HEADER_COST, cost));
-                }
+                // Priced once: for the cost header and for a cache entry.
+                let cost_nanos = self
+                    .record
+                    .as_ref()
+                    .map_or(0, |r| r.finish(&self.rt.prices, now_ms()).cost_nanos);
+                let cost = tollgate_core::money::format_usd(cost_nanos);
+                self.response_edits.set.push((HEADER_COST, cost));
                 if self.cache_store.is_some() {
                     let ct = headers::find(&self.response_headers, "content-type")
                         .unwrap_or("application/json")
                         .to_string();
-                    self.store_in_cache(&body, ct);
+                    self.store_in_cache(&body, ct, cost_nanos);
                 }
                 if let (Some(d), Some(parsed)) = (self.translation, self.sent.as_ref()) {
                     let status = self
@@ -863,7 +866,11 @@ impl RequestFlow {
                     r.response_complete = true;
                 }
                 if let Some(captured) = self.captured.take() {
-                    self.store_in_cache(&captured, "text/event-stream".into());
+                    let cost_nanos = self
+                        .record
+                        .as_ref()
+                        .map_or(0, |r| r.finish(&self.rt.prices, now_ms()).cost_nanos);
+                    self.store_in_cache(&captured, "text/event-stream".into(), cost_nanos);
                 }
             }
             ResponseBody::Unknown | ResponseBody::HeldForFallback => {}

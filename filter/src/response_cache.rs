@@ -5,7 +5,7 @@ use tollgate_core::cache::{candidate_slots, choose_slot, Entry, SlotHead};
 use tollgate_core::config::CacheConfig;
 
 use crate::deferred::Deferred;
-use crate::host::{self, get_shared, set_shared};
+use crate::host::{self, cas_update, get_shared, set_shared};
 
 const BYTES_KEY: &str = "tollgate.cache.bytes";
 
@@ -75,22 +75,17 @@ pub fn lookup(config: &CacheConfig, key: &[u8; 32], now_ms: i64) -> Lookup {
 /// Adds `delta` to the shared byte count if the result stays within `ceiling`; returns
 /// the new total.
 fn reserve_bytes(delta: i64, ceiling: u64) -> Option<i64> {
-    for _ in 0..64 {
-        let (value, cas) = get_shared(BYTES_KEY);
+    let result = cas_update(BYTES_KEY, 64, |value| {
         let current = value
             .and_then(|v| v.try_into().ok())
             .map_or(0, i64::from_le_bytes);
         let next = (current + delta).max(0);
         if delta > 0 && next as u64 > ceiling {
-            return None;
+            return Err(());
         }
-        match set_shared(BYTES_KEY, &next.to_le_bytes(), cas) {
-            Ok(()) => return Some(next),
-            Err(proxy_wasm::types::Status::CasMismatch) => continue,
-            Err(_) => return None,
-        }
-    }
-    None
+        Ok(Some((next.to_le_bytes().to_vec(), next)))
+    });
+    result.ok().flatten()
 }
 
 /// Stores an entry into one of the slots its lookup saw (a slot it did not read is read

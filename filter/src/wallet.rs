@@ -2,11 +2,11 @@
 //! Updates are compare-and-swap loops: a lost race retries instead of overwriting
 //! another worker's reservation.
 
-use proxy_wasm::types::Status;
 use tollgate_core::budget::{Credit, ReserveError};
 use tollgate_core::lease::{LeaseAnswer, LeaseGrant, LedgerMemory};
 
-use crate::host::{get_shared as load, set_shared as set};
+pub use crate::host::UpdateError;
+use crate::host::{cas_update, get_shared as load, set_shared as set};
 
 /// Compare-and-swap attempts before giving up on a contended key.
 const CAS_ATTEMPTS: usize = 64;
@@ -28,28 +28,10 @@ fn update<E>(
     team: &str,
     change: impl Fn(Credit) -> Result<Option<Credit>, E>,
 ) -> Result<Option<Credit>, UpdateError<E>> {
-    let key = credit_key(team);
-    for _ in 0..CAS_ATTEMPTS {
-        let (value, cas) = load(&key);
-        let current = value
-            .as_deref()
-            .and_then(Credit::decode)
-            .unwrap_or_default();
-        let Some(next) = change(current).map_err(UpdateError::Refused)? else {
-            return Ok(None);
-        };
-        match set(&key, &next.encode(), cas) {
-            Ok(()) => return Ok(Some(next)),
-            Err(Status::CasMismatch) => continue,
-            Err(status) => return Err(UpdateError::Host(status)),
-        }
-    }
-    Err(UpdateError::Host(Status::CasMismatch))
-}
-
-pub enum UpdateError<E> {
-    Refused(E),
-    Host(Status),
+    cas_update(&credit_key(team), CAS_ATTEMPTS, |value| {
+        let current = value.and_then(Credit::decode).unwrap_or_default();
+        Ok(change(current)?.map(|next| (next.encode().to_vec(), next)))
+    })
 }
 
 /// Reserves `amount` for a request. Returns the lease id the reservation belongs to.
