@@ -18,6 +18,7 @@ mod insights_parity;
 pub mod postgres;
 mod postgres_alerts;
 mod postgres_export;
+mod postgres_fold;
 mod postgres_insights;
 #[cfg(test)]
 pub(crate) mod postgres_parity;

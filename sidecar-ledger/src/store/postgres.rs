@@ -4,10 +4,14 @@
 //! * Nothing that must agree across instances lives in memory: idempotency is the
 //!   `events.id` unique key, wallet and lease arithmetic happens in transactions that
 //!   lock the team's `wallets` row, alerts fire once through their unique key.
-//! * Every write transaction takes its row locks in one global order (rollup keys
-//!   sorted, then wallets by team, then leases by id; a grant takes its wallet before
-//!   its lease), so concurrent ledgers queue rather than deadlock. A deadlock or
-//!   serialization failure the server still reports is retried a few times.
+//! * Every write transaction takes its row locks in one global order (wallets by
+//!   team, then leases by id; a grant takes its wallet before its lease), so
+//!   concurrent ledgers queue rather than deadlock. A deadlock or serialization
+//!   failure the server still reports is retried a few times. Rollup rows are written
+//!   only by folds, one at a time across ledgers (`postgres_fold`).
+//! * Ingest stores events, wallet and lease spend and the quarantine, and marks its
+//!   events pending; the rollups catch up in bulk before every read of them and every
+//!   [`super::postgres_fold::FOLD_EVENTS`] events or second (`postgres_fold`).
 //! * Commits use the server's durability settings (`synchronous_commit` on by
 //!   default): `ingest` returns after the batch is durable.
 //! * A blocking client (`postgres`) behind an r2d2 pool: the trait is synchronous and
@@ -42,6 +46,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/pg/0003_budgets.sql"),
     include_str!("migrations/pg/0004_insights.sql"),
     include_str!("migrations/pg/0005_wallet_unchecked.sql"),
+    include_str!("migrations/pg/0006_bulk_rollups.sql"),
 ];
 
 /// `pg_advisory_xact_lock` key held while migrating ("Tollgate" in ASCII): ledgers
@@ -70,7 +75,8 @@ pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id
     premium_approved, lease_id, wallet_unchecked";
 
 /// A whole batch in one statement: one array per column, rows inserted in batch order
-/// (so `seq` is arrival order), ids already stored skipped.
+/// (so `seq` is arrival order), ids already stored skipped. Returns the id and `seq`
+/// of each row inserted.
 const INSERT_EVENTS: &str = "INSERT INTO events (
         id, ts_ms, consumer_group, team, user_id, workflow, api, provider, lane,
         model_requested, model_served, input_tokens, cached_input_tokens,
@@ -96,9 +102,10 @@ const INSERT_EVENTS: &str = "INSERT INTO events (
             ord)
     ORDER BY ord
     ON CONFLICT (id) DO NOTHING
-    RETURNING id";
+    RETURNING id, seq";
 
-/// Rollup deltas, one row per key (already aggregated), applied in key order.
+/// Rollup deltas, one row per key (already aggregated), applied in key order (by a
+/// fold, `postgres_fold`).
 const UPSERT_ROLLUPS: &str = "INSERT INTO rollup_hourly AS r (
         hour_ms, team, consumer_group, user_id, workflow, provider, lane, model_served,
         api, outcome, cache, requests, input_tokens, cached_input_tokens,
@@ -144,6 +151,7 @@ pub struct PgStore {
     /// Always `Some` until dropped.
     pool: Option<Pool>,
     location: String,
+    fold: super::postgres_fold::FoldClock,
 }
 
 impl Drop for PgStore {
@@ -183,6 +191,7 @@ impl PgStore {
         Ok(PgStore {
             pool: Some(pool),
             location,
+            fold: Default::default(),
         })
     }
 
@@ -208,6 +217,10 @@ impl PgStore {
                 &[],
             )?
             .try_get(0)?)
+    }
+
+    pub(super) fn fold_clock(&self) -> &super::postgres_fold::FoldClock {
+        &self.fold
     }
 
     pub(super) fn conn(&self) -> Result<Conn, StoreError> {
@@ -590,12 +603,13 @@ impl<'a> EventColumns<'a> {
         self.wallet_unchecked.push(e.wallet_unchecked);
     }
 
-    /// Inserts the rows; returns the ids actually inserted (not already stored).
+    /// Inserts the rows; returns the ids actually inserted (not already stored) and
+    /// their `seq`s.
     fn insert(
         &self,
         tx: &mut Transaction<'_>,
         received_ms: i64,
-    ) -> Result<HashSet<String>, StoreError> {
+    ) -> Result<(HashSet<String>, Vec<i64>), StoreError> {
         let rows = tx.query(
             INSERT_EVENTS,
             &[
@@ -631,13 +645,17 @@ impl<'a> EventColumns<'a> {
                 &self.wallet_unchecked,
             ],
         )?;
-        rows.iter()
-            .map(|r| r.try_get::<_, String>(0).map_err(StoreError::from))
-            .collect()
+        let mut ids = HashSet::with_capacity(rows.len());
+        let mut seqs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ids.insert(r.try_get::<_, String>(0)?);
+            seqs.push(r.try_get::<_, i64>(1)?);
+        }
+        Ok((ids, seqs))
     }
 }
 
-fn upsert_rollups(
+pub(super) fn upsert_rollups(
     tx: &mut Transaction<'_>,
     deltas: &BTreeMap<HourlyKey<'_>, Sums>,
 ) -> Result<(), StoreError> {
@@ -724,22 +742,20 @@ impl Store for PgStore {
         quarantine.sort_by_key(|q| q.0);
 
         let accepted = self.write(|tx| {
-            let inserted = if candidates.is_empty() {
-                HashSet::new()
+            let (inserted, seqs) = if candidates.is_empty() {
+                (HashSet::new(), Vec::new())
             } else {
                 columns.insert(tx, batch.received_ms)?
             };
-            let mut deltas: BTreeMap<HourlyKey<'_>, Sums> = BTreeMap::new();
+            // The rollups follow in bulk (`postgres_fold`): this transaction only says
+            // which events it stored.
+            super::postgres_fold::mark_pending(tx, seqs)?;
             let mut team_spend: BTreeMap<&str, i64> = BTreeMap::new();
             let mut lease_spend: BTreeMap<u64, i64> = BTreeMap::new();
-            let mut fresh: Vec<&CostEvent> = Vec::with_capacity(inserted.len());
-            for (e, sums) in &candidates {
+            for (e, _) in &candidates {
                 if !inserted.contains(&e.id) {
                     continue;
                 }
-                fresh.push(e);
-                let slot = deltas.entry(HourlyKey::of(e)).or_default();
-                *slot = slot.checked_add(sums).ok_or_else(overflow)?;
                 let team = team_spend.entry(e.team.as_str()).or_insert(0);
                 *team = team.checked_add(e.cost_nanos).ok_or_else(overflow)?;
                 if let Some(lease) = e.lease_id {
@@ -747,8 +763,6 @@ impl Store for PgStore {
                     *l = l.checked_add(e.cost_nanos).ok_or_else(overflow)?;
                 }
             }
-            upsert_rollups(tx, &deltas)?;
-            super::postgres_rollups::add(tx, &fresh)?;
             if !team_spend.is_empty() {
                 let teams: Vec<&str> = team_spend.keys().copied().collect();
                 let spent: Vec<i64> = team_spend.values().copied().collect();
@@ -765,6 +779,7 @@ impl Store for PgStore {
             }
             Ok(inserted.len())
         })?;
+        self.fold_if_due(accepted);
         Ok(IngestOutcome {
             accepted,
             duplicates: batch.events.len() - unstorable - accepted,
@@ -776,6 +791,7 @@ impl Store for PgStore {
         q: &SpendQuery,
         rollups: super::spend_plan::Rollups,
     ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
         self.spend_impl(q, rollups)
     }
 
@@ -858,6 +874,7 @@ impl Store for PgStore {
     }
 
     fn team_spend_between(&self, team: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError> {
+        self.settle()?;
         self.team_spend_between_impl(team, from_ms, to_ms)
     }
 
@@ -867,6 +884,7 @@ impl Store for PgStore {
         from_day: i64,
         to_day: i64,
     ) -> Result<Vec<i64>, StoreError> {
+        self.settle()?;
         self.team_daily_spend_impl(team, from_day, to_day)
     }
 
@@ -915,6 +933,7 @@ impl Store for PgStore {
         by_cache: bool,
         sink: &mut dyn FnMut(super::export::PeriodRow) -> std::ops::ControlFlow<()>,
     ) -> Result<(), StoreError> {
+        self.settle()?;
         self.for_each_period_row_impl(scope, period, by_cache, sink)
     }
 
@@ -926,6 +945,7 @@ impl Store for PgStore {
         &self,
         query: &super::insights::InsightQuery,
     ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
         self.insight_rows_impl(query)
     }
 

@@ -156,6 +156,7 @@ on_both_backends!(
     export_events_page_in_time_then_arrival_order,
     export_rollups_sum_per_utc_day_and_calendar_month,
     premium_lanes_are_the_lanes_of_premium_events,
+    a_read_right_after_ingest_sees_the_events,
 );
 
 // ---- helpers ------------------------------------------------------------------------
@@ -947,9 +948,74 @@ fn premium_lanes_are_the_lanes_of_premium_events(store: &dyn Store) {
         .is_empty());
 }
 
+/// Both stores fold events into the rollups in bulk, after the ingest: every read of
+/// the rollups must still include a batch acknowledged just before it.
+fn a_read_right_after_ingest_sees_the_events(store: &dyn Store) {
+    let day0 = H0 / DAY_MS;
+    // (events in the batch, team, the team's spend after it)
+    for (n, team, a) in [(1, "team_a", 10), (2, "team_b", 20), (3, "team_a", 40)] {
+        let events = (0..n)
+            .map(|i| event(&format!("{team}-{n}-{i}"), H0 + i * HOUR_MS, team, 10))
+            .collect();
+        store.ingest(&batch(events)).unwrap();
+        let team_filter = Filters {
+            team: Some(team.into()),
+            ..Filters::default()
+        };
+        let rows = store
+            .spend(&spend_query(vec![], team_filter.clone()))
+            .unwrap();
+        assert_eq!(rows[0].sums.cost_nanos, a, "spend after batch {n}");
+        let fine = store
+            .spend_from(
+                &spend_query(vec![Dim::Hour], team_filter),
+                super::spend_plan::Rollups::FineOnly,
+            )
+            .unwrap();
+        assert_eq!(fine.iter().map(|r| r.sums.cost_nanos).sum::<i64>(), a);
+        assert_eq!(store.team_spend_between(team, 0, i64::MAX).unwrap(), a);
+        assert_eq!(
+            store.team_daily_spend(team, day0, day0 + 1).unwrap(),
+            vec![a]
+        );
+        let insight = store
+            .insight_rows(&super::insights::InsightQuery {
+                from_ms: H0,
+                to_ms: H0 + DAY_MS,
+                team: Some(team.into()),
+                workflow: None,
+                drift_only: false,
+                group_by: vec![],
+            })
+            .unwrap();
+        assert_eq!(insight[0].sums.cost_nanos, a);
+        let mut exported = 0;
+        store
+            .for_each_period_row(
+                &ExportScope {
+                    from_ms: H0,
+                    to_ms: H0 + DAY_MS,
+                    filters: Filters {
+                        team: Some(team.into()),
+                        ..Filters::default()
+                    },
+                },
+                Period::Day,
+                false,
+                &mut |r| {
+                    exported += r.sums.cost_nanos;
+                    ControlFlow::Continue(())
+                },
+            )
+            .unwrap();
+        assert_eq!(exported, a);
+    }
+}
+
 // ---- PostgreSQL only: several ledger instances on one database ----------------------
 
 mod shared_database {
+    use std::sync::atomic::Ordering;
     use std::sync::{Arc, Barrier};
     use std::thread;
 
@@ -998,7 +1064,7 @@ mod shared_database {
     /// (SQLite's `+` turns an overflowing integer into a REAL instead of failing, so
     /// this runs on PostgreSQL only.)
     #[test]
-    fn a_rollup_or_wallet_passing_i64_max_refuses_the_batch_whole() {
+    fn a_wallet_passing_i64_max_refuses_the_batch_whole() {
         let Some(f) = pg() else {
             return;
         };
@@ -1006,13 +1072,225 @@ mod shared_database {
         let big = 5_000_000_000_000_000_000;
         let one = |id: &str, hour: i64| batch(vec![event(id, H0 + hour * HOUR_MS, "team_a", big)]);
         store.ingest(&one("a", 0)).unwrap();
-        // The same rollup row: its sum would pass i64::MAX.
+        // The wallet's spend would pass i64::MAX.
         let e = store.ingest(&one("b", 0)).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
-        // Another hour, so another rollup row, but the same wallet.
         assert!(store.ingest(&one("b", 1)).is_err());
         assert_eq!(all_events(store).len(), 1);
         assert_eq!(store.wallet("team_a", 0).unwrap().unwrap().spent_nanos, big);
+        assert_eq!(total(store).cost_nanos, big);
+    }
+
+    /// A rollup sum passing i64::MAX where no wallet does (tokens): ingest goes on,
+    /// the fold fails and leaves the events pending, and reads report the error
+    /// instead of a wrapped or partial total.
+    #[test]
+    fn a_fold_that_fails_does_not_stop_ingest() {
+        let Some(schema) = PgSchema::new() else {
+            return;
+        };
+        let store = schema.open().unwrap();
+        let big = 5_000_000_000_000_000_000u64;
+        let mut a = event("a", H0, "team_a", 1);
+        a.tokens.input = big;
+        let mut b = event("b", H0, "team_a", 1);
+        b.tokens.input = big;
+        store.ingest(&batch(vec![a])).unwrap();
+        store.ingest(&batch(vec![b])).unwrap();
+        let e = store
+            .spend(&spend_query(vec![], Filters::default()))
+            .unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("overflows 64 bits") || e.contains("out of range"),
+            "{e}"
+        );
+        store
+            .ingest(&batch(vec![event("c", H0, "team_b", 1)]))
+            .unwrap();
+        assert_eq!(all_events(&store).len(), 3);
+        assert_eq!(store.wallet("team_a", 0).unwrap().unwrap().spent_nanos, 2);
+        let pending: i64 = schema
+            .admin()
+            .query_one("SELECT COUNT(*) FROM rollup_pending", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(pending, 3, "nothing was folded");
+    }
+
+    /// (requests in rollup_hourly, pending rows), read straight from the tables.
+    fn folded(schema: &PgSchema) -> (i64, i64) {
+        let row = schema
+            .admin()
+            .query_one(
+                "SELECT (SELECT COALESCE(SUM(requests), 0)::BIGINT FROM rollup_hourly),
+                        (SELECT COUNT(*) FROM rollup_pending)",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+
+    #[test]
+    fn a_read_through_either_ledger_folds_what_any_ledger_stored() {
+        let Some(schema) = PgSchema::new() else {
+            return;
+        };
+        let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
+        a.fold_clock().hold_off();
+        b.fold_clock().hold_off();
+        a.ingest(&batch(vec![
+            event("a1", H0, "team_a", 1),
+            event("a2", H0, "team_b", 2),
+        ]))
+        .unwrap();
+        b.ingest(&batch(vec![event("b1", H0, "team_a", 4)]))
+            .unwrap();
+        assert_eq!(
+            folded(&schema),
+            (0, 2),
+            "a small ingest leaves its events pending"
+        );
+        // b reads a's events (and its own) right after they were acknowledged.
+        assert_eq!(total(&b).cost_nanos, 7);
+        assert_eq!(folded(&schema), (3, 0));
+        assert_eq!(total(&a).cost_nanos, 7, "folded once");
+        // Ingest folds by itself once enough events are stored.
+        let mut n = 3;
+        while n < 3 + super::super::postgres_fold::FOLD_EVENTS {
+            let events = (0..2048)
+                .map(|i| event(&format!("e{}", n + i), H0 + 1, "team_a", 1))
+                .collect();
+            a.ingest(&batch(events)).unwrap();
+            n += 2048;
+        }
+        assert_eq!(folded(&schema), (n as i64, 0));
+    }
+
+    /// Two ledgers ingesting on four threads while both fold (after their ingests and
+    /// on every read): each thread writes its own team and reads its spend through
+    /// the other ledger after every batch, which must be exactly what it stored so far.
+    #[test]
+    fn two_ledgers_ingesting_and_folding_at_once_count_every_event_once() {
+        let Some(schema) = PgSchema::new() else {
+            return;
+        };
+        let ledgers: Vec<Arc<PgStore>> = (0..2).map(|_| Arc::new(schema.open().unwrap())).collect();
+        let barrier = Arc::new(Barrier::new(5));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let (mine, other) = (ledgers[t % 2].clone(), ledgers[(t + 1) % 2].clone());
+                let barrier = barrier.clone();
+                thread::spawn(move || {
+                    let team = format!("team_{t}");
+                    barrier.wait();
+                    let mut stored = 0;
+                    for b in 0..40i64 {
+                        let events: Vec<CostEvent> = (0..100)
+                            .map(|i| {
+                                let mut e = event(
+                                    &format!("{t}-{b}-{i}"),
+                                    H0 + ((b + i) % 30) * HOUR_MS,
+                                    &team,
+                                    1 + i,
+                                );
+                                e.user = Some(format!("u{}", i % 3));
+                                e
+                            })
+                            .collect();
+                        stored += events.iter().map(|e| e.cost_nanos).sum::<i64>();
+                        assert_eq!(mine.ingest(&batch(events)).unwrap().accepted, 100);
+                        if b % 4 == 0 {
+                            let seen = other.team_spend_between(&team, 0, i64::MAX).unwrap();
+                            assert_eq!(seen, stored, "{team} after batch {b}");
+                        }
+                    }
+                    stored
+                })
+            })
+            .collect();
+        // And a reader folding all along.
+        let reader = {
+            let (store, barrier, done) = (ledgers[0].clone(), barrier.clone(), done.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    total(store.as_ref());
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        let stored: Vec<i64> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+        done.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        let expected: i64 = stored.iter().sum();
+        for ledger in &ledgers {
+            let s = total(ledger.as_ref());
+            assert_eq!((s.requests, s.cost_nanos), (16_000, expected));
+            for (t, team_stored) in stored.iter().enumerate() {
+                let team = format!("team_{t}");
+                assert_eq!(
+                    ledger.wallet(&team, 0).unwrap().unwrap().spent_nanos,
+                    *team_stored
+                );
+                let by_user = ledger
+                    .spend_from(
+                        &spend_query(
+                            vec![Dim::User],
+                            Filters {
+                                team: Some(team.clone()),
+                                ..Filters::default()
+                            },
+                        ),
+                        super::super::spend_plan::Rollups::Coarsest,
+                    )
+                    .unwrap();
+                assert_eq!(
+                    by_user.iter().map(|r| r.sums.cost_nanos).sum::<i64>(),
+                    *team_stored
+                );
+            }
+        }
+        assert_eq!(folded(&schema), (16_000, 0));
+    }
+
+    /// A database written before version 6 (every event already in the rollups, no
+    /// pending rows) is migrated without folding anything again.
+    #[test]
+    fn a_database_from_before_version_6_counts_its_events_once() {
+        let Some(schema) = PgSchema::new() else {
+            return;
+        };
+        {
+            let store = schema.open().unwrap();
+            store
+                .ingest(&batch(vec![
+                    event("a", H0, "team_a", 1),
+                    event("b", H0, "team_a", 2),
+                ]))
+                .unwrap();
+            store.settle().unwrap();
+        }
+        // As a version 5 ledger left it.
+        schema
+            .admin()
+            .batch_execute(
+                "DROP TABLE rollup_pending, rollup_fold;
+                 DELETE FROM tollgate_schema_migrations WHERE version = 6;",
+            )
+            .unwrap();
+        let store = schema.open().unwrap();
+        assert_eq!(store.schema_version().unwrap(), 6);
+        assert_eq!(folded(&schema), (2, 0));
+        assert_eq!(total(&store).cost_nanos, 3);
+        store
+            .ingest(&batch(vec![event("c", H0, "team_a", 4)]))
+            .unwrap();
+        assert_eq!(total(&store).cost_nanos, 7);
+        assert_eq!(folded(&schema), (3, 0));
     }
 
     #[test]

@@ -1,0 +1,273 @@
+//! Rollups that catch up with the events in bulk, on PostgreSQL (schema version 6),
+//! as on SQLite (`sqlite_fold`) but for many ledgers sharing one database.
+//!
+//! An ingest transaction stores the events, the wallet and lease spend and the
+//! quarantine, and one `rollup_pending` row naming the events it stored (runs of
+//! consecutive `seq`). A *fold* brings the rollups (`rollup_hourly` and the derived
+//! ones of [`super::postgres_rollups`]) up to date: in one transaction it locks the
+//! `rollup_fold` row, deletes every pending row it can see, reads the events those
+//! rows name and adds them to the rollups, one upsert per rollup row touched.
+//!
+//! When: after an ingest once this ledger stored [`FOLD_EVENTS`] events since its last
+//! fold or that fold is [`FOLD_AFTER`] old (skipped if another ledger is folding: it
+//! takes what is pending too), and before every read of the rollups
+//! ([`PgStore::settle`]), so every answer includes every acknowledged event, from any
+//! ledger.
+//!
+//! Why this is safe with concurrent ledgers:
+//! * `events.seq` is an identity column: *not* commit-ordered (a transaction can
+//!   commit a lower seq after a higher one is visible), so "every seq above a
+//!   watermark" could skip an event for good. Nothing here folds by a bound: a fold
+//!   takes exactly the events named by the pending rows it deletes, and a pending row
+//!   commits in the transaction that stored its events, so a fold that sees the row
+//!   sees the events (READ COMMITTED: each later statement's snapshot is newer), and a
+//!   row still uncommitted is invisible and left for a later fold.
+//! * Each pending row is deleted by exactly one committed fold: folds take turns on
+//!   the `rollup_fold` row lock, and a fold's `DELETE` starts after the lock is
+//!   granted, so it sees what earlier folds deleted as gone. A fold that fails rolls
+//!   its deletions back with its additions: its events stay pending.
+//! * A read first looks for pending rows; a row deleted by a fold still in progress
+//!   still shows, so the reader folds too, waiting for the lock, i.e. for that fold's
+//!   commit. So when the read's own query starts, every event acknowledged before
+//!   the read began is in the rollups.
+//! * Only folds write rollup rows (ingest no longer does), one fold at a time: no lock
+//!   cycle with ingest, whose row locks are wallets then leases.
+//!
+//! A fold that fails (a rollup sum beyond 64 bits, far outside what validation lets
+//! through) leaves its events pending and every read of the rollups failing with that
+//! error until an operator acts, as on SQLite; ingest goes on.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use postgres::Transaction;
+use tollgate_core::event::CostEvent;
+
+use super::derived::HourlyKey;
+use super::postgres::{event_from_row, upsert_rollups, PgStore, EVENT_COLUMNS};
+use super::{StoreError, Sums};
+
+/// A ledger folds after an ingest once it stored this many events since its last fold.
+pub const FOLD_EVENTS: usize = 8_192;
+/// A ledger folds after an ingest once its last fold is this old.
+pub const FOLD_AFTER: Duration = Duration::from_secs(1);
+/// Events read back and aggregated at a time (bounds a fold's memory).
+const FOLD_CHUNK: usize = 16_384;
+
+const INSERT_PENDING: &str =
+    "INSERT INTO rollup_pending (lo, hi) VALUES ($1::bigint[], $2::bigint[])";
+
+/// This ledger's side of folding: when it last folded and how many events it stored
+/// since. What is pending is in the database.
+pub(super) struct FoldClock {
+    state: Mutex<Clock>,
+    /// A fold after an ingest is under way in this process (others need not try).
+    folding: AtomicBool,
+}
+
+struct Clock {
+    last_fold: Instant,
+    stored_since: usize,
+}
+
+impl Default for FoldClock {
+    fn default() -> Self {
+        FoldClock {
+            state: Mutex::new(Clock {
+                last_fold: Instant::now(),
+                stored_since: 0,
+            }),
+            folding: AtomicBool::new(false),
+        }
+    }
+}
+
+impl FoldClock {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts events just stored; whether a fold is due.
+    fn stored(&self, events: usize) -> bool {
+        let mut c = self.lock();
+        c.stored_since += events;
+        c.stored_since >= FOLD_EVENTS || (c.stored_since > 0 && c.last_fold.elapsed() >= FOLD_AFTER)
+    }
+
+    fn reset(&self) {
+        let mut c = self.lock();
+        c.last_fold = Instant::now();
+        c.stored_since = 0;
+    }
+
+    #[cfg(test)]
+    pub(super) fn hold_off(&self) {
+        self.lock().last_fold = Instant::now() + Duration::from_secs(3600);
+    }
+}
+
+/// `seqs` (any order, distinct) as runs of consecutive values: `(firsts, lasts)`.
+fn runs(mut seqs: Vec<i64>) -> (Vec<i64>, Vec<i64>) {
+    seqs.sort_unstable();
+    let (mut lo, mut hi): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
+    for s in seqs {
+        match hi.last_mut() {
+            Some(last) if *last + 1 == s => *last = s,
+            _ => {
+                lo.push(s);
+                hi.push(s);
+            }
+        }
+    }
+    (lo, hi)
+}
+
+/// In the ingest transaction: records the events it stored (by `seq`) as pending.
+pub(super) fn mark_pending(tx: &mut Transaction<'_>, seqs: Vec<i64>) -> Result<(), StoreError> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let (lo, hi) = runs(seqs);
+    tx.execute(INSERT_PENDING, &[&lo, &hi])?;
+    Ok(())
+}
+
+/// Runs `(lo, hi)` sorted and merged where they touch or overlap.
+fn merge(mut runs: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    runs.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(runs.len());
+    for (lo, hi) in runs {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+}
+
+/// Adds the events to every rollup.
+fn add_rollups(tx: &mut Transaction<'_>, events: &[CostEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<&CostEvent> = events.iter().collect();
+    let mut deltas: BTreeMap<HourlyKey<'_>, Sums> = BTreeMap::new();
+    for e in &events {
+        let sums = super::derived::sums_of(e)?;
+        let slot = deltas.entry(HourlyKey::of(e)).or_default();
+        *slot = slot
+            .checked_add(&sums)
+            .ok_or_else(|| StoreError::Corrupt("sum overflows 64 bits".into()))?;
+    }
+    upsert_rollups(tx, &deltas)?;
+    super::postgres_rollups::add(tx, &events)
+}
+
+/// One fold, in `tx`. `None` if another fold holds the lock and `wait` is false;
+/// else how many events were folded.
+fn fold(tx: &mut Transaction<'_>, wait: bool) -> Result<Option<usize>, StoreError> {
+    let lock = if wait {
+        "SELECT id FROM rollup_fold WHERE id = 1 FOR UPDATE"
+    } else {
+        "SELECT id FROM rollup_fold WHERE id = 1 FOR UPDATE SKIP LOCKED"
+    };
+    if tx.query_opt(lock, &[])?.is_none() {
+        return Ok(None);
+    }
+    let mut pending = Vec::new();
+    for row in tx.query("DELETE FROM rollup_pending RETURNING lo, hi", &[])? {
+        let lo: Vec<i64> = row.try_get(0)?;
+        let hi: Vec<i64> = row.try_get(1)?;
+        if lo.len() != hi.len() {
+            return Err(StoreError::Corrupt(
+                "a rollup_pending row's runs differ in length".into(),
+            ));
+        }
+        pending.extend(lo.into_iter().zip(hi));
+    }
+    let select = tx.prepare(&format!(
+        "SELECT {EVENT_COLUMNS}, seq FROM events WHERE seq >= $1 AND seq <= $2
+         ORDER BY seq LIMIT $3"
+    ))?;
+    let seq_column = EVENT_COLUMNS.split(',').count();
+    let mut chunk: Vec<CostEvent> = Vec::new();
+    let mut folded = 0;
+    for (lo, hi) in merge(pending) {
+        let mut from = lo;
+        loop {
+            let want = (FOLD_CHUNK - chunk.len()) as i64;
+            let rows = tx.query(&select, &[&from, &hi, &want])?;
+            let got = rows.len();
+            for r in &rows {
+                chunk.push(event_from_row(r)?);
+                from = r.try_get::<_, i64>(seq_column)? + 1;
+            }
+            if chunk.len() >= FOLD_CHUNK {
+                add_rollups(tx, &chunk)?;
+                folded += chunk.len();
+                chunk.clear();
+            }
+            if (got as i64) < want {
+                break;
+            }
+        }
+    }
+    add_rollups(tx, &chunk)?;
+    folded += chunk.len();
+    Ok(Some(folded))
+}
+
+impl PgStore {
+    /// Folds whatever is pending, waiting for a fold in progress elsewhere, so that a
+    /// read of the rollups that starts after this returns includes every event stored
+    /// before it was called.
+    pub(super) fn settle(&self) -> Result<(), StoreError> {
+        // Usually nothing is pending when nobody is ingesting: look without locking.
+        let pending: bool = self
+            .conn()?
+            .query_one("SELECT EXISTS (SELECT 1 FROM rollup_pending)", &[])?
+            .try_get(0)?;
+        if pending {
+            self.write(|tx| fold(tx, true))?;
+            self.fold_clock().reset();
+        }
+        Ok(())
+    }
+
+    /// After an ingest committed `stored` new events: folds if due. Its events are
+    /// acknowledged whatever happens here; a failure is logged and left for the reads.
+    pub(super) fn fold_if_due(&self, stored: usize) {
+        let clock = self.fold_clock();
+        if !clock.stored(stored) || clock.folding.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let result = self.write(|tx| fold(tx, false));
+        // Folded, or another ledger is folding (and takes these events too), or
+        // failed: either way not tried again before FOLD_AFTER or FOLD_EVENTS more.
+        clock.reset();
+        clock.folding.store(false, Ordering::Release);
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not bring the rollups up to date; events are stored");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seqs_become_runs_and_runs_merge() {
+        assert_eq!(
+            runs(vec![7, 3, 4, 5, 9, 10, 1]),
+            (vec![1, 3, 7, 9], vec![1, 5, 7, 10])
+        );
+        assert_eq!(runs(vec![]), (vec![], vec![]));
+        assert_eq!(
+            merge(vec![(9, 10), (1, 1), (3, 5), (2, 2), (7, 7), (4, 6)]),
+            vec![(1, 7), (9, 10)]
+        );
+    }
+}
