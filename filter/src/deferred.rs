@@ -71,10 +71,17 @@ impl Deferred {
         }
     }
 
-    /// Keeps a serialised event for the flusher; hands the batch over once it is full.
-    pub fn event(&self, json: &[u8], sink: &EventSink, metrics: &QueueMetrics) {
+    /// Serialises an event into the batch for the flusher; hands the batch over once
+    /// it is full.
+    pub fn event(&self, event: &CostEvent, sink: &EventSink, metrics: &QueueMetrics) {
         let full = match self.events.try_borrow_mut() {
-            Ok(mut batch) => batch.push(json) >= MAX_BATCH_EVENTS,
+            Ok(mut batch) => match batch.push_serialized(event) {
+                Ok(n) => n >= MAX_BATCH_EVENTS,
+                Err(e) => {
+                    log::warn!("tollgate: cost event not serialisable: {e}");
+                    false
+                }
+            },
             Err(_) => false,
         };
         if full {
@@ -106,7 +113,10 @@ impl Deferred {
     }
 
     fn send_events(&self, sink: &EventSink, metrics: &QueueMetrics) {
-        let Some((item, n)) = self.events.try_borrow_mut().ok().and_then(|mut b| b.take()) else {
+        let Ok(mut batch) = self.events.try_borrow_mut() else {
+            return;
+        };
+        let Some((item, n)) = batch.item() else {
             return;
         };
         let queue = self.queue_id.get().or_else(|| {
@@ -116,7 +126,7 @@ impl Deferred {
             self.queue_id.set(id);
             id
         });
-        match queue.map(|q| host::enqueue(q, &item)) {
+        match queue.map(|q| host::enqueue(q, item)) {
             Some(Ok(())) => host::count(metrics.enqueued, n as i64),
             _ => {
                 // The queue vanished (flusher restarting): forget it and count the loss.
@@ -125,5 +135,7 @@ impl Deferred {
                 log::warn!("tollgate: {n} events could not be queued");
             }
         }
+        // Envoy copied the item: the buffer is reused for the next batch.
+        batch.clear();
     }
 }

@@ -17,6 +17,11 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> Status;
+    fn proxy_remove_header_map_value(
+        map_type: MapType,
+        key_data: *const u8,
+        key_size: usize,
+    ) -> Status;
     fn proxy_set_buffer_bytes(
         buffer_type: BufferType,
         start: usize,
@@ -51,11 +56,6 @@ extern "C" {
         return_map_data: *mut *mut u8,
         return_map_size: *mut usize,
     ) -> Status;
-    fn proxy_set_header_map_pairs(
-        map_type: MapType,
-        map_data: *const u8,
-        map_size: usize,
-    ) -> Status;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
     fn proxy_record_metric(metric_id: u32, value: u64) -> Status;
 }
@@ -72,6 +72,24 @@ pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
     ok(unsafe {
         proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
     })
+}
+
+pub fn remove_header(map: MapType, name: &str) -> Result<(), Status> {
+    // SAFETY: pointer and length come from a live &str for the call's duration.
+    ok(unsafe { proxy_remove_header_map_value(map, name.as_ptr(), name.len()) })
+}
+
+/// Makes `changes` with one call per changed header (no data comes back, so each is
+/// cheaper than a whole-map rewrite; Envoy clears the cached route when request
+/// headers change). Stops at the first refusal.
+pub fn apply_changes(map: MapType, changes: &headers::Changes) -> Result<(), Status> {
+    for name in &changes.remove {
+        remove_header(map, name)?;
+    }
+    for (name, value) in &changes.set {
+        set_header(map, name, value)?;
+    }
+    Ok(())
 }
 
 pub fn replace_body(buffer: BufferType, old_size: usize, body: &[u8]) -> Result<(), Status> {
@@ -92,17 +110,6 @@ pub fn get_headers(map: MapType) -> Pairs {
         }
         _ => Vec::new(),
     }
-}
-
-/// Replaces every header of `map` with `pairs` in one host call (Envoy also clears the
-/// cached route when request headers change).
-pub fn set_headers<N: AsRef<str>, V: AsRef<str>>(
-    map: MapType,
-    pairs: &[(N, V)],
-) -> Result<(), Status> {
-    let bytes = headers::encode(pairs);
-    // SAFETY: pointer and length come from a live Vec for the call's duration.
-    ok(unsafe { proxy_set_header_map_pairs(map, bytes.as_ptr(), bytes.len()) })
 }
 
 pub fn enqueue(queue_id: u32, value: &[u8]) -> Result<(), Status> {
@@ -128,7 +135,8 @@ pub fn send_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Resu
     })
 }
 
-/// Adds to a counter; metrics are best effort, so failures are ignored.
+/// Adds to a counter, or to a gauge (which also takes negative increments); metrics are
+/// best effort, so failures are ignored.
 pub fn count(metric_id: Option<u32>, by: i64) {
     if let Some(id) = metric_id {
         // SAFETY: plain integers.

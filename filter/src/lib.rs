@@ -28,6 +28,8 @@ mod runtime;
 #[cfg(target_arch = "wasm32")]
 mod stats;
 #[cfg(target_arch = "wasm32")]
+mod vm_memory;
+#[cfg(target_arch = "wasm32")]
 mod wallet;
 
 #[cfg(target_arch = "wasm32")]

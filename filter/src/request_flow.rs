@@ -279,9 +279,7 @@ impl RequestFlow {
         if !self.rt.config.cost_tracking_enabled {
             return;
         }
-        if let Ok(json) = serde_json::to_vec(event) {
-            self.rt.enqueue_event(&json);
-        }
+        self.rt.enqueue_event(event);
     }
 
     /// A lane answered 429/5xx and another lane may serve: record the failed attempt as
@@ -884,8 +882,8 @@ impl RequestFlow {
             return;
         }
         let set: Vec<(&str, &str)> = edits.set.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let pairs = headers::edited(&self.response_headers, &edits.remove, &set);
-        if let Err(status) = host::set_headers(MapType::HttpResponseHeaders, &pairs) {
+        let changes = headers::Changes::between(&self.response_headers, &edits.remove, &set);
+        if let Err(status) = host::apply_changes(MapType::HttpResponseHeaders, &changes) {
             log::warn!("tollgate: cannot set response headers: {status:?}");
         }
     }
@@ -919,9 +917,9 @@ impl RequestFlow {
             // The cache stores answers in the client's format only for native lanes.
             self.cache_store = None;
         }
-        // One host call rewrites the whole header map: the client's key never travels
-        // further, nor do our own control headers. Changing request headers makes Envoy
-        // select the route again (`onHeadersModified` clears the cached route).
+        // The client's key never travels further, nor do our own control headers. Only
+        // the headers that change are touched, one call each. Changing request headers
+        // makes Envoy select the route again (it clears the cached route).
         let mut set: Vec<(&str, &str)> = upstream
             .headers
             .iter()
@@ -929,8 +927,8 @@ impl RequestFlow {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         set.push((HEADER_PROVIDER, lane.provider.as_str()));
-        let pairs = headers::edited(&self.request_headers, CLIENT_ONLY_HEADERS, &set);
-        let mut ok = host::set_headers(MapType::HttpRequestHeaders, &pairs).is_ok();
+        let changes = headers::Changes::between(&self.request_headers, CLIENT_ONLY_HEADERS, &set);
+        let mut ok = host::apply_changes(MapType::HttpRequestHeaders, &changes).is_ok();
         if let Some(body) = &upstream.body {
             ok = ok && host::replace_body(BufferType::HttpRequestBody, body_size, body).is_ok();
         }

@@ -42,6 +42,7 @@ impl Context for TollgateRoot {
         if let TollgateRoot::Http(rt) = self {
             rt.flush_deferred();
         }
+        crate::vm_memory::stop();
         true
     }
 
@@ -143,6 +144,7 @@ impl RootContext for TollgateRoot {
     }
 
     fn on_tick(&mut self) {
+        crate::vm_memory::report();
         match self {
             TollgateRoot::Flusher(f) => f.on_tick(),
             TollgateRoot::Http(rt) => rt.flush_deferred(),

@@ -67,9 +67,9 @@ impl Runtime {
     }
 
     /// Keeps a cost event for the flusher (sent with the VM's next batch).
-    pub fn enqueue_event(&self, json: &[u8]) {
+    pub fn enqueue_event(&self, event: &tollgate_core::event::CostEvent) {
         self.deferred
-            .event(json, &self.config.events, &self.queue_metrics());
+            .event(event, &self.config.events, &self.queue_metrics());
     }
 
     /// Hands the VM's collected events and counter increments to Envoy.

@@ -129,6 +129,20 @@ def test_refusals_carry_the_reason(metrics_stack, traffic):
     assert value(refusals, team="team_support", reason="unsupported_endpoint") == 1
 
 
+def test_filter_vm_memory_is_reported_per_vm(metrics_stack, traffic):
+    """Each VM (two workers, the main thread's, the flusher's) adds its wasm linear
+    memory to one gauge and counts itself in another, so memory per VM can be read."""
+    def gauges():
+        text = envoy_prometheus(metrics_stack)
+        return (value(samples(text, "tollgate_vm_memory_bytes")), value(samples(text, "tollgate_vms")))
+    # 2 workers + the main thread's HTTP root + the flusher, each counted on its first tick.
+    assert wait_until(lambda: gauges()[1] == 4), gauges()
+    memory, vms = gauges()
+    # A VM holds at least the module's data and stack (1 MiB of stack for Rust on wasm32).
+    assert memory / vms >= 1 << 20, memory
+    assert memory % 65536 == 0, "whole wasm pages"
+
+
 def test_tokens_and_cost_by_team_and_lane(metrics_stack, traffic):
     s = metrics_stack
     text = envoy_prometheus(s)

@@ -122,6 +122,24 @@ impl EventBatch {
         self.count
     }
 
+    /// Serialises `event` straight into the batch (no buffer of its own per event);
+    /// returns how many the batch now holds. On an error the batch is left as it was.
+    pub fn push_serialized<T: serde::Serialize>(
+        &mut self,
+        event: &T,
+    ) -> Result<usize, serde_json::Error> {
+        let before = self.joined.len();
+        if self.count > 0 {
+            self.joined.push(b'\n');
+        }
+        if let Err(e) = serde_json::to_writer(&mut self.joined, event) {
+            self.joined.truncate(before);
+            return Err(e);
+        }
+        self.count += 1;
+        Ok(self.count)
+    }
+
     pub fn len(&self) -> usize {
         self.count
     }
@@ -130,14 +148,16 @@ impl EventBatch {
         self.count == 0
     }
 
-    /// The queue item for everything collected so far (and how many events it holds),
-    /// leaving the batch empty; `None` when there is nothing to send.
-    pub fn take(&mut self) -> Option<(Vec<u8>, usize)> {
-        if self.count == 0 {
-            return None;
-        }
-        let n = std::mem::take(&mut self.count);
-        Some((std::mem::take(&mut self.joined), n))
+    /// The queue item for everything collected so far and how many events it holds;
+    /// `None` when there is nothing to send. Call [`EventBatch::clear`] once handed over.
+    pub fn item(&self) -> Option<(&[u8], usize)> {
+        (self.count > 0).then_some((self.joined.as_slice(), self.count))
+    }
+
+    /// Empties the batch, keeping its buffer: the next batch grows into the same memory.
+    pub fn clear(&mut self) {
+        self.joined.clear();
+        self.count = 0;
     }
 }
 
@@ -157,14 +177,15 @@ mod tests {
     #[test]
     fn event_batches_round_trip_through_one_queue_item() {
         let mut batch = EventBatch::default();
-        assert!(batch.take().is_none(), "nothing collected, nothing sent");
+        assert!(batch.item().is_none(), "nothing collected, nothing sent");
         let events = [ev(0), br#"{"text":"a\nb"}"#.to_vec(), ev(2)];
         for (i, e) in events.iter().enumerate() {
             assert_eq!(batch.push(e), i + 1);
         }
-        let (item, n) = batch.take().unwrap();
+        let (item, n) = batch.item().map(|(b, n)| (b.to_vec(), n)).unwrap();
         assert_eq!(n, 3);
-        assert!(batch.is_empty() && batch.take().is_none());
+        batch.clear();
+        assert!(batch.is_empty() && batch.item().is_none());
         let back: Vec<&[u8]> = split_event_batch(&item).collect();
         assert_eq!(back, events.iter().map(Vec::as_slice).collect::<Vec<_>>());
         // The flusher's outbox holds the events one by one again.
@@ -176,6 +197,56 @@ mod tests {
             o.take_batch().unwrap(),
             br#"[{"i":0},{"text":"a\nb"},{"i":2}]"#
         );
+    }
+
+    #[test]
+    fn events_serialised_into_the_batch_match_their_own_serialisation() {
+        #[derive(serde::Serialize)]
+        struct Ev<'a> {
+            id: u32,
+            text: &'a str,
+        }
+        let events = [
+            Ev {
+                id: 1,
+                text: "plain",
+            },
+            Ev {
+                id: 2,
+                text: "line\nbreak",
+            },
+        ];
+        let mut batch = EventBatch::default();
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(batch.push_serialized(e).unwrap(), i + 1);
+        }
+        let (item, n) = batch.item().unwrap();
+        assert_eq!(n, 2);
+        let back: Vec<&[u8]> = split_event_batch(item).collect();
+        let expected: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap())
+            .collect();
+        assert_eq!(back, expected.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        batch.clear();
+        assert!(batch.item().is_none() && batch.is_empty());
+        // A cleared batch starts a fresh item.
+        batch.push_serialized(&events[0]).unwrap();
+        assert_eq!(batch.item().unwrap().0, expected[0].as_slice());
+    }
+
+    #[test]
+    fn an_event_that_cannot_be_serialised_leaves_the_batch_as_it_was() {
+        struct Broken;
+        impl serde::Serialize for Broken {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let mut batch = EventBatch::default();
+        batch.push(b"{\"i\":0}");
+        assert!(batch.push_serialized(&Broken).is_err());
+        assert_eq!(batch.item().unwrap(), (&b"{\"i\":0}"[..], 1));
     }
 
     #[test]
