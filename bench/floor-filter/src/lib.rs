@@ -71,7 +71,9 @@ impl HttpContext for Floor {
         if !end_of_stream {
             return Action::Pause;
         }
-        self.bytes_seen += self.get_http_request_body(0, body_size).map_or(0, |b| b.len());
+        self.bytes_seen += self
+            .get_http_request_body(0, body_size)
+            .map_or(0, |b| b.len());
         for name in ["x-floor-a", "x-floor-b", "x-floor-c"] {
             self.set_http_request_header(name, Some("1"));
         }
@@ -100,8 +102,14 @@ impl HttpContext for Floor {
         if !end_of_stream {
             return Action::Pause;
         }
-        self.bytes_seen += self.get_http_response_body(0, body_size).map_or(0, |b| b.len());
-        let saw_key = if self.saw_key && self.bytes_seen > 0 { "1" } else { "0" };
+        self.bytes_seen += self
+            .get_http_response_body(0, body_size)
+            .map_or(0, |b| b.len());
+        let saw_key = if self.saw_key && self.bytes_seen > 0 {
+            "1"
+        } else {
+            "0"
+        };
         self.set_http_response_header("x-floor-saw-key", Some(saw_key));
         self.set_http_response_header("x-floor-b", Some("1"));
         self.set_http_response_header("x-floor-c", Some("1"));
