@@ -810,14 +810,17 @@ def section_ingest(args, work: Path, procs: Procs, results: dict, factory: Event
     # mesh has one sender per Envoy).
     plan = [p + (args.senders,) for p in plan]
     plan.append(("sqlite", "ordered", 1000, args.ingest_seconds, 2 * args.senders))
+    if args.ingest_ids != "all":
+        plan = [p for p in plan if p[1] == args.ingest_ids]
     pg = None
     pg_error = None
     if "postgres" in args.sections:
         try:
             pg = start_postgres()
-            plan += [("postgres", "random", 500, args.ingest_seconds, args.senders),
-                     ("postgres", "random", 1000, args.ingest_seconds, args.senders),
-                     ("postgres", "ordered", 1000, args.ingest_seconds, args.senders)]
+            plan += [p for p in [("postgres", "random", 500, args.ingest_seconds, args.senders),
+                                 ("postgres", "random", 1000, args.ingest_seconds, args.senders),
+                                 ("postgres", "ordered", 1000, args.ingest_seconds, args.senders)]
+                     if args.ingest_ids in ("all", p[1])]
         except Exception as e:  # noqa: BLE001 - the SQLite figures still stand
             pg_error = f"PostgreSQL could not be started: {e}"
             log(pg_error)
@@ -1331,6 +1334,8 @@ def main() -> int:
     ap.add_argument("--only-variants", default="", help="e.g. miss,hit (plain always runs)")
     ap.add_argument("--batch-sizes", default="100,500,1000")
     ap.add_argument("--senders", type=int, default=4)
+    ap.add_argument("--ingest-ids", choices=["all", "ordered", "random"], default="all",
+                    help="section b: only the runs with these event ids")
     ap.add_argument("--ingest-seconds", type=float, default=10)
     ap.add_argument("--events", type=int, default=0, help="events for section c (default: what fits the budget, ≤ 10M)")
     ap.add_argument("--big-ingest-seconds", type=float, default=220, help="planned seconds for section c's load")

@@ -31,6 +31,7 @@ pub mod spend_plan;
 mod spend_sql;
 pub mod sqlite;
 mod sqlite_alerts;
+mod sqlite_checkpoint;
 mod sqlite_export;
 mod sqlite_fold;
 mod sqlite_insights;

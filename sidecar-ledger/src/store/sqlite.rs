@@ -18,6 +18,7 @@ use tollgate_core::event::{CostEvent, Tokens};
 
 use super::codec;
 use super::group_commit::{GroupCommit, Outcomes};
+use super::sqlite_checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use super::sqlite_fold::{fold_after_ingest, fold_due, FoldState};
 use super::{
     IngestBatch, IngestOutcome, RejectedEvent, SpendRow, Store, StoreError, StoredRejection, Sums,
@@ -76,6 +77,8 @@ pub struct SqliteStore {
     group: GroupCommit,
     /// When this process last brought the rollups up to date (see `sqlite_fold`).
     fold: FoldState,
+    /// Copies WAL pages into the database off the writer's thread.
+    _checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -86,16 +89,24 @@ impl SqliteStore {
         configure(&writer)?;
         // WAL is a property of the database file, set once by the writer.
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
+        let wal = mode.eq_ignore_ascii_case("wal");
+        if !wal {
             tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; readers will block the writer");
         }
         migrate(&mut writer)?;
+        let checkpointer = if wal {
+            writer.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)?;
+            Some(Checkpointer::start(path, BUSY_TIMEOUT)?)
+        } else {
+            None
+        };
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             group: GroupCommit::default(),
             fold: FoldState::default(),
+            _checkpointer: checkpointer,
         })
     }
 
