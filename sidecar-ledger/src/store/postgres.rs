@@ -20,7 +20,7 @@
 //!   cast back with `::BIGINT`, which raises an error on overflow instead of wrapping;
 //!   rollup, wallet and lease additions are BIGINT arithmetic, which errors likewise.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -603,13 +603,13 @@ impl<'a> EventColumns<'a> {
         self.wallet_unchecked.push(e.wallet_unchecked);
     }
 
-    /// Inserts the rows; returns the ids actually inserted (not already stored) and
-    /// their `seq`s.
+    /// Inserts the rows; returns the ids actually inserted (not already stored), each
+    /// with its `seq`.
     fn insert(
         &self,
         tx: &mut Transaction<'_>,
         received_ms: i64,
-    ) -> Result<(HashSet<String>, Vec<i64>), StoreError> {
+    ) -> Result<HashMap<String, i64>, StoreError> {
         let rows = tx.query(
             INSERT_EVENTS,
             &[
@@ -645,13 +645,11 @@ impl<'a> EventColumns<'a> {
                 &self.wallet_unchecked,
             ],
         )?;
-        let mut ids = HashSet::with_capacity(rows.len());
-        let mut seqs = Vec::with_capacity(rows.len());
+        let mut seqs = HashMap::with_capacity(rows.len());
         for r in &rows {
-            ids.insert(r.try_get::<_, String>(0)?);
-            seqs.push(r.try_get::<_, i64>(1)?);
+            seqs.insert(r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?);
         }
-        Ok((ids, seqs))
+        Ok(seqs)
     }
 }
 
@@ -741,19 +739,19 @@ impl Store for PgStore {
         }
         quarantine.sort_by_key(|q| q.0);
 
-        let accepted = self.write(|tx| {
-            let (inserted, seqs) = if candidates.is_empty() {
-                (HashSet::new(), Vec::new())
+        let inserted = self.write(|tx| {
+            let inserted = if candidates.is_empty() {
+                HashMap::new()
             } else {
                 columns.insert(tx, batch.received_ms)?
             };
             // The rollups follow in bulk (`postgres_fold`): this transaction only says
             // which events it stored.
-            super::postgres_fold::mark_pending(tx, seqs)?;
+            super::postgres_fold::mark_pending(tx, inserted.values().copied().collect())?;
             let mut team_spend: BTreeMap<&str, i64> = BTreeMap::new();
             let mut lease_spend: BTreeMap<u64, i64> = BTreeMap::new();
             for (e, _) in &candidates {
-                if !inserted.contains(&e.id) {
+                if !inserted.contains_key(&e.id) {
                     continue;
                 }
                 let team = team_spend.entry(e.team.as_str()).or_insert(0);
@@ -777,8 +775,15 @@ impl Store for PgStore {
                 let raw: Vec<&str> = quarantine.iter().map(|q| q.2.as_str()).collect();
                 tx.execute(INSERT_REJECTED, &[&batch.received_ms, &index, &error, &raw])?;
             }
-            Ok(inserted.len())
+            Ok(inserted)
         })?;
+        // Committed: the next fold may use these copies instead of reading them back.
+        self.fold.remember(
+            candidates
+                .iter()
+                .filter_map(|(e, _)| inserted.get(&e.id).map(|seq| (*seq, *e))),
+        );
+        let accepted = inserted.len();
         self.fold_if_due(accepted);
         Ok(IngestOutcome {
             accepted,
