@@ -18,7 +18,7 @@ use tollgate_core::config::ProviderKind;
 use tollgate_core::errors::{error_body, LocalError};
 use tollgate_core::event::ApiKind;
 use tollgate_core::event::CacheStatus;
-use tollgate_core::filter_config::LaneEntry;
+use tollgate_core::filter_config::{GroupEntry, LaneEntry};
 use tollgate_core::headers::{self, Pairs};
 use tollgate_core::keys;
 use tollgate_core::lease::{
@@ -339,7 +339,9 @@ impl RequestFlow {
         let timeout = Duration::from_secs(FALLBACK_TIMEOUT_SECS);
         match self.dispatch_http_call(&lane.cluster, headers, Some(&body), vec![], timeout) {
             Ok(token) => {
-                let group = self.group().cloned();
+                // The group is read through a handle of its own (no deep clone per request).
+                let rt = Rc::clone(&self.rt);
+                let group = group_of(&rt, self.record.as_ref());
                 if let (Some(r), Some(group)) = (self.record.as_mut(), group) {
                     r.served_by = Some(ServedBy {
                         provider: lane.provider.as_str().to_string(),
@@ -347,7 +349,7 @@ impl RequestFlow {
                         model: lane.model.clone(),
                     });
                     (r.premium, r.premium_approved) =
-                        premium_status(&lane, &group, r.workflow.as_deref());
+                        premium_status(&lane, group, r.workflow.as_deref());
                 }
                 self.rt.lanes.started(&lane.id, now_ms());
                 self.upstream_lane = Some(lane.id.clone());
@@ -470,7 +472,8 @@ impl RequestFlow {
             Ok(p) => p,
             Err(e) => return Err(self.refuse(LocalError::BadRequest, &e.0)),
         };
-        let Some(group) = self.group().cloned() else {
+        let rt = Rc::clone(&self.rt);
+        let Some(group) = group_of(&rt, self.record.as_ref()) else {
             return Err(Action::Continue);
         };
         let now = now_ms();
@@ -479,7 +482,7 @@ impl RequestFlow {
             api,
             workflow: workflow.as_deref(),
             requested_model: &parsed.facts.model,
-            group: &group,
+            group,
             translation: TRANSLATION,
             random: random_u64(now),
             now_ms: now,
@@ -503,7 +506,7 @@ impl RequestFlow {
                 lane: lane.id.clone(),
                 model: lane.model.clone(),
             });
-            (r.premium, r.premium_approved) = premium_status(&lane, &group, r.workflow.as_deref());
+            (r.premium, r.premium_approved) = premium_status(&lane, group, r.workflow.as_deref());
         }
         // Reserve for the dearest lane the request may end up on (fallbacks included).
         let reservation = lanes
@@ -528,9 +531,8 @@ impl RequestFlow {
         })
     }
 
-    fn group(&self) -> Option<&tollgate_core::filter_config::GroupEntry> {
-        let name = &self.record.as_ref()?.consumer_group;
-        self.rt.config.groups.iter().find(|g| &g.name == name)
+    fn group(&self) -> Option<&GroupEntry> {
+        group_of(&self.rt, self.record.as_ref())
     }
 
     /// The consumer group's answer when the ledger cannot be reached for credit.
@@ -946,6 +948,12 @@ impl RequestFlow {
     }
 }
 
+/// The consumer group a request was attributed to.
+fn group_of<'a>(rt: &'a Runtime, record: Option<&RequestRecord>) -> Option<&'a GroupEntry> {
+    let name = &record?.consumer_group;
+    rt.config.groups.iter().find(|g| &g.name == name)
+}
+
 /// A request as one lane's provider expects it.
 struct UpstreamRequest {
     headers: Vec<(String, String)>,
@@ -1079,7 +1087,8 @@ impl HttpContext for RequestFlow {
                 "Missing API key: send your team key as `Authorization: Bearer <key>` or `x-api-key`.",
             );
         };
-        let Some(group) = self.rt.group_for_key(key).cloned() else {
+        let rt = Rc::clone(&self.rt);
+        let Some(group) = rt.group_for_key(key) else {
             self.rt.deferred.count(self.rt.metrics.unauthorized, 1);
             return self.refuse(
                 LocalError::UnknownKey,
