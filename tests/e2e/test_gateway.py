@@ -1,6 +1,8 @@
 """The whole path on the real Envoy: official SDK → Envoy + Tollgate filter → simulator,
 and one priced, attributed cost event per request in the ledger."""
 
+import http.client
+import json
 from decimal import Decimal
 
 import anthropic
@@ -210,3 +212,40 @@ def test_spend_query_groups_by_team(stack):
     assert got == by_team
     assert spend["total"]["cost_nanos"] == sum(by_team.values())
     assert set(got) >= {"team_support", "team_engineering", "team_finance"}
+
+
+
+def raw_post(stack, path, headers: list[tuple[str, str]], body: dict):
+    """A request whose headers may repeat (the SDKs never send a header twice)."""
+    host, port = stack.envoy.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    data = json.dumps(body).encode()
+    conn.putrequest("POST", path)
+    for name, value in headers + [("content-type", "application/json"), ("content-length", str(len(data)))]:
+        conn.putheader(name, value)
+    conn.endheaders(data)
+    r = conn.getresponse()
+    out = (r.status, r.read())
+    conn.close()
+    return out
+
+
+def test_a_repeated_client_key_never_reaches_the_provider(stack):
+    key = KEYS["engineering"]
+    # x-api-key twice (Anthropic style): served, and the provider gets exactly one
+    # credential, its own.
+    status, answer = raw_post(
+        stack, "/v1/messages", [("x-api-key", key), ("x-api-key", key), ("anthropic-version", "2023-06-01")],
+        {"model": "claude-haiku", "max_tokens": 8, "messages": [{"role": "user", "content": "twice"}]})
+    assert status == 200, answer
+    last = stack.sim_get("/_sim/last")
+    assert last["headers"]["x-api-key"] == "ok"
+    assert "authorization" not in last["headers"] and key not in str(last)
+    # Authorization twice: Envoy joins repeated Authorization values into one
+    # ("Bearer k,Bearer k"), which is no team key: refused before any provider is called.
+    served = stack.sim_get("/_sim/stats")
+    status, answer = raw_post(
+        stack, "/v1/chat/completions", [("authorization", f"Bearer {key}"), ("authorization", f"Bearer {key}")],
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "twice"}]})
+    assert status == 401 and json.loads(answer)["error"]["code"] == "invalid_api_key"
+    assert stack.sim_get("/_sim/stats") == served

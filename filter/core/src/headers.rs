@@ -53,10 +53,20 @@ impl<'a> Changes<'a> {
         remove: &[&'a str],
         set: &[(&'a str, &'a str)],
     ) -> Changes<'a> {
+        let count = |name: &str| {
+            original
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .count()
+        };
+        // A header to set that the original repeats is removed first: a host's replace
+        // may change only the first value (Envoy's `setCopy` does), and a repeated
+        // client credential must not travel on beside the provider's.
         let remove = remove
             .iter()
             .filter(|r| find(original, r).is_some())
             .filter(|r| !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(r)))
+            .chain(set.iter().map(|(name, _)| name).filter(|name| count(name) > 1))
             .copied()
             .collect();
         let set = set
@@ -161,8 +171,9 @@ mod tests {
         assert_eq!(decode(&truncated), p[..2].to_vec(), "entries that fit");
     }
 
-    /// `original` after `changes`, applied the way the host applies single-header calls
-    /// (a replace drops every earlier value of the name and appends the new one).
+    /// `original` after `changes`, applied the way Envoy applies single-header calls: a
+    /// remove drops every value of the name, a replace changes only the first value
+    /// (`HeaderMapImpl::setCopy`) or appends the header.
     fn apply(original: &Pairs, changes: &Changes) -> Pairs {
         let mut out = original.clone();
         for r in &changes.remove {
@@ -170,15 +181,7 @@ mod tests {
         }
         for (name, value) in &changes.set {
             match out.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                Some(i) => {
-                    out[i].1 = value.to_string();
-                    let mut seen = 0;
-                    out.retain(|(n, _)| {
-                        let same = n.eq_ignore_ascii_case(name);
-                        seen += usize::from(same);
-                        !same || seen == 1
-                    });
-                }
+                Some(i) => out[i].1 = value.to_string(),
                 None => out.push((name.to_ascii_lowercase(), value.to_string())),
             }
         }
@@ -233,9 +236,23 @@ mod tests {
         );
         let duplicated = pairs(&[("x-a", "1"), ("x-a", "1")]);
         let changes = Changes::between(&duplicated, &[], &[("x-a", "1")]);
-        assert_eq!(changes.set, vec![("x-a", "1")], "a duplicate is collapsed");
+        assert_eq!(
+            changes,
+            Changes {
+                remove: vec!["x-a"],
+                set: vec![("x-a", "1")]
+            },
+            "a repeated header is removed, then set once"
+        );
         assert_eq!(apply(&duplicated, &changes), pairs(&[("x-a", "1")]));
         assert!(Changes::between(&duplicated, &["x-b"], &[]).is_empty());
+        // A repeated client key is gone whichever value came first.
+        let keys = pairs(&[("x-api-key", "team"), ("x-api-key", "team2"), ("accept", "*/*")]);
+        let changes = Changes::between(&keys, &["x-api-key"], &[("x-api-key", "sk-provider")]);
+        assert_eq!(
+            apply(&keys, &changes),
+            pairs(&[("accept", "*/*"), ("x-api-key", "sk-provider")])
+        );
     }
 
     #[test]
