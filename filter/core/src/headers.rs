@@ -66,7 +66,11 @@ impl<'a> Changes<'a> {
             .iter()
             .filter(|r| find(original, r).is_some())
             .filter(|r| !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(r)))
-            .chain(set.iter().map(|(name, _)| name).filter(|name| count(name) > 1))
+            .chain(
+                set.iter()
+                    .map(|(name, _)| name)
+                    .filter(|name| count(name) > 1),
+            )
             .copied()
             .collect();
         let set = set
@@ -247,7 +251,11 @@ mod tests {
         assert_eq!(apply(&duplicated, &changes), pairs(&[("x-a", "1")]));
         assert!(Changes::between(&duplicated, &["x-b"], &[]).is_empty());
         // A repeated client key is gone whichever value came first.
-        let keys = pairs(&[("x-api-key", "team"), ("x-api-key", "team2"), ("accept", "*/*")]);
+        let keys = pairs(&[
+            ("x-api-key", "team"),
+            ("x-api-key", "team2"),
+            ("accept", "*/*"),
+        ]);
         let changes = Changes::between(&keys, &["x-api-key"], &[("x-api-key", "sk-provider")]);
         assert_eq!(
             apply(&keys, &changes),
