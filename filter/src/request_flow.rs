@@ -146,6 +146,8 @@ pub struct RequestFlow {
     pending: Option<Prepared>,
     /// (lease id, amount) reserved from the team's credit, settled in `on_log`.
     reservation: Option<(u64, i64)>,
+    /// The team's soft-budget notice, read with the reservation.
+    budget_notice: Option<String>,
     /// Set on a cache miss that may be stored: the key and the entry's lifetime.
     cache_store: Option<CacheStore>,
     /// A streamed answer being captured for the cache (dropped past the size limit).
@@ -184,6 +186,7 @@ impl RequestFlow {
             served_from_cache: false,
             pending: None,
             reservation: None,
+            budget_notice: None,
             cache_store: None,
             captured: None,
             upstream_lane: None,
@@ -559,7 +562,8 @@ impl RequestFlow {
     fn try_reserve(&mut self, prepared: &Prepared) -> Gate {
         let team = self.team();
         match wallet::reserve(&team, prepared.reservation, prepared.planned_ms) {
-            Ok(lease_id) => {
+            Ok((lease_id, notice)) => {
+                self.budget_notice = notice;
                 self.reservation = Some((lease_id, prepared.reservation));
                 if let Some(r) = self.record.as_mut() {
                     r.lease_id = Some(lease_id);
@@ -691,9 +695,9 @@ impl RequestFlow {
             }
         };
         wallet::install_grant(&team, &grant);
-        wallet::set_budget_notice(&team, grant.budget_notice.as_deref());
         match wallet::reserve(&team, prepared.reservation, now_ms()) {
-            Ok(lease_id) => {
+            Ok((lease_id, notice)) => {
+                self.budget_notice = notice;
                 wallet::clear_exhausted(&team);
                 self.reservation = Some((lease_id, prepared.reservation));
                 if let Some(r) = self.record.as_mut() {
@@ -1178,14 +1182,8 @@ impl HttpContext for RequestFlow {
         };
         record.response_status = Some(status);
         let mut set = vec![(HEADER_REQUEST_ID, record.id.clone())];
-        // Notices ride on credit leases, so there are none without wallet enforcement.
-        let notice = self
-            .rt
-            .config
-            .wallet_enforcement
-            .then(|| wallet::budget_notice(&record.team))
-            .flatten();
-        if let Some(notice) = notice {
+        // Notices ride on credit leases: read with the reservation, none without one.
+        if let Some(notice) = self.budget_notice.take() {
             set.push((HEADER_BUDGET, notice));
         }
         if let Some(served) = record.served_by.as_ref() {

@@ -2,7 +2,7 @@
 //! Updates are compare-and-swap loops: a lost race retries instead of overwriting
 //! another worker's reservation.
 
-use tollgate_core::budget::{Credit, ReserveError};
+use tollgate_core::budget::{Credit, CreditRecord, ReserveError};
 use tollgate_core::lease::{LeaseAnswer, LeaseGrant, LedgerMemory};
 
 pub use crate::host::UpdateError;
@@ -22,21 +22,38 @@ fn exhausted_key(team: &str) -> String {
     format!("tollgate.exhausted.{team}")
 }
 
-/// Applies `change` to the team's credit atomically. `Ok(None)` from `change` means
-/// "leave it as it is".
-fn update<E>(
+/// Applies `change` to the team's credit record atomically. `Ok(None)` from `change`
+/// means "leave it as it is".
+fn update_record<E>(
     team: &str,
-    change: impl Fn(Credit) -> Result<Option<Credit>, E>,
-) -> Result<Option<Credit>, UpdateError<E>> {
+    change: impl Fn(CreditRecord) -> Result<Option<CreditRecord>, E>,
+) -> Result<Option<CreditRecord>, UpdateError<E>> {
     cas_update(&credit_key(team), CAS_ATTEMPTS, |value| {
-        let current = value.and_then(Credit::decode).unwrap_or_default();
-        Ok(change(current)?.map(|next| (next.encode().to_vec(), next)))
+        let current = value.and_then(CreditRecord::decode).unwrap_or_default();
+        Ok(change(current)?.map(|next| (next.encode(), next)))
     })
 }
 
-/// Reserves `amount` for a request. Returns the lease id the reservation belongs to.
-pub fn reserve(team: &str, amount: i64, now_ms: i64) -> Result<u64, UpdateError<ReserveError>> {
-    update(team, |c| c.reserve(amount, now_ms).map(Some)).map(|c| c.map_or(0, |c| c.lease_id))
+/// Applies `change` to the team's credit, keeping its budget notice.
+fn update<E>(
+    team: &str,
+    change: impl Fn(Credit) -> Result<Option<Credit>, E>,
+) -> Result<Option<CreditRecord>, UpdateError<E>> {
+    update_record(team, |record| {
+        Ok(change(record.credit)?.map(|credit| CreditRecord { credit, ..record }))
+    })
+}
+
+/// Reserves `amount` for a request. Returns the lease id the reservation belongs to
+/// and the team's soft-budget notice, if it is past a threshold.
+pub fn reserve(
+    team: &str,
+    amount: i64,
+    now_ms: i64,
+) -> Result<(u64, Option<String>), UpdateError<ReserveError>> {
+    let record = update(team, |c| c.reserve(amount, now_ms).map(Some))?.unwrap_or_default();
+    let notice = (!record.notice.is_empty()).then_some(record.notice);
+    Ok((record.credit.lease_id, notice))
 }
 
 /// Ends a reservation made under `lease_id`; unused credit returns only to that lease.
@@ -54,9 +71,16 @@ pub fn settle(team: &str, lease_id: u64, reserved: i64, actual: i64) {
     });
 }
 
-/// Adds a ledger grant to the team's credit.
+/// Adds a ledger grant to the team's credit, with the soft-budget notice it carries
+/// (none clears it).
 pub fn install_grant(team: &str, grant: &LeaseGrant) {
-    let _ = update::<()>(team, |c| Ok(Some(c.with_grant(grant))));
+    let notice = CreditRecord::clean_notice(grant.budget_notice.as_deref());
+    let _ = update_record::<()>(team, |r| {
+        Ok(Some(CreditRecord {
+            credit: r.credit.with_grant(grant),
+            notice: notice.clone(),
+        }))
+    });
 }
 
 /// Remembers that the wallet could not cover a request, with its last known balance.
@@ -120,28 +144,4 @@ pub fn instance_id(fresh: impl FnOnce() -> String) -> String {
         (Some(v), _) => String::from_utf8(v).unwrap_or(id),
         _ => id,
     }
-}
-
-fn budget_key(team: &str) -> String {
-    format!("tollgate.budget.{team}")
-}
-
-/// Remembers the ledger's soft-budget notice for a team (empty clears it).
-pub fn set_budget_notice(team: &str, notice: Option<&str>) {
-    // Header values must be visible ASCII; the ledger sends plain text anyway.
-    let clean: String = notice
-        .unwrap_or("")
-        .chars()
-        .filter(|c| c.is_ascii() && !c.is_ascii_control())
-        .take(200)
-        .collect();
-    let _ = set(&budget_key(team), clean.as_bytes(), 0);
-}
-
-/// The team's current soft-budget notice, if it is past a threshold.
-pub fn budget_notice(team: &str) -> Option<String> {
-    let (value, _) = load(&budget_key(team));
-    value
-        .filter(|v| !v.is_empty())
-        .and_then(|v| String::from_utf8(v).ok())
 }

@@ -37,6 +37,47 @@ pub struct Credit {
     pub lease_id: u64,
 }
 
+/// Longest soft-budget notice kept (it becomes a response header).
+pub const MAX_NOTICE_LEN: usize = 200;
+
+/// What an instance keeps per team in one shared-data value: the credit and the
+/// ledger's latest soft-budget notice. One value, so the reservation that every
+/// enforced request makes also reads the notice (a host read costs ~2 µs).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreditRecord {
+    pub credit: Credit,
+    /// Empty when the team is under every billing-budget threshold.
+    pub notice: String,
+}
+
+impl CreditRecord {
+    /// The credit's fixed encoding followed by the notice's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Credit::ENCODED_LEN + self.notice.len());
+        out.extend_from_slice(&self.credit.encode());
+        out.extend_from_slice(self.notice.as_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<CreditRecord> {
+        let (credit, notice) = bytes.split_at_checked(Credit::ENCODED_LEN)?;
+        Some(CreditRecord {
+            credit: Credit::decode(credit)?,
+            notice: String::from_utf8(notice.to_vec()).ok()?,
+        })
+    }
+
+    /// The notice as a header may carry it: visible ASCII, at most [`MAX_NOTICE_LEN`].
+    pub fn clean_notice(notice: Option<&str>) -> String {
+        notice
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii() && !c.is_ascii_control())
+            .take(MAX_NOTICE_LEN)
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReserveError {
     /// No lease, or it expired: credit must be fetched from the ledger first.
@@ -132,6 +173,38 @@ impl Credit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credit_record_carries_the_notice_beside_the_credit() {
+        let record = CreditRecord {
+            credit: Credit {
+                available: 5,
+                reserved: 2,
+                lease_expires_ms: 9,
+                lease_id: 7,
+            },
+            notice: "team_a at 80% of monthly budget".into(),
+        };
+        assert_eq!(CreditRecord::decode(&record.encode()), Some(record.clone()));
+        let bare = CreditRecord {
+            notice: String::new(),
+            ..record.clone()
+        };
+        assert_eq!(bare.encode().len(), Credit::ENCODED_LEN);
+        assert_eq!(CreditRecord::decode(&bare.encode()), Some(bare));
+        assert_eq!(CreditRecord::decode(&[0; 31]), None, "short");
+        let mut bad = record.encode();
+        bad.push(0xff);
+        assert_eq!(CreditRecord::decode(&bad), None, "not UTF-8");
+        let long = "é\u{7}x".repeat(300);
+        let clean = CreditRecord::clean_notice(Some(&long));
+        assert_eq!(
+            clean,
+            "x".repeat(MAX_NOTICE_LEN),
+            "visible ASCII only, bounded"
+        );
+        assert_eq!(CreditRecord::clean_notice(None), "");
+    }
 
     const PRICE: ModelPrice = ModelPrice {
         input: 150_000,
