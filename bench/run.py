@@ -6,7 +6,7 @@ Sections (all in one run, side by side, on loopback):
      and where Envoy's CPU goes (perf, if installed)
   b. ledger ingest: events/s through POST /v1/events into SQLite and PostgreSQL
   c. queries: p50/p95 of GET /v1/spend and of the dashboard's /v1/insights/* endpoints
-     on a ledger holding millions of events
+     on a ledger holding millions of events (SQLite; --queries-store postgres|both)
   d. memory: Envoy RSS with a full response cache; ledger RSS after the big ingest
 
 Only the block between the bench:begin/bench:end markers of BENCHMARKS.md is rewritten.
@@ -95,6 +95,7 @@ class CompileWatch:
     def __init__(self) -> None:
         self.samples: list[tuple[float, int]] = []
         self.me = os.getpid()
+        self.also: set[int] = set()  # daemons we started (a PostgreSQL postmaster): ours too
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -122,7 +123,7 @@ class CompileWatch:
                     continue
                 p, ours = pid, False
                 for _ in range(64):  # walk up to init: is it us or one of our descendants?
-                    if p == self.me:
+                    if p == self.me or p in self.also:
                         ours = True
                         break
                     if p <= 1 or p not in table:
@@ -775,16 +776,23 @@ def start_postgres():
     if fsync != "on":
         pg.stop()
         raise RuntimeError(f"PostgreSQL fsync is {fsync!r}, expected on")
+    try:
+        WATCH.also.add(int((pg.data / "postmaster.pid").read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        pass
     return pg
 
 
 def postgres_cpu_s(pg) -> float:
-    """CPU of the postmaster and its children (the ledger pool's backends live for the run)."""
+    """CPU of the postmaster and its children: the live ones (the ledger pool's backends
+    live for the run) and, from the postmaster's cutime + cstime, those that exited
+    (autovacuum workers, psql sessions)."""
     try:
         master = int((pg.data / "postmaster.pid").read_text().split()[0])
+        fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
+        total = proc_cpu_s(master) + (int(fields[13]) + int(fields[14])) / CLK_TCK
     except (OSError, ValueError, IndexError):
         return 0.0
-    total = proc_cpu_s(master)
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
@@ -937,46 +945,149 @@ ROLLUP_TABLES = ["rollup_hourly", "rollup_hourly_coarse", "rollup_daily_coarse",
                  "rollup_daily_user"]
 
 
+class SqliteQueryStore:
+    """Section c's SQLite ledger: the database file under the ledger's data directory,
+    read (read-only) for counts and size."""
+    name, label = "sqlite", "SQLite"
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+
+    def ledger_args(self) -> list[str]:
+        return []
+
+    def cpu_s(self) -> float:  # the database is inside the ledger process
+        return 0.0
+
+    def counts(self, addr: str) -> dict:
+        con = sqlite3.connect(f"file:{self.data / 'ledger.sqlite3'}?mode=ro", uri=True)
+        counts = {
+            "events": con.execute("SELECT COUNT(*) FROM events").fetchone()[0],
+            "rollup_rows": con.execute("SELECT COUNT(*) FROM rollup_hourly").fetchone()[0],
+            "first_ms": con.execute("SELECT MIN(ts_ms) FROM events").fetchone()[0],
+            "last_ms": con.execute("SELECT MAX(ts_ms) FROM events").fetchone()[0],
+            "version": "SQLite " + con.execute("SELECT sqlite_version()").fetchone()[0],
+        }
+        tables = {}
+        for t in ROLLUP_TABLES:
+            try:
+                tables[t] = con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            except sqlite3.OperationalError:  # an older ledger's schema
+                pass
+        counts["rollups"] = tables
+        con.close()
+        return counts
+
+    def db_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.data.iterdir() if p.is_file())
+
+    def maintenance(self) -> str:
+        return ""
+
+    def stop(self) -> None:
+        pass
+
+
+class PostgresQueryStore:
+    """Section c's PostgreSQL ledger: a server from start_postgres() (durable settings),
+    one database, read with the harness's psql."""
+    name, label = "postgres", "PostgreSQL"
+    DB = "bench_queries"
+
+    def __init__(self, data: Path) -> None:
+        self.pg = start_postgres()
+        try:
+            self.url = self.pg.create_database(self.DB)
+        except BaseException:
+            self.pg.stop()
+            raise
+
+    def ledger_args(self) -> list[str]:
+        return ["--database-url", self.url]
+
+    def cpu_s(self) -> float:
+        return postgres_cpu_s(self.pg)
+
+    def sql(self, query: str) -> list[str]:
+        return self.pg.psql(self.DB, query).split("|")
+
+    def counts(self, addr: str) -> dict:
+        # The ledger folds the last events into the rollups at its next read of them (not
+        # on a timer): one unrecorded read does that, so the counts include every event.
+        pending = int(self.sql("SELECT COUNT(*) FROM rollup_pending")[0])
+        requests.get(f"http://{addr}/v1/spend", params={"group_by": "team", "from": 0, "to": 1},
+                     timeout=600).raise_for_status()
+        events, first, last = self.sql("SELECT COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM events")
+        tables = dict(zip(ROLLUP_TABLES, (int(n) for n in self.sql(
+            "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t})" for t in ROLLUP_TABLES)))))
+        return {"events": int(events), "rollup_rows": tables["rollup_hourly"],
+                "first_ms": int(first) if first else None, "last_ms": int(last) if last else None,
+                "version": "PostgreSQL " + self.sql("SHOW server_version")[0].split()[0],
+                "rollups": tables, "pending_batches_at_load_end": pending}
+
+    def db_bytes(self) -> int:
+        return int(self.sql("SELECT pg_database_size(current_database())")[0])
+
+    def maintenance(self) -> str:
+        """What autovacuum is doing (it vacuums and analyses after a bulk load) and has done."""
+        running, done = self.sql(
+            "SELECT (SELECT string_agg(query, '; ') FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'), "
+            "(SELECT string_agg(relname || ' ' || autovacuum_count || '+' || autoanalyze_count, ', ' ORDER BY relname) "
+            "FROM pg_stat_user_tables WHERE autovacuum_count + autoanalyze_count > 0)")
+        return f"running: {running or 'none'}; done (table vacuums+analyses): {done or 'none'}"
+
+    def stop(self) -> None:
+        self.pg.stop()
+
+
+QUERY_STORES = {"sqlite": SqliteQueryStore, "postgres": PostgresQueryStore}
+
+
 def section_queries(args, work: Path, procs: Procs, results: dict, factory: EventFactory) -> None:
+    stores = ["sqlite", "postgres"] if args.queries_store == "both" else [args.queries_store]
+    results["queries"], results["ledger_memory"] = [], []
+    for store in stores:
+        data = work / f"ledger-c-{store}"
+        db = QUERY_STORES[store](data)
+        try:
+            queries_run(args, work, procs, results, db, data)
+        finally:
+            procs.stop(f"ledger-c-{store}")  # before its database server
+            db.stop()
+            shutil.rmtree(data, ignore_errors=True)
+
+
+def queries_run(args, work: Path, procs: Procs, results: dict, db, data: Path) -> None:
     # How many events fit the time budget, from the batch-1000 rate of section b.
-    rates = [r["events_per_s"] for r in results.get("ingest", {}).get("runs", []) if r.get("ids") == "ordered" and r.get("store") == "sqlite"]
+    rates = [r["events_per_s"] for r in results.get("ingest", {}).get("runs", []) if r.get("ids") == "ordered" and r.get("store") == db.name]
     rate = statistics.median(rates) if rates else 40_000
     target = args.events or int(min(10_000_000, rate * 0.9 * args.big_ingest_seconds) // 100_000 * 100_000)
     target = max(target, 100_000)
     days = args.days
     end_ms = int(time.time() * 1000) // HOUR_MS * HOUR_MS
     start_ms = end_ms - days * DAY_MS
-    data = work / "ledger-c"
-    proc, addr = harness.start_ledger(work, data)
-    procs.add("ledger-c", proc)
-    log(f"c. ingesting {target:,} events over {days} days (batch 1000, time-ordered ids; at most {args.big_ingest_seconds * 1.3:.0f} s)")
+    name = f"ledger-c-{db.name}"
+    proc, addr = harness.start_ledger(work, data, extra=db.ledger_args())
+    procs.add(name, proc)
+    log(f"c. {db.label}: ingesting {target:,} events over {days} days (batch 1000, time-ordered ids; at most {args.big_ingest_seconds * 1.3:.0f} s)")
     me0 = time.process_time()
     cpu0 = proc_cpu_s(proc.popen.pid)
+    db0 = db.cpu_s()
+    busy0 = machine_busy_s()
     ing = ingest(addr, EventFactory(ordered_ids=True), total=target, batch=1000, senders=args.senders, t_start_ms=start_ms,
                  span_ms=days * DAY_MS, time_budget_s=args.big_ingest_seconds * 1.3, progress="c. ingest")
+    busy = machine_busy_s() - busy0
     ing["ledger_cpu_s"] = round(proc_cpu_s(proc.popen.pid) - cpu0, 1)
+    ing["db_cpu_s"] = round(db.cpu_s() - db0, 1)
     ing["loader_cpu_s"] = round(time.process_time() - me0, 1)
-    log(f"c. ingested {ing['events']:,} events in {ing['elapsed_s']} s ({ing['events_per_s']:,.0f}/s)")
+    ing["foreign_cpu_s"] = round(max(0.0, busy - ing["ledger_cpu_s"] - ing["db_cpu_s"] - ing["loader_cpu_s"]), 1)
+    log(f"c. ingested {ing['events']:,} events in {ing['elapsed_s']} s ({ing['events_per_s']:,.0f}/s); ledger CPU "
+        f"{ing['ledger_cpu_s']} s, " + (f"PostgreSQL CPU {ing['db_cpu_s']} s, " if db.name == "postgres" else "") + f"loader CPU {ing['loader_cpu_s']} s, "
+        f"other {ing['foreign_cpu_s']} s")
     pid = proc.popen.pid
     rss_after_ingest = rss_kib(pid)
-    db = data / "ledger.sqlite3"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    counts = {
-        "events": con.execute("SELECT COUNT(*) FROM events").fetchone()[0],
-        "rollup_rows": con.execute("SELECT COUNT(*) FROM rollup_hourly").fetchone()[0],
-        "first_ms": con.execute("SELECT MIN(ts_ms) FROM events").fetchone()[0],
-        "last_ms": con.execute("SELECT MAX(ts_ms) FROM events").fetchone()[0],
-        "sqlite_version": con.execute("SELECT sqlite_version()").fetchone()[0],
-    }
-    tables = {}
-    for t in ROLLUP_TABLES:
-        try:
-            tables[t] = con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-        except sqlite3.OperationalError:  # an older ledger's schema
-            pass
-    counts["rollups"] = tables
-    con.close()
-    db_bytes = sum(p.stat().st_size for p in data.iterdir() if p.is_file())
+    counts = db.counts(addr)
+    db_bytes = db.db_bytes()
     last = counts["last_ms"] or end_ms
     first = counts["first_ms"] or start_ms
     to = last // HOUR_MS * HOUR_MS + HOUR_MS
@@ -993,6 +1104,8 @@ def section_queries(args, work: Path, procs: Procs, results: dict, factory: Even
         ("group_by=hour&team=team_07, last 7 days", {"group_by": "hour", "team": "team_07", "from": to - 7 * DAY_MS, "to": to}),
         ("group_by=user,model, last 7 days (fine rollup)", {"group_by": "user,model", "from": to - 7 * DAY_MS, "to": to}),
     ]
+    maintenance_before = db.maintenance()
+    busy0, cpu0, db0, me0, t0 = machine_busy_s(), proc_cpu_s(pid), db.cpu_s(), time.process_time(), time.monotonic()
     qout = []
     for label, params in queries:
         r = timed_get(s, url, params, samples=args.query_samples, budget_s=args.query_seconds)
@@ -1003,7 +1116,7 @@ def section_queries(args, work: Path, procs: Procs, results: dict, factory: Even
 
     # The dashboard's endpoints, with an admin token created the way an operator does.
     made = subprocess.run([str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "tokens", "create",
-                           "--role", "admin", "--name", "bench", "--data-dir", str(data)],
+                           "--role", "admin", "--name", "bench", "--data-dir", str(data)] + db.ledger_args(),
                           capture_output=True, text=True, timeout=60)
     if made.returncode != 0:
         raise RuntimeError(f"tokens create failed: {made.stderr.strip()}")
@@ -1018,18 +1131,27 @@ def section_queries(args, work: Path, procs: Procs, results: dict, factory: Even
         iout.append(r)
         log(f"c. {label:45s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  ({r['samples']} samples, {r['bytes']:,} bytes)")
     s.close()
+    busy, elapsed = machine_busy_s() - busy0, time.monotonic() - t0
+    qcpu = {"elapsed_s": round(elapsed, 1), "ledger_cpu_s": round(proc_cpu_s(pid) - cpu0, 1),
+            "db_cpu_s": round(db.cpu_s() - db0, 1), "client_cpu_s": round(time.process_time() - me0, 1),
+            "compilers": round(WATCH.mean(t0, t0 + elapsed), 2)}
+    qcpu["foreign_cpu_s"] = round(max(0.0, busy - qcpu["ledger_cpu_s"] - qcpu["db_cpu_s"] - qcpu["client_cpu_s"]), 1)
+    qcpu["maintenance_before"], qcpu["maintenance_after"] = maintenance_before, db.maintenance()
+    if maintenance_before:
+        log(f"c. autovacuum before the queries: {maintenance_before}; after: {qcpu['maintenance_after']}")
     rss_after_queries = rss_kib(pid)
-    results["queries"] = {
+    results["queries"].append({
+        "store": db.name, "store_label": db.label,
         "ingest": ing, "target_events": target, "days": days, "counts": counts, "db_bytes": db_bytes,
-        "queries": qout, "insights": iout, "teams": TEAMS, "users": TEAMS * USERS_PER_TEAM,
+        "queries": qout, "insights": iout, "query_cpu": qcpu, "teams": TEAMS, "users": TEAMS * USERS_PER_TEAM,
         "models": len(MODELS), "workflows": len(WORKFLOWS),
-    }
-    results["ledger_memory"] = {"after_ingest_kib": rss_after_ingest, "after_queries_kib": rss_after_queries,
-                                "events": counts["events"]}
+    })
+    results["ledger_memory"].append({"store_label": db.label, "after_ingest_kib": rss_after_ingest,
+                                      "after_queries_kib": rss_after_queries, "events": counts["events"]})
     log(f"c. ledger RSS after ingest {rss_after_ingest['VmRSS'] / 1024:.0f} MiB (peak {rss_after_ingest['VmHWM'] / 1024:.0f} MiB); "
-        f"{counts['rollup_rows']:,} rollup rows; database {db_bytes / 2**30:.2f} GiB")
-    procs.stop("ledger-c")
-    shutil.rmtree(data, ignore_errors=True)
+        f"{counts['rollup_rows']:,} rollup rows; database {db_bytes / 2**30:.2f} GiB; while querying: ledger CPU "
+        f"{qcpu['ledger_cpu_s']} s, " + (f"PostgreSQL CPU {qcpu['db_cpu_s']} s, " if db.name == "postgres" else "")
+        + f"client CPU {qcpu['client_cpu_s']} s, other {qcpu['foreign_cpu_s']} s in {qcpu['elapsed_s']} s")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1216,31 +1338,43 @@ def render(results: dict, argv: list[str]) -> str:
         if ing.get("postgres_error"):
             L.append(f"PostgreSQL: {ing['postgres_error']}\n")
 
-    if "queries" in results:
-        q = results["queries"]
+    for q in results.get("queries", []):
         c = q["counts"]
         ig = q["ingest"]
+        qc = q.get("query_cpu", {})
         span_days = ((c["last_ms"] or 0) - (c["first_ms"] or 0)) / DAY_MS
-        L.append("### c. Spend queries on a large ledger\n")
-        L.append(f"Loaded {f0(c['events'])} events (target {f0(q['target_events'])}) spread over {span_days:.1f} days, "
+        pg = q["store"] == "postgres"
+        L.append(f"### c. Spend queries on a large ledger: {q['store_label']}\n")
+        L.append(f"**{q['store_label']}** ledger"
+                 + (" (`serve --database-url`; Debian's server started as for section b, with durable settings; "
+                    "a new database)" if pg else "")
+                 + f". Loaded {f0(c['events'])} events (target {f0(q['target_events'])}) spread over {span_days:.1f} days, "
                  f"{q['teams']} teams, {q['users']} users, {q['models']} models, {q['workflows']} workflows, in time order, "
                  f"batches of 1000: {ig['elapsed_s']:.0f} s, **{f0(ig['events_per_s'])} events/s** sustained"
                  + (f" (first 10%: {f0(ig['events_per_s_first10pct'])}/s, last 10%: {f0(ig['events_per_s_last10pct'])}/s)"
                     if "events_per_s_last10pct" in ig else "")
                  + (" — stopped by the time budget" if ig["stopped_by_time"] else "")
-                 + f" (ledger CPU {ig.get('ledger_cpu_s', 0):.0f} s, load generator CPU {ig.get('loader_cpu_s', 0):.0f} s, "
+                 + f" (ledger CPU {ig.get('ledger_cpu_s', 0):.0f} s, "
+                 + (f"PostgreSQL server CPU {ig.get('db_cpu_s', 0):.0f} s, " if pg else "")
+                 + f"load generator CPU {ig.get('loader_cpu_s', 0):.0f} s, other CPU {ig.get('foreign_cpu_s', 0):.0f} s, "
                  f"{ig.get('compilers', 0):.1f} other runnable threads on average). "
                  "Loaded with time-ordered ids so that the load fits the time budget (section b shows what random ids cost); "
                  "the queries read only the rollups, which do not depend on the ids. "
-                 f"Database files: {q['db_bytes'] / 2**30:.2f} GiB. SQLite {c['sqlite_version']}. "
+                 f"Database {'size (`pg_database_size`)' if pg else 'files'}: {q['db_bytes'] / 2**30:.2f} GiB. {c['version']}. "
                  "One client, sequential requests, 2 warm-up requests, then timed (wall time of the HTTP request "
-                 "incl. JSON).\n")
+                 "incl. JSON)"
+                 + (f"; while the queries ran ({qc['elapsed_s']:.0f} s): ledger CPU {qc['ledger_cpu_s']:.1f} s, "
+                    + (f"PostgreSQL server CPU {qc['db_cpu_s']:.1f} s, " if pg else "")
+                    + f"client CPU {qc['client_cpu_s']:.1f} s, other CPU {qc['foreign_cpu_s']:.1f} s" if qc else "")
+                 + (f". Autovacuum before the queries: {qc['maintenance_before']}; after them: {qc['maintenance_after']}"
+                    if qc.get("maintenance_before") else "")
+                 + ".\n")
         rollups = c.get("rollups") or {"rollup_hourly": c["rollup_rows"]}
-        L.append("Rollup rows (`/v1/spend` reads the coarsest rollups that answer a query exactly: whole UTC days "
+        L.append(f"{q['store_label']} rollup rows (`/v1/spend` reads the coarsest rollups that answer a query exactly: whole UTC days "
                  "from a daily one, the partial days at the ends from an hourly one; `rollup_hourly` only when the "
                  "query needs user or workflow and no daily rollup has them): "
                  + ", ".join(f"`{t}` {f0(n)}" for t, n in rollups.items()) + ".\n")
-        L.append("| `GET /v1/spend` query | p50 ms | p95 ms | max ms | samples | rows |")
+        L.append(f"| `GET /v1/spend` query ({q['store_label']}) | p50 ms | p95 ms | max ms | samples | rows |")
         L.append("|---|---:|---:|---:|---:|---:|")
         for r in q["queries"]:
             L.append(f"| `{r['query']}` | {r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** | {r['max_ms']:.1f} | {r['samples']} | {r['rows']} |")
@@ -1249,7 +1383,7 @@ def render(results: dict, argv: list[str]) -> str:
             L.append("The dashboard's endpoints on the same ledger, as the page requests them (`dashboard.js`), with "
                      "an admin token (the organisation view: every team) or for one team; ranges end with the data's "
                      "last day, as the page's ranges end today.\n")
-            L.append("| dashboard request | p50 ms | p95 ms | max ms | samples | response KiB |")
+            L.append(f"| dashboard request ({q['store_label']}) | p50 ms | p95 ms | max ms | samples | response KiB |")
             L.append("|---|---:|---:|---:|---:|---:|")
             for r in q["insights"]:
                 L.append(f"| `{r['path']}`: {r['query']} | {r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** | "
@@ -1266,10 +1400,9 @@ def render(results: dict, argv: list[str]) -> str:
                 what = ("fresh (after 2 s of one repeated request)" if st["requests"] == 0
                         else f"after {f0(st['requests'])} distinct requests")
                 L.append(f"| Envoy {name} | {what} | {st['kib']['VmRSS'] / 1024:.1f} | {st['kib']['VmHWM'] / 1024:.1f} |")
-    if "ledger_memory" in results:
-        lm = results["ledger_memory"]
-        L.append(f"| ledger | after ingesting {f0(lm['events'])} events | {lm['after_ingest_kib']['VmRSS'] / 1024:.1f} | {lm['after_ingest_kib']['VmHWM'] / 1024:.1f} |")
-        L.append(f"| ledger | after the queries above | {lm['after_queries_kib']['VmRSS'] / 1024:.1f} | {lm['after_queries_kib']['VmHWM'] / 1024:.1f} |")
+    for lm in results.get("ledger_memory", []):
+        L.append(f"| ledger ({lm['store_label']}) | after ingesting {f0(lm['events'])} events | {lm['after_ingest_kib']['VmRSS'] / 1024:.1f} | {lm['after_ingest_kib']['VmHWM'] / 1024:.1f} |")
+        L.append(f"| ledger ({lm['store_label']}) | after the queries above | {lm['after_queries_kib']['VmRSS'] / 1024:.1f} | {lm['after_queries_kib']['VmHWM'] / 1024:.1f} |")
     if "filter" in results:
         for name, r in results["filter"]["rss_after_kib"].items():
             L.append(f"| Envoy {name} (section a) | after the throughput runs | {r['VmRSS'] / 1024:.1f} | {r['VmHWM'] / 1024:.1f} |")
@@ -1340,6 +1473,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=0, help="events for section c (default: what fits the budget, ≤ 10M)")
     ap.add_argument("--big-ingest-seconds", type=float, default=220, help="planned seconds for section c's load")
     ap.add_argument("--days", type=int, default=60)
+    ap.add_argument("--queries-store", choices=["sqlite", "postgres", "both"], default="sqlite",
+                    help="section c's ledger database (both: the same load and queries on each, one after the other)")
     ap.add_argument("--query-samples", type=int, default=30)
     ap.add_argument("--query-seconds", type=float, default=15)
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
