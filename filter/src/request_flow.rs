@@ -130,8 +130,8 @@ pub struct RequestFlow {
     request_headers: Pairs,
     /// The lane's response headers, read with one host call.
     response_headers: Pairs,
-    /// Response header changes not yet made: written with one host call once the
-    /// headers go on (for a buffered answer, after its body is read).
+    /// Response header changes not yet made: written once the headers go on (for a
+    /// buffered answer, after its body is read), one call per changed header.
     response_edits: ResponseEdits,
     started_ms: i64,
     /// Set once the caller is attributed to a consumer group; events need a team.
@@ -415,8 +415,8 @@ impl RequestFlow {
         }
         let cost = self
             .record
-            .as_ref()
-            .map(|r| format_usd(r.finish(&self.rt.prices, now_ms()).cost_nanos));
+            .is_some()
+            .then(|| format_usd(self.cost_so_far()));
         let body = match (self.translation, self.sent.as_ref()) {
             (Some(d), Some(parsed)) => translate_whole_answer(
                 d,
@@ -536,6 +536,13 @@ impl RequestFlow {
 
     fn group(&self) -> Option<&GroupEntry> {
         group_of(&self.rt, self.record.as_ref())
+    }
+
+    /// What the request costs with the usage read so far (0 before attribution).
+    fn cost_so_far(&self) -> i64 {
+        self.record
+            .as_ref()
+            .map_or(0, |r| r.cost_nanos(&self.rt.prices))
     }
 
     /// The consumer group's answer when the ledger cannot be reached for credit.
@@ -719,14 +726,10 @@ impl RequestFlow {
 
     /// Serves a fresh cached answer locally, or notes that the answer may be stored.
     fn answer_from_cache(&mut self, prepared: &Prepared) -> Option<Action> {
-        let group_name = self.record.as_ref()?.consumer_group.clone();
-        let group = self
-            .rt
-            .config
-            .groups
-            .iter()
-            .find(|g| g.name == group_name)?;
-        let cache = &self.rt.config.cache;
+        let rt = Rc::clone(&self.rt);
+        let group = group_of(&rt, self.record.as_ref())?;
+        let group_name = group.name.as_str();
+        let cache = &rt.config.cache;
         if !group.cache_enabled {
             return None;
         }
@@ -743,7 +746,7 @@ impl RequestFlow {
             }
             return None;
         }
-        let shared_by = (!cache.share_across_groups).then_some(group_name.as_str());
+        let shared_by = (!cache.share_across_groups).then_some(group_name);
         let key = cache_key(
             prepared.parsed.api,
             &prepared.lane.model,
@@ -836,10 +839,7 @@ impl RequestFlow {
                     r.response_complete = true;
                 }
                 // Priced once: for the cost header and for a cache entry.
-                let cost_nanos = self
-                    .record
-                    .as_ref()
-                    .map_or(0, |r| r.finish(&self.rt.prices, now_ms()).cost_nanos);
+                let cost_nanos = self.cost_so_far();
                 let cost = tollgate_core::money::format_usd(cost_nanos);
                 self.response_edits.set.push((HEADER_COST, cost));
                 if self.cache_store.is_some() {
@@ -870,10 +870,7 @@ impl RequestFlow {
                     r.response_complete = true;
                 }
                 if let Some(captured) = self.captured.take() {
-                    let cost_nanos = self
-                        .record
-                        .as_ref()
-                        .map_or(0, |r| r.finish(&self.rt.prices, now_ms()).cost_nanos);
+                    let cost_nanos = self.cost_so_far();
                     self.store_in_cache(&captured, "text/event-stream".into(), cost_nanos);
                 }
             }
@@ -881,7 +878,7 @@ impl RequestFlow {
         }
     }
 
-    /// Makes the pending response header changes with one host call.
+    /// Makes the pending response header changes (only the headers that differ).
     fn apply_response_edits(&mut self) {
         let edits = std::mem::take(&mut self.response_edits);
         if edits.set.is_empty() && edits.remove.is_empty() {

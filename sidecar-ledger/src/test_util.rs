@@ -5,6 +5,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tollgate_core::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
 
+/// A batch of `events` as the API would hand it to a store (nothing quarantined).
+pub fn batch(events: Vec<CostEvent>) -> crate::store::IngestBatch {
+    crate::store::IngestBatch {
+        events,
+        rejected: Vec::new(),
+        received_ms: 1,
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
 

@@ -47,6 +47,15 @@ pub struct RequestRecord {
     pub wallet_unchecked: bool,
 }
 
+/// A request's usage as priced: what its event records about tokens and cost.
+struct Priced {
+    tokens: Tokens,
+    usage_source: UsageSource,
+    model_served: String,
+    cost_nanos: i64,
+    unpriced: bool,
+}
+
 impl RequestRecord {
     pub fn new(id: String, ts_ms: i64, consumer_group: String, team: String, api: ApiKind) -> Self {
         RequestRecord {
@@ -96,9 +105,14 @@ impl RequestRecord {
         }
     }
 
-    /// The cost event for this request, priced with `prices`.
-    pub fn finish(&self, prices: &PriceTable, now_ms: i64) -> CostEvent {
-        let (outcome, reason) = self.outcome();
+    /// What the request costs so far, as its event would say, without building the
+    /// event (the cost header and a cache entry need only this).
+    pub fn cost_nanos(&self, prices: &PriceTable) -> i64 {
+        self.priced(prices).cost_nanos
+    }
+
+    /// Tokens, where they came from, the served model and its price.
+    fn priced(&self, prices: &PriceTable) -> Priced {
         let hit = self.cache == CacheStatus::Hit;
         let provider_worked =
             !hit && matches!(self.response_status, Some(s) if (200..300).contains(&s));
@@ -127,8 +141,26 @@ impl RequestRecord {
         let price = prices
             .lookup(&model_served)
             .or_else(|| lane_model.and_then(|m| prices.lookup(m)));
-        let cost_nanos = price.map_or(0, |p| p.cost_nanos(&tokens));
-        let unpriced = price.is_none() && tokens.total() > 0;
+        Priced {
+            cost_nanos: price.map_or(0, |p| p.cost_nanos(&tokens)),
+            unpriced: price.is_none() && tokens.total() > 0,
+            tokens,
+            usage_source,
+            model_served,
+        }
+    }
+
+    /// The cost event for this request, priced with `prices`.
+    pub fn finish(&self, prices: &PriceTable, now_ms: i64) -> CostEvent {
+        let (outcome, reason) = self.outcome();
+        let hit = self.cache == CacheStatus::Hit;
+        let Priced {
+            tokens,
+            usage_source,
+            model_served,
+            cost_nanos,
+            unpriced,
+        } = self.priced(prices);
         let http_status = match self.local_error {
             Some(e) => e.status(),
             None => self.response_status.unwrap_or(0),
@@ -201,6 +233,25 @@ mod tests {
         assert_eq!(e.cost_nanos, 210_000);
         assert_eq!(e.latency_ms, 250);
         assert_eq!(e.http_status, 200);
+    }
+
+    #[test]
+    fn the_cost_alone_is_the_cost_its_event_records() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let mut r = record();
+        assert_eq!(r.cost_nanos(&prices), 0, "nothing answered yet");
+        r.response_status = Some(200);
+        r.response_bytes = 80;
+        assert_eq!(r.cost_nanos(&prices), r.finish(&prices, 1_000).cost_nanos);
+        assert!(r.cost_nanos(&prices) > 0, "estimated");
+        r.usage.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"usage":{"prompt_tokens":1000,"completion_tokens":100}}"#,
+        );
+        assert_eq!(r.cost_nanos(&prices), 210_000);
+        r.cache = CacheStatus::Hit;
+        assert_eq!(r.cost_nanos(&prices), r.finish(&prices, 1_000).cost_nanos);
+        assert_eq!(r.cost_nanos(&prices), 0, "a hit costs nothing");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::{
     IngestBatch, IngestOutcome, KeyValue, PgStore, RejectedEvent, SqliteStore, Store, Sums,
 };
 use crate::query::{Dim, EventsQuery, Filters, SpendQuery, DAY_MS, HOUR_MS};
-use crate::test_util::{event, TempDir};
+use crate::test_util::{batch, event, TempDir};
 
 const H0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
 const USD: i64 = 1_000_000_000;
@@ -160,14 +160,6 @@ on_both_backends!(
 );
 
 // ---- helpers ------------------------------------------------------------------------
-
-fn batch(events: Vec<CostEvent>) -> IngestBatch {
-    IngestBatch {
-        events,
-        rejected: Vec::new(),
-        received_ms: 1,
-    }
-}
 
 fn spend_query(group_by: Vec<Dim>, filters: Filters) -> SpendQuery {
     SpendQuery {

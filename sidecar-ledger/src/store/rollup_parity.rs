@@ -11,7 +11,7 @@ use super::postgres_parity::{pg, sqlite, PgSchema};
 use super::spend_plan::Rollups;
 use super::{IngestBatch, KeyValue, Store, Sums};
 use crate::query::{Dim, Filters, SpendQuery, DAY_MS, HOUR_MS};
-use crate::test_util::event;
+use crate::test_util::{batch, event};
 
 const D0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
 const DAYS: i64 = 5;
@@ -94,13 +94,7 @@ fn events() -> Vec<CostEvent> {
 pub(super) fn load(store: &dyn Store) -> Vec<CostEvent> {
     let all = events();
     for chunk in all.chunks(400) {
-        store
-            .ingest(&IngestBatch {
-                events: chunk.to_vec(),
-                rejected: vec![],
-                received_ms: 1,
-            })
-            .unwrap();
+        store.ingest(&batch(chunk.to_vec())).unwrap();
     }
     // A retried batch changes nothing.
     let retry = IngestBatch {

@@ -611,17 +611,9 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::query::{parse_spend, EventsQuery, DAY_MS};
-    use crate::test_util::{event, TempDir};
+    use crate::test_util::{batch, event, TempDir};
 
     const H0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
-
-    fn batch(events: Vec<CostEvent>) -> IngestBatch {
-        IngestBatch {
-            events,
-            rejected: Vec::new(),
-            received_ms: 1,
-        }
-    }
 
     fn total(store: &SqliteStore) -> Sums {
         let q = parse_spend(

@@ -107,8 +107,8 @@ mod tests {
 
     use super::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{IngestBatch, Store};
-    use crate::test_util::{event, TempDir};
+    use crate::store::Store;
+    use crate::test_util::{batch, event, TempDir};
 
     const H0: i64 = 1_793_491_200_000;
 
@@ -128,13 +128,7 @@ mod tests {
             let events = (0..100)
                 .map(|i| event(&format!("e{b}-{i}"), H0 + i, "team_a", 1))
                 .collect();
-            store
-                .ingest(&IngestBatch {
-                    events,
-                    rejected: Vec::new(),
-                    received_ms: 1,
-                })
-                .unwrap();
+            store.ingest(&batch(events)).unwrap();
         }
         let wal = path.with_extension("sqlite3-wal");
         assert!(file_len(&wal) > 100 * 4096, "the batches went to the WAL");

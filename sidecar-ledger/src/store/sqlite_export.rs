@@ -175,21 +175,15 @@ impl SqliteStore {
 mod tests {
     use super::*;
     use crate::query::{Filters, HOUR_MS};
-    use crate::store::{IngestBatch, Store};
-    use crate::test_util::{event, TempDir};
+    use crate::store::Store;
+    use crate::test_util::{batch, event, TempDir};
 
     const H0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
 
     fn store_with(events: Vec<CostEvent>) -> (TempDir, SqliteStore) {
         let dir = TempDir::new();
         let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
-        store
-            .ingest(&IngestBatch {
-                events,
-                rejected: Vec::new(),
-                received_ms: 1,
-            })
-            .unwrap();
+        store.ingest(&batch(events)).unwrap();
         (dir, store)
     }
 

@@ -262,18 +262,10 @@ fn add_hourly(tx: &Transaction<'_>, events: &[&CostEvent]) -> Result<(), StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{IngestBatch, Store};
-    use crate::test_util::{event, TempDir};
+    use crate::store::Store;
+    use crate::test_util::{batch, event, TempDir};
 
     const H0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
-
-    fn batch(events: Vec<CostEvent>) -> IngestBatch {
-        IngestBatch {
-            events,
-            rejected: Vec::new(),
-            received_ms: 1,
-        }
-    }
 
     /// (watermark, requests in rollup_hourly), read straight from the tables.
     fn folded(store: &SqliteStore) -> (i64, i64) {

@@ -208,8 +208,8 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{IngestBatch, Store};
-    use crate::test_util::{event, TempDir};
+    use crate::store::Store;
+    use crate::test_util::{batch, event, TempDir};
 
     const USD: i64 = 1_000_000_000;
 
@@ -245,13 +245,7 @@ mod tests {
     fn spend(store: &SqliteStore, id: &str, lease: u64, cost: i64) {
         let mut e = event(id, 1_000, "team_a", cost);
         e.lease_id = Some(lease);
-        store
-            .ingest(&IngestBatch {
-                events: vec![e],
-                rejected: vec![],
-                received_ms: 1,
-            })
-            .unwrap();
+        store.ingest(&batch(vec![e])).unwrap();
     }
 
     #[test]
