@@ -434,6 +434,18 @@ pub(super) fn push_filters(sql: &mut String, args: &mut Args, f: &Filters) {
     }
 }
 
+/// The portable query arguments of `spend_sql`/`insight_sql` as PostgreSQL parameters.
+pub(super) fn pg_args(args: Vec<super::spend_sql::Arg>) -> Args {
+    args.into_iter()
+        .map(|a| -> Box<dyn ToSql + Sync + Send> {
+            match a {
+                super::spend_sql::Arg::Int(v) => Box::new(v),
+                super::spend_sql::Arg::Text(v) => Box::new(v),
+            }
+        })
+        .collect()
+}
+
 pub(super) fn arg_refs(args: &Args) -> Vec<&(dyn ToSql + Sync)> {
     args.iter()
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))

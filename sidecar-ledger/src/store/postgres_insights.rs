@@ -1,13 +1,12 @@
-//! The dashboard's storage on PostgreSQL: grouped reads of the daily rollups (added at
-//! ingest by [`super::postgres_rollups`]) and the access tokens.
+//! The dashboard's storage on PostgreSQL: grouped reads of the daily rollups (brought
+//! up to date by the folds of [`super::postgres_fold`]) and the access tokens.
 
-use postgres::types::ToSql;
 use postgres::Row;
 
 use super::insight_sql::insight_sql;
 use super::insights::{InsightDim, InsightQuery, NewToken, Role, TokenRecord};
-use super::postgres::{arg_refs, has_nul, sums_from, Args, PgStore};
-use super::spend_sql::{Arg, Dialect};
+use super::postgres::{arg_refs, has_nul, pg_args, sums_from, PgStore};
+use super::spend_sql::Dialect;
 use super::{KeyValue, SpendRow, StoreError};
 
 const TOKEN_COLUMNS: &str = "id, name, role, team, sha256, created_ms, revoked_ms";
@@ -42,15 +41,7 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let (sql, args) = insight_sql(q, Dialect::Postgres);
-        let args: Args = args
-            .into_iter()
-            .map(|a| -> Box<dyn ToSql + Sync + Send> {
-                match a {
-                    Arg::Int(v) => Box::new(v),
-                    Arg::Text(v) => Box::new(v),
-                }
-            })
-            .collect();
+        let args = pg_args(args);
         let rows = self.conn()?.query(&sql, &arg_refs(&args))?;
         let n = q.group_by.len();
         let mut out = Vec::with_capacity(rows.len());

@@ -1,7 +1,7 @@
-//! Adds a batch's derived rollups ([`super::derived`]) on PostgreSQL, inside the ingest
-//! transaction: one `UNNEST` upsert per table, rows in key order (so concurrent ledgers
-//! lock them in one order), tables always in the same order. BIGINT additions error
-//! on overflow instead of wrapping.
+//! Adds events' derived rollups ([`super::derived`]) on PostgreSQL, inside a fold's
+//! transaction ([`super::postgres_fold`]): one `UNNEST` upsert per table, rows in key
+//! order, tables always in the same order. BIGINT additions error on overflow instead
+//! of wrapping.
 
 use postgres::types::ToSql;
 use postgres::Transaction;

@@ -1,10 +1,8 @@
 //! `/v1/spend` on PostgreSQL: the plan's statement ([`super::spend_sql`]).
 
-use postgres::types::ToSql;
-
-use super::postgres::{arg_refs, sums_from, unmatchable, Args, PgStore};
+use super::postgres::{arg_refs, pg_args, sums_from, unmatchable, PgStore};
 use super::spend_plan::{plan, Rollups};
-use super::spend_sql::{spend_sql, Arg, Dialect};
+use super::spend_sql::{spend_sql, Dialect};
 use super::{KeyValue, SpendRow, StoreError};
 use crate::query::{Dim, SpendQuery};
 
@@ -18,15 +16,7 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let (sql, args) = spend_sql(q, &plan(q, rollups), Dialect::Postgres);
-        let args: Args = args
-            .into_iter()
-            .map(|a| -> Box<dyn ToSql + Sync + Send> {
-                match a {
-                    Arg::Int(v) => Box::new(v),
-                    Arg::Text(v) => Box::new(v),
-                }
-            })
-            .collect();
+        let args = pg_args(args);
         let rows = self.conn()?.query(&sql, &arg_refs(&args))?;
         let n = q.group_by.len();
         let mut out = Vec::with_capacity(rows.len());
