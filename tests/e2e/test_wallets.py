@@ -103,8 +103,17 @@ def test_concurrent_clients_through_two_envoys_cannot_overspend(wallet_stack):
          "answered": len(ok), "refused": len(refused), "clients": 16, "envoys": 2}))
 
 
+def spent_out(stack, envoy) -> bool:
+    """Nothing is left to spend anywhere: no credit is leased to an instance (an expiring
+    lease hands its unspent credit back to the wallet) and a request is refused."""
+    return wallet(stack)["leased_outstanding_nanos"] == 0 and ask(envoy).status_code == 402
+
+
 def test_refusal_is_a_clear_provider_style_error_and_recorded(wallet_stack):
     stack = wallet_stack
+    # The previous test used the wallet up, but credit still leased to the other
+    # instance returns when its lease expires and may serve a request or two.
+    assert wait_until(lambda: spent_out(stack, stack.envoys[0]), timeout=LEASE_TTL_MS / 1000 + 10)
     client = openai.OpenAI(base_url=f"http://{stack.envoys[0]}/v1", api_key=KEYS["support"], max_retries=0)
     before = sum(stack.sim_get("/_sim/stats")["requests"].values())
     with pytest.raises(openai.APIStatusError) as e:
@@ -121,9 +130,8 @@ def test_refusal_is_a_clear_provider_style_error_and_recorded(wallet_stack):
 
 def test_top_up_lets_the_team_through_within_seconds(wallet_stack):
     stack = wallet_stack
-    # The wallet was used up by the previous test; credit an expired lease hands back
-    # may still serve a request or two, so spend it until the team is refused.
-    assert wait_until(lambda: ask(stack.envoys[1]).status_code == 402, timeout=10)
+    # The wallet was used up by the previous tests.
+    assert wait_until(lambda: spent_out(stack, stack.envoys[1]), timeout=LEASE_TTL_MS / 1000 + 10)
     subprocess.run(
         [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "wallet", "--ledger", f"http://{stack.ledger}",
          "allocate", "team_support", "--usd", "1.00", "--reason", "e2e top-up", "--actor", "tester"],
