@@ -6,7 +6,9 @@ use axum::Json;
 use serde::Serialize;
 
 use super::{blocking, now_ms, ApiError, AppState};
-use crate::budget::{status, BudgetStatus};
+use tollgate_core::config::BudgetDef;
+
+use crate::budget::{statuses, BudgetStatus};
 use crate::store::alerts::AlertRecord;
 
 #[derive(Serialize)]
@@ -20,11 +22,8 @@ pub async fn list_budgets(
     let store = state.store.clone();
     let budgets = state.budgets.current();
     let statuses = blocking(move || {
-        let now = now_ms();
-        budgets
-            .iter()
-            .map(|b| status(store.as_ref(), b, now))
-            .collect()
+        let budgets: Vec<&BudgetDef> = budgets.iter().collect();
+        statuses(store.as_ref(), &budgets, now_ms())
     })
     .await?;
     Ok(Json(BudgetsResponse { budgets: statuses }))

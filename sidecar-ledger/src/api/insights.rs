@@ -14,12 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tollgate_core::config::BudgetDef;
 
 use super::spend::TotalsJson;
 use super::wallets::WalletJson;
 use super::{blocking, now_ms, ApiError, AppState};
 use crate::auth::{self, Principal};
-use crate::budget::{self, BudgetStatus};
+use crate::budget::{self, BudgetStatus, DailySpend};
 use crate::insights::drivers::{self, CellKey, CellSums, Effect};
 use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::{parse_range, Bucket, DayRange};
@@ -554,14 +555,14 @@ pub struct TeamsResponse {
 }
 
 /// Run rate per day: a trimmed mean of the last 14 full days (as budget forecasts).
-fn run_rate(store: &dyn Store, team: &str, now: i64) -> Result<i64, StoreError> {
+fn run_rate(daily: &DailySpend, team: &str, now: i64) -> i64 {
     let today = now.div_euclid(DAY_MS);
-    let days = store.team_daily_spend(team, today - 14, today)?;
+    let days = daily.days(team, today - 14, today);
     let first = days.iter().position(|&d| d > 0).unwrap_or(days.len());
     if days.len() - first < 3 {
-        return Ok(0);
+        return 0;
     }
-    Ok(budget::forecast::trimmed_stats(&days[first..]).0)
+    budget::forecast::trimmed_stats(&days[first..]).0
 }
 
 /// The budget summary in words, money in cents and the day named: "team_support has
@@ -642,17 +643,24 @@ fn team_rows(
         .map(|w| (w.team.clone(), WalletJson::from(w)))
         .collect();
     let mut wallets = wallets;
+    let current = state.budgets.current();
+    let budgets: Vec<&BudgetDef> = current
+        .iter()
+        .filter(|b| teams.contains(&b.team_id))
+        .collect();
+    // Every team's days in one read, not one (or two) per team.
+    let daily = DailySpend::load(store, &teams, &budgets, now)?;
     let mut out = Vec::new();
     for team in teams {
         let s = spend.get(&team).copied().unwrap_or_default();
-        let budget = match state.budgets.current().iter().find(|b| b.team_id == team) {
-            Some(b) => Some(budget::status(store, b, now)?),
-            None => None,
-        };
+        let budget = budgets
+            .iter()
+            .find(|b| b.team_id == team)
+            .map(|b| budget::status(b, &daily, now));
         let wallet = wallets.remove(&team);
         let summary = match &budget {
             Some(b) => budget_words(b),
-            None => wallet_sentence(&team, wallet.as_ref(), run_rate(store, &team, now)?),
+            None => wallet_sentence(&team, wallet.as_ref(), run_rate(&daily, &team, now)),
         };
         out.push(TeamJson {
             team,

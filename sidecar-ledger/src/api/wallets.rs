@@ -209,8 +209,9 @@ pub async fn post_lease(
         };
         // Soft-budget state rides along, so clients see it in response headers.
         if let Some(b) = budget {
-            grant.budget_notice =
-                crate::budget::notice(&crate::budget::status(store.as_ref(), &b, now)?);
+            grant.budget_notice = crate::budget::statuses(store.as_ref(), &[&b], now)?
+                .first()
+                .and_then(crate::budget::notice);
         }
         Ok(Some(grant))
     })

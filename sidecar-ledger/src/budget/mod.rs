@@ -10,6 +10,8 @@ pub mod delivery;
 pub mod forecast;
 pub mod period;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use tollgate_core::config::{AlertsConfig, BudgetDef, WebhookFormat};
 use tollgate_core::money::format_usd;
@@ -89,11 +91,73 @@ fn summary(b: &BudgetDef, spent: i64, f: &Forecast) -> String {
     }
 }
 
-pub fn status(store: &dyn Store, b: &BudgetDef, now_ms: i64) -> Result<BudgetStatus, StoreError> {
+/// Teams' spend per UTC day over one window, read from the store in one query so that
+/// a page about every team does not ask once per team.
+#[derive(Debug, Default)]
+pub struct DailySpend {
+    from_day: i64,
+    by_team: HashMap<String, Vec<i64>>,
+}
+
+impl DailySpend {
+    /// The spend of `teams` over every day the budgets' current periods and
+    /// [`HISTORY_DAYS`] of history before today need (at least `[today - HISTORY_DAYS,
+    /// today]`).
+    pub fn load(
+        store: &dyn Store,
+        teams: &[String],
+        budgets: &[&BudgetDef],
+        now_ms: i64,
+    ) -> Result<DailySpend, StoreError> {
+        let today = now_ms.div_euclid(DAY_MS);
+        let (from_day, to_day) =
+            budgets
+                .iter()
+                .fold((today - HISTORY_DAYS as i64, today + 1), |(from, to), b| {
+                    let p = period_containing(b, today);
+                    (from.min(p.start_day), to.max(p.end_day))
+                });
+        Ok(DailySpend {
+            from_day,
+            by_team: store.daily_spend(teams, from_day, to_day)?,
+        })
+    }
+
+    /// The team's spend on each day of `[from_day, to_day)` (0 outside what was loaded).
+    pub fn days(&self, team: &str, from_day: i64, to_day: i64) -> Vec<i64> {
+        let loaded = self.by_team.get(team).map_or(&[][..], Vec::as_slice);
+        (from_day..to_day)
+            .map(|day| {
+                usize::try_from(day - self.from_day)
+                    .ok()
+                    .and_then(|i| loaded.get(i))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+/// The status of each budget now, from one read of the store.
+pub fn statuses(
+    store: &dyn Store,
+    budgets: &[&BudgetDef],
+    now_ms: i64,
+) -> Result<Vec<BudgetStatus>, StoreError> {
+    let mut teams: Vec<String> = budgets.iter().map(|b| b.team_id.clone()).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    let spend = DailySpend::load(store, &teams, budgets, now_ms)?;
+    Ok(budgets.iter().map(|b| status(b, &spend, now_ms)).collect())
+}
+
+/// One budget's status now, from spend already read (see [`DailySpend::load`]).
+pub fn status(b: &BudgetDef, spend: &DailySpend, now_ms: i64) -> BudgetStatus {
     let today = now_ms.div_euclid(DAY_MS);
     let p = period_containing(b, today);
-    let spent = store.team_spend_between(&b.team_id, p.start_ms(), p.end_ms())?;
-    let history = store.team_daily_spend(&b.team_id, today - HISTORY_DAYS as i64, today)?;
+    // Periods are whole UTC days, so the period's spend is the sum of its days.
+    let spent = spend.days(&b.team_id, p.start_day, p.end_day).iter().sum();
+    let history = spend.days(&b.team_id, today - HISTORY_DAYS as i64, today);
     // Days before the team's first spend are not history: skip leading idle days.
     let first = history.iter().position(|&d| d > 0).unwrap_or(history.len());
     let f = forecast(
@@ -104,7 +168,7 @@ pub fn status(store: &dyn Store, b: &BudgetDef, now_ms: i64) -> Result<BudgetSta
         spent,
         &history[first..],
     );
-    Ok(BudgetStatus {
+    BudgetStatus {
         team: b.team_id.clone(),
         period: period_name(b),
         period_start: format_day(p.start_day),
@@ -126,7 +190,7 @@ pub fn status(store: &dyn Store, b: &BudgetDef, now_ms: i64) -> Result<BudgetSta
         thresholds_pct: b.thresholds_pct.clone(),
         forecast_thresholds_pct: b.forecast_thresholds_pct.clone(),
         summary: summary(b, spent, &f),
-    })
+    }
 }
 
 /// The thresholds this status has reached: `(kind, pct)`.
@@ -181,8 +245,8 @@ pub fn evaluate(
         })
         .collect();
     let mut fired = 0;
-    for b in budgets {
-        let s = status(store, b, now_ms)?;
+    let budgets: Vec<&BudgetDef> = budgets.iter().collect();
+    for s in statuses(store, &budgets, now_ms)? {
         for (kind, threshold) in reached(&s) {
             let message = match kind {
                 "actual" => format!(
@@ -286,5 +350,72 @@ mod tests {
             0,
             "nothing spent in December yet"
         );
+    }
+
+    fn budget(team: &str, period: BudgetPeriodKind, usd: i64) -> BudgetDef {
+        BudgetDef {
+            team_id: team.into(),
+            amount_usd: Usd(usd * USD),
+            period,
+            start: None,
+            length_days: None,
+            thresholds_pct: vec![80],
+            forecast_thresholds_pct: vec![],
+        }
+    }
+
+    #[test]
+    fn every_budget_is_judged_on_its_own_period_from_one_read() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let day = |m, d| tollgate_core::config::days_from_civil(2026, m, d) * DAY_MS;
+        let now = day(11, 15) + 3_600_000;
+        let events = vec![
+            event("sep", day(9, 30), "team_a", USD), // last quarter: in neither
+            event("oct", day(10, 20), "team_a", 2 * USD), // this quarter, last month
+            event("nov1", day(11, 1), "team_a", 3 * USD), // this month, first day
+            event("nov14", day(11, 14), "team_a", 4 * USD),
+            event("b", day(11, 10), "team_b", 5 * USD),
+            event("c", day(11, 12), "team_c", 6 * USD), // a team without a budget
+        ];
+        store
+            .ingest(&IngestBatch {
+                events,
+                rejected: vec![],
+                received_ms: now,
+            })
+            .unwrap();
+        let monthly_a = budget("team_a", BudgetPeriodKind::Monthly, 10);
+        let quarterly_a = budget("team_a", BudgetPeriodKind::Quarterly, 100);
+        let monthly_b = budget("team_b", BudgetPeriodKind::Monthly, 10);
+        let all = statuses(&store, &[&monthly_a, &quarterly_a, &monthly_b], now).unwrap();
+        let spent: Vec<(&str, &str, i64)> = all
+            .iter()
+            .map(|s| (s.team.as_str(), s.period, s.spent_nanos))
+            .collect();
+        assert_eq!(
+            spent,
+            vec![
+                ("team_a", "monthly", 7 * USD),
+                ("team_a", "quarterly", 9 * USD),
+                ("team_b", "monthly", 5 * USD),
+            ]
+        );
+        assert_eq!(all[0].used_pct, 70);
+        // One budget alone reads the same as it does among others.
+        let alone = statuses(&store, &[&quarterly_a], now).unwrap();
+        assert_eq!(alone[0].spent_nanos, all[1].spent_nanos);
+        assert_eq!(
+            alone[0].forecast.period_end_nanos,
+            all[1].forecast.period_end_nanos
+        );
+        // Loaded days outside a team's list are zero, not another team's.
+        let teams = ["team_a".to_string()];
+        let daily = DailySpend::load(&store, &teams, &[], now).unwrap();
+        let today = now.div_euclid(DAY_MS);
+        assert_eq!(daily.days("team_a", today - 1, today + 1), vec![4 * USD, 0]);
+        assert_eq!(daily.days("team_c", today - 3, today), vec![0, 0, 0]);
+        // Days before what was loaded read as zero rather than failing.
+        assert_eq!(daily.days("team_a", today - 400, today - 399), vec![0]);
     }
 }

@@ -40,6 +40,7 @@ mod sqlite_spend;
 mod sqlite_wallets;
 pub mod wallets;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -313,16 +314,14 @@ pub trait Store: Send + Sync + 'static {
         ttl_ms: i64,
     ) -> Result<Option<LeaseGrant>, StoreError>;
 
-    /// A team's spend in `[from_ms, to_ms)` (hour granularity, from the rollups).
-    fn team_spend_between(&self, team: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError>;
-
-    /// A team's spend per UTC day for days `[from_day, to_day)` (0 for idle days).
-    fn team_daily_spend(
+    /// Each of `teams`' spend per UTC day for days `[from_day, to_day)`, from the daily
+    /// rollups: one entry per listed team, 0 for idle days.
+    fn daily_spend(
         &self,
-        team: &str,
+        teams: &[String],
         from_day: i64,
         to_day: i64,
-    ) -> Result<Vec<i64>, StoreError>;
+    ) -> Result<HashMap<String, Vec<i64>>, StoreError>;
 
     /// Records a budget alert with one pending delivery per `(url, format)` webhook.
     /// `None` when that threshold already fired this period (nothing is stored).

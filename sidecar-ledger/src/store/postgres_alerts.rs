@@ -11,7 +11,6 @@ use postgres::{GenericClient, Row};
 
 use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
 use super::postgres::{has_nul, PgStore};
-use super::spend_plan::{team_query, Rollups};
 use super::StoreError;
 
 const DAY_MS: i64 = 86_400_000;
@@ -91,41 +90,42 @@ fn alerts_by_id(
 }
 
 impl PgStore {
-    /// From the coarsest rollups that hold the team (see [`super::spend_plan`]).
-    pub(super) fn team_spend_between_impl(
+    /// From the daily coarse rollup, one query for all the teams.
+    pub(super) fn daily_spend_impl(
         &self,
-        team: &str,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<i64, StoreError> {
-        let rows = self.spend_impl(&team_query(team, from_ms, to_ms), Rollups::Coarsest)?;
-        Ok(rows.first().map_or(0, |r| r.sums.cost_nanos))
-    }
-
-    /// From the daily coarse rollup.
-    pub(super) fn team_daily_spend_impl(
-        &self,
-        team: &str,
+        teams: &[String],
         from_day: i64,
         to_day: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut days = vec![0i64; (to_day - from_day).max(0) as usize];
-        if has_nul(team) {
-            return Ok(days);
+    ) -> Result<HashMap<String, Vec<i64>>, StoreError> {
+        let days = usize::try_from(to_day - from_day).unwrap_or(0);
+        let mut out: HashMap<String, Vec<i64>> =
+            teams.iter().map(|t| (t.clone(), vec![0; days])).collect();
+        // PostgreSQL text cannot hold NUL: such a team has no rows.
+        let asked: Vec<&str> = teams
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !has_nul(t))
+            .collect();
+        if asked.is_empty() || days == 0 {
+            return Ok(out);
         }
         let rows = self.conn()?.query(
-            "SELECT day_ms / 86400000 AS day, SUM(cost_nanos)::BIGINT FROM rollup_daily_coarse
-             WHERE team = $1 AND day_ms >= $2 AND day_ms < $3 GROUP BY day",
-            &[&team, &(from_day * DAY_MS), &(to_day * DAY_MS)],
+            "SELECT team, day_ms / 86400000 AS day, SUM(cost_nanos)::BIGINT FROM rollup_daily_coarse
+             WHERE team = ANY($1) AND day_ms >= $2 AND day_ms < $3 GROUP BY team, day",
+            &[&asked, &(from_day * DAY_MS), &(to_day * DAY_MS)],
         )?;
         for r in rows {
-            let day: i64 = r.try_get(0)?;
-            let nanos: i64 = r.try_get(1)?;
-            if let Some(slot) = days.get_mut((day - from_day) as usize) {
+            let team: String = r.try_get(0)?;
+            let day: i64 = r.try_get(1)?;
+            let nanos: i64 = r.try_get(2)?;
+            if let Some(slot) = out
+                .get_mut(&team)
+                .and_then(|d| d.get_mut((day - from_day) as usize))
+            {
                 *slot = nanos;
             }
         }
-        Ok(days)
+        Ok(out)
     }
 
     pub(super) fn record_alert_impl(

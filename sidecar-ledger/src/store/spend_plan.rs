@@ -165,7 +165,8 @@ fn needed(q: &SpendQuery) -> Vec<Dim> {
     dims
 }
 
-/// A team's total over the rollup hours starting in `[from_ms, to_ms)` (budgets).
+/// A team's total over the rollup hours starting in `[from_ms, to_ms)`.
+#[cfg(test)]
 pub fn team_query(team: &str, from_ms: i64, to_ms: i64) -> SpendQuery {
     SpendQuery {
         group_by: Vec::new(),

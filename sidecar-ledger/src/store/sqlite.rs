@@ -507,19 +507,14 @@ impl Store for SqliteStore {
         self.lease_impl(request, now_ms, ttl_ms)
     }
 
-    fn team_spend_between(&self, team: &str, from_ms: i64, to_ms: i64) -> Result<i64, StoreError> {
-        self.settle()?;
-        self.team_spend_between_impl(team, from_ms, to_ms)
-    }
-
-    fn team_daily_spend(
+    fn daily_spend(
         &self,
-        team: &str,
+        teams: &[String],
         from_day: i64,
         to_day: i64,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, Vec<i64>>, StoreError> {
         self.settle()?;
-        self.team_daily_spend_impl(team, from_day, to_day)
+        self.daily_spend_impl(teams, from_day, to_day)
     }
 
     fn record_alert(

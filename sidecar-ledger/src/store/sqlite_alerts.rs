@@ -1,9 +1,10 @@
 //! Budget spend queries, alerts and webhook deliveries on SQLite.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
-use super::spend_plan::{team_query, Rollups};
 use super::sqlite::SqliteStore;
 use super::StoreError;
 
@@ -29,40 +30,45 @@ const DELIVERY_COLUMNS: &str =
     "id, alert_id, url, format, status, attempts, next_attempt_ms, last_error, delivered_ms";
 
 impl SqliteStore {
-    /// From the coarsest rollups that hold the team (see [`super::spend_plan`]).
-    pub(super) fn team_spend_between_impl(
+    /// From the daily coarse rollup, one query for all the teams.
+    pub(super) fn daily_spend_impl(
         &self,
-        team: &str,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<i64, StoreError> {
-        let rows = self.spend_impl(&team_query(team, from_ms, to_ms), Rollups::Coarsest)?;
-        Ok(rows.first().map_or(0, |r| r.sums.cost_nanos))
-    }
-
-    /// From the daily coarse rollup.
-    pub(super) fn team_daily_spend_impl(
-        &self,
-        team: &str,
+        teams: &[String],
         from_day: i64,
         to_day: i64,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<HashMap<String, Vec<i64>>, StoreError> {
+        let days = usize::try_from(to_day - from_day).unwrap_or(0);
+        let mut out: HashMap<String, Vec<i64>> =
+            teams.iter().map(|t| (t.clone(), vec![0; days])).collect();
+        if teams.is_empty() || days == 0 {
+            return Ok(out);
+        }
         let conn = self.reader()?;
+        // The team list travels as one JSON array so that the statement stays cacheable
+        // whatever the number of teams.
         let mut stmt = conn.prepare_cached(
-            "SELECT day_ms / 86400000 AS day, SUM(cost_nanos) FROM rollup_daily_coarse
-             WHERE team = ?1 AND day_ms >= ?2 AND day_ms < ?3 GROUP BY day",
+            "SELECT team, day_ms / 86400000 AS day, SUM(cost_nanos) FROM rollup_daily_coarse
+             WHERE team IN (SELECT value FROM json_each(?1)) AND day_ms >= ?2 AND day_ms < ?3
+             GROUP BY team, day",
         )?;
-        let mut days = vec![0i64; (to_day - from_day).max(0) as usize];
-        let rows = stmt.query_map(params![team, from_day * DAY_MS, to_day * DAY_MS], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        let list = serde_json::Value::from(teams.to_vec()).to_string();
+        let rows = stmt.query_map(params![list, from_day * DAY_MS, to_day * DAY_MS], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         for row in rows {
-            let (day, nanos) = row?;
-            if let Some(slot) = days.get_mut((day - from_day) as usize) {
+            let (team, day, nanos) = row?;
+            if let Some(slot) = out
+                .get_mut(&team)
+                .and_then(|d| d.get_mut((day - from_day) as usize))
+            {
                 *slot = nanos;
             }
         }
-        Ok(days)
+        Ok(out)
     }
 
     pub(super) fn record_alert_impl(
