@@ -5,8 +5,6 @@ mod error;
 mod events;
 mod export;
 mod insights;
-#[cfg(test)]
-mod insights_tests;
 mod meta;
 mod metrics;
 mod spend;

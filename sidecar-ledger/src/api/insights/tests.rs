@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::{router_with, AppState, DEFAULT_LEASE_TTL_MS};
+use crate::api::{router_with, AppState, DEFAULT_LEASE_TTL_MS};
 use crate::auth;
 use crate::store::insights::{NewToken, Role};
 use crate::store::postgres_parity::PgSchema;

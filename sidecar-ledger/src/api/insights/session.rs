@@ -1,0 +1,103 @@
+//! `/v1/session`: who a token is, and the dashboard's HttpOnly session cookie.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{blocking, ApiError, AppState};
+use crate::auth::{self, Principal};
+use crate::store::{Store, StoreError};
+
+use super::visible_teams;
+
+#[derive(Serialize)]
+pub struct SessionJson {
+    pub name: String,
+    pub role: &'static str,
+    pub team: Option<String>,
+    /// What the token may see: `all` teams or its `team`.
+    pub sees: &'static str,
+    /// Teams this token may open, for the team picker.
+    pub teams: Vec<String>,
+}
+
+fn session_json(
+    store: &dyn Store,
+    state: &AppState,
+    p: &Principal,
+) -> Result<SessionJson, StoreError> {
+    let teams = visible_teams(store, &state.budgets.current(), p)?;
+    Ok(SessionJson {
+        name: p.name.clone(),
+        role: p.role.as_str(),
+        team: p.team.clone(),
+        sees: if p.confined_to().is_some() {
+            "team"
+        } else {
+            "all"
+        },
+        teams: teams.into_iter().collect(),
+    })
+}
+
+pub async fn get_session(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<SessionJson>, ApiError> {
+    let store = state.store.clone();
+    let s = state.clone();
+    Ok(Json(
+        blocking(move || session_json(store.as_ref(), &s, &who)).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    pub token: String,
+}
+
+/// `POST /v1/session`: checks a token and keeps it in an HttpOnly cookie.
+pub async fn post_session(
+    State(state): State<AppState>,
+    body: Result<Json<SessionRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let token = req.token.trim().to_string();
+    let store = state.store.clone();
+    let s = state.clone();
+    let t = token.clone();
+    let found = blocking(move || {
+        let Some(p) = auth::lookup(store.as_ref(), &t)? else {
+            return Ok(None);
+        };
+        Ok(Some(session_json(store.as_ref(), &s, &p)?))
+    })
+    .await?;
+    let Some(session) = found else {
+        return Ok(auth::unauthorized("unknown or revoked token"));
+    };
+    let cookie = format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200",
+        auth::COOKIE
+    );
+    let mut r = Json(session).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|_| ApiError::bad_request("malformed token"))?,
+    );
+    Ok(r)
+}
+
+/// `DELETE /v1/session`: forgets the cookie.
+pub async fn delete_session() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("tollgate_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
