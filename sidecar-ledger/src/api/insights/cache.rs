@@ -7,13 +7,13 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{blocking, now_ms, ApiError, AppState};
+use crate::api::{now_ms, ApiError, AppState};
 use crate::auth::Principal;
 use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::Bucket;
 use crate::store::insights::InsightDim;
 
-use super::{grouped, round4, scope_json, Args, Params, RangeJson, ScopeJson};
+use super::{grouped_for, round4, scope_json, Args, Params, RangeJson, ScopeJson, DAILY_BUCKETS};
 
 #[derive(Serialize)]
 pub struct CacheResponse {
@@ -51,20 +51,15 @@ pub async fn get_cache(
 ) -> Result<Json<CacheResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to", "team", "bucket"])?;
     let range = args.range(now_ms())?;
-    let bucket = args.bucket(Bucket::Day, &[Bucket::Day, Bucket::Week, Bucket::Month])?;
+    let bucket = args.bucket(Bucket::Day, &DAILY_BUCKETS)?;
     let team = who.scope(args.get("team"))?;
-    let store = state.store.clone();
-    let t = team.clone();
-    let rows = blocking(move || {
-        grouped(
-            store.as_ref(),
-            range,
-            t.as_deref(),
-            None,
-            Some(bucket),
-            &[InsightDim::Cache],
-        )
-    })
+    let rows = grouped_for(
+        &state,
+        range,
+        team.clone(),
+        Some(bucket),
+        vec![InsightDim::Cache],
+    )
     .await?;
     let starts = bucket.starts(range.from_ms, range.to_ms);
     let index: HashMap<i64, usize> = starts.iter().enumerate().map(|(i, d)| (*d, i)).collect();

@@ -6,13 +6,13 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{blocking, now_ms, ApiError, AppState};
+use crate::api::{now_ms, ApiError, AppState};
 use crate::auth::Principal;
 use crate::insights::narrative::{self, pct, share};
 use crate::insights::Bucket;
 use crate::store::insights::InsightDim;
 
-use super::{grouped, scope_json, Args, Grouped, Params, RangeJson, ScopeJson};
+use super::{grouped_for, scope_json, Args, Grouped, Params, RangeJson, ScopeJson, DAILY_BUCKETS};
 
 #[derive(Serialize)]
 pub struct ShareSeries {
@@ -86,31 +86,17 @@ pub async fn get_mix(
 ) -> Result<Json<MixResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to", "team", "bucket", "by"])?;
     let range = args.range(now_ms())?;
-    let bucket = args.bucket(Bucket::Day, &[Bucket::Day, Bucket::Week, Bucket::Month])?;
+    let bucket = args.bucket(Bucket::Day, &DAILY_BUCKETS)?;
     let team = who.scope(args.get("team"))?;
-    let (by, dim) = match args.get("by").unwrap_or("lane") {
-        "lane" => ("lane", InsightDim::Lane),
-        "provider" => ("provider", InsightDim::Provider),
-        "model" => ("model", InsightDim::Model),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "'by' must be lane, provider or model, found '{other}'"
-            )))
-        }
-    };
-    let store = state.store.clone();
-    let t = team.clone();
-    let rows = blocking(move || {
-        grouped(
-            store.as_ref(),
-            range,
-            t.as_deref(),
-            None,
-            Some(bucket),
-            &[dim],
-        )
-    })
-    .await?;
+    let (by, dim) = args.choice(
+        "by",
+        &[
+            ("lane", InsightDim::Lane),
+            ("provider", InsightDim::Provider),
+            ("model", InsightDim::Model),
+        ],
+    )?;
+    let rows = grouped_for(&state, range, team.clone(), Some(bucket), vec![dim]).await?;
     let starts = bucket.starts(range.from_ms, range.to_ms);
     let (series, totals) = share_series(&rows, &starts);
     let all: i64 = totals.iter().sum();

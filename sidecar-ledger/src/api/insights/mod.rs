@@ -23,7 +23,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
 use serde::Serialize;
 
-use super::{now_ms, ApiError};
+use super::{blocking, now_ms, ApiError, AppState};
 use crate::auth::Principal;
 use crate::insights::{parse_range, Bucket, DayRange};
 use crate::query;
@@ -70,6 +70,29 @@ impl Args {
         )?)
     }
 
+    /// `name`'s value among `options` (the first when absent), with its name.
+    fn choice<T: Copy>(
+        &self,
+        name: &str,
+        options: &[(&'static str, T)],
+    ) -> Result<(&'static str, T), ApiError> {
+        let Some(given) = self.get(name) else {
+            return Ok(options[0]);
+        };
+        options
+            .iter()
+            .find(|(n, _)| *n == given)
+            .copied()
+            .ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                let (last, rest) = names.split_last().expect("options are not empty");
+                ApiError::bad_request(format!(
+                    "'{name}' must be {} or {last}, found '{given}'",
+                    rest.join(", ")
+                ))
+            })
+    }
+
     fn bucket(&self, default: Bucket, allowed: &[Bucket]) -> Result<Bucket, ApiError> {
         match self.get("bucket") {
             None => Ok(default),
@@ -107,8 +130,23 @@ fn tokens_total(s: &Sums) -> i64 {
     s.input_tokens + s.cached_input_tokens + s.cache_write_tokens + s.output_tokens
 }
 
+/// The buckets of the charts drawn from the daily rollups.
+const DAILY_BUCKETS: [Bucket; 3] = [Bucket::Day, Bucket::Week, Bucket::Month];
+
 /// Rows of the daily rollups grouped by bucket and `dims`: `(bucket start, key, sums)`.
 type Grouped = Vec<(i64, Vec<Option<String>>, Sums)>;
+
+/// [`grouped`] for one team (or every team) off the async runtime.
+async fn grouped_for(
+    state: &AppState,
+    range: DayRange,
+    team: Option<String>,
+    bucket: Option<Bucket>,
+    dims: Vec<InsightDim>,
+) -> Result<Grouped, ApiError> {
+    let store = state.store.clone();
+    blocking(move || grouped(store.as_ref(), range, team.as_deref(), None, bucket, &dims)).await
+}
 
 fn grouped(
     store: &dyn Store,

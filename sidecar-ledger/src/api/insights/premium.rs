@@ -13,7 +13,7 @@ use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::Bucket;
 use crate::store::insights::{InsightDim, InsightQuery};
 
-use super::{grouped, round4, scope_json, text, Args, Params, RangeJson, ScopeJson};
+use super::{grouped, round4, scope_json, text, Args, Params, RangeJson, ScopeJson, DAILY_BUCKETS};
 
 #[derive(Serialize)]
 pub struct WorkflowSpend {
@@ -51,7 +51,7 @@ pub async fn get_premium(
 ) -> Result<Json<PremiumResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to", "team", "bucket"])?;
     let range = args.range(now_ms())?;
-    let bucket = args.bucket(Bucket::Day, &[Bucket::Day, Bucket::Week, Bucket::Month])?;
+    let bucket = args.bucket(Bucket::Day, &DAILY_BUCKETS)?;
     let team = who.scope(args.get("team"))?;
     let store = state.store.clone();
     let t = team.clone();

@@ -399,4 +399,26 @@ async fn every_chart_endpoint_answers(f: &Fixture, admin: &str) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = f.get("/v1/insights/mix?colour=red", Some(admin)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // A choice out of its list names the list and what was given.
+    for (uri, message) in [
+        (
+            "/v1/insights/mix?by=colour",
+            "'by' must be lane, provider or model, found 'colour'",
+        ),
+        (
+            "/v1/insights/top?by=team",
+            "'by' must be user or workflow, found 'team'",
+        ),
+        (
+            "/v1/insights/cache?bucket=hour",
+            "'bucket' must be one of: day, week, month",
+        ),
+    ] {
+        let (s, body) = f.get(uri, Some(admin)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["error"]["message"], message, "{uri}");
+    }
+    // Without `by`, the first choice.
+    let (s, mix) = f.get("/v1/insights/mix", Some(admin)).await;
+    assert_eq!((s, mix["by"].as_str()), (StatusCode::OK, Some("lane")));
 }

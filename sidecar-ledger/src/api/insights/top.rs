@@ -4,12 +4,12 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{blocking, now_ms, ApiError, AppState};
+use crate::api::{now_ms, ApiError, AppState};
 use crate::auth::Principal;
 use crate::insights::narrative::{pct, share, usd};
 use crate::store::insights::InsightDim;
 
-use super::{grouped, round4, scope_json, Args, Params, RangeJson, ScopeJson};
+use super::{grouped_for, round4, scope_json, Args, Params, RangeJson, ScopeJson};
 
 #[derive(Serialize)]
 pub struct TopItem {
@@ -40,15 +40,13 @@ pub async fn get_top(
     let args = Args::parse(params, &["from", "to", "team", "by", "limit"])?;
     let range = args.range(now_ms())?;
     let team = who.scope(args.get("team"))?;
-    let (by, dim) = match args.get("by").unwrap_or("user") {
-        "user" => ("user", InsightDim::User),
-        "workflow" => ("workflow", InsightDim::Workflow),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "'by' must be user or workflow, found '{other}'"
-            )))
-        }
-    };
+    let (by, dim) = args.choice(
+        "by",
+        &[
+            ("user", InsightDim::User),
+            ("workflow", InsightDim::Workflow),
+        ],
+    )?;
     let limit = match args.get("limit") {
         None => 10,
         Some(l) => l
@@ -57,18 +55,13 @@ pub async fn get_top(
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| ApiError::bad_request("'limit' must be a whole number from 1 to 100"))?,
     };
-    let store = state.store.clone();
-    let t = team.clone();
-    let rows = blocking(move || {
-        grouped(
-            store.as_ref(),
-            range,
-            t.as_deref(),
-            None,
-            None,
-            &[dim, InsightDim::Team],
-        )
-    })
+    let rows = grouped_for(
+        &state,
+        range,
+        team.clone(),
+        None,
+        vec![dim, InsightDim::Team],
+    )
     .await?;
     let total: i64 = rows.iter().map(|(_, _, s)| s.cost_nanos).sum();
     let mut items: Vec<TopItem> = rows
