@@ -5,41 +5,37 @@
 //! `allow_on_headers_stop_iteration`), so a request is refused or rewritten before any
 //! upstream stream is opened.
 
+mod cached;
+mod fallback;
+mod upstream;
+mod wallet_gate;
+
 use std::rc::Rc;
-use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::accounting::{RequestRecord, ServedBy};
 use tollgate_core::budget::reservation_nanos;
-use tollgate_core::cache::{cache_key, client_bypasses, is_nondeterministic, Bypass, Entry};
 use tollgate_core::config::LedgerFailureMode;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::errors::{error_body, LocalError};
 use tollgate_core::event::ApiKind;
-use tollgate_core::event::CacheStatus;
 use tollgate_core::filter_config::{GroupEntry, LaneEntry};
 use tollgate_core::headers::{self, Pairs};
 use tollgate_core::keys;
-use tollgate_core::lease::{
-    decide, decide_without_credit, CreditDecision, LeaseAnswer, LeaseRequest, WithoutCredit,
-};
-use tollgate_core::money::format_usd;
 use tollgate_core::request::{clean_label, ParsedRequest};
 use tollgate_core::routing::{plan, premium_status, RouteQuery};
 use tollgate_core::sse::SseParser;
 use tollgate_core::stream_filter::UsageChunkStripper;
-use tollgate_core::translate::{
-    translate_error, translate_request, translate_response, Direction, StreamTranslator,
-    Untranslatable,
-};
+use tollgate_core::translate::{Direction, StreamTranslator};
 
 use crate::host;
 use crate::host::now_ms;
 use crate::ids::{new_request_id, random_u64};
-use crate::response_cache::{self, Lookup, SeenSlot};
+use crate::response_cache::SeenSlot;
 use crate::runtime::Runtime;
-use crate::wallet::{self, UpdateError};
+use crate::wallet;
+use upstream::{translate_whole_answer, upstream_request};
 
 /// Request headers that never go upstream: the client's key and Tollgate's own
 /// control headers (and `accept-encoding`: usage is read from uncompressed answers).
@@ -285,167 +281,6 @@ impl RequestFlow {
         self.rt.enqueue_event(event);
     }
 
-    /// A lane answered 429/5xx and another lane may serve: record the failed attempt as
-    /// its own event (cost 0) and mark the lane's failure.
-    fn record_failed_attempt(&mut self, status: u16) {
-        self.attempt += 1;
-        let Some(record) = self.record.as_ref() else {
-            return;
-        };
-        let mut attempt = record.clone();
-        attempt.id = format!("{}-attempt{}", record.id, self.attempt);
-        attempt.response_status = Some(status);
-        attempt.response_complete = true;
-        attempt.lease_id = None;
-        let now = now_ms();
-        let event = attempt.finish(&self.rt.prices, now);
-        let labels = [
-            ("team", event.team.as_str()),
-            ("provider", event.provider.as_deref().unwrap_or("none")),
-            ("lane", event.lane.as_deref().unwrap_or("none")),
-        ];
-        self.rt.deferred.count_named(
-            tollgate_core::stats::stat_name(tollgate_core::stats::FAILED_ATTEMPTS, &labels),
-            1,
-        );
-        if let Some(lane) = self.upstream_lane.take() {
-            self.lane_finished(&lane, &event, false, now);
-        }
-        self.enqueue(&event);
-    }
-
-    /// Sends the request to the next planned lane from inside the filter, while the
-    /// failed answer is held back. The client sees only the final answer.
-    fn start_fallback(&mut self, failed_body_size: usize) -> Action {
-        let Some(parsed) = self.sent.as_ref() else {
-            return Action::Continue;
-        };
-        if self.planned.is_empty() {
-            return Action::Continue;
-        }
-        let lane = self.planned.remove(0);
-        let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
-            return Action::Continue;
-        };
-        let Ok(upstream) = upstream_request(parsed, &lane, &credential, None) else {
-            return Action::Continue;
-        };
-        let headers: Vec<(&str, &str)> = upstream
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let body = upstream
-            .body
-            .clone()
-            .unwrap_or_else(|| parsed.upstream_body(&lane.model));
-        let timeout = Duration::from_secs(FALLBACK_TIMEOUT_SECS);
-        match self.dispatch_http_call(&lane.cluster, headers, Some(&body), vec![], timeout) {
-            Ok(token) => {
-                // The group is read through a handle of its own (no deep clone per request).
-                let rt = Rc::clone(&self.rt);
-                let group = group_of(&rt, self.record.as_ref());
-                if let (Some(r), Some(group)) = (self.record.as_mut(), group) {
-                    r.served_by = Some(ServedBy {
-                        provider: lane.provider.as_str().to_string(),
-                        lane: lane.id.clone(),
-                        model: lane.model.clone(),
-                    });
-                    (r.premium, r.premium_approved) =
-                        premium_status(&lane, group, r.workflow.as_deref());
-                }
-                self.rt.lanes.started(&lane.id, now_ms());
-                self.upstream_lane = Some(lane.id.clone());
-                self.translation = upstream.direction;
-                self.lane_api = Some(upstream.lane_api);
-                self.fallback = Some(FallbackCall {
-                    token,
-                    failed_body_size,
-                    lane,
-                });
-                Action::Pause
-            }
-            Err(status) => {
-                log::warn!(
-                    "tollgate: fallback to lane {} not possible: {status:?}",
-                    lane.id
-                );
-                Action::Continue
-            }
-        }
-    }
-
-    fn on_fallback_answer(&mut self, body_size: usize) {
-        let Some(call) = self.fallback.take() else {
-            return;
-        };
-        let status = self
-            .get_http_call_response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(502);
-        let content_type = self
-            .get_http_call_response_header("content-type")
-            .unwrap_or_else(|| "application/json".into());
-        let body = self
-            .get_http_call_response_body(0, body_size)
-            .unwrap_or_default();
-        if (status == 429 || status >= 500) && !self.planned.is_empty() {
-            self.record_failed_attempt(status);
-            if let Action::Pause = self.start_fallback(call.failed_body_size) {
-                return;
-            }
-        }
-        let Some(api) = self.lane_api.or(self.record.as_ref().map(|r| r.api)) else {
-            self.resume_http_response();
-            return;
-        };
-        let is_stream = content_type.starts_with("text/event-stream");
-        if let Some(r) = self.record.as_mut() {
-            r.response_status = Some(status);
-            r.response_bytes = body.len();
-            r.response_complete = true;
-            if is_stream {
-                let mut parser = SseParser::new(MAX_SSE_EVENT_BYTES);
-                let usage = &mut r.usage;
-                parser.push(&body, &mut |e| usage.observe_stream_event(api, &e.data));
-                parser.finish(&mut |e| usage.observe_stream_event(api, &e.data));
-            } else {
-                r.usage.observe_body(api, &body);
-            }
-        }
-        let cost = self
-            .record
-            .is_some()
-            .then(|| format_usd(self.cost_so_far()));
-        let body = match (self.translation, self.sent.as_ref()) {
-            (Some(d), Some(parsed)) => translate_whole_answer(
-                d,
-                status,
-                is_stream,
-                &body,
-                &parsed.facts.model,
-                parsed.facts.client_wants_stream_usage,
-            ),
-            _ => body,
-        };
-        let map = MapType::HttpResponseHeaders;
-        let _ = host::set_header(map, ":status", &status.to_string());
-        let _ = host::set_header(map, "content-type", &content_type);
-        let _ = host::set_header(map, "content-length", &body.len().to_string());
-        let _ = host::set_header(map, HEADER_LANE, &call.lane.id);
-        if let Some(id) = self.record.as_ref().map(|r| r.id.clone()) {
-            let _ = host::set_header(map, HEADER_REQUEST_ID, &id);
-        }
-        if let (Some(cost), false) = (cost, is_stream) {
-            let _ = host::set_header(map, HEADER_COST, &cost);
-        }
-        let _ = host::replace_body(BufferType::HttpResponseBody, call.failed_body_size, &body);
-        // Nothing left to parse or cache from the held-back failed answer.
-        self.response = ResponseBody::Unknown;
-        self.cache_store = None;
-        self.resume_http_response();
-    }
-
     /// The body phase: parse, choose a lane, check the wallet, then forward.
     fn forward(&mut self, body_size: usize) -> Action {
         let prepared = match self.prepare(body_size) {
@@ -563,263 +398,6 @@ impl RequestFlow {
             .as_ref()
             .map(|r| r.team.clone())
             .unwrap_or_default()
-    }
-
-    /// Reserves the request's upper-bound cost from the instance's leased credit.
-    fn try_reserve(&mut self, prepared: &Prepared) -> Gate {
-        let team = self.team();
-        match wallet::reserve(&team, prepared.reservation, prepared.planned_ms) {
-            Ok((lease_id, notice)) => {
-                self.budget_notice = notice;
-                self.reservation = Some((lease_id, prepared.reservation));
-                if let Some(r) = self.record.as_mut() {
-                    r.lease_id = Some(lease_id);
-                }
-                Gate::Pass
-            }
-            Err(UpdateError::Refused(_)) => {
-                let now = now_ms();
-                match decide_without_credit(
-                    wallet::recently_exhausted(&team, now),
-                    wallet::ledger_memory(),
-                    now,
-                    self.failure_mode(),
-                ) {
-                    WithoutCredit::Exhausted { available } => {
-                        Gate::Refuse(self.refuse_wallet(&team, available, prepared.reservation))
-                    }
-                    WithoutCredit::AskLedger => Gate::AskLedger,
-                    // A lease call found the ledger unreachable moments ago: decide now
-                    // rather than make this request wait for the timeout again.
-                    WithoutCredit::Remembered(CreditDecision::SendUnchecked) => {
-                        log::debug!("tollgate: ledger unreachable moments ago; team {team} fails open: request sent without a wallet check");
-                        self.mark_unchecked();
-                        Gate::Pass
-                    }
-                    WithoutCredit::Remembered(
-                        CreditDecision::RefuseUnavailable | CreditDecision::UseGrant(_),
-                    ) => Gate::Refuse(self.refuse(
-                        LocalError::WalletUnavailable,
-                        "The wallet authority (Tollgate ledger) was found unreachable moments ago; the request was not sent.",
-                    )),
-                }
-            }
-            Err(UpdateError::Host(status)) => {
-                log::warn!("tollgate: wallet credit unavailable: {status:?}");
-                Gate::Refuse(self.refuse(
-                    LocalError::WalletUnavailable,
-                    "Tollgate could not check the team wallet; try again.",
-                ))
-            }
-        }
-    }
-
-    fn refuse_wallet(&mut self, team: &str, available: i64, needed: i64) -> Action {
-        let msg = format!(
-            "Wallet '{team}' cannot cover this request: ${} available to this gateway, up to ${} needed. \
-             Ask your Tollgate admin to allocate more to the wallet.",
-            format_usd(available.max(0)),
-            format_usd(needed)
-        );
-        self.refuse(LocalError::WalletExhausted, &msg)
-    }
-
-    /// Asks the ledger for more credit; the request waits, paused, for the answer.
-    fn ask_ledger(&mut self, prepared: Prepared) -> Action {
-        let request = LeaseRequest {
-            instance: self.rt.instance_id.clone(),
-            team: self.team(),
-            want_nanos: self.rt.config.lease_chunk_nanos.max(prepared.reservation),
-        };
-        let body = serde_json::to_vec(&request).unwrap_or_default();
-        let sink = &self.rt.config.events;
-        let headers = vec![
-            (":method", "POST"),
-            (":path", self.rt.config.lease_path.as_str()),
-            (":authority", sink.ledger_authority.as_str()),
-            ("content-type", "application/json"),
-        ];
-        match self.dispatch_http_call(
-            &sink.ledger_cluster,
-            headers,
-            Some(&body),
-            vec![],
-            Duration::from_millis(u64::from(sink.ledger_timeout_ms)),
-        ) {
-            Ok(_) => {
-                self.pending = Some(prepared);
-                Action::Pause
-            }
-            Err(status) => {
-                log::warn!("tollgate: cannot reach the ledger for credit: {status:?}");
-                wallet::note_ledger_answer(&LeaseAnswer::Unreachable, now_ms());
-                match decide(LeaseAnswer::Unreachable, self.failure_mode()) {
-                    CreditDecision::SendUnchecked => {
-                        log::warn!("tollgate: ledger unreachable; team {} fails open: request sent without a wallet check", self.team());
-                        self.mark_unchecked();
-                        self.send(prepared)
-                    }
-                    _ => self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) is unreachable; the request was not sent."),
-                }
-            }
-        }
-    }
-
-    fn on_lease_answer(&mut self, body_size: usize) {
-        let Some(prepared) = self.pending.take() else {
-            return;
-        };
-        let status = self
-            .get_http_call_response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok());
-        let body = (status == Some(200))
-            .then(|| self.get_http_call_response_body(0, body_size))
-            .flatten();
-        let answer = LeaseAnswer::from_http(status, body.as_deref());
-        wallet::note_ledger_answer(&answer, now_ms());
-        let mode = self.failure_mode();
-        let team = self.team();
-        let unknown_wallet = answer == LeaseAnswer::Rejected { status: 404 };
-        let grant = match decide(answer, mode) {
-            CreditDecision::UseGrant(grant) => grant,
-            CreditDecision::SendUnchecked => {
-                log::warn!("tollgate: ledger lease call answered {status:?}; team {team} fails open: request sent without a wallet check");
-                self.mark_unchecked();
-                if let Action::Continue = self.send(prepared) {
-                    self.resume_http_request();
-                }
-                return;
-            }
-            CreditDecision::RefuseUnavailable if unknown_wallet => {
-                log::warn!("tollgate: the ledger has no wallet '{team}'");
-                self.refuse(LocalError::WalletUnavailable, &format!("The wallet authority (Tollgate ledger) has no wallet '{team}'; the request was not sent."));
-                return;
-            }
-            CreditDecision::RefuseUnavailable => {
-                log::warn!("tollgate: ledger lease call answered {status:?}");
-                self.refuse(LocalError::WalletUnavailable, "The wallet authority (Tollgate ledger) did not grant credit; the request was not sent.");
-                return;
-            }
-        };
-        wallet::install_grant(&team, &grant);
-        match wallet::reserve(&team, prepared.reservation, now_ms()) {
-            Ok((lease_id, notice)) => {
-                self.budget_notice = notice;
-                wallet::clear_exhausted(&team);
-                self.reservation = Some((lease_id, prepared.reservation));
-                if let Some(r) = self.record.as_mut() {
-                    r.lease_id = Some(lease_id);
-                }
-                if let Action::Continue = self.send(prepared) {
-                    self.resume_http_request();
-                }
-            }
-            Err(_) => {
-                // The ledger answered: the wallet cannot cover the request. Never
-                // bypassed, whatever the group's failure mode.
-                wallet::mark_exhausted(&team, now_ms(), grant.wallet_available_nanos);
-                let available = grant.wallet_available_nanos + grant.granted_nanos;
-                self.refuse_wallet(&team, available, prepared.reservation);
-            }
-        }
-    }
-
-    /// Serves a fresh cached answer locally, or notes that the answer may be stored.
-    fn answer_from_cache(&mut self, prepared: &Prepared) -> Option<Action> {
-        let rt = Rc::clone(&self.rt);
-        let group = group_of(&rt, self.record.as_ref())?;
-        let group_name = group.name.as_str();
-        let cache = &rt.config.cache;
-        if !group.cache_enabled {
-            return None;
-        }
-        let bypass = if client_bypasses(self.header("cache-control").as_deref()) {
-            Some(Bypass::ClientAsked)
-        } else if cache.skip_nondeterministic && is_nondeterministic(&prepared.parsed.body) {
-            Some(Bypass::Nondeterministic)
-        } else {
-            None
-        };
-        if bypass.is_some() {
-            if let Some(r) = self.record.as_mut() {
-                r.cache = CacheStatus::Bypass;
-            }
-            return None;
-        }
-        let shared_by = (!cache.share_across_groups).then_some(group_name);
-        let key = cache_key(
-            prepared.parsed.api,
-            &prepared.lane.model,
-            shared_by,
-            &prepared.parsed.body,
-        );
-        let now = now_ms();
-        let ttl = group.cache_ttl_seconds;
-        let entry = match response_cache::lookup(cache, &key, now) {
-            Lookup::Hit(entry) => entry,
-            Lookup::Miss(seen) => {
-                self.rt.deferred.count(self.rt.cache_metrics.misses, 1);
-                if let Some(r) = self.record.as_mut() {
-                    r.cache = CacheStatus::Miss;
-                }
-                self.cache_store = Some(CacheStore { key, ttl, seen });
-                return None;
-            }
-        };
-        self.rt.deferred.count(self.rt.cache_metrics.hits, 1);
-        let record = self.record.as_mut()?;
-        record.cache = CacheStatus::Hit;
-        record.cost_avoided_nanos = entry.cost_nanos;
-        record.response_status = Some(200);
-        record.response_complete = true;
-        record.response_bytes = entry.body.len();
-        let age = ((now - entry.stored_ms).max(0) / 1000).to_string();
-        let id = record.id.clone();
-        let headers = [
-            ("content-type", entry.content_type.as_str()),
-            (HEADER_REQUEST_ID, id.as_str()),
-            (HEADER_LANE, prepared.lane.id.as_str()),
-            (HEADER_CACHE, "hit"),
-            ("age", age.as_str()),
-            (HEADER_COST, "0.00"),
-        ];
-        if let Err(status) = host::send_response(200, &headers, &entry.body) {
-            log::warn!("tollgate: cannot answer from cache: {status:?}");
-            return None;
-        }
-        self.served_from_cache = true;
-        Some(Action::Pause)
-    }
-
-    /// Stores a complete, successful answer for later identical requests.
-    /// `cost_nanos` is what the answer cost (a later hit records it as avoided).
-    fn store_in_cache(&mut self, body: &[u8], content_type: String, cost_nanos: i64) {
-        let Some(CacheStore { key, ttl, seen }) = self.cache_store.take() else {
-            return;
-        };
-        let Some(record) = self.record.as_ref() else {
-            return;
-        };
-        if record.response_status != Some(200) {
-            return; // errors are never cached
-        }
-        let now = now_ms();
-        let entry = Entry {
-            key,
-            stored_ms: now,
-            expires_ms: now + i64::from(ttl) * 1000,
-            cost_nanos,
-            content_type,
-            body: body.to_vec(),
-        };
-        response_cache::store(
-            &self.rt.config.cache,
-            &entry,
-            seen,
-            now,
-            &self.rt.cache_metrics,
-            &self.rt.deferred,
-        );
     }
 
     fn finish_response(&mut self, body_size: usize) {
@@ -953,102 +531,6 @@ impl RequestFlow {
 fn group_of<'a>(rt: &'a Runtime, record: Option<&RequestRecord>) -> Option<&'a GroupEntry> {
     let name = &record?.consumer_group;
     rt.config.groups.iter().find(|g| &g.name == name)
-}
-
-/// A request as one lane's provider expects it.
-struct UpstreamRequest {
-    headers: Vec<(String, String)>,
-    /// The body to send, or `None` when the client's goes as it is.
-    body: Option<Vec<u8>>,
-    /// Set when the lane speaks the other provider's format.
-    direction: Option<Direction>,
-    /// The API the lane is called with (its answers are read as this API).
-    lane_api: ApiKind,
-}
-
-/// Path, authority, credential and body for `lane`, translated when the lane speaks
-/// the other provider's format.
-fn upstream_request(
-    parsed: &ParsedRequest,
-    lane: &LaneEntry,
-    credential: &str,
-    anthropic_version: Option<&str>,
-) -> Result<UpstreamRequest, Untranslatable> {
-    let lane_api = lane_api(parsed.api, lane.provider);
-    let direction = Direction::between(parsed.api, lane_api);
-    let body = match direction {
-        None if parsed.sent_unchanged(&lane.model) => None,
-        None => Some(parsed.upstream_body(&lane.model)),
-        Some(d) => {
-            let map = translate_request(d, &parsed.body, &lane.model, lane.max_output_tokens)?;
-            Some(serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default())
-        }
-    };
-    let mut headers = vec![
-        (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), lane_api.upstream_path().to_string()),
-        (":authority".to_string(), lane.authority.clone()),
-        ("content-type".to_string(), "application/json".to_string()),
-    ];
-    if let Some(body) = &body {
-        headers.push(("content-length".to_string(), body.len().to_string()));
-    }
-    match lane.provider {
-        ProviderKind::Openai => {
-            headers.push(("authorization".into(), format!("Bearer {credential}")))
-        }
-        ProviderKind::Anthropic => {
-            headers.push(("x-api-key".into(), credential.to_string()));
-            headers.push((
-                "anthropic-version".into(),
-                anthropic_version.unwrap_or("2023-06-01").to_string(),
-            ));
-        }
-    }
-    Ok(UpstreamRequest {
-        headers,
-        body,
-        direction,
-        lane_api,
-    })
-}
-
-/// The API a lane's provider is called with for a client speaking `client`.
-fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
-    if client.native_provider() == provider {
-        client
-    } else {
-        match provider {
-            ProviderKind::Anthropic => ApiKind::Messages,
-            ProviderKind::Openai => ApiKind::ChatCompletions,
-        }
-    }
-}
-
-/// Turns a whole lane answer into the client's format (JSON, error or a buffered stream).
-fn translate_whole_answer(
-    direction: Direction,
-    status: u16,
-    is_stream: bool,
-    body: &[u8],
-    client_model: &str,
-    include_usage: bool,
-) -> Vec<u8> {
-    let created = (now_ms() / 1000) as u64;
-    if !(200..300).contains(&status) {
-        return translate_error(direction, body);
-    }
-    if is_stream {
-        let mut t =
-            StreamTranslator::new(direction, client_model, include_usage).with_created(created);
-        let mut out = t.push(body);
-        out.extend(t.finish());
-        return out;
-    }
-    translate_response(direction, body, client_model, created).unwrap_or_else(|e| {
-        log::warn!("tollgate: lane answer could not be translated: {}", e.0);
-        translate_error(direction, body)
-    })
 }
 
 impl Context for RequestFlow {

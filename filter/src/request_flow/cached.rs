@@ -1,0 +1,116 @@
+//! Answering from the shared response cache, and storing a fresh answer in it.
+
+use std::rc::Rc;
+
+use proxy_wasm::types::Action;
+use tollgate_core::cache::{cache_key, client_bypasses, is_nondeterministic, Bypass, Entry};
+use tollgate_core::event::CacheStatus;
+
+use crate::host;
+use crate::host::now_ms;
+use crate::response_cache::{self, Lookup};
+
+use super::{
+    group_of, CacheStore, Prepared, RequestFlow, HEADER_CACHE, HEADER_COST, HEADER_LANE,
+    HEADER_REQUEST_ID,
+};
+
+impl RequestFlow {
+    /// Serves a fresh cached answer locally, or notes that the answer may be stored.
+    pub(super) fn answer_from_cache(&mut self, prepared: &Prepared) -> Option<Action> {
+        let rt = Rc::clone(&self.rt);
+        let group = group_of(&rt, self.record.as_ref())?;
+        let group_name = group.name.as_str();
+        let cache = &rt.config.cache;
+        if !group.cache_enabled {
+            return None;
+        }
+        let bypass = if client_bypasses(self.header("cache-control").as_deref()) {
+            Some(Bypass::ClientAsked)
+        } else if cache.skip_nondeterministic && is_nondeterministic(&prepared.parsed.body) {
+            Some(Bypass::Nondeterministic)
+        } else {
+            None
+        };
+        if bypass.is_some() {
+            if let Some(r) = self.record.as_mut() {
+                r.cache = CacheStatus::Bypass;
+            }
+            return None;
+        }
+        let shared_by = (!cache.share_across_groups).then_some(group_name);
+        let key = cache_key(
+            prepared.parsed.api,
+            &prepared.lane.model,
+            shared_by,
+            &prepared.parsed.body,
+        );
+        let now = now_ms();
+        let ttl = group.cache_ttl_seconds;
+        let entry = match response_cache::lookup(cache, &key, now) {
+            Lookup::Hit(entry) => entry,
+            Lookup::Miss(seen) => {
+                self.rt.deferred.count(self.rt.cache_metrics.misses, 1);
+                if let Some(r) = self.record.as_mut() {
+                    r.cache = CacheStatus::Miss;
+                }
+                self.cache_store = Some(CacheStore { key, ttl, seen });
+                return None;
+            }
+        };
+        self.rt.deferred.count(self.rt.cache_metrics.hits, 1);
+        let record = self.record.as_mut()?;
+        record.cache = CacheStatus::Hit;
+        record.cost_avoided_nanos = entry.cost_nanos;
+        record.response_status = Some(200);
+        record.response_complete = true;
+        record.response_bytes = entry.body.len();
+        let age = ((now - entry.stored_ms).max(0) / 1000).to_string();
+        let id = record.id.clone();
+        let headers = [
+            ("content-type", entry.content_type.as_str()),
+            (HEADER_REQUEST_ID, id.as_str()),
+            (HEADER_LANE, prepared.lane.id.as_str()),
+            (HEADER_CACHE, "hit"),
+            ("age", age.as_str()),
+            (HEADER_COST, "0.00"),
+        ];
+        if let Err(status) = host::send_response(200, &headers, &entry.body) {
+            log::warn!("tollgate: cannot answer from cache: {status:?}");
+            return None;
+        }
+        self.served_from_cache = true;
+        Some(Action::Pause)
+    }
+
+    /// Stores a complete, successful answer for later identical requests.
+    /// `cost_nanos` is what the answer cost (a later hit records it as avoided).
+    pub(super) fn store_in_cache(&mut self, body: &[u8], content_type: String, cost_nanos: i64) {
+        let Some(CacheStore { key, ttl, seen }) = self.cache_store.take() else {
+            return;
+        };
+        let Some(record) = self.record.as_ref() else {
+            return;
+        };
+        if record.response_status != Some(200) {
+            return; // errors are never cached
+        }
+        let now = now_ms();
+        let entry = Entry {
+            key,
+            stored_ms: now,
+            expires_ms: now + i64::from(ttl) * 1000,
+            cost_nanos,
+            content_type,
+            body: body.to_vec(),
+        };
+        response_cache::store(
+            &self.rt.config.cache,
+            &entry,
+            seen,
+            now,
+            &self.rt.cache_metrics,
+            &self.rt.deferred,
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! What goes upstream for a lane: path, headers and body in the provider's format, and
+//! the whole answer translated back to the client's.
+
+use tollgate_core::config::ProviderKind;
+use tollgate_core::event::ApiKind;
+use tollgate_core::filter_config::LaneEntry;
+use tollgate_core::request::ParsedRequest;
+use tollgate_core::translate::{
+    translate_error, translate_request, translate_response, Direction, StreamTranslator,
+    Untranslatable,
+};
+
+use crate::host::now_ms;
+
+/// A request as one lane's provider expects it.
+pub(super) struct UpstreamRequest {
+    pub(super) headers: Vec<(String, String)>,
+    /// The body to send, or `None` when the client's goes as it is.
+    pub(super) body: Option<Vec<u8>>,
+    /// Set when the lane speaks the other provider's format.
+    pub(super) direction: Option<Direction>,
+    /// The API the lane is called with (its answers are read as this API).
+    pub(super) lane_api: ApiKind,
+}
+
+/// Path, authority, credential and body for `lane`, translated when the lane speaks
+/// the other provider's format.
+pub(super) fn upstream_request(
+    parsed: &ParsedRequest,
+    lane: &LaneEntry,
+    credential: &str,
+    anthropic_version: Option<&str>,
+) -> Result<UpstreamRequest, Untranslatable> {
+    let lane_api = lane_api(parsed.api, lane.provider);
+    let direction = Direction::between(parsed.api, lane_api);
+    let body = match direction {
+        None if parsed.sent_unchanged(&lane.model) => None,
+        None => Some(parsed.upstream_body(&lane.model)),
+        Some(d) => {
+            let map = translate_request(d, &parsed.body, &lane.model, lane.max_output_tokens)?;
+            Some(serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default())
+        }
+    };
+    let mut headers = vec![
+        (":method".to_string(), "POST".to_string()),
+        (":path".to_string(), lane_api.upstream_path().to_string()),
+        (":authority".to_string(), lane.authority.clone()),
+        ("content-type".to_string(), "application/json".to_string()),
+    ];
+    if let Some(body) = &body {
+        headers.push(("content-length".to_string(), body.len().to_string()));
+    }
+    match lane.provider {
+        ProviderKind::Openai => {
+            headers.push(("authorization".into(), format!("Bearer {credential}")))
+        }
+        ProviderKind::Anthropic => {
+            headers.push(("x-api-key".into(), credential.to_string()));
+            headers.push((
+                "anthropic-version".into(),
+                anthropic_version.unwrap_or("2023-06-01").to_string(),
+            ));
+        }
+    }
+    Ok(UpstreamRequest {
+        headers,
+        body,
+        direction,
+        lane_api,
+    })
+}
+
+/// The API a lane's provider is called with for a client speaking `client`.
+fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
+    if client.native_provider() == provider {
+        client
+    } else {
+        match provider {
+            ProviderKind::Anthropic => ApiKind::Messages,
+            ProviderKind::Openai => ApiKind::ChatCompletions,
+        }
+    }
+}
+
+/// Turns a whole lane answer into the client's format (JSON, error or a buffered stream).
+pub(super) fn translate_whole_answer(
+    direction: Direction,
+    status: u16,
+    is_stream: bool,
+    body: &[u8],
+    client_model: &str,
+    include_usage: bool,
+) -> Vec<u8> {
+    let created = (now_ms() / 1000) as u64;
+    if !(200..300).contains(&status) {
+        return translate_error(direction, body);
+    }
+    if is_stream {
+        let mut t =
+            StreamTranslator::new(direction, client_model, include_usage).with_created(created);
+        let mut out = t.push(body);
+        out.extend(t.finish());
+        return out;
+    }
+    translate_response(direction, body, client_model, created).unwrap_or_else(|e| {
+        log::warn!("tollgate: lane answer could not be translated: {}", e.0);
+        translate_error(direction, body)
+    })
+}
