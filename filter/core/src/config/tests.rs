@@ -1,0 +1,217 @@
+use super::*;
+
+pub(crate) fn seed() -> Config {
+    serde_json::from_value(serde_json::json!({
+        "version": "1",
+        "providers": {
+            "routing": {"strategy": "usage_based"},
+            "targets": [
+                {"id": "openai-gpt4o-mini", "provider": "openai", "model": "gpt-5.4-mini-mini",
+                 "secret_key_ref": {"env": "OPENAI_API_KEY"}},
+                {"id": "anthropic-haiku", "provider": "anthropic", "model": "claude-haiku",
+                 "secret_key_ref": {"env": "ANTHROPIC_API_KEY"}}
+            ]
+        },
+        "cache": {"enabled": true, "ttl_seconds": 1800, "max_entries": 10000, "match_strategy": "exact"},
+        "consumer_groups": [
+            {"name": "support", "api_key": "kt_cg_support_prod", "wallet_team_id": "team_support"},
+            {"name": "engineering", "api_key": "kt_cg_engineering_prod", "wallet_team_id": "team_engineering"}
+        ],
+        "cost_tracking": {"enabled": true, "wallet_enforcement": true}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn seed_shape_is_valid() {
+    assert_eq!(seed().validate(), vec![]);
+}
+
+#[test]
+fn duplicate_target_ids_and_keys_are_reported_with_paths() {
+    let mut c = seed();
+    c.providers.targets[1].id = c.providers.targets[0].id.clone();
+    c.consumer_groups[1].api_key = c.consumer_groups[0].api_key.clone();
+    let paths: Vec<_> = c.validate().into_iter().map(|p| p.path).collect();
+    assert_eq!(
+        paths,
+        vec!["providers.targets[1].id", "consumer_groups[1].api_key"]
+    );
+}
+
+#[test]
+fn undefined_wallet_is_reported_only_when_wallets_are_declared() {
+    let mut c = seed();
+    c.wallets = Some(vec![WalletDef {
+        team_id: "team_support".into(),
+        initial_usd: Default::default(),
+    }]);
+    let problems = c.validate();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].path, "consumer_groups[1].wallet_team_id");
+    assert!(problems[0].message.contains("team_engineering"));
+}
+
+#[test]
+fn digest_and_plain_key_are_equivalent_but_exclusive() {
+    let mut c = seed();
+    let digest = crate::keys::hex(&crate::keys::digest_key("kt_cg_support_prod"));
+    c.consumer_groups[0].api_key = None;
+    c.consumer_groups[0].api_key_sha256 = Some(digest);
+    assert_eq!(c.validate(), vec![]);
+    c.consumer_groups[0].api_key = Some("kt_cg_support_prod".into());
+    assert_eq!(
+        c.validate()[0].path,
+        "consumer_groups[0].api_key_sha256".to_string()
+    );
+}
+
+#[test]
+fn ledger_failure_mode_has_a_global_default_and_group_overrides() {
+    use crate::filter_config::FilterConfig;
+    let modes = |c: &Config| -> Vec<LedgerFailureMode> {
+        FilterConfig::from_config(c, "ledger:8080")
+            .unwrap()
+            .groups
+            .iter()
+            .map(|g| g.on_ledger_unavailable)
+            .collect()
+    };
+    // The seed config says nothing: fail closed, as before the setting existed.
+    let c = seed();
+    assert_eq!(
+        c.cost_tracking.on_ledger_unavailable,
+        LedgerFailureMode::Closed
+    );
+    assert_eq!(modes(&c), vec![LedgerFailureMode::Closed; 2]);
+
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["cost_tracking"]["on_ledger_unavailable"] = "open".into();
+    v["consumer_groups"][1]["on_ledger_unavailable"] = "closed".into();
+    let c: Config = serde_json::from_value(v).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    assert_eq!(
+        modes(&c),
+        vec![LedgerFailureMode::Open, LedgerFailureMode::Closed]
+    );
+
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["consumer_groups"][0]["on_ledger_unavailable"] = "open".into();
+    let c: Config = serde_json::from_value(v).unwrap();
+    assert_eq!(
+        modes(&c),
+        vec![LedgerFailureMode::Open, LedgerFailureMode::Closed]
+    );
+
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["consumer_groups"][0]["on_ledger_unavailable"] = "sometimes".into();
+    let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
+    assert!(err.contains("unknown variant `sometimes`"), "{err}");
+}
+
+#[test]
+fn fail_open_without_wallet_enforcement_is_a_warning() {
+    let about_mode = |c: &Config| -> Vec<String> {
+        c.warnings()
+            .into_iter()
+            .map(|w| w.path)
+            .filter(|p| p.ends_with("on_ledger_unavailable"))
+            .collect()
+    };
+    let mut c = seed();
+    c.consumer_groups[0].on_ledger_unavailable = Some(LedgerFailureMode::Open);
+    assert!(about_mode(&c).is_empty());
+    c.cost_tracking.wallet_enforcement = false;
+    assert_eq!(
+        about_mode(&c),
+        vec!["consumer_groups[0].on_ledger_unavailable"]
+    );
+}
+
+#[test]
+fn event_buffer_settings_have_defaults_reach_the_filter_and_are_validated() {
+    use crate::filter_config::FilterConfig;
+    // Absent: the defaults, as before the settings existed.
+    let events = FilterConfig::from_config(&seed(), "l:1").unwrap().events;
+    assert_eq!(
+        (
+            events.max_buffered,
+            events.max_batch,
+            events.flush_interval_ms,
+            events.ledger_timeout_ms
+        ),
+        (100_000, 500, 200, 5_000)
+    );
+
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["cost_tracking"]["event_buffer"] =
+        serde_json::json!({"max_events": 2000, "batch_size": 50, "flush_interval_ms": 1000});
+    v["cost_tracking"]["ledger_timeout_ms"] = 1500.into();
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    let events = FilterConfig::from_config(&c, "l:1").unwrap().events;
+    assert_eq!(
+        (
+            events.max_buffered,
+            events.max_batch,
+            events.flush_interval_ms,
+            events.ledger_timeout_ms
+        ),
+        (2000, 50, 1000, 1500)
+    );
+
+    // A partial block keeps the other defaults.
+    let mut partial = v.clone();
+    partial["cost_tracking"]["event_buffer"] = serde_json::json!({"batch_size": 100});
+    let c: Config = serde_json::from_value(partial).unwrap();
+    assert_eq!(c.cost_tracking.event_buffer.max_events, 100_000);
+
+    let paths = |buffer: serde_json::Value, timeout: u32| -> Vec<(String, String)> {
+        let mut v = v.clone();
+        v["cost_tracking"]["event_buffer"] = buffer;
+        v["cost_tracking"]["ledger_timeout_ms"] = timeout.into();
+        serde_json::from_value::<Config>(v)
+            .unwrap()
+            .validate()
+            .into_iter()
+            .map(|p| (p.path, p.message))
+            .collect()
+    };
+    let bad = paths(
+        serde_json::json!({"max_events": 0, "batch_size": 0, "flush_interval_ms": 1}),
+        10,
+    );
+    assert_eq!(
+        bad.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        vec![
+            "cost_tracking.event_buffer.max_events",
+            "cost_tracking.event_buffer.batch_size",
+            "cost_tracking.event_buffer.flush_interval_ms",
+            "cost_tracking.ledger_timeout_ms",
+        ]
+    );
+    assert_eq!(bad[0].1, "expected 1 to 1000000, found 0");
+    let bad = paths(
+        serde_json::json!({"max_events": 10, "batch_size": 20}),
+        5000,
+    );
+    assert_eq!(
+        bad,
+        vec![(
+            "cost_tracking.event_buffer.batch_size".to_string(),
+            "expected at most max_events (10), found 20".to_string()
+        )]
+    );
+    let mut v = v.clone();
+    v["cost_tracking"]["event_buffer"]["batch"] = 5.into();
+    let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
+    assert!(err.contains("unknown field `batch`"), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["cache"]["ttl"] = 5.into();
+    let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
+    assert!(err.contains("unknown field `ttl`"), "{err}");
+}

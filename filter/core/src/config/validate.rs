@@ -1,0 +1,392 @@
+//! Cross-field checks of a parsed configuration: every problem at once, each with its
+//! path in the document.
+
+use std::collections::HashSet;
+
+use super::{
+    parse_date_days, BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE,
+    EVENT_BUFFER_MAX_EVENTS, EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
+};
+
+/// One problem found in a configuration: where it is and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Path in the document, e.g. `consumer_groups[1].wallet_team_id`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> ConfigProblem {
+    ConfigProblem {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.as_bytes()[0].is_ascii_digit()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl Config {
+    /// Cross-field checks that the type system cannot express. Returns every problem,
+    /// not just the first, so one `check-config` run shows all of them.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.version != "1" {
+            problems.push(problem(
+                "version",
+                format!("expected '1', found '{}'", self.version),
+            ));
+        }
+
+        if self.providers.targets.is_empty() {
+            problems.push(problem(
+                "providers.targets",
+                "expected at least one target (a provider lane)",
+            ));
+        }
+        let mut lane_ids = HashSet::new();
+        for (i, t) in self.providers.targets.iter().enumerate() {
+            let at = format!("providers.targets[{i}]");
+            if !is_identifier(&t.id) {
+                problems.push(problem(
+                    format!("{at}.id"),
+                    "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                ));
+            }
+            if !lane_ids.insert(t.id.as_str()) {
+                problems.push(problem(
+                    format!("{at}.id"),
+                    format!("duplicate target id '{}'", t.id),
+                ));
+            }
+            if t.model.trim().is_empty() {
+                problems.push(problem(format!("{at}.model"), "expected a model name"));
+            }
+            if !is_env_name(&t.secret_key_ref.env) {
+                problems.push(problem(
+                    format!("{at}.secret_key_ref.env"),
+                    "expected an environment variable name (letters, digits, '_')",
+                ));
+            }
+        }
+        for (alias, lanes) in &self.providers.routing.aliases {
+            for (j, lane) in lanes.iter().enumerate() {
+                if !lane_ids.contains(lane.as_str()) {
+                    problems.push(problem(
+                        format!("providers.routing.aliases.{alias}[{j}]"),
+                        format!("'{lane}' is not a target id"),
+                    ));
+                }
+            }
+        }
+        if self.providers.routing.max_attempts == 0 {
+            problems.push(problem(
+                "providers.routing.max_attempts",
+                "expected at least 1",
+            ));
+        }
+        for (kind, url) in &self.providers.endpoints {
+            if crate::endpoint::Endpoint::parse(url).is_err() {
+                problems.push(problem(
+                    format!("providers.endpoints.{}", kind.as_str()),
+                    format!("expected an http:// or https:// URL with a host, found '{url}'"),
+                ));
+            }
+        }
+
+        if self.cache.max_entries == 0 && self.cache.enabled {
+            problems.push(problem(
+                "cache.max_entries",
+                "expected at least 1 when the cache is enabled",
+            ));
+        }
+
+        let ct = &self.cost_tracking;
+        let buffer = &ct.event_buffer;
+        for (path, value, range) in [
+            (
+                "cost_tracking.event_buffer.max_events",
+                buffer.max_events,
+                EVENT_BUFFER_MAX_EVENTS,
+            ),
+            (
+                "cost_tracking.event_buffer.batch_size",
+                buffer.batch_size,
+                EVENT_BATCH_SIZE,
+            ),
+            (
+                "cost_tracking.event_buffer.flush_interval_ms",
+                buffer.flush_interval_ms,
+                EVENT_FLUSH_INTERVAL_MS,
+            ),
+            (
+                "cost_tracking.ledger_timeout_ms",
+                ct.ledger_timeout_ms,
+                LEDGER_TIMEOUT_MS,
+            ),
+        ] {
+            if !range.contains(&value) {
+                problems.push(problem(
+                    path,
+                    format!(
+                        "expected {} to {}, found {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
+        if buffer.batch_size > buffer.max_events && EVENT_BATCH_SIZE.contains(&buffer.batch_size) {
+            problems.push(problem(
+                "cost_tracking.event_buffer.batch_size",
+                format!(
+                    "expected at most max_events ({}), found {}",
+                    buffer.max_events, buffer.batch_size
+                ),
+            ));
+        }
+
+        if self.consumer_groups.is_empty() {
+            problems.push(problem(
+                "consumer_groups",
+                "expected at least one consumer group",
+            ));
+        }
+        let wallet_ids: Option<HashSet<&str>> = self
+            .wallets
+            .as_ref()
+            .map(|ws| ws.iter().map(|w| w.team_id.as_str()).collect());
+        let mut names = HashSet::new();
+        let mut digests = HashSet::new();
+        for (i, g) in self.consumer_groups.iter().enumerate() {
+            let at = format!("consumer_groups[{i}]");
+            if !is_identifier(&g.name) {
+                problems.push(problem(
+                    format!("{at}.name"),
+                    "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                ));
+            }
+            if !names.insert(g.name.as_str()) {
+                problems.push(problem(
+                    format!("{at}.name"),
+                    format!("duplicate consumer group name '{}'", g.name),
+                ));
+            }
+            match (&g.api_key, &g.api_key_sha256) {
+                (Some(_), Some(_)) => problems.push(problem(
+                    format!("{at}.api_key_sha256"),
+                    "expected either api_key or api_key_sha256, not both",
+                )),
+                (None, None) => problems.push(problem(
+                    format!("{at}.api_key"),
+                    "expected api_key (or api_key_sha256)",
+                )),
+                (Some(k), None) if k.len() < 8 => problems.push(problem(
+                    format!("{at}.api_key"),
+                    "expected a key of at least 8 characters",
+                )),
+                (None, Some(d)) if crate::keys::parse_digest(d).is_none() => {
+                    problems.push(problem(
+                        format!("{at}.api_key_sha256"),
+                        "expected 64 hexadecimal characters (a SHA-256 digest)",
+                    ))
+                }
+                _ => {}
+            }
+            if let Some(d) = g.key_digest() {
+                if !digests.insert(d) {
+                    problems.push(problem(
+                        format!("{at}.api_key"),
+                        "duplicate key: another consumer group already uses it",
+                    ));
+                }
+            }
+            for (wf, lanes) in &g.workflow_lanes {
+                for (j, lane) in lanes.iter().enumerate() {
+                    if !lane_ids.contains(lane.as_str()) {
+                        problems.push(problem(
+                            format!("{at}.workflow_lanes.{wf}[{j}]"),
+                            format!("'{lane}' is not a target id"),
+                        ));
+                    }
+                }
+            }
+            for (j, lane) in g.allowed_lanes.iter().flatten().enumerate() {
+                if !lane_ids.contains(lane.as_str()) {
+                    problems.push(problem(
+                        format!("{at}.allowed_lanes[{j}]"),
+                        format!("'{lane}' is not a target id"),
+                    ));
+                }
+            }
+            if !is_identifier(&g.wallet_team_id) {
+                problems.push(problem(
+                    format!("{at}.wallet_team_id"),
+                    "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                ));
+            } else if let Some(ids) = &wallet_ids {
+                if !ids.contains(g.wallet_team_id.as_str()) {
+                    problems.push(problem(
+                        format!("{at}.wallet_team_id"),
+                        format!(
+                            "wallet '{}' has no definition under `wallets:`",
+                            g.wallet_team_id
+                        ),
+                    ));
+                }
+            }
+        }
+
+        if let Some(ws) = &self.wallets {
+            let mut seen = HashSet::new();
+            for (i, w) in ws.iter().enumerate() {
+                if !is_identifier(&w.team_id) {
+                    problems.push(problem(
+                        format!("wallets[{i}].team_id"),
+                        "expected 1-64 characters of letters, digits, '_', '-' or '.'",
+                    ));
+                }
+                if !seen.insert(w.team_id.as_str()) {
+                    problems.push(problem(
+                        format!("wallets[{i}].team_id"),
+                        format!("duplicate wallet '{}'", w.team_id),
+                    ));
+                }
+            }
+        }
+        let teams: HashSet<String> = self.wallet_team_ids().into_iter().collect();
+        let mut budget_teams = HashSet::new();
+        for (i, b) in self.budgets.iter().enumerate() {
+            let at = format!("budgets[{i}]");
+            if !teams.contains(&b.team_id) {
+                problems.push(problem(
+                    format!("{at}.team_id"),
+                    format!("'{}' is not a wallet team of any consumer group", b.team_id),
+                ));
+            }
+            if !budget_teams.insert(b.team_id.as_str()) {
+                problems.push(problem(
+                    format!("{at}.team_id"),
+                    format!("duplicate budget for '{}'", b.team_id),
+                ));
+            }
+            if b.amount_usd.0 <= 0 {
+                problems.push(problem(
+                    format!("{at}.amount_usd"),
+                    "expected a positive amount",
+                ));
+            }
+            if let Some(start) = &b.start {
+                if parse_date_days(start).is_none() {
+                    problems.push(problem(
+                        format!("{at}.start"),
+                        format!("expected a date YYYY-MM-DD, found '{start}'"),
+                    ));
+                }
+            }
+            if b.period == BudgetPeriodKind::Custom {
+                if b.start.is_none() {
+                    problems.push(problem(
+                        format!("{at}.start"),
+                        "a custom period needs a start date",
+                    ));
+                }
+                if !b.length_days.is_some_and(|d| (1..=366).contains(&d)) {
+                    problems.push(problem(
+                        format!("{at}.length_days"),
+                        "a custom period needs length_days between 1 and 366",
+                    ));
+                }
+            } else if b.length_days.is_some() {
+                problems.push(problem(
+                    format!("{at}.length_days"),
+                    "only a custom period takes length_days",
+                ));
+            }
+            for (field, list) in [
+                ("thresholds_pct", &b.thresholds_pct),
+                ("forecast_thresholds_pct", &b.forecast_thresholds_pct),
+            ] {
+                if list.iter().any(|&t| t == 0 || t > 1000) {
+                    problems.push(problem(
+                        format!("{at}.{field}"),
+                        "expected percentages between 1 and 1000",
+                    ));
+                }
+            }
+        }
+        for (i, w) in self.alerts.webhooks.iter().enumerate() {
+            let rest = w
+                .url
+                .strip_prefix("https://")
+                .or_else(|| w.url.strip_prefix("http://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+                problems.push(problem(
+                    format!("alerts.webhooks[{i}].url"),
+                    format!("expected an http:// or https:// URL, found '{}'", w.url),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Non-fatal observations: the config loads, but probably not as the user meant.
+    pub fn warnings(&self) -> Vec<ConfigProblem> {
+        let mut warnings = Vec::new();
+        let table = crate::pricing::PriceTable::with_overrides(&self.pricing);
+        for (i, t) in self.providers.targets.iter().enumerate() {
+            if table.lookup(&t.model).is_none() {
+                warnings.push(problem(
+                    format!("providers.targets[{i}].model"),
+                    format!(
+                        "no price known for model '{}': its requests are recorded with cost 0 \
+                         and flagged unpriced; add it under `pricing:`",
+                        t.model
+                    ),
+                ));
+            }
+        }
+        if !self.cost_tracking.wallet_enforcement {
+            let open = LedgerFailureMode::Open;
+            let mut paths = Vec::new();
+            if self.cost_tracking.on_ledger_unavailable == open {
+                paths.push("cost_tracking.on_ledger_unavailable".to_string());
+            }
+            for (i, g) in self.consumer_groups.iter().enumerate() {
+                if g.on_ledger_unavailable == Some(open) {
+                    paths.push(format!("consumer_groups[{i}].on_ledger_unavailable"));
+                }
+            }
+            for path in paths {
+                warnings.push(problem(
+                    path,
+                    "has no effect: without wallet_enforcement no request waits for the ledger",
+                ));
+            }
+        }
+        if self.wallets.is_none() && self.cost_tracking.wallet_enforcement {
+            warnings.push(problem(
+                "wallets",
+                "no wallets defined: every wallet starts empty and, with wallet_enforcement, \
+                 refuses requests until an allocation is made",
+            ));
+        }
+        warnings
+    }
+}
