@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -165,6 +166,9 @@ fn spawn_budget_watch(
         }
     });
 }
+
+#[global_allocator]
+static ALLOCATOR: MiMalloc = MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

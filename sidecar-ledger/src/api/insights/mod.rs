@@ -28,6 +28,7 @@ use crate::auth::Principal;
 use crate::insights::{parse_range, Bucket, DayRange};
 use crate::query;
 use crate::store::insights::{InsightDim, InsightQuery};
+use crate::store::wallets::WalletState;
 use crate::store::{KeyValue, Store, StoreError, Sums};
 
 type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -192,15 +193,24 @@ fn visible_teams(
     budgets: &[tollgate_core::config::BudgetDef],
     who: &Principal,
 ) -> Result<BTreeSet<String>, StoreError> {
-    let mut teams: BTreeSet<String> = store
-        .wallets(now_ms())?
-        .into_iter()
-        .map(|w| w.team)
-        .collect();
+    let wallets = store.wallets(now_ms())?;
+    Ok(visible_among(&wallets, budgets, who))
+}
+
+/// [`visible_teams`] from wallets already read.
+fn visible_among(
+    wallets: &[WalletState],
+    budgets: &[tollgate_core::config::BudgetDef],
+    who: &Principal,
+) -> BTreeSet<String> {
     // Every team with spend has a wallet (ingest creates it), so no rollup is read.
-    teams.extend(budgets.iter().map(|b| b.team_id.clone()));
-    teams.retain(|t| who.can_see(t));
-    Ok(teams)
+    wallets
+        .iter()
+        .map(|w| &w.team)
+        .chain(budgets.iter().map(|b| &b.team_id))
+        .filter(|t| who.can_see(t))
+        .cloned()
+        .collect()
 }
 
 #[derive(Serialize)]

@@ -18,7 +18,7 @@ use crate::query::{self, DAY_MS};
 use crate::store::insights::InsightDim;
 use crate::store::{Store, StoreError, Sums};
 
-use super::{grouped, visible_teams, Args, Params, RangeJson};
+use super::{grouped, visible_among, Args, Params, RangeJson};
 
 #[derive(Serialize)]
 pub struct TeamJson {
@@ -112,9 +112,11 @@ pub(super) fn team_rows(
     only: Option<&str>,
 ) -> Result<Vec<TeamJson>, StoreError> {
     let now = now_ms();
+    let current = state.budgets.current();
+    let all_wallets = store.wallets(now)?;
     let teams: Vec<String> = match only {
         Some(t) => vec![t.to_string()],
-        None => visible_teams(store, &state.budgets.current(), who)?
+        None => visible_among(&all_wallets, &current, who)
             .into_iter()
             .collect(),
     };
@@ -123,13 +125,10 @@ pub(super) fn team_rows(
             .into_iter()
             .filter_map(|(_, k, s)| k.into_iter().next().flatten().map(|t| (t, s)))
             .collect();
-    let wallets: HashMap<String, WalletJson> = store
-        .wallets(now)?
+    let mut wallets: HashMap<String, WalletJson> = all_wallets
         .into_iter()
         .map(|w| (w.team.clone(), WalletJson::from(w)))
         .collect();
-    let mut wallets = wallets;
-    let current = state.budgets.current();
     let budgets: Vec<&BudgetDef> = current
         .iter()
         .filter(|b| teams.contains(&b.team_id))
