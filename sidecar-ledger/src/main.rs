@@ -1,6 +1,7 @@
 //! `tollgate-ledger`: the Tollgate sidecar that stores cost events and answers spend
 //! queries, plus the operator commands that work on a Tollgate config.
 
+mod allocator;
 mod api;
 mod auth;
 mod budget;
@@ -33,7 +34,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -166,9 +166,6 @@ fn spawn_budget_watch(
         }
     });
 }
-
-#[global_allocator]
-static ALLOCATOR: MiMalloc = MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
