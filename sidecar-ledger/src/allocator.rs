@@ -6,7 +6,7 @@
 //! With mimalloc it levels off (~230 MiB) and falls back when the ledger is idle, at the
 //! same ingest rate. On SQLite it holds more than glibc did (~130 against ~65 MiB after
 //! ten million events): `MIMALLOC_PURGE_DELAY=0` in the environment gives that back at
-//! ~6% of the ingest rate. Figures: BENCHMARKS.md, fourth session.
+//! 7-8% of the ingest rate. Figures: BENCHMARKS.md, fourth session.
 
 use mimalloc::MiMalloc;
 

@@ -214,7 +214,6 @@ def test_spend_query_groups_by_team(stack):
     assert set(got) >= {"team_support", "team_engineering", "team_finance"}
 
 
-
 def raw_post(stack, path, headers: list[tuple[str, str]], body: dict):
     """A request whose headers may repeat (the SDKs never send a header twice)."""
     host, port = stack.envoy.rsplit(":", 1)

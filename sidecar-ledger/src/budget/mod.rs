@@ -282,7 +282,7 @@ pub fn evaluate(
 mod tests {
     use super::*;
     use crate::store::{IngestBatch, SqliteStore};
-    use crate::test_util::{event, TempDir};
+    use crate::test_util::{batch, event, TempDir};
     use tollgate_core::config::{BudgetPeriodKind, WebhookDef};
     use tollgate_core::money::Usd;
 
@@ -378,13 +378,7 @@ mod tests {
             event("b", day(11, 10), "team_b", 5 * USD),
             event("c", day(11, 12), "team_c", 6 * USD), // a team without a budget
         ];
-        store
-            .ingest(&IngestBatch {
-                events,
-                rejected: vec![],
-                received_ms: now,
-            })
-            .unwrap();
+        store.ingest(&batch(events)).unwrap();
         let monthly_a = budget("team_a", BudgetPeriodKind::Monthly, 10);
         let quarterly_a = budget("team_a", BudgetPeriodKind::Quarterly, 100);
         let monthly_b = budget("team_b", BudgetPeriodKind::Monthly, 10);

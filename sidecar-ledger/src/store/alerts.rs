@@ -1,6 +1,35 @@
-//! Budget alert and delivery records shared by every store backend.
+//! Budget alert and delivery records, and the daily spend budgets read, shared by
+//! every store backend.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
+
+use super::StoreError;
+
+/// `Store::daily_spend`'s answer from its query's `(team, day, nanos)` rows: an entry
+/// for every listed team, a slot per day of `[from_day, to_day)`, 0 where no row says
+/// otherwise.
+pub(super) fn days_by_team(
+    teams: &[String],
+    from_day: i64,
+    to_day: i64,
+    rows: impl IntoIterator<Item = Result<(String, i64, i64), StoreError>>,
+) -> Result<HashMap<String, Vec<i64>>, StoreError> {
+    let days = usize::try_from(to_day - from_day).unwrap_or(0);
+    let mut out: HashMap<String, Vec<i64>> =
+        teams.iter().map(|t| (t.clone(), vec![0; days])).collect();
+    for row in rows {
+        let (team, day, nanos) = row?;
+        let slot = usize::try_from(day - from_day)
+            .ok()
+            .and_then(|i| out.get_mut(&team)?.get_mut(i));
+        if let Some(slot) = slot {
+            *slot = nanos;
+        }
+    }
+    Ok(out)
+}
 
 /// An alert about to be recorded. Storing it is a no-op if the same
 /// (team, period, kind, threshold) already fired: exactly once per period.

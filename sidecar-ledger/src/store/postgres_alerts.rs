@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use postgres::{GenericClient, Row};
 
-use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
+use super::alerts::{days_by_team, AlertRecord, DeliveryRecord, NewAlert};
 use super::postgres::{has_nul, PgStore};
 use super::StoreError;
 
@@ -97,35 +97,27 @@ impl PgStore {
         from_day: i64,
         to_day: i64,
     ) -> Result<HashMap<String, Vec<i64>>, StoreError> {
-        let days = usize::try_from(to_day - from_day).unwrap_or(0);
-        let mut out: HashMap<String, Vec<i64>> =
-            teams.iter().map(|t| (t.clone(), vec![0; days])).collect();
         // PostgreSQL text cannot hold NUL: such a team has no rows.
         let asked: Vec<&str> = teams
             .iter()
             .map(String::as_str)
             .filter(|t| !has_nul(t))
             .collect();
-        if asked.is_empty() || days == 0 {
-            return Ok(out);
+        if asked.is_empty() || to_day <= from_day {
+            return days_by_team(teams, from_day, to_day, []);
         }
         let rows = self.conn()?.query(
             "SELECT team, day_ms / 86400000 AS day, SUM(cost_nanos)::BIGINT FROM rollup_daily_coarse
              WHERE team = ANY($1) AND day_ms >= $2 AND day_ms < $3 GROUP BY team, day",
             &[&asked, &(from_day * DAY_MS), &(to_day * DAY_MS)],
         )?;
-        for r in rows {
-            let team: String = r.try_get(0)?;
-            let day: i64 = r.try_get(1)?;
-            let nanos: i64 = r.try_get(2)?;
-            if let Some(slot) = out
-                .get_mut(&team)
-                .and_then(|d| d.get_mut((day - from_day) as usize))
-            {
-                *slot = nanos;
-            }
-        }
-        Ok(out)
+        days_by_team(
+            teams,
+            from_day,
+            to_day,
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))),
+        )
     }
 
     pub(super) fn record_alert_impl(

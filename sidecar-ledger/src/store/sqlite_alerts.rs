@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
+use super::alerts::{days_by_team, AlertRecord, DeliveryRecord, NewAlert};
 use super::sqlite::SqliteStore;
 use super::StoreError;
 
@@ -37,11 +37,8 @@ impl SqliteStore {
         from_day: i64,
         to_day: i64,
     ) -> Result<HashMap<String, Vec<i64>>, StoreError> {
-        let days = usize::try_from(to_day - from_day).unwrap_or(0);
-        let mut out: HashMap<String, Vec<i64>> =
-            teams.iter().map(|t| (t.clone(), vec![0; days])).collect();
-        if teams.is_empty() || days == 0 {
-            return Ok(out);
+        if teams.is_empty() || to_day <= from_day {
+            return days_by_team(teams, from_day, to_day, []);
         }
         let conn = self.reader()?;
         // The team list travels as one JSON array so that the statement stays cacheable
@@ -51,24 +48,16 @@ impl SqliteStore {
              WHERE team IN (SELECT value FROM json_each(?1)) AND day_ms >= ?2 AND day_ms < ?3
              GROUP BY team, day",
         )?;
-        let list = serde_json::Value::from(teams.to_vec()).to_string();
+        let list = serde_json::json!(teams).to_string();
         let rows = stmt.query_map(params![list, from_day * DAY_MS, to_day * DAY_MS], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
-        for row in rows {
-            let (team, day, nanos) = row?;
-            if let Some(slot) = out
-                .get_mut(&team)
-                .and_then(|d| d.get_mut((day - from_day) as usize))
-            {
-                *slot = nanos;
-            }
-        }
-        Ok(out)
+        days_by_team(
+            teams,
+            from_day,
+            to_day,
+            rows.map(|r| r.map_err(StoreError::from)),
+        )
     }
 
     pub(super) fn record_alert_impl(
