@@ -2,7 +2,7 @@
 """Writes every example that embeds rendered Envoy configuration, from one Tollgate
 config, with `tollgate-ledger render-envoy`:
 
-  examples/envoy/tollgate-envoy.yaml            plain Envoy bootstrap (VM, Docker, no mesh)
+  envoy/tollgate-envoy.yaml                     plain Envoy bootstrap (VM, Docker, no mesh)
   examples/k8s/envoy-config.generated.yaml      ConfigMaps for the Envoy Deployment (hot reload)
   examples/k8s/sidecar/envoy-config.generated.yaml   the same for Envoy + ledger in one pod
   examples/k8s/ledger-config.generated.yaml     the ledger's config (keys as SHA-256 digests)
@@ -125,7 +125,7 @@ def flusher_extension(fc: dict) -> dict:
 def outputs() -> dict[Path, str]:
     out: dict[Path, str] = {}
     # Plain Envoy, no mesh: the ledger on the same host.
-    out[EX / "envoy/tollgate-envoy.yaml"] = render(
+    out[ROOT / "envoy/tollgate-envoy.yaml"] = render(
         "--wasm", "/etc/tollgate/wasm/plugin.wasm", "--listen", "0.0.0.0:10000", "--admin", "127.0.0.1:9901",
         "--ledger", "127.0.0.1:8080", "--metrics-listen", "0.0.0.0:9902")
 

@@ -190,7 +190,7 @@ def configmaps(path):
 
 
 def test_plain_bootstrap_is_valid_envoy_config(tmp_path):
-    boot = yaml.safe_load((EXAMPLES / "envoy/tollgate-envoy.yaml").read_text())
+    boot = yaml.safe_load((ROOT / "envoy/tollgate-envoy.yaml").read_text())
     assert boot["stats_config"]["stats_tags"], "labels for the filter's counters"
     envoy_validate(boot, tmp_path, "plain")
 
@@ -247,7 +247,7 @@ def test_istio_envoyfilter_and_bootstrap_override_are_valid_envoy_config(tmp_pat
     # The bootstrap override (flusher + stats tags) merged into the same bootstrap.
     override = json.loads(configmaps(EXAMPLES / "istio/bootstrap-override.generated.yaml")
                           ["tollgate-istio-bootstrap"]["custom_bootstrap.json"])
-    rendered = yaml.safe_load((EXAMPLES / "envoy/tollgate-envoy.yaml").read_text())
+    rendered = yaml.safe_load((ROOT / "envoy/tollgate-envoy.yaml").read_text())
     assert override["stats_config"] == rendered["stats_config"]
     envoy_validate(http_filter_bootstrap(config, override), tmp_path, "istio")
 
