@@ -25,7 +25,7 @@ use tollgate_core::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, Usa
 
 use crate::query::{format_day, DAY_MS};
 use crate::store::wallets::{EntryKind, NewEntry};
-use crate::store::{IngestBatch, Store};
+use crate::store::{IngestBatch, Store, StoreError};
 
 #[derive(clap::Args, Debug)]
 pub struct SeedDemoArgs {
@@ -336,32 +336,45 @@ fn team_day(t: &Team, day_ms: i64, age: i64, days: i64, scale: f64, now_ms: i64)
     out
 }
 
-/// Every demo event for `days` days ending on the day of `now_ms`.
-pub fn demo_events(days: u32, scale: f64, now_ms: i64) -> Vec<CostEvent> {
+/// Every demo event for `days` days ending on the day of `now_ms`, one list per team
+/// and day (today's holds only the hours before `now_ms`).
+pub fn demo_team_days(days: u32, scale: f64, now_ms: i64) -> Vec<Vec<CostEvent>> {
     let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
     let days = i64::from(days.max(1));
     let mut out = Vec::new();
     for age in (0..days).rev() {
         let day_ms = today - age * DAY_MS;
         for t in &TEAMS {
-            out.extend(team_day(t, day_ms, age, days, scale, now_ms));
+            out.push(team_day(t, day_ms, age, days, scale, now_ms));
         }
     }
     out
 }
 
-/// Writes the history; returns (events stored now, events already there).
-pub fn seed(
-    store: &dyn Store,
-    days: u32,
-    scale: f64,
-    now_ms: i64,
-) -> Result<(usize, usize), String> {
-    let events = demo_events(days, scale, now_ms);
+/// Every demo event for `days` days ending on the day of `now_ms`.
+pub fn demo_events(days: u32, scale: f64, now_ms: i64) -> Vec<CostEvent> {
+    demo_team_days(days, scale, now_ms).concat()
+}
+
+/// What one run of [`seed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seeded {
+    /// Events written by this run.
+    pub stored: usize,
+    /// Team-days left as an earlier run wrote them.
+    pub days_already_seeded: usize,
+}
+
+/// Writes the history. Each team-day is written once: a day an earlier run seeded is
+/// left as it was, even today's partial one, so running the command again (a minute
+/// or a week later) never adds events to a day it already wrote; only days that were
+/// never seeded are added.
+pub fn seed(store: &dyn Store, days: u32, scale: f64, now_ms: i64) -> Result<Seeded, StoreError> {
+    let team_days = demo_team_days(days, scale, now_ms);
     // Monthly allocations covering each month's spend (with headroom), so the wallets
     // stay in credit and live demo traffic is not refused.
     let mut monthly: BTreeMap<(&str, String), i64> = BTreeMap::new();
-    for e in &events {
+    for e in team_days.iter().flatten() {
         let month = format_day(e.ts_ms)[..7].to_string();
         let team = TEAMS
             .iter()
@@ -371,9 +384,7 @@ pub fn seed(
         *monthly.entry((team, month)).or_default() += e.cost_nanos;
     }
     for t in &TEAMS {
-        store
-            .ensure_wallet(t.team, now_ms)
-            .map_err(|e| e.to_string())?;
+        store.ensure_wallet(t.team, now_ms)?;
     }
     for ((team, month), spent) in &monthly {
         let usd = 1_000_000_000i64;
@@ -386,21 +397,42 @@ pub fn seed(
             reason: format!("demo monthly allocation {month}"),
             idempotency_key: Some(format!("seed-demo:{team}:{month}")),
         };
-        store.allocate(&entry, now_ms).map_err(|e| e.to_string())?;
+        store.allocate(&entry, now_ms)?;
     }
-    let (mut stored, mut already) = (0, 0);
-    for chunk in events.chunks(5_000) {
-        let outcome = store
-            .ingest(&IngestBatch {
-                events: chunk.to_vec(),
-                rejected: Vec::new(),
-                received_ms: now_ms,
-            })
-            .map_err(|e| e.to_string())?;
-        stored += outcome.accepted;
-        already += outcome.duplicates;
+    let ingest = |events: Vec<CostEvent>| {
+        store.ingest(&IngestBatch {
+            events,
+            rejected: Vec::new(),
+            received_ms: now_ms,
+        })
+    };
+    // A day's first event does not depend on the time of day (its count does), so
+    // writing it alone tells whether an earlier run seeded that day.
+    let mut pending: Vec<CostEvent> = Vec::new();
+    let mut seeded = Seeded {
+        stored: 0,
+        days_already_seeded: 0,
+    };
+    for mut day in team_days {
+        if day.is_empty() {
+            continue;
+        }
+        let rest = day.split_off(1);
+        let probe = ingest(day)?;
+        if probe.duplicates > 0 {
+            seeded.days_already_seeded += 1;
+            continue;
+        }
+        seeded.stored += probe.accepted;
+        pending.extend(rest);
+        if pending.len() >= 5_000 {
+            seeded.stored += ingest(std::mem::take(&mut pending))?.accepted;
+        }
     }
-    Ok((stored, already))
+    if !pending.is_empty() {
+        seeded.stored += ingest(pending)?.accepted;
+    }
+    Ok(seeded)
 }
 
 pub fn run(args: &SeedDemoArgs) -> ExitCode {
@@ -421,10 +453,10 @@ pub fn run(args: &SeedDemoArgs) -> ExitCode {
         args.scale,
         crate::api::now_ms(),
     ) {
-        Ok((stored, already)) => {
+        Ok(seeded) => {
             println!(
-                "seeded {} days of demo history into {}: {stored} events stored, {already} already there",
-                args.days, opened.location
+                "seeded {} days of demo history into {}: {} events stored ({} team-days were already seeded)",
+                args.days, opened.location, seeded.stored, seeded.days_already_seeded
             );
             ExitCode::SUCCESS
         }
@@ -462,13 +494,67 @@ mod tests {
     fn seeding_twice_adds_nothing_and_wallets_stay_in_credit() {
         let dir = TempDir::new();
         let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
-        let (stored, already) = seed(&store, 20, 0.1, NOW).unwrap();
-        assert!(stored > 0);
-        assert_eq!(already, 0);
-        let (stored2, already2) = seed(&store, 20, 0.1, NOW).unwrap();
-        assert_eq!((stored2, already2), (0, stored));
+        let first = seed(&store, 20, 0.1, NOW).unwrap();
+        assert_eq!(first.stored, demo_events(20, 0.1, NOW).len());
+        assert_eq!(first.days_already_seeded, 0);
+        let again = seed(&store, 20, 0.1, NOW).unwrap();
+        assert_eq!(again.stored, 0);
+        assert_eq!(again.days_already_seeded, 20 * TEAMS.len());
         for w in store.wallets(NOW).unwrap() {
             assert!(w.balance_nanos() > 0, "{w:?}");
         }
+    }
+
+    /// A second run later the same day (across a minute boundary, and hours later)
+    /// writes nothing: today's count grows with the time of day, so a run that
+    /// regenerated today would add events.
+    #[test]
+    fn seeding_again_later_the_same_day_adds_nothing() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let before_minute = NOW + 59_900; // 15:00:59.9
+        seed(&store, 5, 1.0, before_minute).unwrap();
+        let events_after_first = count_events(&store);
+        let evening = NOW + 8 * 3_600_000 + 59 * 60_000;
+        assert!(
+            demo_events(5, 1.0, evening).len() > demo_events(5, 1.0, before_minute).len(),
+            "the later history is longer, so regenerating it would add events"
+        );
+        for later in [NOW + 60_100, NOW + 61 * 60_000, evening] {
+            let again = seed(&store, 5, 1.0, later).unwrap();
+            assert_eq!(again.stored, 0, "seeded again at {later}");
+            assert_eq!(count_events(&store), events_after_first);
+        }
+    }
+
+    /// The next day, only the new day is added; the days already written stay.
+    #[test]
+    fn seeding_the_next_day_adds_only_that_day() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        seed(&store, 5, 1.0, NOW).unwrap();
+        let before = count_events(&store);
+        let next = seed(&store, 5, 1.0, NOW + DAY_MS).unwrap();
+        assert_eq!(next.days_already_seeded, 4 * TEAMS.len());
+        let tomorrow: usize = demo_team_days(5, 1.0, NOW + DAY_MS)
+            .iter()
+            .rev()
+            .take(TEAMS.len())
+            .map(Vec::len)
+            .sum();
+        assert_eq!(next.stored, tomorrow);
+        assert_eq!(count_events(&store), before + tomorrow);
+    }
+
+    fn count_events(store: &SqliteStore) -> usize {
+        let rows = store
+            .spend(&crate::query::SpendQuery {
+                group_by: Vec::new(),
+                from_ms: 0,
+                to_ms: NOW + 30 * DAY_MS,
+                filters: Default::default(),
+            })
+            .unwrap();
+        rows.iter().map(|r| r.sums.requests as usize).sum()
     }
 }
