@@ -44,7 +44,9 @@ test-unit: setup
 test-wasm: setup
 	$(WASM_RUNNER) cargo test -p tollgate-core --target wasm32-wasip1
 
+# The dashboard's browser tests drive Debian's Chromium (installed here if missing).
 test-e2e: build
+	python3 tests/harness/debian.py ensure chromium
 	$(PY) -m pytest -q tests/e2e
 
 lint: setup

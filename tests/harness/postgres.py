@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from debian import apt_install  # noqa: E402
+
 SUPERUSER = "tollgate"
 
 
@@ -45,24 +48,13 @@ def find_bin_dir(install: bool = True) -> Path:
     `postgresql` package first if there is none (and `install`)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key)
     if not found and install:
-        _apt_install("postgresql")
+        apt_install("postgresql")
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key)
     if not found:
         raise FileNotFoundError(
             "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin; "
             "install Debian's `postgresql` package")
     return Path(found[-1]).parent
-
-
-def _apt_install(package: str) -> None:
-    if os.geteuid() != 0:
-        raise PermissionError(f"`{package}` is not installed and installing it needs root: "
-                              f"sudo apt-get install -y {package}")
-    print(f"postgres harness: installing {package} with apt-get", file=sys.stderr)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
-                   check=True, env=env)
 
 
 def _server_user() -> pwd.struct_passwd | None:
