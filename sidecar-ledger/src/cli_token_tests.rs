@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::api::{router_with, AppState, DEFAULT_LEASE_TTL_MS};
+use crate::api::router_with;
 use crate::auth;
+use crate::state::AppState;
+use crate::state::DEFAULT_LEASE_TTL_MS;
 use crate::store::insights::{NewToken, Role};
 use crate::store::{IngestBatch, SqliteStore, Store};
 use crate::test_util::{event, TempDir};

@@ -217,7 +217,7 @@ pub fn spawn(reloader: Reloader, poll: Duration) {
             let reloader = reloader.clone();
             let done = tokio::task::spawn_blocking(move || {
                 let mut r = reloader.lock().unwrap_or_else(|p| p.into_inner());
-                let result = r.reload(force, crate::api::now_ms());
+                let result = r.reload(force, crate::clock::now_ms());
                 (result, r.path.display().to_string())
             })
             .await;

@@ -7,9 +7,11 @@ mod auth;
 mod budget;
 #[cfg(test)]
 mod cli_token_tests;
+mod clock;
 mod config_file;
 mod config_reload;
 mod dashboard;
+mod error;
 mod export;
 mod ingest;
 mod insights;
@@ -19,6 +21,7 @@ mod query;
 mod render;
 mod render_xds;
 mod seed_demo;
+mod state;
 mod store;
 #[cfg(test)]
 mod test_util;
@@ -99,7 +102,7 @@ struct ServeArgs {
     config_poll_ms: u64,
     /// Lifetime of a credit lease without renewal, in ms: a dead Envoy's unspent
     /// credit returns to its wallet after this long.
-    #[arg(long, default_value_t = api::DEFAULT_LEASE_TTL_MS)]
+    #[arg(long, default_value_t = state::DEFAULT_LEASE_TTL_MS)]
     lease_ttl_ms: i64,
     /// How often budgets are evaluated and alert webhooks retried, in ms.
     #[arg(long, default_value_t = 5_000)]
@@ -154,8 +157,8 @@ fn spawn_budget_watch(
             let (store, budgets, alerts) =
                 (store.clone(), live.budgets.current(), live.alerts.current());
             let done = tokio::task::spawn_blocking(move || {
-                budget::evaluate(store.as_ref(), &budgets, &alerts, api::now_ms())?;
-                budget::delivery::deliver_due(store.as_ref(), api::now_ms)
+                budget::evaluate(store.as_ref(), &budgets, &alerts, clock::now_ms())?;
+                budget::delivery::deliver_due(store.as_ref(), clock::now_ms)
             })
             .await;
             match done {
@@ -239,7 +242,7 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         Some(config) => {
             // Blocking store calls, off the async workers.
             let reloader = tokio::task::block_in_place(|| {
-                config_reload::Reloader::start(config, store.clone(), api::now_ms())
+                config_reload::Reloader::start(config, store.clone(), clock::now_ms())
             })?;
             let live = reloader.live();
             config_reload::spawn(reloader, Duration::from_millis(args.config_poll_ms));
@@ -248,7 +251,7 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         None => config_reload::LiveConfig::new(Vec::new(), Default::default()),
     };
 
-    let metrics = api::MetricsAccess {
+    let metrics = state::MetricsAccess {
         token_sha256: match &args.metrics_token_file {
             Some(file) => Some(metrics_token_digest(file)?.into()),
             None => None,
@@ -291,7 +294,7 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     // does not keep the ledger up.
     let signalled = Arc::new(tokio::sync::Notify::new());
     spawn_budget_watch(store.clone(), live.clone(), args.budget_check_ms);
-    let state = api::AppState {
+    let state = state::AppState {
         store,
         lease_ttl_ms: args.lease_ttl_ms,
         budgets: live.budgets.clone(),

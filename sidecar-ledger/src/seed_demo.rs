@@ -352,6 +352,7 @@ pub fn demo_team_days(days: u32, scale: f64, now_ms: i64) -> Vec<Vec<CostEvent>>
 }
 
 /// Every demo event for `days` days ending on the day of `now_ms`.
+#[cfg(test)]
 pub fn demo_events(days: u32, scale: f64, now_ms: i64) -> Vec<CostEvent> {
     demo_team_days(days, scale, now_ms).concat()
 }
@@ -451,7 +452,7 @@ pub fn run(args: &SeedDemoArgs) -> ExitCode {
         opened.store.as_ref(),
         args.days,
         args.scale,
-        crate::api::now_ms(),
+        crate::clock::now_ms(),
     ) {
         Ok(seeded) => {
             println!(

@@ -79,7 +79,7 @@ pub fn run(args: &TokensArgs) -> ExitCode {
 fn execute(args: &TokensArgs) -> Result<(), String> {
     let opened = crate::store::open(args.database_url.as_deref(), &args.data_dir)?;
     let store = opened.store;
-    let now = crate::api::now_ms();
+    let now = crate::clock::now_ms();
     match &args.command {
         TokensCommand::Create { role, team, name } => {
             let role = match role {

@@ -5,7 +5,10 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
-use super::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
 use tollgate_core::config::BudgetDef;
 
 use crate::budget::{statuses, BudgetStatus};

@@ -8,9 +8,12 @@ use axum::Json;
 use serde::Serialize;
 use tollgate_core::event::CostEvent;
 
-use super::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::ingest::split_batch;
 use crate::query::{parse_events, MAX_EVENTS_LIMIT};
+use crate::state::AppState;
 
 #[derive(Serialize)]
 pub struct IngestResponse {

@@ -23,8 +23,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{now_ms, ApiError, AppState};
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::export::{self, ExportError};
+use crate::state::AppState;
 
 /// Bytes gathered before a chunk is handed to the body.
 const CHUNK_BYTES: usize = 64 * 1024;

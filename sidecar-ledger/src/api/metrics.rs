@@ -10,8 +10,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::metrics::{CONTENT_TYPE, METRICS};
+use crate::state::AppState;
 
 /// How many recent alerts the delivery gauges look at (alerts fire at most once per
 /// threshold per period, so this covers years).

@@ -1,7 +1,10 @@
-//! The HTTP API: routing, shared state and the pieces every handler uses.
+//! The HTTP API's router: which handler answers which route, and the middleware
+//! every request passes (body limit, authentication, logging, metrics). Handlers live
+//! in the child modules; what they share lives below this layer (`crate::state`,
+//! `crate::error`, `crate::clock`), so nothing here is imported back.
 
+mod blocking;
 mod budgets;
-mod error;
 mod events;
 mod export;
 mod insights;
@@ -12,8 +15,9 @@ mod spend;
 mod tests;
 mod wallets;
 
+#[cfg(test)]
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
@@ -22,43 +26,12 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-pub use error::ApiError;
-
-use crate::store::{Store, StoreError};
-
-/// Largest accepted request body. A batch of ~16k typical events; the filter's
-/// batches are far smaller.
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// How long a credit lease lives without renewal.
-    pub lease_ttl_ms: i64,
-    /// Billing budgets from the config (replaced when the config is reloaded).
-    pub budgets: Arc<crate::config_reload::Shared<Vec<tollgate_core::config::BudgetDef>>>,
-    /// `serve --require-tokens`: reads of spend, wallets and budgets need a token
-    /// (the dashboard's `/v1/insights/*` always do; see `crate::auth`).
-    pub require_tokens: bool,
-    /// Who may read `GET /metrics`, and where it is served.
-    pub metrics: MetricsAccess,
-}
-
-/// Access to the ledger's Prometheus metrics: open by default (scrapers send no
-/// credentials), or behind a token, and on the API's listener or on its own.
-#[derive(Clone, Debug, Default)]
-pub struct MetricsAccess {
-    /// SHA-256 (hex) of the token `GET /metrics` requires as `Authorization: Bearer`;
-    /// `None`: no token needed.
-    pub token_sha256: Option<Arc<str>>,
-    /// `/metrics` is served by [`metrics_router`] on its own listener, and not by the
-    /// API's router.
-    pub separate_listener: bool,
-}
-
-/// Default lease lifetime: long enough that busy instances renew rarely, short enough
-/// that a dead instance's unspent credit returns to its wallet within half a minute.
-pub const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
+use crate::error::ApiError;
+use crate::state::{AppState, MAX_BODY_BYTES};
+#[cfg(test)]
+use crate::state::{MetricsAccess, DEFAULT_LEASE_TTL_MS};
+#[cfg(test)]
+use crate::store::Store;
 
 #[cfg(test)]
 pub fn router(store: Arc<dyn Store>) -> Router {
@@ -162,26 +135,4 @@ async fn log_request(req: Request, next: Next) -> Response {
         tracing::debug!(%method, path, status, elapsed_ms, "request");
     }
     response
-}
-
-/// Runs blocking store work off the async workers.
-async fn blocking<T, F>(f: F) -> Result<T, ApiError>
-where
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-    T: Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(ApiError::from),
-        Err(e) => {
-            tracing::error!(error = %e, "storage task failed");
-            Err(ApiError::internal("storage task failed"))
-        }
-    }
-}
-
-pub fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

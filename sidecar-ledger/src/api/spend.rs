@@ -7,8 +7,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tollgate_core::money::format_usd;
 
-use super::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::query::{format_day, format_instant, parse_spend, Dim};
+use crate::state::AppState;
 use crate::store::{KeyValue, Sums};
 
 #[derive(Serialize)]

@@ -338,7 +338,7 @@ async fn spend_groups_filters_and_ranges_add_up() {
 #[tokio::test]
 async fn spend_defaults_to_the_last_30_days() {
     let l = Ledger::new();
-    let now = super::now_ms();
+    let now = crate::clock::now_ms();
     l.post(&[
         event("recent", now - DAY, "team_a", 5),
         event("old", now - 40 * DAY, "team_a", 7),

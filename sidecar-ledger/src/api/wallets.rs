@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 use tollgate_core::money::{format_usd, Usd};
 
-use super::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::wallets::{EntryKind, NewEntry, WalletEntry, WalletState};
 
 /// A wallet as the API shows it: integers for machines, USD text for people.

@@ -59,7 +59,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "dashboard.css" => with_headers("text/css; charset=utf-8", DASHBOARD_CSS),
         "chart.umd.min.js" => with_headers("text/javascript; charset=utf-8", CHART_JS),
         "chart.js-LICENSE.md" => with_headers("text/plain; charset=utf-8", CHART_JS_LICENSE),
-        _ => crate::api::ApiError::new(StatusCode::NOT_FOUND, "not_found_error", "no such asset")
+        _ => crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found_error", "no such asset")
             .into_response(),
     }
 }

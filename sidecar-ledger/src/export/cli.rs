@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::{Format, Grain};
+use super::request::{Format, Grain};
 use crate::ledger_client::LedgerConn;
 
 #[derive(clap::Args, Debug)]

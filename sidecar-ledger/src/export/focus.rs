@@ -55,9 +55,10 @@ use serde_json::json;
 use tollgate_core::money::{format_decimal, format_usd};
 use tollgate_core::pricing::PriceTable;
 
+use super::error::ExportError;
+use super::periods::{clipped_period, month_start, next_month_start};
 use super::rows::{csv_writer, drive};
 use super::split::{split_by_kind, unit_price_nanos_per_mtok, TokenKind};
-use super::{clipped_period, month_start, next_month_start, ExportError};
 use crate::query::format_instant;
 use crate::store::codec;
 use crate::store::export::{ExportScope, Period, PeriodRow};

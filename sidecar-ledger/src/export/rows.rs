@@ -9,7 +9,9 @@ use serde::Serialize;
 use tollgate_core::event::CostEvent;
 use tollgate_core::money::format_usd;
 
-use super::{clipped_period, ExportError, Format};
+use super::error::ExportError;
+use super::periods::clipped_period;
+use super::request::Format;
 use crate::query::format_instant;
 use crate::store::codec;
 use crate::store::export::{ExportScope, Period, PeriodRow};

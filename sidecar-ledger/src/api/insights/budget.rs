@@ -7,16 +7,21 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
 use crate::auth::Principal;
 use crate::budget::BudgetStatus;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::insights::narrative::{pct, share, usd};
 use crate::insights::{Bucket, DayRange};
 use crate::query::{self, DAY_MS};
+use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
+use super::args::{Args, Params};
+use super::grouping::grouped;
+use super::scope::{scope_json, RangeJson, ScopeJson};
 use super::teams::{team_rows, TeamJson};
-use super::{grouped, scope_json, Args, Params, RangeJson, ScopeJson};
 
 #[derive(Serialize)]
 pub struct BudgetLineJson {

@@ -7,15 +7,20 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
 use crate::auth::Principal;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::insights::drivers::{self, CellKey, CellSums, Effect};
 use crate::insights::narrative::{self, usd};
 use crate::insights::parse_range;
 use crate::query::{self, DAY_MS};
+use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
-use super::{grouped, scope_json, tokens_total, Args, Grouped, Params, RangeJson, ScopeJson};
+use super::args::{Args, Params};
+use super::grouping::{grouped, tokens_total, Grouped};
+use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]
 pub struct PeriodJson {

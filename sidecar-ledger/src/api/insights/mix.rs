@@ -6,13 +6,17 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{now_ms, ApiError, AppState};
 use crate::auth::Principal;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::insights::narrative::{self, pct, share};
 use crate::insights::Bucket;
+use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
-use super::{grouped_for, scope_json, Args, Grouped, Params, RangeJson, ScopeJson, DAILY_BUCKETS};
+use super::args::{Args, Params};
+use super::grouping::{grouped_for, Grouped, DAILY_BUCKETS};
+use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]
 pub struct ShareSeries {

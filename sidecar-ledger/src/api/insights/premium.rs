@@ -7,13 +7,18 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{blocking, now_ms, ApiError, AppState};
+use crate::api::blocking::blocking;
 use crate::auth::Principal;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::Bucket;
+use crate::state::AppState;
 use crate::store::insights::{InsightDim, InsightQuery};
 
-use super::{grouped, round4, scope_json, text, Args, Params, RangeJson, ScopeJson, DAILY_BUCKETS};
+use super::args::{Args, Params};
+use super::grouping::{grouped, round4, text, DAILY_BUCKETS};
+use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]
 pub struct WorkflowSpend {

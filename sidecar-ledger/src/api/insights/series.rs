@@ -6,15 +6,20 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::api::blocking::blocking;
 use crate::api::spend::TotalsJson;
-use crate::api::{blocking, now_ms, ApiError, AppState};
 use crate::auth::Principal;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::insights::{Bucket, DayRange};
 use crate::query::{self, Dim, Filters, SpendQuery, DAY_MS, HOUR_MS};
+use crate::state::AppState;
 use crate::store::insights::{InsightDim, InsightQuery};
 use crate::store::{KeyValue, Sums};
 
-use super::{add, grouped, scope_json, text, tokens_total, Args, Params, RangeJson, ScopeJson};
+use super::args::{Args, Params};
+use super::grouping::{add, grouped, text, tokens_total};
+use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]
 pub struct SeriesRow {

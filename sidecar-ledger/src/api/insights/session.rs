@@ -7,11 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{blocking, ApiError, AppState};
+use crate::api::blocking::blocking;
 use crate::auth::{self, Principal};
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
-use super::visible_teams;
+use super::scope::visible_teams;
 
 #[derive(Serialize)]
 pub struct SessionJson {

@@ -8,17 +8,22 @@ use axum::Json;
 use serde::Serialize;
 use tollgate_core::config::BudgetDef;
 
+use crate::api::blocking::blocking;
 use crate::api::wallets::WalletJson;
-use crate::api::{blocking, now_ms, ApiError, AppState};
 use crate::auth::Principal;
 use crate::budget::{self, BudgetStatus, DailySpend};
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::DayRange;
 use crate::query::{self, DAY_MS};
+use crate::state::AppState;
 use crate::store::insights::InsightDim;
 use crate::store::{Store, StoreError, Sums};
 
-use super::{grouped, visible_among, Args, Params, RangeJson};
+use super::args::{Args, Params};
+use super::grouping::grouped;
+use super::scope::{visible_among, RangeJson};
 
 #[derive(Serialize)]
 pub struct TeamJson {

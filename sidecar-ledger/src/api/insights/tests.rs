@@ -9,8 +9,10 @@ use axum::Router;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::api::{router_with, AppState, DEFAULT_LEASE_TTL_MS};
+use crate::api::router_with;
 use crate::auth;
+use crate::state::AppState;
+use crate::state::DEFAULT_LEASE_TTL_MS;
 use crate::store::insights::{NewToken, Role};
 use crate::store::postgres_parity::PgSchema;
 use crate::store::{SqliteStore, Store};
@@ -42,7 +44,7 @@ fn pg_fixture() -> Option<Fixture> {
 }
 
 fn fixture_on(store: Arc<dyn Store>, guard: Guard, require_tokens: bool) -> Fixture {
-    crate::seed_demo::seed(store.as_ref(), 20, 0.05, super::now_ms()).unwrap();
+    crate::seed_demo::seed(store.as_ref(), 20, 0.05, crate::clock::now_ms()).unwrap();
     let app = router_with(AppState {
         store: store.clone(),
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,

@@ -4,12 +4,16 @@ use axum::extract::{Extension, State};
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{now_ms, ApiError, AppState};
 use crate::auth::Principal;
+use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::insights::narrative::{pct, share, usd};
+use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
-use super::{grouped_for, round4, scope_json, Args, Params, RangeJson, ScopeJson};
+use super::args::{Args, Params};
+use super::grouping::{grouped_for, round4};
+use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]
 pub struct TopItem {

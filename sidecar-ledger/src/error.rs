@@ -56,7 +56,7 @@ impl From<BytesRejection> for ApiError {
                 "request_too_large",
                 format!(
                     "the body exceeds {} bytes; send smaller batches",
-                    super::MAX_BODY_BYTES
+                    crate::state::MAX_BODY_BYTES
                 ),
             )
         } else {

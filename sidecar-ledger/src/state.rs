@@ -1,0 +1,40 @@
+//! What every HTTP handler is given: the store and the settings of this ledger
+//! process (axum's injected state), plus the limits the API enforces.
+
+use std::sync::Arc;
+
+use crate::store::Store;
+
+/// Largest accepted request body. A batch of ~16k typical events; the filter's
+/// batches are far smaller.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// How long a credit lease lives without renewal.
+    pub lease_ttl_ms: i64,
+    /// Billing budgets from the config (replaced when the config is reloaded).
+    pub budgets: Arc<crate::config_reload::Shared<Vec<tollgate_core::config::BudgetDef>>>,
+    /// `serve --require-tokens`: reads of spend, wallets and budgets need a token
+    /// (the dashboard's `/v1/insights/*` always do; see `crate::auth`).
+    pub require_tokens: bool,
+    /// Who may read `GET /metrics`, and where it is served.
+    pub metrics: MetricsAccess,
+}
+
+/// Access to the ledger's Prometheus metrics: open by default (scrapers send no
+/// credentials), or behind a token, and on the API's listener or on its own.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    /// SHA-256 (hex) of the token `GET /metrics` requires as `Authorization: Bearer`;
+    /// `None`: no token needed.
+    pub token_sha256: Option<Arc<str>>,
+    /// `/metrics` is served by [`metrics_router`] on its own listener, and not by the
+    /// API's router.
+    pub separate_listener: bool,
+}
+
+/// Default lease lifetime: long enough that busy instances renew rarely, short enough
+/// that a dead instance's unspent credit returns to its wallet within half a minute.
+pub const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
