@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::insights::{Role, TokenRecord};
+use crate::store::tokens::{Role, TokenRecord};
 use crate::store::Store;
 
 /// The cookie the dashboard keeps its token in.

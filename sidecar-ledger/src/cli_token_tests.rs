@@ -10,7 +10,7 @@ use crate::api::router_with;
 use crate::auth;
 use crate::state::AppState;
 use crate::state::DEFAULT_LEASE_TTL_MS;
-use crate::store::insights::{NewToken, Role};
+use crate::store::tokens::{NewToken, Role};
 use crate::store::{IngestBatch, SqliteStore, Store};
 use crate::test_util::{event, TempDir};
 use crate::{Cli, Command};

@@ -9,7 +9,7 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::auth;
 use crate::query::format_instant;
-use crate::store::insights::{NewToken, Role};
+use crate::store::tokens::{NewToken, Role};
 
 #[derive(clap::Args, Debug)]
 pub struct TokensArgs {

@@ -60,7 +60,7 @@ use super::periods::{clipped_period, month_start, next_month_start};
 use super::rows::{csv_writer, drive};
 use super::split::{split_by_kind, unit_price_nanos_per_mtok, TokenKind};
 use crate::query::format_instant;
-use crate::store::codec;
+use crate::store::event_text;
 use crate::store::export::{ExportScope, Period, PeriodRow};
 use crate::store::Store;
 
@@ -175,7 +175,7 @@ fn records(
     let (charge_start, charge_end) = clipped_period(scope, period, row.period_ms);
     let provider = provider_name(row.provider.as_deref());
     let provider_id = row.provider.as_deref().unwrap_or("unknown");
-    let cache = row.cache.map(codec::cache_str).unwrap_or("");
+    let cache = row.cache.map(event_text::cache_str).unwrap_or("");
     let premium = row.lane.as_ref().is_some_and(|l| premium_lanes.contains(l));
     let tags = json!({
         "tollgate/team": row.team,

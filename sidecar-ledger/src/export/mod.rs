@@ -33,7 +33,6 @@ use tollgate_core::pricing::PriceTable;
 pub(crate) use cli::export;
 pub use cli::{run, ExportArgs};
 pub use error::ExportError;
-pub use periods::{month_start, next_month_start};
 pub use prices::{price_table, use_pricing};
 pub use request::{parse_request, ExportRequest, Format};
 

@@ -13,7 +13,7 @@ use super::error::ExportError;
 use super::periods::clipped_period;
 use super::request::Format;
 use crate::query::format_instant;
-use crate::store::codec;
+use crate::store::event_text;
 use crate::store::export::{ExportScope, Period, PeriodRow};
 use crate::store::Store;
 
@@ -122,7 +122,7 @@ impl<'a> EventRecord<'a> {
             team: &e.team,
             user: e.user.as_deref(),
             workflow: e.workflow.as_deref(),
-            api: codec::api_str(e.api),
+            api: event_text::api_str(e.api),
             provider: e.provider.as_deref(),
             lane: e.lane.as_deref(),
             model_requested: &e.model_requested,
@@ -131,16 +131,16 @@ impl<'a> EventRecord<'a> {
             cached_input_tokens: e.tokens.cached_input,
             cache_write_tokens: e.tokens.cache_write,
             output_tokens: e.tokens.output,
-            usage_source: codec::usage_source_str(e.usage_source),
+            usage_source: event_text::usage_source_str(e.usage_source),
             cost_nanos: e.cost_nanos,
             cost_usd: format_usd(e.cost_nanos),
             unpriced: e.unpriced,
-            outcome: codec::outcome_str(e.outcome),
+            outcome: event_text::outcome_str(e.outcome),
             http_status: e.http_status,
             reason: e.reason.as_deref(),
             latency_ms: e.latency_ms,
             stream: e.stream,
-            cache: codec::cache_str(e.cache),
+            cache: event_text::cache_str(e.cache),
             cost_avoided_nanos: e.cost_avoided_nanos,
             cost_avoided_usd: format_usd(e.cost_avoided_nanos),
             premium: e.premium,

@@ -284,9 +284,9 @@ async fn spend_totals(
 ) -> Totals {
     let mut windows = Vec::new();
     if month {
-        let mut m = super::month_start(from);
+        let mut m = super::periods::month_start(from);
         while m < to {
-            let next = super::next_month_start(m);
+            let next = super::periods::next_month_start(m);
             windows.push((
                 m.max(from),
                 next.min(to),
@@ -950,7 +950,7 @@ fn validate_focus(text: &str, scope: (i64, i64)) -> Result<usize, Vec<String>> {
             if !(bs <= cs && cs < ce && ce <= be) {
                 bad("charge period not inside the billing period".into());
             }
-            if bs != super::month_start(bs) || be != super::next_month_start(bs) {
+            if bs != super::periods::month_start(bs) || be != super::periods::next_month_start(bs) {
                 bad("billing period is not a calendar month".into());
             }
             if cs < scope.0 || ce > scope.1 {

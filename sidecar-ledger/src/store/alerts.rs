@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::StoreError;
+use crate::store::error::StoreError;
 
 /// `Store::daily_spend`'s answer from its query's `(team, day, nanos)` rows: an entry
 /// for every listed team, a slot per day of `[from_day, to_day)`, 0 where no row says

@@ -3,8 +3,8 @@
 
 use tollgate_core::event::CacheStatus;
 
-use super::Sums;
 use crate::query::Filters;
+use crate::store::types::Sums;
 
 /// What an export covers: the events with `from_ms <= ts_ms < to_ms` that match the
 /// filters. Bounds are whole hours (the rollups' granularity), exactly as

@@ -1,7 +1,4 @@
-//! Storage types of the leaders' dashboard: grouped reads of the daily rollups, and
-//! access tokens.
-
-use serde::Serialize;
+//! Storage types of the leaders' dashboard: grouped reads of the daily rollups.
 
 /// A dimension the daily rollups can be grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,59 +89,4 @@ impl InsightQuery {
                 && !self.drift_only
                 && self.group_by.iter().all(|d| d.in_user_rollup()))
     }
-}
-
-/// Who a token belongs to and what it may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, every team.
-    Admin,
-    /// Every team's spend (read-only like all tokens).
-    Finance,
-    /// One team's spend only.
-    Team,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Finance => "finance",
-            Role::Team => "team",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "finance" => Some(Role::Finance),
-            "team" => Some(Role::Team),
-            _ => None,
-        }
-    }
-}
-
-/// A token to store: the hash only, never the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewToken {
-    pub name: String,
-    pub role: Role,
-    /// Required for [`Role::Team`], absent otherwise.
-    pub team: Option<String>,
-    /// Lowercase hex SHA-256 of the token text.
-    pub sha256: String,
-}
-
-/// A stored token (its hash, not the token).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenRecord {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    pub team: Option<String>,
-    #[serde(skip)]
-    pub sha256: String,
-    pub created_ms: i64,
-    pub revoked_ms: Option<i64>,
 }

@@ -13,8 +13,8 @@ use crate::api::router_with;
 use crate::auth;
 use crate::state::AppState;
 use crate::state::DEFAULT_LEASE_TTL_MS;
-use crate::store::insights::{NewToken, Role};
-use crate::store::postgres_parity::PgSchema;
+use crate::store::conformance::fixtures::PgSchema;
+use crate::store::tokens::{NewToken, Role};
 use crate::store::{SqliteStore, Store};
 use crate::test_util::{event_json, TempDir};
 

@@ -1,0 +1,161 @@
+//! The trait every storage backend implements: everything the rest of the ledger knows
+//! about persistence.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use tollgate_core::event::CostEvent;
+use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+
+use super::error::StoreError;
+use super::types::{IngestBatch, IngestOutcome, SpendRow, StoredRejection};
+use super::wallets::{NewEntry, WalletEntry, WalletState};
+use super::{alerts, export, insights, spend_plan, tokens};
+use crate::query::{EventsQuery, SpendQuery};
+
+/// The ledger's persistence. Implementations must make `ingest` atomic and durable
+/// before returning (the HTTP acknowledgement is the sender's licence to forget the
+/// batch) and idempotent by event id.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch: new events, their rollups and the quarantined events, all in
+    /// one transaction. Events whose id is already stored are counted as duplicates
+    /// and change nothing.
+    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError>;
+
+    /// [`Store::ingest`] for a caller that can lend the batch: SQLite writes batches
+    /// that arrive together in one transaction (see `group_commit`). Same guarantees,
+    /// per batch; the batch comes back with its outcome.
+    fn ingest_owned(&self, batch: IngestBatch) -> (IngestBatch, Result<IngestOutcome, StoreError>) {
+        let outcome = self.ingest(&batch);
+        (batch, outcome)
+    }
+
+    /// Spend grouped and filtered as asked, from the coarsest rollups that answer it
+    /// exactly (see [`spend_plan`]). Rows ordered by cost descending, then by key.
+    fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
+        self.spend_from(query, spend_plan::Rollups::Coarsest)
+    }
+
+    /// [`Store::spend`], from the rollups asked for: `FineOnly` is the reference the
+    /// coarser rollups must equal to the nanodollar.
+    fn spend_from(
+        &self,
+        query: &SpendQuery,
+        rollups: spend_plan::Rollups,
+    ) -> Result<Vec<SpendRow>, StoreError>;
+
+    /// Most recent events first.
+    fn recent_events(&self, query: &EventsQuery) -> Result<Vec<CostEvent>, StoreError>;
+
+    /// Events quarantined so far, newest first (for operators and tests).
+    fn rejected_events(&self, limit: usize) -> Result<Vec<StoredRejection>, StoreError>;
+
+    /// Creates the team's wallet if it does not exist (empty).
+    fn ensure_wallet(&self, team: &str, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Records an allocation change. `None` if the wallet does not exist. With an
+    /// idempotency key already used, nothing changes and the original entry returns.
+    fn allocate(
+        &self,
+        entry: &NewEntry,
+        now_ms: i64,
+    ) -> Result<Option<(WalletEntry, WalletState)>, StoreError>;
+
+    fn wallet(&self, team: &str, now_ms: i64) -> Result<Option<WalletState>, StoreError>;
+
+    fn wallets(&self, now_ms: i64) -> Result<Vec<WalletState>, StoreError>;
+
+    /// The wallet's allocation history, newest first.
+    fn wallet_entries(&self, team: &str, limit: usize) -> Result<Vec<WalletEntry>, StoreError>;
+
+    /// Grants credit to an instance's lease (see `tollgate_core::lease`). Must be
+    /// atomic with respect to every other grant and ingest, so two instances can never
+    /// both be granted the same credit. `None` if the wallet does not exist.
+    fn lease(
+        &self,
+        request: &LeaseRequest,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseGrant>, StoreError>;
+
+    /// Each of `teams`' spend per UTC day for days `[from_day, to_day)`, from the daily
+    /// rollups: one entry per listed team, 0 for idle days.
+    fn daily_spend(
+        &self,
+        teams: &[String],
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<HashMap<String, Vec<i64>>, StoreError>;
+
+    /// Records a budget alert with one pending delivery per `(url, format)` webhook.
+    /// `None` when that threshold already fired this period (nothing is stored).
+    fn record_alert(
+        &self,
+        alert: &alerts::NewAlert,
+        webhooks: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Pending deliveries whose next attempt is due, with their alert.
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(alerts::DeliveryRecord, alerts::AlertRecord)>, StoreError>;
+
+    /// Records a delivery attempt: delivered, or failed and rescheduled with backoff
+    /// (given up after `max_attempts`).
+    fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        now_ms: i64,
+        max_attempts: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Recent alerts with their deliveries, newest first.
+    fn alerts(&self, limit: usize) -> Result<Vec<alerts::AlertRecord>, StoreError>;
+
+    /// Every event in the export's scope, oldest first (by `ts_ms`, then arrival),
+    /// handed to `sink` one at a time until it breaks. Read in keyset pages, so memory
+    /// stays constant however many events there are.
+    fn for_each_event(
+        &self,
+        scope: &export::ExportScope,
+        sink: &mut dyn FnMut(CostEvent) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// The scope's rollup hours summed per UTC day or month and per (team,
+    /// consumer_group, provider, lane, model[, cache]), ordered by that key and handed
+    /// to `sink` one at a time until it breaks.
+    fn for_each_period_row(
+        &self,
+        scope: &export::ExportScope,
+        period: export::Period,
+        by_cache: bool,
+        sink: &mut dyn FnMut(export::PeriodRow) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// The lanes that served at least one premium-marked event in the scope.
+    fn premium_lanes(&self, scope: &export::ExportScope) -> Result<Vec<String>, StoreError>;
+
+    // ---- The leaders' dashboard.
+
+    /// Sums of the daily rollups grouped as asked, ordered by cost descending.
+    fn insight_rows(&self, query: &insights::InsightQuery) -> Result<Vec<SpendRow>, StoreError>;
+
+    /// Stores a new access token (its hash).
+    fn create_token(
+        &self,
+        token: &tokens::NewToken,
+        now_ms: i64,
+    ) -> Result<tokens::TokenRecord, StoreError>;
+
+    /// Every token ever created, revoked ones included, oldest first.
+    fn tokens(&self) -> Result<Vec<tokens::TokenRecord>, StoreError>;
+
+    /// The token with this SHA-256 (lowercase hex), revoked or not.
+    fn token_by_hash(&self, sha256: &str) -> Result<Option<tokens::TokenRecord>, StoreError>;
+
+    /// Revokes a token; false if there is no such live token.
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+}

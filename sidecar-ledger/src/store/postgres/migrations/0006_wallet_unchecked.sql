@@ -1,0 +1,6 @@
+-- Schema version 6 (PostgreSQL): events say whether a wallet check stood behind them.
+--
+-- wallet_unchecked = TRUE: wallet enforcement was on, the ledger could not be reached
+-- for credit, and the consumer group fails open (`on_ledger_unavailable: open`), so the
+-- request went upstream without a reservation. Events stored before are FALSE.
+ALTER TABLE events ADD COLUMN wallet_unchecked BOOLEAN NOT NULL DEFAULT FALSE;

@@ -1,0 +1,257 @@
+//! The PostgreSQL backend of [`Store`], for several ledger instances sharing one
+//! database.
+//!
+//! * Nothing that must agree across instances lives in memory: idempotency is the
+//!   `events.id` unique key, wallet and lease arithmetic happens in transactions that
+//!   lock the team's `wallets` row, alerts fire once through their unique key.
+//! * Every write transaction takes its row locks in one global order (wallets by
+//!   team, then leases by id; a grant takes its wallet before its lease), so
+//!   concurrent ledgers queue rather than deadlock. A deadlock or serialization
+//!   failure the server still reports is retried a few times. Rollup rows are written
+//!   only by folds, one at a time across ledgers (`fold`).
+//! * Ingest stores events, wallet and lease spend and the quarantine, and marks its
+//!   events pending; the rollups catch up in bulk before every read of them and every
+//!   [`fold::FOLD_EVENTS`] events or second (`fold`).
+//! * Commits use the server's durability settings (`synchronous_commit` on by
+//!   default): `ingest` returns after the batch is durable.
+//! * A blocking client (`postgres`) behind an r2d2 pool: the trait is synchronous and
+//!   the HTTP layer calls it on the blocking pool.
+//! * Money stays BIGINT nanodollars. Sums are computed by PostgreSQL as NUMERIC and
+//!   cast back with `::BIGINT`, which raises an error on overflow instead of wrapping;
+//!   rollup, wallet and lease additions are BIGINT arithmetic, which errors likewise.
+//!
+//! `mod.rs` only implements the trait, delegating to one child module per concept;
+//! the children share the pool and transactions in [`db`] and never import this file.
+
+mod alerts;
+#[cfg(test)]
+pub(crate) use alerts::CLAIM_MS;
+#[cfg(test)]
+pub(crate) use fold::{EVENTS_PER_STATEMENT, FOLD_EVENTS};
+mod db;
+mod events;
+mod export;
+mod fold;
+mod ingest;
+mod insights;
+mod rollups;
+mod spend;
+mod sql_args;
+#[cfg(test)]
+mod tests;
+mod tokens;
+mod wallets;
+
+use tollgate_core::event::CostEvent;
+
+pub use db::PgStore;
+#[cfg(test)]
+pub(crate) use db::MIGRATIONS;
+use events::{event_from_row, EVENT_COLUMNS};
+use sql_args::{arg_refs, push_filters, unmatchable, Args};
+
+use crate::query::{EventsQuery, SpendQuery};
+use crate::store::backend::Store;
+use crate::store::error::StoreError;
+use crate::store::types::{IngestBatch, IngestOutcome, RejectedEvent, SpendRow, StoredRejection};
+
+impl Store for PgStore {
+    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError> {
+        self.ingest_batch(batch)
+    }
+
+    fn spend_from(
+        &self,
+        q: &SpendQuery,
+        rollups: crate::store::spend_plan::Rollups,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
+        self.spend_impl(q, rollups)
+    }
+
+    fn recent_events(&self, q: &EventsQuery) -> Result<Vec<CostEvent>, StoreError> {
+        if unmatchable(&q.filters) {
+            return Ok(Vec::new());
+        }
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE");
+        let mut args: Args = Vec::new();
+        push_filters(&mut sql, &mut args, &q.filters);
+        args.push(Box::new(i64::try_from(q.limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(
+            " ORDER BY ts_ms DESC, seq DESC LIMIT ${}",
+            args.len()
+        ));
+        let rows = self.conn()?.query(&sql, &arg_refs(&args))?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    fn rejected_events(&self, limit: usize) -> Result<Vec<StoredRejection>, StoreError> {
+        let rows = self.conn()?.query(
+            "SELECT received_ms, batch_index, raw, error FROM rejected_events
+             ORDER BY seq DESC LIMIT $1",
+            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredRejection {
+                    received_ms: r.try_get(0)?,
+                    event: RejectedEvent {
+                        index: r.try_get::<_, i64>(1)? as usize,
+                        raw: r.try_get(2)?,
+                        error: r.try_get(3)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    fn ensure_wallet(&self, team: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.ensure_wallet_impl(team, now_ms)
+    }
+
+    fn allocate(
+        &self,
+        entry: &crate::store::wallets::NewEntry,
+        now_ms: i64,
+    ) -> Result<
+        Option<(
+            crate::store::wallets::WalletEntry,
+            crate::store::wallets::WalletState,
+        )>,
+        StoreError,
+    > {
+        self.allocate_impl(entry, now_ms)
+    }
+
+    fn wallet(
+        &self,
+        team: &str,
+        now_ms: i64,
+    ) -> Result<Option<crate::store::wallets::WalletState>, StoreError> {
+        self.wallet_impl(team, now_ms)
+    }
+
+    fn wallets(&self, now_ms: i64) -> Result<Vec<crate::store::wallets::WalletState>, StoreError> {
+        self.wallets_impl(now_ms)
+    }
+
+    fn wallet_entries(
+        &self,
+        team: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::store::wallets::WalletEntry>, StoreError> {
+        self.wallet_entries_impl(team, limit)
+    }
+
+    fn lease(
+        &self,
+        request: &tollgate_core::lease::LeaseRequest,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
+        self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn daily_spend(
+        &self,
+        teams: &[String],
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<std::collections::HashMap<String, Vec<i64>>, StoreError> {
+        self.settle()?;
+        self.daily_spend_impl(teams, from_day, to_day)
+    }
+
+    fn record_alert(
+        &self,
+        alert: &crate::store::alerts::NewAlert,
+        webhooks: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.record_alert_impl(alert, webhooks, now_ms)
+    }
+
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+    ) -> Result<
+        Vec<(
+            crate::store::alerts::DeliveryRecord,
+            crate::store::alerts::AlertRecord,
+        )>,
+        StoreError,
+    > {
+        self.due_deliveries_impl(now_ms)
+    }
+
+    fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        now_ms: i64,
+        max_attempts: i64,
+    ) -> Result<(), StoreError> {
+        self.finish_delivery_impl(id, outcome, now_ms, max_attempts)
+    }
+
+    fn alerts(&self, limit: usize) -> Result<Vec<crate::store::alerts::AlertRecord>, StoreError> {
+        self.alerts_impl(limit)
+    }
+
+    fn for_each_event(
+        &self,
+        scope: &crate::store::export::ExportScope,
+        sink: &mut dyn FnMut(CostEvent) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.for_each_event_impl(scope, sink)
+    }
+
+    fn for_each_period_row(
+        &self,
+        scope: &crate::store::export::ExportScope,
+        period: crate::store::export::Period,
+        by_cache: bool,
+        sink: &mut dyn FnMut(crate::store::export::PeriodRow) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.settle()?;
+        self.for_each_period_row_impl(scope, period, by_cache, sink)
+    }
+
+    fn premium_lanes(
+        &self,
+        scope: &crate::store::export::ExportScope,
+    ) -> Result<Vec<String>, StoreError> {
+        self.premium_lanes_impl(scope)
+    }
+
+    fn insight_rows(
+        &self,
+        query: &crate::store::insights::InsightQuery,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
+        self.insight_rows_impl(query)
+    }
+
+    fn create_token(
+        &self,
+        token: &crate::store::tokens::NewToken,
+        now_ms: i64,
+    ) -> Result<crate::store::tokens::TokenRecord, StoreError> {
+        self.create_token_impl(token, now_ms)
+    }
+
+    fn tokens(&self) -> Result<Vec<crate::store::tokens::TokenRecord>, StoreError> {
+        self.tokens_impl()
+    }
+
+    fn token_by_hash(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<crate::store::tokens::TokenRecord>, StoreError> {
+        self.token_by_hash_impl(sha256)
+    }
+
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        self.revoke_token_impl(id, now_ms)
+    }
+}

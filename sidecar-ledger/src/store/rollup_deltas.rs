@@ -1,0 +1,267 @@
+//! The rollups derived from newly stored events besides `rollup_hourly`, aggregated in
+//! memory (one delta per rollup row, keys in order) for either backend to add:
+//! PostgreSQL in the ingest transaction, SQLite when it folds pending events into the
+//! rollups (`sqlite::fold`):
+//!
+//! | table | time | key |
+//! |---|---|---|
+//! | `rollup_daily` | day | team, consumer group, workflow, provider, lane, model, cache, premium flags |
+//! | `rollup_daily_user` | day | team, consumer group, user |
+//! | `rollup_hourly_coarse` | hour | team, consumer group, provider, lane, model, api, outcome, cache |
+//! | `rollup_daily_coarse` | day | the same and the premium flags |
+//!
+//! Absent optional attributes are '' as in `rollup_hourly`. The keys sort in one
+//! global order, so PostgreSQL ledgers lock rollup rows in the same order.
+
+use std::collections::BTreeMap;
+
+use tollgate_core::event::CostEvent;
+
+use crate::query::{DAY_MS, HOUR_MS};
+use crate::store::error::StoreError;
+use crate::store::event_text;
+use crate::store::types::Sums;
+
+/// A row of `rollup_daily`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DailyKey<'a> {
+    pub day_ms: i64,
+    pub team: &'a str,
+    pub consumer_group: &'a str,
+    pub workflow: &'a str,
+    pub provider: &'a str,
+    pub lane: &'a str,
+    pub model_served: &'a str,
+    pub cache: &'static str,
+    pub premium: bool,
+    pub premium_approved: bool,
+}
+
+/// A row of `rollup_hourly`, the finest rollup: what both backends aggregate events
+/// under (SQLite in a hash map when it folds, PostgreSQL in key order so ledgers lock
+/// rollup rows in one global order). Borrowed, so aggregating allocates nothing.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HourlyKey<'a> {
+    pub hour_ms: i64,
+    pub team: &'a str,
+    pub consumer_group: &'a str,
+    pub user: &'a str,
+    pub workflow: &'a str,
+    pub provider: &'a str,
+    pub lane: &'a str,
+    pub model_served: &'a str,
+    pub api: &'static str,
+    pub outcome: &'static str,
+    pub cache: &'static str,
+}
+
+impl<'a> HourlyKey<'a> {
+    pub fn of(e: &'a CostEvent) -> Self {
+        HourlyKey {
+            hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            team: &e.team,
+            consumer_group: &e.consumer_group,
+            user: e.user.as_deref().unwrap_or(""),
+            workflow: e.workflow.as_deref().unwrap_or(""),
+            provider: e.provider.as_deref().unwrap_or(""),
+            lane: e.lane.as_deref().unwrap_or(""),
+            model_served: &e.model_served,
+            api: event_text::api_str(e.api),
+            outcome: event_text::outcome_str(e.outcome),
+            cache: event_text::cache_str(e.cache),
+        }
+    }
+}
+
+/// A row of `rollup_daily_user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UserKey<'a> {
+    pub day_ms: i64,
+    pub team: &'a str,
+    pub consumer_group: &'a str,
+    pub user: &'a str,
+}
+
+/// A row of `rollup_hourly_coarse`: the hourly key without user and workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CoarseKey<'a> {
+    pub hour_ms: i64,
+    pub team: &'a str,
+    pub consumer_group: &'a str,
+    pub provider: &'a str,
+    pub lane: &'a str,
+    pub model_served: &'a str,
+    pub api: &'static str,
+    pub outcome: &'static str,
+    pub cache: &'static str,
+}
+
+/// A row of `rollup_daily_coarse`: [`CoarseKey`] per day, with the premium flags (the
+/// dashboard's organisation-wide charts read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DailyCoarseKey<'a> {
+    pub day_ms: i64,
+    pub team: &'a str,
+    pub consumer_group: &'a str,
+    pub provider: &'a str,
+    pub lane: &'a str,
+    pub model_served: &'a str,
+    pub api: &'static str,
+    pub outcome: &'static str,
+    pub cache: &'static str,
+    pub premium: bool,
+    pub premium_approved: bool,
+}
+
+/// One batch's deltas for each derived rollup.
+#[derive(Debug, Default)]
+pub struct Derived<'a> {
+    pub daily: BTreeMap<DailyKey<'a>, Sums>,
+    pub daily_user: BTreeMap<UserKey<'a>, Sums>,
+    pub hourly_coarse: BTreeMap<CoarseKey<'a>, Sums>,
+    pub daily_coarse: BTreeMap<DailyCoarseKey<'a>, Sums>,
+}
+
+/// The event's additive quantities as stored integers.
+pub fn sums_of(e: &CostEvent) -> Result<Sums, StoreError> {
+    let t = |n: u64| {
+        i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("token count {n} out of range")))
+    };
+    Ok(Sums {
+        requests: 1,
+        input_tokens: t(e.tokens.input)?,
+        cached_input_tokens: t(e.tokens.cached_input)?,
+        cache_write_tokens: t(e.tokens.cache_write)?,
+        output_tokens: t(e.tokens.output)?,
+        cost_nanos: e.cost_nanos,
+        cost_avoided_nanos: e.cost_avoided_nanos,
+    })
+}
+
+fn add<K: Ord>(map: &mut BTreeMap<K, Sums>, key: K, s: &Sums) -> Result<(), StoreError> {
+    let slot = map.entry(key).or_default();
+    *slot = slot
+        .checked_add(s)
+        .ok_or_else(|| StoreError::Corrupt("sum overflows 64 bits".into()))?;
+    Ok(())
+}
+
+impl<'a> Derived<'a> {
+    /// The deltas of `events` (each stored for the first time by this batch).
+    pub fn of(events: &[&'a CostEvent]) -> Result<Self, StoreError> {
+        let mut d = Derived::default();
+        for e in events {
+            let s = sums_of(e)?;
+            // Times are validated non-negative: Euclidean division floors.
+            let day_ms = e.ts_ms.div_euclid(DAY_MS) * DAY_MS;
+            let provider = e.provider.as_deref().unwrap_or("");
+            let lane = e.lane.as_deref().unwrap_or("");
+            let cache = event_text::cache_str(e.cache);
+            let daily = DailyKey {
+                day_ms,
+                team: &e.team,
+                consumer_group: &e.consumer_group,
+                workflow: e.workflow.as_deref().unwrap_or(""),
+                provider,
+                lane,
+                model_served: &e.model_served,
+                cache,
+                premium: e.premium,
+                premium_approved: e.premium_approved,
+            };
+            add(&mut d.daily, daily, &s)?;
+            let user = UserKey {
+                day_ms,
+                team: &e.team,
+                consumer_group: &e.consumer_group,
+                user: e.user.as_deref().unwrap_or(""),
+            };
+            add(&mut d.daily_user, user, &s)?;
+            let hourly = CoarseKey {
+                hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
+                team: &e.team,
+                consumer_group: &e.consumer_group,
+                provider,
+                lane,
+                model_served: &e.model_served,
+                api: event_text::api_str(e.api),
+                outcome: event_text::outcome_str(e.outcome),
+                cache,
+            };
+            add(&mut d.hourly_coarse, hourly, &s)?;
+            let daily = DailyCoarseKey {
+                day_ms,
+                team: hourly.team,
+                consumer_group: hourly.consumer_group,
+                provider,
+                lane,
+                model_served: hourly.model_served,
+                api: hourly.api,
+                outcome: hourly.outcome,
+                cache,
+                premium: e.premium,
+                premium_approved: e.premium_approved,
+            };
+            add(&mut d.daily_coarse, daily, &s)?;
+        }
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::event;
+    use tollgate_core::event::Outcome;
+
+    const D0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
+
+    #[test]
+    fn each_rollup_sums_the_events_of_its_key() {
+        let mut a = event("a", D0 + 5, "team_a", 100);
+        a.user = Some("ann".into());
+        a.workflow = Some("triage".into());
+        let mut b = event("b", D0 + HOUR_MS, "team_a", 50);
+        b.workflow = Some("codegen".into());
+        let mut c = event("c", D0 + HOUR_MS + 1, "team_a", 7);
+        c.outcome = Outcome::ProviderError;
+        c.provider = None;
+        let d = Derived::of(&[&a, &b, &c]).unwrap();
+        // Two workflows (and no workflow) in one day.
+        assert_eq!(d.daily.len(), 3);
+        // Per day: c apart (no provider, an error), a and b together.
+        let days: Vec<(&str, &str, i64)> = d
+            .daily_coarse
+            .iter()
+            .map(|(k, s)| (k.provider, k.outcome, s.cost_nanos))
+            .collect();
+        assert_eq!(days, vec![("", "provider_error", 7), ("openai", "ok", 150)]);
+        // Users: ann and no user.
+        let users: Vec<(&str, i64)> = d
+            .daily_user
+            .iter()
+            .map(|(k, s)| (k.user, s.requests))
+            .collect();
+        assert_eq!(users, vec![("", 2), ("ann", 1)]);
+        // Coarse hourly: hour 0 (a), hour 1 (b, and c apart).
+        let hours: Vec<(i64, &str, i64)> = d
+            .hourly_coarse
+            .iter()
+            .map(|(k, s)| (k.hour_ms, k.outcome, s.cost_nanos))
+            .collect();
+        assert_eq!(
+            hours,
+            vec![
+                (D0, "ok", 100),
+                (D0 + HOUR_MS, "provider_error", 7),
+                (D0 + HOUR_MS, "ok", 50)
+            ]
+        );
+        // The premium flags split daily coarse rows, not hourly ones.
+        let mut p = b.clone();
+        p.id = "p".into();
+        p.premium = true;
+        let d = Derived::of(&[&b, &p]).unwrap();
+        assert_eq!((d.daily_coarse.len(), d.hourly_coarse.len()), (2, 1));
+    }
+}

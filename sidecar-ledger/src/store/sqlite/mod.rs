@@ -1,0 +1,253 @@
+//! The SQLite backend of [`Store`], the embedded default.
+//!
+//! * One writer connection behind a mutex: SQLite allows one writer at a time anyway,
+//!   and serialising in-process avoids busy-retry loops.
+//! * A small pool of reader connections: in WAL mode readers see the last committed
+//!   state and never block (nor are blocked by) the writer.
+//! * `synchronous=FULL`: a commit is on disk before `ingest` returns, so the HTTP
+//!   acknowledgement never outruns durability.
+//!
+//! `mod.rs` only implements the trait, delegating to one child module per concept;
+//! the children share the connection handling in [`db`] and never import this file.
+
+mod alerts;
+mod checkpoint;
+mod db;
+mod events;
+mod export;
+mod fold;
+mod group_commit;
+mod ingest;
+mod insights;
+mod rollups;
+mod spend;
+#[cfg(test)]
+mod tests;
+mod tokens;
+mod wallets;
+
+use rusqlite::params_from_iter;
+use rusqlite::types::Value;
+use tollgate_core::event::CostEvent;
+
+pub use db::SqliteStore;
+#[cfg(test)]
+pub(crate) use db::MIGRATIONS;
+use events::{event_from_row, push_filters, EVENT_COLUMNS};
+use ingest::{ingest_batches, ingest_group};
+
+use crate::query::{EventsQuery, SpendQuery};
+use crate::store::backend::Store;
+use crate::store::error::StoreError;
+use crate::store::types::{IngestBatch, IngestOutcome, RejectedEvent, SpendRow, StoredRejection};
+
+impl Store for SqliteStore {
+    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError> {
+        Ok(ingest_batches(&mut self.writer(), &[batch], self.fold_state())?[0])
+    }
+
+    fn ingest_owned(&self, batch: IngestBatch) -> (IngestBatch, Result<IngestOutcome, StoreError>) {
+        self.group_commit().submit(
+            batch,
+            || self.writer(),
+            |conn, batches| ingest_group(conn, batches, self.fold_state()),
+        )
+    }
+
+    fn spend_from(
+        &self,
+        q: &SpendQuery,
+        rollups: crate::store::spend_plan::Rollups,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
+        self.spend_impl(q, rollups)
+    }
+
+    fn recent_events(&self, q: &EventsQuery) -> Result<Vec<CostEvent>, StoreError> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
+        let mut args = Vec::new();
+        push_filters(&mut sql, &mut args, &q.filters);
+        args.push(Value::Integer(q.limit as i64));
+        sql.push_str(&format!(
+            " ORDER BY ts_ms DESC, seq DESC LIMIT ?{}",
+            args.len()
+        ));
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(event_from_row(r)?);
+        }
+        Ok(out)
+    }
+
+    fn rejected_events(&self, limit: usize) -> Result<Vec<StoredRejection>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT received_ms, batch_index, raw, error FROM rejected_events
+             ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(StoredRejection {
+                received_ms: r.get(0)?,
+                event: RejectedEvent {
+                    index: r.get::<_, i64>(1)? as usize,
+                    raw: r.get(2)?,
+                    error: r.get(3)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn ensure_wallet(&self, team: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.ensure_wallet_impl(team, now_ms)
+    }
+
+    fn allocate(
+        &self,
+        entry: &crate::store::wallets::NewEntry,
+        now_ms: i64,
+    ) -> Result<
+        Option<(
+            crate::store::wallets::WalletEntry,
+            crate::store::wallets::WalletState,
+        )>,
+        StoreError,
+    > {
+        self.allocate_impl(entry, now_ms)
+    }
+
+    fn wallet(
+        &self,
+        team: &str,
+        now_ms: i64,
+    ) -> Result<Option<crate::store::wallets::WalletState>, StoreError> {
+        self.wallet_impl(team, now_ms)
+    }
+
+    fn wallets(&self, now_ms: i64) -> Result<Vec<crate::store::wallets::WalletState>, StoreError> {
+        self.wallets_impl(now_ms)
+    }
+
+    fn wallet_entries(
+        &self,
+        team: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::store::wallets::WalletEntry>, StoreError> {
+        self.wallet_entries_impl(team, limit)
+    }
+
+    fn lease(
+        &self,
+        request: &tollgate_core::lease::LeaseRequest,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
+        self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn daily_spend(
+        &self,
+        teams: &[String],
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<std::collections::HashMap<String, Vec<i64>>, StoreError> {
+        self.settle()?;
+        self.daily_spend_impl(teams, from_day, to_day)
+    }
+
+    fn record_alert(
+        &self,
+        alert: &crate::store::alerts::NewAlert,
+        webhooks: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.record_alert_impl(alert, webhooks, now_ms)
+    }
+
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+    ) -> Result<
+        Vec<(
+            crate::store::alerts::DeliveryRecord,
+            crate::store::alerts::AlertRecord,
+        )>,
+        StoreError,
+    > {
+        self.due_deliveries_impl(now_ms)
+    }
+
+    fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        now_ms: i64,
+        max_attempts: i64,
+    ) -> Result<(), StoreError> {
+        self.finish_delivery_impl(id, outcome, now_ms, max_attempts)
+    }
+
+    fn alerts(&self, limit: usize) -> Result<Vec<crate::store::alerts::AlertRecord>, StoreError> {
+        self.alerts_impl(limit)
+    }
+
+    fn for_each_event(
+        &self,
+        scope: &crate::store::export::ExportScope,
+        sink: &mut dyn FnMut(CostEvent) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.for_each_event_impl(scope, sink)
+    }
+
+    fn for_each_period_row(
+        &self,
+        scope: &crate::store::export::ExportScope,
+        period: crate::store::export::Period,
+        by_cache: bool,
+        sink: &mut dyn FnMut(crate::store::export::PeriodRow) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.settle()?;
+        self.for_each_period_row_impl(scope, period, by_cache, sink)
+    }
+
+    fn premium_lanes(
+        &self,
+        scope: &crate::store::export::ExportScope,
+    ) -> Result<Vec<String>, StoreError> {
+        self.premium_lanes_impl(scope)
+    }
+
+    fn insight_rows(
+        &self,
+        query: &crate::store::insights::InsightQuery,
+    ) -> Result<Vec<SpendRow>, StoreError> {
+        self.settle()?;
+        self.insight_rows_impl(query)
+    }
+
+    fn create_token(
+        &self,
+        token: &crate::store::tokens::NewToken,
+        now_ms: i64,
+    ) -> Result<crate::store::tokens::TokenRecord, StoreError> {
+        self.create_token_impl(token, now_ms)
+    }
+
+    fn tokens(&self) -> Result<Vec<crate::store::tokens::TokenRecord>, StoreError> {
+        self.tokens_impl()
+    }
+
+    fn token_by_hash(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<crate::store::tokens::TokenRecord>, StoreError> {
+        self.token_by_hash_impl(sha256)
+    }
+
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        self.revoke_token_impl(id, now_ms)
+    }
+}

@@ -1,0 +1,354 @@
+//! Wallets, allocations and credit leases on SQLite. Every write runs on the single
+//! writer connection inside an IMMEDIATE transaction, so a grant sees every committed
+//! spend and every other grant: credit is never handed out twice.
+
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+
+use super::db::SqliteStore;
+use crate::store::error::StoreError;
+use crate::store::wallets::{EntryKind, NewEntry, WalletEntry, WalletState};
+
+const WALLET_STATE: &str = "SELECT w.team, w.allocated_nanos, w.spent_nanos,
+        COALESCE((SELECT SUM(MAX(l.granted_nanos - l.spent_nanos, 0)) FROM leases l
+                  WHERE l.team = w.team AND l.expires_ms > ?2), 0),
+        (SELECT COUNT(*) FROM leases l WHERE l.team = w.team AND l.expires_ms > ?2)
+    FROM wallets w WHERE w.team = ?1";
+
+fn state_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletState> {
+    Ok(WalletState {
+        team: r.get(0)?,
+        allocated_nanos: r.get(1)?,
+        spent_nanos: r.get(2)?,
+        leased_outstanding_nanos: r.get(3)?,
+        live_leases: r.get(4)?,
+    })
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletEntry> {
+    let kind: String = r.get(2)?;
+    Ok(WalletEntry {
+        id: r.get(0)?,
+        team: r.get(1)?,
+        kind: EntryKind::parse(&kind).unwrap_or(EntryKind::Correction),
+        amount_nanos: r.get(3)?,
+        actor: r.get(4)?,
+        reason: r.get(5)?,
+        ts_ms: r.get(6)?,
+    })
+}
+
+const ENTRY_COLUMNS: &str = "id, team, kind, amount_nanos, actor, reason, ts_ms";
+
+fn state(
+    tx: &rusqlite::Connection,
+    team: &str,
+    now_ms: i64,
+) -> Result<Option<WalletState>, StoreError> {
+    Ok(tx
+        .prepare_cached(WALLET_STATE)?
+        .query_row(params![team, now_ms], state_from_row)
+        .optional()?)
+}
+
+fn insert_entry(
+    tx: &Transaction<'_>,
+    e: &NewEntry,
+    now_ms: i64,
+) -> Result<WalletEntry, StoreError> {
+    if let Some(key) = &e.idempotency_key {
+        let existing = tx
+            .query_row(
+                &format!("SELECT {ENTRY_COLUMNS} FROM wallet_entries WHERE idempotency_key = ?1"),
+                params![key],
+                entry_from_row,
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            return Ok(existing);
+        }
+    }
+    tx.execute(
+        "INSERT INTO wallet_entries (team, kind, amount_nanos, actor, reason, ts_ms, idempotency_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![e.team, e.kind.as_str(), e.amount_nanos, e.actor, e.reason, now_ms, e.idempotency_key],
+    )?;
+    let id = tx.last_insert_rowid();
+    let updated = tx.execute(
+        "UPDATE wallets SET allocated_nanos = allocated_nanos + ?2 WHERE team = ?1",
+        params![e.team, e.amount_nanos],
+    )?;
+    if updated != 1 {
+        return Err(StoreError::Corrupt(format!("wallet {} vanished", e.team)));
+    }
+    Ok(WalletEntry {
+        id,
+        team: e.team.clone(),
+        kind: e.kind,
+        amount_nanos: e.amount_nanos,
+        actor: e.actor.clone(),
+        reason: e.reason.clone(),
+        ts_ms: now_ms,
+    })
+}
+
+impl SqliteStore {
+    pub(super) fn ensure_wallet_impl(&self, team: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.writer().execute(
+            "INSERT INTO wallets (team, created_ms) VALUES (?1, ?2) ON CONFLICT (team) DO NOTHING",
+            params![team, now_ms],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn allocate_impl(
+        &self,
+        entry: &NewEntry,
+        now_ms: i64,
+    ) -> Result<Option<(WalletEntry, WalletState)>, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if state(&tx, &entry.team, now_ms)?.is_none() {
+            return Ok(None);
+        }
+        let stored = insert_entry(&tx, entry, now_ms)?;
+        let after = state(&tx, &entry.team, now_ms)?
+            .ok_or_else(|| StoreError::Corrupt(format!("wallet {} vanished", entry.team)))?;
+        tx.commit()?;
+        Ok(Some((stored, after)))
+    }
+
+    pub(super) fn wallet_impl(
+        &self,
+        team: &str,
+        now_ms: i64,
+    ) -> Result<Option<WalletState>, StoreError> {
+        let conn = self.reader()?;
+        state(&conn, team, now_ms)
+    }
+
+    pub(super) fn wallets_impl(&self, now_ms: i64) -> Result<Vec<WalletState>, StoreError> {
+        let conn = self.reader()?;
+        let teams: Vec<String> = conn
+            .prepare("SELECT team FROM wallets ORDER BY team")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(teams.len());
+        for team in teams {
+            if let Some(s) = state(&conn, &team, now_ms)? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn wallet_entries_impl(
+        &self,
+        team: &str,
+        limit: usize,
+    ) -> Result<Vec<WalletEntry>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM wallet_entries WHERE team = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![team, limit as i64], entry_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(super) fn lease_impl(
+        &self,
+        req: &LeaseRequest,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseGrant>, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(wallet) = state(&tx, &req.team, now_ms)? else {
+            return Ok(None);
+        };
+        let available = wallet.available_nanos();
+        let granted = req.want_nanos.min(available).max(0);
+        let expires_ms = now_ms + ttl_ms;
+        let live: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM leases WHERE instance = ?1 AND team = ?2 AND expires_ms > ?3
+                 ORDER BY id DESC LIMIT 1",
+                params![req.instance, req.team, now_ms],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let lease_id = match live {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE leases SET granted_nanos = granted_nanos + ?2, expires_ms = ?3 WHERE id = ?1",
+                    params![id, granted, expires_ms],
+                )?;
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO leases (instance, team, granted_nanos, created_ms, expires_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![req.instance, req.team, granted, now_ms, expires_ms],
+                )?;
+                tx.last_insert_rowid()
+            }
+        };
+        tx.commit()?;
+        Ok(Some(LeaseGrant {
+            lease_id: lease_id as u64,
+            granted_nanos: granted,
+            expires_ms,
+            wallet_available_nanos: available - granted,
+            budget_notice: None,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::Store;
+    use crate::test_util::{batch, event, TempDir};
+
+    const USD: i64 = 1_000_000_000;
+
+    fn store_with_wallet(dir: &TempDir, usd: i64) -> SqliteStore {
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        store.ensure_wallet("team_a", 0).unwrap();
+        store
+            .allocate(&top_up(usd * USD, Some("k0")), 0)
+            .unwrap()
+            .unwrap();
+        store
+    }
+
+    fn top_up(nanos: i64, key: Option<&str>) -> NewEntry {
+        NewEntry {
+            team: "team_a".into(),
+            kind: EntryKind::TopUp,
+            amount_nanos: nanos,
+            actor: "test".into(),
+            reason: "because".into(),
+            idempotency_key: key.map(str::to_string),
+        }
+    }
+
+    fn ask(instance: &str, want: i64) -> LeaseRequest {
+        LeaseRequest {
+            instance: instance.into(),
+            team: "team_a".into(),
+            want_nanos: want,
+        }
+    }
+
+    fn spend(store: &SqliteStore, id: &str, lease: u64, cost: i64) {
+        let mut e = event(id, 1_000, "team_a", cost);
+        e.lease_id = Some(lease);
+        store.ingest(&batch(vec![e])).unwrap();
+    }
+
+    #[test]
+    fn grants_never_exceed_what_the_wallet_has() {
+        let dir = TempDir::new();
+        let store = store_with_wallet(&dir, 3);
+        let a = store.lease(&ask("a", 2 * USD), 0, 30_000).unwrap().unwrap();
+        let b = store.lease(&ask("b", 2 * USD), 0, 30_000).unwrap().unwrap();
+        assert_eq!((a.granted_nanos, b.granted_nanos), (2 * USD, USD));
+        assert_eq!(b.wallet_available_nanos, 0);
+        let c = store.lease(&ask("c", USD), 0, 30_000).unwrap().unwrap();
+        assert_eq!(c.granted_nanos, 0);
+        // The same instance asking again adds to its live lease.
+        let a2 = store.lease(&ask("a", USD), 1_000, 30_000).unwrap().unwrap();
+        assert_eq!(
+            (a2.lease_id, a2.granted_nanos, a2.expires_ms),
+            (a.lease_id, 0, 31_000)
+        );
+        let w = store.wallet("team_a", 1_000).unwrap().unwrap();
+        assert_eq!(
+            (
+                w.leased_outstanding_nanos,
+                w.available_nanos(),
+                w.live_leases
+            ),
+            (3 * USD, 0, 3)
+        );
+    }
+
+    #[test]
+    fn spend_uses_up_leases_and_expiry_returns_unspent_credit() {
+        let dir = TempDir::new();
+        let store = store_with_wallet(&dir, 3);
+        let a = store.lease(&ask("a", 2 * USD), 0, 30_000).unwrap().unwrap();
+        spend(&store, "e1", a.lease_id, USD / 2);
+        let w = store.wallet("team_a", 10).unwrap().unwrap();
+        assert_eq!(w.spent_nanos, USD / 2);
+        assert_eq!(w.leased_outstanding_nanos, 3 * USD / 2);
+        assert_eq!(w.available_nanos(), USD);
+        // Instance a dies: after expiry its unspent 1.5 USD is available again.
+        let w = store.wallet("team_a", 30_000).unwrap().unwrap();
+        assert_eq!(
+            (w.leased_outstanding_nanos, w.available_nanos()),
+            (0, 5 * USD / 2)
+        );
+        let b = store
+            .lease(&ask("b", 10 * USD), 30_000, 30_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.granted_nanos, 5 * USD / 2);
+        // A retried event batch changes nothing.
+        spend(&store, "e1", a.lease_id, USD / 2);
+        assert_eq!(
+            store.wallet("team_a", 30_000).unwrap().unwrap().spent_nanos,
+            USD / 2
+        );
+    }
+
+    #[test]
+    fn allocations_are_recorded_once_and_survive_reopen() {
+        let dir = TempDir::new();
+        {
+            let store = store_with_wallet(&dir, 3);
+            let (_, w) = store
+                .allocate(&top_up(USD, Some("k1")), 5)
+                .unwrap()
+                .unwrap();
+            assert_eq!(w.allocated_nanos, 4 * USD);
+            let (again, w) = store
+                .allocate(&top_up(USD, Some("k1")), 6)
+                .unwrap()
+                .unwrap();
+            assert_eq!((again.ts_ms, w.allocated_nanos), (5, 4 * USD));
+            let mut fix = top_up(-USD / 4, None);
+            fix.kind = EntryKind::Correction;
+            store.allocate(&fix, 7).unwrap().unwrap();
+        }
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let w = store.wallet("team_a", 10).unwrap().unwrap();
+        assert_eq!(w.allocated_nanos, 4 * USD - USD / 4);
+        let entries = store.wallet_entries("team_a", 10).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].kind, EntryKind::Correction);
+        assert!(store
+            .allocate(
+                &NewEntry {
+                    team: "nobody".into(),
+                    ..top_up(1, None)
+                },
+                0
+            )
+            .unwrap()
+            .is_none());
+        assert!(store
+            .lease(
+                &LeaseRequest {
+                    team: "nobody".into(),
+                    ..ask("a", 1)
+                },
+                0,
+                1
+            )
+            .unwrap()
+            .is_none());
+    }
+}
