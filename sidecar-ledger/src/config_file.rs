@@ -6,7 +6,6 @@
 //! duplicate mapping keys are rejected. `serde_path_to_error` adds the document path.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use tollgate_core::config::{Config, ConfigProblem};
 
@@ -74,35 +73,6 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 /// Loads `path` or prints every problem and returns the failure, for CLI commands.
 pub fn load_or_report(path: &Path) -> Result<Loaded, String> {
     load(path).map_err(|e| e.report(path))
-}
-
-/// `tollgate-ledger check-config FILE`.
-pub fn check_config_command(path: &Path) -> ExitCode {
-    match load(path) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
-                eprintln!(
-                    "{}: warning: at `{}`: {}",
-                    path.display(),
-                    w.path,
-                    w.message
-                );
-            }
-            let c = &loaded.config;
-            println!(
-                "{}: ok ({} lanes, {} consumer groups, {} wallets)",
-                path.display(),
-                c.providers.targets.len(),
-                c.consumer_groups.len(),
-                c.wallet_team_ids().len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{}", e.report(path));
-            ExitCode::FAILURE
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@
 //! Rows are written as they are read, into any `io::Write`: the HTTP handler's writer
 //! feeds a streamed response body, so memory stays constant for any range.
 
-mod cli;
 mod error;
 pub mod focus;
 mod periods;
@@ -29,12 +28,9 @@ use std::io;
 
 use tollgate_core::pricing::PriceTable;
 
-#[cfg(test)]
-pub(crate) use cli::export;
-pub use cli::{run, ExportArgs};
 pub use error::ExportError;
 pub use prices::{price_table, use_pricing};
-pub use request::{parse_request, ExportRequest, Format};
+pub use request::{parse_request, ExportRequest, Format, Grain};
 
 use crate::store::Store;
 

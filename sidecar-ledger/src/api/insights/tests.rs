@@ -44,7 +44,7 @@ fn pg_fixture() -> Option<Fixture> {
 }
 
 fn fixture_on(store: Arc<dyn Store>, guard: Guard, require_tokens: bool) -> Fixture {
-    crate::seed_demo::seed(store.as_ref(), 20, 0.05, crate::clock::now_ms()).unwrap();
+    crate::demo_history::seed(store.as_ref(), 20, 0.05, crate::clock::now_ms()).unwrap();
     let app = router_with(AppState {
         store: store.clone(),
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,

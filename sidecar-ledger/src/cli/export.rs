@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::request::{Format, Grain};
-use crate::ledger_client::LedgerConn;
+use super::ledger_client::LedgerConn;
+use crate::export::{Format, Grain};
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {

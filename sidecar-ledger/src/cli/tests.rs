@@ -34,8 +34,8 @@ fn token(store: &dyn Store, role: Role, team: Option<&str>) -> String {
 /// Runs a `wallet` or `export` command line (the CLI is blocking).
 async fn run(argv: Vec<String>) -> Result<(), String> {
     tokio::task::spawn_blocking(move || match Cli::try_parse_from(argv).unwrap().command {
-        Command::Wallet(args) => crate::wallet_cli::execute(&args),
-        Command::Export(args) => crate::export::export(&args),
+        Command::Wallet(args) => crate::cli::wallet::execute(&args),
+        Command::Export(args) => crate::cli::export::export(&args),
         other => panic!("not a client command: {other:?}"),
     })
     .await

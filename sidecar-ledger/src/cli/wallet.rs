@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use crate::ledger_client::LedgerConn;
+use super::ledger_client::LedgerConn;
 
 #[derive(clap::Args, Debug)]
 pub struct WalletArgs {

@@ -1,6 +1,6 @@
-//! `tollgate-ledger seed-demo`: about 60 days of realistic history for the demo teams,
-//! written straight through the store's ingest (same rollups, same wallets as live
-//! traffic), so every dashboard chart has something to show.
+//! The demo history (`tollgate-ledger seed-demo`): about 60 days of realistic events
+//! for the demo teams, written straight through the store's ingest (same rollups, same
+//! wallets as live traffic), so every dashboard chart has something to show.
 //!
 //! The story, relative to the last seeded day:
 //! * team_support grows from ~300 to ~650 requests a working day, mostly on the cheap
@@ -18,30 +18,12 @@
 //! keyed per team and month.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 use tollgate_core::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
 
 use crate::query::{format_day, DAY_MS};
 use crate::store::wallets::{EntryKind, NewEntry};
 use crate::store::{IngestBatch, Store, StoreError};
-
-#[derive(clap::Args, Debug)]
-pub struct SeedDemoArgs {
-    /// The ledger's data directory (DATA_DIR/ledger.sqlite3).
-    #[arg(long, env = "TOLLGATE_LEDGER_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-    /// PostgreSQL instead of SQLite (postgres://...).
-    #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Days of history, ending today (UTC).
-    #[arg(long, default_value_t = 60)]
-    pub days: u32,
-    /// Multiplies every day's request count (1.0: about 100k events over 60 days).
-    #[arg(long, default_value_t = 1.0)]
-    pub scale: f64,
-}
 
 /// A tiny deterministic generator (SplitMix64): the same seed, the same history.
 struct Rng(u64);
@@ -434,38 +416,6 @@ pub fn seed(store: &dyn Store, days: u32, scale: f64, now_ms: i64) -> Result<See
         seeded.stored += ingest(pending)?.accepted;
     }
     Ok(seeded)
-}
-
-pub fn run(args: &SeedDemoArgs) -> ExitCode {
-    let opened = match crate::store::open(args.database_url.as_deref(), &args.data_dir) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("tollgate-ledger seed-demo: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if !(args.scale > 0.0 && args.scale <= 1000.0) {
-        eprintln!("tollgate-ledger seed-demo: --scale must be in (0, 1000]");
-        return ExitCode::FAILURE;
-    }
-    match seed(
-        opened.store.as_ref(),
-        args.days,
-        args.scale,
-        crate::clock::now_ms(),
-    ) {
-        Ok(seeded) => {
-            println!(
-                "seeded {} days of demo history into {}: {} events stored ({} team-days were already seeded)",
-                args.days, opened.location, seeded.stored, seeded.days_already_seeded
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("tollgate-ledger seed-demo: {}: {e}", opened.location);
-            ExitCode::FAILURE
-        }
-    }
 }
 
 #[cfg(test)]
