@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
-use tollgate_core::filter_config::EventSink;
-use tollgate_core::filter_config::FilterConfig;
+use tollgate_core::config::filter_config::EventSink;
+use tollgate_core::config::filter_config::FilterConfig;
 use tollgate_core::outbox::{split_event_batch, Outbox};
 
 use crate::host;
@@ -50,7 +50,7 @@ impl Flusher {
     }
 
     pub fn drain_queue(&mut self) {
-        // Each item is one worker's batch of events (see `deferred`).
+        // Each item is one worker's batch of events (see `tick_buffer`).
         while let Ok(Some(item)) = hostcalls::dequeue_shared_queue(self.queue_id) {
             for event in split_event_batch(&item) {
                 self.outbox.push(event.to_vec());

@@ -8,15 +8,15 @@
 //! Everything here is host glue; decisions live in the core crate.
 
 #[cfg(target_arch = "wasm32")]
-mod deferred;
-#[cfg(target_arch = "wasm32")]
 mod flusher;
 #[cfg(target_arch = "wasm32")]
 mod host;
 #[cfg(target_arch = "wasm32")]
 mod ids;
 #[cfg(target_arch = "wasm32")]
-mod lane_stats;
+mod lane_health;
+#[cfg(target_arch = "wasm32")]
+mod metrics;
 #[cfg(target_arch = "wasm32")]
 mod request_flow;
 #[cfg(target_arch = "wasm32")]
@@ -26,7 +26,7 @@ mod root;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
 #[cfg(target_arch = "wasm32")]
-mod stats;
+mod tick_buffer;
 #[cfg(target_arch = "wasm32")]
 mod vm_memory;
 #[cfg(target_arch = "wasm32")]

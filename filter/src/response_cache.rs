@@ -4,8 +4,8 @@
 use tollgate_core::cache::{candidate_slots, choose_slot, Entry, SlotHead};
 use tollgate_core::config::CacheConfig;
 
-use crate::deferred::Deferred;
 use crate::host::{self, cas_update, get_shared, set_shared};
+use crate::tick_buffer::TickBuffer;
 
 const BYTES_KEY: &str = "tollgate.cache.bytes";
 
@@ -97,7 +97,7 @@ pub fn store(
     seen: [Option<SeenSlot>; 2],
     now_ms: i64,
     metrics: &CacheMetrics,
-    deferred: &Deferred,
+    tick_buffer: &TickBuffer,
 ) -> bool {
     let encoded = entry.encode();
     if encoded.len() > config.max_entry_bytes as usize {
@@ -122,9 +122,9 @@ pub fn store(
         return false;
     }
     if target.head.is_some_and(|(k, _)| k != entry.key) {
-        deferred.count(metrics.evictions, 1);
+        tick_buffer.count(metrics.evictions, 1);
     }
-    deferred.count(metrics.stores, 1);
+    tick_buffer.count(metrics.stores, 1);
     host::gauge(metrics.bytes, total.max(0) as u64);
     true
 }

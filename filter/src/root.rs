@@ -7,7 +7,7 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, MetricType};
-use tollgate_core::filter_config::FilterConfig;
+use tollgate_core::config::filter_config::FilterConfig;
 
 use crate::flusher::Flusher;
 use crate::request_flow::RequestFlow;
@@ -40,7 +40,7 @@ impl Context for TollgateRoot {
     fn on_done(&mut self) -> bool {
         // A VM being replaced (config reload) or stopped hands over what it collected.
         if let TollgateRoot::Http(rt) = self {
-            rt.flush_deferred();
+            rt.flush_tick_buffer();
         }
         crate::vm_memory::stop();
         true
@@ -147,7 +147,7 @@ impl RootContext for TollgateRoot {
         crate::vm_memory::report();
         match self {
             TollgateRoot::Flusher(f) => f.on_tick(),
-            TollgateRoot::Http(rt) => rt.flush_deferred(),
+            TollgateRoot::Http(rt) => rt.flush_tick_buffer(),
             TollgateRoot::Unconfigured => {}
         }
     }

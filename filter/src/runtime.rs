@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use tollgate_core::filter_config::{FilterConfig, GroupEntry, LaneEntry};
+use tollgate_core::config::filter_config::{FilterConfig, GroupEntry, LaneEntry};
 use tollgate_core::keys;
 use tollgate_core::pricing::PriceTable;
 
@@ -23,14 +23,14 @@ pub struct Runtime {
     credentials: HashMap<String, String>,
     pub metrics: Metrics,
     /// Counters labelled by team, lane, provider, cache result, outcome or reason.
-    pub labelled: crate::stats::LabelledCounters,
+    pub labelled: crate::metrics::LabelledCounters,
     pub cache_metrics: crate::response_cache::CacheMetrics,
     /// This Envoy instance's id in credit leases (shared by its workers).
     pub instance_id: String,
     /// Events and counter increments waiting for this VM's next tick.
-    pub deferred: crate::deferred::Deferred,
+    pub tick_buffer: crate::tick_buffer::TickBuffer,
     /// Lane usage and latency seen by this VM, shared on its next tick.
-    pub lanes: crate::lane_stats::LaneLedger,
+    pub lanes: crate::lane_health::LaneLedger,
 }
 
 impl Runtime {
@@ -61,26 +61,26 @@ impl Runtime {
             labelled: Default::default(),
             cache_metrics,
             instance_id,
-            deferred: Default::default(),
+            tick_buffer: Default::default(),
             lanes: Default::default(),
         })
     }
 
     /// Keeps a cost event for the flusher (sent with the VM's next batch).
     pub fn enqueue_event(&self, event: &tollgate_core::event::CostEvent) {
-        self.deferred
+        self.tick_buffer
             .event(event, &self.config.events, &self.queue_metrics());
     }
 
     /// Hands the VM's collected events and counter increments to Envoy.
-    pub fn flush_deferred(&self) {
-        self.deferred
+    pub fn flush_tick_buffer(&self) {
+        self.tick_buffer
             .flush(&self.config.events, &self.queue_metrics(), &self.labelled);
         self.lanes.share(crate::host::now_ms());
     }
 
-    fn queue_metrics(&self) -> crate::deferred::QueueMetrics {
-        crate::deferred::QueueMetrics {
+    fn queue_metrics(&self) -> crate::tick_buffer::QueueMetrics {
+        crate::tick_buffer::QueueMetrics {
             enqueued: self.metrics.events_enqueued,
             unqueued: self.metrics.events_unqueued,
         }

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::config::Config;
-use tollgate_core::filter_config::FilterConfig;
+use tollgate_core::config::filter_config::FilterConfig;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

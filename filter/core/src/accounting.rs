@@ -1,8 +1,8 @@
 //! Turning what the filter observed during one request into its cost event.
 
-use crate::errors::LocalError;
 use crate::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
 use crate::pricing::PriceTable;
+use crate::refusal::LocalError;
 use crate::usage::{estimate_tokens, UsageTracker};
 
 /// The lane that served (or was chosen to serve) a request.

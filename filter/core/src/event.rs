@@ -94,10 +94,12 @@ impl ApiKind {
     }
 
     /// The provider whose wire format this API is.
-    pub fn native_provider(self) -> crate::config::ProviderKind {
+    pub fn native_provider(self) -> crate::config::schema::ProviderKind {
         match self {
-            ApiKind::ChatCompletions | ApiKind::Responses => crate::config::ProviderKind::Openai,
-            ApiKind::Messages => crate::config::ProviderKind::Anthropic,
+            ApiKind::ChatCompletions | ApiKind::Responses => {
+                crate::config::schema::ProviderKind::Openai
+            }
+            ApiKind::Messages => crate::config::schema::ProviderKind::Anthropic,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::ModelPriceDef;
+use crate::config::schema::ModelPriceDef;
 use crate::event::Tokens;
 use crate::money::UsdPerMTok;
 

@@ -7,9 +7,9 @@
 //!    permitted lane is cooling down (then all are tried rather than none).
 //! 3. Strategy orders what is left; the first lane serves, the next ones are fallbacks.
 
+use crate::config::filter_config::{FilterConfig, GroupEntry, LaneEntry};
 use crate::config::{ProviderKind, RoutingStrategy};
 use crate::event::ApiKind;
-use crate::filter_config::{FilterConfig, GroupEntry, LaneEntry};
 use crate::pricing::PriceTable;
 
 /// Shared, per-lane state (every worker of an instance updates it).
@@ -413,8 +413,8 @@ mod tests {
         a.started(now + 60_000);
         assert_eq!(shared.with_activity(&a, now + 60_000).requests, 1);
     }
+    use crate::config::filter_config::EventSink;
     use crate::config::{CacheConfig, Routing};
-    use crate::filter_config::EventSink;
     use std::collections::BTreeMap;
 
     fn lane(id: &str, provider: ProviderKind, model: &str) -> LaneEntry {

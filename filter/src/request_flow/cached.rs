@@ -50,7 +50,7 @@ impl RequestFlow {
         let entry = match response_cache::lookup(cache, &key, now) {
             Lookup::Hit(entry) => entry,
             Lookup::Miss(seen) => {
-                self.rt.deferred.count(self.rt.cache_metrics.misses, 1);
+                self.rt.tick_buffer.count(self.rt.cache_metrics.misses, 1);
                 if let Some(r) = self.record.as_mut() {
                     r.cache = CacheStatus::Miss;
                 }
@@ -58,7 +58,7 @@ impl RequestFlow {
                 return None;
             }
         };
-        self.rt.deferred.count(self.rt.cache_metrics.hits, 1);
+        self.rt.tick_buffer.count(self.rt.cache_metrics.hits, 1);
         let record = self.record.as_mut()?;
         record.cache = CacheStatus::Hit;
         record.cost_avoided_nanos = entry.cost_nanos;
@@ -110,7 +110,7 @@ impl RequestFlow {
             seen,
             now,
             &self.rt.cache_metrics,
-            &self.rt.deferred,
+            &self.rt.tick_buffer,
         );
     }
 }

@@ -40,8 +40,11 @@ impl RequestFlow {
             ("provider", event.provider.as_deref().unwrap_or("none")),
             ("lane", event.lane.as_deref().unwrap_or("none")),
         ];
-        self.rt.deferred.count_named(
-            tollgate_core::stats::stat_name(tollgate_core::stats::FAILED_ATTEMPTS, &labels),
+        self.rt.tick_buffer.count_named(
+            tollgate_core::metric_names::stat_name(
+                tollgate_core::metric_names::FAILED_ATTEMPTS,
+                &labels,
+            ),
             1,
         );
         if let Some(lane) = self.upstream_lane.take() {

@@ -16,13 +16,13 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::accounting::{RequestRecord, ServedBy};
 use tollgate_core::budget::reservation_nanos;
+use tollgate_core::config::filter_config::{GroupEntry, LaneEntry};
 use tollgate_core::config::LedgerFailureMode;
 use tollgate_core::config::ProviderKind;
-use tollgate_core::errors::{error_body, LocalError};
 use tollgate_core::event::ApiKind;
-use tollgate_core::filter_config::{GroupEntry, LaneEntry};
 use tollgate_core::headers::{self, Pairs};
 use tollgate_core::keys;
+use tollgate_core::refusal::{error_body, LocalError};
 use tollgate_core::request::{clean_label, ParsedRequest};
 use tollgate_core::routing::{plan, premium_status, RouteQuery};
 use tollgate_core::sse::SseParser;
@@ -203,11 +203,11 @@ impl RequestFlow {
 
     /// Answers the client locally with a provider-style error; nothing goes upstream.
     fn refuse(&mut self, error: LocalError, message: &str) -> Action {
-        self.rt.deferred.count(self.rt.metrics.local_errors, 1);
+        self.rt.tick_buffer.count(self.rt.metrics.local_errors, 1);
         let team = self.record.as_ref().map_or("unknown", |r| r.team.as_str());
         let labels = [("team", team), ("reason", error.reason())];
-        self.rt.deferred.count_named(
-            tollgate_core::stats::stat_name(tollgate_core::stats::REFUSALS, &labels),
+        self.rt.tick_buffer.count_named(
+            tollgate_core::metric_names::stat_name(tollgate_core::metric_names::REFUSALS, &labels),
             1,
         );
         let request_id = self
@@ -248,7 +248,7 @@ impl RequestFlow {
         if let Some((lease_id, amount)) = self.reservation.take() {
             wallet::settle(&event.team, lease_id, amount, event.cost_nanos);
         }
-        self.rt.deferred.count_event(&event);
+        self.rt.tick_buffer.count_event(&event);
         self.enqueue(&event);
     }
 
@@ -551,7 +551,7 @@ impl Context for RequestFlow {
 
 impl HttpContext for RequestFlow {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.rt.deferred.count(self.rt.metrics.requests, 1);
+        self.rt.tick_buffer.count(self.rt.metrics.requests, 1);
         self.request_headers = host::get_headers(MapType::HttpRequestHeaders);
         let path = self.header(":path").unwrap_or_default();
         let api = ApiKind::from_path(&path);
@@ -564,7 +564,7 @@ impl HttpContext for RequestFlow {
         };
 
         let Some(key) = keys::client_key(authorization.as_deref(), x_api_key.as_deref()) else {
-            self.rt.deferred.count(self.rt.metrics.unauthorized, 1);
+            self.rt.tick_buffer.count(self.rt.metrics.unauthorized, 1);
             return self.refuse(
                 LocalError::MissingKey,
                 "Missing API key: send your team key as `Authorization: Bearer <key>` or `x-api-key`.",
@@ -572,7 +572,7 @@ impl HttpContext for RequestFlow {
         };
         let rt = Rc::clone(&self.rt);
         let Some(group) = rt.group_for_key(key) else {
-            self.rt.deferred.count(self.rt.metrics.unauthorized, 1);
+            self.rt.tick_buffer.count(self.rt.metrics.unauthorized, 1);
             return self.refuse(
                 LocalError::UnknownKey,
                 "Incorrect API key provided: it matches no Tollgate consumer group.",

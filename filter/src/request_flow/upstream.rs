@@ -1,9 +1,9 @@
 //! What goes upstream for a lane: path, headers and body in the provider's format, and
 //! the whole answer translated back to the client's.
 
+use tollgate_core::config::filter_config::LaneEntry;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::event::ApiKind;
-use tollgate_core::filter_config::LaneEntry;
 use tollgate_core::request::ParsedRequest;
 use tollgate_core::translate::{
     translate_error, translate_request, translate_response, Direction, StreamTranslator,

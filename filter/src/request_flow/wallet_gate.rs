@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use tollgate_core::errors::LocalError;
 use tollgate_core::lease::{
     decide, decide_without_credit, CreditDecision, LeaseAnswer, LeaseRequest, WithoutCredit,
 };
 use tollgate_core::money::format_usd;
+use tollgate_core::refusal::LocalError;
 
 use crate::host::now_ms;
 use crate::wallet::{self, UpdateError};

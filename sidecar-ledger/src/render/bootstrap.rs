@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use tollgate_core::config::filter_config::{
+    provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER,
+};
 use tollgate_core::config::{Config, ProviderKind};
 use tollgate_core::endpoint::Endpoint;
-use tollgate_core::filter_config::{provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER};
 
 use crate::config_file;
 

@@ -51,7 +51,7 @@ mod tests {
     use super::super::hot_reload::{CDS_FILE, LDS_FILE};
     use super::super::metrics_listener::ADMIN_CLUSTER;
     use super::*;
-    use tollgate_core::stats::LABELS;
+    use tollgate_core::metric_names::LABELS;
 
     fn sample() -> Value {
         json!({

@@ -2,7 +2,7 @@
 //! Prometheus labels.
 
 use serde_json::{json, Value};
-use tollgate_core::stats::{tag_regex, LABELS};
+use tollgate_core::metric_names::{tag_regex, LABELS};
 
 /// `stats_config` turning the labels encoded in the filter's metric names into tags
 /// (Prometheus labels), next to Envoy's default tags.

@@ -68,7 +68,7 @@ fn digest_and_plain_key_are_equivalent_but_exclusive() {
 
 #[test]
 fn ledger_failure_mode_has_a_global_default_and_group_overrides() {
-    use crate::filter_config::FilterConfig;
+    use crate::config::filter_config::FilterConfig;
     let modes = |c: &Config| -> Vec<LedgerFailureMode> {
         FilterConfig::from_config(c, "ledger:8080")
             .unwrap()
@@ -130,7 +130,7 @@ fn fail_open_without_wallet_enforcement_is_a_warning() {
 
 #[test]
 fn event_buffer_settings_have_defaults_reach_the_filter_and_are_validated() {
-    use crate::filter_config::FilterConfig;
+    use crate::config::filter_config::FilterConfig;
     // Absent: the defaults, as before the settings existed.
     let events = FilterConfig::from_config(&seed(), "l:1").unwrap().events;
     assert_eq!(

@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
-use super::{
-    parse_date_days, BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE,
-    EVENT_BUFFER_MAX_EVENTS, EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
+use super::calendar::parse_date_days;
+use super::schema::{
+    BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE, EVENT_BUFFER_MAX_EVENTS,
+    EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
 };
 
 /// One problem found in a configuration: where it is and what was expected.

@@ -1,11 +1,9 @@
 //! Streamed answers translated event by event: each upstream chunk yields the client
 //! bytes it completes, nothing waits for the end of the answer.
 
-use serde_json::Value;
-
-use super::stream_to_chat::ToChat;
-use super::stream_to_messages::ToMessages;
-use super::Direction;
+use super::anthropic_messages_to_openai_chat::ToMessages;
+use super::direction::Direction;
+use super::openai_chat_to_anthropic_messages::ToChat;
 use crate::sse::{SseEvent, SseParser};
 
 /// Largest upstream event kept for translation. Provider events are small deltas; one
@@ -104,24 +102,10 @@ impl Inner {
     }
 }
 
-/// `data: <json>` (OpenAI chunks carry no event names).
-pub(super) fn write_data(out: &mut Vec<u8>, value: &Value) {
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(value.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
-}
-
-/// `event: <name>` then `data: <json>` (Anthropic SDKs skip events without a name).
-pub(super) fn write_event(out: &mut Vec<u8>, name: &str, data: &[u8]) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\n\n");
-}
-
 #[cfg(test)]
 pub(super) mod test_support {
+    use serde_json::Value;
+
     use super::*;
 
     /// Runs `input` through a translator in chunks of `size` bytes and returns the

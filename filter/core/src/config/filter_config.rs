@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{
+use super::schema::{
     CacheConfig, Config, CostTracking, LedgerFailureMode, ModelPriceDef, ProviderKind, Routing,
 };
 use crate::endpoint::Endpoint;

@@ -15,13 +15,15 @@
 
 use serde_json::{json, Value};
 
-use super::errors::error_to_anthropic;
-use super::stream::write_event;
-use super::{message_id_from_chat_id, stop_reason_from_finish_reason, Usage};
+use super::error::error_to_anthropic;
 use crate::sse::SseEvent;
+use crate::translate::openai_anthropic_terms::{
+    message_id_from_chat_id, stop_reason_from_finish_reason, Usage,
+};
+use crate::translate::sse_out::write_event;
 
 #[derive(Debug)]
-pub(super) struct ToMessages {
+pub(crate) struct ToMessages {
     model: String,
     started: bool,
     /// The Anthropic block being streamed, by index.
@@ -34,7 +36,7 @@ pub(super) struct ToMessages {
     refused: bool,
     stop_reason: Option<&'static str>,
     usage: Option<Usage>,
-    pub(super) done: bool,
+    pub(crate) done: bool,
 }
 
 fn emit(out: &mut Vec<u8>, name: &str, mut data: Value) {
@@ -43,7 +45,7 @@ fn emit(out: &mut Vec<u8>, name: &str, mut data: Value) {
 }
 
 impl ToMessages {
-    pub(super) fn new(model: &str) -> Self {
+    pub(crate) fn new(model: &str) -> Self {
         ToMessages {
             model: model.to_string(),
             started: false,
@@ -76,7 +78,7 @@ impl ToMessages {
         emit(out, "message_start", json!({"message": message}));
     }
 
-    pub(super) fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
+    pub(crate) fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -215,7 +217,7 @@ impl ToMessages {
         self.done = true;
     }
 
-    pub(super) fn finish(&mut self, out: &mut Vec<u8>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -237,8 +239,8 @@ impl ToMessages {
 mod tests {
     use serde_json::{json, Value};
 
-    use super::super::stream::test_support::translate_all_ways;
-    use super::super::Direction;
+    use crate::translate::direction::Direction;
+    use crate::translate::stream::test_support::translate_all_ways;
 
     const D: Direction = Direction::MessagesClientChatLane;
 

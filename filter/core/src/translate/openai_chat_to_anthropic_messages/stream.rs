@@ -6,10 +6,12 @@
 
 use serde_json::{json, Value};
 
-use super::errors::error_to_openai;
-use super::stream::write_data;
-use super::{chat_id_from_message_id, finish_reason_from_stop_reason, Usage};
+use super::error::error_to_openai;
 use crate::sse::SseEvent;
+use crate::translate::openai_anthropic_terms::{
+    chat_id_from_message_id, finish_reason_from_stop_reason, Usage,
+};
+use crate::translate::sse_out::write_data;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Block {
@@ -21,9 +23,9 @@ enum Block {
 }
 
 #[derive(Debug)]
-pub(super) struct ToChat {
+pub(crate) struct ToChat {
     model: String,
-    pub(super) created: u64,
+    pub(crate) created: u64,
     include_usage: bool,
     id: String,
     started: bool,
@@ -32,11 +34,11 @@ pub(super) struct ToChat {
     tool_calls: u64,
     finish_sent: bool,
     usage: Usage,
-    pub(super) done: bool,
+    pub(crate) done: bool,
 }
 
 impl ToChat {
-    pub(super) fn new(model: &str, include_usage: bool) -> Self {
+    pub(crate) fn new(model: &str, include_usage: bool) -> Self {
         ToChat {
             model: model.to_string(),
             created: 0,
@@ -79,7 +81,7 @@ impl ToChat {
         }
     }
 
-    pub(super) fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
+    pub(crate) fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -191,7 +193,7 @@ impl ToChat {
         self.done = true;
     }
 
-    pub(super) fn finish(&mut self, out: &mut Vec<u8>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -215,8 +217,8 @@ impl ToChat {
 mod tests {
     use serde_json::json;
 
-    use super::super::stream::test_support::translate_all_ways;
-    use super::super::Direction;
+    use crate::translate::direction::Direction;
+    use crate::translate::stream::test_support::translate_all_ways;
 
     const D: Direction = Direction::ChatClientMessagesLane;
 

@@ -8,7 +8,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{field, invalid, refuse, Untranslatable};
+use crate::translate::direction::Untranslatable;
+use crate::translate::json_fields::{field, invalid, refuse};
 
 const LANE: &str = "OpenAI";
 

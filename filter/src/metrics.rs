@@ -1,4 +1,4 @@
-//! Labelled counters (see `tollgate_core::stats`): each label combination is a metric
+//! Labelled counters (see `tollgate_core::metric_names`): each label combination is a metric
 //! of its own, defined on first use and its id kept for the life of the plugin.
 //!
 //! Definition goes through the raw host import: the SDK's `define_metric` panics on an
@@ -42,7 +42,7 @@ pub struct LabelledCounters {
 }
 
 impl LabelledCounters {
-    /// Adds `by` to the counter with this full stat name (`tollgate_core::stats::stat_name`).
+    /// Adds `by` to the counter with this full stat name (`tollgate_core::metric_names::stat_name`).
     pub fn add_named(&self, name: String, by: i64) {
         if by <= 0 {
             return;

@@ -13,19 +13,19 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use proxy_wasm::hostcalls;
+use tollgate_core::config::filter_config::EventSink;
 use tollgate_core::event::CostEvent;
-use tollgate_core::filter_config::EventSink;
+use tollgate_core::metric_names::{self, EventKey, EventTotals};
 use tollgate_core::outbox::EventBatch;
-use tollgate_core::stats::{self, EventKey, EventTotals};
 
 use crate::host;
-use crate::stats::LabelledCounters;
+use crate::metrics::LabelledCounters;
 
 /// Events a worker collects before it enqueues without waiting for the tick.
 const MAX_BATCH_EVENTS: usize = 64;
 
 #[derive(Default)]
-pub struct Deferred {
+pub struct TickBuffer {
     events: RefCell<EventBatch>,
     /// Increments by metric id, for counters defined at configure time.
     counts: RefCell<HashMap<u32, i64>>,
@@ -43,7 +43,7 @@ pub struct QueueMetrics {
     pub unqueued: Option<u32>,
 }
 
-impl Deferred {
+impl TickBuffer {
     /// Adds to a counter at the next flush.
     pub fn count(&self, metric: Option<u32>, by: i64) {
         if let (Some(id), Ok(mut counts)) = (metric, self.counts.try_borrow_mut()) {
@@ -105,7 +105,7 @@ impl Deferred {
         }
         if let Ok(mut finished) = self.finished.try_borrow_mut() {
             for (key, totals) in finished.drain() {
-                for (name, by) in stats::counts(&key, &totals) {
+                for (name, by) in metric_names::counts(&key, &totals) {
                     labelled.add_named(name, by);
                 }
             }

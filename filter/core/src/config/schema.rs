@@ -1,0 +1,505 @@
+//! The types of `tollgate.yaml`, each denying unknown keys, with their defaults and
+//! the allowed ranges of numeric settings.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::UsdPerMTok;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Schema version; only `'1'` exists.
+    pub version: String,
+    pub providers: Providers,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    pub consumer_groups: Vec<ConsumerGroup>,
+    #[serde(default)]
+    pub cost_tracking: CostTracking,
+    /// Extension: wallet definitions. When present, every consumer group's
+    /// `wallet_team_id` must be defined here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallets: Option<Vec<WalletDef>>,
+    /// Extension: price overrides and additions, in USD per million tokens.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pricing: BTreeMap<String, ModelPriceDef>,
+    /// Extension: billing budgets (soft thresholds that warn, never block).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetDef>,
+    /// Extension: where budget alerts are delivered.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// A team's billing budget for a recurring period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetDef {
+    pub team_id: String,
+    pub amount_usd: crate::money::Usd,
+    #[serde(default)]
+    pub period: BudgetPeriodKind,
+    /// First day of the first period (`YYYY-MM-DD`, UTC); required for `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Length of a `custom` period in days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_days: Option<u32>,
+    /// Alert when actual spend reaches these percentages of the budget.
+    #[serde(default = "default_actual_thresholds")]
+    pub thresholds_pct: Vec<u32>,
+    /// Alert when forecast period-end spend reaches these percentages.
+    #[serde(default = "default_forecast_thresholds")]
+    pub forecast_thresholds_pct: Vec<u32>,
+}
+
+fn default_actual_thresholds() -> Vec<u32> {
+    vec![50, 80, 100]
+}
+fn default_forecast_thresholds() -> Vec<u32> {
+    vec![100]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriodKind {
+    #[default]
+    Monthly,
+    Quarterly,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default)]
+    pub webhooks: Vec<WebhookDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDef {
+    pub url: String,
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// A JSON object with every fact of the alert.
+    #[default]
+    Generic,
+    /// Slack's incoming-webhook shape (`{"text": ...}`), also accepted by Mattermost.
+    Slack,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Providers {
+    #[serde(default)]
+    pub routing: Routing,
+    pub targets: Vec<Target>,
+    /// Extension: where each provider's API lives. Defaults to the public endpoints.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<ProviderKind, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    #[serde(default)]
+    pub strategy: RoutingStrategy,
+    /// Extension: what a client asks for → the lanes that may serve it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// Extension: lanes tried per request, the first included (fallbacks = this - 1).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Extension: consecutive failures after which a lane cools down.
+    #[serde(default = "default_failures_to_cool")]
+    pub failures_to_cool_down: u32,
+    /// Extension: how long a failing lane is skipped.
+    #[serde(default = "default_cooldown")]
+    pub cooldown_seconds: u32,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            strategy: RoutingStrategy::default(),
+            aliases: BTreeMap::new(),
+            max_attempts: default_max_attempts(),
+            failures_to_cool_down: default_failures_to_cool(),
+            cooldown_seconds: default_cooldown(),
+        }
+    }
+}
+
+fn default_max_attempts() -> u32 {
+    2
+}
+fn default_failures_to_cool() -> u32 {
+    3
+}
+fn default_cooldown() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingStrategy {
+    #[default]
+    UsageBased,
+    CostBased,
+    Priority,
+    Weighted,
+    LatencyBased,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
+
+    /// The provider's public API base URL.
+    /// Output limit assumed for a lane that does not state one: the largest of the
+    /// provider's current mainstream models.
+    pub fn default_max_output_tokens(self) -> u64 {
+        match self {
+            ProviderKind::Openai => 32_768,
+            ProviderKind::Anthropic => 64_000,
+        }
+    }
+
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "https://api.openai.com",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+        }
+    }
+}
+
+/// A routing lane: one provider and one model, with the credential to call it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub id: String,
+    pub provider: ProviderKind,
+    pub model: String,
+    pub secret_key_ref: SecretKeyRef,
+    /// Extension: the most output tokens this lane's model produces; used to bound a
+    /// request's cost when the client sets no `max_tokens`. Defaults per provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+    /// Extension: requests-per-minute limit of this lane (usage_based headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm_limit: Option<u32>,
+    /// Extension: tokens-per-minute limit of this lane (usage_based headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm_limit: Option<u32>,
+    /// Extension: share of traffic under the `weighted` strategy (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Extension: order under the `priority` strategy (lower first; default: config order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// Extension: a premium (expensive) lane; its use by workflows not approved for
+    /// premium is reported as premium drift.
+    #[serde(default)]
+    pub premium: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyRef {
+    /// Name of the environment variable (in Envoy's environment) holding the key.
+    pub env: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u32,
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u32,
+    #[serde(default)]
+    pub match_strategy: MatchStrategy,
+    /// Extension: largest response stored, in bytes.
+    #[serde(default = "default_max_entry_bytes")]
+    pub max_entry_bytes: u32,
+    /// Extension: ceiling on the bytes all entries may hold together.
+    #[serde(default = "default_max_total_bytes")]
+    pub max_total_bytes: u64,
+    /// Extension: let consumer groups share answers (off: a team never reads another
+    /// team's cached answer).
+    #[serde(default)]
+    pub share_across_groups: bool,
+    /// Extension: do not cache requests that declare themselves non-deterministic
+    /// (`n` > 1, or `temperature` > 0 without `seed`).
+    #[serde(default)]
+    pub skip_nondeterministic: bool,
+}
+
+fn default_max_entry_bytes() -> u32 {
+    256 * 1024
+}
+fn default_max_total_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_ttl() -> u32 {
+    1800
+}
+fn default_max_entries() -> u32 {
+    10_000
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: false,
+            ttl_seconds: default_ttl(),
+            max_entries: default_max_entries(),
+            match_strategy: MatchStrategy::Exact,
+            max_entry_bytes: default_max_entry_bytes(),
+            max_total_bytes: default_max_total_bytes(),
+            share_across_groups: false,
+            skip_nondeterministic: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchStrategy {
+    #[default]
+    Exact,
+}
+
+/// Who is calling: the key a team's existing clients already send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerGroup {
+    pub name: String,
+    /// The key in plain text, as in the seed config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Extension: the key's SHA-256 (hex), so the config need not hold the key itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_sha256: Option<String>,
+    pub wallet_team_id: String,
+    /// Extension: this group's cache policy, overriding the global `cache` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<GroupCachePolicy>,
+    /// Extension: the lanes this group may use (default: every lane).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_lanes: Option<Vec<String>>,
+    /// Extension: workflows of this group approved to use premium lanes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub premium_workflows: Vec<String>,
+    /// Extension: per-workflow lane policy (`x-tollgate-workflow`): the lanes a
+    /// workflow of this group may use, narrowing `allowed_lanes`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workflow_lanes: BTreeMap<String, Vec<String>>,
+    /// Extension: this group's answer when the ledger cannot be reached for credit,
+    /// overriding `cost_tracking.on_ledger_unavailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_ledger_unavailable: Option<LedgerFailureMode>,
+}
+
+/// What wallet enforcement does with a request that needs new credit when the ledger
+/// (the wallet authority) cannot be reached: the call fails, times out or gets a 5xx.
+/// A wallet the ledger reports exhausted is refused (402) in both modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerFailureMode {
+    /// Refuse with 503 `wallet_unavailable`: no spend without a wallet check.
+    #[default]
+    Closed,
+    /// Send the request without a reservation; its cost event is marked
+    /// `wallet_unchecked` and its spend is still charged to the wallet once the
+    /// ledger receives the event.
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCachePolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostTracking {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub wallet_enforcement: bool,
+    /// Extension: how much credit an Envoy instance leases from the ledger at a time
+    /// (USD). Smaller chunks strand less credit on idle instances; larger ones mean
+    /// fewer ledger round trips.
+    #[serde(default = "default_lease_chunk")]
+    pub lease_chunk_usd: crate::money::Usd,
+    /// Extension: what wallet enforcement does when the ledger cannot be reached for
+    /// credit (default `closed`); consumer groups may override it.
+    #[serde(default)]
+    pub on_ledger_unavailable: LedgerFailureMode,
+    /// Extension: how long Envoy waits for the ledger's answer to a credit request or
+    /// an event batch, in milliseconds.
+    #[serde(default = "default_ledger_timeout_ms")]
+    pub ledger_timeout_ms: u32,
+    /// Extension: the cost-event buffer in each Envoy (the flusher's outbox).
+    #[serde(default)]
+    pub event_buffer: EventBufferConfig,
+}
+
+/// Cost events on their way from an Envoy to the ledger: held in a bounded buffer by
+/// the singleton flusher and sent in batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBufferConfig {
+    /// Events held while the ledger is slow or unreachable; beyond this the oldest are
+    /// dropped and counted (`tollgate_events_dropped`). About 1 KB of memory each.
+    #[serde(default = "default_buffer_max_events")]
+    pub max_events: u32,
+    /// Most events sent to the ledger in one request.
+    #[serde(default = "default_buffer_batch_size")]
+    pub batch_size: u32,
+    /// How often the flusher sends what is buffered, in milliseconds (also the first
+    /// retry delay, doubling to at most 10 s while the ledger is unreachable).
+    #[serde(default = "default_buffer_flush_interval_ms")]
+    pub flush_interval_ms: u32,
+}
+
+/// Bounds accepted for [`EventBufferConfig`] and `ledger_timeout_ms`.
+pub const EVENT_BUFFER_MAX_EVENTS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
+pub const EVENT_BATCH_SIZE: std::ops::RangeInclusive<u32> = 1..=5_000;
+/// Envoy does not honour tick periods much below 5 ms.
+pub const EVENT_FLUSH_INTERVAL_MS: std::ops::RangeInclusive<u32> = 5..=60_000;
+pub const LEDGER_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=60_000;
+
+fn default_buffer_max_events() -> u32 {
+    100_000
+}
+fn default_buffer_batch_size() -> u32 {
+    500
+}
+fn default_buffer_flush_interval_ms() -> u32 {
+    200
+}
+fn default_ledger_timeout_ms() -> u32 {
+    5_000
+}
+
+impl Default for EventBufferConfig {
+    fn default() -> Self {
+        EventBufferConfig {
+            max_events: default_buffer_max_events(),
+            batch_size: default_buffer_batch_size(),
+            flush_interval_ms: default_buffer_flush_interval_ms(),
+        }
+    }
+}
+
+fn default_lease_chunk() -> crate::money::Usd {
+    crate::money::Usd(crate::money::NANOS_PER_USD / 4)
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CostTracking {
+    fn default() -> Self {
+        CostTracking {
+            enabled: true,
+            wallet_enforcement: false,
+            lease_chunk_usd: default_lease_chunk(),
+            on_ledger_unavailable: LedgerFailureMode::Closed,
+            ledger_timeout_ms: default_ledger_timeout_ms(),
+            event_buffer: EventBufferConfig::default(),
+        }
+    }
+}
+
+/// A team wallet and the allocation it starts with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletDef {
+    pub team_id: String,
+    /// Initial allocation in USD (decimal, e.g. "250.00").
+    #[serde(default)]
+    pub initial_usd: crate::money::Usd,
+}
+
+/// Prices of one model in USD per million tokens of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPriceDef {
+    pub input: UsdPerMTok,
+    /// Cache reads; defaults to the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<UsdPerMTok>,
+    /// Cache writes (Anthropic); defaults to the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<UsdPerMTok>,
+    pub output: UsdPerMTok,
+}
+
+impl Config {
+    pub fn endpoint_for(&self, kind: ProviderKind) -> &str {
+        self.providers
+            .endpoints
+            .get(&kind)
+            .map(String::as_str)
+            .unwrap_or(kind.default_endpoint())
+    }
+
+    /// Every team that has a wallet: the defined ones plus any a group names.
+    pub fn wallet_team_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .wallets
+            .iter()
+            .flatten()
+            .map(|w| w.team_id.clone())
+            .chain(
+                self.consumer_groups
+                    .iter()
+                    .map(|g| g.wallet_team_id.clone()),
+            )
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
+impl ConsumerGroup {
+    /// The digest the filter compares against; never the key itself.
+    pub fn key_digest(&self) -> Option<[u8; 32]> {
+        match (&self.api_key, &self.api_key_sha256) {
+            (Some(k), _) => Some(crate::keys::digest_key(k)),
+            (None, Some(d)) => crate::keys::parse_digest(d),
+            (None, None) => None,
+        }
+    }
+}
