@@ -21,7 +21,7 @@ pub enum TollgateRoot {
     #[default]
     Unconfigured,
     Http(Rc<Runtime>),
-    Flusher(Flusher),
+    Flusher(Box<Flusher>),
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -92,7 +92,7 @@ impl RootContext for TollgateRoot {
                 let _ = hostcalls::set_tick_period(Duration::from_millis(u64::from(
                     config.events.flush_interval_ms.max(5),
                 )));
-                *self = TollgateRoot::Flusher(flusher);
+                *self = TollgateRoot::Flusher(Box::new(flusher));
                 true
             }
             HTTP_ROOT_ID | "" => {

@@ -14,8 +14,15 @@ use proxy_wasm::types::MetricType;
 use crate::host;
 
 /// Bytes of this VM's linear memory (it only grows: wasm memory is never returned).
+#[cfg(target_arch = "wasm32")]
 fn linear_memory_bytes() -> u64 {
     core::arch::wasm32::memory_size(0) as u64 * 65_536
+}
+
+/// Natively (the shell's tests) there is no linear memory to report.
+#[cfg(not(target_arch = "wasm32"))]
+fn linear_memory_bytes() -> u64 {
+    0
 }
 
 thread_local! {

@@ -7,6 +7,8 @@
 
 mod cached;
 mod fallback;
+#[cfg(test)]
+mod tests;
 mod upstream;
 mod wallet_gate;
 

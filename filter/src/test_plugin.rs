@@ -1,0 +1,173 @@
+//! The whole plugin on the [`crate::fake_host`], for the shell's native tests: a root
+//! context configured as Envoy would (plugin configuration, `root_id`), HTTP streams
+//! driven phase by phase, and the flusher's view of the queued events.
+
+use proxy_wasm::traits::{HttpContext, RootContext};
+use proxy_wasm::types::{Action, MapType};
+use serde_json::{json, Value};
+use tollgate_core::config::filter_config::FilterConfig;
+use tollgate_core::config::Config;
+use tollgate_core::event::CostEvent;
+use tollgate_core::outbox::split_event_batch;
+
+use crate::fake_host::{self, LocalReply};
+use crate::root::{TollgateRoot, HTTP_ROOT_ID};
+
+/// 2026-11-01T12:00:00Z.
+pub const NOW_MS: u64 = 1_793_534_400_000;
+
+/// The seed configuration (two lanes, three teams), as JSON, for tests to adjust.
+pub fn seed_config() -> Value {
+    json!({
+        "version": "1",
+        "providers": {
+            "routing": {"strategy": "usage_based"},
+            "targets": [
+                {"id": "openai-gpt4o-mini", "provider": "openai", "model": "gpt-4o-mini",
+                 "secret_key_ref": {"env": "TOLLGATE_TEST_OPENAI_KEY"}},
+                {"id": "anthropic-haiku", "provider": "anthropic", "model": "claude-haiku-4-5",
+                 "secret_key_ref": {"env": "TOLLGATE_TEST_ANTHROPIC_KEY"}}
+            ]
+        },
+        "cache": {"enabled": false},
+        "consumer_groups": [
+            {"name": "support", "api_key": "kt_support", "wallet_team_id": "team_support"},
+            {"name": "engineering", "api_key": "kt_engineering", "wallet_team_id": "team_engineering"}
+        ],
+        "cost_tracking": {"enabled": true, "wallet_enforcement": false}
+    })
+}
+
+/// A configured HTTP plugin on a fresh fake host.
+pub struct Plugin {
+    pub root: TollgateRoot,
+}
+
+impl Plugin {
+    /// Configures the plugin from `config` (the user's YAML shape, as JSON) the way
+    /// `render-envoy` and Envoy do: the derived filter configuration as the plugin's
+    /// configuration buffer. Returns what `on_configure` returned and the plugin.
+    pub fn try_configure(config: &Value) -> (bool, Plugin) {
+        fake_host::reset();
+        std::env::set_var("TOLLGATE_TEST_OPENAI_KEY", "sk-openai-test");
+        std::env::set_var("TOLLGATE_TEST_ANTHROPIC_KEY", "sk-ant-test");
+        let config: Config = serde_json::from_value(config.clone()).expect("a valid config");
+        assert_eq!(config.validate(), vec![], "the test config is valid");
+        let filter = FilterConfig::from_config(&config, "127.0.0.1:8080").expect("derived");
+        Self::try_configure_raw(serde_json::to_vec(&filter).expect("serialises"))
+    }
+
+    /// As [`Plugin::try_configure`], with the configuration buffer given as is.
+    pub fn try_configure_raw(buffer: Vec<u8>) -> (bool, Plugin) {
+        fake_host::with(|h| {
+            h.now_ns = NOW_MS * 1_000_000;
+            h.plugin_configuration = buffer;
+            h.properties
+                .insert("plugin_root_id".into(), HTTP_ROOT_ID.as_bytes().to_vec());
+        });
+        let mut root = TollgateRoot::default();
+        let ok = root.on_configure(0);
+        (ok, Plugin { root })
+    }
+
+    pub fn configure(config: &Value) -> Plugin {
+        let (ok, plugin) = Self::try_configure(config);
+        assert!(ok, "on_configure accepted the configuration");
+        plugin
+    }
+
+    /// A new HTTP stream with these request headers and body (not yet run).
+    pub fn stream(&self, headers: &[(&str, &str)], body: &str) -> Stream {
+        fake_host::with(|h| {
+            h.request_headers = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            h.request_body = body.as_bytes().to_vec();
+            h.response_headers.clear();
+            h.response_body.clear();
+            h.local_reply = None;
+        });
+        let flow = self
+            .root
+            .create_http_context(2)
+            .expect("the HTTP root creates streams");
+        Stream { flow }
+    }
+
+    /// The events this VM handed to the flusher's queue (after its tick).
+    pub fn queued_events(&mut self) -> Vec<CostEvent> {
+        self.root.on_tick();
+        fake_host::with(|h| h.queued("tollgate.events"))
+            .iter()
+            .flat_map(|item| {
+                split_event_batch(item)
+                    .map(|e| serde_json::from_slice(e).expect("a cost event"))
+                    .collect::<Vec<CostEvent>>()
+            })
+            .collect()
+    }
+}
+
+/// One HTTP stream through the filter.
+pub struct Stream {
+    pub flow: Box<dyn HttpContext>,
+}
+
+impl Stream {
+    /// Runs the request phases: headers, then the whole body.
+    pub fn send_request(&mut self) -> (Action, Action) {
+        let size = fake_host::with(|h| h.request_body.len());
+        let headers = self.flow.on_http_request_headers(0, size == 0);
+        if headers != Action::Pause || self.local_reply().is_some() {
+            return (headers, Action::Pause);
+        }
+        (headers, self.flow.on_http_request_body(size, true))
+    }
+
+    /// Runs the response phases with the provider's status, headers and body.
+    pub fn receive(&mut self, status: u16, headers: &[(&str, &str)], body: &str) -> Action {
+        fake_host::with(|h| {
+            h.response_headers = std::iter::once((":status".to_string(), status.to_string()))
+                .chain(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+                .collect();
+            h.response_body = body.as_bytes().to_vec();
+        });
+        let action = self.flow.on_http_response_headers(0, body.is_empty());
+        if body.is_empty() {
+            return action;
+        }
+        let size = body.len();
+        self.flow.on_http_response_body(size, true)
+    }
+
+    /// The end of the stream (Envoy's access-log callback).
+    pub fn finish(mut self) {
+        self.flow.on_log();
+    }
+
+    pub fn local_reply(&self) -> Option<LocalReply> {
+        fake_host::with(|h| h.local_reply.clone())
+    }
+
+    pub fn upstream_header(&self, name: &str) -> Option<String> {
+        fake_host::with(|h| h.header(MapType::HttpRequestHeaders, name))
+    }
+
+    pub fn response_header(&self, name: &str) -> Option<String> {
+        fake_host::with(|h| h.header(MapType::HttpResponseHeaders, name))
+    }
+
+    pub fn upstream_body(&self) -> Value {
+        fake_host::with(|h| serde_json::from_slice(&h.request_body).expect("JSON body"))
+    }
+
+    pub fn response_body(&self) -> Value {
+        fake_host::with(|h| serde_json::from_slice(&h.response_body).expect("JSON body"))
+    }
+}
+
+/// A local reply's JSON body.
+pub fn reply_json(reply: &LocalReply) -> Value {
+    serde_json::from_slice(&reply.body).expect("a JSON error body")
+}
