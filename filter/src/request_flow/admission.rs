@@ -1,0 +1,124 @@
+//! The request body: parsed, routed to a lane (with its fallbacks), answered from
+//! the cache or checked against the wallet, then sent.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::HttpContext;
+use proxy_wasm::types::Action;
+use tollgate_core::accounting::ServedBy;
+use tollgate_core::budget::reservation_nanos;
+use tollgate_core::refusal::LocalError;
+use tollgate_core::request::ParsedRequest;
+use tollgate_core::routing::{plan, premium_status, RouteQuery};
+
+use crate::host::now_ms;
+use crate::ids::random_u64;
+
+use super::{group_of, Gate, Prepared, RequestFlow, TRANSLATION};
+
+impl RequestFlow {
+    pub(super) fn admit_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.record.as_ref().is_none_or(|r| r.local_error.is_some()) {
+            return Action::Pause;
+        }
+        if body_size > self.rt.config.max_request_bytes as usize {
+            let msg = format!(
+                "request body exceeds {} bytes",
+                self.rt.config.max_request_bytes
+            );
+            return self.refuse(LocalError::BodyTooLarge, &msg);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.forward(body_size)
+    }
+
+    /// The body phase: parse, choose a lane, check the wallet, then forward.
+    pub(super) fn forward(&mut self, body_size: usize) -> Action {
+        let prepared = match self.prepare(body_size) {
+            Ok(p) => p,
+            Err(action) => return action,
+        };
+        if let Some(action) = self.answer_from_cache(&prepared) {
+            return action;
+        }
+        if !self.rt.config.wallet_enforcement {
+            return self.send(prepared);
+        }
+        match self.try_reserve(&prepared) {
+            Gate::Pass => self.send(prepared),
+            Gate::Refuse(action) => action,
+            Gate::AskLedger => self.ask_ledger(prepared),
+        }
+    }
+
+    /// Parses the body and chooses the lane; refusals come back as the action to return.
+    pub(super) fn prepare(&mut self, body_size: usize) -> Result<Prepared, Action> {
+        let Some(api) = self.record.as_ref().map(|r| r.api) else {
+            return Err(Action::Continue);
+        };
+        let bytes = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let parsed = match ParsedRequest::parse(api, &bytes) {
+            Ok(p) => p,
+            Err(e) => return Err(self.refuse(LocalError::BadRequest, &e.0)),
+        };
+        let rt = Rc::clone(&self.rt);
+        let Some(group) = group_of(&rt, self.record.as_ref()) else {
+            return Err(Action::Continue);
+        };
+        let now = now_ms();
+        let workflow = self.record.as_ref().and_then(|r| r.workflow.clone());
+        let query = RouteQuery {
+            api,
+            workflow: workflow.as_deref(),
+            requested_model: &parsed.facts.model,
+            group,
+            translation: TRANSLATION,
+            random: random_u64(now),
+            now_ms: now,
+        };
+        let lanes = match plan(&self.rt.config, &self.rt.prices, &query, |l| {
+            self.rt.lanes.read(&l.id, now)
+        }) {
+            Ok(lanes) => lanes.into_iter().cloned().collect::<Vec<_>>(),
+            Err(e) => return Err(self.refuse(LocalError::NoLane, &e.0)),
+        };
+        let lane = lanes[0].clone();
+        if let Some(r) = self.record.as_mut() {
+            r.request_bytes = bytes.len();
+            r.model_requested = parsed.facts.model.clone();
+            r.stream = parsed.facts.stream;
+            if r.user.is_none() {
+                r.user = parsed.facts.user.clone();
+            }
+            r.served_by = Some(ServedBy {
+                provider: lane.provider.as_str().to_string(),
+                lane: lane.id.clone(),
+                model: lane.model.clone(),
+            });
+            (r.premium, r.premium_approved) = premium_status(&lane, group, r.workflow.as_deref());
+        }
+        // Reserve for the dearest lane the request may end up on (fallbacks included).
+        let reservation = lanes
+            .iter()
+            .filter_map(|l| {
+                let price = self.rt.prices.lookup(&l.model)?;
+                let max_output = parsed
+                    .facts
+                    .max_output_tokens
+                    .unwrap_or(l.max_output_tokens);
+                Some(reservation_nanos(price, bytes.len(), max_output))
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(Prepared {
+            parsed,
+            lane,
+            fallbacks: lanes[1..].to_vec(),
+            body_size,
+            reservation,
+            planned_ms: now,
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! The request headers: who is calling (key → consumer group → team, end user,
+//! workflow), and whether Tollgate serves this endpoint and body size at all.
+
+use std::rc::Rc;
+
+use proxy_wasm::types::{Action, MapType};
+use tollgate_core::accounting::RequestRecord;
+use tollgate_core::config::ProviderKind;
+use tollgate_core::event::ApiKind;
+use tollgate_core::keys;
+use tollgate_core::refusal::LocalError;
+use tollgate_core::request::clean_label;
+
+use crate::host;
+use crate::ids::new_request_id;
+
+use super::{RequestFlow, HEADER_USER, HEADER_WORKFLOW};
+
+impl RequestFlow {
+    pub(super) fn attribute(&mut self, end_of_stream: bool) -> Action {
+        self.rt.tick_buffer.count(self.rt.metrics.requests, 1);
+        self.request_headers = host::get_headers(MapType::HttpRequestHeaders);
+        let path = self.header(":path").unwrap_or_default();
+        let api = ApiKind::from_path(&path);
+        let authorization = self.header("authorization");
+        let x_api_key = self.header("x-api-key");
+        self.style = match api {
+            Some(a) => a.native_provider(),
+            None if x_api_key.is_some() && authorization.is_none() => ProviderKind::Anthropic,
+            None => ProviderKind::Openai,
+        };
+
+        let Some(key) = keys::client_key(authorization.as_deref(), x_api_key.as_deref()) else {
+            self.rt.tick_buffer.count(self.rt.metrics.unauthorized, 1);
+            return self.refuse(
+                LocalError::MissingKey,
+                "Missing API key: send your team key as `Authorization: Bearer <key>` or `x-api-key`.",
+            );
+        };
+        let rt = Rc::clone(&self.rt);
+        let Some(group) = rt.group_for_key(key) else {
+            self.rt.tick_buffer.count(self.rt.metrics.unauthorized, 1);
+            return self.refuse(
+                LocalError::UnknownKey,
+                "Incorrect API key provided: it matches no Tollgate consumer group.",
+            );
+        };
+
+        let id = new_request_id(self.started_ms as u64);
+        let mut record = RequestRecord::new(
+            id,
+            self.started_ms,
+            group.name.clone(),
+            group.team.clone(),
+            api.unwrap_or(ApiKind::ChatCompletions),
+        );
+        record.user = self.header(HEADER_USER).as_deref().and_then(clean_label);
+        record.workflow = self
+            .header(HEADER_WORKFLOW)
+            .as_deref()
+            .and_then(clean_label);
+        self.record = Some(record);
+
+        if api.is_none() || self.header(":method").as_deref() != Some("POST") {
+            let msg = format!("Tollgate serves POST /v1/chat/completions, /v1/responses and /v1/messages, not {path}");
+            return self.refuse(LocalError::UnsupportedEndpoint, &msg);
+        }
+        if end_of_stream {
+            return self.refuse(LocalError::BadRequest, "request body is required");
+        }
+        let declared = self
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > u64::from(self.rt.config.max_request_bytes)) {
+            let msg = format!(
+                "request body exceeds {} bytes",
+                self.rt.config.max_request_bytes
+            );
+            return self.refuse(LocalError::BodyTooLarge, &msg);
+        }
+        Action::Pause
+    }
+}
