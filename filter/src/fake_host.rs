@@ -98,13 +98,13 @@ impl FakeHost {
         headers::find(pairs, name).map(str::to_string)
     }
 
-    /// Items queued on the queue named `name` (any VM id).
+    /// Items waiting on the queue named `name`.
     pub fn queued(&self, name: &str) -> Vec<Vec<u8>> {
         self.queue_names
-            .iter()
-            .filter(|(k, _)| k.ends_with(&format!("/{name}")))
-            .flat_map(|(_, id)| self.queues.get(id).into_iter().flatten().cloned())
-            .collect()
+            .get(name)
+            .and_then(|id| self.queues.get(id))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -349,11 +349,10 @@ pub extern "C" fn proxy_set_shared_data(
     })
 }
 
-fn queue_id(h: &mut FakeHost, vm_id: &str, name: &str) -> u32 {
+/// One host, one VM id space: a queue is known by its name.
+fn queue_id(h: &mut FakeHost, _vm_id: &str, name: &str) -> u32 {
     let next = h.queue_names.len() as u32 + 1;
-    *h.queue_names
-        .entry(format!("{vm_id}/{name}"))
-        .or_insert(next)
+    *h.queue_names.entry(name.to_string()).or_insert(next)
 }
 
 #[no_mangle]

@@ -6,7 +6,7 @@
 //!   sends batches to the ledger.
 //!
 //! Everything here is host glue; decisions live in the core crate. The shell also
-//! builds natively, where its tests run the whole plugin on [`fake_host`].
+//! builds natively, where its tests run the whole plugin on a fake host (`fake_host`).
 
 // Natively nothing calls the plugin's entry points (Envoy does, in the wasm build), so
 // everything they reach would be reported as unused.

@@ -11,7 +11,7 @@ use tollgate_core::event::CostEvent;
 use tollgate_core::outbox::split_event_batch;
 
 use crate::fake_host::{self, LocalReply};
-use crate::root::{TollgateRoot, HTTP_ROOT_ID};
+use crate::root::{TollgateRoot, FLUSHER_ROOT_ID, HTTP_ROOT_ID};
 
 /// 2026-11-01T12:00:00Z.
 pub const NOW_MS: u64 = 1_793_534_400_000;
@@ -59,11 +59,26 @@ impl Plugin {
 
     /// As [`Plugin::try_configure`], with the configuration buffer given as is.
     pub fn try_configure_raw(buffer: Vec<u8>) -> (bool, Plugin) {
+        Self::configure_root(buffer, HTTP_ROOT_ID)
+    }
+
+    /// The singleton event flusher, on the same host as the HTTP plugin configured
+    /// before it (so it drains that plugin's queue).
+    pub fn flusher(config: &Value) -> Plugin {
+        let config: Config = serde_json::from_value(config.clone()).expect("a valid config");
+        let filter = FilterConfig::from_config(&config, "127.0.0.1:8080").expect("derived");
+        let (ok, plugin) =
+            Self::configure_root(serde_json::to_vec(&filter).unwrap(), FLUSHER_ROOT_ID);
+        assert!(ok, "the flusher accepted the configuration");
+        plugin
+    }
+
+    fn configure_root(buffer: Vec<u8>, root_id: &str) -> (bool, Plugin) {
         fake_host::with(|h| {
             h.now_ns = NOW_MS * 1_000_000;
             h.plugin_configuration = buffer;
             h.properties
-                .insert("plugin_root_id".into(), HTTP_ROOT_ID.as_bytes().to_vec());
+                .insert("plugin_root_id".into(), root_id.as_bytes().to_vec());
         });
         let mut root = TollgateRoot::default();
         let ok = root.on_configure(0);
@@ -139,6 +154,47 @@ impl Stream {
         }
         let size = body.len();
         self.flow.on_http_response_body(size, true)
+    }
+
+    /// Runs the response phases for a streamed answer delivered in `chunks`; returns
+    /// the bytes the client receives (each chunk as the filter left it).
+    pub fn receive_stream(&mut self, status: u16, chunks: &[&str]) -> Vec<u8> {
+        fake_host::with(|h| {
+            h.response_headers = vec![
+                (":status".to_string(), status.to_string()),
+                ("content-type".to_string(), "text/event-stream".to_string()),
+            ];
+        });
+        self.flow.on_http_response_headers(0, false);
+        let mut client = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            fake_host::with(|h| h.response_body = chunk.as_bytes().to_vec());
+            self.flow
+                .on_http_response_body(chunk.len(), i + 1 == chunks.len());
+            client.extend(fake_host::with(|h| std::mem::take(&mut h.response_body)));
+        }
+        client
+    }
+
+    /// The HTTP calls the filter has dispatched so far.
+    pub fn http_calls(&self) -> Vec<fake_host::HttpCall> {
+        fake_host::with(|h| h.http_calls.clone())
+    }
+
+    /// Answers the filter's HTTP call `token` (a lease request or a fallback attempt).
+    pub fn answer_call(&mut self, token: u32, status: u16, headers: &[(&str, &str)], body: &str) {
+        fake_host::with(|h| {
+            h.call_response_headers = std::iter::once((":status".to_string(), status.to_string()))
+                .chain(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+                .collect();
+            h.call_response_body = body.as_bytes().to_vec();
+        });
+        self.flow.on_http_call_response(token, 0, body.len(), 0);
+    }
+
+    /// Whether the filter resumed the paused request or response.
+    pub fn resumed(&self, stream: proxy_wasm::types::StreamType) -> bool {
+        fake_host::with(|h| h.resumed.contains(&stream))
     }
 
     /// The end of the stream (Envoy's access-log callback).

@@ -193,3 +193,188 @@ fn a_configuration_that_is_not_valid_json_is_refused_at_start() {
     let (ok, _) = Plugin::try_configure_raw(b"{not json".to_vec());
     assert!(!ok, "Envoy refuses the configuration: fail closed");
 }
+
+fn two_lanes_in_order() -> serde_json::Value {
+    let mut config = seed_config();
+    // The client's model may be served by either lane: the OpenAI one first.
+    config["providers"]["routing"] = json!({"strategy": "priority",
+        "aliases": {"gpt-4o-mini": ["openai-gpt4o-mini", "anthropic-haiku"]}});
+    config
+}
+
+#[test]
+fn a_failing_lane_falls_back_to_the_next_and_the_client_sees_only_the_answer() {
+    let mut plugin = Plugin::configure(&two_lanes_in_order());
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
+    s.send_request();
+    assert_eq!(
+        s.upstream_header("x-tollgate-provider").as_deref(),
+        Some("openai")
+    );
+    // The first lane fails: its answer is held back and the next lane is called.
+    let held = s.receive(
+        503,
+        &[("content-type", "application/json")],
+        r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+    );
+    assert_eq!(held, Action::Pause);
+    let calls = s.http_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].upstream, "provider_anthropic");
+    let sent: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(
+        sent["model"], "claude-haiku-4-5",
+        "translated for the Anthropic lane"
+    );
+    let answer = r#"{"id":"msg_2","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[{"type":"text","text":"fine"}],"stop_reason":"end_turn","usage":{"input_tokens":1000,"output_tokens":100}}"#;
+    s.answer_call(
+        calls[0].token,
+        200,
+        &[("content-type", "application/json")],
+        answer,
+    );
+    assert!(s.resumed(proxy_wasm::types::StreamType::HttpResponse));
+    assert_eq!(s.response_header(":status").as_deref(), Some("200"));
+    assert_eq!(
+        s.response_header("x-tollgate-lane").as_deref(),
+        Some("anthropic-haiku")
+    );
+    let client = s.response_body();
+    assert_eq!(client["choices"][0]["message"]["content"], "fine");
+    s.finish();
+    let events = plugin.queued_events();
+    assert_eq!(
+        events.len(),
+        2,
+        "the failed attempt and the answer: {events:?}"
+    );
+    let failed = events
+        .iter()
+        .find(|e| e.http_status == 503)
+        .expect("the failed attempt");
+    assert_eq!(
+        (failed.lane.as_deref(), failed.cost_nanos),
+        (Some("openai-gpt4o-mini"), 0)
+    );
+    let served = events
+        .iter()
+        .find(|e| e.http_status == 200)
+        .expect("the answer");
+    assert_eq!(served.lane.as_deref(), Some("anthropic-haiku"));
+    // claude-haiku-4-5: 1000 × $1/M + 100 × $5/M = $0.0015.
+    assert_eq!(served.cost_nanos, 1_500_000);
+}
+
+fn enforced() -> serde_json::Value {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([config["providers"]["targets"][0]]);
+    config["cost_tracking"]["wallet_enforcement"] = json!(true);
+    config
+}
+
+#[test]
+fn with_wallet_enforcement_credit_is_leased_before_the_request_goes_upstream() {
+    let mut plugin = Plugin::configure(&enforced());
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
+    let (_, body) = s.send_request();
+    assert_eq!(body, Action::Pause, "waiting for the ledger");
+    let calls = s.http_calls();
+    assert_eq!(calls.len(), 1);
+    assert!(proxy_wasm_path(&calls[0]).ends_with("/v1/leases"));
+    let asked: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(asked["team"], "team_support");
+    assert!(asked["want_nanos"].as_i64().unwrap() > 0);
+    let grant = json!({"lease_id": 7, "granted_nanos": 5_000_000_000i64,
+        "expires_ms": crate::test_plugin::NOW_MS as i64 + 30_000,
+        "wallet_available_nanos": 95_000_000_000i64});
+    s.answer_call(calls[0].token, 200, &[], &grant.to_string());
+    assert!(s.resumed(proxy_wasm::types::StreamType::HttpRequest));
+    assert_eq!(s.local_reply(), None);
+    assert_eq!(
+        s.upstream_header("authorization").as_deref(),
+        Some("Bearer sk-openai-test")
+    );
+    s.receive(200, &[("content-type", "application/json")], OPENAI_ANSWER);
+    s.finish();
+    let events = plugin.queued_events();
+    assert_eq!(
+        events[0].lease_id,
+        Some(7),
+        "the spend is charged to the lease"
+    );
+}
+
+#[test]
+fn an_exhausted_wallet_is_refused_with_402_before_any_provider_call() {
+    let mut plugin = Plugin::configure(&enforced());
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
+    s.send_request();
+    let token = s.http_calls()[0].token;
+    let nothing = json!({"lease_id": 8, "granted_nanos": 0,
+        "expires_ms": crate::test_plugin::NOW_MS as i64 + 30_000, "wallet_available_nanos": 0});
+    s.answer_call(token, 200, &[], &nothing.to_string());
+    let reply = s.local_reply().expect("refused locally");
+    assert_eq!(reply.status, 402);
+    let body = reply_json(&reply);
+    assert_eq!(body["error"]["type"], "insufficient_quota");
+    assert_eq!(body["error"]["code"], "wallet_exhausted");
+    assert_eq!(
+        s.upstream_header("authorization").as_deref(),
+        Some("Bearer kt_support"),
+        "nothing was rewritten or sent"
+    );
+    s.finish();
+    let events = plugin.queued_events();
+    assert_eq!(events[0].outcome, Outcome::Refused);
+    assert_eq!(events[0].reason.as_deref(), Some("wallet_exhausted"));
+}
+
+#[test]
+fn an_unreachable_ledger_fails_closed_by_default() {
+    let plugin = Plugin::configure(&enforced());
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
+    s.send_request();
+    let token = s.http_calls()[0].token;
+    s.answer_call(token, 504, &[], "");
+    assert_eq!(s.local_reply().expect("refused").status, 503);
+}
+
+fn proxy_wasm_path(call: &crate::fake_host::HttpCall) -> String {
+    tollgate_core::headers::find(&call.headers, ":path")
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_stream_whose_client_did_not_ask_for_usage_gets_none_but_is_priced_from_it() {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([config["providers"]["targets"][0]]);
+    let mut plugin = Plugin::configure(&config);
+    let body =
+        r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), body);
+    s.send_request();
+    // Tollgate asks for usage on the client's behalf.
+    assert_eq!(s.upstream_body()["stream_options"]["include_usage"], true);
+    let chunk = |content: &str| {
+        format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\"finish_reason\":null}}]}}\n\n")
+    };
+    let usage = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":2,\"total_tokens\":12}}\n\n";
+    let (a, b) = (chunk("he"), chunk("llo"));
+    // The usage chunk split across two reads, as Envoy may deliver it.
+    let (u1, u2) = usage.split_at(40);
+    let client = s.receive_stream(200, &[&a, &b, u1, u2, "data: [DONE]\n\n"]);
+    let client = String::from_utf8(client).unwrap();
+    assert!(client.contains("\"he\"") && client.contains("\"llo\""));
+    assert!(
+        !client.contains("\"usage\""),
+        "the usage chunk the client did not ask for is removed: {client}"
+    );
+    assert!(client.ends_with("data: [DONE]\n\n"));
+    s.finish();
+    let events = plugin.queued_events();
+    assert_eq!((events[0].tokens.input, events[0].tokens.output), (10, 2));
+    assert_eq!(events[0].usage_source, UsageSource::Reported);
+    assert!(events[0].stream);
+}
