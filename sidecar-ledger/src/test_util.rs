@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tollgate_core::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
 
 /// A batch of `events` as the API would hand it to a store (nothing quarantined).
-pub fn batch(events: Vec<CostEvent>) -> crate::store::IngestBatch {
-    crate::store::IngestBatch {
+pub fn batch(events: Vec<CostEvent>) -> crate::store::types::IngestBatch {
+    crate::store::types::IngestBatch {
         events,
         rejected: Vec::new(),
         received_ms: 1,

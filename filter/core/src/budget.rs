@@ -290,4 +290,36 @@ mod tests {
             (300, 50, 2)
         );
     }
+
+    const GRANT: &[u8] =
+        br#"{"lease_id":3,"granted_nanos":500,"expires_ms":60000,"wallet_available_nanos":0}"#;
+    const EMPTY_GRANT: &[u8] =
+        br#"{"lease_id":3,"granted_nanos":0,"expires_ms":60000,"wallet_available_nanos":0}"#;
+
+    #[test]
+    fn an_exhausted_wallet_is_refused_in_fail_open_mode_too() {
+        use crate::config::LedgerFailureMode;
+        use crate::lease::{decide, CreditDecision, LeaseAnswer};
+        for mode in [LedgerFailureMode::Closed, LedgerFailureMode::Open] {
+            let answer = LeaseAnswer::from_http(Some(200), Some(EMPTY_GRANT));
+            let CreditDecision::UseGrant(grant) = decide(answer, mode) else {
+                panic!("an empty grant is still a grant under {mode:?}");
+            };
+            let credit = Credit::default().with_grant(&grant);
+            assert_eq!(
+                credit.reserve(100, 1_000),
+                Err(ReserveError::Insufficient { available: 0 }),
+                "{mode:?}"
+            );
+        }
+        // And a grant that covers the request is used, in both modes.
+        let CreditDecision::UseGrant(grant) = decide(
+            LeaseAnswer::from_http(Some(200), Some(GRANT)),
+            LedgerFailureMode::Open,
+        ) else {
+            panic!("expected a grant");
+        };
+        let credit = Credit::default().with_grant(&grant);
+        assert_eq!(credit.reserve(100, 1_000).map(|c| c.available), Ok(400));
+    }
 }

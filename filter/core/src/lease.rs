@@ -258,32 +258,6 @@ mod tests {
     }
 
     #[test]
-    fn an_exhausted_wallet_is_refused_in_fail_open_mode_too() {
-        use crate::budget::{Credit, ReserveError};
-        for mode in [LedgerFailureMode::Closed, LedgerFailureMode::Open] {
-            let answer = LeaseAnswer::from_http(Some(200), Some(EMPTY_GRANT));
-            let CreditDecision::UseGrant(grant) = decide(answer, mode) else {
-                panic!("an empty grant is still a grant under {mode:?}");
-            };
-            let credit = Credit::default().with_grant(&grant);
-            assert_eq!(
-                credit.reserve(100, 1_000),
-                Err(ReserveError::Insufficient { available: 0 }),
-                "{mode:?}"
-            );
-        }
-        // And a grant that covers the request is used, in both modes.
-        let CreditDecision::UseGrant(grant) = decide(
-            LeaseAnswer::from_http(Some(200), Some(GRANT)),
-            LedgerFailureMode::Open,
-        ) else {
-            panic!("expected a grant");
-        };
-        let credit = Credit::default().with_grant(&grant);
-        assert_eq!(credit.reserve(100, 1_000).map(|c| c.available), Ok(400));
-    }
-
-    #[test]
     fn an_unreachable_ledger_is_remembered_for_a_short_time() {
         use LedgerFailureMode::{Closed, Open};
         let t0 = 1_800_000_000_000;

@@ -10,6 +10,8 @@ mod export;
 mod insights;
 mod meta;
 mod metrics;
+#[cfg(test)]
+mod metrics_tests;
 mod spend;
 #[cfg(test)]
 mod tests;

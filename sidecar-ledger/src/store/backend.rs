@@ -7,10 +7,14 @@ use std::ops::ControlFlow;
 use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 
+use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
 use super::error::StoreError;
+use super::export::{ExportScope, Period, PeriodRow};
+use super::insights::InsightQuery;
+use super::spend_plan::Rollups;
+use super::tokens::{NewToken, TokenRecord};
 use super::types::{IngestBatch, IngestOutcome, SpendRow, StoredRejection};
 use super::wallets::{NewEntry, WalletEntry, WalletState};
-use super::{alerts, export, insights, spend_plan, tokens};
 use crate::query::{EventsQuery, SpendQuery};
 
 /// The ledger's persistence. Implementations must make `ingest` atomic and durable
@@ -33,16 +37,13 @@ pub trait Store: Send + Sync + 'static {
     /// Spend grouped and filtered as asked, from the coarsest rollups that answer it
     /// exactly (see [`spend_plan`]). Rows ordered by cost descending, then by key.
     fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
-        self.spend_from(query, spend_plan::Rollups::Coarsest)
+        self.spend_from(query, Rollups::Coarsest)
     }
 
     /// [`Store::spend`], from the rollups asked for: `FineOnly` is the reference the
     /// coarser rollups must equal to the nanodollar.
-    fn spend_from(
-        &self,
-        query: &SpendQuery,
-        rollups: spend_plan::Rollups,
-    ) -> Result<Vec<SpendRow>, StoreError>;
+    fn spend_from(&self, query: &SpendQuery, rollups: Rollups)
+        -> Result<Vec<SpendRow>, StoreError>;
 
     /// Most recent events first.
     fn recent_events(&self, query: &EventsQuery) -> Result<Vec<CostEvent>, StoreError>;
@@ -91,16 +92,14 @@ pub trait Store: Send + Sync + 'static {
     /// `None` when that threshold already fired this period (nothing is stored).
     fn record_alert(
         &self,
-        alert: &alerts::NewAlert,
+        alert: &NewAlert,
         webhooks: &[(String, String)],
         now_ms: i64,
     ) -> Result<Option<i64>, StoreError>;
 
     /// Pending deliveries whose next attempt is due, with their alert.
-    fn due_deliveries(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<(alerts::DeliveryRecord, alerts::AlertRecord)>, StoreError>;
+    fn due_deliveries(&self, now_ms: i64)
+        -> Result<Vec<(DeliveryRecord, AlertRecord)>, StoreError>;
 
     /// Records a delivery attempt: delivered, or failed and rescheduled with backoff
     /// (given up after `max_attempts`).
@@ -113,14 +112,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Recent alerts with their deliveries, newest first.
-    fn alerts(&self, limit: usize) -> Result<Vec<alerts::AlertRecord>, StoreError>;
+    fn alerts(&self, limit: usize) -> Result<Vec<AlertRecord>, StoreError>;
 
     /// Every event in the export's scope, oldest first (by `ts_ms`, then arrival),
     /// handed to `sink` one at a time until it breaks. Read in keyset pages, so memory
     /// stays constant however many events there are.
     fn for_each_event(
         &self,
-        scope: &export::ExportScope,
+        scope: &ExportScope,
         sink: &mut dyn FnMut(CostEvent) -> ControlFlow<()>,
     ) -> Result<(), StoreError>;
 
@@ -129,32 +128,28 @@ pub trait Store: Send + Sync + 'static {
     /// to `sink` one at a time until it breaks.
     fn for_each_period_row(
         &self,
-        scope: &export::ExportScope,
-        period: export::Period,
+        scope: &ExportScope,
+        period: Period,
         by_cache: bool,
-        sink: &mut dyn FnMut(export::PeriodRow) -> ControlFlow<()>,
+        sink: &mut dyn FnMut(PeriodRow) -> ControlFlow<()>,
     ) -> Result<(), StoreError>;
 
     /// The lanes that served at least one premium-marked event in the scope.
-    fn premium_lanes(&self, scope: &export::ExportScope) -> Result<Vec<String>, StoreError>;
+    fn premium_lanes(&self, scope: &ExportScope) -> Result<Vec<String>, StoreError>;
 
     // ---- The leaders' dashboard.
 
     /// Sums of the daily rollups grouped as asked, ordered by cost descending.
-    fn insight_rows(&self, query: &insights::InsightQuery) -> Result<Vec<SpendRow>, StoreError>;
+    fn insight_rows(&self, query: &InsightQuery) -> Result<Vec<SpendRow>, StoreError>;
 
     /// Stores a new access token (its hash).
-    fn create_token(
-        &self,
-        token: &tokens::NewToken,
-        now_ms: i64,
-    ) -> Result<tokens::TokenRecord, StoreError>;
+    fn create_token(&self, token: &NewToken, now_ms: i64) -> Result<TokenRecord, StoreError>;
 
     /// Every token ever created, revoked ones included, oldest first.
-    fn tokens(&self) -> Result<Vec<tokens::TokenRecord>, StoreError>;
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
     /// The token with this SHA-256 (lowercase hex), revoked or not.
-    fn token_by_hash(&self, sha256: &str) -> Result<Option<tokens::TokenRecord>, StoreError>;
+    fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Revokes a token; false if there is no such live token.
     fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;

@@ -13,10 +13,10 @@
 //! `insight_sql`, `rollup_deltas`, `event_text`). This file only wires them.
 
 pub mod alerts;
-mod backend;
+pub(crate) mod backend;
 #[cfg(test)]
 pub(crate) mod conformance;
-mod error;
+pub(crate) mod error;
 pub mod event_text;
 pub mod export;
 mod insight_sql;
@@ -28,7 +28,7 @@ pub mod spend_plan;
 mod spend_sql;
 pub mod sqlite;
 pub mod tokens;
-mod types;
+pub(crate) mod types;
 pub mod wallets;
 
 pub use backend::Store;

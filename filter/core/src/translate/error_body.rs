@@ -43,27 +43,22 @@ pub(super) fn read(body: &[u8]) -> ErrorFacts {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
-
     use super::*;
-    use crate::translate::{error_to_anthropic, error_to_openai};
-
-    fn parse(bytes: Vec<u8>) -> Value {
-        serde_json::from_slice(&bytes).unwrap()
-    }
 
     #[test]
     fn bodies_that_are_not_json_keep_their_text() {
-        let out = parse(error_to_anthropic(b"<html>502 Bad Gateway</html>"));
-        assert_eq!(out["error"]["message"], "<html>502 Bad Gateway</html>");
-        assert_eq!(out["error"]["type"], "api_error");
-        let out = parse(error_to_openai(&vec![b'x'; 5000]));
-        assert_eq!(
-            out["error"]["message"].as_str().unwrap().len(),
-            MAX_RAW_MESSAGE
-        );
-        assert_eq!(out["error"]["type"], "server_error");
-        let out = parse(error_to_openai(b""));
-        assert_eq!(out["error"]["message"], "the provider returned an error");
+        let facts = read(b"<html>502 Bad Gateway</html>");
+        assert_eq!(facts.message, "<html>502 Bad Gateway</html>");
+        assert_eq!((facts.kind, facts.code), (None, None));
+        assert_eq!(read(&vec![b'x'; 5000]).message.len(), MAX_RAW_MESSAGE);
+        assert_eq!(read(b"").message, "the provider returned an error");
+    }
+
+    #[test]
+    fn either_providers_error_object_is_read() {
+        let facts = read(br#"{"error":{"message":"slow","type":"rate_limit_error","code":"x"}}"#);
+        assert_eq!(facts.message, "slow");
+        assert_eq!(facts.kind.as_deref(), Some("rate_limit_error"));
+        assert_eq!(facts.code.as_deref(), Some("x"));
     }
 }

@@ -20,6 +20,7 @@
 mod anthropic_messages_to_openai_chat;
 mod direction;
 mod error_body;
+mod event_rewriter;
 mod json_fields;
 mod openai_anthropic_terms;
 mod openai_chat_to_anthropic_messages;

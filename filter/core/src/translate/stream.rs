@@ -3,8 +3,9 @@
 
 use super::anthropic_messages_to_openai_chat::ToMessages;
 use super::direction::Direction;
+use super::event_rewriter::{self, EventRewriter};
 use super::openai_chat_to_anthropic_messages::ToChat;
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::SseParser;
 
 /// Largest upstream event kept for translation. Provider events are small deltas; one
 /// larger than this is skipped by the parser (and counted in `oversized_events`)
@@ -57,111 +58,32 @@ impl StreamTranslator {
     /// Feeds upstream bytes; returns the translated bytes to send to the client now
     /// (often empty: a chunk may end mid-event).
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let inner = &mut self.inner;
-        self.parser
-            .push(chunk, &mut |event| inner.on_event(event, &mut out));
-        out
+        match &mut self.inner {
+            Inner::ToChat(t) => event_rewriter::push(&mut self.parser, t, chunk),
+            Inner::ToMessages(t) => event_rewriter::push(&mut self.parser, t, chunk),
+        }
     }
 
     /// Ends the upstream stream. If the upstream ended without finishing its answer the
     /// client gets a stream error (its SDK raises) rather than a truncated answer that
     /// looks complete.
     pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let inner = &mut self.inner;
-        self.parser
-            .finish(&mut |event| inner.on_event(event, &mut out));
-        match inner {
-            Inner::ToChat(t) => t.finish(&mut out),
-            Inner::ToMessages(t) => t.finish(&mut out),
+        match &mut self.inner {
+            Inner::ToChat(t) => event_rewriter::finish(&mut self.parser, t),
+            Inner::ToMessages(t) => event_rewriter::finish(&mut self.parser, t),
         }
-        out
     }
 
     /// The client's stream has been ended (normally or with an error event).
     pub fn is_complete(&self) -> bool {
         match &self.inner {
-            Inner::ToChat(t) => t.done,
-            Inner::ToMessages(t) => t.done,
+            Inner::ToChat(t) => t.is_complete(),
+            Inner::ToMessages(t) => t.is_complete(),
         }
     }
 
     /// Upstream events dropped for exceeding [`MAX_UPSTREAM_EVENT`].
     pub fn oversized_events(&self) -> u32 {
         self.parser.oversized_events
-    }
-}
-
-impl Inner {
-    fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
-        match self {
-            Inner::ToChat(t) => t.on_event(event, out),
-            Inner::ToMessages(t) => t.on_event(event, out),
-        }
-    }
-}
-
-#[cfg(test)]
-pub(super) mod test_support {
-    use serde_json::Value;
-
-    use super::*;
-
-    /// Runs `input` through a translator in chunks of `size` bytes and returns the
-    /// client bytes, so tests can check that chunking never changes the output.
-    pub fn translate_in_chunks(
-        direction: Direction,
-        include_usage: bool,
-        input: &[u8],
-        size: usize,
-    ) -> Vec<u8> {
-        let mut t = StreamTranslator::new(direction, "client-model", include_usage).with_created(7);
-        let mut out = Vec::new();
-        for chunk in input.chunks(size) {
-            out.extend(t.push(chunk));
-        }
-        out.extend(t.finish());
-        assert!(t.is_complete());
-        // finish is idempotent.
-        assert!(t.finish().is_empty());
-        out
-    }
-
-    /// The client stream as (event name, parsed data) pairs; every payload must be
-    /// valid JSON (except OpenAI's `[DONE]`, kept as a string).
-    pub fn events(bytes: &[u8]) -> Vec<(Option<String>, Value)> {
-        let mut parser = SseParser::new(usize::MAX);
-        let mut events = Vec::new();
-        let mut collect = |e: SseEvent| {
-            let data = if e.data == b"[DONE]" {
-                Value::String("[DONE]".into())
-            } else {
-                serde_json::from_slice(&e.data).expect("translated event is valid JSON")
-            };
-            events.push((e.name, data));
-        };
-        parser.push(bytes, &mut collect);
-        parser.finish(&mut collect);
-        events
-    }
-
-    /// Translates `input` whole, then byte by byte and in 7-byte chunks, checks all
-    /// three give the same bytes, and returns the parsed events.
-    pub fn translate_all_ways(
-        direction: Direction,
-        include_usage: bool,
-        input: &str,
-    ) -> Vec<(Option<String>, Value)> {
-        let whole = translate_in_chunks(direction, include_usage, input.as_bytes(), usize::MAX);
-        for size in [1, 7] {
-            let chunked = translate_in_chunks(direction, include_usage, input.as_bytes(), size);
-            assert_eq!(
-                String::from_utf8_lossy(&chunked),
-                String::from_utf8_lossy(&whole),
-                "chunk size {size}"
-            );
-        }
-        events(&whole)
     }
 }

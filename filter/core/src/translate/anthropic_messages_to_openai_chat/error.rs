@@ -80,5 +80,8 @@ mod tests {
             "invalid_request_error"
         );
         assert_eq!(kind("server_error", Value::Null), "api_error");
+        let html = parse(error_to_anthropic(b"<html>502 Bad Gateway</html>"));
+        assert_eq!(html["error"]["message"], "<html>502 Bad Gateway</html>");
+        assert_eq!(html["error"]["type"], "api_error");
     }
 }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::error::error_to_anthropic;
 use crate::sse::SseEvent;
+use crate::translate::event_rewriter::EventRewriter;
 use crate::translate::openai_anthropic_terms::{
     message_id_from_chat_id, stop_reason_from_finish_reason, Usage,
 };
@@ -36,7 +37,7 @@ pub(crate) struct ToMessages {
     refused: bool,
     stop_reason: Option<&'static str>,
     usage: Option<Usage>,
-    pub(crate) done: bool,
+    done: bool,
 }
 
 fn emit(out: &mut Vec<u8>, name: &str, mut data: Value) {
@@ -78,7 +79,7 @@ impl ToMessages {
         emit(out, "message_start", json!({"message": message}));
     }
 
-    pub(crate) fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
+    fn rewrite_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -217,7 +218,7 @@ impl ToMessages {
         self.done = true;
     }
 
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+    fn end_stream(&mut self, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -235,12 +236,36 @@ impl ToMessages {
     }
 }
 
+impl EventRewriter for ToMessages {
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
+        self.rewrite_event(event, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.end_stream(out);
+    }
+
+    fn is_complete(&self) -> bool {
+        self.done
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};
 
+    use super::*;
     use crate::translate::direction::Direction;
-    use crate::translate::stream::test_support::translate_all_ways;
+    use crate::translate::event_rewriter::test_support;
+
+    /// Anthropic clients always get usage: the flag is the OpenAI direction's.
+    fn translate_all_ways(
+        _: Direction,
+        _include_usage: bool,
+        input: &str,
+    ) -> Vec<(Option<String>, serde_json::Value)> {
+        test_support::translate_all_ways(|| ToMessages::new("client-model"), input)
+    }
 
     const D: Direction = Direction::MessagesClientChatLane;
 

@@ -68,5 +68,8 @@ mod tests {
             (json!("server_error"), json!("overloaded_error"))
         );
         assert_eq!(kind("billing_error").0, "insufficient_quota");
+        let raw = parse(error_to_openai(b"upstream connect error"));
+        assert_eq!(raw["error"]["message"], "upstream connect error");
+        assert_eq!(raw["error"]["type"], "server_error");
     }
 }

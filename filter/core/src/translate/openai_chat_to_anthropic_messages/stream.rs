@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::error_to_openai;
 use crate::sse::SseEvent;
+use crate::translate::event_rewriter::EventRewriter;
 use crate::translate::openai_anthropic_terms::{
     chat_id_from_message_id, finish_reason_from_stop_reason, Usage,
 };
@@ -34,7 +35,7 @@ pub(crate) struct ToChat {
     tool_calls: u64,
     finish_sent: bool,
     usage: Usage,
-    pub(crate) done: bool,
+    done: bool,
 }
 
 impl ToChat {
@@ -81,7 +82,7 @@ impl ToChat {
         }
     }
 
-    pub(crate) fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
+    fn rewrite_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -193,7 +194,7 @@ impl ToChat {
         self.done = true;
     }
 
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+    fn end_stream(&mut self, out: &mut Vec<u8>) {
         if self.done {
             return;
         }
@@ -213,12 +214,42 @@ impl ToChat {
     }
 }
 
+impl EventRewriter for ToChat {
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
+        self.rewrite_event(event, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.end_stream(out);
+    }
+
+    fn is_complete(&self) -> bool {
+        self.done
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
+    use super::*;
     use crate::translate::direction::Direction;
-    use crate::translate::stream::test_support::translate_all_ways;
+    use crate::translate::event_rewriter::test_support;
+
+    fn translate_all_ways(
+        _: Direction,
+        include_usage: bool,
+        input: &str,
+    ) -> Vec<(Option<String>, serde_json::Value)> {
+        test_support::translate_all_ways(
+            || {
+                let mut t = ToChat::new("client-model", include_usage);
+                t.created = 7;
+                t
+            },
+            input,
+        )
+    }
 
     const D: Direction = Direction::ChatClientMessagesLane;
 

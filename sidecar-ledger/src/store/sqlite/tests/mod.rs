@@ -1,5 +1,9 @@
 //! The SQLite store's own tests: schema creation, idempotent ingest, durability,
-//! group commit. What both backends must do alike is in `store::conformance`.
+//! group commit, folding, checkpoints. What both backends must do alike is in
+//! `store::conformance`.
+
+mod checkpoint;
+mod fold;
 
 use super::*;
 use tollgate_core::event::Tokens;
