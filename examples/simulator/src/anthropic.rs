@@ -249,11 +249,11 @@ const MODELS: [(&str, &str); 4] = [
 
 /// `GET /v1/models` in Anthropic's paginated list shape.
 pub async fn models(sim: &Sim, headers: &HeaderMap) -> Response {
-    let exchange = match exchange::admit::<Anthropic>(sim, crate::MODELS_PATH, headers, None).await
-    {
-        Ok(exchange) => exchange,
-        Err(refusal) => return refusal,
-    };
+    let exchange =
+        match exchange::admit::<Anthropic>(sim, exchange::MODELS_PATH, headers, None).await {
+            Ok(exchange) => exchange,
+            Err(refusal) => return refusal,
+        };
     let data: Vec<Value> = MODELS
         .iter()
         .map(|(id, name)| {

@@ -17,6 +17,9 @@ use crate::control::{Control, Fault};
 use crate::sse;
 use crate::state::{Keys, Sim};
 
+/// The one path both providers serve; request headers decide whose format answers.
+pub const MODELS_PATH: &str = "/v1/models";
+
 /// Response header telling tests whether the credential that reached the provider was
 /// the right one, without ever echoing it.
 pub const RECEIVED_AUTH: &str = "x-sim-received-auth";

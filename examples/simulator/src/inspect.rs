@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::anthropic;
-use crate::exchange::bearer_matches;
+use crate::exchange::{bearer_matches, MODELS_PATH};
 use crate::state::{Keys, Sim};
 
 /// Headers whose values are secrets; `/_sim/last` shows a verdict instead.
@@ -51,7 +51,7 @@ pub async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
 /// secrets "redacted". Repeated headers are joined with ", ".
 fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String, Value> {
     let provider_key = if path == anthropic::PATH
-        || (path == crate::MODELS_PATH && anthropic::is_addressed_to_anthropic(headers))
+        || (path == MODELS_PATH && anthropic::is_addressed_to_anthropic(headers))
     {
         &keys.anthropic
     } else {

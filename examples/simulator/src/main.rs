@@ -28,9 +28,6 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::Cli;
 use crate::state::Sim;
 
-/// The one path both providers serve; request headers decide whose format answers.
-pub const MODELS_PATH: &str = "/v1/models";
-
 /// Large prompts are fine; the default 2 MB body limit is not a provider's.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -67,7 +64,7 @@ fn router(sim: Arc<Sim>) -> Router {
         .route(openai::chat::PATH, post(openai::chat::create))
         .route(openai::responses::PATH, post(openai::responses::create))
         .route(anthropic::PATH, post(anthropic::create_message))
-        .route(MODELS_PATH, get(list_models))
+        .route(exchange::MODELS_PATH, get(list_models))
         .route("/healthz", get(inspect::healthz))
         .route("/_sim/last", get(inspect::last))
         .route("/_sim/stats", get(inspect::stats))

@@ -99,7 +99,8 @@ const MODELS: [&str; 6] = [
 
 /// `GET /v1/models` in the OpenAI list shape (the route picks this or Anthropic's list).
 pub async fn models(sim: &Sim, headers: &HeaderMap) -> Response {
-    let exchange = match exchange::admit::<OpenAi>(sim, crate::MODELS_PATH, headers, None).await {
+    let exchange = match exchange::admit::<OpenAi>(sim, exchange::MODELS_PATH, headers, None).await
+    {
         Ok(exchange) => exchange,
         Err(refusal) => return refusal,
     };
