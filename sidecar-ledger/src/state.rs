@@ -30,7 +30,7 @@ pub struct MetricsAccess {
     /// SHA-256 (hex) of the token `GET /metrics` requires as `Authorization: Bearer`;
     /// `None`: no token needed.
     pub token_sha256: Option<Arc<str>>,
-    /// `/metrics` is served by [`metrics_router`] on its own listener, and not by the
+    /// `/metrics` is served by [`crate::api::metrics_router`] on its own listener, and not by the
     /// API's router.
     pub separate_listener: bool,
 }

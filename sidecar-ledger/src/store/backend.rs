@@ -35,7 +35,7 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Spend grouped and filtered as asked, from the coarsest rollups that answer it
-    /// exactly (see [`spend_plan`]). Rows ordered by cost descending, then by key.
+    /// exactly (see [`super::spend_plan`]). Rows ordered by cost descending, then by key.
     fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
         self.spend_from(query, Rollups::Coarsest)
     }

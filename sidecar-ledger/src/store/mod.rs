@@ -1,7 +1,7 @@
 //! The storage boundary. Everything the rest of the ledger knows about persistence is
 //! the [`Store`] trait and its plain data types; each backend lives in a folder of its
 //! own with its migrations (`sqlite/`, the embedded default; `postgres/`, shared by
-//! several ledgers), and [`conformance`] is the suite both must pass.
+//! several ledgers), and `conformance` (tests) is the suite both must pass.
 //!
 //! Methods are synchronous: both embedded SQLite and a blocking Postgres client do
 //! I/O on the calling thread, so async handlers call them via

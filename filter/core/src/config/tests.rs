@@ -1,3 +1,6 @@
+//! The configuration schema and its validation against the seed config and the
+//! documented examples: every accepted shape, every rejected one with its path.
+
 use super::*;
 
 pub(crate) fn seed() -> Config {

@@ -1,4 +1,4 @@
-//! Rollups that catch up with the events in bulk, on PostgreSQL (schema version 6),
+//! Rollups that catch up with the events in bulk, on PostgreSQL (schema version 7),
 //! as on SQLite (`sqlite::fold`) but for many ledgers sharing one database.
 //!
 //! An ingest transaction stores the events, the wallet and lease spend and the
@@ -12,7 +12,7 @@
 //! When: after an ingest once this ledger stored [`FOLD_EVENTS`] events since its last
 //! fold or that fold is [`FOLD_AFTER`] old (skipped if another ledger is folding: it
 //! takes what is pending too), and before every read of the rollups
-//! ([`PgStore::settle`]), so every answer includes every acknowledged event, from any
+//! ([`super::db::PgStore::settle`]), so every answer includes every acknowledged event, from any
 //! ledger.
 //!
 //! Why this is safe with concurrent ledgers:

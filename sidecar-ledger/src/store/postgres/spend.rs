@@ -1,4 +1,4 @@
-//! `/v1/spend` on PostgreSQL: the plan's statement ([`super::spend_sql`]).
+//! `/v1/spend` on PostgreSQL: the plan's statement ([`crate::store::spend_sql`]).
 
 use super::db::PgStore;
 use super::sql_args::{arg_refs, pg_args, sums_from, unmatchable};

@@ -10,7 +10,7 @@
 //!
 //! When: right after an ingest once [`FOLD_EVENTS`] events are pending or the last
 //! fold is [`FOLD_AFTER`] old, and before every read of the rollups
-//! ([`SqliteStore::settle`]), so answers include every acknowledged event. The
+//! ([`super::db::SqliteStore::settle`]), so answers include every acknowledged event. The
 //! watermark lives in the database and folds run under SQLite's write lock, so
 //! several processes on one file fold each event exactly once (`seq` grows in commit
 //! order: there is one writer at a time and events are never deleted).

@@ -1,4 +1,4 @@
-//! `/v1/spend` on SQLite: the plan's statement ([`super::spend_sql`]) run on a reader.
+//! `/v1/spend` on SQLite: the plan's statement ([`crate::store::spend_sql`]) run on a reader.
 
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
