@@ -104,6 +104,8 @@ impl RootContext for TollgateRoot {
                     local_errors: counter("tollgate.local_errors"),
                     events_enqueued: counter("tollgate.events_enqueued"),
                     events_unqueued: counter("tollgate.events_unqueued"),
+                    leases_opened: counter("tollgate.leases_opened"),
+                    leases_closed: counter("tollgate.leases_closed"),
                 };
                 let cache_metrics = crate::response_cache::CacheMetrics {
                     hits: counter("tollgate.cache_hits"),

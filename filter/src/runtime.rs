@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use tollgate_core::config::filter_config::{FilterConfig, GroupEntry, LaneEntry};
 use tollgate_core::keys;
+use tollgate_core::lease::{LeaseClosedRecord, IDLE_CLOSE_MS};
 use tollgate_core::pricing::PriceTable;
 
 pub struct Metrics {
@@ -13,6 +14,10 @@ pub struct Metrics {
     pub local_errors: Option<u32>,
     pub events_enqueued: Option<u32>,
     pub events_unqueued: Option<u32>,
+    /// Leases this instance started drawing on, and leases it closed (or gave up when
+    /// a new one replaced them): equal once every lease is back with the ledger.
+    pub leases_opened: Option<u32>,
+    pub leases_closed: Option<u32>,
 }
 
 pub struct Runtime {
@@ -31,6 +36,8 @@ pub struct Runtime {
     pub tick_buffer: crate::tick_buffer::TickBuffer,
     /// Lane usage and latency seen by this VM, shared on its next tick.
     pub lanes: crate::lane_health::LaneLedger,
+    /// Every team a consumer group pays from (each may hold a lease).
+    teams: Vec<String>,
 }
 
 impl Runtime {
@@ -52,7 +59,11 @@ impl Runtime {
             .into_iter()
             .filter_map(|name| env(&name).filter(|v| !v.is_empty()).map(|v| (name, v)))
             .collect();
+        let mut teams: Vec<String> = config.groups.iter().map(|g| g.team.clone()).collect();
+        teams.sort();
+        teams.dedup();
         Ok(Runtime {
+            teams,
             prices: PriceTable::with_overrides(&config.prices),
             config,
             groups_by_digest,
@@ -69,14 +80,39 @@ impl Runtime {
     /// Keeps a cost event for the flusher (sent with the VM's next batch).
     pub fn enqueue_event(&self, event: &tollgate_core::event::CostEvent) {
         self.tick_buffer
-            .event(event, &self.config.events, &self.queue_metrics());
+            .record(event, &self.config.events, &self.queue_metrics());
+    }
+
+    /// Closes the leases this instance no longer uses (ended, or idle for
+    /// [`IDLE_CLOSE_MS`]) and queues the reports behind this tick's events, so the
+    /// ledger reads each lease's events before its closing.
+    fn close_idle_leases(&self, now_ms: i64) {
+        if !self.config.wallet_enforcement {
+            return;
+        }
+        for team in &self.teams {
+            if let Some(closed) =
+                crate::wallet::close_lease(team, &self.instance_id, now_ms, IDLE_CLOSE_MS)
+            {
+                self.tick_buffer.count(self.metrics.leases_closed, 1);
+                self.tick_buffer.record(
+                    &LeaseClosedRecord {
+                        lease_closed: closed,
+                    },
+                    &self.config.events,
+                    &self.queue_metrics(),
+                );
+            }
+        }
     }
 
     /// Hands the VM's collected events and counter increments to Envoy.
     pub fn flush_tick_buffer(&self) {
+        let now = crate::host::now_ms();
+        self.close_idle_leases(now);
         self.tick_buffer
             .flush(&self.config.events, &self.queue_metrics(), &self.labelled);
-        self.lanes.share(crate::host::now_ms());
+        self.lanes.share(now);
     }
 
     fn queue_metrics(&self) -> crate::tick_buffer::QueueMetrics {

@@ -110,17 +110,37 @@ impl Plugin {
         Stream { flow }
     }
 
-    /// The events this VM handed to the flusher's queue (after its tick).
-    pub fn queued_events(&mut self) -> Vec<CostEvent> {
+    /// The records for the ledger this VM handed to the flusher's queue (after its
+    /// tick), as JSON.
+    pub fn queued_records(&mut self) -> Vec<Value> {
         self.root.on_tick();
         fake_host::with(|h| h.queued("tollgate.events"))
             .iter()
             .flat_map(|item| {
                 split_event_batch(item)
-                    .map(|e| serde_json::from_slice(e).expect("a cost event"))
-                    .collect::<Vec<CostEvent>>()
+                    .map(|e| serde_json::from_slice(e).expect("a JSON record"))
+                    .collect::<Vec<Value>>()
             })
             .collect()
+    }
+
+    /// The cost events among [`Plugin::queued_records`].
+    pub fn queued_events(&mut self) -> Vec<CostEvent> {
+        self.queued_records()
+            .into_iter()
+            .filter(|r| r.get("lease_closed").is_none())
+            .map(|r| serde_json::from_value(r).expect("a cost event"))
+            .collect()
+    }
+
+    /// Moves the host's clock forward.
+    pub fn advance_ms(&self, ms: u64) {
+        fake_host::with(|h| h.now_ns += ms * 1_000_000);
+    }
+
+    /// The value of a counter or gauge the plugin defined.
+    pub fn metric(&self, name: &str) -> Option<u64> {
+        fake_host::with(|h| h.metrics.iter().find(|(n, _)| n == name).map(|m| m.1))
     }
 }
 

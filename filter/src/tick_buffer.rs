@@ -71,14 +71,19 @@ impl TickBuffer {
         }
     }
 
-    /// Serialises an event into the batch for the flusher; hands the batch over once
-    /// it is full.
-    pub fn event(&self, event: &CostEvent, sink: &EventSink, metrics: &QueueMetrics) {
+    /// Serialises a record for the ledger (a cost event, or a lease closed) into the
+    /// batch for the flusher; hands the batch over once it is full.
+    pub fn record<T: serde::Serialize>(
+        &self,
+        record: &T,
+        sink: &EventSink,
+        metrics: &QueueMetrics,
+    ) {
         let full = match self.events.try_borrow_mut() {
-            Ok(mut batch) => match batch.push_serialized(event) {
+            Ok(mut batch) => match batch.push_serialized(record) {
                 Ok(n) => n >= MAX_BATCH_EVENTS,
                 Err(e) => {
-                    log::warn!("tollgate: cost event not serialisable: {e}");
+                    log::warn!("tollgate: record for the ledger not serialisable: {e}");
                     false
                 }
             },
@@ -132,7 +137,7 @@ impl TickBuffer {
                 // The queue vanished (flusher restarting): forget it and count the loss.
                 self.queue_id.set(None);
                 host::count(metrics.unqueued, n as i64);
-                log::warn!("tollgate: {n} events could not be queued");
+                log::warn!("tollgate: {n} records for the ledger could not be queued");
             }
         }
         // Envoy copied the item: the buffer is reused for the next batch.

@@ -3,7 +3,7 @@
 //! another worker's reservation.
 
 use tollgate_core::budget::{Credit, CreditRecord, ReserveError};
-use tollgate_core::lease::{LeaseAnswer, LeaseGrant, LedgerMemory};
+use tollgate_core::lease::{LeaseAnswer, LeaseClosed, LeaseGrant, LedgerMemory};
 
 pub use crate::host::UpdateError;
 use crate::host::{cas_update, get_shared as load, set_shared as set};
@@ -71,16 +71,57 @@ pub fn settle(team: &str, lease_id: u64, reserved: i64, actual: i64) {
     });
 }
 
+/// What adding a grant did to the team's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantEffect {
+    /// More credit on the lease already held.
+    Extended,
+    /// A new lease, where none was held.
+    Opened,
+    /// A new lease in place of one still held (requests were in flight on it, so it
+    /// was never closed; the ledger keeps its unreported part held).
+    Replaced,
+}
+
 /// Adds a ledger grant to the team's credit, with the soft-budget notice it carries
 /// (none clears it).
-pub fn install_grant(team: &str, grant: &LeaseGrant) {
+pub fn install_grant(team: &str, grant: &LeaseGrant) -> GrantEffect {
     let notice = CreditRecord::clean_notice(grant.budget_notice.as_deref());
+    let effect = std::cell::Cell::new(GrantEffect::Extended);
     let _ = update_record::<()>(team, |r| {
+        effect.set(match r.credit.lease_id {
+            id if id == grant.lease_id => GrantEffect::Extended,
+            0 => GrantEffect::Opened,
+            _ => GrantEffect::Replaced,
+        });
         Ok(Some(CreditRecord {
             credit: r.credit.with_grant(grant),
             notice: notice.clone(),
         }))
     });
+    effect.get()
+}
+
+/// Closes the team's lease if nothing is in flight on it and it has ended or sat idle
+/// for `idle_ms`; returns the report for the ledger. Only one worker closes a lease
+/// (compare-and-swap).
+pub fn close_lease(team: &str, instance: &str, now_ms: i64, idle_ms: i64) -> Option<LeaseClosed> {
+    let closed = std::cell::Cell::new(None);
+    let _ = update::<()>(team, |c| {
+        if !c.closable(now_ms, idle_ms) {
+            closed.set(None);
+            return Ok(None);
+        }
+        closed.set(Some((c.lease_id, c.available.max(0))));
+        Ok(Some(c.closed()))
+    });
+    closed.get().map(|(lease_id, unused_nanos)| LeaseClosed {
+        lease_id,
+        team: team.to_string(),
+        instance: instance.to_string(),
+        unused_nanos,
+        closed_ms: now_ms,
+    })
 }
 
 /// Remembers that the wallet could not cover a request, with its last known balance.

@@ -14,7 +14,7 @@
 //! | `POST /v1/events`, `POST /v1/leases`, `/healthz`, `/openapi.json`, `/`, `/assets/*` | never: machine endpoints on loopback or the mesh, and a page without data |
 //! | `/v1/insights/*`, `GET /v1/session` | always |
 //! | `GET /v1/spend`, `/v1/events`, `/v1/export`, `/v1/wallets*`, `/v1/budgets`, `/v1/alerts`, `/v1/rejected-events` | with `serve --require-tokens` |
-//! | `POST /v1/wallets/{team}/allocations` | with `--require-tokens`: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
+//! | `POST /v1/wallets/{team}/allocations`, `POST /v1/wallets/{team}/holds/{lease}/resolve` | with `--require-tokens`: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
 //!
 //! `--require-tokens` is off by default so the Envoy filter, the CLI and existing
 //! deployments keep working unchanged; a ledger reachable by people should set it.
@@ -186,7 +186,9 @@ fn access(method: &Method, path: &str) -> Access {
         "/v1/budgets" if get => Access::Read(Scope::List("budgets")),
         "/v1/alerts" if get => Access::Read(Scope::List("alerts")),
         "/v1/rejected-events" if get => Access::Read(Scope::AllTeams),
-        _ if path.starts_with("/v1/wallets/") && path.ends_with("/allocations") => {
+        _ if path.starts_with("/v1/wallets/")
+            && (path.ends_with("/allocations") || path.ends_with("/resolve")) =>
+        {
             if get {
                 Access::Open // 405 from the router
             } else {

@@ -4,6 +4,7 @@
 
 use serde_json::value::RawValue;
 use tollgate_core::event::CostEvent;
+use tollgate_core::lease::{LeaseClosed, LeaseClosedRecord};
 
 use crate::query::MAX_TIME_MS;
 use crate::store::{IngestBatch, RejectedEvent};
@@ -15,7 +16,8 @@ pub const MAX_ID_LEN: usize = 256;
 pub const MAX_TOKENS: u64 = 1_000_000_000_000;
 pub const MAX_COST_NANOS: i64 = 1_000_000_000_000_000;
 
-/// Splits a JSON array of events into valid events and quarantined ones.
+/// Splits a JSON array of records into valid cost events, lease closings
+/// (`{"lease_closed": {...}}`, see [`LeaseClosedRecord`]) and quarantined items.
 ///
 /// `Err` only when the body is not a JSON array at all: then nothing can be attributed
 /// to an index, and the sender must fix its request.
@@ -28,18 +30,47 @@ pub fn split_batch(body: &[u8], received_ms: i64) -> Result<IngestBatch, String>
         events: Vec::with_capacity(items.len()),
         rejected: Vec::new(),
         received_ms,
+        lease_closures: Vec::new(),
     };
     for (index, raw) in items.into_iter().enumerate() {
-        match parse_event(raw.get()) {
-            Ok(event) => batch.events.push(event),
-            Err(error) => batch.rejected.push(RejectedEvent {
+        let parsed = if is_lease_closed(raw.get()) {
+            parse_lease_closed(raw.get()).map(|c| batch.lease_closures.push(c))
+        } else {
+            parse_event(raw.get()).map(|e| batch.events.push(e))
+        };
+        if let Err(error) = parsed {
+            batch.rejected.push(RejectedEvent {
                 index,
                 raw: raw.get().to_string(),
                 error,
-            }),
+            });
         }
     }
     Ok(batch)
+}
+
+/// A lease closing is an object whose first key is `lease_closed` (events never have
+/// one); only its start is looked at, not the whole item.
+fn is_lease_closed(json: &str) -> bool {
+    json.trim_start()
+        .strip_prefix('{')
+        .is_some_and(|rest| rest.trim_start().starts_with("\"lease_closed\""))
+}
+
+fn parse_lease_closed(json: &str) -> Result<LeaseClosed, String> {
+    let record: LeaseClosedRecord =
+        serde_json::from_str(json).map_err(|e| format!("lease_closed: {e}"))?;
+    let c = record.lease_closed;
+    if c.team.is_empty() || c.instance.is_empty() {
+        return Err("lease_closed: team and instance must not be empty".into());
+    }
+    if !(0..=MAX_COST_NANOS).contains(&c.unused_nanos) {
+        return Err(format!(
+            "lease_closed.unused_nanos: {} is outside 0..={MAX_COST_NANOS}",
+            c.unused_nanos
+        ));
+    }
+    Ok(c)
 }
 
 /// Parses and validates one event; the error names the field at fault.
@@ -130,6 +161,22 @@ mod tests {
         assert!(by_index[3].1.starts_with("cost_nanos: -5"));
         assert_eq!(by_index[4].0, 5);
         assert_eq!(batch.rejected[4].raw, "42");
+    }
+
+    #[test]
+    fn lease_closings_travel_among_the_events() {
+        let good = event_json("e1", 1_000, "team_a", 5);
+        let closed = r#"{"lease_closed":{"lease_id":7,"team":"team_a","instance":"i1","unused_nanos":40,"closed_ms":9}}"#;
+        let bad = r#"{"lease_closed":{"lease_id":7,"team":"","instance":"i1","unused_nanos":-1,"closed_ms":9}}"#;
+        let body = format!("[{good},{closed},{bad}]");
+        let batch = split_batch(body.as_bytes(), 7).unwrap();
+        assert_eq!(batch.events.len(), 1);
+        assert_eq!(batch.lease_closures.len(), 1);
+        assert_eq!(batch.lease_closures[0].lease_id, 7);
+        assert_eq!(batch.lease_closures[0].unused_nanos, 40);
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].index, 2);
+        assert!(batch.rejected[0].error.starts_with("lease_closed:"));
     }
 
     #[test]

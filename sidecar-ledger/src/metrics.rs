@@ -63,6 +63,7 @@ pub struct Metrics {
     wallet_spent: Family<TeamLabel, Gauge>,
     wallet_leased: Family<TeamLabel, Gauge>,
     wallet_live_leases: Family<TeamLabel, Gauge>,
+    wallet_unsettled: Family<TeamLabel, Gauge>,
     alert_deliveries: Family<DeliveryLabel, Gauge>,
     alerts: Gauge,
     /// Serialises refresh + encode between concurrent scrapes.
@@ -87,6 +88,7 @@ impl Metrics {
             wallet_spent: Family::default(),
             wallet_leased: Family::default(),
             wallet_live_leases: Family::default(),
+            wallet_unsettled: Family::default(),
             alert_deliveries: Family::default(),
             alerts: Gauge::default(),
             scrape: Mutex::new(()),
@@ -148,6 +150,11 @@ impl Metrics {
             m.wallet_live_leases.clone(),
         );
         registry.register(
+            "wallet_unsettled_nanodollars",
+            "Spend held for ended leases whose events have not all arrived (an Envoy stopped or crashed), per wallet, in nanodollars",
+            m.wallet_unsettled.clone(),
+        );
+        registry.register(
             "alert_deliveries",
             "Budget alert webhook deliveries by status (pending, delivered, failed)",
             m.alert_deliveries.clone(),
@@ -203,6 +210,7 @@ impl Metrics {
             &self.wallet_spent,
             &self.wallet_leased,
             &self.wallet_live_leases,
+            &self.wallet_unsettled,
         ] {
             family.clear();
         }
@@ -220,6 +228,9 @@ impl Metrics {
             self.wallet_live_leases
                 .get_or_create(&team)
                 .set(w.live_leases);
+            self.wallet_unsettled
+                .get_or_create(&team)
+                .set(w.unsettled_nanos);
         }
         self.alert_deliveries.clear();
         // Every status shows, at zero when none: dashboards and alerts need the series.
@@ -263,10 +274,12 @@ mod tests {
             spent_nanos: 20,
             leased_outstanding_nanos: 7,
             live_leases: 1,
+            unsettled_nanos: 3,
         }];
         let text = m.render(&wallets, &[]);
         for line in [
             "tollgate_ledger_ingest_events_total{result=\"accepted\"} 5",
+            "tollgate_ledger_wallet_unsettled_nanodollars{team=\"team_support\"} 3",
             "tollgate_ledger_ingest_events_total{result=\"duplicate\"} 2",
             "tollgate_ledger_ingest_events_total{result=\"rejected\"} 1",
             "tollgate_ledger_ingest_batches_total{status=\"ok\"} 1",

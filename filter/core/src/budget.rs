@@ -35,6 +35,9 @@ pub struct Credit {
     pub lease_expires_ms: i64,
     /// The ledger's lease id (0 = none).
     pub lease_id: u64,
+    /// When credit was last reserved from this lease (Unix ms): an instance closes a
+    /// lease it has not used for a while, handing its unused credit back.
+    pub last_reserved_ms: i64,
 }
 
 /// Longest soft-budget notice kept (it becomes a response header).
@@ -87,7 +90,7 @@ pub enum ReserveError {
 }
 
 impl Credit {
-    pub const ENCODED_LEN: usize = 32;
+    pub const ENCODED_LEN: usize = 40;
 
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
         let mut out = [0u8; Self::ENCODED_LEN];
@@ -95,6 +98,7 @@ impl Credit {
         out[8..16].copy_from_slice(&self.reserved.to_le_bytes());
         out[16..24].copy_from_slice(&self.lease_expires_ms.to_le_bytes());
         out[24..32].copy_from_slice(&self.lease_id.to_le_bytes());
+        out[32..40].copy_from_slice(&self.last_reserved_ms.to_le_bytes());
         out
     }
 
@@ -112,6 +116,7 @@ impl Credit {
             reserved: i64::from_le_bytes(word(1)),
             lease_expires_ms: i64::from_le_bytes(word(2)),
             lease_id: u64::from_le_bytes(word(3)),
+            last_reserved_ms: i64::from_le_bytes(word(4)),
         })
     }
 
@@ -132,6 +137,7 @@ impl Credit {
         Ok(Credit {
             available: self.available - amount,
             reserved: self.reserved + amount,
+            last_reserved_ms: now_ms,
             ..*self
         })
     }
@@ -154,7 +160,32 @@ impl Credit {
                 reserved: self.reserved,
                 lease_expires_ms: expires,
                 lease_id: grant.lease_id,
+                last_reserved_ms: 0,
             }
+        }
+    }
+
+    /// Whether the instance should close its lease now and hand the unused credit back:
+    /// nothing is in flight, and the lease has ended locally (see
+    /// [`EXPIRY_MARGIN_MS`](crate::lease::EXPIRY_MARGIN_MS)) or has not been reserved
+    /// from for `idle_ms`. A closed lease is reported to the ledger, which keeps what
+    /// the lease may have spent as a hold until the events arrive; an instance that
+    /// stops without closing leaves the whole unreported lease held.
+    pub fn closable(&self, now_ms: i64, idle_ms: i64) -> bool {
+        self.lease_id != 0
+            && self.reserved == 0
+            && (now_ms >= self.lease_expires_ms
+                || now_ms.saturating_sub(self.last_reserved_ms) >= idle_ms)
+    }
+
+    /// The credit once its lease is closed: nothing left to reserve until the ledger
+    /// grants a new lease.
+    pub fn closed(&self) -> Credit {
+        Credit {
+            available: 0,
+            lease_expires_ms: 0,
+            lease_id: 0,
+            ..*self
         }
     }
 
@@ -182,6 +213,7 @@ mod tests {
                 reserved: 2,
                 lease_expires_ms: 9,
                 lease_id: 7,
+                last_reserved_ms: 3,
             },
             notice: "team_a at 80% of monthly budget".into(),
         };
@@ -235,6 +267,7 @@ mod tests {
             reserved: 7,
             lease_expires_ms: 1_700_000_000_000,
             lease_id: 42,
+            last_reserved_ms: 1_699_999_999_000,
         };
         assert_eq!(Credit::decode(&c.encode()), Some(c));
         assert_eq!(Credit::decode(&[0u8; 3]), None);
@@ -247,6 +280,7 @@ mod tests {
             reserved: 0,
             lease_expires_ms: 10_000,
             lease_id: 1,
+            last_reserved_ms: 0,
         };
         assert_eq!(c.reserve(100, 20_000), Err(ReserveError::NoLease));
         assert_eq!(
@@ -264,6 +298,32 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_closes_when_nothing_is_in_flight_and_it_ended_or_sat_idle() {
+        let live = Credit {
+            available: 300,
+            reserved: 0,
+            lease_expires_ms: 60_000,
+            lease_id: 4,
+            last_reserved_ms: 10_000,
+        };
+        let idle = crate::lease::IDLE_CLOSE_MS;
+        assert!(!live.closable(10_000 + idle - 1, idle), "used recently");
+        assert!(live.closable(10_000 + idle, idle), "idle long enough");
+        assert!(live.closable(60_000, i64::MAX), "ended locally");
+        let busy = live.reserve(100, 10_000).unwrap();
+        assert!(!busy.closable(70_000, idle), "a request is in flight");
+        assert!(
+            !Credit::default().closable(70_000, idle),
+            "no lease to close"
+        );
+        let closed = live.closed();
+        assert_eq!((closed.available, closed.lease_id), (0, 0));
+        assert_eq!(closed.reserve(1, 10_001), Err(ReserveError::NoLease));
+        // A reservation in flight on the closed lease still settles its count down.
+        assert_eq!(busy.closed().settle(100, 40).reserved, 0);
+    }
+
+    #[test]
     fn grants_extend_the_same_lease_or_replace_an_old_one() {
         let grant = |lease_id, granted_nanos, expires_ms| crate::lease::LeaseGrant {
             lease_id,
@@ -278,6 +338,7 @@ mod tests {
             reserved: 50,
             lease_expires_ms: 10_000,
             lease_id: 1,
+            last_reserved_ms: 0,
         };
         let more = c.with_grant(&grant(1, 400, 40_000));
         assert_eq!(

@@ -34,6 +34,32 @@ pub struct LeaseGrant {
     pub budget_notice: Option<String>,
 }
 
+/// An instance's report that it closed a lease: it reserves no more from it, and
+/// `unused_nanos` of its credit was never reserved (it returns to the wallet). What
+/// the lease may have spent beyond the events the ledger has stays held, charged to
+/// the team, until those events arrive. Sent to the ledger among the cost events, as
+/// `{"lease_closed": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseClosed {
+    pub lease_id: u64,
+    pub team: String,
+    pub instance: String,
+    pub unused_nanos: i64,
+    /// When the instance closed it (Unix ms).
+    pub closed_ms: i64,
+}
+
+/// How a [`LeaseClosed`] travels in an event batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseClosedRecord {
+    pub lease_closed: LeaseClosed,
+}
+
+/// How long a lease may go unused before its instance closes it (its unused credit then
+/// returns to the wallet for other instances, and a stopped instance leaves nothing
+/// held once its last events have arrived).
+pub const IDLE_CLOSE_MS: i64 = 5_000;
+
 /// Margin before a lease's expiry at which an instance stops using it, covering clock
 /// skew between the instance and the ledger and requests about to start.
 pub const EXPIRY_MARGIN_MS: i64 = 2_000;

@@ -378,3 +378,51 @@ fn a_stream_whose_client_did_not_ask_for_usage_gets_none_but_is_priced_from_it()
     assert_eq!(events[0].usage_source, UsageSource::Reported);
     assert!(events[0].stream);
 }
+
+#[test]
+fn an_idle_lease_is_closed_and_its_unused_credit_reported_behind_its_events() {
+    let mut plugin = Plugin::configure(&enforced());
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
+    s.send_request();
+    let token = s.http_calls()[0].token;
+    let grant = json!({"lease_id": 9, "granted_nanos": 1_000_000_000,
+        "expires_ms": crate::test_plugin::NOW_MS as i64 + 30_000,
+        "wallet_available_nanos": 99_000_000});
+    s.answer_call(token, 200, &[], &grant.to_string());
+    s.receive(200, &[("content-type", "application/json")], OPENAI_ANSWER);
+    s.finish();
+    // Used a moment ago: still open.
+    let records = plugin.queued_records();
+    assert!(
+        records.iter().all(|r| r.get("lease_closed").is_none()),
+        "{records:?}"
+    );
+    assert_eq!(plugin.metric("tollgate.leases_opened"), Some(1));
+    // Idle long enough: closed, with what was never reserved.
+    plugin.advance_ms(tollgate_core::lease::IDLE_CLOSE_MS as u64);
+    let records = plugin.queued_records();
+    let closed: Vec<_> = records
+        .iter()
+        .filter_map(|r| r.get("lease_closed"))
+        .collect();
+    assert_eq!(closed.len(), 1, "{records:?}");
+    assert_eq!(closed[0]["lease_id"], 9);
+    assert_eq!(closed[0]["team"], "team_support");
+    // $1 granted, $0.00027 spent by the request.
+    assert_eq!(closed[0]["unused_nanos"], 1_000_000_000 - 270_000);
+    assert_eq!(plugin.metric("tollgate.leases_closed"), Some(1));
+    // Closed once: the next tick reports nothing more, and the next request asks the
+    // ledger for a new lease.
+    plugin.advance_ms(60_000);
+    let all = plugin.queued_records();
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.get("lease_closed").is_some())
+            .count(),
+        1
+    );
+    assert_eq!(plugin.metric("tollgate.leases_closed"), Some(1));
+    let mut next = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
+    let (_, body) = next.send_request();
+    assert_eq!(body, Action::Pause, "waiting for a new lease");
+}

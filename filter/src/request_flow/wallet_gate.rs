@@ -153,7 +153,16 @@ impl RequestFlow {
                 return;
             }
         };
-        wallet::install_grant(&team, &grant);
+        match wallet::install_grant(&team, &grant) {
+            wallet::GrantEffect::Extended => {}
+            wallet::GrantEffect::Opened => {
+                self.rt.tick_buffer.count(self.rt.metrics.leases_opened, 1)
+            }
+            wallet::GrantEffect::Replaced => {
+                self.rt.tick_buffer.count(self.rt.metrics.leases_opened, 1);
+                self.rt.tick_buffer.count(self.rt.metrics.leases_closed, 1);
+            }
+        }
         match wallet::reserve(&team, prepared.reservation, now_ms()) {
             Ok((lease_id, notice)) => {
                 self.budget_notice = notice;

@@ -91,6 +91,10 @@ pub fn router_with(state: AppState) -> Router {
             "/v1/wallets/{team}/allocations",
             axum::routing::post(wallets::post_allocation),
         )
+        .route(
+            "/v1/wallets/{team}/holds/{lease_id}/resolve",
+            axum::routing::post(wallets::post_resolve_hold),
+        )
         .route("/v1/leases", axum::routing::post(wallets::post_lease))
         .route("/v1/budgets", get(budgets::list_budgets))
         .route("/v1/alerts", get(budgets::list_alerts))

@@ -447,6 +447,7 @@ async fn health_home_page_and_openapi() {
         ("/v1/wallets", "get"),
         ("/v1/wallets/{team}", "get"),
         ("/v1/wallets/{team}/allocations", "post"),
+        ("/v1/wallets/{team}/holds/{lease_id}/resolve", "post"),
         ("/v1/leases", "post"),
         ("/v1/budgets", "get"),
         ("/v1/alerts", "get"),

@@ -2,6 +2,8 @@
 //!
 //! * `GET  /v1/wallets`, `GET /v1/wallets/{team}`: balances and allocation history.
 //! * `POST /v1/wallets/{team}/allocations`: top-ups and corrections, live.
+//! * `POST /v1/wallets/{team}/holds/{lease_id}/resolve`: an operator releases the
+//!   unsettled spend held for an ended lease whose events will not come.
 //! * `POST /v1/leases`: an Envoy instance asks for credit (see `tollgate_core::lease`).
 
 use axum::extract::rejection::JsonRejection;
@@ -16,7 +18,7 @@ use crate::api::blocking::blocking;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::wallets::{EntryKind, NewEntry, WalletEntry, WalletState};
+use crate::store::wallets::{EntryKind, Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
 
 /// A wallet as the API shows it: integers for machines, USD text for people.
 #[derive(Serialize)]
@@ -28,10 +30,13 @@ pub struct WalletJson {
     pub leased_outstanding_nanos: i64,
     pub available_nanos: i64,
     pub live_leases: i64,
+    /// Spend held for ended leases whose events have not all arrived.
+    pub unsettled_nanos: i64,
     pub allocated_usd: String,
     pub spent_usd: String,
     pub balance_usd: String,
     pub available_usd: String,
+    pub unsettled_usd: String,
 }
 
 impl From<WalletState> for WalletJson {
@@ -43,6 +48,8 @@ impl From<WalletState> for WalletJson {
             spent_usd: format_usd(w.spent_nanos),
             balance_usd: format_usd(w.balance_nanos()),
             available_usd: format_usd(w.available_nanos()),
+            unsettled_usd: format_usd(w.unsettled_nanos),
+            unsettled_nanos: w.unsettled_nanos,
             team: w.team,
             allocated_nanos: w.allocated_nanos,
             spent_nanos: w.spent_nanos,
@@ -62,6 +69,8 @@ pub struct WalletDetail {
     #[serde(flatten)]
     pub wallet: WalletJson,
     pub entries: Vec<WalletEntry>,
+    /// Ended leases whose spend is not settled yet, oldest first.
+    pub holds: Vec<Hold>,
 }
 
 fn no_wallet(team: &str) -> ApiError {
@@ -89,15 +98,18 @@ pub async fn get_wallet(
     let store = state.store.clone();
     let t = team.clone();
     let found = blocking(move || {
-        let wallet = store.wallet(&t, now_ms())?;
+        let now = now_ms();
+        let wallet = store.wallet(&t, now)?;
         let entries = store.wallet_entries(&t, 200)?;
-        Ok(wallet.map(|w| (w, entries)))
+        let holds = store.holds(&t, now)?;
+        Ok(wallet.map(|w| (w, entries, holds)))
     })
     .await?;
-    let (wallet, entries) = found.ok_or_else(|| no_wallet(&team))?;
+    let (wallet, entries, holds) = found.ok_or_else(|| no_wallet(&team))?;
     Ok(Json(WalletDetail {
         wallet: wallet.into(),
         entries,
+        holds,
     }))
 }
 
@@ -184,6 +196,66 @@ pub async fn post_allocation(
             wallet: wallet.into(),
         }),
     ))
+}
+
+/// `POST /v1/wallets/{team}/holds/{lease_id}/resolve` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub actor: String,
+    pub reason: String,
+}
+
+#[derive(Serialize)]
+pub struct ResolveResponse {
+    /// The hold as it was when released.
+    pub released: Hold,
+    pub wallet: WalletJson,
+}
+
+pub async fn post_resolve_hold(
+    State(state): State<AppState>,
+    Path((team, lease_id)): Path<(String, i64)>,
+    body: Result<Json<ResolveRequest>, JsonRejection>,
+) -> Result<Json<ResolveResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if req.actor.trim().is_empty() || req.reason.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "actor and reason are required: releasing held spend says who and why",
+        ));
+    }
+    let resolution = HoldResolution {
+        team: team.clone(),
+        lease_id,
+        actor: req.actor.trim().to_string(),
+        reason: req.reason.trim().to_string(),
+    };
+    let store = state.store.clone();
+    let done = blocking(move || {
+        let now = now_ms();
+        let Some(released) = store.resolve_hold(&resolution, now)? else {
+            return Ok(None);
+        };
+        Ok(store.wallet(&resolution.team, now)?.map(|w| (released, w)))
+    })
+    .await?;
+    let (released, wallet) = done.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            format!("team '{team}' has no unsettled hold for lease {lease_id}"),
+        )
+    })?;
+    tracing::info!(
+        team,
+        lease_id,
+        held_nanos = released.held_nanos,
+        "hold released by an operator"
+    );
+    Ok(Json(ResolveResponse {
+        released,
+        wallet: wallet.into(),
+    }))
 }
 
 pub async fn post_lease(

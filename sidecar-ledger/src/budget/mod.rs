@@ -314,6 +314,7 @@ mod tests {
                     events: vec![event(id, now - 1000, "team_a", cost)],
                     rejected: vec![],
                     received_ms: now,
+                    lease_closures: Vec::new(),
                 })
                 .unwrap();
         };

@@ -53,6 +53,7 @@ async fn wallet_and_export_send_the_token_a_ledger_requires() {
             events: vec![event("e1", day + 1000, "team_a", 1_234_567)],
             rejected: vec![],
             received_ms: day,
+            lease_closures: Vec::new(),
         })
         .unwrap();
     let admin = token(store.as_ref(), Role::Admin, None);

@@ -14,7 +14,7 @@ use super::insights::InsightQuery;
 use super::spend_plan::Rollups;
 use super::tokens::{NewToken, TokenRecord};
 use super::types::{IngestBatch, IngestOutcome, SpendRow, StoredRejection};
-use super::wallets::{NewEntry, WalletEntry, WalletState};
+use super::wallets::{Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
 use crate::query::{EventsQuery, SpendQuery};
 
 /// The ledger's persistence. Implementations must make `ingest` atomic and durable
@@ -78,6 +78,17 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<LeaseGrant>, StoreError>;
+
+    /// The team's ended leases whose spend is not yet settled, oldest first.
+    fn holds(&self, team: &str, now_ms: i64) -> Result<Vec<Hold>, StoreError>;
+
+    /// Releases a hold by an operator's decision, recording who and why. `None` if
+    /// the team has no such unsettled, ended lease.
+    fn resolve_hold(
+        &self,
+        resolution: &HoldResolution,
+        now_ms: i64,
+    ) -> Result<Option<Hold>, StoreError>;
 
     /// Each of `teams`' spend per UTC day for days `[from_day, to_day)`, from the daily
     /// rollups: one entry per listed team, 0 for idle days.

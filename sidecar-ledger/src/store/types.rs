@@ -2,6 +2,7 @@
 //! quarantined events, additive sums and spend rows.
 
 use tollgate_core::event::CostEvent;
+use tollgate_core::lease::LeaseClosed;
 
 /// An event that could not be used, kept verbatim so nothing a sender delivered is
 /// silently lost and an operator can replay it after a fix.
@@ -29,6 +30,9 @@ pub struct IngestBatch {
     pub rejected: Vec<RejectedEvent>,
     /// When the ledger received the batch (Unix ms), for audit.
     pub received_ms: i64,
+    /// Leases their instances closed, reported behind those leases' events: applied
+    /// after the events, in the same transaction.
+    pub lease_closures: Vec<LeaseClosed>,
 }
 
 /// What an ingest did. `accepted + duplicates == events.len()`, except on PostgreSQL

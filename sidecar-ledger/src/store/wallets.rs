@@ -55,23 +55,58 @@ pub struct WalletEntry {
     pub ts_ms: i64,
 }
 
-/// A wallet's state. `available = allocated - spent - leased_outstanding`.
+/// A wallet's state. `balance = allocated - spent - unsettled`;
+/// `available = balance - leased_outstanding`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WalletState {
     pub team: String,
     pub allocated_nanos: i64,
+    /// Spend recorded from cost events.
     pub spent_nanos: i64,
     /// Credit held by live leases and not yet spent.
     pub leased_outstanding_nanos: i64,
     pub live_leases: i64,
+    /// Spend held for leases that ended before all their events arrived (an instance
+    /// stopped or crashed): charged to the team until the events arrive or an operator
+    /// resolves the hold, so a lost event never makes the wallet generous.
+    pub unsettled_nanos: i64,
 }
 
 impl WalletState {
     pub fn balance_nanos(&self) -> i64 {
-        self.allocated_nanos - self.spent_nanos
+        self.allocated_nanos - self.spent_nanos - self.unsettled_nanos
     }
 
     pub fn available_nanos(&self) -> i64 {
         self.balance_nanos() - self.leased_outstanding_nanos
     }
+}
+
+/// The unsettled part of one ended lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    pub lease_id: i64,
+    pub team: String,
+    /// The Envoy instance the lease belonged to.
+    pub instance: String,
+    pub granted_nanos: i64,
+    /// What the instance reported never reserving when it closed the lease (`None`:
+    /// it never closed it — it stopped or crashed — so all of the lease is held).
+    pub unused_nanos: Option<i64>,
+    /// Spend of the lease's events received so far.
+    pub spent_nanos: i64,
+    /// `granted - unused - spent`, at least 0.
+    pub held_nanos: i64,
+    pub expires_ms: i64,
+    pub closed_ms: Option<i64>,
+}
+
+/// An operator's release of a hold (the events will not come, e.g. an instance's disk
+/// was lost with its buffer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldResolution {
+    pub team: String,
+    pub lease_id: i64,
+    pub actor: String,
+    pub reason: String,
 }

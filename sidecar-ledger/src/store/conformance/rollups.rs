@@ -102,6 +102,7 @@ pub(super) fn load(store: &dyn Store) -> Vec<CostEvent> {
         events: all[..400].to_vec(),
         rejected: vec![],
         received_ms: 2,
+        lease_closures: Vec::new(),
     };
     assert_eq!(store.ingest(&retry).unwrap().accepted, 0);
     all

@@ -42,6 +42,8 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    an_instance_that_vanishes_leaves_its_lease_held_until_its_events_arrive,
+    a_closed_lease_returns_its_unused_credit_and_holds_the_rest_until_its_events,
     ingest_is_idempotent_by_id_and_rollups_count_new_rows_only,
     every_field_survives_the_round_trip,
     a_failed_batch_leaves_nothing_behind,
@@ -50,7 +52,7 @@ on_both_backends!(
     totals_that_overflow_64_bits_fail_instead_of_wrapping,
     text_is_stored_verbatim_and_nul_never_fails_a_batch,
     grants_never_exceed_what_the_wallet_has,
-    spend_uses_up_leases_and_expiry_returns_unspent_credit,
+    spend_uses_up_leases_and_an_overspent_lease_holds_nothing,
     allocations_are_recorded_once,
     budget_spend_is_summed_per_range_and_utc_day,
     alerts_fire_once_and_deliveries_are_retried_with_backoff,
@@ -396,6 +398,7 @@ fn text_is_stored_verbatim_and_nul_never_fails_a_batch(store: &dyn Store) {
             error: "tokens: invalid type: string \"a\u{0}b\"".into(),
         }],
         received_ms: 9,
+        lease_closures: Vec::new(),
     };
     let outcome = store.ingest(&b).unwrap();
     assert_eq!(outcome.duplicates, 0);
@@ -496,7 +499,7 @@ fn grants_never_exceed_what_the_wallet_has(store: &dyn Store) {
         .is_none());
 }
 
-fn spend_uses_up_leases_and_expiry_returns_unspent_credit(store: &dyn Store) {
+fn spend_uses_up_leases_and_an_overspent_lease_holds_nothing(store: &dyn Store) {
     with_wallet(store, "team_a", 3);
     let a = store.lease(&ask("a", 2 * USD), 0, 30_000).unwrap().unwrap();
     spend_on_lease(store, "e1", a.lease_id, USD / 2);
@@ -511,7 +514,7 @@ fn spend_uses_up_leases_and_expiry_returns_unspent_credit(store: &dyn Store) {
         (w.leased_outstanding_nanos, w.available_nanos()),
         (0, USD / 2)
     );
-    // After expiry nothing is held; a retried event batch changes nothing.
+    // Fully spent: after expiry nothing is held; a retried event batch changes nothing.
     let w = store.wallet("team_a", 30_000).unwrap().unwrap();
     assert_eq!((w.leased_outstanding_nanos, w.live_leases), (0, 0));
     spend_on_lease(store, "e1", a.lease_id, USD / 2);
@@ -525,6 +528,123 @@ fn spend_uses_up_leases_and_expiry_returns_unspent_credit(store: &dyn Store) {
         .unwrap();
     assert_ne!(b.lease_id, a.lease_id, "an expired lease is not extended");
     assert_eq!(b.granted_nanos, USD / 2);
+}
+
+fn closing(lease: u64, instance: &str, unused: i64) -> tollgate_core::lease::LeaseClosed {
+    tollgate_core::lease::LeaseClosed {
+        lease_id: lease,
+        team: "team_a".into(),
+        instance: instance.into(),
+        unused_nanos: unused,
+        closed_ms: 0,
+    }
+}
+
+fn an_instance_that_vanishes_leaves_its_lease_held_until_its_events_arrive(store: &dyn Store) {
+    with_wallet(store, "team_a", 3);
+    let a = store.lease(&ask("a", 2 * USD), 0, 30_000).unwrap().unwrap();
+    spend_on_lease(store, "e1", a.lease_id, USD / 2);
+    // The instance stops without closing: at expiry the unreported 1.5 is held.
+    let w = store.wallet("team_a", 30_000).unwrap().unwrap();
+    assert_eq!((w.leased_outstanding_nanos, w.live_leases), (0, 0));
+    assert_eq!(w.unsettled_nanos, 3 * USD / 2);
+    assert_eq!(w.balance_nanos(), USD, "held spend is charged to the team");
+    assert_eq!(w.available_nanos(), USD);
+    let holds = store.holds("team_a", 30_000).unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(
+        (
+            holds[0].lease_id,
+            holds[0].unused_nanos,
+            holds[0].held_nanos
+        ),
+        (a.lease_id as i64, None, 3 * USD / 2)
+    );
+    // Another instance is granted only what is not held.
+    let b = store
+        .lease(&ask("b", 10 * USD), 30_000, 30_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.granted_nanos, USD);
+    // A late event of the vanished lease turns part of the hold into spend.
+    spend_on_lease(store, "e2", a.lease_id, USD / 5);
+    let w = store.wallet("team_a", 30_001).unwrap().unwrap();
+    assert_eq!(w.unsettled_nanos, 3 * USD / 2 - USD / 5);
+    // An operator releases the rest, once.
+    let resolution = crate::store::wallets::HoldResolution {
+        team: "team_a".into(),
+        lease_id: a.lease_id as i64,
+        actor: "ops".into(),
+        reason: "instance a's disk was lost".into(),
+    };
+    let released = store
+        .resolve_hold(&resolution, 30_002)
+        .unwrap()
+        .expect("a hold");
+    assert_eq!(released.held_nanos, 3 * USD / 2 - USD / 5);
+    assert_eq!(
+        store
+            .wallet("team_a", 30_003)
+            .unwrap()
+            .unwrap()
+            .unsettled_nanos,
+        0
+    );
+    assert!(store.holds("team_a", 30_003).unwrap().is_empty());
+    assert_eq!(store.resolve_hold(&resolution, 30_004).unwrap(), None);
+    let wrong_team = crate::store::wallets::HoldResolution {
+        team: "team_b".into(),
+        ..resolution
+    };
+    assert_eq!(store.resolve_hold(&wrong_team, 30_004).unwrap(), None);
+}
+
+fn a_closed_lease_returns_its_unused_credit_and_holds_the_rest_until_its_events(store: &dyn Store) {
+    with_wallet(store, "team_a", 3);
+    let a = store.lease(&ask("a", 2 * USD), 0, 30_000).unwrap().unwrap();
+    spend_on_lease(store, "e1", a.lease_id, USD / 2);
+    // The instance closes the lease: 1.0 never reserved; one more event rides along,
+    // and 0.3 of the lease's spend is still on its way.
+    let mut e2 = event("e2", 1_000, "team_a", USD / 5);
+    e2.lease_id = Some(a.lease_id);
+    let mut b = batch(vec![e2]);
+    b.received_ms = 5_000;
+    b.lease_closures = vec![
+        closing(a.lease_id, "someone-else", 0),
+        closing(a.lease_id, "a", USD),
+    ];
+    store.ingest(&b).unwrap();
+    let w = store.wallet("team_a", 5_001).unwrap().unwrap();
+    assert_eq!(
+        (w.live_leases, w.leased_outstanding_nanos),
+        (0, 0),
+        "closed"
+    );
+    assert_eq!(w.spent_nanos, 7 * USD / 10);
+    assert_eq!(w.unsettled_nanos, 3 * USD / 10);
+    assert_eq!(w.available_nanos(), 2 * USD);
+    let holds = store.holds("team_a", 5_001).unwrap();
+    assert_eq!(holds[0].unused_nanos, Some(USD));
+    // A repeated report changes nothing.
+    let mut again = batch(vec![]);
+    again.lease_closures = vec![closing(a.lease_id, "a", 2 * USD)];
+    store.ingest(&again).unwrap();
+    assert_eq!(
+        store
+            .wallet("team_a", 5_002)
+            .unwrap()
+            .unwrap()
+            .unsettled_nanos,
+        3 * USD / 10
+    );
+    // The last event arrives: nothing is held and the lease is settled.
+    spend_on_lease(store, "e3", a.lease_id, 3 * USD / 10);
+    let w = store.wallet("team_a", 6_000).unwrap().unwrap();
+    assert_eq!((w.unsettled_nanos, w.spent_nanos), (0, USD));
+    assert!(store.holds("team_a", 6_000).unwrap().is_empty());
+    // The instance's next request opens a new lease rather than the closed one.
+    let next = store.lease(&ask("a", USD), 7_000, 30_000).unwrap().unwrap();
+    assert_ne!(next.lease_id, a.lease_id);
 }
 
 fn allocations_are_recorded_once(store: &dyn Store) {
@@ -1184,7 +1304,11 @@ mod shared_database {
                 .ingest(&batch(vec![event("a", H0, "team_a", 5)]))
                 .unwrap();
         }
-        // The same schema, recorded as the old numbering did.
+        // The schema of version 7, recorded as the old numbering did.
+        schema
+            .admin()
+            .batch_execute(crate::test_util::UNDO_LEASE_HOLDS)
+            .unwrap();
         schema
             .admin()
             .batch_execute(
@@ -1207,8 +1331,8 @@ mod shared_database {
         };
         for _ in 0..2 {
             let store = schema.open().unwrap();
-            assert_eq!(store.schema_version().unwrap(), 7);
-            assert_eq!(recorded(&schema), vec![1, 2, 3, 5, 6, 7]);
+            assert_eq!(store.schema_version().unwrap(), 8);
+            assert_eq!(recorded(&schema), vec![1, 2, 3, 5, 6, 7, 8]);
             assert_eq!(total(&store).cost_nanos, 5);
         }
     }
@@ -1235,11 +1359,16 @@ mod shared_database {
             .admin()
             .batch_execute(
                 "DROP TABLE rollup_pending, rollup_fold;
-                 DELETE FROM tollgate_schema_migrations WHERE version = 7;",
+                 DELETE FROM tollgate_schema_migrations WHERE version >= 7;",
             )
             .unwrap();
+        schema
+            .admin()
+            .batch_execute(crate::test_util::UNDO_LEASE_HOLDS)
+            .unwrap();
         let store = schema.open().unwrap();
-        assert_eq!(store.schema_version().unwrap(), 7);
+        let latest = crate::store::sqlite::MIGRATIONS.len() as i64;
+        assert_eq!(store.schema_version().unwrap(), latest);
         assert_eq!(folded(&schema), (2, 0));
         assert_eq!(total(&store).cost_nanos, 3);
         store

@@ -85,8 +85,24 @@ pub(super) const ADD_WALLET_SPEND: &str = "INSERT INTO wallets AS w (team, spent
     ORDER BY ord
     ON CONFLICT (team) DO UPDATE SET spent_nanos = w.spent_nanos + excluded.spent_nanos";
 
-pub(super) const ADD_LEASE_SPEND: &str =
-    "UPDATE leases SET spent_nanos = spent_nanos + $2 WHERE id = $1";
+/// A lease's spend grows; an ended lease whose events have caught up is settled.
+pub(super) const ADD_LEASE_SPEND: &str = "UPDATE leases SET spent_nanos = spent_nanos + $2,
+        settled_ms = CASE
+            WHEN settled_ms IS NULL AND (closed_ms IS NOT NULL OR expires_ms <= $3)
+             AND granted_nanos - COALESCE(unused_nanos, 0) - (spent_nanos + $2) <= 0 THEN $3
+            ELSE settled_ms END
+    WHERE id = $1";
+
+/// An instance closed a lease: it ends now, its unused credit returns, and it is
+/// settled at once if its events are all in. A repeated report changes nothing.
+pub(super) const CLOSE_LEASE: &str = "UPDATE leases SET
+        unused_nanos = LEAST(GREATEST($4::BIGINT, 0), granted_nanos),
+        closed_ms = $5,
+        expires_ms = LEAST(expires_ms, $5),
+        settled_ms = CASE
+            WHEN granted_nanos - LEAST(GREATEST($4::BIGINT, 0), granted_nanos) - spent_nanos <= 0 THEN $5
+            ELSE NULL END
+    WHERE id = $1 AND team = $2 AND instance = $3 AND closed_ms IS NULL AND settled_ms IS NULL";
 
 pub(super) const INSERT_REJECTED: &str =
     "INSERT INTO rejected_events (received_ms, batch_index, error, raw)

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::db::PgStore;
 use super::events::{
     batch_positions, event_has_nul, event_sums, overflow, storable_text, EventColumns,
-    ADD_LEASE_SPEND, ADD_WALLET_SPEND, INSERT_REJECTED,
+    ADD_LEASE_SPEND, ADD_WALLET_SPEND, CLOSE_LEASE, INSERT_REJECTED,
 };
+use super::sql_args::has_nul;
 use crate::store::error::StoreError;
 use crate::store::types::{IngestBatch, IngestOutcome};
 
@@ -85,7 +86,23 @@ impl PgStore {
                 tx.execute(ADD_WALLET_SPEND, &[&teams, &spent, &batch.received_ms])?;
             }
             for (id, cost) in &lease_spend {
-                tx.execute(ADD_LEASE_SPEND, &[&(*id as i64), cost])?;
+                tx.execute(ADD_LEASE_SPEND, &[&(*id as i64), cost, &batch.received_ms])?;
+            }
+            // After the events: a lease's closing sees the spend they brought.
+            for c in &batch.lease_closures {
+                if has_nul(&c.team) || has_nul(&c.instance) {
+                    continue;
+                }
+                tx.execute(
+                    CLOSE_LEASE,
+                    &[
+                        &(c.lease_id as i64),
+                        &c.team,
+                        &c.instance,
+                        &c.unused_nanos,
+                        &batch.received_ms,
+                    ],
+                )?;
             }
             if !quarantine.is_empty() {
                 let index: Vec<i64> = quarantine.iter().map(|q| q.0).collect();

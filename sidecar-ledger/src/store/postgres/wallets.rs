@@ -9,15 +9,20 @@ use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 use super::db::PgStore;
 use super::sql_args::has_nul;
 use crate::store::error::StoreError;
-use crate::store::wallets::{EntryKind, NewEntry, WalletEntry, WalletState};
+use crate::store::wallets::{EntryKind, Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
 
 /// The state of the wallets `filter` selects; `$1` is now.
 fn wallet_state_sql(filter: &str) -> String {
     format!(
         "SELECT w.team, w.allocated_nanos, w.spent_nanos,
             COALESCE((SELECT SUM(GREATEST(l.granted_nanos - l.spent_nanos, 0)) FROM leases l
-                      WHERE l.team = w.team AND l.expires_ms > $1), 0)::BIGINT,
-            (SELECT COUNT(*) FROM leases l WHERE l.team = w.team AND l.expires_ms > $1)
+                      WHERE l.team = w.team AND l.expires_ms > $1 AND l.closed_ms IS NULL), 0)::BIGINT,
+            (SELECT COUNT(*) FROM leases l
+              WHERE l.team = w.team AND l.expires_ms > $1 AND l.closed_ms IS NULL),
+            COALESCE((SELECT SUM(GREATEST(l.granted_nanos - COALESCE(l.unused_nanos, 0) - l.spent_nanos, 0))
+                      FROM leases l
+                      WHERE l.team = w.team AND l.settled_ms IS NULL
+                        AND (l.closed_ms IS NOT NULL OR l.expires_ms <= $1)), 0)::BIGINT
         FROM wallets w WHERE {filter} ORDER BY w.team"
     )
 }
@@ -29,10 +34,28 @@ fn state_from_row(r: &Row) -> Result<WalletState, StoreError> {
         spent_nanos: r.try_get(2)?,
         leased_outstanding_nanos: r.try_get(3)?,
         live_leases: r.try_get(4)?,
+        unsettled_nanos: r.try_get(5)?,
     })
 }
 
 const ENTRY_COLUMNS: &str = "id, team, kind, amount_nanos, actor, reason, ts_ms";
+
+const HOLD_COLUMNS: &str = "id, team, instance, granted_nanos, unused_nanos, spent_nanos,
+    GREATEST(granted_nanos - COALESCE(unused_nanos, 0) - spent_nanos, 0), expires_ms, closed_ms";
+
+fn hold_from_row(r: &Row) -> Result<Hold, StoreError> {
+    Ok(Hold {
+        lease_id: r.try_get(0)?,
+        team: r.try_get(1)?,
+        instance: r.try_get(2)?,
+        granted_nanos: r.try_get(3)?,
+        unused_nanos: r.try_get(4)?,
+        spent_nanos: r.try_get(5)?,
+        held_nanos: r.try_get(6)?,
+        expires_ms: r.try_get(7)?,
+        closed_ms: r.try_get(8)?,
+    })
+}
 
 fn entry_from_row(r: &Row) -> Result<WalletEntry, StoreError> {
     let kind: &str = r.try_get(2)?;
@@ -186,6 +209,7 @@ impl PgStore {
             let expires_ms = now_ms + ttl_ms;
             let live = tx.query_opt(
                 "SELECT id FROM leases WHERE instance = $1 AND team = $2 AND expires_ms > $3
+                   AND closed_ms IS NULL
                  ORDER BY id DESC LIMIT 1",
                 &[&req.instance, &req.team, &now_ms],
             )?;
@@ -214,6 +238,61 @@ impl PgStore {
                 wallet_available_nanos: available - granted,
                 budget_notice: None,
             }))
+        })
+    }
+
+    pub(super) fn holds_impl(&self, team: &str, now_ms: i64) -> Result<Vec<Hold>, StoreError> {
+        if has_nul(team) {
+            return Ok(Vec::new());
+        }
+        self.conn()?
+            .query(
+                &format!(
+                    "SELECT {HOLD_COLUMNS} FROM leases
+                     WHERE team = $1 AND settled_ms IS NULL
+                       AND (closed_ms IS NOT NULL OR expires_ms <= $2)
+                     ORDER BY id"
+                ),
+                &[&team, &now_ms],
+            )?
+            .iter()
+            .map(hold_from_row)
+            .collect()
+    }
+
+    pub(super) fn resolve_hold_impl(
+        &self,
+        resolution: &HoldResolution,
+        now_ms: i64,
+    ) -> Result<Option<Hold>, StoreError> {
+        if has_nul(&resolution.team) || has_nul(&resolution.actor) || has_nul(&resolution.reason) {
+            return Ok(None);
+        }
+        self.write(|tx| {
+            // Wallet row first, as every write that changes a balance.
+            if !lock_wallet(tx, &resolution.team)? {
+                return Ok(None);
+            }
+            let hold = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {HOLD_COLUMNS} FROM leases
+                         WHERE id = $1 AND team = $2 AND settled_ms IS NULL
+                           AND (closed_ms IS NOT NULL OR expires_ms <= $3)
+                         FOR UPDATE"
+                    ),
+                    &[&resolution.lease_id, &resolution.team, &now_ms],
+                )?
+                .as_ref()
+                .map(hold_from_row)
+                .transpose()?;
+            if hold.is_some() {
+                tx.execute(
+                    "UPDATE leases SET settled_ms = $2, resolved_by = $3, resolution = $4 WHERE id = $1",
+                    &[&resolution.lease_id, &now_ms, &resolution.actor, &resolution.reason],
+                )?;
+            }
+            Ok(hold)
         })
     }
 }

@@ -138,6 +138,7 @@ mod tests {
                 .collect(),
             rejected: Vec::new(),
             received_ms: tag,
+            lease_closures: Vec::new(),
         }
     }
 

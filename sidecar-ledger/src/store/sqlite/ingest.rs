@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::events::{
-    event_sums, overflow, ADD_LEASE_SPEND, ADD_WALLET_SPEND, INSERT_EVENT, INSERT_REJECTED,
+    event_sums, overflow, ADD_LEASE_SPEND, ADD_WALLET_SPEND, CLOSE_LEASE, INSERT_EVENT,
+    INSERT_REJECTED,
 };
 use super::fold::{fold_after_ingest, fold_due, FoldState};
 use super::group_commit::Outcomes;
@@ -118,7 +119,20 @@ fn store_batches(
         }
         let mut lease = tx.prepare_cached(ADD_LEASE_SPEND)?;
         for (id, cost) in &lease_spend {
-            lease.execute(params![*id as i64, cost])?;
+            lease.execute(params![*id as i64, cost, created_ms])?;
+        }
+        // After the events: a lease's closing sees the spend they brought.
+        let mut close = tx.prepare_cached(CLOSE_LEASE)?;
+        for batch in batches {
+            for c in &batch.lease_closures {
+                close.execute(params![
+                    c.lease_id as i64,
+                    c.team,
+                    c.instance,
+                    c.unused_nanos,
+                    batch.received_ms
+                ])?;
+            }
         }
 
         let mut quarantine = tx.prepare_cached(INSERT_REJECTED)?;

@@ -101,6 +101,7 @@ mod tests {
             events: vec![a.clone(), b, c, a],
             rejected: vec![],
             received_ms: 1,
+            lease_closures: Vec::new(),
         };
         store.ingest(&batch).unwrap();
         // A retried batch changes nothing.
@@ -180,6 +181,7 @@ mod tests {
                     ],
                     rejected: vec![],
                     received_ms: 1,
+                    lease_closures: Vec::new(),
                 })
                 .unwrap();
             // Pretend the events were stored by a ledger before version 4 (whose
@@ -194,6 +196,7 @@ mod tests {
                  PRAGMA user_version = 3;",
             )
             .unwrap();
+            w.execute_batch(crate::test_util::UNDO_LEASE_HOLDS).unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
         let rows = store.insight_rows(&q(vec![InsightDim::Team])).unwrap();

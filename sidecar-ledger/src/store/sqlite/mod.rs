@@ -148,6 +148,22 @@ impl Store for SqliteStore {
         self.lease_impl(request, now_ms, ttl_ms)
     }
 
+    fn holds(
+        &self,
+        team: &str,
+        now_ms: i64,
+    ) -> Result<Vec<crate::store::wallets::Hold>, StoreError> {
+        self.holds_impl(team, now_ms)
+    }
+
+    fn resolve_hold(
+        &self,
+        resolution: &crate::store::wallets::HoldResolution,
+        now_ms: i64,
+    ) -> Result<Option<crate::store::wallets::Hold>, StoreError> {
+        self.resolve_hold_impl(resolution, now_ms)
+    }
+
     fn daily_spend(
         &self,
         teams: &[String],

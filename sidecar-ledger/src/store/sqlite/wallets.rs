@@ -7,13 +7,37 @@ use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 
 use super::db::SqliteStore;
 use crate::store::error::StoreError;
-use crate::store::wallets::{EntryKind, NewEntry, WalletEntry, WalletState};
+use crate::store::wallets::{EntryKind, Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
 
+/// A live lease is open and unexpired; an ended one (closed, or expired) holds what it
+/// may have spent beyond its events until it is settled (see migration 0008).
 const WALLET_STATE: &str = "SELECT w.team, w.allocated_nanos, w.spent_nanos,
         COALESCE((SELECT SUM(MAX(l.granted_nanos - l.spent_nanos, 0)) FROM leases l
-                  WHERE l.team = w.team AND l.expires_ms > ?2), 0),
-        (SELECT COUNT(*) FROM leases l WHERE l.team = w.team AND l.expires_ms > ?2)
+                  WHERE l.team = w.team AND l.expires_ms > ?2 AND l.closed_ms IS NULL), 0),
+        (SELECT COUNT(*) FROM leases l
+          WHERE l.team = w.team AND l.expires_ms > ?2 AND l.closed_ms IS NULL),
+        COALESCE((SELECT SUM(MAX(l.granted_nanos - COALESCE(l.unused_nanos, 0) - l.spent_nanos, 0))
+                  FROM leases l
+                  WHERE l.team = w.team AND l.settled_ms IS NULL
+                    AND (l.closed_ms IS NOT NULL OR l.expires_ms <= ?2)), 0)
     FROM wallets w WHERE w.team = ?1";
+
+const HOLD_COLUMNS: &str = "id, team, instance, granted_nanos, unused_nanos, spent_nanos,
+    MAX(granted_nanos - COALESCE(unused_nanos, 0) - spent_nanos, 0), expires_ms, closed_ms";
+
+fn hold_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hold> {
+    Ok(Hold {
+        lease_id: r.get(0)?,
+        team: r.get(1)?,
+        instance: r.get(2)?,
+        granted_nanos: r.get(3)?,
+        unused_nanos: r.get(4)?,
+        spent_nanos: r.get(5)?,
+        held_nanos: r.get(6)?,
+        expires_ms: r.get(7)?,
+        closed_ms: r.get(8)?,
+    })
+}
 
 fn state_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletState> {
     Ok(WalletState {
@@ -22,6 +46,7 @@ fn state_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletState> {
         spent_nanos: r.get(2)?,
         leased_outstanding_nanos: r.get(3)?,
         live_leases: r.get(4)?,
+        unsettled_nanos: r.get(5)?,
     })
 }
 
@@ -172,6 +197,7 @@ impl SqliteStore {
         let live: Option<i64> = tx
             .query_row(
                 "SELECT id FROM leases WHERE instance = ?1 AND team = ?2 AND expires_ms > ?3
+                   AND closed_ms IS NULL
                  ORDER BY id DESC LIMIT 1",
                 params![req.instance, req.team, now_ms],
                 |r| r.get(0),
@@ -202,6 +228,45 @@ impl SqliteStore {
             wallet_available_nanos: available - granted,
             budget_notice: None,
         }))
+    }
+
+    pub(super) fn holds_impl(&self, team: &str, now_ms: i64) -> Result<Vec<Hold>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {HOLD_COLUMNS} FROM leases
+             WHERE team = ?1 AND settled_ms IS NULL AND (closed_ms IS NOT NULL OR expires_ms <= ?2)
+             ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![team, now_ms], hold_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(super) fn resolve_hold_impl(
+        &self,
+        resolution: &HoldResolution,
+        now_ms: i64,
+    ) -> Result<Option<Hold>, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let hold = tx
+            .query_row(
+                &format!(
+                    "SELECT {HOLD_COLUMNS} FROM leases
+                     WHERE id = ?1 AND team = ?2 AND settled_ms IS NULL
+                       AND (closed_ms IS NOT NULL OR expires_ms <= ?3)"
+                ),
+                params![resolution.lease_id, resolution.team, now_ms],
+                hold_from_row,
+            )
+            .optional()?;
+        if hold.is_some() {
+            tx.execute(
+                "UPDATE leases SET settled_ms = ?2, resolved_by = ?3, resolution = ?4 WHERE id = ?1",
+                params![resolution.lease_id, now_ms, resolution.actor, resolution.reason],
+            )?;
+        }
+        tx.commit()?;
+        Ok(hold)
     }
 }
 
@@ -276,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn spend_uses_up_leases_and_expiry_returns_unspent_credit() {
+    fn spend_uses_up_leases_and_an_expired_lease_holds_its_unreported_rest() {
         let dir = TempDir::new();
         let store = store_with_wallet(&dir, 3);
         let a = store.lease(&ask("a", 2 * USD), 0, 30_000).unwrap().unwrap();
@@ -285,17 +350,22 @@ mod tests {
         assert_eq!(w.spent_nanos, USD / 2);
         assert_eq!(w.leased_outstanding_nanos, 3 * USD / 2);
         assert_eq!(w.available_nanos(), USD);
-        // Instance a dies: after expiry its unspent 1.5 USD is available again.
+        // Instance a dies without closing its lease: after expiry the 1.5 USD it never
+        // reported stays held (its events may be lost), not handed to others.
         let w = store.wallet("team_a", 30_000).unwrap().unwrap();
         assert_eq!(
-            (w.leased_outstanding_nanos, w.available_nanos()),
-            (0, 5 * USD / 2)
+            (
+                w.leased_outstanding_nanos,
+                w.unsettled_nanos,
+                w.available_nanos()
+            ),
+            (0, 3 * USD / 2, USD)
         );
         let b = store
             .lease(&ask("b", 10 * USD), 30_000, 30_000)
             .unwrap()
             .unwrap();
-        assert_eq!(b.granted_nanos, 5 * USD / 2);
+        assert_eq!(b.granted_nanos, USD);
         // A retried event batch changes nothing.
         spend(&store, "e1", a.lease_id, USD / 2);
         assert_eq!(

@@ -112,6 +112,10 @@ fn a_database_from_before_version_7_counts_its_events_once() {
             .writer()
             .execute_batch("DROP TABLE rollup_watermark; PRAGMA user_version = 6;")
             .unwrap();
+        store
+            .writer()
+            .execute_batch(crate::test_util::UNDO_LEASE_HOLDS)
+            .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(folded(&store), (2, 2));
