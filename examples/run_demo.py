@@ -95,8 +95,8 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nStopping ...", flush=True)
-        stack.stop()
+        print("\nStopping: draining Envoy so every charge reaches the ledger ...", flush=True)
+        stack.stop(graceful=True)
     return 0
 
 

@@ -89,8 +89,11 @@ impl RootContext for TollgateRoot {
                         return false;
                     }
                 };
+                // Half the flush interval here and half in the workers: an event waits
+                // at most about one flush interval before it is on its way to the ledger
+                // (the window a crash of Envoy can lose).
                 let _ = hostcalls::set_tick_period(Duration::from_millis(u64::from(
-                    config.events.flush_interval_ms.max(5),
+                    (config.events.flush_interval_ms / 2).max(5),
                 )));
                 *self = TollgateRoot::Flusher(Box::new(flusher));
                 true
@@ -125,9 +128,10 @@ impl RootContext for TollgateRoot {
                         for env in rt.missing_credentials() {
                             log::warn!("tollgate: provider credential ${env} is not set in Envoy's environment");
                         }
-                        // Each worker hands its collected events and counters over per tick.
+                        // Each worker hands its collected events and counters over per tick,
+                        // every half flush interval (the flusher sends on the other half).
                         let _ = hostcalls::set_tick_period(Duration::from_millis(u64::from(
-                            rt.config.events.flush_interval_ms.clamp(20, 1000),
+                            (rt.config.events.flush_interval_ms / 2).clamp(10, 1000),
                         )));
                         *self = TollgateRoot::Http(Rc::new(rt));
                         true

@@ -5,6 +5,7 @@
 use serde_json::value::RawValue;
 use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseClosed, LeaseClosedRecord};
+use tollgate_core::outbox::EventsDroppedRecord;
 
 use crate::query::MAX_TIME_MS;
 use crate::store::{IngestBatch, RejectedEvent};
@@ -31,10 +32,15 @@ pub fn split_batch(body: &[u8], received_ms: i64) -> Result<IngestBatch, String>
         rejected: Vec::new(),
         received_ms,
         lease_closures: Vec::new(),
+        drops: Vec::new(),
     };
     for (index, raw) in items.into_iter().enumerate() {
-        let parsed = if is_lease_closed(raw.get()) {
+        let parsed = if first_key_is(raw.get(), "lease_closed") {
             parse_lease_closed(raw.get()).map(|c| batch.lease_closures.push(c))
+        } else if first_key_is(raw.get(), "events_dropped") {
+            serde_json::from_str::<EventsDroppedRecord>(raw.get())
+                .map(|r| batch.drops.push(r.events_dropped))
+                .map_err(|e| format!("events_dropped: {e}"))
         } else {
             parse_event(raw.get()).map(|e| batch.events.push(e))
         };
@@ -49,12 +55,15 @@ pub fn split_batch(body: &[u8], received_ms: i64) -> Result<IngestBatch, String>
     Ok(batch)
 }
 
-/// A lease closing is an object whose first key is `lease_closed` (events never have
-/// one); only its start is looked at, not the whole item.
-fn is_lease_closed(json: &str) -> bool {
+/// Records other than events are objects whose first key names them
+/// (`lease_closed`, `events_dropped`; events never have these keys); only the item's
+/// start is looked at, not the whole item.
+fn first_key_is(json: &str, key: &str) -> bool {
     json.trim_start()
         .strip_prefix('{')
-        .is_some_and(|rest| rest.trim_start().starts_with("\"lease_closed\""))
+        .and_then(|rest| rest.trim_start().strip_prefix('"'))
+        .and_then(|rest| rest.strip_prefix(key))
+        .is_some_and(|rest| rest.starts_with('"'))
 }
 
 fn parse_lease_closed(json: &str) -> Result<LeaseClosed, String> {
@@ -168,7 +177,8 @@ mod tests {
         let good = event_json("e1", 1_000, "team_a", 5);
         let closed = r#"{"lease_closed":{"lease_id":7,"team":"team_a","instance":"i1","unused_nanos":40,"closed_ms":9}}"#;
         let bad = r#"{"lease_closed":{"lease_id":7,"team":"","instance":"i1","unused_nanos":-1,"closed_ms":9}}"#;
-        let body = format!("[{good},{closed},{bad}]");
+        let dropped = r#"{"events_dropped":{"instance":"f1","count":3,"first_ms":5,"last_ms":6}}"#;
+        let body = format!("[{good},{closed},{bad},{dropped}]");
         let batch = split_batch(body.as_bytes(), 7).unwrap();
         assert_eq!(batch.events.len(), 1);
         assert_eq!(batch.lease_closures.len(), 1);
@@ -177,6 +187,8 @@ mod tests {
         assert_eq!(batch.rejected.len(), 1);
         assert_eq!(batch.rejected[0].index, 2);
         assert!(batch.rejected[0].error.starts_with("lease_closed:"));
+        assert_eq!(batch.drops.len(), 1);
+        assert_eq!(batch.drops[0].count, 3);
     }
 
     #[test]

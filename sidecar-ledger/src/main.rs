@@ -64,6 +64,9 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// Create, list and revoke dashboard/API access tokens (stored hashed).
     Tokens(cli::tokens::TokensArgs),
+    /// Drain an Envoy before it is stopped, so no cost event or leased credit is lost
+    /// (run it before SIGTERM, e.g. as a Kubernetes preStop hook).
+    DrainEnvoy(cli::drain_envoy::DrainEnvoyArgs),
     /// Write ~60 days of demo history for the demo teams (idempotent).
     SeedDemo(cli::seed_demo::SeedDemoArgs),
 }
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cli::export::run(&args),
         Command::Tokens(args) => cli::tokens::run(&args),
         Command::SeedDemo(args) => cli::seed_demo::run(&args),
+        Command::DrainEnvoy(args) => cli::drain_envoy::run(&args),
         Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -12,6 +12,7 @@ pub fn batch(events: Vec<CostEvent>) -> crate::store::types::IngestBatch {
         rejected: Vec::new(),
         received_ms: 1,
         lease_closures: Vec::new(),
+        drops: Vec::new(),
     }
 }
 
@@ -83,11 +84,12 @@ pub fn event_json(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> String {
     serde_json::to_string(&event(id, ts_ms, team, cost_nanos)).unwrap()
 }
 
-/// Undoes schema version 8 (lease holds) on either backend, so a test can make a
+/// Undoes schema version 8 (lease holds, delivery gaps) on either backend, so a test can make a
 /// database as an older ledger left it and watch the migrations bring it up again.
-pub const UNDO_LEASE_HOLDS: &str = "DROP INDEX leases_unsettled;
+pub const UNDO_SCHEMA_8: &str = "DROP INDEX leases_unsettled;
     ALTER TABLE leases DROP COLUMN unused_nanos;
     ALTER TABLE leases DROP COLUMN closed_ms;
     ALTER TABLE leases DROP COLUMN settled_ms;
     ALTER TABLE leases DROP COLUMN resolved_by;
-    ALTER TABLE leases DROP COLUMN resolution;";
+    ALTER TABLE leases DROP COLUMN resolution;
+    DROP TABLE delivery_gaps;";

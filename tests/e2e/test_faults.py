@@ -4,6 +4,7 @@ reservations, and the filter VM keeps serving."""
 
 import json
 import socket
+import subprocess
 import time
 
 import anthropic
@@ -206,6 +207,9 @@ def test_event_buffer_settings_bound_what_waits_for_the_ledger(tmp_path_factory)
             ids.append(r.headers["x-tollgate-request-id"])
             time.sleep(0.15)  # each event reaches the flusher before the next request
         assert harness.wait_until(lambda: envoy_counter("tollgate_events_dropped") == 3)
+        # The outage is visible in Envoy's stats: what waits, and for how long.
+        assert envoy_counter("tollgate_events_buffered") == 5
+        assert envoy_counter("tollgate_events_oldest_age_ms") > 0
         s.restart_ledger(kill=True)
         assert harness.wait_until(lambda: len(s.events(team="team_support")) >= 5)
         time.sleep(1.0)  # nothing more is coming
@@ -213,5 +217,15 @@ def test_event_buffer_settings_bound_what_waits_for_the_ledger(tmp_path_factory)
         # The fresh ledger received them in batches of at most two: 2 + 2 + 1.
         assert ledger_counter("tollgate_ledger_ingest_events_total", result="accepted") == 5
         assert ledger_counter("tollgate_ledger_ingest_batches_total", status="ok") == 3
+        # The flusher said what it dropped; the dashboard shows it as a banner.
+        token = subprocess.run(
+            [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "tokens", "create",
+             "--role", "admin", "--name", "outage", "--data-dir", str(s.data_dir)],
+            check=True, capture_output=True, text=True).stdout.strip().split()[-1]
+        delivery = requests.get(f"http://{s.ledger}/v1/insights/delivery", timeout=10,
+                                headers={"authorization": f"Bearer {token}"}).json()
+        assert delivery["dropped_total"] == 3, delivery
+        assert "3 cost events were dropped" in delivery["summary"]
+        assert harness.wait_until(lambda: envoy_counter("tollgate_events_oldest_age_ms") == 0)
     finally:
         s.stop()

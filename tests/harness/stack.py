@@ -242,7 +242,23 @@ class Stack:
     def sim_get(self, path: str) -> dict:
         return requests.get(f"http://{self.simulator}{path}", timeout=5).json()
 
-    def stop(self) -> None:
+    def drain_envoy(self, admin: str | None = None, timeout_s: int = 60) -> None:
+        """Drains an Envoy the supported way before it is stopped (see `tollgate-ledger
+        drain-envoy`): no new connections, in-flight requests finished, every cost event
+        and lease closing delivered to the ledger."""
+        subprocess.run(
+            [str(binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "drain-envoy",
+             "--admin", admin or self.envoy_admin, "--timeout-s", str(timeout_s)],
+            check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+    def stop(self, graceful: bool = False) -> None:
+        """Stops everything. `graceful` drains the main Envoy first, as a deployment
+        does (the tests that do not need it skip the wait)."""
+        if graceful and self.procs.get("envoy") and self.procs["envoy"].popen.poll() is None:
+            try:
+                self.drain_envoy()
+            except subprocess.CalledProcessError as e:
+                print(f"Envoy did not drain cleanly ({e}); stopping it anyway", file=sys.stderr)
         for name, proc in self.procs.items():
             if name not in ("ledger", "simulator"):
                 proc.stop()

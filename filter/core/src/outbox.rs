@@ -4,14 +4,42 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
+/// The flusher's report that it dropped events (its buffer was full during a ledger
+/// outage), sent with its next batch as `{"events_dropped": {...}}` so the ledger can
+/// say that its numbers are short and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsDropped {
+    /// The Envoy instance's flusher.
+    pub instance: String,
+    pub count: u64,
+    /// When the first and the last of them were dropped (Unix ms).
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// How an [`EventsDropped`] travels in an event batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsDroppedRecord {
+    pub events_dropped: EventsDropped,
+}
+
 #[derive(Debug)]
 pub struct Outbox {
     queued: VecDeque<Vec<u8>>,
+    /// When each queued event arrived (Unix ms), front first.
+    queued_at: VecDeque<i64>,
     in_flight: Vec<Vec<u8>>,
+    in_flight_at: Vec<i64>,
     max_buffered: usize,
     max_batch: usize,
     /// Events dropped because the buffer was full.
     pub dropped: u64,
+    /// Drops not yet reported to the ledger: (count, first, last).
+    unreported_drops: Option<(u64, i64, i64)>,
+    /// Drops reported in the batch in flight.
+    drops_in_flight: Option<(u64, i64, i64)>,
     /// Consecutive failed sends, for backoff.
     pub failures: u32,
 }
@@ -20,10 +48,14 @@ impl Outbox {
     pub fn new(max_buffered: usize, max_batch: usize) -> Self {
         Outbox {
             queued: VecDeque::new(),
+            queued_at: VecDeque::new(),
             in_flight: Vec::new(),
+            in_flight_at: Vec::new(),
             max_buffered: max_buffered.max(1),
             max_batch: max_batch.max(1),
             dropped: 0,
+            unreported_drops: None,
+            drops_in_flight: None,
             failures: 0,
         }
     }
@@ -41,15 +73,58 @@ impl Outbox {
     }
 
     pub fn push(&mut self, event_json: Vec<u8>) {
-        self.queued.push_back(event_json);
-        self.enforce_bound();
+        self.push_at(event_json, 0);
     }
 
-    fn enforce_bound(&mut self) {
+    /// Queues an event that arrived at `now_ms`.
+    pub fn push_at(&mut self, event_json: Vec<u8>, now_ms: i64) {
+        self.queued.push_back(event_json);
+        self.queued_at.push_back(now_ms);
+        self.enforce_bound(now_ms);
+    }
+
+    fn enforce_bound(&mut self, now_ms: i64) {
         while self.len() > self.max_buffered && !self.queued.is_empty() {
             self.queued.pop_front();
+            self.queued_at.pop_front();
             self.dropped += 1;
+            self.unreported_drops = Some(match self.unreported_drops {
+                Some((n, first, _)) => (n + 1, first, now_ms),
+                None => (1, now_ms, now_ms),
+            });
         }
+    }
+
+    /// When the oldest event still waiting arrived (Unix ms).
+    pub fn oldest_ms(&self) -> Option<i64> {
+        self.in_flight_at
+            .first()
+            .or(self.queued_at.front())
+            .copied()
+    }
+
+    /// As [`Outbox::take_batch`], with a report of the drops not yet reported (by the
+    /// flusher of `instance`) appended to the batch.
+    pub fn take_batch_reporting(&mut self, instance: &str) -> Option<Vec<u8>> {
+        let mut body = self.take_batch()?;
+        if let Some((count, first_ms, last_ms)) = self.unreported_drops.take() {
+            let record = EventsDroppedRecord {
+                events_dropped: EventsDropped {
+                    instance: instance.to_string(),
+                    count,
+                    first_ms,
+                    last_ms,
+                },
+            };
+            if let Ok(json) = serde_json::to_vec(&record) {
+                body.pop(); // ']'
+                body.push(b',');
+                body.extend_from_slice(&json);
+                body.push(b']');
+                self.drops_in_flight = Some((count, first_ms, last_ms));
+            }
+        }
+        Some(body)
     }
 
     /// Takes the next batch as a JSON array body, or `None` if a batch is already in
@@ -60,6 +135,7 @@ impl Outbox {
         }
         let n = self.queued.len().min(self.max_batch);
         self.in_flight.extend(self.queued.drain(..n));
+        self.in_flight_at.extend(self.queued_at.drain(..n));
         let size: usize = self.in_flight.iter().map(|e| e.len() + 1).sum();
         let mut body = Vec::with_capacity(size + 2);
         body.push(b'[');
@@ -78,6 +154,8 @@ impl Outbox {
         self.failures = 0;
         let n = self.in_flight.len();
         self.in_flight.clear();
+        self.in_flight_at.clear();
+        self.drops_in_flight = None;
         n
     }
 
@@ -87,7 +165,18 @@ impl Outbox {
         for e in self.in_flight.drain(..).rev() {
             self.queued.push_front(e);
         }
-        self.enforce_bound();
+        for at in self.in_flight_at.drain(..).rev() {
+            self.queued_at.push_front(at);
+        }
+        // The drop report goes again, merged with any drops since.
+        if let Some((n, first, last)) = self.drops_in_flight.take() {
+            self.unreported_drops = Some(match self.unreported_drops {
+                Some((m, _, later)) => (n + m, first, later),
+                None => (n, first, last),
+            });
+        }
+        let now = self.queued_at.back().copied().unwrap_or(0);
+        self.enforce_bound(now);
     }
 
     /// Milliseconds to wait before the next attempt after `failures` failed sends:
@@ -293,6 +382,34 @@ mod tests {
         o.retry();
         assert_eq!(o.len(), 3);
         assert_eq!(o.dropped, 9);
+    }
+
+    #[test]
+    fn drops_are_reported_to_the_ledger_once_and_again_if_the_report_fails() {
+        let mut o = Outbox::new(2, 10);
+        for i in 0..4 {
+            o.push_at(ev(i), 100 + i64::from(i));
+        }
+        assert_eq!(o.oldest_ms(), Some(102));
+        let body = o.take_batch_reporting("flusher-1").unwrap();
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[2]["events_dropped"]["count"], 2);
+        assert_eq!(items[2]["events_dropped"]["first_ms"], 102);
+        assert_eq!(items[2]["events_dropped"]["last_ms"], 103);
+        assert_eq!(items[2]["events_dropped"]["instance"], "flusher-1");
+        // The send failed: the events and the report go again.
+        o.retry();
+        let again: Vec<serde_json::Value> =
+            serde_json::from_slice(&o.take_batch_reporting("flusher-1").unwrap()).unwrap();
+        assert_eq!(again, items);
+        // Acknowledged: nothing more to report.
+        o.acknowledge();
+        o.push_at(ev(9), 200);
+        let next: Vec<serde_json::Value> =
+            serde_json::from_slice(&o.take_batch_reporting("flusher-1").unwrap()).unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(o.oldest_ms(), Some(200));
     }
 
     #[test]

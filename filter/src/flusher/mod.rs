@@ -25,7 +25,11 @@ pub struct Flusher {
     dropped: Option<u32>,
     send_failures: Option<u32>,
     buffered: Option<u32>,
+    /// How long the oldest buffered event has waited, in ms (0 when none waits).
+    oldest_age: Option<u32>,
     reported_drops: u64,
+    /// Names this flusher in its reports of dropped events.
+    instance: String,
 }
 
 fn now_ms() -> u64 {
@@ -47,16 +51,23 @@ impl Flusher {
             dropped: metric("tollgate.events_dropped"),
             send_failures: metric("tollgate.ledger_send_failures"),
             buffered: hostcalls::define_metric(MetricType::Gauge, "tollgate.events_buffered").ok(),
+            oldest_age: hostcalls::define_metric(
+                MetricType::Gauge,
+                "tollgate.events_oldest_age_ms",
+            )
+            .ok(),
             reported_drops: 0,
+            instance: crate::ids::new_request_id(now_ms()),
             sink,
         })
     }
 
     pub fn drain_queue(&mut self) {
         // Each item is one worker's batch of events (see `tick_buffer`).
+        let now = now_ms() as i64;
         while let Ok(Some(item)) = hostcalls::dequeue_shared_queue(self.queue_id) {
             for event in split_event_batch(&item) {
-                self.outbox.push(event.to_vec());
+                self.outbox.push_at(event.to_vec(), now);
             }
         }
         let new_drops = self.outbox.dropped - self.reported_drops;
@@ -65,7 +76,17 @@ impl Flusher {
             log::warn!("tollgate flusher: buffer full, dropped {new_drops} events");
             self.reported_drops = self.outbox.dropped;
         }
+        self.report_buffer();
+    }
+
+    /// The buffer's size and the age of its oldest event, as gauges.
+    fn report_buffer(&self) {
         host::gauge(self.buffered, self.outbox.len() as u64);
+        let age = self
+            .outbox
+            .oldest_ms()
+            .map_or(0, |at| (now_ms() as i64 - at).max(0) as u64);
+        host::gauge(self.oldest_age, age);
     }
 
     pub fn on_tick(&mut self) {
@@ -73,7 +94,7 @@ impl Flusher {
         if self.in_flight_token.is_some() || now_ms() < self.next_attempt_ms {
             return;
         }
-        let Some(body) = self.outbox.take_batch() else {
+        let Some(body) = self.outbox.take_batch_reporting(&self.instance) else {
             return;
         };
         let headers = vec![
@@ -131,6 +152,6 @@ impl Flusher {
             log::warn!("tollgate flusher: ledger answered {status}; will retry");
             self.failed();
         }
-        host::gauge(self.buffered, self.outbox.len() as u64);
+        self.report_buffer();
     }
 }

@@ -463,6 +463,7 @@ async fn health_home_page_and_openapi() {
         ("/v1/insights/premium", "get"),
         ("/v1/insights/top", "get"),
         ("/v1/insights/drivers", "get"),
+        ("/v1/insights/delivery", "get"),
     ];
     for (path, method) in routes {
         assert!(

@@ -315,6 +315,7 @@ mod tests {
                     rejected: vec![],
                     received_ms: now,
                     lease_closures: Vec::new(),
+                    drops: Vec::new(),
                 })
                 .unwrap();
         };

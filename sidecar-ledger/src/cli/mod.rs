@@ -4,6 +4,7 @@
 //! read files themselves.
 
 pub mod check_config;
+pub mod drain_envoy;
 pub mod export;
 mod ledger_client;
 pub mod seed_demo;

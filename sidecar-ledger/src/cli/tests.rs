@@ -54,6 +54,7 @@ async fn wallet_and_export_send_the_token_a_ledger_requires() {
             rejected: vec![],
             received_ms: day,
             lease_closures: Vec::new(),
+            drops: Vec::new(),
         })
         .unwrap();
     let admin = token(store.as_ref(), Role::Admin, None);

@@ -1,4 +1,4 @@
-//! `tollgate-ledger wallet list|show|allocate`: wallet operations against a running
+//! `tollgate-ledger wallet list|show|allocate|resolve-hold`: wallet operations against a running
 //! ledger's API, so they work the same on SQLite or PostgreSQL and take effect live
 //! (Envoy instances see new credit on their next lease request, within seconds).
 //! With `--token` (or `TOLLGATE_TOKEN`) they work against `serve --require-tokens`.
@@ -41,6 +41,18 @@ enum WalletCommand {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Release the spend held for an ended lease whose events will not arrive (its
+    /// Envoy's buffer was lost); `wallet show` lists the holds.
+    ResolveHold {
+        team: String,
+        lease_id: i64,
+        /// Why: recorded on the lease.
+        #[arg(long)]
+        reason: String,
+        /// Who: recorded on the lease (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        actor: String,
+    },
 }
 
 fn answer(
@@ -63,10 +75,11 @@ fn answer(
 
 fn print_wallet(w: &Value) {
     println!(
-        "{:<24} allocated ${:>12}  spent ${:>12}  balance ${:>12}  available ${:>12}  leases {}",
+        "{:<24} allocated ${:>12}  spent ${:>12}  held ${:>12}  balance ${:>12}  available ${:>12}  leases {}",
         w["team"].as_str().unwrap_or("?"),
         w["allocated_usd"].as_str().unwrap_or("?"),
         w["spent_usd"].as_str().unwrap_or("?"),
+        w["unsettled_usd"].as_str().unwrap_or("?"),
         w["balance_usd"].as_str().unwrap_or("?"),
         w["available_usd"].as_str().unwrap_or("?"),
         w["live_leases"],
@@ -96,6 +109,19 @@ pub(crate) fn execute(args: &WalletArgs) -> Result<(), String> {
         }),
         WalletCommand::Show { team } => get(format!("{base}/v1/wallets/{team}")).map(|v| {
             print_wallet(&v);
+            for h in v["holds"].as_array().into_iter().flatten() {
+                println!(
+                    "  hold: lease {:<6} instance {}  held {} nanos ({})",
+                    h["lease_id"],
+                    h["instance"].as_str().unwrap_or("?"),
+                    h["held_nanos"],
+                    if h["unused_nanos"].is_null() {
+                        "never closed: the instance stopped"
+                    } else {
+                        "closed; events on their way"
+                    }
+                );
+            }
             for e in v["entries"].as_array().into_iter().flatten() {
                 println!(
                     "  #{:<5} {:<10} {:>14} nanos  by {}: {}",
@@ -122,6 +148,27 @@ pub(crate) fn execute(args: &WalletArgs) -> Result<(), String> {
             let request =
                 conn.authorize(agent.post(format!("{base}/v1/wallets/{team}/allocations")));
             answer(conn, request.send_json(&body)).map(|v| {
+                print_wallet(&v["wallet"]);
+            })
+        }
+        WalletCommand::ResolveHold {
+            team,
+            lease_id,
+            reason,
+            actor,
+        } => {
+            let request = conn.authorize(
+                agent.post(format!("{base}/v1/wallets/{team}/holds/{lease_id}/resolve")),
+            );
+            answer(
+                conn,
+                request.send_json(json!({"actor": actor, "reason": reason})),
+            )
+            .map(|v| {
+                println!(
+                    "released {} nanos held for lease {lease_id}",
+                    v["released"]["held_nanos"]
+                );
                 print_wallet(&v["wallet"]);
             })
         }

@@ -151,6 +151,7 @@
     $('#headline').textContent = '';
     document.body.dataset.scope = state.team || 'org';
     updateExportLink(30);
+    showDeliveryBanner();
 
     const grid = $('#grid');
     grid.innerHTML = '';
@@ -184,6 +185,21 @@
       }
       grid.appendChild(card);
       refresh(def, card);
+    }
+  }
+
+  // -- events an Envoy had to drop during a ledger outage: the numbers are short
+  async function showDeliveryBanner() {
+    const banner = $('#delivery-banner');
+    banner.hidden = true;
+    try {
+      const d = await api('/v1/insights/delivery');
+      if (d.summary) {
+        banner.textContent = d.summary;
+        banner.hidden = false;
+      }
+    } catch (e) {
+      // The banner is a warning about completeness; its absence must not block the page.
     }
   }
 

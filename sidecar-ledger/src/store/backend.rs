@@ -13,7 +13,7 @@ use super::export::{ExportScope, Period, PeriodRow};
 use super::insights::InsightQuery;
 use super::spend_plan::Rollups;
 use super::tokens::{NewToken, TokenRecord};
-use super::types::{IngestBatch, IngestOutcome, SpendRow, StoredRejection};
+use super::types::{DeliveryGap, IngestBatch, IngestOutcome, SpendRow, StoredRejection};
 use super::wallets::{Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
 use crate::query::{EventsQuery, SpendQuery};
 
@@ -78,6 +78,10 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<LeaseGrant>, StoreError>;
+
+    /// Events Envoys reported dropping, that were dropped at or after `since_ms`,
+    /// newest first.
+    fn delivery_gaps(&self, since_ms: i64) -> Result<Vec<DeliveryGap>, StoreError>;
 
     /// The team's ended leases whose spend is not yet settled, oldest first.
     fn holds(&self, team: &str, now_ms: i64) -> Result<Vec<Hold>, StoreError>;

@@ -3,6 +3,7 @@
 
 use tollgate_core::event::CostEvent;
 use tollgate_core::lease::LeaseClosed;
+use tollgate_core::outbox::EventsDropped;
 
 /// An event that could not be used, kept verbatim so nothing a sender delivered is
 /// silently lost and an operator can replay it after a fix.
@@ -33,6 +34,8 @@ pub struct IngestBatch {
     /// Leases their instances closed, reported behind those leases' events: applied
     /// after the events, in the same transaction.
     pub lease_closures: Vec<LeaseClosed>,
+    /// Reports of events an Envoy had to drop.
+    pub drops: Vec<EventsDropped>,
 }
 
 /// What an ingest did. `accepted + duplicates == events.len()`, except on PostgreSQL
@@ -94,4 +97,16 @@ pub enum KeyValue {
 pub struct SpendRow {
     pub key: Vec<KeyValue>,
     pub sums: Sums,
+}
+
+/// Events an Envoy's flusher dropped while the ledger could not be reached, as it
+/// reported them: the spend shown is short by these requests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryGap {
+    pub instance: String,
+    pub dropped: i64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// When the ledger heard of it.
+    pub received_ms: i64,
 }

@@ -8,6 +8,7 @@
 mod args;
 mod budget;
 mod cache;
+mod delivery;
 mod drivers;
 mod grouping;
 mod mix;
@@ -22,6 +23,7 @@ mod top;
 
 pub use budget::get_budget;
 pub use cache::get_cache;
+pub use delivery::get_delivery;
 pub use drivers::get_drivers;
 pub use mix::get_mix;
 pub use premium::get_premium;

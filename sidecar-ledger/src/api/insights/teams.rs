@@ -148,10 +148,16 @@ pub(super) fn team_rows(
             .find(|b| b.team_id == team)
             .map(|b| budget::status(b, &daily, now));
         let wallet = wallets.remove(&team);
-        let summary = match &budget {
+        let mut summary = match &budget {
             Some(b) => budget_words(b),
             None => wallet_sentence(&team, wallet.as_ref(), run_rate(&daily, &team, now)),
         };
+        if let Some(w) = wallet.as_ref().filter(|w| w.unsettled_nanos > 0) {
+            summary.push_str(&format!(
+                "; {} of its wallet is held for an Envoy that stopped before reporting all its spend (released as the events arrive, or by an operator)",
+                usd(w.unsettled_nanos)
+            ));
+        }
         out.push(TeamJson {
             team,
             spent_nanos: s.cost_nanos,

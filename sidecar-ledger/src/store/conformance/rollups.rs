@@ -103,6 +103,7 @@ pub(super) fn load(store: &dyn Store) -> Vec<CostEvent> {
         rejected: vec![],
         received_ms: 2,
         lease_closures: Vec::new(),
+        drops: Vec::new(),
     };
     assert_eq!(store.ingest(&retry).unwrap().accepted, 0);
     all

@@ -42,6 +42,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    reports_of_dropped_events_are_kept_once_per_flusher_and_first_drop,
     an_instance_that_vanishes_leaves_its_lease_held_until_its_events_arrive,
     a_closed_lease_returns_its_unused_credit_and_holds_the_rest_until_its_events,
     ingest_is_idempotent_by_id_and_rollups_count_new_rows_only,
@@ -399,6 +400,7 @@ fn text_is_stored_verbatim_and_nul_never_fails_a_batch(store: &dyn Store) {
         }],
         received_ms: 9,
         lease_closures: Vec::new(),
+        drops: Vec::new(),
     };
     let outcome = store.ingest(&b).unwrap();
     assert_eq!(outcome.duplicates, 0);
@@ -645,6 +647,35 @@ fn a_closed_lease_returns_its_unused_credit_and_holds_the_rest_until_its_events(
     // The instance's next request opens a new lease rather than the closed one.
     let next = store.lease(&ask("a", USD), 7_000, 30_000).unwrap().unwrap();
     assert_ne!(next.lease_id, a.lease_id);
+}
+
+fn reports_of_dropped_events_are_kept_once_per_flusher_and_first_drop(store: &dyn Store) {
+    let report = |instance: &str, count: u64, first_ms: i64, last_ms: i64| {
+        let mut b = batch(vec![]);
+        b.drops = vec![tollgate_core::outbox::EventsDropped {
+            instance: instance.into(),
+            count,
+            first_ms,
+            last_ms,
+        }];
+        b
+    };
+    store.ingest(&report("f1", 3, 1_000, 1_500)).unwrap();
+    // The same report retried, then grown by drops since: one row, the larger figures.
+    store.ingest(&report("f1", 3, 1_000, 1_500)).unwrap();
+    store.ingest(&report("f1", 7, 1_000, 2_500)).unwrap();
+    store.ingest(&report("f2", 1, 3_000, 3_000)).unwrap();
+    let gaps = store.delivery_gaps(0).unwrap();
+    let seen: Vec<(&str, i64, i64, i64)> = gaps
+        .iter()
+        .map(|g| (g.instance.as_str(), g.dropped, g.first_ms, g.last_ms))
+        .collect();
+    assert_eq!(seen, vec![("f2", 1, 3_000, 3_000), ("f1", 7, 1_000, 2_500)]);
+    assert_eq!(
+        store.delivery_gaps(2_600).unwrap().len(),
+        1,
+        "only recent ones"
+    );
 }
 
 fn allocations_are_recorded_once(store: &dyn Store) {
@@ -1307,7 +1338,7 @@ mod shared_database {
         // The schema of version 7, recorded as the old numbering did.
         schema
             .admin()
-            .batch_execute(crate::test_util::UNDO_LEASE_HOLDS)
+            .batch_execute(crate::test_util::UNDO_SCHEMA_8)
             .unwrap();
         schema
             .admin()
@@ -1364,7 +1395,7 @@ mod shared_database {
             .unwrap();
         schema
             .admin()
-            .batch_execute(crate::test_util::UNDO_LEASE_HOLDS)
+            .batch_execute(crate::test_util::UNDO_SCHEMA_8)
             .unwrap();
         let store = schema.open().unwrap();
         let latest = crate::store::sqlite::MIGRATIONS.len() as i64;

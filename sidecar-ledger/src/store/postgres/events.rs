@@ -383,3 +383,11 @@ pub(super) fn upsert_rollups(
     )?;
     Ok(())
 }
+
+/// A flusher's report of dropped events (see the SQLite statement).
+pub(super) const RECORD_DROPS: &str =
+    "INSERT INTO delivery_gaps AS g (instance, first_ms, last_ms, dropped, received_ms)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (instance, first_ms) DO UPDATE SET
+        last_ms = GREATEST(g.last_ms, excluded.last_ms),
+        dropped = GREATEST(g.dropped, excluded.dropped)";

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::db::PgStore;
 use super::events::{
     batch_positions, event_has_nul, event_sums, overflow, storable_text, EventColumns,
-    ADD_LEASE_SPEND, ADD_WALLET_SPEND, CLOSE_LEASE, INSERT_REJECTED,
+    ADD_LEASE_SPEND, ADD_WALLET_SPEND, CLOSE_LEASE, INSERT_REJECTED, RECORD_DROPS,
 };
 use super::sql_args::has_nul;
 use crate::store::error::StoreError;
@@ -87,6 +87,21 @@ impl PgStore {
             }
             for (id, cost) in &lease_spend {
                 tx.execute(ADD_LEASE_SPEND, &[&(*id as i64), cost, &batch.received_ms])?;
+            }
+            for d in &batch.drops {
+                if has_nul(&d.instance) {
+                    continue;
+                }
+                tx.execute(
+                    RECORD_DROPS,
+                    &[
+                        &d.instance,
+                        &d.first_ms,
+                        &d.last_ms,
+                        &(d.count as i64),
+                        &batch.received_ms,
+                    ],
+                )?;
             }
             // After the events: a lease's closing sees the spend they brought.
             for c in &batch.lease_closures {

@@ -29,6 +29,7 @@ pub(crate) use alerts::CLAIM_MS;
 #[cfg(test)]
 pub(crate) use fold::{EVENTS_PER_STATEMENT, FOLD_EVENTS};
 mod db;
+mod delivery;
 mod events;
 mod export;
 mod fold;
@@ -150,6 +151,13 @@ impl Store for PgStore {
         ttl_ms: i64,
     ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
         self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn delivery_gaps(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::store::types::DeliveryGap>, StoreError> {
+        self.delivery_gaps_impl(since_ms)
     }
 
     fn holds(

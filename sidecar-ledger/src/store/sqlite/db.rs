@@ -22,7 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_coarse_rollups.sql"),
     include_str!("migrations/0006_wallet_unchecked.sql"),
     include_str!("migrations/0007_bulk_rollups.sql"),
-    include_str!("migrations/0008_lease_holds.sql"),
+    include_str!("migrations/0008_delivery_safety.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

@@ -136,3 +136,11 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
         wallet_unchecked: r.get(28)?,
     })
 }
+
+/// A flusher's report of dropped events; a repeated report (its send was retried, or
+/// more were dropped since the first) raises the count, never adds a row.
+pub(super) const RECORD_DROPS: &str =
+    "INSERT INTO delivery_gaps (instance, first_ms, last_ms, dropped, received_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (instance, first_ms) DO UPDATE SET
+        last_ms = MAX(last_ms, excluded.last_ms), dropped = MAX(dropped, excluded.dropped)";

@@ -139,6 +139,7 @@ mod tests {
             rejected: Vec::new(),
             received_ms: tag,
             lease_closures: Vec::new(),
+            drops: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::events::{
     event_sums, overflow, ADD_LEASE_SPEND, ADD_WALLET_SPEND, CLOSE_LEASE, INSERT_EVENT,
-    INSERT_REJECTED,
+    INSERT_REJECTED, RECORD_DROPS,
 };
 use super::fold::{fold_after_ingest, fold_due, FoldState};
 use super::group_commit::Outcomes;
@@ -120,6 +120,18 @@ fn store_batches(
         let mut lease = tx.prepare_cached(ADD_LEASE_SPEND)?;
         for (id, cost) in &lease_spend {
             lease.execute(params![*id as i64, cost, created_ms])?;
+        }
+        let mut gap = tx.prepare_cached(RECORD_DROPS)?;
+        for batch in batches {
+            for d in &batch.drops {
+                gap.execute(params![
+                    d.instance,
+                    d.first_ms,
+                    d.last_ms,
+                    d.count as i64,
+                    batch.received_ms
+                ])?;
+            }
         }
         // After the events: a lease's closing sees the spend they brought.
         let mut close = tx.prepare_cached(CLOSE_LEASE)?;

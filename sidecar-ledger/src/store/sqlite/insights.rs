@@ -102,6 +102,7 @@ mod tests {
             rejected: vec![],
             received_ms: 1,
             lease_closures: Vec::new(),
+            drops: Vec::new(),
         };
         store.ingest(&batch).unwrap();
         // A retried batch changes nothing.
@@ -182,6 +183,7 @@ mod tests {
                     rejected: vec![],
                     received_ms: 1,
                     lease_closures: Vec::new(),
+                    drops: Vec::new(),
                 })
                 .unwrap();
             // Pretend the events were stored by a ledger before version 4 (whose
@@ -196,7 +198,7 @@ mod tests {
                  PRAGMA user_version = 3;",
             )
             .unwrap();
-            w.execute_batch(crate::test_util::UNDO_LEASE_HOLDS).unwrap();
+            w.execute_batch(crate::test_util::UNDO_SCHEMA_8).unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
         let rows = store.insight_rows(&q(vec![InsightDim::Team])).unwrap();

@@ -13,6 +13,7 @@
 mod alerts;
 mod checkpoint;
 mod db;
+mod delivery;
 mod events;
 mod export;
 mod fold;
@@ -146,6 +147,13 @@ impl Store for SqliteStore {
         ttl_ms: i64,
     ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
         self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn delivery_gaps(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::store::types::DeliveryGap>, StoreError> {
+        self.delivery_gaps_impl(since_ms)
     }
 
     fn holds(
