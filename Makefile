@@ -84,3 +84,4 @@ bench: build
 	  $$S apt-get install -y wrk || { $$S apt-get update && $$S apt-get install -y wrk; }; }
 	cargo build --release --manifest-path bench/floor-filter/Cargo.toml --target wasm32-wasip1
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/crash_window.py

@@ -231,6 +231,10 @@ def outputs() -> dict[Path, str]:
         "metadata": {"name": "tollgate", "namespace": NAMESPACE},
         "spec": {
             "bootstrap": {"type": "Merge", "value": yaml.safe_dump(bootstrap_merge, sort_keys=False)},
+            # Envoy Gateway's shutdown manager drains Envoy before stopping it; at least
+            # this long, so the filter's last events (one flush interval) and its idle
+            # leases (closed after 5 s) reach the ledger.
+            "shutdown": {"minDrainDuration": "10s", "drainTimeout": "60s"},
             "provider": {"type": "Kubernetes", "kubernetes": {"envoyDeployment": {
                 "container": {
                     "env": [{"name": k, "valueFrom": {"secretKeyRef": {"name": "tollgate-provider-keys", "key": k}}}
