@@ -3,6 +3,7 @@ watches. Re-rendering after a config change (a new team, a new lane, a new price
 reaches the running Envoy — same process, no restart — while a client keeps sending
 and not one of its requests fails."""
 
+import json
 import os
 import signal
 import socket
@@ -105,6 +106,7 @@ class Sender:
     def __init__(self, base_url):
         self.client = openai.OpenAI(base_url=base_url, api_key=KEYS["support"], max_retries=0)
         self.ok = 0
+        self.ids = []
         self.failures = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -114,8 +116,9 @@ class Sender:
         while not self.stop.is_set():
             n += 1
             try:
-                self.client.chat.completions.create(
+                raw = self.client.chat.completions.with_raw_response.create(
                     model="gpt-4o-mini", messages=[{"role": "user", "content": f"keep going {n}"}])
+                self.ids.append(raw.headers["x-tollgate-request-id"])
                 self.ok += 1
             except Exception as e:  # every failure is a finding
                 self.failures.append(repr(e))
@@ -168,6 +171,13 @@ def test_new_team_lane_and_price_reach_a_running_envoy_without_dropping_requests
     sender.thread.join(timeout=30)
     assert sender.failures == [], f"{len(sender.failures)} requests failed during the reload: {sender.failures[:3]}"
     assert sender.ok > before_reload + 5, "the client stopped getting answers"
+    # No charge lost across the reload: every answered request's event is stored.
+    def stored():
+        r = requests.get(f"http://{st['ledger']}/v1/export", timeout=30, params={
+            "from": "2020-01-01", "to": "2100-01-01", "grain": "request", "format": "jsonl"})
+        return {json.loads(line)["id"] for line in r.text.splitlines() if line.strip()}
+    assert harness.wait_until(lambda: set(sender.ids) <= stored(), timeout=15), \
+        f"{len(set(sender.ids) - stored())} answered requests have no event"
     # Same process, one more listener update: a reload, not a restart.
     assert st["envoy"].popen.poll() is None and st["envoy"].popen.pid == pid
     assert stat(st["admin"], "listener_manager.lds.update_success") > lds_before
