@@ -19,6 +19,7 @@ mod host;
 mod ids;
 mod lane_health;
 mod metrics;
+mod policy_sync;
 mod request_flow;
 mod response_cache;
 mod root;

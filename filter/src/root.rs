@@ -53,8 +53,12 @@ impl Context for TollgateRoot {
         body_size: usize,
         _trailers: usize,
     ) {
-        if let TollgateRoot::Flusher(f) = self {
-            f.on_ledger_response(token, body_size);
+        match self {
+            TollgateRoot::Flusher(f) => f.on_ledger_response(token, body_size),
+            TollgateRoot::Http(rt) => {
+                crate::policy_sync::on_answer(rt, token, body_size);
+            }
+            TollgateRoot::Unconfigured => {}
         }
     }
 }

@@ -1,11 +1,14 @@
 //! What every request of one plugin instance shares: the parsed configuration, the
 //! key-digest index, prices, provider credentials and metric ids.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use tollgate_core::config::filter_config::{FilterConfig, GroupEntry, LaneEntry};
 use tollgate_core::keys;
 use tollgate_core::lease::{LeaseClosedRecord, IDLE_CLOSE_MS};
+use tollgate_core::policy::PolicySet;
 use tollgate_core::pricing::PriceTable;
 
 pub struct Metrics {
@@ -38,6 +41,10 @@ pub struct Runtime {
     pub lanes: crate::lane_health::LaneLedger,
     /// Every team a consumer group pays from (each may hold a lease).
     teams: Vec<String>,
+    /// The leaders' runtime policy as this worker last read it (see `policy_sync`).
+    pub policy: RefCell<Rc<PolicySet>>,
+    /// The policy request in flight from this worker's root, if any.
+    pub policy_call: Cell<Option<u32>>,
 }
 
 impl Runtime {
@@ -64,6 +71,8 @@ impl Runtime {
         teams.dedup();
         Ok(Runtime {
             teams,
+            policy: RefCell::new(Rc::new(PolicySet::default())),
+            policy_call: Cell::new(None),
             prices: PriceTable::with_overrides(&config.prices),
             config,
             groups_by_digest,
@@ -106,10 +115,20 @@ impl Runtime {
         }
     }
 
-    /// Hands the VM's collected events and counter increments to Envoy.
+    /// The team's runtime policy, if a leader set one.
+    pub fn team_policy(&self, team: &str) -> Option<Rc<PolicySet>> {
+        let set = self.policy.borrow();
+        set.team(team).is_some().then(|| Rc::clone(&set))
+    }
+
+    /// Hands the VM's collected events and counter increments to Envoy, closes idle
+    /// leases and keeps the runtime policy current.
     pub fn flush_tick_buffer(&self) {
         let now = crate::host::now_ms();
         self.close_idle_leases(now);
+        if self.config.cost_tracking_enabled {
+            crate::policy_sync::tick(self, now);
+        }
         self.tick_buffer
             .flush(&self.config.events, &self.queue_metrics(), &self.labelled);
         self.lanes.share(now);

@@ -133,6 +133,21 @@ impl Plugin {
             .collect()
     }
 
+    /// Answers an HTTP call the root context dispatched (the policy poll).
+    pub fn answer_root_call(&mut self, token: u32, status: u16, body: &str) {
+        use proxy_wasm::traits::Context;
+        fake_host::with(|h| {
+            h.call_response_headers = vec![(":status".to_string(), status.to_string())];
+            h.call_response_body = body.as_bytes().to_vec();
+        });
+        self.root.on_http_call_response(token, 0, body.len(), 0);
+    }
+
+    /// The HTTP calls dispatched so far (by the root or any stream).
+    pub fn http_calls(&self) -> Vec<fake_host::HttpCall> {
+        fake_host::with(|h| h.http_calls.clone())
+    }
+
     /// Moves the host's clock forward.
     pub fn advance_ms(&self, ms: u64) {
         fake_host::with(|h| h.now_ns += ms * 1_000_000);

@@ -162,13 +162,18 @@ enum Access {
     Read(Scope),
     /// Needs an admin/finance Bearer token with --require-tokens.
     Manage,
+    /// A leader's action on the team in the path (`/v1/teams/{team}/...`): always
+    /// needs a token (the dashboard's cookie will do: it is `SameSite=Strict` and the
+    /// actions take JSON bodies only); a team token acts for its own team only, and
+    /// the handler checks what each role may do.
+    Act,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
     /// Team tokens get `team=<own>` added (another team: 403).
     QueryTeam,
-    /// `/v1/wallets/{team}`: another team is 403.
+    /// `/v1/wallets/{team}`, `/v1/teams/{team}/...`: another team is 403.
     PathTeam,
     /// A JSON list whose items carry `team`: filtered to the team token's team.
     List(&'static str),
@@ -196,6 +201,8 @@ fn access(method: &Method, path: &str) -> Access {
             }
         }
         _ if path.starts_with("/v1/wallets/") && get => Access::Read(Scope::PathTeam),
+        _ if path.starts_with("/v1/teams/") && get => Access::Read(Scope::PathTeam),
+        _ if path.starts_with("/v1/teams/") => Access::Act,
         _ => Access::Open,
     }
 }
@@ -206,7 +213,7 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     let access = access(req.method(), req.uri().path());
     let needed = match access {
         Access::Open => false,
-        Access::Dashboard => true,
+        Access::Dashboard | Access::Act => true,
         Access::Read(_) | Access::Manage => state.require_tokens,
     };
     if !needed {
@@ -244,13 +251,8 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
             )
             .into_response();
         }
-        Access::Read(Scope::PathTeam) => {
-            let team = req
-                .uri()
-                .path()
-                .trim_start_matches("/v1/wallets/")
-                .to_string();
-            let team = percent_decode(&team);
+        Access::Read(Scope::PathTeam) | Access::Act => {
+            let team = path_team(req.uri().path());
             if !principal.can_see(&team) {
                 return forbidden(&team).into_response();
             }
@@ -279,6 +281,15 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
         (Access::Read(Scope::List(key)), Some(own)) => filter_list(response, key, &own).await,
         _ => response,
     }
+}
+
+/// The team a `/v1/wallets/{team}...` or `/v1/teams/{team}/...` path is about.
+fn path_team(path: &str) -> String {
+    let rest = path
+        .strip_prefix("/v1/wallets/")
+        .or_else(|| path.strip_prefix("/v1/teams/"))
+        .unwrap_or("");
+    percent_decode(rest.split('/').next().unwrap_or(""))
 }
 
 /// The query with every `team` pair replaced by `team=<own>`; `Err(team)` if it asked
@@ -431,6 +442,22 @@ mod tests {
             access(&Method::GET, "/v1/rejected-events"),
             Access::Read(Scope::AllTeams)
         );
+        assert_eq!(
+            access(&Method::GET, "/v1/teams/team_a/policy"),
+            Access::Read(Scope::PathTeam)
+        );
+        assert_eq!(
+            access(&Method::POST, "/v1/teams/team_a/policy"),
+            Access::Act
+        );
+    }
+
+    #[test]
+    fn the_team_of_a_path_is_its_third_segment() {
+        assert_eq!(path_team("/v1/wallets/team_a"), "team_a");
+        assert_eq!(path_team("/v1/wallets/team%20a/allocations"), "team a");
+        assert_eq!(path_team("/v1/teams/team_b/policy"), "team_b");
+        assert_eq!(path_team("/v1/other"), "");
     }
 
     #[test]

@@ -45,6 +45,9 @@ impl<T> Shared<T> {
 pub struct LiveConfig {
     pub budgets: Arc<Shared<Vec<BudgetDef>>>,
     pub alerts: Arc<Shared<AlertsConfig>>,
+    /// The whole file in force (`None`: the ledger runs without one), for what the
+    /// API validates against: known teams and lanes.
+    pub config: Arc<Shared<Option<Config>>>,
 }
 
 impl LiveConfig {
@@ -52,12 +55,14 @@ impl LiveConfig {
         LiveConfig {
             budgets: Shared::new(budgets),
             alerts: Shared::new(alerts),
+            config: Shared::new(None),
         }
     }
 
     fn apply(&self, config: &Config) {
         self.budgets.replace(config.budgets.clone());
         self.alerts.replace(config.alerts.clone());
+        self.config.replace(Some(config.clone()));
         crate::export::use_pricing(&config.pricing);
     }
 }

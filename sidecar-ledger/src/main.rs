@@ -16,6 +16,7 @@ mod export;
 mod ingest;
 mod insights;
 mod metrics;
+mod policy;
 mod query;
 mod render;
 mod state;

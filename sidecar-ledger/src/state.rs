@@ -21,6 +21,33 @@ pub struct AppState {
     pub require_tokens: bool,
     /// Who may read `GET /metrics`, and where it is served.
     pub metrics: MetricsAccess,
+    /// The config file in force (`None`: none given), replaced on a reload.
+    pub config: Arc<crate::config_reload::Shared<Option<tollgate_core::config::Config>>>,
+}
+
+impl AppState {
+    /// The config's teams and lanes, for validating leaders' changes; `None` without a
+    /// config file (then any team and no lane names are known).
+    pub fn known(&self) -> Option<Known> {
+        let config = self.config.current();
+        let config = config.as_ref().as_ref()?;
+        let mut teams = config.wallet_team_ids();
+        teams.extend(config.budgets.iter().map(|b| b.team_id.clone()));
+        teams.sort();
+        teams.dedup();
+        let lanes =
+            tollgate_core::config::filter_config::FilterConfig::from_config(config, "ledger")
+                .map(|f| f.lanes.into_iter().map(|l| l.id).collect())
+                .unwrap_or_default();
+        Some(Known { teams, lanes })
+    }
+}
+
+/// Teams and lane ids of the config in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub teams: Vec<String>,
+    pub lanes: Vec<String>,
 }
 
 /// Access to the ledger's Prometheus metrics: open by default (scrapers send no

@@ -84,9 +84,12 @@ pub fn event_json(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> String {
     serde_json::to_string(&event(id, ts_ms, team, cost_nanos)).unwrap()
 }
 
-/// Undoes schema version 8 (lease holds, delivery gaps) on either backend, so a test can make a
-/// database as an older ledger left it and watch the migrations bring it up again.
-pub const UNDO_SCHEMA_8: &str = "DROP INDEX leases_unsettled;
+/// Undoes every schema version after 7, newest first, on either backend, so a test can
+/// make a database as an older ledger left it and watch the migrations bring it up
+/// again. A new migration adds its undo at the top.
+pub const UNDO_AFTER_SCHEMA_7: &str = "DROP TABLE team_policies;
+    DROP TABLE policy_changes;
+    DROP INDEX leases_unsettled;
     ALTER TABLE leases DROP COLUMN unused_nanos;
     ALTER TABLE leases DROP COLUMN closed_ms;
     ALTER TABLE leases DROP COLUMN settled_ms;

@@ -88,6 +88,8 @@ impl RequestRecord {
         if let Some(e) = self.local_error {
             let outcome = match e {
                 LocalError::WalletExhausted
+                | LocalError::Paused
+                | LocalError::Restricted
                 | LocalError::WalletUnavailable
                 | LocalError::NoLane
                 | LocalError::Internal => Outcome::Refused,

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod metric_names;
 pub mod money;
 pub mod outbox;
+pub mod policy;
 pub mod pricing;
 pub mod refusal;
 pub mod request;

@@ -15,6 +15,10 @@ pub enum LocalError {
     BodyTooLarge,
     NoLane,
     WalletExhausted,
+    /// A leader paused the team, the workflow or the user (see `policy`).
+    Paused,
+    /// A leader's routing restriction refuses the request (see `policy`).
+    Restricted,
     /// The ledger (wallet authority) could not be asked for credit.
     WalletUnavailable,
     Internal,
@@ -28,6 +32,7 @@ impl LocalError {
             LocalError::BadRequest | LocalError::NoLane => 400,
             LocalError::BodyTooLarge => 413,
             LocalError::WalletExhausted => 402,
+            LocalError::Paused | LocalError::Restricted => 403,
             LocalError::WalletUnavailable => 503,
             LocalError::Internal => 500,
         }
@@ -43,6 +48,8 @@ impl LocalError {
             LocalError::BodyTooLarge => "request_too_large",
             LocalError::NoLane => "no_lane",
             LocalError::WalletExhausted => "wallet_exhausted",
+            LocalError::Paused => "paused",
+            LocalError::Restricted => "restricted_by_policy",
             LocalError::WalletUnavailable => "wallet_unavailable",
             LocalError::Internal => "internal_error",
         }
@@ -55,6 +62,7 @@ impl LocalError {
             LocalError::BadRequest | LocalError::NoLane => "invalid_request_error",
             LocalError::BodyTooLarge => "request_too_large",
             LocalError::WalletExhausted => "billing_error",
+            LocalError::Paused | LocalError::Restricted => "permission_error",
             LocalError::WalletUnavailable => "overloaded_error",
             LocalError::Internal => "api_error",
         }

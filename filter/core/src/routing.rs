@@ -10,6 +10,7 @@
 use crate::config::filter_config::{FilterConfig, GroupEntry, LaneEntry};
 use crate::config::{ProviderKind, RoutingStrategy};
 use crate::event::ApiKind;
+use crate::policy::{RestrictAction, TeamPolicy};
 use crate::pricing::PriceTable;
 
 /// Shared, per-lane state (every worker of an instance updates it).
@@ -214,8 +215,22 @@ fn price_key(prices: &PriceTable, lane: &LaneEntry) -> u64 {
         .map_or(u64::MAX, |p| p.input.saturating_add(p.output))
 }
 
+/// Why no lane serves a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoLane(pub String);
+pub enum NoLane {
+    /// Nothing the configuration allows can serve it.
+    Unservable(String),
+    /// A leader's restriction refuses it (a premium lane for an unapproved workflow).
+    Restricted(String),
+}
+
+impl NoLane {
+    pub fn message(&self) -> &str {
+        match self {
+            NoLane::Unservable(m) | NoLane::Restricted(m) => m,
+        }
+    }
+}
 
 pub struct RouteQuery<'a> {
     pub api: ApiKind,
@@ -228,6 +243,8 @@ pub struct RouteQuery<'a> {
     /// A uniformly random number, for the weighted strategy.
     pub random: u64,
     pub now_ms: i64,
+    /// The team's runtime policy (pins and premium restrictions narrow the lanes).
+    pub policy: Option<&'a TeamPolicy>,
 }
 
 /// The lanes to try for a request, best first, at most `max_attempts` of them.
@@ -238,12 +255,19 @@ pub fn plan<'a>(
     stats: impl Fn(&LaneEntry) -> LaneStats,
 ) -> Result<Vec<&'a LaneEntry>, NoLane> {
     let workflow_lanes = q.workflow.and_then(|w| q.group.workflow_lanes.get(w));
+    let pin = q.policy.and_then(|p| p.pin(q.workflow));
+    let restriction = q.policy.and_then(|p| {
+        let r = p.premium.as_ref()?;
+        (p.premium_allowed(q.workflow) == Some(false)).then_some(r)
+    });
     let allowed = |l: &LaneEntry| {
         q.group
             .allowed_lanes
             .as_ref()
             .is_none_or(|a| a.contains(&l.id))
             && workflow_lanes.is_none_or(|a| a.contains(&l.id))
+            && pin.is_none_or(|p| p == l.id)
+            && !(l.premium && restriction.is_some_and(|r| r.action == RestrictAction::Downgrade))
     };
     let servable: Vec<&LaneEntry> = config
         .lanes
@@ -280,8 +304,20 @@ pub fn plan<'a>(
             }
         }
     };
+    if let Some(r) = restriction.filter(|r| r.action == RestrictAction::Refuse) {
+        if lanes.iter().any(|l| l.premium) {
+            return Err(NoLane::Restricted(format!(
+                "premium lanes are restricted to the workflows {} of team {} (by {}: {}); this request's workflow is {}",
+                r.allowed_workflows.join(", "),
+                q.group.team,
+                r.by,
+                r.reason,
+                q.workflow.map_or("not set".to_string(), |w| format!("'{w}'"))
+            )));
+        }
+    }
     if lanes.is_empty() {
-        return Err(NoLane(match by_alias {
+        return Err(NoLane::Unservable(match by_alias {
             Some(_) => format!(
                 "no lane allowed for consumer group '{}' serves model '{}' for this API",
                 q.group.name, q.requested_model
@@ -351,13 +387,16 @@ fn order(
     }
 }
 
-/// Whether serving on `lane` is premium, and if so whether the workflow is approved.
+/// Whether serving on `lane` is premium, and if so whether the workflow is approved
+/// (by the configuration, or by a leader's premium restriction that lists it).
 pub fn premium_status(
     lane: &LaneEntry,
     group: &GroupEntry,
     workflow: Option<&str>,
+    policy: Option<&TeamPolicy>,
 ) -> (bool, bool) {
-    let approved = workflow.is_some_and(|w| group.premium_workflows.iter().any(|p| p == w));
+    let approved = workflow.is_some_and(|w| group.premium_workflows.iter().any(|p| p == w))
+        || policy.and_then(|p| p.premium_allowed(workflow)) == Some(true);
     (lane.premium, lane.premium && approved)
 }
 
@@ -499,6 +538,7 @@ mod tests {
             translation,
             random: 0,
             now_ms: 120_000,
+            policy: None,
         }
     }
 
@@ -566,6 +606,66 @@ mod tests {
         assert_eq!(
             plan_with(RoutingStrategy::LatencyBased, &lat),
             ["haiku", "big", "mini"]
+        );
+    }
+
+    #[test]
+    fn a_leaders_policy_pins_workflows_and_restricts_premium_lanes() {
+        use crate::policy::{PremiumRestriction, RestrictAction, TeamPolicy};
+        let g = group();
+        let cfg = config(three(), RoutingStrategy::CostBased);
+        let run = |policy: &TeamPolicy, workflow: Option<&'static str>, model: &'static str| {
+            let mut q = query(&g, model, true);
+            q.workflow = workflow;
+            q.policy = Some(policy);
+            plan(&cfg, &prices(), &q, |_| LaneStats::default()).map(|p| ids(&p))
+        };
+        // The premium lane serves what asks for its model, until restricted.
+        let free = TeamPolicy::default();
+        assert_eq!(
+            run(&free, Some("summarise"), "gpt-4o"),
+            Ok(vec!["big".into()])
+        );
+        let mut restricted = TeamPolicy {
+            premium: Some(PremiumRestriction {
+                allowed_workflows: vec!["codegen".into()],
+                action: RestrictAction::Downgrade,
+                reason: "premium drift".into(),
+                by: "lead".into(),
+            }),
+            ..Default::default()
+        };
+        // Downgrade: an unapproved workflow is served by an ordinary lane instead.
+        assert_eq!(
+            run(&restricted, Some("summarise"), "gpt-4o"),
+            Ok(vec!["mini".into()])
+        );
+        assert_eq!(
+            run(&restricted, Some("codegen"), "gpt-4o"),
+            Ok(vec!["big".into()])
+        );
+        // Refuse: it is refused, naming the restriction.
+        restricted.premium.as_mut().unwrap().action = RestrictAction::Refuse;
+        match run(&restricted, Some("summarise"), "gpt-4o") {
+            Err(NoLane::Restricted(m)) => {
+                assert!(m.contains("codegen") && m.contains("premium drift"), "{m}")
+            }
+            other => panic!("expected a restriction, got {other:?}"),
+        }
+        assert_eq!(
+            run(&restricted, Some("summarise"), "gpt-4o-mini"),
+            Ok(vec!["mini".into()])
+        );
+        // A pin serves the workflow from its lane only.
+        let mut pinned = TeamPolicy::default();
+        pinned.pins.insert("summarise".into(), "haiku".into());
+        assert_eq!(
+            run(&pinned, Some("summarise"), "gpt-4o"),
+            Ok(vec!["haiku".into()])
+        );
+        assert_eq!(
+            run(&pinned, Some("other"), "gpt-4o"),
+            Ok(vec!["big".into()])
         );
     }
 
@@ -678,7 +778,7 @@ mod tests {
             LaneStats::default()
         })
         .unwrap_err();
-        assert!(err.0.contains("support"), "{}", err.0);
+        assert!(err.message().contains("support"), "{}", err.message());
         // Cooling lanes are skipped unless all are cooling.
         g.allowed_lanes = None;
         let cool = |l: &LaneEntry| LaneStats {
@@ -734,10 +834,19 @@ mod tests {
     fn premium_use_is_flagged_and_approval_checked() {
         let g = group();
         let mut l = lane("big", ProviderKind::Openai, "gpt-4o");
-        assert_eq!(premium_status(&l, &g, Some("escalation")), (false, false));
+        assert_eq!(
+            premium_status(&l, &g, Some("escalation"), None),
+            (false, false)
+        );
         l.premium = true;
-        assert_eq!(premium_status(&l, &g, Some("escalation")), (true, true));
-        assert_eq!(premium_status(&l, &g, Some("drafting")), (true, false));
-        assert_eq!(premium_status(&l, &g, None), (true, false));
+        assert_eq!(
+            premium_status(&l, &g, Some("escalation"), None),
+            (true, true)
+        );
+        assert_eq!(
+            premium_status(&l, &g, Some("drafting"), None),
+            (true, false)
+        );
+        assert_eq!(premium_status(&l, &g, None, None), (true, false));
     }
 }

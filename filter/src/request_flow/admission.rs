@@ -7,9 +7,10 @@ use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 use tollgate_core::accounting::ServedBy;
 use tollgate_core::budget::reservation_nanos;
+use tollgate_core::policy::pause_message;
 use tollgate_core::refusal::LocalError;
 use tollgate_core::request::ParsedRequest;
-use tollgate_core::routing::{plan, premium_status, RouteQuery};
+use tollgate_core::routing::{plan, premium_status, NoLane, RouteQuery};
 
 use crate::host::now_ms;
 use crate::ids::random_u64;
@@ -69,6 +70,19 @@ impl RequestFlow {
         };
         let now = now_ms();
         let workflow = self.record.as_ref().and_then(|r| r.workflow.clone());
+        let user = self
+            .record
+            .as_ref()
+            .and_then(|r| r.user.clone())
+            .or_else(|| parsed.facts.user.clone());
+        let policy_set = self.rt.team_policy(&group.team);
+        let policy = policy_set.as_deref().and_then(|s| s.team(&group.team));
+        if let Some(pause) =
+            policy.and_then(|p| p.pause_for(workflow.as_deref(), user.as_deref(), now))
+        {
+            let message = pause_message(&group.team, pause);
+            return Err(self.refuse(LocalError::Paused, &message));
+        }
         let query = RouteQuery {
             api,
             workflow: workflow.as_deref(),
@@ -77,12 +91,14 @@ impl RequestFlow {
             translation: TRANSLATION,
             random: random_u64(now),
             now_ms: now,
+            policy,
         };
         let lanes = match plan(&self.rt.config, &self.rt.prices, &query, |l| {
             self.rt.lanes.read(&l.id, now)
         }) {
             Ok(lanes) => lanes.into_iter().cloned().collect::<Vec<_>>(),
-            Err(e) => return Err(self.refuse(LocalError::NoLane, &e.0)),
+            Err(NoLane::Restricted(m)) => return Err(self.refuse(LocalError::Restricted, &m)),
+            Err(NoLane::Unservable(m)) => return Err(self.refuse(LocalError::NoLane, &m)),
         };
         let lane = lanes[0].clone();
         if let Some(r) = self.record.as_mut() {
@@ -97,7 +113,8 @@ impl RequestFlow {
                 lane: lane.id.clone(),
                 model: lane.model.clone(),
             });
-            (r.premium, r.premium_approved) = premium_status(&lane, group, r.workflow.as_deref());
+            (r.premium, r.premium_approved) =
+                premium_status(&lane, group, r.workflow.as_deref(), policy);
         }
         // Reserve for the dearest lane the request may end up on (fallbacks included).
         let reservation = lanes

@@ -84,14 +84,16 @@ impl RequestFlow {
                 // The group is read through a handle of its own (no deep clone per request).
                 let rt = Rc::clone(&self.rt);
                 let group = group_of(&rt, self.record.as_ref());
+                let policy_set = group.and_then(|g| rt.team_policy(&g.team));
                 if let (Some(r), Some(group)) = (self.record.as_mut(), group) {
+                    let policy = policy_set.as_deref().and_then(|s| s.team(&group.team));
                     r.served_by = Some(ServedBy {
                         provider: lane.provider.as_str().to_string(),
                         lane: lane.id.clone(),
                         model: lane.model.clone(),
                     });
                     (r.premium, r.premium_approved) =
-                        premium_status(&lane, group, r.workflow.as_deref());
+                        premium_status(&lane, group, r.workflow.as_deref(), policy);
                 }
                 self.rt.lanes.started(&lane.id, now_ms());
                 self.upstream_lane = Some(lane.id.clone());

@@ -17,6 +17,8 @@ mod attribution;
 mod cached;
 mod completion;
 mod fallback;
+#[cfg(test)]
+mod policy_tests;
 mod refusal;
 mod response_body;
 mod response_headers;

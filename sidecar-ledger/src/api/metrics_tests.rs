@@ -22,6 +22,7 @@ fn state(dir: &TempDir, metrics: MetricsAccess) -> AppState {
         budgets: crate::config_reload::Shared::new(Vec::new()),
         require_tokens: false,
         metrics,
+        config: crate::config_reload::Shared::new(None),
     }
 }
 

@@ -12,6 +12,9 @@ mod meta;
 mod metrics;
 #[cfg(test)]
 mod metrics_tests;
+mod policy;
+#[cfg(test)]
+mod policy_tests;
 mod spend;
 #[cfg(test)]
 mod tests;
@@ -43,6 +46,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         budgets: crate::config_reload::Shared::new(Vec::new()),
         require_tokens: false,
         metrics: MetricsAccess::default(),
+        config: crate::config_reload::Shared::new(None),
     })
 }
 
@@ -97,6 +101,11 @@ pub fn router_with(state: AppState) -> Router {
             axum::routing::post(wallets::post_resolve_hold),
         )
         .route("/v1/leases", axum::routing::post(wallets::post_lease))
+        .route("/v1/policy", get(policy::get_policy_set))
+        .route(
+            "/v1/teams/{team}/policy",
+            get(policy::get_team_policy).post(policy::post_team_policy),
+        )
         .route("/v1/budgets", get(budgets::list_budgets))
         .route("/v1/alerts", get(budgets::list_alerts))
         .fallback(not_found)

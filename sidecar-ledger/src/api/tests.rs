@@ -464,6 +464,9 @@ async fn health_home_page_and_openapi() {
         ("/v1/insights/top", "get"),
         ("/v1/insights/drivers", "get"),
         ("/v1/insights/delivery", "get"),
+        ("/v1/policy", "get"),
+        ("/v1/teams/{team}/policy", "get"),
+        ("/v1/teams/{team}/policy", "post"),
     ];
     for (path, method) in routes {
         assert!(

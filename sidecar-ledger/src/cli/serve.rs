@@ -186,6 +186,7 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         budgets: live.budgets.clone(),
         require_tokens: args.require_tokens,
         metrics,
+        config: live.config.clone(),
     };
     if let Some(l) = metrics_listener {
         // Ends with the process (the runtime is dropped after the API server stops).

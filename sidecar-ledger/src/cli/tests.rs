@@ -66,6 +66,7 @@ async fn wallet_and_export_send_the_token_a_ledger_requires() {
         budgets: crate::config_reload::Shared::new(Vec::new()),
         require_tokens: true,
         metrics: Default::default(),
+        config: crate::config_reload::Shared::new(None),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ledger = format!("http://{}", listener.local_addr().unwrap());

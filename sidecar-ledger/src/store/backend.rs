@@ -8,9 +8,12 @@ use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 
 use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
+use tollgate_core::policy::PolicySet;
+
 use super::error::StoreError;
 use super::export::{ExportScope, Period, PeriodRow};
 use super::insights::InsightQuery;
+use super::policy::{ApplyChange, NewPolicyChange, PolicyChangeOutcome, PolicyChangeRecord};
 use super::spend_plan::Rollups;
 use super::tokens::{NewToken, TokenRecord};
 use super::types::{DeliveryGap, IngestBatch, IngestOutcome, SpendRow, StoredRejection};
@@ -78,6 +81,25 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<LeaseGrant>, StoreError>;
+
+    /// Every team's runtime policy, with the document's version.
+    fn policy_set(&self) -> Result<PolicySet, StoreError>;
+
+    /// Applies a change to the team's policy in one transaction: records it with its
+    /// actor and reason, calls `apply` with the team's current policy and the change's
+    /// id, and stores the result as the new version. A refusal stores nothing.
+    fn change_policy(
+        &self,
+        change: &NewPolicyChange<'_>,
+        apply: ApplyChange<'_>,
+    ) -> Result<PolicyChangeOutcome, StoreError>;
+
+    /// The team's policy changes, newest first.
+    fn policy_changes(
+        &self,
+        team: &str,
+        limit: usize,
+    ) -> Result<Vec<PolicyChangeRecord>, StoreError>;
 
     /// Events Envoys reported dropping, that were dropped at or after `since_ms`,
     /// newest first.

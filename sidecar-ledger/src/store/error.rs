@@ -16,6 +16,8 @@ pub enum StoreError {
     },
     /// A stored value this binary cannot interpret (e.g. an unknown enum name).
     Corrupt(String),
+    /// A transaction's own rule refused the write; it was rolled back.
+    Refused(String),
 }
 
 impl fmt::Display for StoreError {
@@ -36,6 +38,7 @@ impl fmt::Display for StoreError {
                 "database schema version {found} is newer than this ledger supports ({supported}); upgrade the ledger"
             ),
             StoreError::Corrupt(m) => write!(f, "unreadable stored data: {m}"),
+            StoreError::Refused(m) => write!(f, "refused: {m}"),
         }
     }
 }

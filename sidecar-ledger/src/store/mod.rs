@@ -22,6 +22,7 @@ pub mod export;
 mod insight_sql;
 pub mod insights;
 mod open;
+pub mod policy;
 pub mod postgres;
 mod rollup_deltas;
 pub mod spend_plan;

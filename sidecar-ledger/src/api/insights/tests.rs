@@ -54,6 +54,7 @@ fn fixture_on(store: Arc<dyn Store>, guard: Guard, require_tokens: bool) -> Fixt
         .unwrap()]),
         require_tokens,
         metrics: Default::default(),
+        config: crate::config_reload::Shared::new(None),
     });
     Fixture {
         app,

@@ -9,5 +9,6 @@
 
 pub(crate) mod fixtures;
 mod insights;
+mod policy;
 mod rollups;
 mod suite;

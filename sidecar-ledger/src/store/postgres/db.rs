@@ -30,6 +30,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_wallet_unchecked.sql")),
     (7, include_str!("migrations/0007_bulk_rollups.sql")),
     (8, include_str!("migrations/0008_delivery_safety.sql")),
+    (9, include_str!("migrations/0009_team_policies.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

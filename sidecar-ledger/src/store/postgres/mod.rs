@@ -35,6 +35,7 @@ mod export;
 mod fold;
 mod ingest;
 mod insights;
+mod policy;
 mod rollups;
 mod spend;
 mod sql_args;
@@ -151,6 +152,26 @@ impl Store for PgStore {
         ttl_ms: i64,
     ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
         self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn policy_set(&self) -> Result<tollgate_core::policy::PolicySet, StoreError> {
+        self.policy_set_impl()
+    }
+
+    fn change_policy(
+        &self,
+        change: &crate::store::policy::NewPolicyChange<'_>,
+        apply: crate::store::policy::ApplyChange<'_>,
+    ) -> Result<crate::store::policy::PolicyChangeOutcome, StoreError> {
+        self.change_policy_impl(change, apply)
+    }
+
+    fn policy_changes(
+        &self,
+        team: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::store::policy::PolicyChangeRecord>, StoreError> {
+        self.policy_changes_impl(team, limit)
     }
 
     fn delivery_gaps(

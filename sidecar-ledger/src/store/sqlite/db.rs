@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_wallet_unchecked.sql"),
     include_str!("migrations/0007_bulk_rollups.sql"),
     include_str!("migrations/0008_delivery_safety.sql"),
+    include_str!("migrations/0009_team_policies.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

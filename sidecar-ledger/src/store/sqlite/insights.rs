@@ -198,7 +198,8 @@ mod tests {
                  PRAGMA user_version = 3;",
             )
             .unwrap();
-            w.execute_batch(crate::test_util::UNDO_SCHEMA_8).unwrap();
+            w.execute_batch(crate::test_util::UNDO_AFTER_SCHEMA_7)
+                .unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
         let rows = store.insight_rows(&q(vec![InsightDim::Team])).unwrap();

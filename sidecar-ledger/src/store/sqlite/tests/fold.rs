@@ -114,7 +114,7 @@ fn a_database_from_before_version_7_counts_its_events_once() {
             .unwrap();
         store
             .writer()
-            .execute_batch(crate::test_util::UNDO_SCHEMA_8)
+            .execute_batch(crate::test_util::UNDO_AFTER_SCHEMA_7)
             .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
