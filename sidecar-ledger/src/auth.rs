@@ -190,6 +190,7 @@ fn access(method: &Method, path: &str) -> Access {
         "/v1/wallets" if get => Access::Read(Scope::List("wallets")),
         "/v1/budgets" if get => Access::Read(Scope::List("budgets")),
         "/v1/alerts" if get => Access::Read(Scope::List("alerts")),
+        "/v1/allocation-requests" if get => Access::Read(Scope::List("requests")),
         "/v1/rejected-events" if get => Access::Read(Scope::AllTeams),
         _ if path.starts_with("/v1/wallets/")
             && (path.ends_with("/allocations") || path.ends_with("/resolve")) =>
@@ -449,6 +450,17 @@ mod tests {
         assert_eq!(
             access(&Method::POST, "/v1/teams/team_a/policy"),
             Access::Act
+        );
+        assert_eq!(
+            access(
+                &Method::POST,
+                "/v1/teams/team_a/allocation-requests/3/decision"
+            ),
+            Access::Act
+        );
+        assert_eq!(
+            access(&Method::GET, "/v1/allocation-requests"),
+            Access::Read(Scope::List("requests"))
         );
     }
 

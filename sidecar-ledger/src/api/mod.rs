@@ -3,6 +3,11 @@
 //! in the child modules; what they share lives below this layer (`crate::state`,
 //! `crate::error`, `crate::clock`), so nothing here is imported back.
 
+#[cfg(test)]
+mod action_fixture;
+mod allocation_requests;
+#[cfg(test)]
+mod allocation_requests_tests;
 mod blocking;
 mod budgets;
 mod events;
@@ -101,6 +106,18 @@ pub fn router_with(state: AppState) -> Router {
             axum::routing::post(wallets::post_resolve_hold),
         )
         .route("/v1/leases", axum::routing::post(wallets::post_lease))
+        .route(
+            "/v1/allocation-requests",
+            get(allocation_requests::get_requests),
+        )
+        .route(
+            "/v1/teams/{team}/allocation-requests",
+            get(allocation_requests::get_team_requests).post(allocation_requests::post_request),
+        )
+        .route(
+            "/v1/teams/{team}/allocation-requests/{id}/decision",
+            axum::routing::post(allocation_requests::post_decision),
+        )
         .route("/v1/policy", get(policy::get_policy_set))
         .route(
             "/v1/teams/{team}/policy",

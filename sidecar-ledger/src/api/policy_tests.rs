@@ -2,92 +2,15 @@
 //! what, validation against the config's teams and lanes, idempotent retries, and the
 //! versioned document Envoy polls.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-use crate::api::router_with;
-use crate::auth;
-use crate::state::{AppState, DEFAULT_LEASE_TTL_MS};
-use crate::store::tokens::{NewToken, Role};
-use crate::store::{SqliteStore, Store};
-use crate::test_util::TempDir;
-
-struct Fixture {
-    app: Router,
-    store: Arc<dyn Store>,
-    _dir: TempDir,
-}
-
-fn fixture() -> Fixture {
-    let dir = TempDir::new();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("ledger.sqlite3")).unwrap());
-    let text = include_str!("../../../examples/tollgate.yaml");
-    let config = crate::config_file::parse(text).unwrap().config;
-    let app = router_with(AppState {
-        store: store.clone(),
-        lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
-        budgets: crate::config_reload::Shared::new(Vec::new()),
-        require_tokens: false,
-        metrics: Default::default(),
-        config: crate::config_reload::Shared::new(Some(config)),
-    });
-    Fixture {
-        app,
-        store,
-        _dir: dir,
-    }
-}
+use super::action_fixture::{fixture, Fixture};
+use crate::store::tokens::Role;
 
 impl Fixture {
-    fn token(&self, name: &str, role: Role, team: Option<&str>) -> String {
-        let token = auth::generate_token().unwrap();
-        self.store
-            .create_token(
-                &NewToken {
-                    name: name.into(),
-                    role,
-                    team: team.map(str::to_string),
-                    sha256: auth::hash_token(&token),
-                },
-                0,
-            )
-            .unwrap();
-        token
-    }
-
-    async fn call(&self, req: Request<Body>) -> (StatusCode, Value) {
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn get(&self, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut req = Request::get(uri);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        self.call(req.body(Body::empty()).unwrap()).await
-    }
-
     async fn change(&self, team: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        let mut req = Request::post(format!("/v1/teams/{team}/policy"))
-            .header(header::CONTENT_TYPE, "application/json");
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        self.call(req.body(Body::from(body.to_string())).unwrap())
+        self.post(&format!("/v1/teams/{team}/policy"), token, body)
             .await
     }
 }

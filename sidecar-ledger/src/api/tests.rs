@@ -465,6 +465,10 @@ async fn health_home_page_and_openapi() {
         ("/v1/insights/drivers", "get"),
         ("/v1/insights/delivery", "get"),
         ("/v1/policy", "get"),
+        ("/v1/allocation-requests", "get"),
+        ("/v1/teams/{team}/allocation-requests", "get"),
+        ("/v1/teams/{team}/allocation-requests", "post"),
+        ("/v1/teams/{team}/allocation-requests/{id}/decision", "post"),
         ("/v1/teams/{team}/policy", "get"),
         ("/v1/teams/{team}/policy", "post"),
     ];

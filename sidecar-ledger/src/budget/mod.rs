@@ -225,15 +225,9 @@ pub fn notice(s: &BudgetStatus) -> Option<String> {
     ))
 }
 
-/// Evaluates every budget and records newly reached thresholds. Returns how many
-/// alerts fired.
-pub fn evaluate(
-    store: &dyn Store,
-    budgets: &[BudgetDef],
-    alerts: &AlertsConfig,
-    now_ms: i64,
-) -> Result<usize, StoreError> {
-    let webhooks: Vec<(String, String)> = alerts
+/// The configured alert webhooks as the store records deliveries: `(url, format)`.
+pub fn webhook_targets(alerts: &AlertsConfig) -> Vec<(String, String)> {
+    alerts
         .webhooks
         .iter()
         .map(|w| {
@@ -243,7 +237,18 @@ pub fn evaluate(
             };
             (w.url.clone(), format.to_string())
         })
-        .collect();
+        .collect()
+}
+
+/// Evaluates every budget and records newly reached thresholds. Returns how many
+/// alerts fired.
+pub fn evaluate(
+    store: &dyn Store,
+    budgets: &[BudgetDef],
+    alerts: &AlertsConfig,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let webhooks = webhook_targets(alerts);
     let mut fired = 0;
     let budgets: Vec<&BudgetDef> = budgets.iter().collect();
     for s in statuses(store, &budgets, now_ms)? {

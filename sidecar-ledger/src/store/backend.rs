@@ -10,6 +10,10 @@ use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
 use tollgate_core::policy::PolicySet;
 
+use super::allocation_requests::{
+    AllocationRequestRecord, DecideOutcome, DecisionInput, FileOutcome, NewAllocationRequest,
+    RequestStatus,
+};
 use super::error::StoreError;
 use super::export::{ExportScope, Period, PeriodRow};
 use super::insights::InsightQuery;
@@ -93,6 +97,29 @@ pub trait Store: Send + Sync + 'static {
         change: &NewPolicyChange<'_>,
         apply: ApplyChange<'_>,
     ) -> Result<PolicyChangeOutcome, StoreError>;
+
+    /// Files an allocation request (or, for a known idempotency key, answers with the
+    /// request already filed).
+    fn file_allocation_request(
+        &self,
+        request: &NewAllocationRequest<'_>,
+    ) -> Result<FileOutcome, StoreError>;
+
+    /// Allocation requests, newest first: one team's or every team's, of one status or
+    /// any.
+    fn allocation_requests(
+        &self,
+        team: Option<&str>,
+        status: Option<RequestStatus>,
+        limit: usize,
+    ) -> Result<Vec<AllocationRequestRecord>, StoreError>;
+
+    /// Decides a pending request; an approval writes the wallet grant (idempotency key
+    /// `allocation-request:{id}`) in the same transaction.
+    fn decide_allocation_request(
+        &self,
+        decision: &DecisionInput<'_>,
+    ) -> Result<DecideOutcome, StoreError>;
 
     /// The team's policy changes, newest first.
     fn policy_changes(

@@ -13,6 +13,7 @@
 //! `insight_sql`, `rollup_deltas`, `event_text`). This file only wires them.
 
 pub mod alerts;
+pub mod allocation_requests;
 pub(crate) mod backend;
 #[cfg(test)]
 pub(crate) mod conformance;

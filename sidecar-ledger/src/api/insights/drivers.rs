@@ -54,7 +54,7 @@ pub struct DriversResponse {
     pub summary: String,
 }
 
-fn cells_of(rows: &Grouped) -> (BTreeMap<CellKey, CellSums>, i64) {
+pub(super) fn cells_of(rows: &Grouped) -> (BTreeMap<CellKey, CellSums>, i64) {
     let mut out: BTreeMap<CellKey, CellSums> = BTreeMap::new();
     let mut requests = 0;
     for (_, key, s) in rows {

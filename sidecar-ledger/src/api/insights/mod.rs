@@ -10,6 +10,7 @@ mod budget;
 mod cache;
 mod delivery;
 mod drivers;
+pub mod evidence;
 mod grouping;
 mod mix;
 mod premium;

@@ -46,7 +46,7 @@ pub struct TeamsResponse {
 }
 
 /// Run rate per day: a trimmed mean of the last 14 full days (as budget forecasts).
-fn run_rate(daily: &DailySpend, team: &str, now: i64) -> i64 {
+pub(super) fn run_rate(daily: &DailySpend, team: &str, now: i64) -> i64 {
     let today = now.div_euclid(DAY_MS);
     let days = daily.days(team, today - 14, today);
     let first = days.iter().position(|&d| d > 0).unwrap_or(days.len());

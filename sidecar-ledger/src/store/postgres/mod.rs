@@ -24,6 +24,7 @@
 //! the children share the pool and transactions in [`db`] and never import this file.
 
 mod alerts;
+mod allocation_requests;
 #[cfg(test)]
 pub(crate) use alerts::CLAIM_MS;
 #[cfg(test)]
@@ -152,6 +153,29 @@ impl Store for PgStore {
         ttl_ms: i64,
     ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
         self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn file_allocation_request(
+        &self,
+        request: &crate::store::allocation_requests::NewAllocationRequest<'_>,
+    ) -> Result<crate::store::allocation_requests::FileOutcome, StoreError> {
+        self.file_allocation_request_impl(request)
+    }
+
+    fn allocation_requests(
+        &self,
+        team: Option<&str>,
+        status: Option<crate::store::allocation_requests::RequestStatus>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::allocation_requests::AllocationRequestRecord>, StoreError> {
+        self.allocation_requests_impl(team, status, limit)
+    }
+
+    fn decide_allocation_request(
+        &self,
+        decision: &crate::store::allocation_requests::DecisionInput<'_>,
+    ) -> Result<crate::store::allocation_requests::DecideOutcome, StoreError> {
+        self.decide_allocation_request_impl(decision)
     }
 
     fn policy_set(&self) -> Result<tollgate_core::policy::PolicySet, StoreError> {

@@ -70,7 +70,7 @@ fn entry_from_row(r: &Row) -> Result<WalletEntry, StoreError> {
     })
 }
 
-fn state(
+pub(super) fn state(
     client: &mut impl GenericClient,
     team: &str,
     now_ms: i64,
@@ -86,7 +86,7 @@ fn state(
 }
 
 /// Locks the team's wallet row until the transaction ends; false if there is none.
-fn lock_wallet(tx: &mut Transaction<'_>, team: &str) -> Result<bool, StoreError> {
+pub(super) fn lock_wallet(tx: &mut Transaction<'_>, team: &str) -> Result<bool, StoreError> {
     if has_nul(team) {
         return Ok(false);
     }
@@ -95,7 +95,7 @@ fn lock_wallet(tx: &mut Transaction<'_>, team: &str) -> Result<bool, StoreError>
         .is_some())
 }
 
-fn insert_entry(
+pub(super) fn insert_entry(
     tx: &mut Transaction<'_>,
     e: &NewEntry,
     now_ms: i64,

@@ -11,6 +11,7 @@
 //! the children share the connection handling in [`db`] and never import this file.
 
 mod alerts;
+mod allocation_requests;
 mod checkpoint;
 mod db;
 mod delivery;
@@ -148,6 +149,29 @@ impl Store for SqliteStore {
         ttl_ms: i64,
     ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
         self.lease_impl(request, now_ms, ttl_ms)
+    }
+
+    fn file_allocation_request(
+        &self,
+        request: &crate::store::allocation_requests::NewAllocationRequest<'_>,
+    ) -> Result<crate::store::allocation_requests::FileOutcome, StoreError> {
+        self.file_allocation_request_impl(request)
+    }
+
+    fn allocation_requests(
+        &self,
+        team: Option<&str>,
+        status: Option<crate::store::allocation_requests::RequestStatus>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::allocation_requests::AllocationRequestRecord>, StoreError> {
+        self.allocation_requests_impl(team, status, limit)
+    }
+
+    fn decide_allocation_request(
+        &self,
+        decision: &crate::store::allocation_requests::DecisionInput<'_>,
+    ) -> Result<crate::store::allocation_requests::DecideOutcome, StoreError> {
+        self.decide_allocation_request_impl(decision)
     }
 
     fn policy_set(&self) -> Result<tollgate_core::policy::PolicySet, StoreError> {

@@ -65,7 +65,7 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletEntry> {
 
 const ENTRY_COLUMNS: &str = "id, team, kind, amount_nanos, actor, reason, ts_ms";
 
-fn state(
+pub(super) fn state(
     tx: &rusqlite::Connection,
     team: &str,
     now_ms: i64,
@@ -76,7 +76,7 @@ fn state(
         .optional()?)
 }
 
-fn insert_entry(
+pub(super) fn insert_entry(
     tx: &Transaction<'_>,
     e: &NewEntry,
     now_ms: i64,
