@@ -191,6 +191,7 @@ fn access(method: &Method, path: &str) -> Access {
         "/v1/budgets" if get => Access::Read(Scope::List("budgets")),
         "/v1/alerts" if get => Access::Read(Scope::List("alerts")),
         "/v1/allocation-requests" if get => Access::Read(Scope::List("requests")),
+        "/v1/budget-changes" if get => Access::Read(Scope::List("changes")),
         "/v1/rejected-events" if get => Access::Read(Scope::AllTeams),
         _ if path.starts_with("/v1/wallets/")
             && (path.ends_with("/allocations") || path.ends_with("/resolve")) =>

@@ -59,12 +59,40 @@ impl LiveConfig {
         }
     }
 
+    /// Puts the file in force. Budgets are the store's (see [`refresh_budgets`]): the
+    /// file only seeds and edits them.
     fn apply(&self, config: &Config) {
-        self.budgets.replace(config.budgets.clone());
         self.alerts.replace(config.alerts.clone());
         self.config.replace(Some(config.clone()));
         crate::export::use_pricing(&config.pricing);
     }
+}
+
+/// Brings the file's budgets into the store (a budget edited in the file is recorded
+/// as a change by the config file; one the file left alone keeps what is in force) and
+/// puts the store's budgets in force.
+fn sync_budgets(
+    store: &dyn Store,
+    live: &LiveConfig,
+    file: &[BudgetDef],
+    now_ms: i64,
+) -> Result<(), String> {
+    for change in store
+        .sync_file_budgets(file, now_ms)
+        .map_err(|e| format!("cannot record the budgets of the config file: {e}"))?
+    {
+        tracing::info!(team = change.team, "budget changed in the config file");
+    }
+    refresh_budgets(store, &live.budgets)
+}
+
+/// Puts the store's budgets in force (after any change to them).
+pub fn refresh_budgets(store: &dyn Store, budgets: &Shared<Vec<BudgetDef>>) -> Result<(), String> {
+    let in_force = store
+        .budgets_in_force()
+        .map_err(|e| format!("cannot read the budgets in force: {e}"))?;
+    budgets.replace(in_force);
+    Ok(())
 }
 
 /// What one reload attempt did.
@@ -113,8 +141,9 @@ impl Reloader {
         let loaded = config_file::parse(&text).map_err(|e| e.report(path))?;
         crate::wallet_seed::seed_wallets(store.as_ref(), &loaded.config, path, now_ms)
             .map_err(|e| format!("cannot create the wallets of {}: {e}", path.display()))?;
-        let live = LiveConfig::new(loaded.config.budgets.clone(), loaded.config.alerts.clone());
+        let live = LiveConfig::new(Vec::new(), loaded.config.alerts.clone());
         live.apply(&loaded.config);
+        sync_budgets(store.as_ref(), &live, &loaded.config.budgets, now_ms)?;
         Ok(Reloader {
             path: path.to_path_buf(),
             store,
@@ -175,6 +204,8 @@ impl Reloader {
                 );
             }
         }
+        sync_budgets(self.store.as_ref(), &self.live, &config.budgets, now_ms)
+            .map_err(ReloadError::Failed)?;
         self.live.apply(&config);
         self.current = config;
         self.last_text = Some(text);
@@ -335,6 +366,55 @@ wallets:
         r.reload(false, 8).unwrap();
         assert!(live.budgets.current().is_empty());
         assert_eq!(allocated(&store, "team_research"), Some(2_500_000_000));
+    }
+
+    #[test]
+    fn a_budget_changed_through_the_api_survives_reloads_until_the_file_edits_it() {
+        let dir = TempDir::new();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap());
+        let file = dir.path().join("tollgate.yaml");
+        std::fs::write(&file, with_research("1.00")).unwrap();
+        let mut r = Reloader::start(&file, store.clone(), 1).unwrap();
+        let live = r.live();
+        let amount = |live: &LiveConfig| live.budgets.current()[0].amount_usd.0;
+        assert_eq!(amount(&live), 3_000_000_000);
+
+        let mut raised = live.budgets.current()[0].clone();
+        raised.amount_usd = tollgate_core::money::Usd(8_000_000_000);
+        store
+            .change_budget(&crate::store::budgets::NewBudgetChange {
+                team: "team_research",
+                after: Some(&raised),
+                actor: "finance desk",
+                reason: "launch",
+                propose: false,
+                idempotency_key: None,
+                now_ms: 2,
+            })
+            .unwrap();
+        refresh_budgets(store.as_ref(), &live.budgets).unwrap();
+        assert_eq!(amount(&live), 8_000_000_000);
+
+        // A forced reload (SIGHUP) and an edit elsewhere in the file keep it.
+        r.reload(true, 3).unwrap();
+        assert_eq!(amount(&live), 8_000_000_000);
+        std::fs::write(&file, with_research("1.50")).unwrap();
+        r.reload(false, 4).unwrap();
+        assert_eq!(amount(&live), 8_000_000_000);
+
+        // Editing the budget in the file is the latest edit: it wins, recorded.
+        std::fs::write(
+            &file,
+            with_research("1.50").replace("amount_usd: '3.00'", "amount_usd: '4.00'"),
+        )
+        .unwrap();
+        r.reload(false, 5).unwrap();
+        assert_eq!(amount(&live), 4_000_000_000);
+        let history = store
+            .budget_changes(Some("team_research"), None, 10)
+            .unwrap();
+        assert_eq!(history[0].actor, crate::store::budgets::CONFIG_FILE_ACTOR);
+        assert_eq!(history[1].actor, "finance desk");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod allocator;
 mod api;
 mod auth;
 mod budget;
+mod budget_change;
 mod cli;
 mod clock;
 mod config_file;

@@ -3,6 +3,7 @@ per threshold per period (generic JSON and Slack), retries failed deliveries, sh
 forecast through the API and warns the client in a response header."""
 
 import json
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,3 +126,29 @@ def test_clients_see_the_soft_budget_state_in_a_header(budget_stack):
     r = ask(stack, 100)
     assert r.status_code == 200
     assert "of monthly budget used" in r.headers["x-tollgate-budget-warning"]
+
+
+def test_finance_lowers_a_budget_through_the_api_and_its_threshold_fires(budget_stack):
+    stack, receiver = budget_stack
+    finance = subprocess.run(
+        [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "tokens", "create", "--role", "finance",
+         "--name", "finance desk", "--data-dir", str(stack.data_dir)],
+        check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    r = requests.post(f"http://{stack.ledger}/v1/teams/team_engineering/budget", timeout=10,
+                      headers={"Authorization": f"Bearer {finance}"},
+                      json={"amount_usd": "0.02", "thresholds_pct": [50], "forecast_thresholds_pct": [],
+                            "reason": "freeze after the incident"})
+    assert r.status_code == 201, r.text
+    assert r.json()["change"]["actor"] == "finance desk"
+    assert wait_until(lambda: any(b.get("kind") == "budget_changed" and b["team"] == "team_engineering"
+                                  for p, b in receiver.received if p.startswith("/generic")))
+    answered = requests.post(
+        f"http://{stack.envoy}/v1/chat/completions", timeout=30,
+        headers={"authorization": f"Bearer {KEYS['engineering']}"},
+        json={"model": "gpt-4o-mini", "max_tokens": 24, "messages": [{"role": "user", "content": "eng"}]})
+    assert answered.status_code == 200
+    assert wait_until(lambda: any(b.get("kind") == "actual" and b["team"] == "team_engineering"
+                                  and b["threshold_pct"] == 50
+                                  for p, b in receiver.received if p.startswith("/generic")), timeout=20)
+    budgets = {b["team"]: b for b in stack.ledger_get("/v1/budgets")["budgets"]}
+    assert budgets["team_engineering"]["budget_nanos"] == 20_000_000

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::allocation_request::{DecisionBody, FileBody};
 use crate::api::blocking::blocking;
 use crate::api::insights::evidence::team_evidence;
+use crate::api::notify::notify;
 use crate::api::wallets::WalletJson;
 use crate::auth::Principal;
 use crate::clock::now_ms;
@@ -34,7 +35,6 @@ use crate::store::allocation_requests::{
 };
 use crate::store::tokens::Role;
 use crate::store::wallets::WalletEntry;
-use crate::store::Store;
 
 /// How many requests a list shows.
 const LIST_LIMIT: usize = 200;
@@ -356,21 +356,4 @@ fn decided_alert(r: &AllocationRequestRecord) -> NewAlert {
         forecast_nanos: 0,
         message,
     }
-}
-
-/// Records the alert with a delivery to every configured webhook.
-fn notify(
-    store: &dyn Store,
-    state: &AppState,
-    alert: NewAlert,
-    now: i64,
-) -> Result<(), crate::store::StoreError> {
-    let config = state.config.current();
-    let webhooks = config
-        .as_ref()
-        .as_ref()
-        .map(|c| crate::budget::webhook_targets(&c.alerts))
-        .unwrap_or_default();
-    store.record_alert(&alert, &webhooks, now)?;
-    Ok(())
 }

@@ -9,6 +9,9 @@ mod allocation_requests;
 #[cfg(test)]
 mod allocation_requests_tests;
 mod blocking;
+mod budget_changes;
+#[cfg(test)]
+mod budget_changes_tests;
 mod budgets;
 mod events;
 mod export;
@@ -17,6 +20,7 @@ mod meta;
 mod metrics;
 #[cfg(test)]
 mod metrics_tests;
+mod notify;
 mod policy;
 #[cfg(test)]
 mod policy_tests;
@@ -117,6 +121,15 @@ pub fn router_with(state: AppState) -> Router {
         .route(
             "/v1/teams/{team}/allocation-requests/{id}/decision",
             axum::routing::post(allocation_requests::post_decision),
+        )
+        .route("/v1/budget-changes", get(budget_changes::get_changes))
+        .route(
+            "/v1/teams/{team}/budget",
+            get(budget_changes::get_team_budget).post(budget_changes::post_team_budget),
+        )
+        .route(
+            "/v1/teams/{team}/budget/proposals/{id}/decision",
+            axum::routing::post(budget_changes::post_proposal_decision),
         )
         .route("/v1/policy", get(policy::get_policy_set))
         .route(

@@ -134,7 +134,13 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
             config_reload::spawn(reloader, Duration::from_millis(args.config_poll_ms));
             live
         }
-        None => config_reload::LiveConfig::new(Vec::new(), Default::default()),
+        None => {
+            let live = config_reload::LiveConfig::new(Vec::new(), Default::default());
+            tokio::task::block_in_place(|| {
+                config_reload::refresh_budgets(store.as_ref(), &live.budgets)
+            })?;
+            live
+        }
     };
 
     let metrics = state::MetricsAccess {

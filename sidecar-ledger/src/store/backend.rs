@@ -8,11 +8,16 @@ use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 
 use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
+use tollgate_core::config::BudgetDef;
 use tollgate_core::policy::PolicySet;
 
 use super::allocation_requests::{
     AllocationRequestRecord, DecideOutcome, DecisionInput, FileOutcome, NewAllocationRequest,
     RequestStatus,
+};
+use super::budgets::{
+    BudgetChangeOutcome, BudgetChangeRecord, BudgetDecision, BudgetDecisionOutcome, ChangeStatus,
+    NewBudgetChange,
 };
 use super::error::StoreError;
 use super::export::{ExportScope, Period, PeriodRow};
@@ -120,6 +125,39 @@ pub trait Store: Send + Sync + 'static {
         &self,
         decision: &DecisionInput<'_>,
     ) -> Result<DecideOutcome, StoreError>;
+
+    /// Every budget in force, by team.
+    fn budgets_in_force(&self) -> Result<Vec<BudgetDef>, StoreError>;
+
+    /// Brings the config file's budgets in: a team whose budget in the file differs
+    /// from the file's as last read gets the file's (recorded as a change by the
+    /// config file); any other keeps the budget in force. Returns the changes made.
+    fn sync_file_budgets(
+        &self,
+        file: &[BudgetDef],
+        now_ms: i64,
+    ) -> Result<Vec<BudgetChangeRecord>, StoreError>;
+
+    /// Applies a change to a team's budget, or records it as a proposal.
+    fn change_budget(
+        &self,
+        change: &NewBudgetChange<'_>,
+    ) -> Result<BudgetChangeOutcome, StoreError>;
+
+    /// Approves (applies) or declines a pending proposal.
+    fn decide_budget_proposal(
+        &self,
+        decision: &BudgetDecision<'_>,
+    ) -> Result<BudgetDecisionOutcome, StoreError>;
+
+    /// Budget changes and proposals, newest first: one team's or every team's, of one
+    /// status or any.
+    fn budget_changes(
+        &self,
+        team: Option<&str>,
+        status: Option<ChangeStatus>,
+        limit: usize,
+    ) -> Result<Vec<BudgetChangeRecord>, StoreError>;
 
     /// The team's policy changes, newest first.
     fn policy_changes(

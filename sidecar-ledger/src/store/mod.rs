@@ -15,6 +15,7 @@
 pub mod alerts;
 pub mod allocation_requests;
 pub(crate) mod backend;
+pub mod budgets;
 #[cfg(test)]
 pub(crate) mod conformance;
 pub(crate) mod error;

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use super::calendar::parse_date_days;
 use super::schema::{
-    BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE, EVENT_BUFFER_MAX_EVENTS,
-    EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
+    BudgetDef, BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE,
+    EVENT_BUFFER_MAX_EVENTS, EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
 };
 
 /// One problem found in a configuration: where it is and what was expected.
@@ -287,50 +287,7 @@ impl Config {
                     format!("duplicate budget for '{}'", b.team_id),
                 ));
             }
-            if b.amount_usd.0 <= 0 {
-                problems.push(problem(
-                    format!("{at}.amount_usd"),
-                    "expected a positive amount",
-                ));
-            }
-            if let Some(start) = &b.start {
-                if parse_date_days(start).is_none() {
-                    problems.push(problem(
-                        format!("{at}.start"),
-                        format!("expected a date YYYY-MM-DD, found '{start}'"),
-                    ));
-                }
-            }
-            if b.period == BudgetPeriodKind::Custom {
-                if b.start.is_none() {
-                    problems.push(problem(
-                        format!("{at}.start"),
-                        "a custom period needs a start date",
-                    ));
-                }
-                if !b.length_days.is_some_and(|d| (1..=366).contains(&d)) {
-                    problems.push(problem(
-                        format!("{at}.length_days"),
-                        "a custom period needs length_days between 1 and 366",
-                    ));
-                }
-            } else if b.length_days.is_some() {
-                problems.push(problem(
-                    format!("{at}.length_days"),
-                    "only a custom period takes length_days",
-                ));
-            }
-            for (field, list) in [
-                ("thresholds_pct", &b.thresholds_pct),
-                ("forecast_thresholds_pct", &b.forecast_thresholds_pct),
-            ] {
-                if list.iter().any(|&t| t == 0 || t > 1000) {
-                    problems.push(problem(
-                        format!("{at}.{field}"),
-                        "expected percentages between 1 and 1000",
-                    ));
-                }
-            }
+            problems.extend(b.problems(&at));
         }
         for (i, w) in self.alerts.webhooks.iter().enumerate() {
             let rest = w
@@ -389,5 +346,59 @@ impl Config {
             ));
         }
         warnings
+    }
+}
+
+impl BudgetDef {
+    /// What is wrong with this budget on its own (not its team, which the whole
+    /// configuration decides), each problem at `at` (e.g. `budgets[2]`).
+    pub fn problems(&self, at: &str) -> Vec<ConfigProblem> {
+        let b = self;
+        let mut problems = Vec::new();
+        if b.amount_usd.0 <= 0 {
+            problems.push(problem(
+                format!("{at}.amount_usd"),
+                "expected a positive amount",
+            ));
+        }
+        if let Some(start) = &b.start {
+            if parse_date_days(start).is_none() {
+                problems.push(problem(
+                    format!("{at}.start"),
+                    format!("expected a date YYYY-MM-DD, found '{start}'"),
+                ));
+            }
+        }
+        if b.period == BudgetPeriodKind::Custom {
+            if b.start.is_none() {
+                problems.push(problem(
+                    format!("{at}.start"),
+                    "a custom period needs a start date",
+                ));
+            }
+            if !b.length_days.is_some_and(|d| (1..=366).contains(&d)) {
+                problems.push(problem(
+                    format!("{at}.length_days"),
+                    "a custom period needs length_days between 1 and 366",
+                ));
+            }
+        } else if b.length_days.is_some() {
+            problems.push(problem(
+                format!("{at}.length_days"),
+                "only a custom period takes length_days",
+            ));
+        }
+        for (field, list) in [
+            ("thresholds_pct", &b.thresholds_pct),
+            ("forecast_thresholds_pct", &b.forecast_thresholds_pct),
+        ] {
+            if list.iter().any(|&t| t == 0 || t > 1000) {
+                problems.push(problem(
+                    format!("{at}.{field}"),
+                    "expected percentages between 1 and 1000",
+                ));
+            }
+        }
+        problems
     }
 }

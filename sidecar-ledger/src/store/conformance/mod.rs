@@ -8,6 +8,7 @@
 //! `tests/harness/postgres.py run`.
 
 mod allocation_requests;
+mod budgets;
 pub(crate) mod fixtures;
 mod insights;
 mod policy;

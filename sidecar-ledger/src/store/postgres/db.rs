@@ -32,6 +32,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_delivery_safety.sql")),
     (9, include_str!("migrations/0009_team_policies.sql")),
     (10, include_str!("migrations/0010_allocation_requests.sql")),
+    (11, include_str!("migrations/0011_budgets_in_force.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

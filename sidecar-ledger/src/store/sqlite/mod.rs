@@ -12,6 +12,7 @@
 
 mod alerts;
 mod allocation_requests;
+mod budgets;
 mod checkpoint;
 mod db;
 mod delivery;
@@ -172,6 +173,41 @@ impl Store for SqliteStore {
         decision: &crate::store::allocation_requests::DecisionInput<'_>,
     ) -> Result<crate::store::allocation_requests::DecideOutcome, StoreError> {
         self.decide_allocation_request_impl(decision)
+    }
+
+    fn budgets_in_force(&self) -> Result<Vec<tollgate_core::config::BudgetDef>, StoreError> {
+        self.budgets_in_force_impl()
+    }
+
+    fn sync_file_budgets(
+        &self,
+        file: &[tollgate_core::config::BudgetDef],
+        now_ms: i64,
+    ) -> Result<Vec<crate::store::budgets::BudgetChangeRecord>, StoreError> {
+        self.sync_file_budgets_impl(file, now_ms)
+    }
+
+    fn change_budget(
+        &self,
+        change: &crate::store::budgets::NewBudgetChange<'_>,
+    ) -> Result<crate::store::budgets::BudgetChangeOutcome, StoreError> {
+        self.change_budget_impl(change)
+    }
+
+    fn decide_budget_proposal(
+        &self,
+        decision: &crate::store::budgets::BudgetDecision<'_>,
+    ) -> Result<crate::store::budgets::BudgetDecisionOutcome, StoreError> {
+        self.decide_budget_proposal_impl(decision)
+    }
+
+    fn budget_changes(
+        &self,
+        team: Option<&str>,
+        status: Option<crate::store::budgets::ChangeStatus>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::budgets::BudgetChangeRecord>, StoreError> {
+        self.budget_changes_impl(team, status, limit)
     }
 
     fn policy_set(&self) -> Result<tollgate_core::policy::PolicySet, StoreError> {
