@@ -89,6 +89,10 @@ pub fn router_with(state: AppState) -> Router {
         .route("/v1/insights/top", get(insights::get_top))
         .route("/v1/insights/drivers", get(insights::get_drivers))
         .route("/v1/insights/delivery", get(insights::get_delivery))
+        .route(
+            "/v1/insights/recommendations",
+            get(insights::get_recommendations),
+        )
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(metrics::get_metrics))
         .route("/openapi.json", get(meta::openapi))

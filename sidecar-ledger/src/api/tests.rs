@@ -464,6 +464,7 @@ async fn health_home_page_and_openapi() {
         ("/v1/insights/top", "get"),
         ("/v1/insights/drivers", "get"),
         ("/v1/insights/delivery", "get"),
+        ("/v1/insights/recommendations", "get"),
         ("/v1/policy", "get"),
         ("/v1/allocation-requests", "get"),
         ("/v1/budget-changes", "get"),

@@ -3,6 +3,7 @@
 
 pub mod drivers;
 pub mod narrative;
+pub mod recommend;
 
 use tollgate_core::config::{civil_from_days, days_from_civil};
 

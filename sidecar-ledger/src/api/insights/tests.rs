@@ -425,3 +425,69 @@ async fn every_chart_endpoint_answers(f: &Fixture, admin: &str) {
     let (s, mix) = f.get("/v1/insights/mix", Some(admin)).await;
     assert_eq!((s, mix["by"].as_str()), (StatusCode::OK, Some("lane")));
 }
+
+#[tokio::test]
+async fn recommended_moves_are_ranked_computed_and_confined_to_the_team() {
+    let f = fixture(false);
+    let finance = f.token(Role::Finance, None);
+    let support = f.token(Role::Team, Some("team_support"));
+    let (status, body) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let moves = body["moves"].as_array().unwrap();
+    let impacts: Vec<i64> = moves
+        .iter()
+        .map(|m| m["impact_nanos"].as_i64().unwrap())
+        .collect();
+    assert!(impacts.windows(2).all(|w| w[0] >= w[1]), "{impacts:?}");
+    assert_eq!(body["total_impact_nanos"], impacts.iter().sum::<i64>());
+    // The seeded history: engineering's summarise drifted onto the premium lane.
+    let drift = moves
+        .iter()
+        .find(|m| m["kind"] == "restrict_premium")
+        .expect("premium drift is a move");
+    assert_eq!(drift["team"], "team_engineering");
+    assert_eq!(drift["workflow"], "summarise");
+    assert_eq!(drift["action"]["path"], "/v1/teams/team_engineering/policy");
+    assert_eq!(drift["action"]["body"]["change"], "restrict_premium");
+    let sentence = drift["sentence"].as_str().unwrap();
+    assert!(
+        sentence.starts_with("premium share on summarise rose from")
+            && sentence.contains("/month)"),
+        "{sentence}"
+    );
+    // Finance sets team_support a budget its seeded spend overruns.
+    let (status, changed, _) = f
+        .call(
+            Request::post("/v1/teams/team_support/budget")
+                .header(header::AUTHORIZATION, format!("Bearer {finance}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"amount_usd": "0.50", "reason": "test"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{changed}");
+    let (_, body) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    let moves = body["moves"].as_array().unwrap();
+    let budget = moves
+        .iter()
+        .find(|m| m["kind"] == "revise_budget")
+        .expect("the overrun budget is a move");
+    assert_eq!(budget["team"], "team_support");
+    assert_eq!(budget["action"]["path"], "/v1/teams/team_support/budget");
+
+    let (_, mine) = f.get("/v1/insights/recommendations", Some(&support)).await;
+    let teams: std::collections::BTreeSet<&str> = mine["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["team"].as_str().unwrap())
+        .collect();
+    assert_eq!(teams.into_iter().collect::<Vec<_>>(), vec!["team_support"]);
+    let (status, _) = f
+        .get(
+            "/v1/insights/recommendations?team=team_engineering",
+            Some(&support),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
