@@ -13,6 +13,9 @@
 //! * team_finance is small and steady; its Anthropic lane starts serving the newer
 //!   `claude-haiku-4-5` for half of its calls ten days before the end (a model shift).
 //!
+//! * Every team gets a monthly allocation covering the month's spend with headroom, but
+//!   team_support has not asked for the current month's yet.
+//!
 //! Idempotent: ids are fixed (`demo-<date>-<team>-<n>`), and so is the randomness
 //! (seeded per team and day), so a rerun the same day adds nothing; wallet top-ups are
 //! keyed per team and month.
@@ -355,7 +358,10 @@ pub struct Seeded {
 pub fn seed(store: &dyn Store, days: u32, scale: f64, now_ms: i64) -> Result<Seeded, StoreError> {
     let team_days = demo_team_days(days, scale, now_ms);
     // Monthly allocations covering each month's spend (with headroom), so the wallets
-    // stay in credit and live demo traffic is not refused.
+    // stay in credit and live demo traffic is not refused; except team_support's for the
+    // current month, which it has not asked for yet: its growing spend runs through
+    // what is left before the month ends (a recommended move).
+    let current_month = format_day(now_ms)[..7].to_string();
     let mut monthly: BTreeMap<(&str, String), i64> = BTreeMap::new();
     for e in team_days.iter().flatten() {
         let month = format_day(e.ts_ms)[..7].to_string();
@@ -370,8 +376,12 @@ pub fn seed(store: &dyn Store, days: u32, scale: f64, now_ms: i64) -> Result<See
         store.ensure_wallet(t.team, now_ms)?;
     }
     for ((team, month), spent) in &monthly {
-        let usd = 1_000_000_000i64;
-        let amount = (spent * 5 / 4 / (100 * usd) + 1) * 100 * usd;
+        if *team == "team_support" && *month == current_month {
+            continue;
+        }
+        // 10% headroom, rounded up to $10.
+        let step = 10 * 1_000_000_000i64;
+        let amount = (spent * 11 / 10 / step + 1) * step;
         let entry = NewEntry {
             team: team.to_string(),
             kind: EntryKind::TopUp,

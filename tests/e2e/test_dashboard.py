@@ -416,3 +416,18 @@ def test_a_team_token_sees_only_its_team(board):
     # The seeded cache regression, in words.
     assert got["cache"]["summary"].startswith("Cache hit rate fell from"), got["cache"]["summary"]
     b.screenshot("team-support")
+
+
+def test_the_demo_history_shows_each_recommended_move(board):
+    r = api(board, "/v1/insights/recommendations", "admin")
+    assert r.status_code == 200, r.text
+    moves = r.json()["moves"]
+    kinds = {(m["kind"], m["team"]) for m in moves}
+    assert ("restrict_premium", "team_engineering") in kinds, moves
+    assert ("request_allocation", "team_support") in kinds, moves
+    assert ("revise_budget", "team_support") in kinds, moves
+    for m in moves:
+        assert MONEY.search(m["sentence"]) and m["impact_nanos"] > 0
+        assert m["action"]["method"] == "POST" and m["action"]["path"].startswith(f"/v1/teams/{m['team']}/")
+    mine = api(board, "/v1/insights/recommendations", "support").json()["moves"]
+    assert mine and {m["team"] for m in mine} == {"team_support"}
