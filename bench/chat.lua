@@ -1,13 +1,13 @@
 -- wrk script for `make bench`: POST one ~1 KB OpenAI chat request per call.
 --
--- Environment (set by bench/run.py):
+-- Environment (set by bench/tollgate_bench/processes.py):
 --   BENCH_BODY_FILE  the JSON body; with BENCH_UNIQUE=1 every "__N__" in it is replaced
 --                    by a per-request counter, so each request has a distinct cache key
 --   BENCH_KEY        the team key sent as `Authorization: Bearer ...`
 --   BENCH_UNIQUE     "1": a distinct body per request (cache miss + store every time)
 --   BENCH_STOP_AFTER stop each thread after this many responses (0 = run for -d)
 --
--- `done` prints one line `BENCH_JSON {...}` that run.py parses.
+-- `done` prints one line `BENCH_JSON {...}` that processes.py parses.
 
 local f = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
 local body = f:read("*a")
