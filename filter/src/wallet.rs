@@ -85,7 +85,7 @@ pub enum GrantEffect {
 
 /// Adds a ledger grant to the team's credit, with the soft-budget notice it carries
 /// (none clears it).
-pub fn install_grant(team: &str, grant: &LeaseGrant) -> GrantEffect {
+pub fn install_grant(team: &str, grant: &LeaseGrant, now_ms: i64) -> GrantEffect {
     let notice = CreditRecord::clean_notice(grant.budget_notice.as_deref());
     let effect = std::cell::Cell::new(GrantEffect::Extended);
     let _ = update_record::<()>(team, |r| {
@@ -95,7 +95,7 @@ pub fn install_grant(team: &str, grant: &LeaseGrant) -> GrantEffect {
             _ => GrantEffect::Replaced,
         });
         Ok(Some(CreditRecord {
-            credit: r.credit.with_grant(grant),
+            credit: r.credit.with_grant(grant, now_ms),
             notice: notice.clone(),
         }))
     });

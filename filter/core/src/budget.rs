@@ -145,8 +145,10 @@ impl Credit {
     /// Adds a ledger grant: more credit on the same lease (and a later expiry), or the
     /// grant's lease in place of an older one (whose credit is gone). Requests in
     /// flight keep their reservations. The expiry is brought forward by
-    /// [`EXPIRY_MARGIN_MS`](crate::lease::EXPIRY_MARGIN_MS).
-    pub fn with_grant(&self, grant: &crate::lease::LeaseGrant) -> Credit {
+    /// [`EXPIRY_MARGIN_MS`](crate::lease::EXPIRY_MARGIN_MS). A new lease counts as used
+    /// at `now_ms`, so another worker's idle close cannot take it before the request
+    /// that asked for it reserves.
+    pub fn with_grant(&self, grant: &crate::lease::LeaseGrant, now_ms: i64) -> Credit {
         let expires = grant.expires_ms - crate::lease::EXPIRY_MARGIN_MS;
         if self.lease_id == grant.lease_id {
             Credit {
@@ -160,7 +162,7 @@ impl Credit {
                 reserved: self.reserved,
                 lease_expires_ms: expires,
                 lease_id: grant.lease_id,
-                last_reserved_ms: 0,
+                last_reserved_ms: now_ms,
             }
         }
     }
@@ -340,16 +342,20 @@ mod tests {
             lease_id: 1,
             last_reserved_ms: 0,
         };
-        let more = c.with_grant(&grant(1, 400, 40_000));
+        let more = c.with_grant(&grant(1, 400, 40_000), 0);
         assert_eq!(
             (more.available, more.reserved, more.lease_expires_ms),
             (500, 50, 40_000 - margin)
         );
-        let replaced = c.with_grant(&grant(2, 300, 40_000));
+        let replaced = c.with_grant(&grant(2, 300, 40_000), 5_000);
         assert_eq!(
             (replaced.available, replaced.reserved, replaced.lease_id),
             (300, 50, 2)
         );
+        // A new lease is not idle at its grant, even with nothing reserved yet.
+        let fresh = Credit::default().with_grant(&grant(3, 300, 40_000), 5_000);
+        assert!(!fresh.closable(5_000 + 1, 1_000));
+        assert!(fresh.closable(5_000 + 1_000, 1_000));
     }
 
     const GRANT: &[u8] =
@@ -366,7 +372,7 @@ mod tests {
             let CreditDecision::UseGrant(grant) = decide(answer, mode) else {
                 panic!("an empty grant is still a grant under {mode:?}");
             };
-            let credit = Credit::default().with_grant(&grant);
+            let credit = Credit::default().with_grant(&grant, 0);
             assert_eq!(
                 credit.reserve(100, 1_000),
                 Err(ReserveError::Insufficient { available: 0 }),
@@ -380,7 +386,7 @@ mod tests {
         ) else {
             panic!("expected a grant");
         };
-        let credit = Credit::default().with_grant(&grant);
+        let credit = Credit::default().with_grant(&grant, 0);
         assert_eq!(credit.reserve(100, 1_000).map(|c| c.available), Ok(400));
     }
 }

@@ -260,6 +260,12 @@ impl Context for RequestFlow {
         body_size: usize,
         _trailers: usize,
     ) {
+        // An answer that arrives after the stream ended (Envoy may deliver a callout
+        // completion before it destroys the context) is dropped: a reservation made
+        // now would never be settled and would keep the lease open for ever.
+        if self.event_sent {
+            return;
+        }
         if self.fallback.as_ref().is_some_and(|f| f.token == token) {
             self.on_fallback_answer(body_size);
         } else {

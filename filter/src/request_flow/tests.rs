@@ -380,6 +380,28 @@ fn a_stream_whose_client_did_not_ask_for_usage_gets_none_but_is_priced_from_it()
 }
 
 #[test]
+fn a_lease_answer_after_the_client_left_reserves_nothing_and_the_lease_still_closes() {
+    let plugin = Plugin::configure(&enforced());
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
+    s.send_request();
+    let token = s.http_calls()[0].token;
+    // The client goes away while the lease call is out; Envoy logs the stream, then
+    // delivers the callout's answer before destroying the context.
+    s.flow.on_log();
+    let grant = json!({"lease_id": 9, "granted_nanos": 1_000_000_000,
+        "expires_ms": crate::test_plugin::NOW_MS as i64 + 30_000,
+        "wallet_available_nanos": 99_000_000});
+    s.answer_call(token, 200, &[], &grant.to_string());
+    assert!(!s.resumed(proxy_wasm::types::StreamType::HttpRequest));
+    plugin.advance_ms(60_000);
+    assert_eq!(
+        plugin.metric("tollgate.leases_opened"),
+        plugin.metric("tollgate.leases_closed"),
+        "no lease is left open"
+    );
+}
+
+#[test]
 fn an_idle_lease_is_closed_and_its_unused_credit_reported_behind_its_events() {
     let mut plugin = Plugin::configure(&enforced());
     let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);

@@ -153,7 +153,7 @@ impl RequestFlow {
                 return;
             }
         };
-        match wallet::install_grant(&team, &grant) {
+        match wallet::install_grant(&team, &grant, now_ms()) {
             wallet::GrantEffect::Extended => {}
             wallet::GrantEffect::Opened => {
                 self.rt.tick_buffer.count(self.rt.metrics.leases_opened, 1)
