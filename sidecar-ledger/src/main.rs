@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod budget;
 mod budget_change;
+mod calendar;
 mod cli;
 mod clock;
 mod config_file;

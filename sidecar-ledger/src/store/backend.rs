@@ -25,7 +25,11 @@ use super::insights::InsightQuery;
 use super::policy::{ApplyChange, NewPolicyChange, PolicyChangeOutcome, PolicyChangeRecord};
 use super::spend_plan::Rollups;
 use super::tokens::{NewToken, TokenRecord};
-use super::types::{DeliveryGap, IngestBatch, IngestOutcome, SpendRow, StoredRejection};
+use super::types::{
+    DeliveryGap, IngestBatch, IngestOutcome, RefusalQuery, RefusalRow, ReportingZone, SpendRow,
+    StoredRejection, ZoneChange,
+};
+use crate::calendar::ReportingCalendar;
 use super::wallets::{Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
 use crate::query::{EventsQuery, SpendQuery};
 
@@ -255,4 +259,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a token; false if there is no such live token.
     fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+
+    // ---- The reporting calendar (see `crate::calendar`).
+
+    /// The organisation's reporting time zone: the zone of the daily rollups' days.
+    fn reporting_zone(&self) -> Result<ReportingZone, StoreError>;
+
+    /// [`Store::reporting_zone`] as a calendar.
+    fn calendar(&self) -> Result<ReportingCalendar, StoreError> {
+        ReportingCalendar::parse(&self.reporting_zone()?.time_zone).map_err(StoreError::Corrupt)
+    }
+
+    /// Sets the reporting time zone and recomputes every daily rollup row in it, in one
+    /// transaction that no fold can interleave with (safe while ledgers ingest).
+    fn set_reporting_zone(
+        &self,
+        calendar: &ReportingCalendar,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<ZoneChange, StoreError>;
+
+    /// Refused requests (events with outcome `refused`) in `[from_ms, to_ms)` per
+    /// `calendar` day, team and reason, in that order.
+    fn refusals(
+        &self,
+        query: &RefusalQuery,
+        calendar: &ReportingCalendar,
+    ) -> Result<Vec<RefusalRow>, StoreError>;
 }

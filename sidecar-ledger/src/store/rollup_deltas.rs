@@ -11,13 +11,15 @@
 //! | `rollup_daily_coarse` | day | the same and the premium flags |
 //!
 //! Absent optional attributes are '' as in `rollup_hourly`. The keys sort in one
-//! global order, so PostgreSQL ledgers lock rollup rows in the same order.
+//! global order, so PostgreSQL ledgers lock rollup rows in the same order. Days are
+//! the reporting calendar's (see [`crate::calendar`]); hours are UTC hours.
 
 use std::collections::BTreeMap;
 
 use tollgate_core::event::CostEvent;
 
-use crate::query::{DAY_MS, HOUR_MS};
+use crate::calendar::ReportingCalendar;
+use crate::query::HOUR_MS;
 use crate::store::error::StoreError;
 use crate::store::event_text;
 use crate::store::types::Sums;
@@ -147,13 +149,30 @@ fn add<K: Ord>(map: &mut BTreeMap<K, Sums>, key: K, s: &Sums) -> Result<(), Stor
 }
 
 impl<'a> Derived<'a> {
-    /// The deltas of `events` (each stored for the first time by this batch).
-    pub fn of(events: &[&'a CostEvent]) -> Result<Self, StoreError> {
+    /// The deltas of `events` (each stored for the first time by this batch), their
+    /// days in `calendar`.
+    pub fn of(events: &[&'a CostEvent], calendar: &ReportingCalendar) -> Result<Self, StoreError> {
+        Self::derive(events, calendar, true)
+    }
+
+    /// Only the daily rollups' deltas: what rebuilding them in another time zone adds
+    /// (the hourly rollups do not depend on the zone).
+    pub fn daily_of(
+        events: &[&'a CostEvent],
+        calendar: &ReportingCalendar,
+    ) -> Result<Self, StoreError> {
+        Self::derive(events, calendar, false)
+    }
+
+    fn derive(
+        events: &[&'a CostEvent],
+        calendar: &ReportingCalendar,
+        hourly: bool,
+    ) -> Result<Self, StoreError> {
         let mut d = Derived::default();
         for e in events {
             let s = sums_of(e)?;
-            // Times are validated non-negative: Euclidean division floors.
-            let day_ms = e.ts_ms.div_euclid(DAY_MS) * DAY_MS;
+            let day_ms = calendar.day_label(e.ts_ms);
             let provider = e.provider.as_deref().unwrap_or("");
             let lane = e.lane.as_deref().unwrap_or("");
             let cache = event_text::cache_str(e.cache);
@@ -177,7 +196,7 @@ impl<'a> Derived<'a> {
                 user: e.user.as_deref().unwrap_or(""),
             };
             add(&mut d.daily_user, user, &s)?;
-            let hourly = CoarseKey {
+            let coarse = CoarseKey {
                 hour_ms: e.ts_ms.div_euclid(HOUR_MS) * HOUR_MS,
                 team: &e.team,
                 consumer_group: &e.consumer_group,
@@ -188,16 +207,18 @@ impl<'a> Derived<'a> {
                 outcome: event_text::outcome_str(e.outcome),
                 cache,
             };
-            add(&mut d.hourly_coarse, hourly, &s)?;
+            if hourly {
+                add(&mut d.hourly_coarse, coarse, &s)?;
+            }
             let daily = DailyCoarseKey {
                 day_ms,
-                team: hourly.team,
-                consumer_group: hourly.consumer_group,
+                team: coarse.team,
+                consumer_group: coarse.consumer_group,
                 provider,
                 lane,
-                model_served: hourly.model_served,
-                api: hourly.api,
-                outcome: hourly.outcome,
+                model_served: coarse.model_served,
+                api: coarse.api,
+                outcome: coarse.outcome,
                 cache,
                 premium: e.premium,
                 premium_approved: e.premium_approved,
@@ -226,7 +247,8 @@ mod tests {
         let mut c = event("c", D0 + HOUR_MS + 1, "team_a", 7);
         c.outcome = Outcome::ProviderError;
         c.provider = None;
-        let d = Derived::of(&[&a, &b, &c]).unwrap();
+        let utc = ReportingCalendar::utc();
+        let d = Derived::of(&[&a, &b, &c], &utc).unwrap();
         // Two workflows (and no workflow) in one day.
         assert_eq!(d.daily.len(), 3);
         // Per day: c apart (no provider, an error), a and b together.
@@ -261,7 +283,14 @@ mod tests {
         let mut p = b.clone();
         p.id = "p".into();
         p.premium = true;
-        let d = Derived::of(&[&b, &p]).unwrap();
+        let d = Derived::of(&[&b, &p], &utc).unwrap();
         assert_eq!((d.daily_coarse.len(), d.hourly_coarse.len()), (2, 1));
+        // In Los Angeles (UTC-7 until later that day) both fall on 31 October; the hourly
+        // rollup is not rebuilt with the days.
+        let la = ReportingCalendar::parse("America/Los_Angeles").unwrap();
+        let d = Derived::daily_of(&[&a, &b], &la).unwrap();
+        assert!(d.hourly_coarse.is_empty());
+        let days: Vec<i64> = d.daily_user.keys().map(|k| k.day_ms).collect();
+        assert_eq!(days, vec![D0 - crate::query::DAY_MS; 2]);
     }
 }

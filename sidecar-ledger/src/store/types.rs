@@ -110,3 +110,43 @@ pub struct DeliveryGap {
     /// When the ledger heard of it.
     pub received_ms: i64,
 }
+
+/// The organisation's reporting time zone as stored: the zone the daily rollups'
+/// days are in (see [`crate::calendar`]), and who set it when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportingZone {
+    pub time_zone: String,
+    /// 0 for the default every store starts with.
+    pub changed_ms: i64,
+    pub changed_by: String,
+}
+
+/// What setting a reporting time zone did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ZoneChange {
+    pub previous: String,
+    pub time_zone: String,
+    /// Events whose days were recomputed (0 when the zone did not change).
+    pub events: i64,
+}
+
+/// Refused requests read from the events (each refusal is an event with outcome
+/// `refused` and a reason such as `wallet_exhausted`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalQuery {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// `None`: every team.
+    pub team: Option<String>,
+}
+
+/// Refusals of one reporting-calendar day, team and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalRow {
+    /// The day's label (see [`crate::calendar`]).
+    pub day_ms: i64,
+    pub team: String,
+    /// '' when the event carried none.
+    pub reason: String,
+    pub count: i64,
+}

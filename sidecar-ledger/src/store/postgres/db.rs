@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_team_policies.sql")),
     (10, include_str!("migrations/0010_allocation_requests.sql")),
     (11, include_str!("migrations/0011_budgets_in_force.sql")),
+    (12, include_str!("migrations/0012_reporting_calendar.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

@@ -49,10 +49,12 @@ use std::time::{Duration, Instant};
 use postgres::{Row, Statement, Transaction};
 use tollgate_core::event::{CostEvent, Tokens, UsageSource};
 
+use super::calendar::stored_calendar;
 use super::events::upsert_rollups;
+use crate::calendar::ReportingCalendar;
 use crate::store::error::StoreError;
 use crate::store::event_text;
-use crate::store::rollup_deltas::HourlyKey;
+use crate::store::rollup_deltas::{Derived, HourlyKey};
 use crate::store::types::Sums;
 
 /// A ledger folds after an ingest once it stored this many events since its last fold.
@@ -65,14 +67,14 @@ pub const FOLD_EVENTS: usize = 32_768;
 pub const FOLD_AFTER: Duration = Duration::from_secs(1);
 /// Events read back and aggregated at a time (bounds a fold's memory: the fold
 /// reads only what the rollups need, ~300 bytes an event).
-const FOLD_CHUNK: usize = 32_768;
+pub(super) const FOLD_CHUNK: usize = 32_768;
 
 /// What the rollups need of an event, in [`rollup_event`]'s order; `seq` last.
-const FOLD_COLUMNS: &str = "ts_ms, consumer_group, team, user_id, workflow, api, provider,
+pub(super) const FOLD_COLUMNS: &str = "ts_ms, consumer_group, team, user_id, workflow, api, provider,
     lane, model_served, input_tokens, cached_input_tokens, cache_write_tokens,
     output_tokens, cost_nanos, outcome, cache, cost_avoided_nanos, premium,
     premium_approved, seq";
-const SEQ_COLUMN: usize = 19;
+pub(super) const SEQ_COLUMN: usize = 19;
 /// Copies of stored events kept for the next fold, at most (~600 bytes each); beyond
 /// that a fold reads the events back.
 const MAX_COPIES: usize = 2 * FOLD_EVENTS;
@@ -173,7 +175,7 @@ pub(super) fn mark_pending(tx: &mut Transaction<'_>, seqs: Vec<i64>) -> Result<(
 
 /// An event as the rollups see it (read with [`FOLD_COLUMNS`]): the attributes that
 /// no rollup holds are left empty.
-fn rollup_event(r: &Row) -> Result<CostEvent, StoreError> {
+pub(super) fn rollup_event(r: &Row) -> Result<CostEvent, StoreError> {
     let u64_col = |i: usize| -> Result<u64, StoreError> {
         let v: i64 = r.try_get(i)?;
         u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative token count {v}")))
@@ -237,10 +239,14 @@ fn merge(mut runs: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
 /// rates within the runs' noise (4,096 gave the same RSS).
 pub(crate) const EVENTS_PER_STATEMENT: usize = 8_192;
 
-/// Adds the events to every rollup.
-fn add_rollups(tx: &mut Transaction<'_>, events: &[CostEvent]) -> Result<(), StoreError> {
+/// Adds the events to every rollup, their days in `calendar`.
+fn add_rollups(
+    tx: &mut Transaction<'_>,
+    events: &[CostEvent],
+    calendar: &ReportingCalendar,
+) -> Result<(), StoreError> {
     for slice in events.chunks(EVENTS_PER_STATEMENT) {
-        add_rollups_in_one_statement_each(tx, slice)?;
+        add_rollups_in_one_statement_each(tx, slice, calendar)?;
     }
     Ok(())
 }
@@ -248,6 +254,7 @@ fn add_rollups(tx: &mut Transaction<'_>, events: &[CostEvent]) -> Result<(), Sto
 fn add_rollups_in_one_statement_each(
     tx: &mut Transaction<'_>,
     events: &[CostEvent],
+    calendar: &ReportingCalendar,
 ) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
@@ -262,7 +269,7 @@ fn add_rollups_in_one_statement_each(
             .ok_or_else(|| StoreError::Corrupt("sum overflows 64 bits".into()))?;
     }
     upsert_rollups(tx, &deltas)?;
-    super::rollups::add(tx, &events)
+    super::rollups::add(tx, &Derived::of(&events, calendar)?)
 }
 
 /// One fold, in `tx`. `None` if another fold holds the lock and `wait` is false;
@@ -280,6 +287,9 @@ pub(super) fn fold(
     if tx.query_opt(lock, &[])?.is_none() {
         return Ok(None);
     }
+    // Read after the lock, in a statement of its own (a snapshot taken after it): a
+    // zone change commits while holding that lock, so this is the zone it set.
+    let calendar = stored_calendar(tx)?;
     // Taken after the lock and before the DELETE: each copy's ingest committed
     // before the DELETE's snapshot, so its pending row is deleted now or was by an
     // earlier fold; copies not used below are of the latter kind and are dropped.
@@ -301,6 +311,7 @@ pub(super) fn fold(
     ))?;
     let mut f = Folder {
         tx,
+        calendar,
         chunk: Vec::new(),
         folded: 0,
         read_back: 0,
@@ -342,6 +353,7 @@ pub(super) fn fold(
 /// A fold's events on their way into the rollups, [`FOLD_CHUNK`] at a time.
 struct Folder<'t, 'c> {
     tx: &'t mut Transaction<'c>,
+    calendar: ReportingCalendar,
     chunk: Vec<CostEvent>,
     folded: usize,
     read_back: usize,
@@ -359,7 +371,7 @@ impl Folder<'_, '_> {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         let t = Instant::now();
-        add_rollups(self.tx, &self.chunk)?;
+        add_rollups(self.tx, &self.chunk, &self.calendar)?;
         self.adding += t.elapsed();
         self.folded += self.chunk.len();
         self.chunk.clear();

@@ -26,6 +26,7 @@
 mod alerts;
 mod allocation_requests;
 mod budgets;
+mod calendar;
 #[cfg(test)]
 pub(crate) use alerts::CLAIM_MS;
 #[cfg(test)]
@@ -232,6 +233,27 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<crate::store::policy::PolicyChangeRecord>, StoreError> {
         self.policy_changes_impl(team, limit)
+    }
+
+    fn reporting_zone(&self) -> Result<crate::store::types::ReportingZone, StoreError> {
+        self.reporting_zone_impl()
+    }
+
+    fn set_reporting_zone(
+        &self,
+        calendar: &crate::calendar::ReportingCalendar,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<crate::store::types::ZoneChange, StoreError> {
+        self.set_reporting_zone_impl(calendar, actor, now_ms)
+    }
+
+    fn refusals(
+        &self,
+        query: &crate::store::types::RefusalQuery,
+        calendar: &crate::calendar::ReportingCalendar,
+    ) -> Result<Vec<crate::store::types::RefusalRow>, StoreError> {
+        self.refusals_impl(query, calendar)
     }
 
     fn delivery_gaps(

@@ -5,7 +5,6 @@
 
 use postgres::types::ToSql;
 use postgres::Transaction;
-use tollgate_core::event::CostEvent;
 
 use crate::store::error::StoreError;
 use crate::store::rollup_deltas::Derived;
@@ -95,12 +94,8 @@ fn run(
     Ok(())
 }
 
-/// Adds newly stored events to every derived rollup.
-pub(super) fn add(tx: &mut Transaction<'_>, events: &[&CostEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let d = Derived::of(events)?;
+/// Adds events' deltas to every derived rollup (those `d` has rows for).
+pub(super) fn add(tx: &mut Transaction<'_>, d: &Derived<'_>) -> Result<(), StoreError> {
 
     let keys = || d.daily.keys();
     run(
@@ -162,26 +157,29 @@ pub(super) fn add(tx: &mut Transaction<'_>, events: &[&CostEvent]) -> Result<(),
         ("outcome", "text"),
         ("cache", "text"),
     ];
-    let keys = || d.hourly_coarse.keys();
-    let mut key = vec![("hour_ms", "bigint")];
-    key.extend(COARSE);
-    run(
-        tx,
-        "rollup_hourly_coarse",
-        &key,
-        vec![
-            ints(keys(), |k| k.hour_ms),
-            texts(keys(), |k| k.team),
-            texts(keys(), |k| k.consumer_group),
-            texts(keys(), |k| k.provider),
-            texts(keys(), |k| k.lane),
-            texts(keys(), |k| k.model_served),
-            texts(keys(), |k| k.api),
-            texts(keys(), |k| k.outcome),
-            texts(keys(), |k| k.cache),
-        ],
-        sum_columns(d.hourly_coarse.values()),
-    )?;
+    // Empty when only the daily rollups are rebuilt (a new reporting time zone).
+    if !d.hourly_coarse.is_empty() {
+        let keys = || d.hourly_coarse.keys();
+        let mut key = vec![("hour_ms", "bigint")];
+        key.extend(COARSE);
+        run(
+            tx,
+            "rollup_hourly_coarse",
+            &key,
+            vec![
+                ints(keys(), |k| k.hour_ms),
+                texts(keys(), |k| k.team),
+                texts(keys(), |k| k.consumer_group),
+                texts(keys(), |k| k.provider),
+                texts(keys(), |k| k.lane),
+                texts(keys(), |k| k.model_served),
+                texts(keys(), |k| k.api),
+                texts(keys(), |k| k.outcome),
+                texts(keys(), |k| k.cache),
+            ],
+            sum_columns(d.hourly_coarse.values()),
+        )?;
+    }
 
     let keys = || d.daily_coarse.keys();
     let mut key = vec![("day_ms", "bigint")];

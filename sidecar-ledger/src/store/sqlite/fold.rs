@@ -22,9 +22,11 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use tollgate_core::event::CostEvent;
 
+use super::calendar::stored_calendar;
 use super::events::{event_from_row, EVENT_COLUMNS};
+use crate::calendar::ReportingCalendar;
 use crate::store::error::StoreError;
-use crate::store::rollup_deltas::HourlyKey;
+use crate::store::rollup_deltas::{Derived, HourlyKey};
 use crate::store::types::Sums;
 
 /// An ingest folds once this many events are pending.
@@ -35,7 +37,7 @@ pub const FOLD_EVENTS: i64 = 8_192;
 /// An ingest folds whatever is pending once the last fold is this old.
 pub const FOLD_AFTER: Duration = Duration::from_secs(1);
 /// Events read back and aggregated at a time (bounds a fold's memory).
-const FOLD_CHUNK: usize = 16_384;
+pub(super) const FOLD_CHUNK: usize = 16_384;
 
 const UPSERT_HOURLY: &str = "INSERT INTO rollup_hourly (
         hour_ms, team, consumer_group, user_id, workflow, provider, lane, model_served,
@@ -114,7 +116,7 @@ impl FoldState {
 }
 
 /// Every event with a `seq` above this is not in the rollups yet.
-fn watermark(tx: &Transaction<'_>) -> Result<i64, StoreError> {
+pub(super) fn watermark(tx: &Transaction<'_>) -> Result<i64, StoreError> {
     Ok(
         tx.query_row("SELECT seq FROM rollup_watermark WHERE id = 1", [], |r| {
             r.get(0)
@@ -146,7 +148,7 @@ pub(super) fn fold_now(conn: &mut Connection, state: &FoldState) -> Result<(), S
     match state.take_exactly(mark, last) {
         Some(events) if !events.is_empty() => {
             let events: Vec<&CostEvent> = events.iter().collect();
-            add_rollups(&tx, &events)?;
+            add_rollups(&tx, &events, &stored_calendar(&tx)?)?;
             tx.execute("UPDATE rollup_watermark SET seq = ?1 WHERE id = 1", [last])?;
         }
         _ => fold(&tx, mark)?,
@@ -168,15 +170,21 @@ pub(super) fn fold_after_ingest(conn: &mut Connection, clock: &FoldState) {
     }
 }
 
-/// Adds the events to every rollup.
-fn add_rollups(tx: &Transaction<'_>, events: &[&CostEvent]) -> Result<(), StoreError> {
+/// Adds the events to every rollup, their days in `calendar` (read in the fold's
+/// transaction, so a fold never mixes zones with a rebuild in another process).
+fn add_rollups(
+    tx: &Transaction<'_>,
+    events: &[&CostEvent],
+    calendar: &ReportingCalendar,
+) -> Result<(), StoreError> {
     add_hourly(tx, events)?;
-    super::rollups::add(tx, events)
+    super::rollups::add(tx, &Derived::of(events, calendar)?)
 }
 
 /// Adds every event above the watermark `mark` to the rollups, reading them back from
 /// `events`, and moves the watermark.
 pub(super) fn fold(tx: &Transaction<'_>, mut mark: i64) -> Result<(), StoreError> {
+    let calendar = stored_calendar(tx)?;
     let seq_column = EVENT_COLUMNS.split(',').count();
     let mut select = tx.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS}, seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
@@ -193,7 +201,7 @@ pub(super) fn fold(tx: &Transaction<'_>, mut mark: i64) -> Result<(), StoreError
             break;
         }
         let events: Vec<&CostEvent> = events.iter().collect();
-        add_rollups(tx, &events)?;
+        add_rollups(tx, &events, &calendar)?;
         tx.execute("UPDATE rollup_watermark SET seq = ?1 WHERE id = 1", [mark])?;
         if events.len() < FOLD_CHUNK {
             break;

@@ -3,7 +3,6 @@
 
 use rusqlite::types::ToSql;
 use rusqlite::{params_from_iter, Transaction};
-use tollgate_core::event::CostEvent;
 
 use crate::store::error::StoreError;
 use crate::store::rollup_deltas::Derived;
@@ -98,12 +97,8 @@ fn upsert_all<'k, K: 'k>(
     Ok(())
 }
 
-/// Adds newly stored events to every derived rollup.
-pub(super) fn add(tx: &Transaction<'_>, events: &[&CostEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let d = Derived::of(events)?;
+/// Adds events' deltas to every derived rollup (those `d` has rows for).
+pub(super) fn add(tx: &Transaction<'_>, d: &Derived<'_>) -> Result<(), StoreError> {
     upsert_all(tx, "rollup_daily", &DAILY_KEY, d.daily.iter(), |k| {
         vec![
             &k.day_ms,
