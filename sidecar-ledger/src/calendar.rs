@@ -42,6 +42,8 @@ impl PartialEq for ReportingCalendar {
     }
 }
 
+impl Eq for ReportingCalendar {}
+
 impl Default for ReportingCalendar {
     fn default() -> Self {
         ReportingCalendar::utc()

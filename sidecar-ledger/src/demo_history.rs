@@ -516,6 +516,7 @@ mod tests {
                 from_ms: 0,
                 to_ms: NOW + 30 * DAY_MS,
                 filters: Default::default(),
+                calendar: Default::default(),
             })
             .unwrap();
         rows.iter().map(|r| r.sums.requests as usize).sum()

@@ -2,6 +2,7 @@
 //! range and the filters. Pure functions (the clock is a parameter) so every rule is
 //! unit-tested without a server.
 
+use crate::calendar::ReportingCalendar;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -109,13 +110,16 @@ impl Filters {
 }
 
 /// `GET /v1/spend`, parsed. The range is half-open, `[from_ms, to_ms)`, and already
-/// widened to whole hours, the granularity of the rollups it is answered from.
+/// widened to whole hours, the granularity of the rollups it is answered from (a
+/// bound given as a date is the start of that day in the reporting time zone, exact).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpendQuery {
     pub group_by: Vec<Dim>,
     pub from_ms: i64,
     pub to_ms: i64,
     pub filters: Filters,
+    /// Whose days `group_by=day` buckets into, and the daily rollups are in.
+    pub calendar: ReportingCalendar,
 }
 
 /// `GET /v1/events`, parsed.
@@ -129,7 +133,28 @@ pub struct EventsQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError(pub String);
 
-pub fn parse_spend(params: &[(String, String)], now_ms: i64) -> Result<SpendQuery, QueryError> {
+/// A time bound: Unix ms, whether it was given as a bare date (then it is the instant
+/// the reporting calendar's day starts, exactly).
+fn parse_bound(
+    text: &str,
+    name: &str,
+    calendar: &ReportingCalendar,
+) -> Result<(i64, bool), QueryError> {
+    let ms = parse_time(text).map_err(|e| bad_time(name, e))?;
+    let t = text.trim();
+    let date = t.len() == 10 && t.as_bytes()[4] == b'-';
+    Ok(if date {
+        (calendar.day_start(ms), true)
+    } else {
+        (ms, false)
+    })
+}
+
+pub fn parse_spend(
+    params: &[(String, String)],
+    now_ms: i64,
+    calendar: &ReportingCalendar,
+) -> Result<SpendQuery, QueryError> {
     let mut group_by = Vec::new();
     let mut from = None;
     let mut to = None;
@@ -154,16 +179,8 @@ pub fn parse_spend(params: &[(String, String)], now_ms: i64) -> Result<SpendQuer
                     group_by.push(dim);
                 }
             }
-            "from" => set_once(
-                &mut from,
-                "from",
-                parse_time(value).map_err(|e| bad_time("from", e))?,
-            )?,
-            "to" => set_once(
-                &mut to,
-                "to",
-                parse_time(value).map_err(|e| bad_time("to", e))?,
-            )?,
+            "from" => set_once(&mut from, "from", parse_bound(value, "from", calendar)?)?,
+            "to" => set_once(&mut to, "to", parse_bound(value, "to", calendar)?)?,
             other => {
                 if !filters.take(other, value)? {
                     return Err(unknown_param(other, &["group_by", "from", "to"]));
@@ -171,8 +188,8 @@ pub fn parse_spend(params: &[(String, String)], now_ms: i64) -> Result<SpendQuer
             }
         }
     }
-    let to = to.unwrap_or(now_ms.clamp(0, MAX_TIME_MS));
-    let from = from.unwrap_or((to - DEFAULT_WINDOW_MS).max(0));
+    let (to, to_date) = to.unwrap_or((now_ms.clamp(0, MAX_TIME_MS), false));
+    let (from, from_date) = from.unwrap_or(((to - DEFAULT_WINDOW_MS).max(0), false));
     if from >= to {
         return Err(QueryError(format!(
             "'from' ({}) must be before 'to' ({})",
@@ -182,11 +199,22 @@ pub fn parse_spend(params: &[(String, String)], now_ms: i64) -> Result<SpendQuer
     }
     // Widen to whole hours so the answer covers at least what was asked and the
     // response's from/to say exactly which events were counted.
+    // (A date is a local day's start: kept exact, so that zones whose offset has
+    // minutes still ask for whole local days.)
     Ok(SpendQuery {
         group_by,
-        from_ms: from.div_euclid(HOUR_MS) * HOUR_MS,
-        to_ms: to.div_euclid(HOUR_MS) * HOUR_MS + if to % HOUR_MS == 0 { 0 } else { HOUR_MS },
+        from_ms: if from_date {
+            from
+        } else {
+            from.div_euclid(HOUR_MS) * HOUR_MS
+        },
+        to_ms: if to_date || to % HOUR_MS == 0 {
+            to
+        } else {
+            to.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS
+        },
         filters,
+        calendar: calendar.clone(),
     })
 }
 
@@ -337,7 +365,7 @@ mod tests {
 
     #[test]
     fn spend_defaults_to_the_last_30_days() {
-        let q = parse_spend(&[], NOW).unwrap();
+        let q = parse_spend(&[], NOW, &utc()).unwrap();
         assert_eq!(q.to_ms, NOW);
         assert_eq!(q.from_ms, NOW - DEFAULT_WINDOW_MS);
         assert!(q.group_by.is_empty());
@@ -352,13 +380,35 @@ mod tests {
                 ("to", "2026-11-01T12:00:00.001Z"),
             ]),
             NOW,
+            &utc(),
         )
         .unwrap();
         assert_eq!(format_instant(q.from_ms), "2026-11-01T10:00:00Z");
         assert_eq!(format_instant(q.to_ms), "2026-11-01T13:00:00Z");
         // A now that is not on an hour boundary still includes the current hour.
-        let q = parse_spend(&[], NOW + 60_000).unwrap();
+        let q = parse_spend(&[], NOW + 60_000, &utc()).unwrap();
         assert_eq!(q.to_ms, NOW + HOUR_MS);
+    }
+
+    fn utc() -> ReportingCalendar {
+        ReportingCalendar::utc()
+    }
+
+    #[test]
+    fn dates_are_the_reporting_zones_midnights_kept_exact() {
+        let paris = ReportingCalendar::parse("Europe/Paris").unwrap();
+        let q = parse_spend(
+            &params(&[("from", "2026-11-01"), ("to", "2026-11-03T10:30:00Z")]),
+            NOW,
+            &paris,
+        )
+        .unwrap();
+        assert_eq!(format_instant(q.from_ms), "2026-10-31T23:00:00Z");
+        assert_eq!(format_instant(q.to_ms), "2026-11-03T11:00:00Z");
+        let kolkata = ReportingCalendar::parse("Asia/Kolkata").unwrap();
+        let q = parse_spend(&params(&[("from", "2026-11-01")]), NOW, &kolkata).unwrap();
+        assert_eq!(format_instant(q.from_ms), "2026-10-31T18:30:00Z");
+        assert_eq!(q.calendar, kolkata);
     }
 
     #[test]
@@ -372,6 +422,7 @@ mod tests {
                 ("model", "claude-haiku"),
             ]),
             NOW,
+            &utc(),
         )
         .unwrap();
         assert_eq!(q.group_by, vec![Dim::Team, Dim::Model, Dim::Day]);
@@ -385,7 +436,7 @@ mod tests {
 
     #[test]
     fn bad_spend_queries_say_what_is_wrong() {
-        let err = |p: &[(&str, &str)]| parse_spend(&params(p), NOW).unwrap_err().0;
+        let err = |p: &[(&str, &str)]| parse_spend(&params(p), NOW, &utc()).unwrap_err().0;
         let e = err(&[("group_by", "team,colour")]);
         assert!(e.contains("unknown group_by dimension 'colour'"), "{e}");
         assert!(e.contains("consumer_group"), "{e}");

@@ -17,3 +17,12 @@ where
         }
     }
 }
+
+/// The organisation's reporting calendar, read from the store (every request reads
+/// it: a zone set by `tollgate-ledger time-zone set` shows at once on every ledger).
+pub async fn reporting_calendar(
+    state: &crate::state::AppState,
+) -> Result<crate::calendar::ReportingCalendar, ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.calendar()).await
+}

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::api::blocking::reporting_calendar;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::export::{self, ExportError};
@@ -109,7 +110,9 @@ pub async fn get_export(
     State(state): State<AppState>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let request = export::parse_request(&params?.0, now_ms())?;
+    let params = params?.0;
+    let calendar = reporting_calendar(&state).await?;
+    let request = export::parse_request(&params, now_ms(), &calendar)?;
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
     let store = state.store.clone();
     let req = request.clone();

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tollgate_core::money::format_usd;
 
-use crate::api::blocking::blocking;
+use crate::api::blocking::{blocking, reporting_calendar};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::query::{format_day, format_instant, parse_spend, Dim};
@@ -23,6 +23,8 @@ pub struct SpendResponse {
     pub group_by: Vec<&'static str>,
     pub rows: Vec<SpendRowJson>,
     pub total: TotalsJson,
+    /// The reporting time zone: `day` keys are its dates, date bounds its midnights.
+    pub time_zone: String,
 }
 
 #[derive(Serialize)]
@@ -81,7 +83,9 @@ pub async fn get_spend(
     State(state): State<AppState>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<SpendResponse>, ApiError> {
-    let query = parse_spend(&params?.0, now_ms())?;
+    let params = params?.0;
+    let calendar = reporting_calendar(&state).await?;
+    let query = parse_spend(&params, now_ms(), &calendar)?;
     let store = state.store.clone();
     let q = query.clone();
     let rows = blocking(move || store.spend(&q)).await?;
@@ -109,5 +113,6 @@ pub async fn get_spend(
         group_by: query.group_by.iter().map(|d| d.name()).collect(),
         rows: out,
         total: TotalsJson::from(&total),
+        time_zone: query.calendar.name().to_string(),
     }))
 }

@@ -26,8 +26,11 @@ use period::{format_day, period_containing, DAY_MS};
 pub struct BudgetStatus {
     pub team: String,
     pub period: &'static str,
+    /// First and last-plus-one dates of the period, in the reporting time zone.
     pub period_start: String,
     pub period_end: String,
+    /// The same days as labels (see `crate::calendar`: Unix ms of the date at 00:00
+    /// UTC, which in UTC is the instant the period starts).
     pub period_start_ms: i64,
     pub period_end_ms: i64,
     pub budget_nanos: i64,
@@ -138,7 +141,8 @@ impl DailySpend {
     }
 }
 
-/// The status of each budget now, from one read of the store.
+/// The status of each budget at the instant `now_ms`, from one read of the store;
+/// periods are days and months of the store's reporting time zone.
 pub fn statuses(
     store: &dyn Store,
     budgets: &[&BudgetDef],
@@ -147,15 +151,18 @@ pub fn statuses(
     let mut teams: Vec<String> = budgets.iter().map(|b| b.team_id.clone()).collect();
     teams.sort_unstable();
     teams.dedup();
-    let spend = DailySpend::load(store, &teams, budgets, now_ms)?;
-    Ok(budgets.iter().map(|b| status(b, &spend, now_ms)).collect())
+    let local = store.calendar()?.local_clock(now_ms);
+    let spend = DailySpend::load(store, &teams, budgets, local)?;
+    Ok(budgets.iter().map(|b| status(b, &spend, local)).collect())
 }
 
-/// One budget's status now, from spend already read (see [`DailySpend::load`]).
+/// One budget's status at `now_ms` on the reporting calendar's local clock (see
+/// `ReportingCalendar::local_clock`), from spend already read (see [`DailySpend::load`]).
 pub fn status(b: &BudgetDef, spend: &DailySpend, now_ms: i64) -> BudgetStatus {
     let today = now_ms.div_euclid(DAY_MS);
     let p = period_containing(b, today);
-    // Periods are whole UTC days, so the period's spend is the sum of its days.
+    // Periods are whole days of the daily rollups, so the period's spend is the sum
+    // of its days.
     let spent = spend.days(&b.team_id, p.start_day, p.end_day).iter().sum();
     let history = spend.days(&b.team_id, today - HISTORY_DAYS as i64, today);
     // Days before the team's first spend are not history: skip leading idle days.

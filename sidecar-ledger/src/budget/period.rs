@@ -1,5 +1,6 @@
-//! Budget periods in UTC: calendar months, calendar quarters, or custom runs of days
-//! from a start date.
+//! Budget periods: calendar months, calendar quarters, or custom runs of days from a
+//! start date, as days of the reporting time zone (day numbers of local dates, see
+//! `crate::calendar`).
 
 use tollgate_core::config::{
     civil_from_days, days_from_civil, parse_date_days, BudgetDef, BudgetPeriodKind,
@@ -7,7 +8,8 @@ use tollgate_core::config::{
 
 pub const DAY_MS: i64 = 86_400_000;
 
-/// A half-open range of whole UTC days, `[start_day, end_day)`, as days since epoch.
+/// A half-open range of whole days, `[start_day, end_day)`, as local dates' days since
+/// epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
     pub start_day: i64,

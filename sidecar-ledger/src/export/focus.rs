@@ -207,11 +207,11 @@ fn records(
         r.set("BillingCurrency", "USD");
         r.set(
             "BillingPeriodStart",
-            format_instant(month_start(row.period_ms)),
+            format_instant(scope.calendar.day_start(month_start(row.period_ms))),
         );
         r.set(
             "BillingPeriodEnd",
-            format_instant(next_month_start(row.period_ms)),
+            format_instant(scope.calendar.day_start(next_month_start(row.period_ms))),
         );
         r.set("ChargeCategory", "Usage");
         r.set(

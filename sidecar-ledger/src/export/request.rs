@@ -1,6 +1,7 @@
 //! What an export asks for: range, grain, format and filters, parsed from the same
 //! query parameters as `/v1/spend` so totals match the dashboard's.
 
+use crate::calendar::ReportingCalendar;
 use crate::query::{parse_spend, QueryError};
 use crate::store::export::{ExportScope, Period};
 
@@ -9,9 +10,9 @@ use crate::store::export::{ExportScope, Period};
 pub enum Grain {
     /// One row per cost event.
     Request,
-    /// One row per UTC day and key.
+    /// One row per day (in the reporting time zone) and key.
     Day,
-    /// One row per calendar month (UTC) and key.
+    /// One row per calendar month (in the reporting time zone) and key.
     Month,
 }
 
@@ -115,6 +116,7 @@ const FILTER_PARAMS: [&str; 5] = ["team", "consumer_group", "provider", "lane", 
 pub fn parse_request(
     params: &[(String, String)],
     now_ms: i64,
+    calendar: &ReportingCalendar,
 ) -> Result<ExportRequest, QueryError> {
     let mut grain = None;
     let mut format = None;
@@ -163,12 +165,13 @@ pub fn parse_request(
         ));
     }
     // The range and filters exactly as the spend endpoint reads them.
-    let spend = parse_spend(&rest, now_ms)?;
+    let spend = parse_spend(&rest, now_ms, calendar)?;
     Ok(ExportRequest {
         scope: ExportScope {
             from_ms: spend.from_ms,
             to_ms: spend.to_ms,
             filters: spend.filters,
+            calendar: spend.calendar,
         },
         grain,
         format,

@@ -1,5 +1,6 @@
 //! The leaders' dashboard's computations, free of HTTP and SQL: time buckets, the
-//! change-drivers decomposition and the sentences that state numbers in words.
+//! change-drivers decomposition and the sentences that state numbers in words. Days,
+//! weeks and months are the reporting calendar's, as day labels (`crate::calendar`).
 
 pub mod drivers;
 pub mod narrative;
@@ -7,6 +8,7 @@ pub mod recommend;
 
 use tollgate_core::config::{civil_from_days, days_from_civil};
 
+use crate::calendar::ReportingCalendar;
 use crate::query::{format_day, parse_time, QueryError, DAY_MS, HOUR_MS, MAX_TIME_MS};
 
 /// A time bucket of a series.
@@ -114,22 +116,37 @@ impl DayRange {
     }
 }
 
-/// Parses optional `from`/`to` texts (the ledger's time formats) into a day range;
-/// the default is the 30 days up to and including today.
+/// Parses optional `from`/`to` texts (the ledger's time formats) into a range of
+/// `calendar` days: a date is that day; an instant, the day holding it (`from`) or the
+/// first day starting at or after it (`to`). `now_ms` is on the calendar's local clock
+/// (see [`crate::calendar::ReportingCalendar::local_clock`]); the default is the 30
+/// days up to and including today.
 pub fn parse_range(
     from: Option<&str>,
     to: Option<&str>,
     now_ms: i64,
     names: (&str, &str),
+    calendar: &ReportingCalendar,
 ) -> Result<DayRange, QueryError> {
-    let parse =
-        |text: &str, name: &str| parse_time(text).map_err(|e| QueryError(format!("'{name}' {e}")));
+    let parse = |text: &str, name: &str, end: bool| -> Result<i64, QueryError> {
+        let ms = parse_time(text).map_err(|e| QueryError(format!("'{name}' {e}")))?;
+        let t = text.trim();
+        if t.len() == 10 && t.as_bytes()[4] == b'-' {
+            return Ok(ms);
+        }
+        let label = calendar.day_label(ms);
+        Ok(if end && calendar.day_start(label) < ms {
+            label + DAY_MS
+        } else {
+            label
+        })
+    };
     let to_ms = match to.filter(|t| !t.is_empty()) {
-        Some(t) => parse(t, names.1)?,
+        Some(t) => parse(t, names.1, true)?,
         None => DayRange::last_days(now_ms.clamp(0, MAX_TIME_MS - DAY_MS), 1).to_ms,
     };
     let from_ms = match from.filter(|t| !t.is_empty()) {
-        Some(t) => parse(t, names.0)?,
+        Some(t) => parse(t, names.0, false)?,
         None => (to_ms - 30 * DAY_MS).max(0),
     };
     if from_ms >= to_ms {
@@ -169,7 +186,8 @@ mod tests {
     #[test]
     fn ranges_widen_to_days_and_default_to_30() {
         let now = D0 + 10 * HOUR_MS;
-        let r = parse_range(None, None, now, ("from", "to")).unwrap();
+        let utc = ReportingCalendar::utc();
+        let r = parse_range(None, None, now, ("from", "to"), &utc).unwrap();
         assert_eq!(r.to_ms, D0 + DAY_MS);
         assert_eq!(r.days(), 30);
         let r = parse_range(
@@ -177,18 +195,41 @@ mod tests {
             Some("2026-11-03T00:00:01Z"),
             now,
             ("from", "to"),
+            &utc,
         )
         .unwrap();
         assert_eq!((r.from_ms, r.to_ms), (D0, D0 + 3 * DAY_MS));
+        // In Tokyo (UTC+9) 10:00Z on 1 November is 19:00 that day; 00:00:01Z on the
+        // 3rd is the 3rd's morning, so the range runs to the 4th.
+        let tokyo = ReportingCalendar::parse("Asia/Tokyo").unwrap();
+        let r = parse_range(
+            Some("2026-11-01T10:00:00Z"),
+            Some("2026-11-03T00:00:01Z"),
+            now,
+            ("from", "to"),
+            &tokyo,
+        )
+        .unwrap();
+        assert_eq!((r.from_ms, r.to_ms), (D0, D0 + 3 * DAY_MS));
+        let r = parse_range(
+            Some("2026-10-31T16:00:00Z"),
+            Some("2026-11-03"),
+            now,
+            ("from", "to"),
+            &tokyo,
+        )
+        .unwrap();
+        assert_eq!(r.from_ms, D0);
         assert!(parse_range(
             Some("2026-11-02"),
             Some("2026-11-01"),
             now,
-            ("a_from", "a_to")
+            ("a_from", "a_to"),
+            &utc
         )
         .unwrap_err()
         .0
         .contains("'a_from' must be before 'a_to'"));
-        assert!(parse_range(Some("soon"), None, now, ("from", "to")).is_err());
+        assert!(parse_range(Some("soon"), None, now, ("from", "to"), &utc).is_err());
     }
 }

@@ -185,7 +185,8 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<Option<Hold>, StoreError>;
 
-    /// Each of `teams`' spend per UTC day for days `[from_day, to_day)`, from the daily
+    /// Each of `teams`' spend per reporting-calendar day for days `[from_day, to_day)`
+    /// (local dates' day numbers), from the daily
     /// rollups: one entry per listed team, 0 for idle days.
     fn daily_spend(
         &self,

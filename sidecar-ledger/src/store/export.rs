@@ -3,6 +3,7 @@
 
 use tollgate_core::event::CacheStatus;
 
+use crate::calendar::ReportingCalendar;
 use crate::query::Filters;
 use crate::store::types::Sums;
 
@@ -14,9 +15,11 @@ pub struct ExportScope {
     pub from_ms: i64,
     pub to_ms: i64,
     pub filters: Filters,
+    /// Whose days and months periods are.
+    pub calendar: ReportingCalendar,
 }
 
-/// A calendar bucket, in UTC, that rollup hours are summed into.
+/// A calendar bucket of the reporting time zone that rollup hours are summed into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     Day,
@@ -27,8 +30,9 @@ pub enum Period {
 /// (period, team, consumer_group, provider, lane, model[, cache]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodRow {
-    /// Start of the UTC day or month, Unix ms. It may lie before the scope's start
-    /// when the scope begins mid-period; only the scope's hours are summed.
+    /// The label of the period's first day (see `crate::calendar`; in UTC, its start
+    /// in Unix ms). It may lie before the scope's start when the scope begins
+    /// mid-period; only the scope's hours are summed.
     pub period_ms: i64,
     pub team: String,
     pub consumer_group: String,
@@ -39,4 +43,42 @@ pub struct PeriodRow {
     /// Set only when the rows were asked for per cache status.
     pub cache: Option<CacheStatus>,
     pub sums: Sums,
+}
+
+/// Where period rows are summed from: the daily coarse rollup when the scope is whole
+/// days of its calendar (exact in every zone, and ~20× fewer rows), else the coarse
+/// hourly rollup (whose hours go to the day they start in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodSource {
+    pub table: &'static str,
+    pub time_column: &'static str,
+    /// Bounds on `time_column`: day labels or instants.
+    pub from: i64,
+    pub to: i64,
+    /// SQL for the label of a row's day.
+    pub day_sql: String,
+}
+
+impl ExportScope {
+    pub fn period_source(&self) -> PeriodSource {
+        let cal = &self.calendar;
+        let (from_day, to_day) = (cal.day_label(self.from_ms), cal.day_label(self.to_ms));
+        if cal.day_start(from_day) == self.from_ms && cal.day_start(to_day) == self.to_ms {
+            PeriodSource {
+                table: "rollup_daily_coarse",
+                time_column: "day_ms",
+                from: from_day,
+                to: to_day,
+                day_sql: "day_ms".into(),
+            }
+        } else {
+            PeriodSource {
+                table: "rollup_hourly_coarse",
+                time_column: "hour_ms",
+                from: self.from_ms,
+                to: self.to_ms,
+                day_sql: cal.day_label_sql("hour_ms", self.from_ms, self.to_ms),
+            }
+        }
+    }
 }

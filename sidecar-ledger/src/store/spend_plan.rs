@@ -6,16 +6,20 @@
 //! holds every dimension a query groups or filters by gives the same integers as
 //! summing the events, so a query is split by time:
 //!
-//! * the whole UTC days of the range come from the smallest daily rollup holding
-//!   those dimensions;
+//! * the whole days of the range (in the reporting time zone, the daily rollups'
+//!   days: see `crate::calendar`) come from the smallest daily rollup holding those
+//!   dimensions;
 //! * the partial days at either end (and any query grouped by hour) come from the
 //!   smallest hourly rollup holding them;
 //! * when no daily rollup holds them (user with model, say), everything comes from
-//!   the fine hourly rollup, whose key has every dimension.
+//!   the fine hourly rollup, whose key has every dimension. So does a range whose
+//!   partial days would end between UTC hours (a zone whose offset has minutes, such
+//!   as Asia/Kolkata, with bounds that are not that zone's midnights): hourly rows
+//!   cannot be split, so such a range counts the hours starting in it.
 //!
 //! Pure: the backends turn a plan into SQL ([`super::spend_sql`]).
 
-use crate::query::{Dim, Filters, SpendQuery, DAY_MS};
+use crate::query::{Dim, Filters, SpendQuery, DAY_MS, HOUR_MS};
 
 /// How finely a rollup buckets time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +132,8 @@ pub enum Rollups {
     FineOnly,
 }
 
-/// One rollup read over `[from_ms, to_ms)` (aligned to the rollup's grain).
+/// One rollup read over `[from_ms, to_ms)` (aligned to the rollup's grain; a daily
+/// part's bounds are day labels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Part {
     pub rollup: &'static Rollup,
@@ -176,6 +181,7 @@ pub fn team_query(team: &str, from_ms: i64, to_ms: i64) -> SpendQuery {
             team: Some(team.to_string()),
             ..Filters::default()
         },
+        calendar: Default::default(),
     }
 }
 
@@ -204,18 +210,27 @@ pub fn plan(q: &SpendQuery, rollups: Rollups) -> Vec<Part> {
     let Some(daily) = DAILY_BY_SIZE.into_iter().find(|r| r.holds(&needed)) else {
         return whole(hourly);
     };
-    // Times are validated non-negative, so Euclidean division is plain flooring.
-    let first_day = (q.from_ms + DAY_MS - 1).div_euclid(DAY_MS) * DAY_MS;
-    let end_day = q.to_ms.div_euclid(DAY_MS) * DAY_MS;
+    let cal = &q.calendar;
+    // The first local day starting at or after `from`, and the day `to` falls in.
+    let mut first_day = cal.day_label(q.from_ms);
+    if cal.day_start(first_day) < q.from_ms {
+        first_day += DAY_MS;
+    }
+    let end_day = cal.day_label(q.to_ms);
     if first_day >= end_day {
         return whole(hourly);
     }
+    let (first_start, end_start) = (cal.day_start(first_day), cal.day_start(end_day));
+    let edge = |at: i64, bound: i64| at == bound || at.rem_euclid(HOUR_MS) == 0;
+    if !edge(first_start, q.from_ms) || !edge(end_start, q.to_ms) {
+        return whole(hourly);
+    }
     let mut parts = Vec::with_capacity(3);
-    if q.from_ms < first_day {
+    if q.from_ms < first_start {
         parts.push(Part {
             rollup: hourly,
             from_ms: q.from_ms,
-            to_ms: first_day,
+            to_ms: first_start,
         });
     }
     parts.push(Part {
@@ -223,10 +238,10 @@ pub fn plan(q: &SpendQuery, rollups: Rollups) -> Vec<Part> {
         from_ms: first_day,
         to_ms: end_day,
     });
-    if end_day < q.to_ms {
+    if end_start < q.to_ms {
         parts.push(Part {
             rollup: hourly,
-            from_ms: end_day,
+            from_ms: end_start,
             to_ms: q.to_ms,
         });
     }
@@ -246,6 +261,7 @@ mod tests {
             from_ms,
             to_ms,
             filters,
+            calendar: Default::default(),
         }
     }
 
@@ -370,6 +386,44 @@ mod tests {
         assert_eq!(
             tables(&plan(&q, Rollups::Coarsest)),
             vec![("rollup_hourly", D0, D0 + 5 * DAY_MS)]
+        );
+    }
+
+    #[test]
+    fn days_are_the_reporting_zones_and_minute_offsets_fall_back_to_hours() {
+        use crate::calendar::ReportingCalendar;
+        // New York, winter: local days start at 05:00Z.
+        let ny = ReportingCalendar::parse("America/New_York").unwrap();
+        let day2 = D0 + DAY_MS; // label of 2 November
+        let mut q = query(vec![Dim::Day], Filters::default(), D0, D0 + 3 * DAY_MS);
+        q.calendar = ny.clone();
+        assert_eq!(
+            tables(&plan(&q, Rollups::Coarsest)),
+            vec![
+                ("rollup_hourly_coarse", D0, day2 + 5 * HOUR_MS),
+                ("rollup_daily_coarse", day2, D0 + 2 * DAY_MS),
+                ("rollup_hourly_coarse", D0 + 2 * DAY_MS + 5 * HOUR_MS, D0 + 3 * DAY_MS),
+            ]
+        );
+        // Kolkata (+05:30): its midnights as bounds read the daily rollup alone...
+        let ist = ReportingCalendar::parse("Asia/Kolkata").unwrap();
+        let half = 30 * 60_000;
+        let mut q = query(
+            vec![],
+            Filters::default(),
+            D0 - 5 * HOUR_MS - half,
+            D0 + 2 * DAY_MS - 5 * HOUR_MS - half,
+        );
+        q.calendar = ist.clone();
+        assert_eq!(
+            tables(&plan(&q, Rollups::Coarsest)),
+            vec![("rollup_daily_coarse", D0, D0 + 2 * DAY_MS)]
+        );
+        // ...and other bounds the hourly one throughout.
+        q.from_ms = D0;
+        assert_eq!(
+            tables(&plan(&q, Rollups::Coarsest)),
+            vec![("rollup_hourly_coarse", D0, q.to_ms)]
         );
     }
 

@@ -4,7 +4,7 @@
 //! overflow on both backends) and rows come back as from a single table.
 
 use super::spend_plan::{Grain, Part};
-use crate::query::{Dim, SpendQuery, DAY_MS};
+use crate::query::{Dim, SpendQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -37,10 +37,10 @@ pub fn text_column(d: Dim) -> &'static str {
     }
 }
 
-fn key_sql(d: Dim, part: &Part) -> String {
+fn key_sql(d: Dim, part: &Part, q: &SpendQuery) -> String {
     match (d, part.rollup.grain) {
-        // Times are validated non-negative, so integer division floors.
-        (Dim::Day, Grain::Hour) => format!("(hour_ms / {DAY_MS}) * {DAY_MS}"),
+        // The label of the reporting calendar's day the hour starts in.
+        (Dim::Day, Grain::Hour) => q.calendar.day_label_sql("hour_ms", part.from_ms, part.to_ms),
         (Dim::Day | Dim::Hour, _) => part.rollup.time_column().into(),
         (d, _) => text_column(d).into(),
     }
@@ -84,7 +84,7 @@ pub fn spend_sql(q: &SpendQuery, parts: &[Part], dialect: Dialect) -> (String, V
         .map(|part| {
             let mut sql = String::from("SELECT ");
             for (i, d) in q.group_by.iter().enumerate() {
-                sql.push_str(&format!("{} AS k{i}, ", key_sql(*d, part)));
+                sql.push_str(&format!("{} AS k{i}, ", key_sql(*d, part, q)));
             }
             sql.push_str(&SUMMED.join(", "));
             args.push(Arg::Int(part.from_ms));
@@ -134,7 +134,7 @@ pub fn spend_sql(q: &SpendQuery, parts: &[Part], dialect: Dialect) -> (String, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::{Filters, HOUR_MS};
+    use crate::query::{Filters, DAY_MS, HOUR_MS};
     use crate::store::spend_plan::{plan, Rollups};
 
     const D0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
@@ -149,6 +149,7 @@ mod tests {
                 team: Some("t'; --".into()),
                 ..Filters::default()
             },
+            calendar: Default::default(),
         };
         let parts = plan(&q, Rollups::Coarsest);
         let (sql, args) = spend_sql(&q, &parts, Dialect::Postgres);
@@ -188,6 +189,7 @@ mod tests {
             from_ms: D0,
             to_ms: D0 + HOUR_MS,
             filters: Filters::default(),
+            calendar: Default::default(),
         };
         let (sql, args) = spend_sql(&q, &plan(&q, Rollups::FineOnly), Dialect::Sqlite);
         assert_eq!(args, vec![Arg::Int(D0), Arg::Int(D0 + HOUR_MS)]);

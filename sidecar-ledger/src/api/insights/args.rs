@@ -9,6 +9,8 @@ use axum::extract::Query;
 use crate::error::ApiError;
 use crate::insights::{parse_range, Bucket, DayRange};
 
+use super::now::Now;
+
 pub(super) type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 /// Query parameters by name, each at most once, only the known ones.
@@ -40,12 +42,13 @@ impl Args {
             .filter(|v| !v.is_empty())
     }
 
-    pub(super) fn range(&self, now: i64) -> Result<DayRange, ApiError> {
+    pub(super) fn range(&self, now: &Now) -> Result<DayRange, ApiError> {
         Ok(parse_range(
             self.get("from"),
             self.get("to"),
-            now,
+            now.local,
             ("from", "to"),
+            &now.calendar,
         )?)
     }
 

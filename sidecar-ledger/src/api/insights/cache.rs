@@ -8,7 +8,6 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::auth::Principal;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::Bucket;
@@ -16,6 +15,7 @@ use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
 use super::args::{Args, Params};
+use super::now::now;
 use super::grouping::{grouped_for, round4, DAILY_BUCKETS};
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
@@ -54,7 +54,7 @@ pub async fn get_cache(
     params: Params,
 ) -> Result<Json<CacheResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to", "team", "bucket"])?;
-    let range = args.range(now_ms())?;
+    let range = args.range(&now(&state).await?)?;
     let bucket = args.bucket(Bucket::Day, &DAILY_BUCKETS)?;
     let team = who.scope(args.get("team"))?;
     let rows = grouped_for(

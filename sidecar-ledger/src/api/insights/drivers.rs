@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::api::blocking::blocking;
 use crate::auth::Principal;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::drivers::{self, CellKey, CellSums, Effect};
 use crate::insights::narrative::{self, usd};
@@ -19,6 +18,7 @@ use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
 use super::args::{Args, Params};
+use super::now::now;
 use super::grouping::{grouped, tokens_total, Grouped};
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
@@ -129,8 +129,8 @@ pub async fn get_drivers(
     params: Params,
 ) -> Result<Json<DriversResponse>, ApiError> {
     let args = Args::parse(params, &["team", "a_from", "a_to", "b_from", "b_to"])?;
-    let now = now_ms();
-    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    let clock = now(&state).await?;
+    let today = clock.today();
     let b_to_default = query::format_day(today);
     let b = parse_range(
         Some(
@@ -138,8 +138,9 @@ pub async fn get_drivers(
                 .unwrap_or(&query::format_day(today - 7 * DAY_MS)),
         ),
         Some(args.get("b_to").unwrap_or(&b_to_default)),
-        now,
+        clock.local,
         ("b_from", "b_to"),
+        &clock.calendar,
     )?;
     let a_to_default = query::format_day(b.from_ms);
     let a = parse_range(
@@ -148,8 +149,9 @@ pub async fn get_drivers(
                 .unwrap_or(&query::format_day(b.from_ms - (b.to_ms - b.from_ms))),
         ),
         Some(args.get("a_to").unwrap_or(&a_to_default)),
-        now,
+        clock.local,
         ("a_from", "a_to"),
+        &clock.calendar,
     )?;
     let team = who.scope(args.get("team"))?;
     let store = state.store.clone();

@@ -7,7 +7,6 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::auth::Principal;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::narrative::{self, pct, share};
 use crate::insights::Bucket;
@@ -15,6 +14,7 @@ use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
 use super::args::{Args, Params};
+use super::now::now;
 use super::grouping::{grouped_for, Grouped, DAILY_BUCKETS};
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
@@ -89,7 +89,7 @@ pub async fn get_mix(
     params: Params,
 ) -> Result<Json<MixResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to", "team", "bucket", "by"])?;
-    let range = args.range(now_ms())?;
+    let range = args.range(&now(&state).await?)?;
     let bucket = args.bucket(Bucket::Day, &DAILY_BUCKETS)?;
     let team = who.scope(args.get("team"))?;
     let (by, dim) = args.choice(

@@ -13,6 +13,7 @@ mod drivers;
 pub mod evidence;
 mod grouping;
 mod mix;
+mod now;
 mod premium;
 mod recommendations;
 mod scope;

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::api::blocking::blocking;
 use crate::auth::Principal;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::Bucket;
@@ -17,6 +16,7 @@ use crate::state::AppState;
 use crate::store::insights::{InsightDim, InsightQuery};
 
 use super::args::{Args, Params};
+use super::now::now;
 use super::grouping::{grouped, round4, text, DAILY_BUCKETS};
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
@@ -55,7 +55,7 @@ pub async fn get_premium(
     params: Params,
 ) -> Result<Json<PremiumResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to", "team", "bucket"])?;
-    let range = args.range(now_ms())?;
+    let range = args.range(&now(&state).await?)?;
     let bucket = args.bucket(Bucket::Day, &DAILY_BUCKETS)?;
     let team = who.scope(args.get("team"))?;
     let store = state.store.clone();

@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 use crate::api::blocking::blocking;
 use crate::api::spend::TotalsJson;
 use crate::auth::Principal;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::{Bucket, DayRange};
 use crate::query::{self, Dim, Filters, SpendQuery, DAY_MS, HOUR_MS};
@@ -18,6 +17,7 @@ use crate::store::insights::{InsightDim, InsightQuery};
 use crate::store::{KeyValue, Sums};
 
 use super::args::{Args, Params};
+use super::now::now;
 use super::grouping::{add, grouped, text, tokens_total};
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
@@ -84,7 +84,8 @@ pub async fn get_series(
         params,
         &["from", "to", "bucket", "group_by", "team", "workflow"],
     )?;
-    let now = now_ms();
+    let clock = now(&state).await?;
+    let now = clock.instant;
     let bucket = args.bucket(Bucket::Day, &Bucket::ALL)?;
     let team = who.scope(args.get("team"))?;
     let workflow = args.get("workflow").map(str::to_string);
@@ -130,14 +131,24 @@ pub async fn get_series(
                 "the workflow filter needs bucket=day, week or month",
             ));
         }
+        // A date is the reporting time zone's midnight.
+        let bound = |text: &str| -> Result<i64, String> {
+            let ms = query::parse_time(text)?;
+            let t = text.trim();
+            Ok(if t.len() == 10 && t.as_bytes()[4] == b'-' {
+                clock.calendar.day_start(ms)
+            } else {
+                ms
+            })
+        };
         let from = args
             .get("from")
-            .map(query::parse_time)
+            .map(bound)
             .transpose()
             .map_err(|e| ApiError::bad_request(format!("'from' {e}")))?;
         let to = args
             .get("to")
-            .map(query::parse_time)
+            .map(bound)
             .transpose()
             .map_err(|e| ApiError::bad_request(format!("'to' {e}")))?
             .unwrap_or(now);
@@ -156,6 +167,7 @@ pub async fn get_series(
                 team: team.clone(),
                 ..Filters::default()
             },
+            calendar: clock.calendar.clone(),
         };
         let rows = blocking(move || store.spend(&q)).await?;
         let mut total = Sums::default();
@@ -222,7 +234,7 @@ pub async fn get_series(
             "user combines only with team and consumer_group, without a workflow filter",
         ));
     }
-    let range = args.range(now)?;
+    let range = args.range(&clock)?;
     let t = team.clone();
     let rows = blocking(move || {
         grouped(

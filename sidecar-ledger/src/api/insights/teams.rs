@@ -12,7 +12,6 @@ use crate::api::blocking::blocking;
 use crate::api::wallets::WalletJson;
 use crate::auth::Principal;
 use crate::budget::{self, BudgetStatus, DailySpend};
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::narrative::{self, pct, share, usd};
 use crate::insights::DayRange;
@@ -22,6 +21,7 @@ use crate::store::insights::InsightDim;
 use crate::store::{Store, StoreError, Sums};
 
 use super::args::{Args, Params};
+use super::now::{now, Now};
 use super::grouping::grouped;
 use super::scope::{visible_among, RangeJson};
 
@@ -33,8 +33,64 @@ pub struct TeamJson {
     pub cost_avoided_nanos: i64,
     pub wallet: Option<WalletJson>,
     pub budget: Option<BudgetStatus>,
+    /// Where the team stands against its limits, worst first: `wallet_empty`,
+    /// `over_budget`, `will_exceed` (the forecast passes the budget), `ahead_of_pace`
+    /// (spent more than an even pace would have by now), `on_track`, `no_budget`.
+    pub pace_status: &'static str,
+    /// Days the wallet balance lasts at the recent run rate (`None`: no spend lately,
+    /// no wallet, or nothing left).
+    pub wallet_runway_days: Option<i64>,
+    /// 1 for the team most at risk: by `pace_status`, then the earliest forecast
+    /// exhaustion, the highest share of budget used, the shortest wallet runway.
+    pub risk_rank: usize,
     /// The team's position in one sentence (the budget summary when it has one).
     pub summary: String,
+}
+
+/// How bad a `pace_status` is (higher is worse).
+fn severity(status: &str) -> u8 {
+    match status {
+        "wallet_empty" => 5,
+        "over_budget" => 4,
+        "will_exceed" => 3,
+        "ahead_of_pace" => 2,
+        "on_track" => 1,
+        _ => 0,
+    }
+}
+
+fn pace_status(budget: Option<&BudgetStatus>, wallet: Option<&WalletJson>) -> &'static str {
+    if wallet.is_some_and(|w| w.allocated_nanos > 0 && w.available_nanos <= 0) {
+        return "wallet_empty";
+    }
+    match budget {
+        None => "no_budget",
+        Some(b) if b.spent_nanos >= b.budget_nanos => "over_budget",
+        Some(b) if b.forecast.exhaustion_day.is_some() => "will_exceed",
+        Some(b) if b.spent_nanos > b.pace_nanos => "ahead_of_pace",
+        Some(_) => "on_track",
+    }
+}
+
+/// Ranks teams by risk, most at risk first (sets `risk_rank`; the order is kept).
+fn rank_by_risk(teams: &mut [TeamJson]) {
+    let mut order: Vec<usize> = (0..teams.len()).collect();
+    order.sort_by_key(|&i| {
+        let t = &teams[i];
+        let b = t.budget.as_ref();
+        (
+            std::cmp::Reverse(severity(t.pace_status)),
+            b.and_then(|b| b.forecast.exhaustion_day.clone())
+                .unwrap_or_else(|| "9999".into()),
+            std::cmp::Reverse(b.map_or(-1, |b| b.used_pct)),
+            t.wallet_runway_days.unwrap_or(i64::MAX),
+            std::cmp::Reverse(t.spent_nanos),
+            t.team.clone(),
+        )
+    });
+    for (rank, i) in order.into_iter().enumerate() {
+        teams[i].risk_rank = rank + 1;
+    }
 }
 
 #[derive(Serialize)]
@@ -115,10 +171,11 @@ pub(super) fn team_rows(
     who: &Principal,
     range: DayRange,
     only: Option<&str>,
+    clock: &Now,
 ) -> Result<Vec<TeamJson>, StoreError> {
-    let now = now_ms();
+    let now = clock.local;
     let current = state.budgets.current();
-    let all_wallets = store.wallets(now)?;
+    let all_wallets = store.wallets(clock.instant)?;
     let teams: Vec<String> = match only {
         Some(t) => vec![t.to_string()],
         None => visible_among(&all_wallets, &current, who)
@@ -148,10 +205,16 @@ pub(super) fn team_rows(
             .find(|b| b.team_id == team)
             .map(|b| budget::status(b, &daily, now));
         let wallet = wallets.remove(&team);
+        let rate = run_rate(&daily, &team, now);
         let mut summary = match &budget {
             Some(b) => budget_words(b),
-            None => wallet_sentence(&team, wallet.as_ref(), run_rate(&daily, &team, now)),
+            None => wallet_sentence(&team, wallet.as_ref(), rate),
         };
+        let wallet_runway_days = wallet
+            .as_ref()
+            .filter(|w| rate > 0 && w.available_nanos > 0)
+            .map(|w| w.available_nanos / rate);
+        let status = pace_status(budget.as_ref(), wallet.as_ref());
         if let Some(w) = wallet.as_ref().filter(|w| w.unsettled_nanos > 0) {
             summary.push_str(&format!(
                 "; {} of its wallet is held for an Envoy that stopped before reporting all its spend (released as the events arrive, or by an operator)",
@@ -165,10 +228,14 @@ pub(super) fn team_rows(
             cost_avoided_nanos: s.cost_avoided_nanos,
             wallet,
             budget,
+            pace_status: status,
+            wallet_runway_days,
+            risk_rank: 0,
             summary,
         });
     }
     out.sort_by(|a, b| b.spent_nanos.cmp(&a.spent_nanos).then(a.team.cmp(&b.team)));
+    rank_by_risk(&mut out);
     Ok(out)
 }
 
@@ -179,10 +246,12 @@ pub async fn get_teams(
     params: Params,
 ) -> Result<Json<TeamsResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to"])?;
-    let range = args.range(now_ms())?;
+    let clock = now(&state).await?;
+    let range = args.range(&clock)?;
     let store = state.store.clone();
     let s = state.clone();
-    let teams = blocking(move || team_rows(store.as_ref(), &s, &who, range, None)).await?;
+    let teams =
+        blocking(move || team_rows(store.as_ref(), &s, &who, range, None, &clock)).await?;
     let total: i64 = teams.iter().map(|t| t.spent_nanos).sum();
     let summary = match teams.first() {
         Some(top) if total > 0 => format!(

@@ -5,13 +5,13 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::auth::Principal;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::narrative::{pct, share, usd};
 use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
 use super::args::{Args, Params};
+use super::now::now;
 use super::grouping::{grouped_for, round4};
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
@@ -42,7 +42,7 @@ pub async fn get_top(
     params: Params,
 ) -> Result<Json<TopResponse>, ApiError> {
     let args = Args::parse(params, &["from", "to", "team", "by", "limit"])?;
-    let range = args.range(now_ms())?;
+    let range = args.range(&now(&state).await?)?;
     let team = who.scope(args.get("team"))?;
     let (by, dim) = args.choice(
         "by",

@@ -86,6 +86,7 @@ fn insight_rows_equal_the_fine_spend_rows(store: &dyn Store) {
                     team: team.map(str::to_string),
                     ..Filters::default()
                 },
+                calendar: Default::default(),
             };
             let wf = spend_by.iter().position(|d| *d == Dim::Workflow);
             let mut expected: Vec<SpendRow> = Vec::new();

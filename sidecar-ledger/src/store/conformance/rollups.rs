@@ -185,6 +185,7 @@ fn coarsest_equals_fine(store: &dyn Store) {
                     from_ms,
                     to_ms,
                     filters,
+                    calendar: Default::default(),
                 };
                 let fine = store.spend_from(&q, Rollups::FineOnly).unwrap();
                 let coarse = store.spend_from(&q, Rollups::Coarsest).unwrap();
@@ -217,6 +218,7 @@ fn fine_path_equals_the_events(store: &dyn Store) {
             from_ms,
             to_ms,
             filters: Filters::default(),
+            calendar: Default::default(),
         };
         let got: BTreeMap<(i64, String), Sums> = store
             .spend_from(&q, rollups)
@@ -320,6 +322,7 @@ fn migrated_answers_equal_fine(store: &dyn Store) {
             from_ms: D0 + 3 * HOUR_MS,
             to_ms: D0 + 4 * DAY_MS + 3 * HOUR_MS,
             filters: Filters::default(),
+            calendar: Default::default(),
         };
         let fine = store.spend_from(&q, Rollups::FineOnly).unwrap();
         assert!(!fine.is_empty());

@@ -71,7 +71,8 @@ fn spend_query(group_by: Vec<Dim>, filters: Filters) -> SpendQuery {
         from_ms: 0,
         to_ms: H0 + 400 * DAY_MS,
         filters,
-    }
+    },
+    calendar: Default::default(),
 }
 
 fn total(store: &dyn Store) -> Sums {

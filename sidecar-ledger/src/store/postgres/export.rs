@@ -10,25 +10,26 @@ use tollgate_core::event::CostEvent;
 use super::db::PgStore;
 use super::events::{event_from_row, EVENT_COLUMNS};
 use super::sql_args::{arg_refs, push_filters, sums_from, unmatchable, Args, SUM_COLUMNS};
-use crate::query::DAY_MS;
 use crate::store::error::StoreError;
 use crate::store::event_text;
-use crate::store::export::{ExportScope, Period, PeriodRow};
+use crate::store::export::{ExportScope, Period, PeriodRow, PeriodSource};
 
 /// Events read per page; each page is its own short query.
 pub(super) const EVENT_PAGE: usize = 500;
 
-/// The SQL expression of a rollup hour's period start (Unix ms, UTC).
-fn period_sql(period: Period) -> String {
+/// The SQL expression of a row's period: the label of its first day (day labels are
+/// UTC midnights of local dates, so a month starts where UTC's would).
+fn period_sql(period: Period, source: &PeriodSource) -> String {
+    let day = &source.day_sql;
     match period {
-        // Hours are validated non-negative, so integer division floors.
-        Period::Day => format!("(hour_ms / {DAY_MS}) * {DAY_MS}"),
-        // `AT TIME ZONE 'UTC'` turns the instant into a UTC wall-clock timestamp, so
-        // the month starts in UTC whatever the session's TimeZone; EXTRACT(EPOCH) of a
+        Period::Day => day.clone(),
+        // `AT TIME ZONE 'UTC'` turns the label into a UTC wall-clock timestamp, so the
+        // month is the label's whatever the session's TimeZone; EXTRACT(EPOCH) of a
         // timestamp without time zone reads it as UTC again.
-        Period::Month => "(EXTRACT(EPOCH FROM date_trunc('month',
-                to_timestamp(hour_ms / 1000) AT TIME ZONE 'UTC')) * 1000)::BIGINT"
-            .into(),
+        Period::Month => format!(
+            "(EXTRACT(EPOCH FROM date_trunc('month',
+                to_timestamp(({day}) / 1000) AT TIME ZONE 'UTC')) * 1000)::BIGINT"
+        ),
     }
 }
 
@@ -103,14 +104,17 @@ impl PgStore {
         } else {
             "p, team, consumer_group, provider, lane, model_served"
         };
+        let source = scope.period_source();
         let mut sql = format!(
             "SELECT {} AS p, team, consumer_group, provider, lane, model_served, {},
                     {SUM_COLUMNS}
-             FROM rollup_hourly WHERE hour_ms >= $1 AND hour_ms < $2",
-            period_sql(period),
+             FROM {} WHERE {time} >= $1 AND {time} < $2",
+            period_sql(period, &source),
             if by_cache { "cache" } else { "''::TEXT" },
+            source.table,
+            time = source.time_column,
         );
-        let mut args: Args = vec![Box::new(scope.from_ms), Box::new(scope.to_ms)];
+        let mut args: Args = vec![Box::new(source.from), Box::new(source.to)];
         push_filters(&mut sql, &mut args, &scope.filters);
         sql.push_str(&format!(" GROUP BY {key} ORDER BY {key}"));
 

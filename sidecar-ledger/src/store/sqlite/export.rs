@@ -10,24 +10,23 @@ use tollgate_core::event::CostEvent;
 
 use super::db::SqliteStore;
 use super::events::{event_from_row, push_filters, EVENT_COLUMNS};
-use crate::query::DAY_MS;
 use crate::store::error::StoreError;
 use crate::store::event_text;
-use crate::store::export::{ExportScope, Period, PeriodRow};
+use crate::store::export::{ExportScope, Period, PeriodRow, PeriodSource};
 use crate::store::types::Sums;
 
 /// Events read per page. Each page is its own short read, so an export never holds
 /// a read transaction open (which would keep SQLite from checkpointing the WAL).
 pub(super) const EVENT_PAGE: usize = 500;
 
-/// The SQL expression of a rollup hour's period start (Unix ms, UTC).
-fn period_sql(period: Period) -> String {
+/// The SQL expression of a row's period: the label of its first day (day labels are
+/// UTC midnights of local dates, so a month starts where UTC's would).
+fn period_sql(period: Period, source: &PeriodSource) -> String {
+    let day = &source.day_sql;
     match period {
-        // Hours are validated non-negative, so integer division floors.
-        Period::Day => format!("(hour_ms / {DAY_MS}) * {DAY_MS}"),
+        Period::Day => day.clone(),
         Period::Month => {
-            "CAST(strftime('%s', hour_ms / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000"
-                .into()
+            format!("CAST(strftime('%s', ({day}) / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000")
         }
     }
 }
@@ -104,16 +103,19 @@ impl SqliteStore {
         } else {
             "p, team, consumer_group, provider, lane, model_served"
         };
+        let source = scope.period_source();
         let mut sql = format!(
             "SELECT {} AS p, team, consumer_group, provider, lane, model_served, {},
                     SUM(requests), SUM(input_tokens), SUM(cached_input_tokens),
                     SUM(cache_write_tokens), SUM(output_tokens), SUM(cost_nanos),
                     SUM(cost_avoided_nanos)
-             FROM rollup_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2",
-            period_sql(period),
+             FROM {} WHERE {time} >= ?1 AND {time} < ?2",
+            period_sql(period, &source),
             if by_cache { "cache" } else { "''" },
+            source.table,
+            time = source.time_column,
         );
-        let mut args = vec![Value::Integer(scope.from_ms), Value::Integer(scope.to_ms)];
+        let mut args = vec![Value::Integer(source.from), Value::Integer(source.to)];
         push_filters(&mut sql, &mut args, &scope.filters);
         sql.push_str(&format!(" GROUP BY {key} ORDER BY {key}"));
 
@@ -194,6 +196,7 @@ mod tests {
             from_ms,
             to_ms,
             filters: Filters::default(),
+            calendar: Default::default(),
         }
     }
 
