@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use tollgate_core::config::civil_from_days;
 
-use crate::query::{DAY_MS, HOUR_MS};
+use crate::query::DAY_MS;
 
 /// The zone every fresh store starts with.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
@@ -144,15 +144,6 @@ impl ReportingCalendar {
         out
     }
 
-    /// Whether every local day starting in `[from_ms, to_ms)` starts on a whole UTC
-    /// hour (true unless the zone's offset has minutes, as India's and Nepal's do), so
-    /// that hourly rollups can make up the days' edges exactly.
-    pub fn hour_aligned(&self, from_ms: i64, to_ms: i64) -> bool {
-        self.offsets(from_ms, to_ms)
-            .iter()
-            .all(|(_, o)| o.rem_euclid(HOUR_MS) == 0)
-    }
-
     /// An SQL expression for the label of the local day holding the instant in
     /// `column` (Unix ms, non-negative), valid for instants in `[from_ms, to_ms)`.
     /// Literal integers only, so it is safe to splice into a statement; the same text
@@ -199,6 +190,7 @@ impl ReportingCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::HOUR_MS;
     use tollgate_core::config::days_from_civil;
 
     fn day(y: i64, m: i64, d: i64) -> i64 {
@@ -215,7 +207,6 @@ mod tests {
             c.day_label_sql("ts_ms", 0, i64::MAX / 2),
             "(ts_ms / 86400000) * 86400000"
         );
-        assert!(c.hour_aligned(0, day(2030, 1, 1)));
         assert_eq!(ReportingCalendar::parse("utc").unwrap(), c);
     }
 
@@ -244,18 +235,16 @@ mod tests {
                 nov1 + 6 * HOUR_MS
             )
         );
-        assert!(c.hour_aligned(nov1, nov1 + 2 * DAY_MS));
         assert_eq!(c.format_local(nov1 + 4 * HOUR_MS), "2026-11-01T00:00:00-04:00");
     }
 
     #[test]
-    fn half_hour_zones_are_not_hour_aligned() {
+    fn half_hour_zones_start_days_between_hours() {
         let c = ReportingCalendar::parse("Asia/Kolkata").unwrap();
         let d = day(2026, 11, 1);
         assert_eq!(c.day_start(d), d - 5 * HOUR_MS - 30 * 60_000);
         assert_eq!(c.day_label(d - 5 * HOUR_MS - 30 * 60_000), d);
         assert_eq!(c.day_label(d - 5 * HOUR_MS - 30 * 60_000 - 1), d - DAY_MS);
-        assert!(!c.hour_aligned(d, d + DAY_MS));
         assert_eq!(c.offset_text(d), "+05:30");
     }
 

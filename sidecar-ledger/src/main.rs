@@ -68,6 +68,9 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// Create, list and revoke dashboard/API access tokens (stored hashed).
     Tokens(cli::tokens::TokensArgs),
+    /// Show or set the organisation's reporting time zone (days and months of the
+    /// dashboard, budgets, spend and exports; UTC until set).
+    TimeZone(cli::time_zone::TimeZoneArgs),
     /// Drain an Envoy before it is stopped, so no cost event or leased credit is lost
     /// (run it before SIGTERM, e.g. as a Kubernetes preStop hook).
     DrainEnvoy(cli::drain_envoy::DrainEnvoyArgs),
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Wallet(args) => cli::wallet::run(&args),
         Command::Export(args) => cli::export::run(&args),
         Command::Tokens(args) => cli::tokens::run(&args),
+        Command::TimeZone(args) => cli::time_zone::run(&args),
         Command::SeedDemo(args) => cli::seed_demo::run(&args),
         Command::DrainEnvoy(args) => cli::drain_envoy::run(&args),
         Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {

@@ -93,6 +93,8 @@ pub fn router_with(state: AppState) -> Router {
             "/v1/insights/recommendations",
             get(insights::get_recommendations),
         )
+        .route("/v1/insights/wallet", get(insights::get_wallet))
+        .route("/v1/insights/live", get(insights::get_live))
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(metrics::get_metrics))
         .route("/openapi.json", get(meta::openapi))

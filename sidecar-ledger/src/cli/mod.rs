@@ -11,5 +11,6 @@ pub mod seed_demo;
 pub mod serve;
 #[cfg(test)]
 mod tests;
+pub mod time_zone;
 pub mod tokens;
 pub mod wallet;

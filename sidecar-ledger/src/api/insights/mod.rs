@@ -12,6 +12,7 @@ mod delivery;
 mod drivers;
 pub mod evidence;
 mod grouping;
+mod live;
 mod mix;
 mod now;
 mod premium;
@@ -23,11 +24,13 @@ mod teams;
 #[cfg(test)]
 mod tests;
 mod top;
+mod wallet;
 
 pub use budget::get_budget;
 pub use cache::get_cache;
 pub use delivery::get_delivery;
 pub use drivers::get_drivers;
+pub use live::get_live;
 pub use mix::get_mix;
 pub use premium::get_premium;
 pub use recommendations::get_recommendations;
@@ -35,3 +38,4 @@ pub use series::get_series;
 pub use session::{delete_session, get_session, post_session};
 pub use teams::get_teams;
 pub use top::get_top;
+pub use wallet::get_wallet;

@@ -24,6 +24,12 @@ pub struct SessionJson {
     pub sees: &'static str,
     /// Teams this token may open, for the team picker.
     pub teams: Vec<String>,
+    /// The organisation's reporting time zone: the dashboard's days, months and
+    /// times are in it.
+    pub time_zone: String,
+    /// Today's date there, and now (Unix ms) when answered.
+    pub today: String,
+    pub now_ms: i64,
 }
 
 fn session_json(
@@ -32,7 +38,12 @@ fn session_json(
     p: &Principal,
 ) -> Result<SessionJson, StoreError> {
     let teams = visible_teams(store, &state.budgets.current(), p)?;
+    let calendar = store.calendar()?;
+    let now = crate::clock::now_ms();
     Ok(SessionJson {
+        time_zone: calendar.name().to_string(),
+        today: crate::query::format_day(calendar.day_label(now)),
+        now_ms: now,
         name: p.name.clone(),
         role: p.role.as_str(),
         team: p.team.clone(),
