@@ -406,7 +406,13 @@ mod tests {
         assert_eq!(format_instant(q.from_ms), "2026-10-31T23:00:00Z");
         assert_eq!(format_instant(q.to_ms), "2026-11-03T11:00:00Z");
         let kolkata = ReportingCalendar::parse("Asia/Kolkata").unwrap();
-        let q = parse_spend(&params(&[("from", "2026-11-01")]), NOW, &kolkata).unwrap();
+        let q = parse_spend(
+            &params(&[("from", "2026-11-01"), ("to", "2026-11-02")]),
+            NOW,
+            &kolkata,
+        )
+        .unwrap();
+        assert_eq!(format_instant(q.to_ms), "2026-11-01T18:30:00Z");
         assert_eq!(format_instant(q.from_ms), "2026-10-31T18:30:00Z");
         assert_eq!(q.calendar, kolkata);
     }

@@ -323,6 +323,7 @@ mod tests {
             from_ms: 0,
             to_ms: 1,
             filters: Default::default(),
+            calendar: Default::default(),
         };
         assert_eq!(
             header(&PeriodRecord::of(&row, &scope, Period::Day)),

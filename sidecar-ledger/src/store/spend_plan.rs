@@ -392,17 +392,21 @@ mod tests {
     #[test]
     fn days_are_the_reporting_zones_and_minute_offsets_fall_back_to_hours() {
         use crate::calendar::ReportingCalendar;
-        // New York, winter: local days start at 05:00Z.
+        // New York from 8 November (winter time): local days start at 05:00Z.
         let ny = ReportingCalendar::parse("America/New_York").unwrap();
-        let day2 = D0 + DAY_MS; // label of 2 November
-        let mut q = query(vec![Dim::Day], Filters::default(), D0, D0 + 3 * DAY_MS);
+        let nov8 = D0 + 7 * DAY_MS;
+        let mut q = query(vec![Dim::Day], Filters::default(), nov8, nov8 + 3 * DAY_MS);
         q.calendar = ny.clone();
         assert_eq!(
             tables(&plan(&q, Rollups::Coarsest)),
             vec![
-                ("rollup_hourly_coarse", D0, day2 + 5 * HOUR_MS),
-                ("rollup_daily_coarse", day2, D0 + 2 * DAY_MS),
-                ("rollup_hourly_coarse", D0 + 2 * DAY_MS + 5 * HOUR_MS, D0 + 3 * DAY_MS),
+                ("rollup_hourly_coarse", nov8, nov8 + 5 * HOUR_MS),
+                ("rollup_daily_coarse", nov8, nov8 + 2 * DAY_MS),
+                (
+                    "rollup_hourly_coarse",
+                    nov8 + 2 * DAY_MS + 5 * HOUR_MS,
+                    nov8 + 3 * DAY_MS
+                ),
             ]
         );
         // Kolkata (+05:30): its midnights as bounds read the daily rollup alone...

@@ -343,17 +343,54 @@ async fn every_chart_endpoint_answers(f: &Fixture, admin: &str) {
         }
     };
     let budget = get("/v1/insights/budget?team=team_support").await;
-    assert_eq!(budget["budget"]["budgets"], 1);
+    assert_eq!(budget["budget"]["team"], "team_support");
     assert!(budget["summary"]
         .as_str()
         .unwrap()
         .starts_with("team_support has used"));
-    assert_eq!(
-        budget["days"].as_array().unwrap().len(),
-        budget["cumulative"].as_array().unwrap().len()
-    );
+    // One x axis (the budget period's days) for every line.
+    let days = budget["days"].as_array().unwrap().len();
+    for series in ["actual", "pace", "forecast", "forecast_low", "forecast_high"] {
+        assert_eq!(budget[series].as_array().unwrap().len(), days, "{series}");
+    }
+    assert_eq!(budget["days"][0], budget["budget"]["period_start"]);
+    // Even pace reaches the budget on the period's last day; thresholds are lines.
+    assert_eq!(budget["pace"][days - 1], budget["budget"]["budget_nanos"]);
+    let amount = budget["budget"]["budget_nanos"].as_i64().unwrap();
+    for t in budget["budget"]["thresholds"].as_array().unwrap() {
+        assert_eq!(
+            t["nanos"].as_i64().unwrap(),
+            amount * t["pct"].as_i64().unwrap() / 100
+        );
+    }
+    // The organisation: every team's days, no summed budget, the risks named.
     let org = get("/v1/insights/budget").await;
     assert_eq!(org["daily"].as_array().unwrap().len(), 3);
+    assert!(org["budget"].is_null());
+    assert!(org["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("The organisation spent"));
+    let teams = get("/v1/insights/teams").await;
+    let mut ranks: Vec<i64> = teams["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["risk_rank"].as_i64().unwrap())
+        .collect();
+    ranks.sort_unstable();
+    assert_eq!(ranks, vec![1, 2, 3]);
+
+    let wallet = get("/v1/insights/wallet?team=team_support").await;
+    assert_eq!(wallet["wallet"]["team"], "team_support");
+    assert_eq!(wallet["days"].as_array().unwrap().len(), 30);
+    assert_eq!(
+        wallet["refusals"]["wallet_exhausted"].as_array().unwrap().len(),
+        30
+    );
+    let live = get("/v1/insights/live").await;
+    assert!(live["as_of_ms"].as_i64().unwrap() > 0);
+    assert_eq!(live["time_zone"], "UTC");
 
     let mix = get("/v1/insights/mix?by=provider&bucket=week").await;
     assert!(mix["series"].as_array().unwrap().len() >= 2);

@@ -111,7 +111,7 @@ pub(super) fn load(store: &dyn Store) -> Vec<CostEvent> {
 
 /// Ranges of whole hours: partial days at both ends, one end aligned, aligned days,
 /// less than a day, and around everything.
-fn ranges() -> Vec<(i64, i64)> {
+pub(super) fn ranges() -> Vec<(i64, i64)> {
     vec![
         (D0 + 5 * HOUR_MS, D0 + 3 * DAY_MS + 7 * HOUR_MS),
         (D0, D0 + 2 * DAY_MS + 23 * HOUR_MS),
@@ -137,7 +137,7 @@ const TEXT_DIMS: [Dim; 10] = [
 ];
 
 /// No grouping, each dimension alone, with day and with hour, and every pair.
-fn groupings() -> Vec<Vec<Dim>> {
+pub(super) fn groupings() -> Vec<Vec<Dim>> {
     let mut out = vec![vec![], vec![Dim::Day], vec![Dim::Hour]];
     for (i, a) in TEXT_DIMS.iter().enumerate() {
         out.push(vec![*a]);

@@ -71,8 +71,8 @@ fn spend_query(group_by: Vec<Dim>, filters: Filters) -> SpendQuery {
         from_ms: 0,
         to_ms: H0 + 400 * DAY_MS,
         filters,
-    },
-    calendar: Default::default(),
+        calendar: Default::default(),
+    }
 }
 
 fn total(store: &dyn Store) -> Sums {
@@ -101,6 +101,7 @@ fn scope(from_ms: i64, to_ms: i64) -> ExportScope {
         from_ms,
         to_ms,
         filters: Filters::default(),
+        calendar: Default::default(),
     }
 }
 
@@ -454,6 +455,7 @@ fn text_is_stored_verbatim_and_nul_never_fails_a_batch(store: &dyn Store) {
                 from_ms: 0,
                 to_ms: H0 + DAY_MS,
                 filters: f,
+                calendar: Default::default(),
             },
             &mut |_| {
                 rows += 1;
@@ -964,6 +966,7 @@ fn export_rollups_sum_per_utc_day_and_calendar_month(store: &dyn Store) {
                     team: Some("team_a".into()),
                     ..Filters::default()
                 },
+                calendar: Default::default(),
             },
             Period::Month,
             false,
@@ -1052,6 +1055,7 @@ fn a_read_right_after_ingest_sees_the_events(store: &dyn Store) {
                         team: Some(team.into()),
                         ..Filters::default()
                     },
+                    calendar: Default::default(),
                 },
                 Period::Day,
                 false,

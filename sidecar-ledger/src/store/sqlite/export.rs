@@ -178,7 +178,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::{Filters, HOUR_MS};
+    use crate::query::{Filters, DAY_MS, HOUR_MS};
     use crate::store::backend::Store;
     use crate::test_util::{batch, event, TempDir};
 

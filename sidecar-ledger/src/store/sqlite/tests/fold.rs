@@ -30,6 +30,7 @@ fn total_requests(store: &SqliteStore) -> i64 {
             ("to".into(), (H0 + 86_400_000).to_string()),
         ],
         H0,
+        &Default::default(),
     )
     .unwrap();
     store
@@ -156,6 +157,7 @@ fn a_fold_that_fails_does_not_stop_ingest() {
             ("to".into(), (H0 + 86_400_000).to_string()),
         ],
         H0,
+        &Default::default(),
     )
     .unwrap();
     assert!(

@@ -22,6 +22,7 @@ fn total(store: &SqliteStore) -> Sums {
             ("to".into(), (H0 + 10 * DAY_MS).to_string()),
         ],
         H0,
+        &Default::default(),
     )
     .unwrap();
     let rows = store.spend(&q).unwrap();
