@@ -26,6 +26,21 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def board(tmp_path_factory):
+    """The dashboard's ledger and browser (see dashboard_board.py), shared by the
+    dashboard test modules."""
+    import dashboard_board
+
+    work = tmp_path_factory.mktemp("dashboard")
+    b = dashboard_board.build(work, CONFIG)
+    try:
+        yield b
+    finally:
+        b["browser"].close()
+        b["proc"].stop()
+
+
+@pytest.fixture(scope="session")
 def prices():
     """Prices from the demo config, as integer micro-dollars per million tokens."""
     doc = yaml.safe_load(CONFIG.read_text())

@@ -428,7 +428,7 @@ async fn health_home_page_and_openapi() {
 
     let (status, html) = l.send(Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("/assets/dashboard.js") && html.contains("/assets/chart.umd.min.js"));
+    assert!(html.contains("/assets/app.js") && html.contains("/assets/chart.umd.min.js"));
 
     let (status, doc) = l.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
@@ -465,6 +465,8 @@ async fn health_home_page_and_openapi() {
         ("/v1/insights/drivers", "get"),
         ("/v1/insights/delivery", "get"),
         ("/v1/insights/recommendations", "get"),
+        ("/v1/insights/wallet", "get"),
+        ("/v1/insights/live", "get"),
         ("/v1/policy", "get"),
         ("/v1/allocation-requests", "get"),
         ("/v1/budget-changes", "get"),
