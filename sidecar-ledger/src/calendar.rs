@@ -235,7 +235,10 @@ mod tests {
                 nov1 + 6 * HOUR_MS
             )
         );
-        assert_eq!(c.format_local(nov1 + 4 * HOUR_MS), "2026-11-01T00:00:00-04:00");
+        assert_eq!(
+            c.format_local(nov1 + 4 * HOUR_MS),
+            "2026-11-01T00:00:00-04:00"
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// Every file under `/assets/`: name, content type, content. A new module of the page
 /// is added here (and preloaded in index.html).
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("dashboard.css", "text/css; charset=utf-8", include_str!("dashboard.css")),
+    (
+        "dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("dashboard.css"),
+    ),
     ("app.js", JS, include_str!("js/app.js")),
     ("api.js", JS, include_str!("js/api.js")),
     ("url.js", JS, include_str!("js/url.js")),
@@ -41,7 +45,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("view-premium.js", JS, include_str!("js/view-premium.js")),
     ("view-top.js", JS, include_str!("js/view-top.js")),
     ("view-export.js", JS, include_str!("js/view-export.js")),
-    ("chart.umd.min.js", JS, include_str!("vendor/chart.umd.min.js")),
+    (
+        "chart.umd.min.js",
+        JS,
+        include_str!("vendor/chart.umd.min.js"),
+    ),
     (
         "chart.js-LICENSE.md",
         "text/plain; charset=utf-8",
@@ -86,8 +94,10 @@ pub async fn index() -> Response {
 pub async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => with_headers(content_type, body),
-        None => crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found_error", "no such asset")
-            .into_response(),
+        None => {
+            crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found_error", "no such asset")
+                .into_response()
+        }
     }
 }
 
@@ -111,9 +121,14 @@ mod tests {
             }
         }
         let html = super::INDEX_HTML;
-        for name in served.iter().filter(|n| n.ends_with(".js") && **n != "chart.umd.min.js" && **n != "app.js") {
+        for name in served
+            .iter()
+            .filter(|n| n.ends_with(".js") && **n != "chart.umd.min.js" && **n != "app.js")
+        {
             assert!(
-                html.contains(&format!("<link rel=\"modulepreload\" href=\"/assets/{name}\">")),
+                html.contains(&format!(
+                    "<link rel=\"modulepreload\" href=\"/assets/{name}\">"
+                )),
                 "{name} is not preloaded"
             );
         }

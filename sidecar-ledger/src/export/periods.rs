@@ -45,7 +45,6 @@ pub fn clipped_period(scope: &ExportScope, period: Period, start_ms: i64) -> (i6
     let cal = &scope.calendar;
     (
         cal.day_start(start_ms).max(scope.from_ms),
-        cal.day_start(period_end(period, start_ms))
-            .min(scope.to_ms),
+        cal.day_start(period_end(period, start_ms)).min(scope.to_ms),
     )
 }

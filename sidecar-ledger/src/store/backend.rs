@@ -29,8 +29,8 @@ use super::types::{
     DeliveryGap, IngestBatch, IngestOutcome, RefusalQuery, RefusalRow, ReportingZone, SpendRow,
     StoredRejection, ZoneChange,
 };
-use crate::calendar::ReportingCalendar;
 use super::wallets::{Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
+use crate::calendar::ReportingCalendar;
 use crate::query::{EventsQuery, SpendQuery};
 
 /// The ledger's persistence. Implementations must make `ingest` atomic and durable

@@ -40,7 +40,9 @@ pub fn text_column(d: Dim) -> &'static str {
 fn key_sql(d: Dim, part: &Part, q: &SpendQuery) -> String {
     match (d, part.rollup.grain) {
         // The label of the reporting calendar's day the hour starts in.
-        (Dim::Day, Grain::Hour) => q.calendar.day_label_sql("hour_ms", part.from_ms, part.to_ms),
+        (Dim::Day, Grain::Hour) => q
+            .calendar
+            .day_label_sql("hour_ms", part.from_ms, part.to_ms),
         (Dim::Day | Dim::Hour, _) => part.rollup.time_column().into(),
         (d, _) => text_column(d).into(),
     }

@@ -170,7 +170,7 @@ pub async fn get_budget(
                 let last_day = (range.to_ms - DAY_MS).min(c.today());
                 let p = budget::period::period_containing(b, last_day.div_euclid(DAY_MS));
                 let as_of = c.local.min(p.end_ms() - 1);
-                let spend = DailySpend::load(store.as_ref(), &[b.team_id.clone()], &[b], as_of)?;
+                let spend = DailySpend::load(store.as_ref(), std::slice::from_ref(&b.team_id), &[b], as_of)?;
                 let st = budget::status(b, &spend, as_of);
                 (
                     Some(st),
@@ -209,10 +209,8 @@ pub async fn get_budget(
         .collect();
     let n = day_starts.len();
     let today = clock.today();
-    let mut per_team: BTreeMap<String, Vec<i64>> = teams
-        .iter()
-        .map(|t| (t.team.clone(), vec![0; n]))
-        .collect();
+    let mut per_team: BTreeMap<String, Vec<i64>> =
+        teams.iter().map(|t| (t.team.clone(), vec![0; n])).collect();
     for (d, t, cost) in &rows {
         if let (Some(i), Some(v)) = (index.get(d), per_team.get_mut(t)) {
             v[*i] += cost;
@@ -247,9 +245,7 @@ pub async fn get_budget(
         let complete = window.to_ms <= today;
         // Even pace at the end of each day of the period.
         for (i, slot) in pace.iter_mut().enumerate() {
-            *slot = Some(
-                (i128::from(st.budget_nanos) * (i as i128 + 1) / n.max(1) as i128) as i64,
-            );
+            *slot = Some((i128::from(st.budget_nanos) * (i as i128 + 1) / n.max(1) as i128) as i64);
         }
         // Forecast: from the spend so far (the end of today) to the period-end
         // forecast at the period's last day.

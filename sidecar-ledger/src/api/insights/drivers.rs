@@ -18,8 +18,8 @@ use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
 use super::args::{Args, Params};
-use super::now::now;
 use super::grouping::{grouped, tokens_total, Grouped};
+use super::now::now;
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]

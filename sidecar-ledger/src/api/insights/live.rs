@@ -66,8 +66,20 @@ pub async fn get_live(
             to_ms: today + DAY_MS,
         };
         let mut total = crate::store::Sums::default();
-        for (_, key, sums) in grouped(store.as_ref(), day, t.as_deref(), None, None, &[InsightDim::Team])? {
-            if key.first().cloned().flatten().is_some_and(|k| visible.contains(&k)) {
+        for (_, key, sums) in grouped(
+            store.as_ref(),
+            day,
+            t.as_deref(),
+            None,
+            None,
+            &[InsightDim::Team],
+        )? {
+            if key
+                .first()
+                .cloned()
+                .flatten()
+                .is_some_and(|k| visible.contains(&k))
+            {
                 total = total.checked_add(&sums).unwrap_or(total);
             }
         }

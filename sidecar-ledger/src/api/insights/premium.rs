@@ -16,8 +16,8 @@ use crate::state::AppState;
 use crate::store::insights::{InsightDim, InsightQuery};
 
 use super::args::{Args, Params};
-use super::now::now;
 use super::grouping::{grouped, round4, text, DAILY_BUCKETS};
+use super::now::now;
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]

@@ -17,8 +17,8 @@ use crate::store::insights::{InsightDim, InsightQuery};
 use crate::store::{KeyValue, Sums};
 
 use super::args::{Args, Params};
-use super::now::now;
 use super::grouping::{add, grouped, text, tokens_total};
+use super::now::now;
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]

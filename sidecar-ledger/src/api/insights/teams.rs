@@ -21,8 +21,8 @@ use crate::store::insights::InsightDim;
 use crate::store::{Store, StoreError, Sums};
 
 use super::args::{Args, Params};
-use super::now::{now, Now};
 use super::grouping::grouped;
+use super::now::{now, Now};
 use super::scope::{visible_among, RangeJson};
 
 #[derive(Serialize)]
@@ -250,8 +250,7 @@ pub async fn get_teams(
     let range = args.range(&clock)?;
     let store = state.store.clone();
     let s = state.clone();
-    let teams =
-        blocking(move || team_rows(store.as_ref(), &s, &who, range, None, &clock)).await?;
+    let teams = blocking(move || team_rows(store.as_ref(), &s, &who, range, None, &clock)).await?;
     let total: i64 = teams.iter().map(|t| t.spent_nanos).sum();
     let summary = match teams.first() {
         Some(top) if total > 0 => format!(

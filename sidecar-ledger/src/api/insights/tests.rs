@@ -350,7 +350,13 @@ async fn every_chart_endpoint_answers(f: &Fixture, admin: &str) {
         .starts_with("team_support has used"));
     // One x axis (the budget period's days) for every line.
     let days = budget["days"].as_array().unwrap().len();
-    for series in ["actual", "pace", "forecast", "forecast_low", "forecast_high"] {
+    for series in [
+        "actual",
+        "pace",
+        "forecast",
+        "forecast_low",
+        "forecast_high",
+    ] {
         assert_eq!(budget[series].as_array().unwrap().len(), days, "{series}");
     }
     assert_eq!(budget["days"][0], budget["budget"]["period_start"]);
@@ -385,7 +391,10 @@ async fn every_chart_endpoint_answers(f: &Fixture, admin: &str) {
     assert_eq!(wallet["wallet"]["team"], "team_support");
     assert_eq!(wallet["days"].as_array().unwrap().len(), 30);
     assert_eq!(
-        wallet["refusals"]["wallet_exhausted"].as_array().unwrap().len(),
+        wallet["refusals"]["wallet_exhausted"]
+            .as_array()
+            .unwrap()
+            .len(),
         30
     );
     let live = get("/v1/insights/live").await;

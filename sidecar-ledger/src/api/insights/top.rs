@@ -11,8 +11,8 @@ use crate::state::AppState;
 use crate::store::insights::InsightDim;
 
 use super::args::{Args, Params};
-use super::now::now;
 use super::grouping::{grouped_for, round4};
+use super::now::now;
 use super::scope::{scope_json, RangeJson, ScopeJson};
 
 #[derive(Serialize)]

@@ -23,7 +23,9 @@ const D0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
 fn by_local_day(events: &[CostEvent], cal: &ReportingCalendar) -> BTreeMap<(i64, String), Sums> {
     let mut out: BTreeMap<(i64, String), Sums> = BTreeMap::new();
     for e in events {
-        let slot = out.entry((cal.day_label(e.ts_ms), e.team.clone())).or_default();
+        let slot = out
+            .entry((cal.day_label(e.ts_ms), e.team.clone()))
+            .or_default();
         *slot = slot
             .checked_add(&crate::store::rollup_deltas::sums_of(e).unwrap())
             .unwrap();
@@ -79,17 +81,28 @@ fn zone_change_recomputes_every_day_exactly(store: &dyn Store) {
     let mut all = load(store);
     let zone = store.reporting_zone().unwrap();
     assert_eq!((zone.time_zone.as_str(), zone.changed_ms), ("UTC", 0));
-    assert_eq!(daily_rollups(store), by_local_day(&all, &ReportingCalendar::utc()));
+    assert_eq!(
+        daily_rollups(store),
+        by_local_day(&all, &ReportingCalendar::utc())
+    );
 
     let ny = ReportingCalendar::parse("America/New_York").unwrap();
     let change = store.set_reporting_zone(&ny, "finance lead", 1234).unwrap();
     assert_eq!(
-        (change.previous.as_str(), change.time_zone.as_str(), change.events),
+        (
+            change.previous.as_str(),
+            change.time_zone.as_str(),
+            change.events
+        ),
         ("UTC", "America/New_York", all.len() as i64)
     );
     let zone = store.reporting_zone().unwrap();
     assert_eq!(
-        (zone.time_zone.as_str(), zone.changed_ms, zone.changed_by.as_str()),
+        (
+            zone.time_zone.as_str(),
+            zone.changed_ms,
+            zone.changed_by.as_str()
+        ),
         ("America/New_York", 1234, "finance lead")
     );
     assert_eq!(store.calendar().unwrap(), ny);
@@ -97,7 +110,14 @@ fn zone_change_recomputes_every_day_exactly(store: &dyn Store) {
 
     // Events stored after the change are folded into New York's days.
     let later: Vec<CostEvent> = (0..48)
-        .map(|h| event(&format!("late{h}"), D0 + 2 * DAY_MS + h * HOUR_MS + 7, "team_b", 11))
+        .map(|h| {
+            event(
+                &format!("late{h}"),
+                D0 + 2 * DAY_MS + h * HOUR_MS + 7,
+                "team_b",
+                11,
+            )
+        })
         .collect();
     store.ingest(&batch(later.clone())).unwrap();
     all.extend(later);
@@ -107,9 +127,15 @@ fn zone_change_recomputes_every_day_exactly(store: &dyn Store) {
     // local days and over ranges whose ends are not midnights there.
     let (first, last) = (ny.day_start(D0 + DAY_MS), ny.day_start(D0 + 4 * DAY_MS));
     let in_range = |from: i64, to: i64| -> Vec<CostEvent> {
-        all.iter().filter(|e| (from..to).contains(&e.ts_ms)).cloned().collect()
+        all.iter()
+            .filter(|e| (from..to).contains(&e.ts_ms))
+            .cloned()
+            .collect()
     };
-    for (from, to) in [(first, last), (D0 + 5 * HOUR_MS, D0 + 3 * DAY_MS + 7 * HOUR_MS)] {
+    for (from, to) in [
+        (first, last),
+        (D0 + 5 * HOUR_MS, D0 + 3 * DAY_MS + 7 * HOUR_MS),
+    ] {
         let want = by_local_day(&in_range(from, to), &ny);
         assert_eq!(spend_by_day(store, &ny, from, to, Rollups::Coarsest), want);
         assert_eq!(spend_by_day(store, &ny, from, to, Rollups::FineOnly), want);
@@ -125,7 +151,11 @@ fn zone_change_recomputes_every_day_exactly(store: &dyn Store) {
                 calendar: ny.clone(),
             };
             let fine = store.spend_from(&q, Rollups::FineOnly).unwrap();
-            assert_eq!(store.spend_from(&q, Rollups::Coarsest).unwrap(), fine, "{q:?}");
+            assert_eq!(
+                store.spend_from(&q, Rollups::Coarsest).unwrap(),
+                fine,
+                "{q:?}"
+            );
             compared += 1;
         }
     }
@@ -133,7 +163,10 @@ fn zone_change_recomputes_every_day_exactly(store: &dyn Store) {
 
     // The same zone again changes nothing; a zone whose offset has minutes is exact
     // over its own midnights.
-    assert_eq!(store.set_reporting_zone(&ny, "cli", 2000).unwrap().events, 0);
+    assert_eq!(
+        store.set_reporting_zone(&ny, "cli", 2000).unwrap().events,
+        0
+    );
     let ist = ReportingCalendar::parse("Asia/Kolkata").unwrap();
     store.set_reporting_zone(&ist, "cli", 3000).unwrap();
     assert_eq!(daily_rollups(store), by_local_day(&all, &ist));
@@ -146,7 +179,10 @@ fn zone_change_recomputes_every_day_exactly(store: &dyn Store) {
     store
         .set_reporting_zone(&ReportingCalendar::utc(), "cli", 4000)
         .unwrap();
-    assert_eq!(daily_rollups(store), by_local_day(&all, &ReportingCalendar::utc()));
+    assert_eq!(
+        daily_rollups(store),
+        by_local_day(&all, &ReportingCalendar::utc())
+    );
 }
 
 fn refusals_are_counted_per_local_day_team_and_reason(store: &dyn Store) {
@@ -190,7 +226,9 @@ fn refusals_are_counted_per_local_day_team_and_reason(store: &dyn Store) {
     let la = ReportingCalendar::parse("America/Los_Angeles").unwrap();
     let rows = store.refusals(&q(Some("team_a")), &la).unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r.day_ms == D0 - DAY_MS && r.team == "team_a"));
+    assert!(rows
+        .iter()
+        .all(|r| r.day_ms == D0 - DAY_MS && r.team == "team_a"));
 }
 
 macro_rules! on_both_backends {

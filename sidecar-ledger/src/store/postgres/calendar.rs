@@ -120,7 +120,11 @@ impl PgStore {
         calendar: &ReportingCalendar,
     ) -> Result<Vec<RefusalRow>, StoreError> {
         let day = calendar.day_label_sql("ts_ms", q.from_ms, q.to_ms);
-        let team = if q.team.is_some() { " AND team = $3" } else { "" };
+        let team = if q.team.is_some() {
+            " AND team = $3"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {day} AS day, team, COALESCE(reason, ''), COUNT(*)::BIGINT FROM events
              WHERE outcome = 'refused' AND ts_ms >= $1 AND ts_ms < $2{team}

@@ -70,7 +70,8 @@ pub const FOLD_AFTER: Duration = Duration::from_secs(1);
 pub(super) const FOLD_CHUNK: usize = 32_768;
 
 /// What the rollups need of an event, in [`rollup_event`]'s order; `seq` last.
-pub(super) const FOLD_COLUMNS: &str = "ts_ms, consumer_group, team, user_id, workflow, api, provider,
+pub(super) const FOLD_COLUMNS: &str =
+    "ts_ms, consumer_group, team, user_id, workflow, api, provider,
     lane, model_served, input_tokens, cached_input_tokens, cache_write_tokens,
     output_tokens, cost_nanos, outcome, cache, cost_avoided_nanos, premium,
     premium_approved, seq";

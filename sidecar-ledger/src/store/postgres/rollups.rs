@@ -96,7 +96,6 @@ fn run(
 
 /// Adds events' deltas to every derived rollup (those `d` has rows for).
 pub(super) fn add(tx: &mut Transaction<'_>, d: &Derived<'_>) -> Result<(), StoreError> {
-
     let keys = || d.daily.keys();
     run(
         tx,

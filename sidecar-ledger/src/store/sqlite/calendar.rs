@@ -104,7 +104,11 @@ impl SqliteStore {
         calendar: &ReportingCalendar,
     ) -> Result<Vec<RefusalRow>, StoreError> {
         let day = calendar.day_label_sql("ts_ms", q.from_ms, q.to_ms);
-        let team = if q.team.is_some() { " AND team = ?3" } else { "" };
+        let team = if q.team.is_some() {
+            " AND team = ?3"
+        } else {
+            ""
+        };
         // `outcome = 'refused'` matches the partial index `events_refused`.
         let sql = format!(
             "SELECT {day} AS day, team, COALESCE(reason, ''), COUNT(*) FROM events
