@@ -93,6 +93,11 @@ def build(work: Path, config_path: Path) -> dict:
     lease = requests.post(f"{url}/v1/leases", json={"instance": "e2e-stopped-envoy", "team": "team_support",
                                                     "want_nanos": HOLD_NANOS}, timeout=10)
     assert lease.status_code == 200, lease.text
+    # Its lease ends unclosed: wait until the credit is held, so every test sees one wallet.
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    held = lambda: requests.get(f"{url}/v1/wallets/team_support", headers=admin,  # noqa: E731
+                                timeout=10).json()["unsettled_nanos"] == HOLD_NANOS
+    assert harness.wait_until(held, timeout=30)
     browser = Browser(work)
     return {"url": url, "tokens": tokens, "browser": browser, "work": work, "proc": proc, "data": data,
             "flat_first_ms": first}

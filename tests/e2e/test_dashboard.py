@@ -115,7 +115,8 @@ def check_views(board, b, team: str | None, token: str, rng: dict) -> dict:
         assert [r["day"] for r in c["rows"]] == budget["days"]
         assert [r["actual"] for r in c["rows"]] == budget["actual"]
         assert [r["pace"] for r in c["rows"]] == budget["pace"]
-        assert [r["forecast"] for r in c["rows"]] == budget["forecast"]
+        # The forecast moves with the clock between the page's request and this one.
+        assert close([r["forecast"] for r in c["rows"]], budget["forecast"])
     else:
         # Each team's daily spend, stacked; no summed budget anywhere.
         assert budget["budget"] is None
@@ -417,7 +418,7 @@ def test_days_are_the_reporting_time_zones_and_say_so(board):
             continue
         start = datetime_at(d, ny)
         hours = round((datetime_at(d + timedelta(days=1), ny) - start).total_seconds() / 3600)
-        assert row["totals"]["requests"] == hours, (row, hours)
+        assert row["requests"] == hours, (row, hours)
     # And the page's numbers for those days are the same.
     rows = card(b, "cache")["labels"]
     assert rows == [(date.fromisoformat(rng["from"]) + timedelta(days=i)).isoformat() for i in range(7)]
@@ -518,12 +519,12 @@ def test_the_export_panel_downloads_files_that_add_up_to_the_page(board):
     assert len(lines) == support["requests"]
 
 
-def test_the_review_report_answers_the_five_questions_and_prints(board):
+def test_the_review_report_answers_the_leaders_questions_and_prints(board):
     b = sign_in(board, hash_="#scope=team_support&range=lastmonth&view=report")
     questions = b.eval("[...document.querySelectorAll('.report .answer > h2')].map(h => h.textContent)")
     assert [q.split(". ", 1)[1] for q in questions] == [
         "Who owns the spend?", "How fast is it moving toward its limits?", "What is driving the change?",
-        "Is the pattern intentional?", "What evidence can be exported?"]
+        "Is the pattern intentional?", "What evidence can be exported?", "What can be done now?"]
     title = b.eval("document.getElementById('scope-title').textContent")
     rng = preset_range("lastmonth", today(board))
     assert title.startswith("Review: Team team_support, " + rng["from"]), title

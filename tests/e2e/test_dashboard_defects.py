@@ -162,13 +162,12 @@ def test_drilling_in_keeps_the_page_range_on_every_card(board):
 def test_back_after_drilling_in_goes_up_a_level(board):
     """Defect 7: drilling in added no history entry, so Back left the dashboard."""
     b = open_org(board)
-    length = b.eval("history.length")
     before = b.eval("document.body.dataset.ready")
     b.eval("""(() => { const s = document.getElementById('scope-select'); s.value = 'team_support';
         s.dispatchEvent(new Event('change')); })()""")
     b.wait("document.body.dataset.scope === 'team_support'", 10)
     wait_ready(b, before)
-    assert b.eval("history.length") == length + 1
+    # (history.length stops growing at 50 in Chromium; Back itself is the proof.)
     before = b.eval("document.body.dataset.ready")
     b.eval("history.back()")
     b.wait("document.body.dataset.scope === 'org'", 10)

@@ -45,6 +45,15 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("view-premium.js", JS, include_str!("js/view-premium.js")),
     ("view-top.js", JS, include_str!("js/view-top.js")),
     ("view-export.js", JS, include_str!("js/view-export.js")),
+    ("actions.js", JS, include_str!("js/actions.js")),
+    ("view-moves.js", JS, include_str!("js/view-moves.js")),
+    ("view-requests.js", JS, include_str!("js/view-requests.js")),
+    (
+        "view-budget-settings.js",
+        JS,
+        include_str!("js/view-budget-settings.js"),
+    ),
+    ("view-policy.js", JS, include_str!("js/view-policy.js")),
     (
         "chart.umd.min.js",
         JS,

@@ -90,17 +90,36 @@ pub struct ExportRequest {
 }
 
 impl ExportRequest {
-    /// A download name: `tollgate-focus-day-2026-11-01-2026-12-01.csv`.
+    /// A download name: `tollgate-focus-day-2026-11-01-2026-12-01.csv`, with the team
+    /// when the export is one team's (`tollgate-focus-day-team_support-…`), so one
+    /// team's file does not replace another's in a downloads folder.
     pub fn file_name(&self) -> String {
         // `2026-11-01` for midnight, else `2026-11-01T130000Z`.
         let stamp = |ms: i64| {
             let s = crate::query::format_instant(ms).replace(':', "");
             s.strip_suffix("T000000Z").map(str::to_string).unwrap_or(s)
         };
+        let team = self
+            .scope
+            .filters
+            .team
+            .as_deref()
+            .map(|t| {
+                let safe: String = t
+                    .chars()
+                    .map(|c| match c {
+                        'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '.' | '-' => c,
+                        _ => '_',
+                    })
+                    .collect();
+                format!("{safe}-")
+            })
+            .unwrap_or_default();
         format!(
-            "tollgate-{}-{}-{}-{}.{}",
+            "tollgate-{}-{}-{}{}-{}.{}",
             self.format.name(),
             self.grain.name(),
+            team,
             stamp(self.scope.from_ms),
             stamp(self.scope.to_ms),
             self.format.extension()
@@ -176,4 +195,42 @@ pub fn parse_request(
         grain,
         format,
     })
+}
+
+#[cfg(test)]
+mod file_name_tests {
+    use super::*;
+    use crate::calendar::ReportingCalendar;
+    use crate::query::Filters;
+    use crate::store::export::ExportScope;
+
+    #[test]
+    fn a_teams_file_is_named_for_the_team() {
+        let request = |team: Option<&str>| ExportRequest {
+            scope: ExportScope {
+                from_ms: 1_761_955_200_000, // 2025-11-01
+                to_ms: 1_764_547_200_000,   // 2025-12-01
+                filters: Filters {
+                    team: team.map(str::to_string),
+                    ..Filters::default()
+                },
+                calendar: ReportingCalendar::utc(),
+            },
+            grain: Grain::Day,
+            format: Format::Focus,
+        };
+        assert_eq!(
+            request(None).file_name(),
+            "tollgate-focus-day-2025-11-01-2025-12-01.csv"
+        );
+        assert_eq!(
+            request(Some("team_support")).file_name(),
+            "tollgate-focus-day-team_support-2025-11-01-2025-12-01.csv"
+        );
+        // Nothing a header or a file system would misread.
+        assert_eq!(
+            request(Some("a\"b/c")).file_name(),
+            "tollgate-focus-day-a_b_c-2025-11-01-2025-12-01.csv"
+        );
+    }
 }

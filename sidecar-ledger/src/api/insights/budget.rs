@@ -170,7 +170,12 @@ pub async fn get_budget(
                 let last_day = (range.to_ms - DAY_MS).min(c.today());
                 let p = budget::period::period_containing(b, last_day.div_euclid(DAY_MS));
                 let as_of = c.local.min(p.end_ms() - 1);
-                let spend = DailySpend::load(store.as_ref(), std::slice::from_ref(&b.team_id), &[b], as_of)?;
+                let spend = DailySpend::load(
+                    store.as_ref(),
+                    std::slice::from_ref(&b.team_id),
+                    &[b],
+                    as_of,
+                )?;
                 let st = budget::status(b, &spend, as_of);
                 (
                     Some(st),

@@ -17,6 +17,8 @@ use crate::insights::narrative::usd;
 use crate::insights::recommend::{self, Move, PremiumDrift, WalletRunway};
 use crate::insights::{Bucket, DayRange};
 use crate::state::AppState;
+use crate::store::allocation_requests::RequestStatus;
+use crate::store::budgets::ChangeStatus;
 use crate::store::insights::InsightDim;
 use crate::store::{Store, StoreError};
 
@@ -92,8 +94,20 @@ fn team_moves(
         &budget_def.into_iter().collect::<Vec<_>>(),
         now,
     )?;
+    // A move already made is not offered again: an allocation request or a budget
+    // proposal waiting for finance, a premium restriction in force.
+    let asked = !store
+        .allocation_requests(Some(team), Some(RequestStatus::Pending), 1)?
+        .is_empty();
+    let proposed = !store
+        .budget_changes(Some(team), Some(ChangeStatus::Pending), 1)?
+        .is_empty();
+    let restricted = store
+        .policy_set()?
+        .team(team)
+        .is_some_and(|p| p.premium.is_some());
     let mut moves = Vec::new();
-    if let Some(w) = store.wallet(team, now)? {
+    if let Some(w) = store.wallet(team, now)?.filter(|_| !asked) {
         let runway = WalletRunway {
             team: team.to_string(),
             balance_nanos: w.allocated_nanos - w.spent_nanos - w.unsettled_nanos,
@@ -101,7 +115,7 @@ fn team_moves(
         };
         moves.extend(recommend::request_allocation(&runway, now));
     }
-    if let Some(b) = budget_def {
+    if let Some(b) = budget_def.filter(|_| !proposed) {
         let status = budget::status(b, &daily, now);
         moves.extend(recommend::revise_budget(&recommend::BudgetOverrun {
             team: team.to_string(),
@@ -111,7 +125,12 @@ fn team_moves(
             exhaustion_day: status.forecast.exhaustion_day.clone(),
         }));
     }
-    for drift in premium_drifts(store, state, team, now)? {
+    let drifts = if restricted {
+        Vec::new()
+    } else {
+        premium_drifts(store, state, team, now)?
+    };
+    for drift in drifts {
         moves.extend(recommend::restrict_premium(&drift));
     }
     Ok(moves)

@@ -537,3 +537,66 @@ async fn recommended_moves_are_ranked_computed_and_confined_to_the_team() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_move_already_made_is_not_recommended_again() {
+    let f = fixture(false);
+    let finance = f.token(Role::Finance, None);
+    let post = |path: &str, body: &str| {
+        Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {finance}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let kinds = |body: &serde_json::Value| -> Vec<(String, String)> {
+        body["moves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let s = |k: &str| m[k].as_str().unwrap().to_string();
+                (s("kind"), s("team"))
+            })
+            .collect()
+    };
+    let drift = (
+        "restrict_premium".to_string(),
+        "team_engineering".to_string(),
+    );
+    let (_, before) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    assert!(kinds(&before).contains(&drift), "{before}");
+    let (status, body, _) = f
+        .call(post(
+            "/v1/teams/team_engineering/policy",
+            r#"{"change": "restrict_premium", "allowed_workflows": [], "action": "downgrade", "reason": "test"}"#,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, after) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    assert!(!kinds(&after).contains(&drift), "{after}");
+    // A pending proposal is the budget move made: not offered again until decided.
+    let support = f.token(Role::Team, Some("team_support"));
+    let (status, body, _) = f
+        .call(post(
+            "/v1/teams/team_support/budget",
+            r#"{"amount_usd": "0.50", "reason": "test"}"#,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let revise = ("revise_budget".to_string(), "team_support".to_string());
+    let (_, now) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    assert!(kinds(&now).contains(&revise), "{now}");
+    let (status, body, _) = f
+        .call(
+            Request::post("/v1/teams/team_support/budget")
+                .header(header::AUTHORIZATION, format!("Bearer {support}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"amount_usd": "900.00", "reason": "more"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, later) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    assert!(!kinds(&later).contains(&revise), "{later}");
+}

@@ -40,3 +40,17 @@ async function send(method, path, body) {
 
 export const signIn = (token) => send('POST', '/v1/session', { token });
 export const signOut = () => send('DELETE', '/v1/session');
+
+/** Posts a JSON body; the parsed answer, or an Error with the ledger's message. */
+export async function post(path, body) {
+  const r = await fetch(path, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (r.status === 401) throw new Unauthorized('sign in');
+  const answer = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error((answer.error && answer.error.message) || `HTTP ${r.status}`);
+  return answer;
+}

@@ -16,10 +16,15 @@ import cache from './view-cache.js';
 import premium from './view-premium.js';
 import { users, workflows } from './view-top.js';
 import exportPanel from './view-export.js';
+import moves from './view-moves.js';
+import requests from './view-requests.js';
+import budgetSettings from './view-budget-settings.js';
+import policy from './view-policy.js';
 
 export const BOARD = [
   budget.organisation,
   budget.team,
+  moves,
   teams,
   wallet,
   drivers,
@@ -28,6 +33,9 @@ export const BOARD = [
   premium,
   users,
   workflows,
+  requests,
+  budgetSettings,
+  policy,
   exportPanel,
 ];
 
@@ -37,6 +45,7 @@ export const REPORT = [
   { question: 'What is driving the change?', views: ['drivers', 'cache'] },
   { question: 'Is the pattern intentional?', views: ['premium', 'mix'] },
   { question: 'What evidence can be exported?', views: ['export'] },
+  { question: 'What can be done now?', views: ['moves', 'requests'] },
 ];
 
 /** The views for a scope (`null`: the organisation). */
