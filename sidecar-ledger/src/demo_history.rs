@@ -316,6 +316,7 @@ fn team_day(t: &Team, day_ms: i64, age: i64, days: i64, scale: f64, now_ms: i64)
             premium_approved,
             lease_id: None,
             wallet_unchecked: false,
+            prompt_fingerprint: None,
         });
     }
     out

@@ -6,6 +6,8 @@
 //! expired or older candidate. The number of keys Envoy holds can therefore never pass
 //! `max_entries`, whatever traffic does over days, and a byte counter caps their size.
 
+pub mod normalized;
+
 use std::io::{self, Write};
 
 use serde_json::{Map, Value};

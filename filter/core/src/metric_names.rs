@@ -305,6 +305,7 @@ mod tests {
             premium_approved: false,
             lease_id: None,
             wallet_unchecked: false,
+            prompt_fingerprint: None,
         };
         let counts = event_counts(&e);
         assert_eq!(

@@ -35,7 +35,7 @@ pub struct TeamPolicy {
     /// A workflow served by one lane only: workflow → lane id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pins: BTreeMap<String, String>,
-    /// Normalised cache matching (see `cache::normalized_key`).
+    /// Normalised cache matching (see `cache::normalized`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalized_cache: Option<NormalizedCache>,
 }

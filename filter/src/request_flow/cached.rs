@@ -3,7 +3,9 @@
 use std::rc::Rc;
 
 use proxy_wasm::types::Action;
+use tollgate_core::cache::normalized::{fingerprint, normalized_key};
 use tollgate_core::cache::{cache_key, client_bypasses, is_nondeterministic, Bypass, Entry};
+use tollgate_core::config::MatchStrategy;
 use tollgate_core::event::CacheStatus;
 
 use crate::host;
@@ -39,12 +41,24 @@ impl RequestFlow {
             return None;
         }
         let shared_by = (!cache.share_across_groups).then_some(group_name);
-        let key = cache_key(
-            prepared.parsed.api,
-            &prepared.lane.model,
-            shared_by,
-            &prepared.parsed.body,
-        );
+        let parsed = &prepared.parsed;
+        let model = prepared.lane.model.as_str();
+        // The normalised key is always computed: its fingerprint lets the ledger count
+        // the misses normalised matching would have answered, before anyone turns it on.
+        let normalized = normalized_key(parsed.api, model, shared_by, &parsed.body);
+        let workflow = self.record.as_ref().and_then(|r| r.workflow.clone());
+        let by_policy = rt.team_policy(&group.team).is_some_and(|set| {
+            set.team(&group.team)
+                .is_some_and(|p| p.normalized_cache(workflow.as_deref()))
+        });
+        let key = if cache.match_strategy == MatchStrategy::Normalized || by_policy {
+            normalized
+        } else {
+            cache_key(parsed.api, model, shared_by, &parsed.body)
+        };
+        if let Some(r) = self.record.as_mut() {
+            r.prompt_fingerprint = Some(fingerprint(&normalized));
+        }
         let now = now_ms();
         let ttl = group.cache_ttl_seconds;
         let entry = match response_cache::lookup(cache, &key, now) {

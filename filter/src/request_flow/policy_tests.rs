@@ -190,3 +190,77 @@ fn an_unreadable_policy_answer_keeps_the_policy_in_force() {
     poll(&mut plugin, 503, &Value::Null);
     assert!(send(&plugin, "draft-reply").is_err());
 }
+
+fn ticket(id: &str, at: &str) -> String {
+    json!({"model": "gpt-4o-mini", "messages": [{"role": "user",
+        "content": format!("Ticket {id} opened {at}:  reset my password")}]})
+    .to_string()
+}
+
+const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#;
+
+/// Sends `body`; answers it upstream if it was not served from the cache. Returns
+/// whether it was a cache hit.
+fn ask(plugin: &Plugin, body: &str) -> bool {
+    let mut s = plugin.stream(&refs(&headers("draft")), body);
+    s.send_request();
+    let hit = s.local_reply().is_some_and(|r| r.status == 200);
+    if !hit {
+        s.receive(200, &[("content-type", "application/json")], ANSWER);
+    }
+    s.finish();
+    hit
+}
+
+#[test]
+fn normalised_caching_turned_on_by_policy_answers_near_repeats_from_the_cache() {
+    let mut config = seed_config();
+    config["cache"] = json!({"enabled": true, "ttl_seconds": 600, "max_entries": 100});
+    let mut plugin = Plugin::configure(&config);
+    let a = ticket(
+        "11111111-2222-3333-4444-555555555555",
+        "2026-12-04T09:00:00Z",
+    );
+    let b = ticket(
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "2026-12-04T09:05:10Z",
+    );
+    let c = ticket("99999999-8888-7777-6666-555555555555", "2026-12-05 10:00");
+    // Exact matching: an exact repeat hits, a near-repeat does not.
+    assert!(!ask(&plugin, &a));
+    assert!(ask(&plugin, &a));
+    assert!(!ask(&plugin, &b));
+    let events = plugin.queued_events();
+    let prints: Vec<_> = events
+        .iter()
+        .map(|e| e.prompt_fingerprint.clone())
+        .collect();
+    assert!(prints[0].is_some());
+    assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
+
+    // A leader turns normalised matching on for the workflow.
+    let policy = json!({"version": 1, "teams": {"team_support": {
+        "normalized_cache": {"workflows": ["draft"]}}}});
+    plugin.advance_ms(tollgate_core::policy::POLL_INTERVAL_MS as u64);
+    plugin.root.on_tick();
+    let call = plugin
+        .http_calls()
+        .into_iter()
+        .rev()
+        .find(|c| {
+            tollgate_core::headers::find(&c.headers, ":path")
+                .is_some_and(|p| p.starts_with("/v1/policy"))
+        })
+        .expect("the root polls for the policy");
+    plugin.answer_root_call(call.token, 200, &policy.to_string());
+    assert!(
+        !ask(&plugin, &b),
+        "stored under the normalised key from now on"
+    );
+    assert!(ask(&plugin, &c), "a near-repeat is now a hit");
+    assert!(ask(&plugin, &a));
+    // Another workflow of the team keeps exact matching.
+    let mut s = plugin.stream(&refs(&headers("other")), &c);
+    s.send_request();
+    assert!(s.local_reply().is_none());
+}

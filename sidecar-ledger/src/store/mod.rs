@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod allocation_requests;
 pub(crate) mod backend;
 pub mod budgets;
+pub mod cache_repeats;
 #[cfg(test)]
 pub(crate) mod conformance;
 pub(crate) mod error;

@@ -288,8 +288,13 @@ impl Default for CacheConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchStrategy {
+    /// The canonical request body, byte for byte.
     #[default]
     Exact,
+    /// The body with volatile values masked and whitespace collapsed (see
+    /// `cache::normalized`): near-repeats share an answer. Opt-in, for every team;
+    /// a team or workflow can also turn it on at run time (runtime policy).
+    Normalized,
 }
 
 /// Who is calling: the key a team's existing clients already send.

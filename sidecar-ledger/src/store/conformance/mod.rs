@@ -9,6 +9,7 @@
 
 mod allocation_requests;
 mod budgets;
+mod cache_repeats;
 mod calendar;
 pub(crate) mod fixtures;
 mod insights;

@@ -13,6 +13,7 @@
 mod alerts;
 mod allocation_requests;
 mod budgets;
+mod cache_repeats;
 mod calendar;
 mod checkpoint;
 mod db;
@@ -250,6 +251,16 @@ impl Store for SqliteStore {
         calendar: &crate::calendar::ReportingCalendar,
     ) -> Result<Vec<crate::store::types::RefusalRow>, StoreError> {
         self.refusals_impl(query, calendar)
+    }
+
+    fn repeat_misses(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        window_ms: i64,
+        team: Option<&str>,
+    ) -> Result<Vec<crate::store::cache_repeats::RepeatMisses>, StoreError> {
+        self.repeat_misses_impl(from_ms, to_ms, window_ms, team)
     }
 
     fn delivery_gaps(

@@ -1,0 +1,249 @@
+//! Normalised matching: the key of a request with its volatile surface removed, for
+//! near-repeats that exact matching misses (the same question re-sent with another
+//! timestamp, request id or spacing).
+//!
+//! What is normalised, in every string of the body (messages, system prompt, input):
+//! - UUIDs become `<uuid>`;
+//! - ISO-8601 dates and times (`2026-12-04`, `2026-12-04T09:30:00Z`,
+//!   `2026-12-04 09:30:00.123+01:00`) and clock times (`09:30:00`) become `<time>`;
+//! - runs of whitespace become one space, and leading and trailing whitespace goes.
+//!
+//! Key order and number spelling are already canonical in exact keys. Casing is kept:
+//! it can change the answer (code, names, acronyms). Two requests that differ only in
+//! the masked values get one answer, which is why normalised matching is opt-in per
+//! team or workflow: a prompt that asks about the value it carries ("what day was
+//! 2026-12-04?") must not use it.
+
+use serde_json::{Map, Value};
+
+use crate::event::ApiKind;
+
+/// The normalised key (same inputs and same hash as [`super::cache_key`], over the
+/// normalised body). A different domain from exact keys: the two never collide.
+pub fn normalized_key(
+    api: ApiKind,
+    served_model: &str,
+    group: Option<&str>,
+    body: &Map<String, Value>,
+) -> [u8; 32] {
+    let normalized = normalize_value(&Value::Object(body.clone()));
+    let Value::Object(map) = normalized else {
+        unreachable!("an object normalises to an object")
+    };
+    let exact = super::cache_key(api, served_model, group, &map);
+    let mut h = blake3::Hasher::new();
+    h.update(b"normalized\0");
+    h.update(&exact);
+    h.finalize().into()
+}
+
+/// A short, stable name for a normalised key, carried in the cost event so the ledger
+/// can count repeats under normalisation (64 bits: collisions are negligible per team
+/// and cache lifetime).
+pub fn fingerprint(key: &[u8; 32]) -> String {
+    key[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn normalize_value(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(normalize_text(s)),
+        Value::Array(items) => Value::Array(items.iter().map(normalize_value).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalize_value(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `text` with UUIDs and timestamps masked and whitespace collapsed.
+pub fn normalize_text(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut pending_space = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_whitespace() {
+            pending_space = !out.is_empty();
+            i += 1;
+            continue;
+        }
+        // Tokens start at a word boundary only ("a1b2…" inside a longer word stays).
+        let at_boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let masked = if at_boundary {
+            uuid_len(&bytes[i..])
+                .map(|n| (n, "<uuid>"))
+                .or_else(|| timestamp_len(&bytes[i..]).map(|n| (n, "<time>")))
+                .filter(|(n, _)| bytes.get(i + n).is_none_or(|c| !c.is_ascii_alphanumeric()))
+        } else {
+            None
+        };
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        match masked {
+            Some((n, mask)) => {
+                out.push_str(mask);
+                i += n;
+            }
+            None => {
+                // Copy one UTF-8 character.
+                let len = utf8_len(b);
+                out.push_str(&text[i..i + len]);
+                i += len;
+            }
+        }
+    }
+    out
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+/// Length of a UUID (8-4-4-4-12 hex digits) at the start of `s`.
+fn uuid_len(s: &[u8]) -> Option<usize> {
+    let groups = [8, 4, 4, 4, 12];
+    let mut i = 0;
+    for (g, n) in groups.iter().enumerate() {
+        if g > 0 {
+            if s.get(i) != Some(&b'-') {
+                return None;
+            }
+            i += 1;
+        }
+        if s.len() < i + n || !s[i..i + n].iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
+}
+
+fn digits(s: &[u8], at: usize, n: usize) -> bool {
+    s.len() >= at + n && s[at..at + n].iter().all(u8::is_ascii_digit)
+}
+
+/// Length of an ISO-8601 date, date-time or clock time at the start of `s`.
+fn timestamp_len(s: &[u8]) -> Option<usize> {
+    if digits(s, 0, 4)
+        && s.get(4) == Some(&b'-')
+        && digits(s, 5, 2)
+        && s.get(7) == Some(&b'-')
+        && digits(s, 8, 2)
+    {
+        let date = 10;
+        if matches!(s.get(date), Some(b'T' | b' ')) {
+            if let Some(t) = clock_len(&s[date + 1..]) {
+                return Some(date + 1 + t + zone_len(&s[date + 1 + t..]));
+            }
+        }
+        return Some(date);
+    }
+    clock_len(s)
+        .filter(|&n| n >= 8)
+        .map(|n| n + zone_len(&s[n..]))
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff`.
+fn clock_len(s: &[u8]) -> Option<usize> {
+    if !(digits(s, 0, 2) && s.get(2) == Some(&b':') && digits(s, 3, 2)) {
+        return None;
+    }
+    let mut n = 5;
+    if s.get(5) == Some(&b':') && digits(s, 6, 2) {
+        n = 8;
+        if s.get(8) == Some(&b'.') && digits(s, 9, 1) {
+            n = 9;
+            while s.get(n).is_some_and(u8::is_ascii_digit) {
+                n += 1;
+            }
+        }
+    }
+    Some(n)
+}
+
+/// `Z`, `+01:00`, `-0500` or nothing.
+fn zone_len(s: &[u8]) -> usize {
+    match s.first() {
+        Some(b'Z') => 1,
+        Some(b'+' | b'-') if digits(s, 1, 2) => {
+            if s.get(3) == Some(&b':') && digits(s, 4, 2) {
+                6
+            } else if digits(s, 3, 2) {
+                5
+            } else {
+                3
+            }
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn volatile_values_are_masked_and_whitespace_collapsed() {
+        assert_eq!(
+            normalize_text("  Summarise ticket 7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f\n\n(sent 2026-12-04T09:30:00.123Z)  "),
+            "Summarise ticket <uuid> (sent <time>)"
+        );
+        assert_eq!(
+            normalize_text("on 2026-12-04 at 09:30:00+01:00"),
+            "on <time> at <time>"
+        );
+        assert_eq!(normalize_text("at 2026-12-04 09:30"), "at <time>");
+        assert_eq!(normalize_text("tabs\tand\r\nlines"), "tabs and lines");
+        // Not volatile: short clock-like values, numbers, words that contain hex.
+        assert_eq!(
+            normalize_text("score 10:30 and 2026 items"),
+            "score 10:30 and 2026 items"
+        );
+        assert_eq!(normalize_text("x2026-12-04"), "x2026-12-04");
+        assert_eq!(normalize_text("Héllo   wörld"), "Héllo wörld");
+        // Casing is kept.
+        assert_ne!(normalize_text("SQL"), normalize_text("sql"));
+    }
+
+    #[test]
+    fn near_repeats_share_a_key_that_exact_matching_keeps_apart() {
+        let a = json!({"model": "m", "messages": [
+            {"role": "system", "content": "You answer tickets."},
+            {"role": "user", "content": "Ticket 11111111-2222-3333-4444-555555555555 at 2026-12-04T10:00:00Z:  reset my password"}]});
+        let b = json!({"model": "m", "messages": [
+            {"role": "system", "content": "You answer tickets. "},
+            {"role": "user", "content": "Ticket aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee at 2026-12-05T11:22:33Z: reset my password"}]});
+        let c = json!({"model": "m", "messages": [
+            {"role": "system", "content": "You answer tickets."},
+            {"role": "user", "content": "Ticket 11111111-2222-3333-4444-555555555555 at 2026-12-04T10:00:00Z: delete my account"}]});
+        let (a, b, c) = (
+            a.as_object().unwrap(),
+            b.as_object().unwrap(),
+            c.as_object().unwrap(),
+        );
+        let key = |m| normalized_key(ApiKind::ChatCompletions, "m", Some("g"), m);
+        let exact = |m| super::super::cache_key(ApiKind::ChatCompletions, "m", Some("g"), m);
+        assert_ne!(exact(a), exact(b));
+        assert_eq!(key(a), key(b));
+        assert_ne!(key(a), key(c));
+        // Never the exact key of anything, and confined to the group like exact keys.
+        assert_ne!(key(a), exact(a));
+        assert_ne!(
+            key(a),
+            normalized_key(ApiKind::ChatCompletions, "m", Some("other"), a)
+        );
+        assert_eq!(fingerprint(&key(a)).len(), 16);
+        assert_eq!(fingerprint(&key(a)), fingerprint(&key(b)));
+    }
+}

@@ -1,0 +1,31 @@
+//! Cache misses that repeated under normalisation, on SQLite (see
+//! `store::cache_repeats`).
+
+use rusqlite::params;
+
+use super::db::SqliteStore;
+use crate::store::cache_repeats::{self, RepeatMisses};
+use crate::store::error::StoreError;
+
+impl SqliteStore {
+    pub(super) fn repeat_misses_impl(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        window_ms: i64,
+        team: Option<&str>,
+    ) -> Result<Vec<RepeatMisses>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&cache_repeats::sql(|i| format!("?{i}")))?;
+        let rows = stmt.query_map(params![from_ms, to_ms, window_ms, team], |r| {
+            Ok(RepeatMisses {
+                team: r.get(0)?,
+                workflow: r.get(1)?,
+                misses: r.get(2)?,
+                repeats: r.get(3)?,
+                repeat_cost_nanos: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
