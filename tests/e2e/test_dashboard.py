@@ -555,6 +555,7 @@ def test_the_demo_history_shows_each_recommended_move(board):
     assert ("restrict_premium", "team_engineering") in kinds, moves
     assert ("request_allocation", "team_support") in kinds, moves
     assert ("revise_budget", "team_support") in kinds, moves
+    assert ("normalized_cache", "team_support") in kinds, moves
     for m in moves:
         assert MONEY.search(m["sentence"]) and m["impact_nanos"] > 0
         assert m["action"]["method"] == "POST" and m["action"]["path"].startswith(f"/v1/teams/{m['team']}/")

@@ -192,3 +192,24 @@ def test_a_team_lead_cannot_decide_and_sees_only_their_own_team(desk):
                       json={"change": "pause", "scope": {"kind": "team"}, "reason": "x", "idempotency_key": "k1"},
                       timeout=10)
     assert r.status_code == 403, r.text
+
+
+def test_a_team_lead_turns_on_normalised_caching_from_the_cache_view(desk):
+    b = sign_in(desk, "support", "#scope=team_support&range=30d")
+    b.wait("document.querySelector('#card-cache').dataset.state === 'ready'")
+    cache = api(desk, "/v1/insights/cache", "support", team="team_support").json()
+    draft = next(r for r in cache["near_repeats"] if r["workflow"] == "draft-reply")
+    assert draft["repeats"] > 0 and not draft["normalized_on"]
+    text = b.eval("document.querySelector('#card-cache li[data-workflow=\"draft-reply\"]').innerText")
+    assert f"of {draft['misses']:,} misses repeated an earlier request" in text, text
+    b.eval("document.querySelector('#card-cache li[data-workflow=\"draft-reply\"] button').click()")
+    said = submit(b, "normalize-team_support-draft-reply", {"reason": "Templated replies"})
+    assert "within about a second" in said, said
+    policy = api(desk, "/v1/teams/team_support/policy", "support").json()["policy"]
+    assert "draft-reply" in policy["normalized_cache"]["workflows"]
+    b.wait("document.querySelector('#card-cache li[data-workflow=\"draft-reply\"]').innerText"
+           ".includes('normalised matching is on')", 20)
+    # And the traffic controls list it, with a way to turn it off.
+    b = sign_in(desk, "support", "#scope=team_support&range=30d")
+    b.wait("document.querySelector('#card-policy').dataset.state === 'ready'")
+    assert b.eval("!!document.querySelector('#card-policy li[data-normalized=\"on\"]')")

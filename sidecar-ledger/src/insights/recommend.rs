@@ -19,6 +19,7 @@ pub const MIN_IMPACT_NANOS: i64 = 1_000_000_000;
 #[serde(rename_all = "snake_case")]
 pub enum MoveKind {
     RestrictPremium,
+    NormalizedCache,
     RequestAllocation,
     ReviseBudget,
 }
@@ -241,6 +242,51 @@ pub fn rank(mut moves: Vec<Move>) -> Vec<Move> {
     moves
 }
 
+/// Near-repeats a normalised cache would have answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheOpportunity {
+    pub team: String,
+    pub workflow: String,
+    pub period_days: i64,
+    pub misses: i64,
+    /// Misses that repeated an earlier request under normalisation, and their cost.
+    pub repeat_misses: i64,
+    pub repeat_cost_nanos: i64,
+    /// The team's workflows already matched normalised (the move adds this one).
+    pub already_on: Vec<String>,
+}
+
+pub fn normalized_cache(c: &CacheOpportunity) -> Option<Move> {
+    let saving = per_month(c.repeat_cost_nanos, c.period_days);
+    if saving < MIN_IMPACT_NANOS || c.misses <= 0 {
+        return None;
+    }
+    Some(Move {
+        kind: MoveKind::NormalizedCache,
+        team: c.team.clone(),
+        workflow: Some(c.workflow.clone()),
+        impact_nanos: saving,
+        sentence: format!(
+            "{} of cache misses on {} were near-repeats ({} in {} days): normalised caching would save about {}/month",
+            pct(share(c.repeat_misses, c.misses)),
+            c.workflow,
+            usd(c.repeat_cost_nanos),
+            c.period_days,
+            usd(saving)
+        ),
+        action: MoveAction {
+            label: "Turn on normalised caching".into(),
+            method: "POST",
+            path: format!("/v1/teams/{}/policy", c.team),
+            body: json!({
+                "change": "normalized_cache",
+                "workflows": c.already_on.iter().chain([&c.workflow]).collect::<Vec<_>>(),
+                "reason": format!("near-repeat misses on {}", c.workflow),
+            }),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +407,25 @@ mod tests {
         };
         let ranked = rank(vec![small.clone(), m.clone()]);
         assert_eq!(ranked, vec![m, small]);
+    }
+
+    #[test]
+    fn near_repeats_become_a_normalised_cache_move() {
+        let c = CacheOpportunity {
+            team: "team_support".into(),
+            workflow: "draft-reply".into(),
+            period_days: 15,
+            misses: 1000,
+            repeat_misses: 380,
+            repeat_cost_nanos: 12 * USD,
+            already_on: vec!["triage".into()],
+        };
+        let m = normalized_cache(&c).unwrap();
+        assert_eq!(m.impact_nanos, 24 * USD);
+        assert_eq!(
+            m.sentence,
+            "38% of cache misses on draft-reply were near-repeats ($12.00 in 15 days): normalised caching would save about $24.00/month"
+        );
+        assert_eq!(m.action.body["workflows"], json!(["triage", "draft-reply"]));
     }
 }

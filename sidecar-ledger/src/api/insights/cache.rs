@@ -16,8 +16,10 @@ use crate::store::insights::InsightDim;
 
 use super::args::{Args, Params};
 use super::grouping::{grouped_for, round4, DAILY_BUCKETS};
+use super::near_repeats::{near_repeats, NearRepeatJson};
 use super::now::now;
 use super::scope::{scope_json, RangeJson, ScopeJson};
+use crate::api::blocking::blocking;
 
 #[derive(Serialize)]
 pub struct CacheResponse {
@@ -36,6 +38,9 @@ pub struct CacheResponse {
     /// The level shift found, if any: rates before and after, and the first bucket at
     /// the new level.
     pub shift: Option<ShiftJson>,
+    /// Misses that repeated an earlier request under normalisation, by team and
+    /// workflow, largest cost first.
+    pub near_repeats: Vec<NearRepeatJson>,
     pub summary: String,
 }
 
@@ -64,6 +69,11 @@ pub async fn get_cache(
         Some(bucket),
         vec![InsightDim::Cache],
     )
+    .await?;
+    let (store, s, t) = (state.store.clone(), state.clone(), team.clone());
+    let near = blocking(move || {
+        near_repeats(store.as_ref(), &s, t.as_deref(), range.from_ms, range.to_ms)
+    })
     .await?;
     let starts = bucket.starts(range.from_ms, range.to_ms);
     let index: HashMap<i64, usize> = starts.iter().enumerate().map(|(i, d)| (*d, i)).collect();
@@ -102,6 +112,18 @@ pub async fn get_cache(
             pct(share(th, tl))
         ),
     };
+    let (repeats, repeat_cost): (i64, i64) = near
+        .iter()
+        .filter(|r| !r.normalized_on)
+        .fold((0, 0), |(n, c), r| (n + r.repeats, c + r.repeat_cost_nanos));
+    let summary = if repeats > 0 {
+        format!(
+            "{summary}; {repeats} misses ({}) repeated an earlier request under normalisation",
+            usd(repeat_cost)
+        )
+    } else {
+        summary
+    };
     Ok(Json(CacheResponse {
         scope: scope_json(&team),
         range: range.into(),
@@ -121,6 +143,7 @@ pub async fn get_cache(
             }),
             _ => None,
         },
+        near_repeats: near,
         summary,
     }))
 }

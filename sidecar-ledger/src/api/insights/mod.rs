@@ -14,6 +14,7 @@ pub mod evidence;
 mod grouping;
 mod live;
 mod mix;
+mod near_repeats;
 mod now;
 mod premium;
 mod recommendations;

@@ -14,7 +14,7 @@ use crate::budget::{self, DailySpend};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::insights::narrative::usd;
-use crate::insights::recommend::{self, Move, PremiumDrift, WalletRunway};
+use crate::insights::recommend::{self, CacheOpportunity, Move, PremiumDrift, WalletRunway};
 use crate::insights::{Bucket, DayRange};
 use crate::state::AppState;
 use crate::store::allocation_requests::RequestStatus;
@@ -24,6 +24,7 @@ use crate::store::{Store, StoreError};
 
 use super::args::{Args, Params};
 use super::grouping::{grouped, tokens_total};
+use super::near_repeats::near_repeats;
 use super::scope::visible_among;
 use super::teams::run_rate;
 
@@ -132,6 +133,27 @@ fn team_moves(
     };
     for drift in drifts {
         moves.extend(recommend::restrict_premium(&drift));
+    }
+    let range = DayRange::last_days(now, PERIOD_DAYS);
+    let already_on: Vec<String> = store
+        .policy_set()?
+        .team(team)
+        .and_then(|p| p.normalized_cache.as_ref())
+        .map(|n| n.workflows.clone())
+        .unwrap_or_default();
+    for r in near_repeats(store, state, Some(team), range.from_ms, range.to_ms)? {
+        if r.normalized_on || r.workflow.is_empty() {
+            continue;
+        }
+        moves.extend(recommend::normalized_cache(&CacheOpportunity {
+            team: r.team,
+            workflow: r.workflow,
+            period_days: PERIOD_DAYS,
+            misses: r.misses,
+            repeat_misses: r.repeats,
+            repeat_cost_nanos: r.repeat_cost_nanos,
+            already_on: already_on.clone(),
+        }));
     }
     Ok(moves)
 }

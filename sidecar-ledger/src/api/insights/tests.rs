@@ -600,3 +600,85 @@ async fn a_move_already_made_is_not_recommended_again() {
     let (_, later) = f.get("/v1/insights/recommendations", Some(&finance)).await;
     assert!(!kinds(&later).contains(&revise), "{later}");
 }
+
+#[tokio::test]
+async fn near_repeat_misses_are_shown_with_the_cache_and_become_a_move() {
+    let f = fixture(false);
+    let finance = f.token(Role::Finance, None);
+    let now = crate::clock::now_ms();
+    // A workflow that re-sends one prompt (another id, another timestamp) every minute.
+    let events: Vec<_> = (0..600)
+        .map(|i| {
+            let mut e = crate::test_util::event(
+                &format!("nr-{i}"),
+                now - 86_400_000 + i * 60_000,
+                "team_support",
+                50_000_000,
+            );
+            e.workflow = Some("ticket-echo".into());
+            e.cache = tollgate_core::event::CacheStatus::Miss;
+            e.prompt_fingerprint = Some("00000000000000aa".into());
+            e
+        })
+        .collect();
+    f.store.ingest(&crate::test_util::batch(events)).unwrap();
+    let (status, cache) = f
+        .get("/v1/insights/cache?team=team_support", Some(&finance))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cache}");
+    let row = cache["near_repeats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["workflow"] == "ticket-echo")
+        .expect("the workflow's repeats are listed")
+        .clone();
+    assert_eq!(
+        (row["misses"].as_i64(), row["repeats"].as_i64()),
+        (Some(600), Some(599))
+    );
+    assert_eq!(row["repeat_cost_nanos"], 599 * 50_000_000i64);
+    assert_eq!(row["normalized_on"], false);
+    assert!(
+        cache["summary"]
+            .as_str()
+            .unwrap()
+            .contains("repeated an earlier request under normalisation"),
+        "{cache}"
+    );
+    let (_, body) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    let moves = body["moves"].as_array().unwrap();
+    let m = moves
+        .iter()
+        .find(|m| m["kind"] == "normalized_cache" && m["workflow"] == "ticket-echo")
+        .expect("the near-repeats are a move");
+    assert_eq!(m["action"]["path"], "/v1/teams/team_support/policy");
+    // Turned on: listed as on, and no longer recommended.
+    let (status, changed, _) = f
+        .call(
+            Request::post("/v1/teams/team_support/policy")
+                .header(header::AUTHORIZATION, format!("Bearer {finance}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(m["action"]["body"].to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{changed}");
+    let (_, cache) = f
+        .get("/v1/insights/cache?team=team_support", Some(&finance))
+        .await;
+    let row = cache["near_repeats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["workflow"] == "ticket-echo")
+        .unwrap()
+        .clone();
+    assert_eq!(row["normalized_on"], true);
+    let (_, body) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    assert!(!body["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["kind"] == "normalized_cache" && m["workflow"] == "ticket-echo"));
+}

@@ -1,7 +1,7 @@
 // Traffic controls of a team, changed from the page and in force in every Envoy within
 // about a second: pauses (a team, a workflow or an end user, with a reason and an
 // optional end), premium lanes restricted to approved workflows, workflows pinned to a
-// lane. Every change is kept with who, when and why.
+// lane, and normalised cache matching (turned on from the cache view). Every change is kept with who, when and why.
 
 import { el } from './table.js';
 import { actionForm, disclose, names } from './actions.js';
@@ -47,6 +47,12 @@ export default {
     for (const [workflow, lane] of Object.entries(p.pins || {})) {
       inForce.append(el('li', { 'data-pin': workflow }, `${workflow} pinned to ${lane} `,
         disclose('Unpin', () => lift(`unpin-${workflow}`, `Unpin ${workflow}`, { change: 'unpin', workflow }))));
+    }
+    if (p.normalized_cache) {
+      const nc = p.normalized_cache;
+      inForce.append(el('li', { 'data-normalized': 'on' },
+        `Normalised cache matching for ${nc.all_workflows ? 'every workflow' : nc.workflows.join(', ')} `,
+        disclose('Turn off', () => lift('normalized-off', 'Turn normalised matching off', { change: 'normalized_cache', all_workflows: false, workflows: [] }))));
     }
     if (!inForce.children.length) inForce.append(el('li', { text: 'No control is in force: the configuration alone decides.' }));
 
