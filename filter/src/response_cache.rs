@@ -1,6 +1,7 @@
 //! The response cache's storage: a fixed table of Envoy shared-data slots, so every
 //! worker sees every entry and the number of keys never exceeds `max_entries`.
 
+use tollgate_core::cache::normalized::Seen;
 use tollgate_core::cache::{candidate_slots, choose_slot, Entry, SlotHead};
 use tollgate_core::config::CacheConfig;
 
@@ -127,4 +128,26 @@ pub fn store(
     tick_buffer.count(metrics.stores, 1);
     host::gauge(metrics.bytes, total.max(0) as u64);
     true
+}
+
+fn seen_key(slot: u32) -> String {
+    format!("tollgate.cache.seen.{slot}")
+}
+
+/// Whether a miss repeats, under normalisation, an answer stored within `ttl_ms` (see
+/// `cache::normalized::Seen`): one shared-data read.
+pub fn near_repeat(config: &CacheConfig, normalized: &[u8; 32], now_ms: i64, ttl_ms: i64) -> bool {
+    let (value, _) = get_shared(&seen_key(Seen::slot(normalized, config.max_entries)));
+    value
+        .as_deref()
+        .and_then(Seen::decode)
+        .is_some_and(|s| s.repeats(normalized, now_ms, ttl_ms))
+}
+
+/// Remembers that an answer to `normalized` was stored now (the slot's latest wins).
+pub fn remember_normalized(config: &CacheConfig, normalized: &[u8; 32], now_ms: i64) {
+    let slot = Seen::slot(normalized, config.max_entries);
+    if let Err(status) = set_shared(&seen_key(slot), &Seen::new(normalized, now_ms).encode(), 0) {
+        log::debug!("tollgate: cannot remember a stored answer's normalised key: {status:?}");
+    }
 }

@@ -77,7 +77,7 @@ pub fn event(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> CostEvent {
         premium_approved: false,
         lease_id: None,
         wallet_unchecked: false,
-        prompt_fingerprint: None,
+        near_repeat: false,
     }
 }
 
@@ -88,8 +88,8 @@ pub fn event_json(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> String {
 /// Undoes every schema version after 7, newest first, on either backend, so a test can
 /// make a database as an older ledger left it and watch the migrations bring it up
 /// again. A new migration adds its undo at the top.
-pub const UNDO_AFTER_SCHEMA_7: &str = "DROP INDEX events_fingerprint;
-    ALTER TABLE events DROP COLUMN prompt_fingerprint;
+pub const UNDO_AFTER_SCHEMA_7: &str = "DROP INDEX events_near_repeat;
+    ALTER TABLE events DROP COLUMN near_repeat;
     DROP INDEX events_refused;
     DROP TABLE reporting_calendar;
     DROP TABLE budget_changes;

@@ -45,8 +45,8 @@ pub struct RequestRecord {
     pub premium_approved: bool,
     /// Sent without a reservation because the ledger was unreachable (fail open).
     pub wallet_unchecked: bool,
-    /// The normalised cache fingerprint, when the cache was consulted.
-    pub prompt_fingerprint: Option<String>,
+    /// A miss that repeated a stored answer under normalisation.
+    pub near_repeat: bool,
 }
 
 /// A request's usage as priced: what its event records about tokens and cost.
@@ -83,7 +83,7 @@ impl RequestRecord {
             premium: false,
             premium_approved: false,
             wallet_unchecked: false,
-            prompt_fingerprint: None,
+            near_repeat: false,
         }
     }
 
@@ -197,7 +197,7 @@ impl RequestRecord {
             premium_approved: self.premium_approved,
             lease_id: self.lease_id,
             wallet_unchecked: self.wallet_unchecked,
-            prompt_fingerprint: self.prompt_fingerprint.clone(),
+            near_repeat: self.near_repeat,
         }
     }
 }

@@ -173,11 +173,11 @@ pub struct CostEvent {
     /// Absent (false) in events from before this field existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wallet_unchecked: bool,
-    /// The request's normalised cache fingerprint (see `cache::normalized`), when the
-    /// cache was consulted: the ledger counts misses that repeated an earlier request
-    /// under normalisation (what normalised matching would have answered).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_fingerprint: Option<String>,
+    /// A cache miss that repeated, under normalisation, an answer stored within the
+    /// cache's lifetime (see `cache::normalized::Seen`): what normalised matching would
+    /// have answered. The ledger sums these per team and workflow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub near_repeat: bool,
 }
 
 #[cfg(test)]
@@ -235,7 +235,7 @@ mod tests {
             premium_approved: false,
             lease_id: Some(9),
             wallet_unchecked: false,
-            prompt_fingerprint: None,
+            near_repeat: false,
         };
         let text = serde_json::to_string(&e).unwrap();
         assert!(!text.contains("workflow"));

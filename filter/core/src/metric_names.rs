@@ -305,7 +305,7 @@ mod tests {
             premium_approved: false,
             lease_id: None,
             wallet_unchecked: false,
-            prompt_fingerprint: None,
+            near_repeat: false,
         };
         let counts = event_counts(&e);
         assert_eq!(

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use proxy_wasm::types::Action;
-use tollgate_core::cache::normalized::{fingerprint, normalized_key};
+use tollgate_core::cache::normalized::normalized_key;
 use tollgate_core::cache::{cache_key, client_bypasses, is_nondeterministic, Bypass, Entry};
 use tollgate_core::config::MatchStrategy;
 use tollgate_core::event::CacheStatus;
@@ -43,32 +43,38 @@ impl RequestFlow {
         let shared_by = (!cache.share_across_groups).then_some(group_name);
         let parsed = &prepared.parsed;
         let model = prepared.lane.model.as_str();
-        // The normalised key is always computed: its fingerprint lets the ledger count
-        // the misses normalised matching would have answered, before anyone turns it on.
+        // The normalised key is always computed: the filter flags the misses normalised
+        // matching would have answered, so the saving is known before anyone turns it on.
         let normalized = normalized_key(parsed.api, model, shared_by, &parsed.body);
         let workflow = self.record.as_ref().and_then(|r| r.workflow.clone());
         let by_policy = rt.team_policy(&group.team).is_some_and(|set| {
             set.team(&group.team)
                 .is_some_and(|p| p.normalized_cache(workflow.as_deref()))
         });
-        let key = if cache.match_strategy == MatchStrategy::Normalized || by_policy {
+        let matched_normalized = cache.match_strategy == MatchStrategy::Normalized || by_policy;
+        let key = if matched_normalized {
             normalized
         } else {
             cache_key(parsed.api, model, shared_by, &parsed.body)
         };
-        if let Some(r) = self.record.as_mut() {
-            r.prompt_fingerprint = Some(fingerprint(&normalized));
-        }
         let now = now_ms();
         let ttl = group.cache_ttl_seconds;
         let entry = match response_cache::lookup(cache, &key, now) {
             Lookup::Hit(entry) => entry,
             Lookup::Miss(seen) => {
                 self.rt.tick_buffer.count(self.rt.cache_metrics.misses, 1);
+                let near_repeat = !matched_normalized
+                    && response_cache::near_repeat(cache, &normalized, now, i64::from(ttl) * 1000);
                 if let Some(r) = self.record.as_mut() {
                     r.cache = CacheStatus::Miss;
+                    r.near_repeat = near_repeat;
                 }
-                self.cache_store = Some(CacheStore { key, ttl, seen });
+                self.cache_store = Some(CacheStore {
+                    key,
+                    normalized,
+                    ttl,
+                    seen,
+                });
                 return None;
             }
         };
@@ -100,7 +106,13 @@ impl RequestFlow {
     /// Stores a complete, successful answer for later identical requests.
     /// `cost_nanos` is what the answer cost (a later hit records it as avoided).
     pub(super) fn store_in_cache(&mut self, body: &[u8], content_type: String, cost_nanos: i64) {
-        let Some(CacheStore { key, ttl, seen }) = self.cache_store.take() else {
+        let Some(CacheStore {
+            key,
+            normalized,
+            ttl,
+            seen,
+        }) = self.cache_store.take()
+        else {
             return;
         };
         let Some(record) = self.record.as_ref() else {
@@ -126,5 +138,6 @@ impl RequestFlow {
             &self.rt.cache_metrics,
             &self.rt.tick_buffer,
         );
+        response_cache::remember_normalized(&self.rt.config.cache, &normalized, now);
     }
 }

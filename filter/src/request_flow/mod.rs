@@ -92,6 +92,8 @@ pub(super) struct Prepared {
 /// and the candidate slots as the lookup saw them.
 pub(super) struct CacheStore {
     key: [u8; 32],
+    /// The request's normalised key, remembered once its answer is stored.
+    normalized: [u8; 32],
     ttl: u32,
     seen: [Option<SeenSlot>; 2],
 }

@@ -230,13 +230,11 @@ fn normalised_caching_turned_on_by_policy_answers_near_repeats_from_the_cache() 
     assert!(!ask(&plugin, &a));
     assert!(ask(&plugin, &a));
     assert!(!ask(&plugin, &b));
+    // The near-repeat's miss is flagged: normalised matching would have answered it.
     let events = plugin.queued_events();
-    let prints: Vec<_> = events
-        .iter()
-        .map(|e| e.prompt_fingerprint.clone())
-        .collect();
-    assert!(prints[0].is_some());
-    assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
+    let flags: Vec<_> = events.iter().map(|e| (e.cache, e.near_repeat)).collect();
+    use tollgate_core::event::CacheStatus::{Hit, Miss};
+    assert_eq!(flags, vec![(Miss, false), (Hit, false), (Miss, true)]);
 
     // A leader turns normalised matching on for the workflow.
     let policy = json!({"version": 1, "teams": {"team_support": {

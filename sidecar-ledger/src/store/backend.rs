@@ -174,14 +174,12 @@ pub trait Store: Send + Sync + 'static {
     /// newest first.
     fn delivery_gaps(&self, since_ms: i64) -> Result<Vec<DeliveryGap>, StoreError>;
 
-    /// Cache misses in `[from_ms, to_ms)` by team and workflow, and how many repeated
-    /// an earlier successful request under normalisation within `window_ms` (see
+    /// Near-repeat cache misses in `[from_ms, to_ms)` by team and workflow (see
     /// `store::cache_repeats`); one team's or every team's.
     fn repeat_misses(
         &self,
         from_ms: i64,
         to_ms: i64,
-        window_ms: i64,
         team: Option<&str>,
     ) -> Result<Vec<crate::store::cache_repeats::RepeatMisses>, StoreError>;
 

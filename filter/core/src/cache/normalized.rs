@@ -37,11 +37,55 @@ pub fn normalized_key(
     h.finalize().into()
 }
 
-/// A short, stable name for a normalised key, carried in the cost event so the ledger
-/// can count repeats under normalisation (64 bits: collisions are negligible per team
-/// and cache lifetime).
-pub fn fingerprint(key: &[u8; 32]) -> String {
-    key[..8].iter().map(|b| format!("{b:02x}")).collect()
+/// Whether a miss repeated, under normalisation, an answer stored within the cache's
+/// lifetime — what normalised matching would have answered. The filter remembers the
+/// normalised key of each stored answer in a table of slots like the cache's own
+/// ([`Seen`]); a slot holds the latest key that hashed to it, so a repeat can be missed
+/// when another key took its slot, never invented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// The first 8 bytes of the normalised key.
+    pub key: u64,
+    /// When the answer was stored (Unix ms).
+    pub stored_ms: i64,
+}
+
+impl Seen {
+    pub fn new(key: &[u8; 32], stored_ms: i64) -> Seen {
+        Seen {
+            key: short(key),
+            stored_ms,
+        }
+    }
+
+    pub fn encode(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.key.to_le_bytes());
+        out[8..].copy_from_slice(&self.stored_ms.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Seen> {
+        let bytes: &[u8; 16] = bytes.try_into().ok()?;
+        Some(Seen {
+            key: u64::from_le_bytes(bytes[..8].try_into().ok()?),
+            stored_ms: i64::from_le_bytes(bytes[8..].try_into().ok()?),
+        })
+    }
+
+    /// This entry says `key` was answered at most `ttl_ms` before `now_ms`.
+    pub fn repeats(&self, key: &[u8; 32], now_ms: i64, ttl_ms: i64) -> bool {
+        self.key == short(key) && now_ms >= self.stored_ms && now_ms - self.stored_ms <= ttl_ms
+    }
+
+    /// The slot of `key` in a table of `slots`.
+    pub fn slot(key: &[u8; 32], slots: u32) -> u32 {
+        (short(key) % u64::from(slots.max(1))) as u32
+    }
+}
+
+fn short(key: &[u8; 32]) -> u64 {
+    u64::from_le_bytes(key[..8].try_into().unwrap_or_default())
 }
 
 fn normalize_value(value: &Value) -> Value {
@@ -243,7 +287,22 @@ mod tests {
             key(a),
             normalized_key(ApiKind::ChatCompletions, "m", Some("other"), a)
         );
-        assert_eq!(fingerprint(&key(a)).len(), 16);
-        assert_eq!(fingerprint(&key(a)), fingerprint(&key(b)));
+    }
+
+    #[test]
+    fn a_seen_entry_marks_a_repeat_of_its_key_within_the_ttl() {
+        let (k1, k2) = ([1u8; 32], [2u8; 32]);
+        let seen = Seen::new(&k1, 10_000);
+        assert_eq!(Seen::decode(&seen.encode()), Some(seen));
+        assert_eq!(Seen::decode(b"short"), None);
+        assert!(seen.repeats(&k1, 10_000 + 60_000, 60_000));
+        assert!(!seen.repeats(&k1, 10_000 + 60_001, 60_000), "expired");
+        assert!(!seen.repeats(&k2, 10_500, 60_000), "another key");
+        assert!(
+            !seen.repeats(&k1, 9_000, 60_000),
+            "not before it was stored"
+        );
+        assert!(Seen::slot(&k1, 100) < 100);
+        assert_eq!(Seen::slot(&k1, 0), 0);
     }
 }

@@ -71,10 +71,7 @@ pub async fn get_cache(
     )
     .await?;
     let (store, s, t) = (state.store.clone(), state.clone(), team.clone());
-    let near = blocking(move || {
-        near_repeats(store.as_ref(), &s, t.as_deref(), range.from_ms, range.to_ms)
-    })
-    .await?;
+    let near = blocking(move || near_repeats(store.as_ref(), &s, t.as_deref(), range)).await?;
     let starts = bucket.starts(range.from_ms, range.to_ms);
     let index: HashMap<i64, usize> = starts.iter().enumerate().map(|(i, d)| (*d, i)).collect();
     let n = starts.len();

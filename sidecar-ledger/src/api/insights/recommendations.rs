@@ -141,7 +141,7 @@ fn team_moves(
         .and_then(|p| p.normalized_cache.as_ref())
         .map(|n| n.workflows.clone())
         .unwrap_or_default();
-    for r in near_repeats(store, state, Some(team), range.from_ms, range.to_ms)? {
+    for r in near_repeats(store, state, Some(team), range)? {
         if r.normalized_on || r.workflow.is_empty() {
             continue;
         }

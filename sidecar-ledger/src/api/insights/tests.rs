@@ -617,7 +617,7 @@ async fn near_repeat_misses_are_shown_with_the_cache_and_become_a_move() {
             );
             e.workflow = Some("ticket-echo".into());
             e.cache = tollgate_core::event::CacheStatus::Miss;
-            e.prompt_fingerprint = Some("00000000000000aa".into());
+            e.near_repeat = i > 0;
             e
         })
         .collect();

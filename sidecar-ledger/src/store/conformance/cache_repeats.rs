@@ -1,8 +1,7 @@
-//! Cache misses that repeated under normalisation, alike on both backends: a miss
-//! counts as a repeat only after a successful request of the same team and
-//! fingerprint within the window.
+//! Near-repeat cache misses, alike on both backends: summed per team and workflow over
+//! the flagged events of the range only.
 
-use tollgate_core::event::{CacheStatus, CostEvent, Outcome};
+use tollgate_core::event::{CacheStatus, CostEvent};
 
 use crate::store::backend::Store;
 use crate::store::cache_repeats::RepeatMisses;
@@ -11,65 +10,66 @@ use crate::test_util::{batch, event};
 
 const MIN: i64 = 60_000;
 
-fn miss(id: &str, ts_ms: i64, team: &str, workflow: &str, print: &str, cost: i64) -> CostEvent {
+fn miss(
+    id: &str,
+    ts_ms: i64,
+    team: &str,
+    workflow: Option<&str>,
+    near: bool,
+    cost: i64,
+) -> CostEvent {
     let mut e = event(id, ts_ms, team, cost);
-    e.workflow = Some(workflow.into());
+    e.workflow = workflow.map(str::to_string);
     e.cache = CacheStatus::Miss;
-    e.prompt_fingerprint = Some(print.into());
+    e.near_repeat = near;
     e
 }
 
-fn repeats_are_counted_within_the_window_per_team_and_workflow(store: &dyn Store) {
+fn near_repeats_are_summed_per_team_and_workflow(store: &dyn Store) {
     let t0 = 1_764_547_200_000; // 2025-12-01
-    let mut failed = miss("f", t0, "team_a", "draft", "cccc", 5);
-    failed.outcome = Outcome::ProviderError;
-    let mut hit = miss("h", t0 + 2 * MIN, "team_a", "draft", "aaaa", 0);
-    hit.cache = CacheStatus::Hit;
     let events = vec![
-        miss("a1", t0, "team_a", "draft", "aaaa", 100),
-        miss("a2", t0 + MIN, "team_a", "draft", "aaaa", 110), // repeat
-        miss("a3", t0 + 40 * MIN, "team_a", "draft", "aaaa", 120), // 39 min later: too late
-        miss("b1", t0 + MIN, "team_b", "draft", "aaaa", 130), // another team's: no repeat
-        failed,
-        miss("c2", t0 + MIN, "team_a", "draft", "cccc", 140), // after a failure: no repeat
-        hit,
-        miss("s1", t0, "team_a", "search", "dddd", 10),
-        miss("s2", t0 + 3 * MIN, "team_a", "search", "dddd", 20), // repeat
-        event("plain", t0, "team_a", 7),                          // no fingerprint: not counted
+        miss("a1", t0, "team_a", Some("draft"), false, 100),
+        miss("a2", t0 + MIN, "team_a", Some("draft"), true, 110),
+        miss("a3", t0 + 2 * MIN, "team_a", Some("draft"), true, 120),
+        miss("s1", t0 + MIN, "team_a", Some("search"), true, 20),
+        miss("n1", t0 + MIN, "team_a", None, true, 5),
+        miss("b1", t0 + MIN, "team_b", Some("draft"), true, 130),
+        miss("late", t0 + 90 * MIN, "team_a", Some("draft"), true, 1_000),
     ];
     store.ingest(&batch(events)).unwrap();
-    let window = 30 * MIN;
-    let all = store
-        .repeat_misses(t0, t0 + 60 * MIN, window, None)
-        .unwrap();
-    let row = |team: &str, workflow: &str, misses, repeats, cost| RepeatMisses {
+    let row = |team: &str, workflow: &str, repeats, cost| RepeatMisses {
         team: team.into(),
         workflow: workflow.into(),
-        misses,
         repeats,
         repeat_cost_nanos: cost,
     };
+    let hour = t0 + 60 * MIN;
     assert_eq!(
-        all,
+        store.repeat_misses(t0, hour, None).unwrap(),
         vec![
-            row("team_a", "draft", 5, 1, 110),
-            row("team_a", "search", 2, 1, 20),
-            row("team_b", "draft", 1, 0, 0),
+            row("team_a", "draft", 2, 230),
+            row("team_b", "draft", 1, 130),
+            row("team_a", "search", 1, 20),
+            row("team_a", "", 1, 5),
         ]
     );
     assert_eq!(
-        store
-            .repeat_misses(t0, t0 + 60 * MIN, window, Some("team_b"))
-            .unwrap(),
-        vec![row("team_b", "draft", 1, 0, 0)]
+        store.repeat_misses(t0, hour, Some("team_b")).unwrap(),
+        vec![row("team_b", "draft", 1, 130)]
     );
-    // The range bounds the misses, not the earlier requests they repeat.
     assert_eq!(
-        store
-            .repeat_misses(t0 + MIN, t0 + 2 * MIN, window, Some("team_a"))
-            .unwrap(),
-        vec![row("team_a", "draft", 2, 1, 110)]
+        store.repeat_misses(t0 + 5 * MIN, hour, None).unwrap(),
+        vec![]
     );
+    // The flag survives a read back.
+    let back = store
+        .recent_events(&crate::query::EventsQuery {
+            filters: crate::query::Filters::default(),
+            limit: 100,
+        })
+        .unwrap();
+    assert!(back.iter().any(|e| e.id == "a2" && e.near_repeat));
+    assert!(back.iter().any(|e| e.id == "a1" && !e.near_repeat));
 }
 
 macro_rules! on_both_backends {
@@ -85,4 +85,4 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(repeats_are_counted_within_the_window_per_team_and_workflow);
+on_both_backends!(near_repeats_are_summed_per_team_and_workflow);

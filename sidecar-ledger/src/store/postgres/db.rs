@@ -34,7 +34,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_allocation_requests.sql")),
     (11, include_str!("migrations/0011_budgets_in_force.sql")),
     (12, include_str!("migrations/0012_reporting_calendar.sql")),
-    (16, include_str!("migrations/0016_prompt_fingerprints.sql")),
+    (13, include_str!("migrations/0013_near_repeats.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

@@ -18,7 +18,7 @@ pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-    premium_approved, lease_id, wallet_unchecked, prompt_fingerprint";
+    premium_approved, lease_id, wallet_unchecked, near_repeat";
 
 /// A whole batch in one statement: one array per column, rows inserted in batch order
 /// (so `seq` is arrival order), ids already stored skipped. Returns the id and `seq`
@@ -28,24 +28,24 @@ const INSERT_EVENTS: &str = "INSERT INTO events (
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, received_ms, lease_id, wallet_unchecked, prompt_fingerprint)
+        premium_approved, received_ms, lease_id, wallet_unchecked, near_repeat)
     SELECT id, ts_ms, consumer_group, team, user_id, workflow, api, provider, lane,
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, $28, lease_id, wallet_unchecked, prompt_fingerprint
+        premium_approved, $28, lease_id, wallet_unchecked, near_repeat
     FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
         $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::bigint[],
         $18::boolean[], $19::text[], $20::bigint[], $21::text[], $22::bigint[],
         $23::boolean[], $24::text[], $25::bigint[], $26::boolean[], $27::boolean[],
-        $29::bigint[], $30::boolean[], $31::text[])
+        $29::bigint[], $30::boolean[], $31::boolean[])
         WITH ORDINALITY AS t (id, ts_ms, consumer_group, team, user_id, workflow, api,
             provider, lane, model_requested, model_served, input_tokens,
             cached_input_tokens, cache_write_tokens, output_tokens, usage_source,
             cost_nanos, unpriced, outcome, http_status, reason, latency_ms, stream, cache,
             cost_avoided_nanos, premium, premium_approved, lease_id, wallet_unchecked,
-            prompt_fingerprint, ord)
+            near_repeat, ord)
     ORDER BY ord
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq";
@@ -197,7 +197,7 @@ pub(super) fn event_from_row(r: &Row) -> Result<CostEvent, StoreError> {
             .try_get::<_, Option<i64>>(27)?
             .map(|v| u64::try_from(v).unwrap_or_default()),
         wallet_unchecked: r.try_get(28)?,
-        prompt_fingerprint: r.try_get(29)?,
+        near_repeat: r.try_get(29)?,
     })
 }
 
@@ -259,7 +259,7 @@ pub(super) struct EventColumns<'a> {
     premium_approved: Vec<bool>,
     lease_id: Vec<Option<i64>>,
     wallet_unchecked: Vec<bool>,
-    prompt_fingerprint: Vec<Option<&'a str>>,
+    near_repeat: Vec<bool>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -294,8 +294,7 @@ impl<'a> EventColumns<'a> {
         self.premium_approved.push(e.premium_approved);
         self.lease_id.push(e.lease_id.map(|l| l as i64));
         self.wallet_unchecked.push(e.wallet_unchecked);
-        self.prompt_fingerprint
-            .push(e.prompt_fingerprint.as_deref());
+        self.near_repeat.push(e.near_repeat);
     }
 
     /// Inserts the rows; returns the ids actually inserted (not already stored), each
@@ -338,7 +337,7 @@ impl<'a> EventColumns<'a> {
                 &received_ms,
                 &self.lease_id,
                 &self.wallet_unchecked,
-                &self.prompt_fingerprint,
+                &self.near_repeat,
             ],
         )?;
         let mut seqs = HashMap::with_capacity(rows.len());

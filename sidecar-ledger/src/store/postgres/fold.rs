@@ -213,7 +213,7 @@ pub(super) fn rollup_event(r: &Row) -> Result<CostEvent, StoreError> {
         premium_approved: r.try_get(18)?,
         lease_id: None,
         wallet_unchecked: false,
-        prompt_fingerprint: None,
+        near_repeat: false,
     })
 }
 

@@ -261,10 +261,9 @@ impl Store for PgStore {
         &self,
         from_ms: i64,
         to_ms: i64,
-        window_ms: i64,
         team: Option<&str>,
     ) -> Result<Vec<crate::store::cache_repeats::RepeatMisses>, StoreError> {
-        self.repeat_misses_impl(from_ms, to_ms, window_ms, team)
+        self.repeat_misses_impl(from_ms, to_ms, team)
     }
 
     fn delivery_gaps(

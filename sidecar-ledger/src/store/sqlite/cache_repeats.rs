@@ -1,4 +1,4 @@
-//! Cache misses that repeated under normalisation, on SQLite (see
+//! Near-repeat cache misses, on SQLite (see
 //! `store::cache_repeats`).
 
 use rusqlite::params;
@@ -12,18 +12,17 @@ impl SqliteStore {
         &self,
         from_ms: i64,
         to_ms: i64,
-        window_ms: i64,
         team: Option<&str>,
     ) -> Result<Vec<RepeatMisses>, StoreError> {
         let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(&cache_repeats::sql(|i| format!("?{i}")))?;
-        let rows = stmt.query_map(params![from_ms, to_ms, window_ms, team], |r| {
+        let sql = cache_repeats::sql(|i| format!("?{i}"), "near_repeat = 1");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![from_ms, to_ms, team], |r| {
             Ok(RepeatMisses {
                 team: r.get(0)?,
                 workflow: r.get(1)?,
-                misses: r.get(2)?,
-                repeats: r.get(3)?,
-                repeat_cost_nanos: r.get(4)?,
+                repeats: r.get(2)?,
+                repeat_cost_nanos: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

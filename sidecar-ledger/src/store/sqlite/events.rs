@@ -15,7 +15,7 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO events (
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, received_ms, lease_id, wallet_unchecked, prompt_fingerprint)
+        premium_approved, received_ms, lease_id, wallet_unchecked, near_repeat)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
     ON CONFLICT (id) DO NOTHING";
@@ -51,7 +51,7 @@ pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-    premium_approved, lease_id, wallet_unchecked, prompt_fingerprint";
+    premium_approved, lease_id, wallet_unchecked, near_repeat";
 
 /// The event's additive quantities as stored integers.
 pub(super) fn event_sums(e: &CostEvent) -> Result<Sums, StoreError> {
@@ -134,7 +134,7 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
             .get::<_, Option<i64>>(27)?
             .map(|v| u64::try_from(v).unwrap_or_default()),
         wallet_unchecked: r.get(28)?,
-        prompt_fingerprint: r.get(29)?,
+        near_repeat: r.get(29)?,
     })
 }
 

@@ -98,7 +98,7 @@ fn store_batches(
                 batches[i].received_ms,
                 e.lease_id.map(|l| l as i64),
                 e.wallet_unchecked,
-                e.prompt_fingerprint,
+                e.near_repeat,
             ])?;
             // 0 rows: the id is already stored (a retry, or twice in this group).
             if inserted == 1 {
