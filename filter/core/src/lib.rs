@@ -12,6 +12,7 @@ pub mod headers;
 pub mod keys;
 pub mod lease;
 pub mod metric_names;
+pub mod models;
 pub mod money;
 pub mod outbox;
 pub mod policy;

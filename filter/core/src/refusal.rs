@@ -11,6 +11,8 @@ pub enum LocalError {
     MissingKey,
     UnknownKey,
     UnsupportedEndpoint,
+    /// `GET /v1/models/{id}` for a model the group may not ask for.
+    ModelNotFound,
     BadRequest,
     BodyTooLarge,
     NoLane,
@@ -28,7 +30,7 @@ impl LocalError {
     pub fn status(self) -> u16 {
         match self {
             LocalError::MissingKey | LocalError::UnknownKey => 401,
-            LocalError::UnsupportedEndpoint => 404,
+            LocalError::UnsupportedEndpoint | LocalError::ModelNotFound => 404,
             LocalError::BadRequest | LocalError::NoLane => 400,
             LocalError::BodyTooLarge => 413,
             LocalError::WalletExhausted => 402,
@@ -44,6 +46,7 @@ impl LocalError {
             LocalError::MissingKey => "missing_api_key",
             LocalError::UnknownKey => "invalid_api_key",
             LocalError::UnsupportedEndpoint => "unsupported_endpoint",
+            LocalError::ModelNotFound => "model_not_found",
             LocalError::BadRequest => "invalid_request",
             LocalError::BodyTooLarge => "request_too_large",
             LocalError::NoLane => "no_lane",
@@ -58,7 +61,7 @@ impl LocalError {
     fn anthropic_type(self) -> &'static str {
         match self {
             LocalError::MissingKey | LocalError::UnknownKey => "authentication_error",
-            LocalError::UnsupportedEndpoint => "not_found_error",
+            LocalError::UnsupportedEndpoint | LocalError::ModelNotFound => "not_found_error",
             LocalError::BadRequest | LocalError::NoLane => "invalid_request_error",
             LocalError::BodyTooLarge => "request_too_large",
             LocalError::WalletExhausted => "billing_error",

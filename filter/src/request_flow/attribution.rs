@@ -5,16 +5,18 @@ use std::rc::Rc;
 
 use proxy_wasm::types::{Action, MapType};
 use tollgate_core::accounting::RequestRecord;
+use tollgate_core::config::filter_config::GroupEntry;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::event::ApiKind;
 use tollgate_core::keys;
+use tollgate_core::models::{list_body, model_body, models_for, ModelsRequest};
 use tollgate_core::refusal::LocalError;
 use tollgate_core::request::clean_label;
 
 use crate::host;
 use crate::ids::new_request_id;
 
-use super::{RequestFlow, HEADER_USER, HEADER_WORKFLOW};
+use super::{RequestFlow, HEADER_REQUEST_ID, HEADER_USER, HEADER_WORKFLOW};
 
 impl RequestFlow {
     pub(super) fn attribute(&mut self, end_of_stream: bool) -> Action {
@@ -61,8 +63,13 @@ impl RequestFlow {
             .and_then(clean_label);
         self.record = Some(record);
 
+        if self.header(":method").as_deref() == Some("GET") {
+            if let Some(asked) = ModelsRequest::from_path(&path) {
+                return self.answer_models(group, asked);
+            }
+        }
         if api.is_none() || self.header(":method").as_deref() != Some("POST") {
-            let msg = format!("Tollgate serves POST /v1/chat/completions, /v1/responses and /v1/messages, not {path}");
+            let msg = format!("Tollgate serves POST /v1/chat/completions, /v1/responses and /v1/messages, and GET /v1/models, not {path}");
             return self.refuse(LocalError::UnsupportedEndpoint, &msg);
         }
         if end_of_stream {
@@ -77,6 +84,39 @@ impl RequestFlow {
                 self.rt.config.max_request_bytes
             );
             return self.refuse(LocalError::BodyTooLarge, &msg);
+        }
+        Action::Pause
+    }
+
+    /// Lists the models the key's group may ask for, or one of them, from the
+    /// configuration: no provider call, no charge and so no cost event.
+    fn answer_models(&mut self, group: &GroupEntry, asked: ModelsRequest) -> Action {
+        // Both providers list at /v1/models: Anthropic's clients always send their
+        // API version header.
+        if self.header("anthropic-version").is_some() {
+            self.style = ProviderKind::Anthropic;
+        }
+        let models = models_for(&self.rt.config, group);
+        let body = match asked {
+            ModelsRequest::List => list_body(self.style, &models),
+            ModelsRequest::One(id) => match models.iter().find(|m| m.id == id) {
+                Some(m) => model_body(self.style, m),
+                None => {
+                    let message =
+                        format!("The model '{id}' does not exist or this key may not use it.");
+                    let action = self.refuse(LocalError::ModelNotFound, &message);
+                    self.record = None;
+                    return action;
+                }
+            },
+        };
+        let id = self.record.take().map(|r| r.id).unwrap_or_default();
+        let headers = [
+            ("content-type", "application/json"),
+            (HEADER_REQUEST_ID, id.as_str()),
+        ];
+        if let Err(status) = host::send_response(200, &headers, body.to_string().as_bytes()) {
+            log::warn!("tollgate: cannot answer a models request: {status:?}");
         }
         Action::Pause
     }

@@ -448,3 +448,74 @@ fn an_idle_lease_is_closed_and_its_unused_credit_reported_behind_its_events() {
     let (_, body) = next.send_request();
     assert_eq!(body, Action::Pause, "waiting for a new lease");
 }
+
+#[test]
+fn models_are_listed_from_the_configuration_in_each_providers_shape_and_cost_nothing() {
+    let mut plugin = Plugin::configure(&seed_config());
+    let get = |path: &'static str, key: (&'static str, &'static str)| {
+        vec![
+            (":method", "GET"),
+            (":path", path),
+            (":authority", "tollgate"),
+            key,
+        ]
+    };
+    let mut s = plugin.stream(
+        &get("/v1/models", ("authorization", "Bearer kt_support")),
+        "",
+    );
+    s.send_request();
+    let reply = s.local_reply().expect("answered by the filter");
+    assert_eq!(reply.status, 200);
+    let list = reply_json(&reply);
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"gpt-4o-mini"), "{list}");
+    s.finish();
+    // Anthropic's shape for an Anthropic client (its SDK sends its API version).
+    let mut headers = get("/v1/models", ("authorization", "Bearer kt_support"));
+    headers.push(("anthropic-version", "2023-06-01"));
+    let mut s = plugin.stream(&headers, "");
+    s.send_request();
+    let list = reply_json(&s.local_reply().unwrap());
+    assert_eq!(
+        (list["has_more"].clone(), list["data"][0]["type"].clone()),
+        (json!(false), json!("model"))
+    );
+    s.finish();
+    // One model, and one this key may not use.
+    let mut s = plugin.stream(
+        &get(
+            "/v1/models/gpt-4o-mini",
+            ("authorization", "Bearer kt_support"),
+        ),
+        "",
+    );
+    s.send_request();
+    assert_eq!(reply_json(&s.local_reply().unwrap())["id"], "gpt-4o-mini");
+    s.finish();
+    let mut s = plugin.stream(
+        &get("/v1/models/gpt-9", ("authorization", "Bearer kt_support")),
+        "",
+    );
+    s.send_request();
+    let reply = s.local_reply().unwrap();
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply_json(&reply)["error"]["code"], "model_not_found");
+    s.finish();
+    // An unknown key learns nothing.
+    let mut s = plugin.stream(&get("/v1/models", ("authorization", "Bearer nope")), "");
+    s.send_request();
+    assert_eq!(s.local_reply().unwrap().status, 401);
+    s.finish();
+    assert_eq!(
+        plugin.queued_events(),
+        vec![],
+        "listing models is not a charge"
+    );
+}

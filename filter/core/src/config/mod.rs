@@ -14,7 +14,7 @@ mod calendar;
 pub mod filter_config;
 pub mod schema;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod validate;
 
 pub use calendar::{civil_from_days, days_from_civil, days_in_month, is_leap, parse_date_days};
