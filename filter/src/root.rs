@@ -157,7 +157,13 @@ impl RootContext for TollgateRoot {
         crate::vm_memory::report();
         match self {
             TollgateRoot::Flusher(f) => f.on_tick(),
-            TollgateRoot::Http(rt) => rt.flush_tick_buffer(),
+            TollgateRoot::Http(rt) => {
+                rt.flush_tick_buffer();
+                // Keeps the leaders' runtime policy current.
+                if rt.config.cost_tracking_enabled {
+                    crate::policy_sync::tick(rt, crate::host::now_ms());
+                }
+            }
             TollgateRoot::Unconfigured => {}
         }
     }

@@ -121,14 +121,11 @@ impl Runtime {
         set.team(team).is_some().then(|| Rc::clone(&set))
     }
 
-    /// Hands the VM's collected events and counter increments to Envoy, closes idle
-    /// leases and keeps the runtime policy current.
+    /// Hands the VM's collected events and counter increments to Envoy and closes idle
+    /// leases.
     pub fn flush_tick_buffer(&self) {
         let now = crate::host::now_ms();
         self.close_idle_leases(now);
-        if self.config.cost_tracking_enabled {
-            crate::policy_sync::tick(self, now);
-        }
         self.tick_buffer
             .flush(&self.config.events, &self.queue_metrics(), &self.labelled);
         self.lanes.share(now);

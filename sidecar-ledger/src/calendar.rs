@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use tollgate_core::config::civil_from_days;
 
-use crate::query::DAY_MS;
+use crate::clock::DAY_MS;
 
 /// The zone every fresh store starts with.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
@@ -179,9 +179,9 @@ impl ReportingCalendar {
     /// (`...Z` in UTC).
     pub fn format_local(&self, ms: i64) -> String {
         if self.is_utc() {
-            return crate::query::format_instant(ms);
+            return crate::clock::format_instant(ms);
         }
-        let local = crate::query::format_instant(self.local_clock(ms));
+        let local = crate::clock::format_instant(self.local_clock(ms));
         let base = local.strip_suffix('Z').unwrap_or(&local);
         format!("{base}{}", self.offset_text(ms))
     }
@@ -190,7 +190,7 @@ impl ReportingCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::HOUR_MS;
+    use crate::clock::HOUR_MS;
     use tollgate_core::config::days_from_civil;
 
     fn day(y: i64, m: i64, d: i64) -> i64 {

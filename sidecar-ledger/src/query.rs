@@ -6,8 +6,7 @@ use crate::calendar::ReportingCalendar;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-pub const HOUR_MS: i64 = 3_600_000;
-pub const DAY_MS: i64 = 24 * HOUR_MS;
+pub use crate::clock::{format_day, format_instant, DAY_MS, HOUR_MS};
 /// The default spend window when `from` is not given.
 pub const DEFAULT_WINDOW_MS: i64 = 30 * DAY_MS;
 /// 9999-12-31T23:59:59.999Z: keeps hour rounding and arithmetic far from overflow.
@@ -272,27 +271,6 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         return Err("must be between 1970-01-01 and 9999-12-31".into());
     }
     Ok(ms)
-}
-
-/// `2026-11-01T10:00:00Z` (milliseconds shown only when not zero).
-pub fn format_instant(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|dt| dt.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-/// The UTC date of `ms`: `2026-11-01`.
-pub fn format_day(ms: i64) -> String {
-    match OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
-        Ok(dt) => format!(
-            "{:04}-{:02}-{:02}",
-            dt.year(),
-            u8::from(dt.month()),
-            dt.day()
-        ),
-        Err(_) => ms.to_string(),
-    }
 }
 
 fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), QueryError> {

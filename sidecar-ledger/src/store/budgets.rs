@@ -101,9 +101,9 @@ pub enum BudgetDecisionOutcome {
 }
 
 /// A stored budget definition, or a corrupt-data error naming the team.
-pub fn parse_def(team: &str, text: &str) -> Result<BudgetDef, super::StoreError> {
+pub fn parse_def(team: &str, text: &str) -> Result<BudgetDef, crate::store::error::StoreError> {
     serde_json::from_str(text)
-        .map_err(|e| super::StoreError::Corrupt(format!("budget of {team}: {e}")))
+        .map_err(|e| crate::store::error::StoreError::Corrupt(format!("budget of {team}: {e}")))
 }
 
 pub fn def_text(def: &BudgetDef) -> String {

@@ -1,5 +1,5 @@
 //! The reporting time zone on PostgreSQL: reading it (every fold does, after taking
-//! the fold lock), setting it and rebuilding the daily rollups in it, and the
+//! the fold lock, see `stored_zone`), setting it and rebuilding the daily rollups in it, and the
 //! refusals counted per local day.
 //!
 //! A rebuild must neither miss nor double an event while other ledgers ingest and
@@ -9,11 +9,12 @@
 //! those, the ones still named by a pending row are left for a later fold (which reads
 //! the new zone, see [`super::fold`]) and all others are recomputed here.
 
-use postgres::{IsolationLevel, Transaction};
+use postgres::IsolationLevel;
 use tollgate_core::event::CostEvent;
 
 use super::db::PgStore;
 use super::fold::{rollup_event, FOLD_CHUNK, FOLD_COLUMNS, SEQ_COLUMN};
+use super::stored_zone::{zone_row, SELECT_ZONE};
 use crate::calendar::ReportingCalendar;
 use crate::store::error::StoreError;
 use crate::store::rollup_deltas::Derived;
@@ -21,23 +22,6 @@ use crate::store::types::{RefusalQuery, RefusalRow, ReportingZone, ZoneChange};
 
 /// The daily rollups, rebuilt when the zone changes (the hourly ones keep UTC hours).
 const DAILY_ROLLUPS: [&str; 3] = ["rollup_daily", "rollup_daily_user", "rollup_daily_coarse"];
-
-fn zone_row(row: &postgres::Row) -> Result<ReportingZone, StoreError> {
-    Ok(ReportingZone {
-        time_zone: row.try_get(0)?,
-        changed_ms: row.try_get(1)?,
-        changed_by: row.try_get(2)?,
-    })
-}
-
-const SELECT_ZONE: &str =
-    "SELECT time_zone, changed_ms, changed_by FROM reporting_calendar WHERE id = 1";
-
-/// The calendar the daily rollups are in, read in a fold's transaction.
-pub(super) fn stored_calendar(tx: &mut Transaction<'_>) -> Result<ReportingCalendar, StoreError> {
-    let zone = zone_row(&tx.query_one(SELECT_ZONE, &[])?)?;
-    ReportingCalendar::parse(&zone.time_zone).map_err(StoreError::Corrupt)
-}
 
 /// Whether `seq` is in one of the sorted, disjoint runs.
 fn in_runs(runs: &[(i64, i64)], seq: i64) -> bool {

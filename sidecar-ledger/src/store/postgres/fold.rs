@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use postgres::{Row, Statement, Transaction};
 use tollgate_core::event::{CostEvent, Tokens, UsageSource};
 
-use super::calendar::stored_calendar;
 use super::events::upsert_rollups;
+use super::stored_zone::stored_calendar;
 use crate::calendar::ReportingCalendar;
 use crate::store::error::StoreError;
 use crate::store::event_text;

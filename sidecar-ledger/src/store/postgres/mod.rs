@@ -43,6 +43,7 @@ mod policy;
 mod rollups;
 mod spend;
 mod sql_args;
+mod stored_zone;
 #[cfg(test)]
 mod tests;
 mod tokens;

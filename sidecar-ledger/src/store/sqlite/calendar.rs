@@ -2,12 +2,13 @@
 //! transaction), setting it and rebuilding the daily rollups in it, and the refusals
 //! counted per local day.
 
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, TransactionBehavior};
 use tollgate_core::event::CostEvent;
 
 use super::db::SqliteStore;
 use super::events::{event_from_row, EVENT_COLUMNS};
 use super::fold::{watermark, FOLD_CHUNK};
+use super::stored_zone::zone_row;
 use crate::calendar::ReportingCalendar;
 use crate::store::error::StoreError;
 use crate::store::rollup_deltas::Derived;
@@ -15,26 +16,6 @@ use crate::store::types::{RefusalQuery, RefusalRow, ReportingZone, ZoneChange};
 
 /// The daily rollups, rebuilt when the zone changes (the hourly ones keep UTC hours).
 const DAILY_ROLLUPS: [&str; 3] = ["rollup_daily", "rollup_daily_user", "rollup_daily_coarse"];
-
-fn zone_row(conn: &Connection) -> Result<ReportingZone, StoreError> {
-    Ok(conn.query_row(
-        "SELECT time_zone, changed_ms, changed_by FROM reporting_calendar WHERE id = 1",
-        [],
-        |r| {
-            Ok(ReportingZone {
-                time_zone: r.get(0)?,
-                changed_ms: r.get(1)?,
-                changed_by: r.get(2)?,
-            })
-        },
-    )?)
-}
-
-/// The calendar the daily rollups are in, read with `conn` (a fold's transaction).
-pub(super) fn stored_calendar(conn: &Connection) -> Result<ReportingCalendar, StoreError> {
-    let zone = zone_row(conn)?;
-    ReportingCalendar::parse(&zone.time_zone).map_err(StoreError::Corrupt)
-}
 
 impl SqliteStore {
     pub(super) fn reporting_zone_impl(&self) -> Result<ReportingZone, StoreError> {

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use tollgate_core::event::CostEvent;
 
-use super::calendar::stored_calendar;
 use super::events::{event_from_row, EVENT_COLUMNS};
+use super::stored_zone::stored_calendar;
 use crate::calendar::ReportingCalendar;
 use crate::store::error::StoreError;
 use crate::store::rollup_deltas::{Derived, HourlyKey};

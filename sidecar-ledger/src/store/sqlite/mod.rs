@@ -27,6 +27,7 @@ mod insights;
 mod policy;
 mod rollups;
 mod spend;
+mod stored_zone;
 #[cfg(test)]
 mod tests;
 mod tokens;
