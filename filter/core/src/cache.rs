@@ -28,15 +28,21 @@ pub fn canonical_json(value: &Value) -> String {
 
 /// Streams the canonical form of `value` into `w` (no copy of the value is built).
 fn write_canonical(value: &Value, w: &mut impl Write) -> io::Result<()> {
+    write_value(value, w, false)
+}
+
+/// [`write_canonical`], with every string normalised when `normalize` (see
+/// [`normalized`]).
+fn write_value(value: &Value, w: &mut impl Write, normalize: bool) -> io::Result<()> {
     match value {
-        Value::Object(m) => write_object(m.iter(), w),
+        Value::Object(m) => write_object(m.iter(), w, normalize),
         Value::Array(items) => {
             w.write_all(b"[")?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }
-                write_canonical(item, w)?;
+                write_value(item, w, normalize)?;
             }
             w.write_all(b"]")
         }
@@ -46,6 +52,9 @@ fn write_canonical(value: &Value, w: &mut impl Write) -> io::Result<()> {
             }
             _ => serde_json::to_writer(w, n).map_err(io::Error::other),
         },
+        Value::String(s) if normalize => {
+            serde_json::to_writer(w, &normalized::normalize_text(s)).map_err(io::Error::other)
+        }
         other => serde_json::to_writer(w, other).map_err(io::Error::other),
     }
 }
@@ -53,6 +62,7 @@ fn write_canonical(value: &Value, w: &mut impl Write) -> io::Result<()> {
 fn write_object<'a>(
     entries: impl Iterator<Item = (&'a String, &'a Value)>,
     w: &mut impl Write,
+    normalize: bool,
 ) -> io::Result<()> {
     w.write_all(b"{")?;
     for (i, (k, v)) in entries.enumerate() {
@@ -61,7 +71,7 @@ fn write_object<'a>(
         }
         serde_json::to_writer(&mut *w, k).map_err(io::Error::other)?;
         w.write_all(b":")?;
-        write_canonical(v, w)?;
+        write_value(v, w, normalize)?;
     }
     w.write_all(b"}")
 }
@@ -76,6 +86,17 @@ pub fn cache_key(
     group: Option<&str>,
     body: &Map<String, Value>,
 ) -> [u8; 32] {
+    key_of(api, served_model, group, body, false)
+}
+
+/// [`cache_key`], over the normalised strings when `normalize`.
+fn key_of(
+    api: ApiKind,
+    served_model: &str,
+    group: Option<&str>,
+    body: &Map<String, Value>,
+    normalize: bool,
+) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(api.upstream_path().as_bytes());
     h.update(&[0]);
@@ -88,7 +109,7 @@ pub fn cache_key(
         .iter()
         .filter(|(k, _)| k.as_str() != "model" && !IGNORED_FIELDS.contains(&k.as_str()));
     // Hashing cannot fail.
-    let _ = write_object(significant, &mut h);
+    let _ = write_object(significant, &mut h, normalize);
     h.finalize().into()
 }
 

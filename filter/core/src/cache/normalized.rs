@@ -26,14 +26,11 @@ pub fn normalized_key(
     group: Option<&str>,
     body: &Map<String, Value>,
 ) -> [u8; 32] {
-    let normalized = normalize_value(&Value::Object(body.clone()));
-    let Value::Object(map) = normalized else {
-        unreachable!("an object normalises to an object")
-    };
-    let exact = super::cache_key(api, served_model, group, &map);
+    // Streamed into the hash like the exact key: no normalised copy of the body.
+    let inner = super::key_of(api, served_model, group, body, true);
     let mut h = blake3::Hasher::new();
     h.update(b"normalized\0");
-    h.update(&exact);
+    h.update(&inner);
     h.finalize().into()
 }
 
@@ -86,19 +83,6 @@ impl Seen {
 
 fn short(key: &[u8; 32]) -> u64 {
     u64::from_le_bytes(key[..8].try_into().unwrap_or_default())
-}
-
-fn normalize_value(value: &Value) -> Value {
-    match value {
-        Value::String(s) => Value::String(normalize_text(s)),
-        Value::Array(items) => Value::Array(items.iter().map(normalize_value).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), normalize_value(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 /// `text` with UUIDs and timestamps masked and whitespace collapsed.
