@@ -113,6 +113,22 @@ fn key_of(
     h.finalize().into()
 }
 
+/// The normalised key (same inputs and same hash as [`cache_key`], over the
+/// normalised body). A different domain from exact keys: the two never collide.
+pub fn normalized_key(
+    api: ApiKind,
+    served_model: &str,
+    group: Option<&str>,
+    body: &Map<String, Value>,
+) -> [u8; 32] {
+    // Streamed into the hash like the exact key: no normalised copy of the body.
+    let inner = key_of(api, served_model, group, body, true);
+    let mut h = blake3::Hasher::new();
+    h.update(b"normalized\0");
+    h.update(&inner);
+    h.finalize().into()
+}
+
 /// The two candidate slots for a key in a table of `slots`.
 pub fn candidate_slots(key: &[u8; 32], slots: u32) -> [u32; 2] {
     let slots = slots.max(1);

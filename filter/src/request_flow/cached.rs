@@ -3,8 +3,9 @@
 use std::rc::Rc;
 
 use proxy_wasm::types::Action;
-use tollgate_core::cache::normalized::normalized_key;
-use tollgate_core::cache::{cache_key, client_bypasses, is_nondeterministic, Bypass, Entry};
+use tollgate_core::cache::{
+    cache_key, client_bypasses, is_nondeterministic, normalized_key, Bypass, Entry,
+};
 use tollgate_core::config::MatchStrategy;
 use tollgate_core::event::CacheStatus;
 

@@ -14,26 +14,6 @@
 //! team or workflow: a prompt that asks about the value it carries ("what day was
 //! 2026-12-04?") must not use it.
 
-use serde_json::{Map, Value};
-
-use crate::event::ApiKind;
-
-/// The normalised key (same inputs and same hash as [`super::cache_key`], over the
-/// normalised body). A different domain from exact keys: the two never collide.
-pub fn normalized_key(
-    api: ApiKind,
-    served_model: &str,
-    group: Option<&str>,
-    body: &Map<String, Value>,
-) -> [u8; 32] {
-    // Streamed into the hash like the exact key: no normalised copy of the body.
-    let inner = super::key_of(api, served_model, group, body, true);
-    let mut h = blake3::Hasher::new();
-    h.update(b"normalized\0");
-    h.update(&inner);
-    h.finalize().into()
-}
-
 /// Whether a miss repeated, under normalisation, an answer stored within the cache's
 /// lifetime — what normalised matching would have answered. The filter remembers the
 /// normalised key of each stored answer in a table of slots like the cache's own
@@ -218,7 +198,9 @@ fn zone_len(s: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{cache_key, normalized_key};
     use super::*;
+    use crate::event::ApiKind;
     use serde_json::json;
 
     #[test]
@@ -261,7 +243,7 @@ mod tests {
             c.as_object().unwrap(),
         );
         let key = |m| normalized_key(ApiKind::ChatCompletions, "m", Some("g"), m);
-        let exact = |m| super::super::cache_key(ApiKind::ChatCompletions, "m", Some("g"), m);
+        let exact = |m| cache_key(ApiKind::ChatCompletions, "m", Some("g"), m);
         assert_ne!(exact(a), exact(b));
         assert_eq!(key(a), key(b));
         assert_ne!(key(a), key(c));
