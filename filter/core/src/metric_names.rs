@@ -306,6 +306,10 @@ mod tests {
             lease_id: None,
             wallet_unchecked: false,
             near_repeat: false,
+            service_tier: None,
+            web_search_calls: 0,
+            tool_cost_nanos: 0,
+            priced_by: None,
         };
         let counts = event_counts(&e);
         assert_eq!(

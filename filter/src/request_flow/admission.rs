@@ -105,6 +105,7 @@ impl RequestFlow {
             r.request_bytes = bytes.len();
             r.model_requested = parsed.facts.model.clone();
             r.stream = parsed.facts.stream;
+            r.service_tier_requested = parsed.facts.service_tier.clone();
             if r.user.is_none() {
                 r.user = parsed.facts.user.clone();
             }

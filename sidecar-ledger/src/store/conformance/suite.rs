@@ -193,8 +193,13 @@ fn every_field_survives_the_round_trip(store: &dyn Store) {
         input: 1,
         cached_input: 2,
         cache_write: 3,
+        cache_write_1h: 6,
         output: 4,
     };
+    full.web_search_calls = 7;
+    full.tool_cost_nanos = 70_000;
+    full.service_tier = Some("priority".into());
+    full.priced_by = Some("claude-haiku-4@long_context".into());
     full.usage_source = UsageSource::Estimated;
     full.unpriced = true;
     full.outcome = Outcome::Incomplete;
@@ -222,7 +227,11 @@ fn every_field_survives_the_round_trip(store: &dyn Store) {
     assert_eq!(sums.requests, 2);
     assert_eq!(sums.cost_nanos, 123_456 + crate::ingest::MAX_COST_NANOS);
     assert_eq!(sums.cost_avoided_nanos, 77);
-    assert_eq!(sums.cache_write_tokens, 3);
+    assert_eq!(
+        sums.cache_write_tokens,
+        3 + 6,
+        "the rollups count every cache write"
+    );
     assert_eq!(sums.input_tokens, 1 + crate::ingest::MAX_TOKENS as i64);
     let rejected = store.rejected_events(10).unwrap();
     assert_eq!(rejected.len(), 1);
