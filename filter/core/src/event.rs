@@ -20,8 +20,8 @@ pub struct Tokens {
     #[serde(default)]
     pub cache_write: u64,
     /// Prompt tokens written to the provider's prompt cache for 1 hour (Anthropic
-    /// `cache_creation.ephemeral_1h_input_tokens`). Absent (0) in older events.
-    #[serde(default)]
+    /// `cache_creation.ephemeral_1h_input_tokens`). Absent when 0, as in older events.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub cache_write_1h: u64,
     /// Generated tokens, reasoning included.
     #[serde(default)]
