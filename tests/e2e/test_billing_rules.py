@@ -168,7 +168,7 @@ def test_web_searches_are_charged_per_call_as_their_own_component(stack):
 def test_prompts_above_the_long_context_threshold_are_priced_at_its_rates(stack):
     def ask(cached: int, one_hour: int):
         raw = ant(stack).messages.with_raw_response.create(
-            model=ANTHROPIC_MODEL, max_tokens=8, messages=[{"role": "user", "content": "Long context"}],
+            model=ANTHROPIC_MODEL, max_tokens=8, messages=[{"role": "user", "content": f"Long context {cached}"}],
             extra_headers={"x-sim-cached-tokens": str(cached), "x-sim-cache-write-1h-tokens": str(one_hour)})
         u = raw.parse().usage
         tokens = {"input": u.input_tokens, "cached_input": cached, "cache_write_1h": one_hour,
