@@ -126,7 +126,12 @@ impl RequestFlow {
                     .facts
                     .max_output_tokens
                     .unwrap_or(l.max_output_tokens);
-                Some(reservation_nanos(price, bytes.len(), max_output))
+                Some(reservation_nanos(
+                    price,
+                    l.provider,
+                    bytes.len(),
+                    max_output,
+                ))
             })
             .max()
             .unwrap_or(0);
