@@ -100,6 +100,36 @@ mod tests {
     }
 
     #[test]
+    fn pricing_rules_are_written_in_yaml_and_checked() {
+        let text = format!(
+            "{SEED}pricing:
+  gpt-5.4-mini-mini:
+    input: 1.25
+    cached_input: \"0.125\"
+    cache_write_1h: \"2.5\"
+    output: 10
+    web_search_per_1k: \"10\"
+    service_tiers:
+      flex: {{input: \"0.625\", cached_input: \"0.0625\", output: 5}}
+    long_context: {{above_input_tokens: 272000, input: \"2.5\", output: 15}}
+"
+        );
+        let loaded = parse(&text).expect("pricing rules load");
+        let price =
+            tollgate_core::pricing::ModelPrice::from(&loaded.config.pricing["gpt-5.4-mini-mini"]);
+        assert_eq!(
+            price.base.cache_write, 1_562_500,
+            "5-minute writes: 1.25 × input"
+        );
+        assert_eq!(price.base.cache_write_1h, 2_500_000);
+        assert_eq!(price.service_tiers["flex"].output, 5_000_000);
+        assert_eq!(price.long_context.unwrap().above_input_tokens, 272_000);
+        assert_eq!(price.web_search_per_1k_nanos, 10_000_000_000);
+        let e = parse_err(&text.replace("flex: {input", "flex: {inptu"));
+        assert!(e.contains("service_tiers.flex"), "{e}");
+    }
+
+    #[test]
     fn shipped_example_loads_without_warnings() {
         let loaded = parse(include_str!("../../examples/tollgate.yaml")).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);

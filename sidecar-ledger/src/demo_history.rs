@@ -270,6 +270,7 @@ fn team_day(t: &Team, day_ms: i64, age: i64, days: i64, scale: f64, now_ms: i64)
                     input,
                     cached_input: 0,
                     cache_write: 0,
+                    cache_write_1h: 0,
                     output,
                 },
                 cost,
@@ -317,6 +318,10 @@ fn team_day(t: &Team, day_ms: i64, age: i64, days: i64, scale: f64, now_ms: i64)
             lease_id: None,
             wallet_unchecked: false,
             near_repeat: !lane.premium && !hit && demo_near_repeat(t.team, workflow, ts_ms),
+            service_tier: None,
+            web_search_calls: 0,
+            tool_cost_nanos: 0,
+            priced_by: None,
         });
     }
     out

@@ -118,6 +118,7 @@ pub fn validate(e: &CostEvent) -> Result<(), String> {
         ("input", e.tokens.input),
         ("cached_input", e.tokens.cached_input),
         ("cache_write", e.tokens.cache_write),
+        ("cache_write_1h", e.tokens.cache_write_1h),
         ("output", e.tokens.output),
     ] {
         if n > MAX_TOKENS {
@@ -131,6 +132,18 @@ pub fn validate(e: &CostEvent) -> Result<(), String> {
         if !(0..=MAX_COST_NANOS).contains(&v) {
             return Err(format!("{name}: {v} is outside 0..={MAX_COST_NANOS}"));
         }
+    }
+    if e.web_search_calls > MAX_TOKENS {
+        return Err(format!(
+            "web_search_calls: {} exceeds {MAX_TOKENS}",
+            e.web_search_calls
+        ));
+    }
+    if !(0..=e.cost_nanos).contains(&e.tool_cost_nanos) {
+        return Err(format!(
+            "tool_cost_nanos: {} is outside 0..=cost_nanos ({})",
+            e.tool_cost_nanos, e.cost_nanos
+        ));
     }
     Ok(())
 }

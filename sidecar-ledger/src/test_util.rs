@@ -61,6 +61,7 @@ pub fn event(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> CostEvent {
             input: 10,
             cached_input: 0,
             cache_write: 0,
+            cache_write_1h: 0,
             output: 20,
         },
         usage_source: UsageSource::Reported,
@@ -78,6 +79,10 @@ pub fn event(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> CostEvent {
         lease_id: None,
         wallet_unchecked: false,
         near_repeat: false,
+        service_tier: None,
+        web_search_calls: 0,
+        tool_cost_nanos: 0,
+        priced_by: None,
     }
 }
 
@@ -103,4 +108,9 @@ pub const UNDO_AFTER_SCHEMA_7: &str = "DROP INDEX events_near_repeat;
     ALTER TABLE leases DROP COLUMN settled_ms;
     ALTER TABLE leases DROP COLUMN resolved_by;
     ALTER TABLE leases DROP COLUMN resolution;
-    DROP TABLE delivery_gaps;";
+    DROP TABLE delivery_gaps;
+    ALTER TABLE events DROP COLUMN cache_write_1h_tokens;
+    ALTER TABLE events DROP COLUMN web_search_calls;
+    ALTER TABLE events DROP COLUMN tool_cost_nanos;
+    ALTER TABLE events DROP COLUMN service_tier;
+    ALTER TABLE events DROP COLUMN priced_by;";

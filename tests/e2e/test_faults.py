@@ -40,8 +40,9 @@ def test_broken_provider_stream_records_what_was_consumed(stack):
                 pass
     event = stack.wait_for_event(request_id)
     assert event["outcome"] == "incomplete" and event["http_status"] == 200
-    # message_start arrived before the break: input tokens are known and charged.
-    assert event["usage_source"] == "reported" and event["tokens"]["input"] > 0
+    # message_start arrived before the break: input tokens are known and charged. Its
+    # output_tokens is a placeholder, so output is estimated from the text delivered.
+    assert event["usage_source"] == "estimated" and event["tokens"]["input"] > 0
     assert event["cost_nanos"] > 0
 
 

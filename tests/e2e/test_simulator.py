@@ -279,7 +279,11 @@ def test_anthropic_raw_event_sequence(sim):
     assert set(names[3:-3]) == {"content_block_delta"} and len(names[3:-3]) >= 3
     start_usage = events[0]["message"]["usage"]
     assert start_usage["input_tokens"] == 10 and start_usage["output_tokens"] == 1
-    assert events[-2]["usage"] == {"output_tokens": 24}
+    # The final usage is cumulative, as the API sends it: input figures again, the
+    # output count, and server tool use (none here).
+    assert events[-2]["usage"] == {"input_tokens": 10, "cache_creation_input_tokens": 0,
+                                   "cache_read_input_tokens": 0, "output_tokens": 24,
+                                   "server_tool_use": None}
 
 
 # --- Credentials and errors --------------------------------------------------------

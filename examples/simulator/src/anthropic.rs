@@ -143,6 +143,7 @@ impl Reply {
                 control.cache_write_tokens,
                 answer.output_tokens(),
             )
+            .with_server_side(control.cache_write_1h_tokens, control.web_searches)
         });
         Ok(Reply {
             id: sim.new_id("msg_"),
@@ -166,15 +167,24 @@ impl Reply {
     fn usage_json(usage: &TokenUsage, output_tokens: u64) -> Value {
         json!({
             "input_tokens": usage.uncached_input(),
-            "cache_creation_input_tokens": usage.cache_write,
+            "cache_creation_input_tokens": usage.cache_write + usage.cache_write_1h,
             "cache_read_input_tokens": usage.cache_read,
             "cache_creation": {
                 "ephemeral_5m_input_tokens": usage.cache_write,
-                "ephemeral_1h_input_tokens": 0
+                "ephemeral_1h_input_tokens": usage.cache_write_1h
             },
             "output_tokens": output_tokens,
+            "server_tool_use": Self::server_tool_use(usage),
             "service_tier": "standard"
         })
+    }
+
+    /// `usage.server_tool_use`: null when no server tool ran.
+    fn server_tool_use(usage: &TokenUsage) -> Value {
+        if usage.web_searches == 0 {
+            return Value::Null;
+        }
+        json!({"web_search_requests": usage.web_searches, "web_fetch_requests": 0})
     }
 
     fn message_with(&self, content: Value, stop_reason: Option<&str>, output_tokens: u64) -> Value {
@@ -231,8 +241,16 @@ impl Reply {
         frames.push(event("content_block_stop", json!({"index": 0})));
         let mut delta =
             json!({"delta": {"stop_reason": self.stop_reason(), "stop_sequence": null}});
+        // The final usage is cumulative: the input figures again, the output count
+        // and the server tool use of the whole turn.
         if let Some(usage) = &self.usage {
-            delta["usage"] = json!({"output_tokens": usage.output});
+            delta["usage"] = json!({
+                "input_tokens": usage.uncached_input(),
+                "cache_creation_input_tokens": usage.cache_write + usage.cache_write_1h,
+                "cache_read_input_tokens": usage.cache_read,
+                "output_tokens": usage.output,
+                "server_tool_use": Self::server_tool_use(usage)
+            });
         }
         frames.push(event("message_delta", delta));
         frames.push(event("message_stop", json!({})));

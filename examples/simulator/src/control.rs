@@ -7,6 +7,13 @@ use axum::http::{HeaderMap, StatusCode};
 
 pub const CACHED_TOKENS: &str = "x-sim-cached-tokens";
 pub const CACHE_WRITE_TOKENS: &str = "x-sim-cache-write-tokens";
+/// Anthropic 1-hour cache writes (reported in `cache_creation` beside the 5-minute
+/// ones, which `x-sim-cache-write-tokens` sets).
+pub const CACHE_WRITE_1H_TOKENS: &str = "x-sim-cache-write-1h-tokens";
+/// Server-side web searches the provider ran for the request.
+pub const WEB_SEARCHES: &str = "x-sim-web-searches";
+/// The `service_tier` an OpenAI response reports (default: the requested tier).
+pub const SERVICE_TIER: &str = "x-sim-service-tier";
 pub const ERROR: &str = "x-sim-error";
 pub const LATENCY_MS: &str = "x-sim-latency-ms";
 
@@ -25,6 +32,9 @@ pub enum Fault {
 pub struct Control {
     pub cached_tokens: u64,
     pub cache_write_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    pub web_searches: u64,
+    pub service_tier: Option<String>,
     pub fault: Option<Fault>,
     pub latency: Option<Duration>,
 }
@@ -36,6 +46,11 @@ impl Control {
         Ok(Control {
             cached_tokens: number(headers, CACHED_TOKENS)?.unwrap_or(0),
             cache_write_tokens: number(headers, CACHE_WRITE_TOKENS)?.unwrap_or(0),
+            cache_write_1h_tokens: number(headers, CACHE_WRITE_1H_TOKENS)?.unwrap_or(0),
+            web_searches: number(headers, WEB_SEARCHES)?.unwrap_or(0),
+            service_tier: header(headers, SERVICE_TIER)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
             fault: header(headers, ERROR).map(parse_fault).transpose()?,
             latency: number(headers, LATENCY_MS)?.map(Duration::from_millis),
         })
@@ -103,12 +118,20 @@ mod tests {
         let control = Control::from_headers(&headers(&[
             (CACHED_TOKENS, "64"),
             (CACHE_WRITE_TOKENS, "3"),
+            (CACHE_WRITE_1H_TOKENS, "5"),
+            (WEB_SEARCHES, "2"),
+            (SERVICE_TIER, "flex"),
             (ERROR, "529"),
             (LATENCY_MS, "15"),
         ]))
         .unwrap();
         assert_eq!(control.cached_tokens, 64);
         assert_eq!(control.cache_write_tokens, 3);
+        assert_eq!(
+            (control.cache_write_1h_tokens, control.web_searches),
+            (5, 2)
+        );
+        assert_eq!(control.service_tier.as_deref(), Some("flex"));
         assert_eq!(
             control.fault,
             Some(Fault::Status(StatusCode::from_u16(529).unwrap()))

@@ -120,8 +120,12 @@ pub struct TokenUsage {
     pub prompt_total: u64,
     /// Prompt tokens served from the cache.
     pub cache_read: u64,
-    /// Prompt tokens written to the cache.
+    /// Prompt tokens written to the cache (for 5 minutes, on Anthropic).
     pub cache_write: u64,
+    /// Prompt tokens written to Anthropic's cache for 1 hour.
+    pub cache_write_1h: u64,
+    /// Web searches run for the request (server-side tool use).
+    pub web_searches: u64,
     pub output: u64,
 }
 
@@ -134,14 +138,27 @@ impl TokenUsage {
             prompt_total: counted_input.max(cache_read + cache_write),
             cache_read,
             cache_write,
+            cache_write_1h: 0,
+            web_searches: 0,
             output,
         }
+    }
+
+    /// Adds 1-hour cache writes (carved out of the prompt like the other cache
+    /// figures) and web searches.
+    pub fn with_server_side(mut self, cache_write_1h: u64, web_searches: u64) -> Self {
+        self.cache_write_1h = cache_write_1h;
+        self.web_searches = web_searches;
+        self.prompt_total = self
+            .prompt_total
+            .max(self.cache_read + self.cache_write + cache_write_1h);
+        self
     }
 
     /// Anthropic's `input_tokens`: only the prompt tokens neither read from nor written
     /// to the cache (the API reports those separately and they add up to the prompt).
     pub fn uncached_input(&self) -> u64 {
-        self.prompt_total - self.cache_read - self.cache_write
+        self.prompt_total - self.cache_read - self.cache_write - self.cache_write_1h
     }
 
     pub fn total(&self) -> u64 {
@@ -229,6 +246,8 @@ mod tests {
         );
         let usage = TokenUsage::new(10, 5, 3, 7);
         assert_eq!((usage.prompt_total, usage.uncached_input()), (10, 2));
+        let usage = TokenUsage::new(10, 5, 3, 7).with_server_side(4, 2);
+        assert_eq!((usage.prompt_total, usage.uncached_input()), (12, 0));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Turning what the filter observed during one request into its cost event.
 
+use crate::config::schema::ProviderKind;
 use crate::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
-use crate::pricing::PriceTable;
+use crate::pricing::{Billable, PriceTable, RateRule};
 use crate::refusal::LocalError;
 use crate::usage::{estimate_tokens, UsageTracker};
 
@@ -25,6 +26,9 @@ pub struct RequestRecord {
     pub api: ApiKind,
     pub served_by: Option<ServedBy>,
     pub model_requested: String,
+    /// The service tier the client asked for (OpenAI `service_tier`), used when the
+    /// response does not say which tier processed it.
+    pub service_tier_requested: Option<String>,
     pub stream: bool,
     pub request_bytes: usize,
     /// Tollgate answered the request itself.
@@ -56,6 +60,10 @@ struct Priced {
     model_served: String,
     cost_nanos: i64,
     unpriced: bool,
+    service_tier: Option<String>,
+    web_search_calls: u64,
+    tool_cost_nanos: i64,
+    priced_by: Option<String>,
 }
 
 impl RequestRecord {
@@ -70,6 +78,7 @@ impl RequestRecord {
             api,
             served_by: None,
             model_requested: String::new(),
+            service_tier_requested: None,
             stream: false,
             request_bytes: 0,
             local_error: None,
@@ -116,6 +125,25 @@ impl RequestRecord {
         self.priced(prices).cost_nanos
     }
 
+    /// The tokenizer family of the serving lane's model, for estimates.
+    fn provider_kind(&self) -> ProviderKind {
+        match self.served_by.as_ref().map(|s| s.provider.as_str()) {
+            Some("anthropic") => ProviderKind::Anthropic,
+            Some(_) => ProviderKind::Openai,
+            None => self.api.native_provider(),
+        }
+    }
+
+    /// Output tokens when the provider never reported a final count: the text a
+    /// stream delivered, or (a whole body without usage) its size.
+    fn estimated_output(&self) -> u64 {
+        if self.stream {
+            self.usage.delivered.estimated_tokens(self.provider_kind())
+        } else {
+            estimate_tokens(self.response_bytes)
+        }
+    }
+
     /// Tokens, where they came from, the served model and its price.
     fn priced(&self, prices: &PriceTable) -> Priced {
         let hit = self.cache == CacheStatus::Hit;
@@ -124,17 +152,34 @@ impl RequestRecord {
         let (tokens, usage_source) = if hit {
             // Answered from the cache: no provider work, nothing to pay.
             (Tokens::default(), UsageSource::None)
-        } else if self.usage.reported {
+        } else if self.usage.reported && (self.usage.output_reported || !provider_worked) {
             (self.usage.tokens, UsageSource::Reported)
+        } else if self.usage.reported {
+            // The prompt counts were reported (Anthropic `message_start`), the final
+            // output count never came: its placeholder is replaced by an estimate.
+            let tokens = Tokens {
+                output: self.estimated_output(),
+                ..self.usage.tokens
+            };
+            (tokens, UsageSource::Estimated)
         } else if provider_worked {
             let estimate = Tokens {
                 input: estimate_tokens(self.request_bytes),
-                output: estimate_tokens(self.response_bytes),
+                output: self.estimated_output(),
                 ..Tokens::default()
             };
             (estimate, UsageSource::Estimated)
         } else {
             (Tokens::default(), UsageSource::None)
+        };
+        let web_search_calls = if hit { 0 } else { self.usage.web_search_calls };
+        let service_tier = if hit {
+            None
+        } else {
+            self.usage
+                .service_tier
+                .clone()
+                .or_else(|| self.service_tier_requested.clone())
         };
         let lane_model = self.served_by.as_ref().map(|s| s.model.as_str());
         let model_served = self
@@ -143,15 +188,36 @@ impl RequestRecord {
             .clone()
             .or_else(|| lane_model.map(str::to_string))
             .unwrap_or_default();
-        let price = prices
-            .lookup(&model_served)
-            .or_else(|| lane_model.and_then(|m| prices.lookup(m)));
+        let entry = prices
+            .lookup_entry(&model_served)
+            .or_else(|| lane_model.and_then(|m| prices.lookup_entry(m)));
+        let charge = entry.map(|(_, p)| {
+            p.charge(&Billable {
+                tokens,
+                service_tier: service_tier.as_deref(),
+                web_search_calls,
+            })
+        });
+        let priced_by = match (entry, &charge) {
+            (Some((name, _)), Some(c)) if tokens.total() > 0 || web_search_calls > 0 => {
+                Some(match &c.rule {
+                    RateRule::Base => name.to_string(),
+                    RateRule::ServiceTier(t) => format!("{name}@{t}"),
+                    RateRule::LongContext => format!("{name}@long_context"),
+                })
+            }
+            _ => None,
+        };
         Priced {
-            cost_nanos: price.map_or(0, |p| p.cost_nanos(&tokens)),
-            unpriced: price.is_none() && tokens.total() > 0,
+            cost_nanos: charge.as_ref().map_or(0, |c| c.total()),
+            tool_cost_nanos: charge.as_ref().map_or(0, |c| c.tools_nanos),
+            unpriced: entry.is_none() && (tokens.total() > 0 || web_search_calls > 0),
             tokens,
             usage_source,
             model_served,
+            service_tier,
+            web_search_calls,
+            priced_by,
         }
     }
 
@@ -165,6 +231,10 @@ impl RequestRecord {
             model_served,
             cost_nanos,
             unpriced,
+            service_tier,
+            web_search_calls,
+            tool_cost_nanos,
+            priced_by,
         } = self.priced(prices);
         let http_status = match self.local_error {
             Some(e) => e.status(),
@@ -198,6 +268,10 @@ impl RequestRecord {
             lease_id: self.lease_id,
             wallet_unchecked: self.wallet_unchecked,
             near_repeat: self.near_repeat,
+            service_tier,
+            web_search_calls,
+            tool_cost_nanos,
+            priced_by,
         }
     }
 }
@@ -300,20 +374,131 @@ mod tests {
     }
 
     #[test]
-    fn interrupted_streams_keep_what_was_reported() {
+    fn interrupted_streams_keep_what_was_reported_and_estimate_the_rest() {
         let mut r = record();
         r.api = ApiKind::Messages;
+        r.stream = true;
         r.served_by = Some(ServedBy {
             provider: "anthropic".into(),
             lane: "an".into(),
             model: "claude-haiku-4-5".into(),
         });
         r.response_status = Some(200);
-        r.usage.observe_stream_event(ApiKind::Messages, br#"{"type":"message_start","message":{"model":"claude-haiku-4-5","usage":{"input_tokens":10,"output_tokens":1}}}"#);
+        // message_start's output_tokens (here 30) is a placeholder, never a count.
+        r.usage.observe_stream_event(ApiKind::Messages, br#"{"type":"message_start","message":{"model":"claude-haiku-4-5","usage":{"input_tokens":10,"cache_creation_input_tokens":20,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":20},"output_tokens":30}}}"#);
+        // 35 characters delivered: 35 × 2 / 7 = 10 tokens.
+        r.usage.observe_stream_event(
+            ApiKind::Messages,
+            br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello there, this is a cut answer."}}"#,
+        );
+        r.usage.observe_stream_event(
+            ApiKind::Messages,
+            br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"!"}}"#,
+        );
+        r.response_bytes = 100_000;
         let e = r.finish(&PriceTable::with_overrides(&BTreeMap::new()), 1_000);
         assert_eq!(e.outcome, Outcome::Incomplete);
-        assert_eq!(e.tokens.input, 10);
-        assert_eq!(e.cost_nanos, 10 * 1_000 + 5_000);
+        assert_eq!(e.usage_source, UsageSource::Estimated);
+        assert_eq!(
+            e.tokens,
+            Tokens {
+                input: 10,
+                cache_write_1h: 20,
+                output: 10,
+                ..Tokens::default()
+            }
+        );
+        // 10 × 1.00 + 20 × 2.00 + 10 × 5.00 µ$
+        assert_eq!(e.cost_nanos, 10 * 1_000 + 20 * 2_000 + 10 * 5_000);
+
+        // The final message_delta makes the output reported.
+        r.usage.observe_stream_event(
+            ApiKind::Messages,
+            br#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":12}}"#,
+        );
+        let e = r.finish(&PriceTable::with_overrides(&BTreeMap::new()), 1_000);
+        assert_eq!(e.usage_source, UsageSource::Reported);
+        assert_eq!((e.tokens.output, e.tokens.cache_write_1h), (12, 20));
+    }
+
+    #[test]
+    fn cut_openai_streams_estimate_output_from_the_text_delivered() {
+        let mut r = record();
+        r.stream = true;
+        r.response_status = Some(200);
+        let chunk = |text: &str| {
+            format!(
+                r#"{{"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}]}}"#
+            )
+        };
+        for piece in ["The quick brown fox ", "jumps over the lazy dog."] {
+            let data = chunk(piece);
+            r.response_bytes += data.len() + 8;
+            r.usage
+                .observe_stream_event(ApiKind::ChatCompletions, data.as_bytes());
+        }
+        let e = r.finish(&PriceTable::with_overrides(&BTreeMap::new()), 1_000);
+        assert_eq!(e.usage_source, UsageSource::Estimated);
+        // 44 characters at 4 per token; the SSE envelope (~250 bytes) is not counted.
+        assert_eq!(e.tokens.output, 11);
+        assert_eq!(e.tokens.input, 100, "400 request bytes / 4");
+        assert_eq!(e.cost_nanos, 100 * 150 + 11 * 600);
+    }
+
+    #[test]
+    fn openai_service_tier_reported_else_requested() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let mut r = record();
+        r.served_by.as_mut().unwrap().model = "gpt-5".into();
+        r.service_tier_requested = Some("flex".into());
+        r.response_status = Some(200);
+        r.response_complete = true;
+        r.usage.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"model":"gpt-5-2025-08-07","usage":{"prompt_tokens":1000,"completion_tokens":100}}"#,
+        );
+        let e = r.finish(&prices, 1_000);
+        assert_eq!(e.service_tier.as_deref(), Some("flex"));
+        assert_eq!(e.priced_by.as_deref(), Some("gpt-5@flex"));
+        // 1000 × 0.625 + 100 × 5 µ$
+        assert_eq!(e.cost_nanos, 625_000 + 500_000);
+
+        r.usage.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"model":"gpt-5-2025-08-07","service_tier":"default","usage":{"prompt_tokens":1000,"completion_tokens":100}}"#,
+        );
+        let e = r.finish(&prices, 1_000);
+        assert_eq!(
+            e.service_tier.as_deref(),
+            Some("default"),
+            "the response wins"
+        );
+        assert_eq!(e.priced_by.as_deref(), Some("gpt-5"));
+        assert_eq!(e.cost_nanos, 1_250_000 + 1_000_000);
+    }
+
+    #[test]
+    fn web_search_calls_are_a_cost_component_of_the_event() {
+        let mut r = record();
+        r.api = ApiKind::Messages;
+        r.served_by = Some(ServedBy {
+            provider: "anthropic".into(),
+            lane: "an".into(),
+            model: "claude-sonnet-4-5".into(),
+        });
+        r.response_status = Some(200);
+        r.response_complete = true;
+        r.usage.observe_body(
+            ApiKind::Messages,
+            br#"{"model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":1000,"output_tokens":100,"server_tool_use":{"web_search_requests":2}}}"#,
+        );
+        let e = r.finish(&PriceTable::with_overrides(&BTreeMap::new()), 1_000);
+        assert_eq!(e.web_search_calls, 2);
+        assert_eq!(e.tool_cost_nanos, 20_000_000);
+        assert_eq!(e.cost_nanos, 20_000_000 + 1000 * 3_000 + 100 * 15_000);
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains(r#""web_search_calls":2"#), "{text}");
+        assert!(text.contains(r#""tool_cost_nanos":20000000"#), "{text}");
     }
 
     #[test]

@@ -8,16 +8,32 @@
 //! upper bound and credit only exists once the ledger granted it, spend cannot pass the
 //! wallet while leases are honoured (see README for the stated bound).
 
+use crate::config::schema::ProviderKind;
 use crate::pricing::ModelPrice;
 
 /// Upper bound of a request's cost in nanodollars, before the provider has answered.
 ///
 /// * Input: at most one token per request-body byte (BPE tokens of UTF-8 text are never
 ///   shorter than a byte, and the JSON around the prompt only adds bytes), priced at the
-///   highest input rate (cache writes cost more than plain input).
-/// * Output: the client's `max_tokens`, or the lane's output limit.
-pub fn reservation_nanos(price: &ModelPrice, request_bytes: usize, max_output_tokens: u64) -> i64 {
-    let input_rate = price.input.max(price.cache_write).max(price.cached_input);
+///   highest input rate of any rate set the model has (service tiers, long context):
+///   for Anthropic, whose prompts may be written to the cache, the dearest cache-write
+///   rate too (1-hour writes cost 2 × input); OpenAI bills no cache writes.
+/// * Output: the client's `max_tokens`, or the lane's output limit, at the highest
+///   output rate.
+///
+/// Per-call tool charges (web search) are not bounded: the provider decides how many
+/// calls to make. They are settled from the reported count like every other charge.
+pub fn reservation_nanos(
+    price: &ModelPrice,
+    provider: ProviderKind,
+    request_bytes: usize,
+    max_output_tokens: u64,
+) -> i64 {
+    let price = price.highest_rates();
+    let mut input_rate = price.input.max(price.cached_input);
+    if provider == ProviderKind::Anthropic {
+        input_rate = input_rate.max(price.cache_write).max(price.cache_write_1h);
+    }
     let picos = u128::from(request_bytes as u64) * u128::from(input_rate)
         + u128::from(max_output_tokens) * u128::from(price.output);
     // Round up: a reservation must never be below the cost it covers.
@@ -206,6 +222,7 @@ impl Credit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pricing::ModelRates;
 
     #[test]
     fn a_credit_record_carries_the_notice_beside_the_credit() {
@@ -240,26 +257,65 @@ mod tests {
         assert_eq!(CreditRecord::clean_notice(None), "");
     }
 
-    const PRICE: ModelPrice = ModelPrice {
-        input: 150_000,
-        cached_input: 75_000,
-        cache_write: 150_000,
-        output: 600_000,
-    };
+    fn price() -> ModelPrice {
+        ModelPrice::flat(ModelRates {
+            input: 150_000,
+            cached_input: 75_000,
+            cache_write: 150_000,
+            cache_write_1h: 150_000,
+            output: 600_000,
+        })
+    }
 
     #[test]
     fn reservation_is_an_upper_bound_rounded_up() {
         // 1000 bytes × 0.15 µ$ + 100 × 0.60 µ$ = 150 + 60 = 210 µ$
-        assert_eq!(reservation_nanos(&PRICE, 1000, 100), 210_000);
+        assert_eq!(
+            reservation_nanos(&price(), ProviderKind::Openai, 1000, 100),
+            210_000
+        );
         // 1 byte × 150_000 pico = 150 nano exactly; 1 output = 600 nano.
-        assert_eq!(reservation_nanos(&PRICE, 1, 1), 750);
-        let odd = ModelPrice {
-            input: 1,
-            cached_input: 1,
-            cache_write: 1,
-            output: 1,
-        };
-        assert_eq!(reservation_nanos(&odd, 1, 0), 1, "sub-nanodollar rounds up");
+        assert_eq!(reservation_nanos(&price(), ProviderKind::Openai, 1, 1), 750);
+        let odd = ModelPrice::flat(ModelRates::new(1, 1, 1));
+        assert_eq!(
+            reservation_nanos(&odd, ProviderKind::Openai, 1, 0),
+            1,
+            "sub-nanodollar rounds up"
+        );
+        // Anthropic prompts may be 1-hour cache writes: 2 × input (default rates).
+        let claude = ModelPrice::flat(ModelRates::new(150_000, 15_000, 600_000));
+        assert_eq!(
+            reservation_nanos(&claude, ProviderKind::Anthropic, 1000, 0),
+            300_000
+        );
+        assert_eq!(
+            reservation_nanos(&claude, ProviderKind::Openai, 1000, 0),
+            150_000
+        );
+    }
+
+    #[test]
+    fn reservation_covers_the_dearest_tier_and_long_context() {
+        let mut p = price();
+        p.service_tiers.insert(
+            "priority".into(),
+            ModelRates {
+                output: 1_000_000,
+                ..p.base
+            },
+        );
+        p.long_context = Some(crate::pricing::LongContextRates {
+            above_input_tokens: 10,
+            rates: ModelRates {
+                input: 300_000,
+                ..p.base
+            },
+        });
+        // 1000 × 0.30 µ$ + 100 × 1.00 µ$ = 400 µ$
+        assert_eq!(
+            reservation_nanos(&p, ProviderKind::Openai, 1000, 100),
+            400_000
+        );
     }
 
     #[test]

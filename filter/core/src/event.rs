@@ -15,9 +15,14 @@ pub struct Tokens {
     /// Prompt tokens served from the provider's prompt cache (cache reads).
     #[serde(default)]
     pub cached_input: u64,
-    /// Prompt tokens written to the provider's prompt cache (Anthropic cache creation).
+    /// Prompt tokens written to the provider's prompt cache for 5 minutes (Anthropic
+    /// cache creation; all of it when the provider does not split by duration).
     #[serde(default)]
     pub cache_write: u64,
+    /// Prompt tokens written to the provider's prompt cache for 1 hour (Anthropic
+    /// `cache_creation.ephemeral_1h_input_tokens`). Absent when 0, as in older events.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub cache_write_1h: u64,
     /// Generated tokens, reasoning included.
     #[serde(default)]
     pub output: u64,
@@ -25,7 +30,15 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn total(&self) -> u64 {
-        self.input + self.cached_input + self.cache_write + self.output
+        self.prompt().saturating_add(self.output)
+    }
+
+    /// Every prompt token, however priced: what long-context thresholds compare.
+    pub fn prompt(&self) -> u64 {
+        self.input
+            .saturating_add(self.cached_input)
+            .saturating_add(self.cache_write)
+            .saturating_add(self.cache_write_1h)
     }
 }
 
@@ -35,8 +48,9 @@ impl Tokens {
 pub enum UsageSource {
     /// The provider reported usage in its response.
     Reported,
-    /// The provider answered without usage (or the stream broke before it): counts are
-    /// estimated from body sizes and the event is flagged.
+    /// The provider answered without usage, or the stream broke before its final
+    /// usage: what was not reported is estimated (output from the text delivered,
+    /// input from the request's size) and the event is flagged.
     Estimated,
     /// No provider work happened (refusal, local error): zero by definition.
     None,
@@ -178,6 +192,29 @@ pub struct CostEvent {
     /// have answered. The ledger sums these per team and workflow.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub near_repeat: bool,
+    /// The service tier that priced the request: the one the provider reported
+    /// (`service_tier` in the response), else the one the client asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Web search calls the provider ran for the request (server-side tool use).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub web_search_calls: u64,
+    /// The part of `cost_nanos` charged per server-side tool call rather than per
+    /// token (web search). `cost_nanos − tool_cost_nanos` is the token cost.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub tool_cost_nanos: i64,
+    /// The catalogue entry that priced the request, with the rate rule that applied:
+    /// `gpt-5`, `gpt-5@flex`, `claude-sonnet-4-5@long_context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priced_by: Option<String>,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -219,6 +256,7 @@ mod tests {
                 input: 1,
                 cached_input: 2,
                 cache_write: 3,
+                cache_write_1h: 0,
                 output: 4,
             },
             usage_source: UsageSource::Reported,
@@ -236,6 +274,10 @@ mod tests {
             lease_id: Some(9),
             wallet_unchecked: false,
             near_repeat: false,
+            service_tier: None,
+            web_search_calls: 0,
+            tool_cost_nanos: 0,
+            priced_by: None,
         };
         let text = serde_json::to_string(&e).unwrap();
         assert!(!text.contains("workflow"));

@@ -22,5 +22,6 @@ pub mod request;
 pub mod routing;
 pub mod sse;
 pub mod stream_filter;
+pub mod token_estimate;
 pub mod translate;
 pub mod usage;

@@ -145,7 +145,8 @@ impl EventTotals {
             requests: 1,
             input: e.tokens.input,
             cached_input: e.tokens.cached_input,
-            cache_write: e.tokens.cache_write,
+            // Every cache write, 5-minute and 1-hour, as `/v1/spend` counts them.
+            cache_write: e.tokens.cache_write.saturating_add(e.tokens.cache_write_1h),
             output: e.tokens.output,
             cost_nanos: e.cost_nanos,
             cost_avoided_nanos: e.cost_avoided_nanos,
@@ -306,6 +307,10 @@ mod tests {
             lease_id: None,
             wallet_unchecked: false,
             near_repeat: false,
+            service_tier: None,
+            web_search_calls: 0,
+            tool_cost_nanos: 0,
+            priced_by: None,
         };
         let counts = event_counts(&e);
         assert_eq!(

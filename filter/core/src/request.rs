@@ -18,6 +18,8 @@ pub struct RequestFacts {
     pub user: Option<String>,
     /// Output limit the client set, if any.
     pub max_output_tokens: Option<u64>,
+    /// The OpenAI service tier the client asked for (`flex`, `priority`, …).
+    pub service_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +94,15 @@ impl ParsedRequest {
                 BadRequest(format!("`{limit_field}` must be a positive integer"))
             })?),
         };
+        // Anthropic's request `service_tier` (`auto`, `standard_only`) is a capacity
+        // preference, not a price: its usage reports the tier that served.
+        let service_tier = match api {
+            ApiKind::ChatCompletions | ApiKind::Responses => body
+                .get("service_tier")
+                .and_then(Value::as_str)
+                .and_then(clean_label),
+            ApiKind::Messages => None,
+        };
         Ok(ParsedRequest {
             api,
             body,
@@ -101,6 +112,7 @@ impl ParsedRequest {
                 client_wants_stream_usage,
                 user,
                 max_output_tokens,
+                service_tier,
             },
         })
     }

@@ -212,7 +212,7 @@ pub fn headroom_ppm(lane: &LaneEntry, stats: &LaneStats) -> u64 {
 fn price_key(prices: &PriceTable, lane: &LaneEntry) -> u64 {
     prices
         .lookup(&lane.model)
-        .map_or(u64::MAX, |p| p.input.saturating_add(p.output))
+        .map_or(u64::MAX, |p| p.base.input.saturating_add(p.base.output))
 }
 
 /// Why no lane serves a request.

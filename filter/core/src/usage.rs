@@ -1,11 +1,21 @@
 //! Token usage from provider responses: whole JSON bodies and streamed events.
 //!
-//! Only the usage and model fields are deserialised; answer text is skipped by serde
-//! and never kept.
+//! Only the usage, model, service tier and tool-call fields are deserialised; answer
+//! text is skipped by serde and never kept. In streams, the length of the text
+//! delivered is measured (not kept), to estimate output a cut stream never reported.
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use crate::event::{ApiKind, Tokens};
+use crate::token_estimate::DeliveredText;
+
+/// Reads a field whose shape the filter does not control: a value of another shape
+/// is treated as absent instead of failing the whole event (and losing its usage).
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
 
 #[derive(Deserialize, Default)]
 struct Details {
@@ -35,6 +45,19 @@ struct ResponsesUsage {
     input_tokens_details: Option<Details>,
 }
 
+/// Anthropic `usage.cache_creation`: cache writes by lifetime.
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Option<u64>,
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+/// Anthropic `usage.server_tool_use`.
+#[derive(Deserialize)]
+struct ServerToolUse {
+    web_search_requests: Option<u64>,
+}
+
 /// Anthropic Messages usage. Every field is optional because `message_delta` events
 /// may carry only `output_tokens`.
 #[derive(Deserialize)]
@@ -43,6 +66,12 @@ struct MessagesUsage {
     output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    cache_creation: Option<CacheCreation>,
+    #[serde(default, deserialize_with = "lenient")]
+    server_tool_use: Option<ServerToolUse>,
+    #[serde(default, deserialize_with = "lenient")]
+    service_tier: Option<String>,
 }
 
 impl ChatUsage {
@@ -56,8 +85,8 @@ impl ChatUsage {
         Tokens {
             input: self.prompt_tokens - cached,
             cached_input: cached,
-            cache_write: 0,
             output: self.completion_tokens,
+            ..Tokens::default()
         }
     }
 }
@@ -73,8 +102,8 @@ impl ResponsesUsage {
         Tokens {
             input: self.input_tokens - cached,
             cached_input: cached,
-            cache_write: 0,
             output: self.output_tokens,
+            ..Tokens::default()
         }
     }
 }
@@ -83,19 +112,94 @@ impl ResponsesUsage {
 struct ChatBody {
     model: Option<String>,
     usage: Option<ChatUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    service_tier: Option<String>,
+}
+
+/// A streamed chat chunk: the body's fields and the delta text delivered.
+#[derive(Deserialize)]
+struct ChatChunk {
+    model: Option<String>,
+    usage: Option<ChatUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    service_tier: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    choices: Option<Vec<ChatChoice>>,
+}
+
+#[derive(Deserialize)]
+struct ChatChoice {
+    #[serde(default, deserialize_with = "lenient")]
+    delta: Option<ChatDelta>,
+}
+
+#[derive(Deserialize)]
+struct ChatDelta {
+    #[serde(default, deserialize_with = "lenient")]
+    content: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    refusal: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    tool_calls: Option<Vec<ChatToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct ChatToolCall {
+    #[serde(default, deserialize_with = "lenient")]
+    function: Option<ChatFunction>,
+}
+
+#[derive(Deserialize)]
+struct ChatFunction {
+    #[serde(default, deserialize_with = "lenient")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    arguments: Option<String>,
+}
+
+/// An item of a Responses `output` array; only its type is read.
+#[derive(Deserialize)]
+struct OutputItem {
+    #[serde(rename = "type", default, deserialize_with = "lenient")]
+    kind: Option<String>,
+}
+
+fn web_search_calls(items: &[OutputItem]) -> u64 {
+    items
+        .iter()
+        .filter(|i| i.kind.as_deref() == Some("web_search_call"))
+        .count() as u64
 }
 
 #[derive(Deserialize)]
 struct ResponsesObject {
     model: Option<String>,
     usage: Option<ResponsesUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    service_tier: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    output: Option<Vec<OutputItem>>,
 }
+
+/// Responses stream events whose `delta` is text shown to the client.
+const RESPONSES_TEXT_DELTAS: &[&str] = &[
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.function_call_arguments.delta",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
+    "response.custom_tool_call_input.delta",
+];
 
 #[derive(Deserialize)]
 struct ResponsesStreamEvent {
     #[serde(rename = "type")]
     kind: Option<String>,
     response: Option<ResponsesObject>,
+    #[serde(default, deserialize_with = "lenient")]
+    delta: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    item: Option<OutputItem>,
 }
 
 #[derive(Deserialize)]
@@ -104,12 +208,25 @@ struct MessagesBody {
     usage: Option<MessagesUsage>,
 }
 
+/// A `content_block_delta`'s delta: text, tool input JSON or thinking.
+#[derive(Deserialize)]
+struct MessagesDelta {
+    #[serde(default, deserialize_with = "lenient")]
+    text: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    partial_json: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    thinking: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct MessagesStreamEvent {
     #[serde(rename = "type")]
     kind: Option<String>,
     message: Option<MessagesBody>,
     usage: Option<MessagesUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    delta: Option<MessagesDelta>,
 }
 
 /// Usage gathered from one response, whole or streamed.
@@ -117,9 +234,18 @@ struct MessagesStreamEvent {
 pub struct UsageTracker {
     /// The provider reported usage at least once.
     pub reported: bool,
+    /// The output count is the provider's final one. False while only Anthropic's
+    /// `message_start` placeholder was seen.
+    pub output_reported: bool,
     pub tokens: Tokens,
     /// The model the provider says served the request.
     pub model: Option<String>,
+    /// The service tier the provider says processed the request.
+    pub service_tier: Option<String>,
+    /// Web search calls the provider ran (server-side tool use).
+    pub web_search_calls: u64,
+    /// Text delivered in the stream so far (measured, not kept).
+    pub delivered: DeliveredText,
 }
 
 impl UsageTracker {
@@ -129,6 +255,7 @@ impl UsageTracker {
             ApiKind::ChatCompletions => {
                 if let Ok(b) = serde_json::from_slice::<ChatBody>(body) {
                     self.set_model(b.model);
+                    self.set_tier(b.service_tier);
                     if let Some(u) = b.usage {
                         self.set(u.tokens());
                     }
@@ -136,20 +263,32 @@ impl UsageTracker {
             }
             ApiKind::Responses => {
                 if let Ok(b) = serde_json::from_slice::<ResponsesObject>(body) {
-                    self.set_model(b.model);
-                    if let Some(u) = b.usage {
-                        self.set(u.tokens());
-                    }
+                    self.observe_response_object(b, true);
                 }
             }
             ApiKind::Messages => {
                 if let Ok(b) = serde_json::from_slice::<MessagesBody>(body) {
                     self.set_model(b.model);
                     if let Some(u) = b.usage {
-                        self.merge_messages_usage(&u);
+                        self.merge_messages_usage(&u, true);
                     }
                 }
             }
+        }
+    }
+
+    /// A Responses `response` object; its usage counts only when `terminal`.
+    fn observe_response_object(&mut self, r: ResponsesObject, terminal: bool) {
+        self.set_model(r.model);
+        self.set_tier(r.service_tier);
+        if !terminal {
+            return;
+        }
+        if let Some(items) = r.output.as_deref().filter(|i| !i.is_empty()) {
+            self.web_search_calls = web_search_calls(items);
+        }
+        if let Some(u) = r.usage {
+            self.set(u.tokens());
         }
     }
 
@@ -157,23 +296,49 @@ impl UsageTracker {
     pub fn observe_stream_event(&mut self, api: ApiKind, data: &[u8]) {
         match api {
             ApiKind::ChatCompletions => {
-                // Every chunk has the same shape as the body; usage arrives in the last
-                // one when `stream_options.include_usage` is set.
-                if data != b"[DONE]" {
-                    self.observe_body(api, data);
+                // Usage arrives in the last chunk when `stream_options.include_usage`
+                // is set.
+                if data == b"[DONE]" {
+                    return;
+                }
+                if let Ok(c) = serde_json::from_slice::<ChatChunk>(data) {
+                    self.set_model(c.model);
+                    self.set_tier(c.service_tier);
+                    for d in c.choices.into_iter().flatten().filter_map(|c| c.delta) {
+                        self.deliver(d.content.as_deref());
+                        self.deliver(d.refusal.as_deref());
+                        for f in d
+                            .tool_calls
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|t| t.function)
+                        {
+                            self.deliver(f.name.as_deref());
+                            self.deliver(f.arguments.as_deref());
+                        }
+                    }
+                    if let Some(u) = c.usage {
+                        self.set(u.tokens());
+                    }
                 }
             }
             ApiKind::Responses => {
                 if let Ok(e) = serde_json::from_slice::<ResponsesStreamEvent>(data) {
+                    let kind = e.kind.as_deref().unwrap_or("");
+                    if RESPONSES_TEXT_DELTAS.contains(&kind) {
+                        self.deliver(e.delta.as_deref());
+                    }
+                    if kind == "response.output_item.done"
+                        && e.item.and_then(|i| i.kind).as_deref() == Some("web_search_call")
+                    {
+                        self.web_search_calls += 1;
+                    }
                     if let Some(r) = e.response {
-                        self.set_model(r.model);
                         let terminal = matches!(
-                            e.kind.as_deref(),
-                            Some("response.completed" | "response.incomplete" | "response.failed")
+                            kind,
+                            "response.completed" | "response.incomplete" | "response.failed"
                         );
-                        if let (true, Some(u)) = (terminal, r.usage) {
-                            self.set(u.tokens());
-                        }
+                        self.observe_response_object(r, terminal);
                     }
                 }
             }
@@ -184,20 +349,34 @@ impl UsageTracker {
                             if let Some(m) = e.message {
                                 self.set_model(m.model);
                                 if let Some(u) = m.usage {
-                                    self.merge_messages_usage(&u);
+                                    // Its output_tokens is a placeholder, not a count.
+                                    self.merge_messages_usage(&u, false);
                                 }
+                            }
+                        }
+                        Some("content_block_delta") => {
+                            if let Some(d) = e.delta {
+                                self.deliver(d.text.as_deref());
+                                self.deliver(d.partial_json.as_deref());
+                                self.deliver(d.thinking.as_deref());
                             }
                         }
                         // Counts in message_delta are cumulative: latest value wins.
                         Some("message_delta") => {
                             if let Some(u) = e.usage {
-                                self.merge_messages_usage(&u);
+                                self.merge_messages_usage(&u, true);
                             }
                         }
                         _ => {}
                     }
                 }
             }
+        }
+    }
+
+    fn deliver(&mut self, text: Option<&str>) {
+        if let Some(t) = text {
+            self.delivered.add(t);
         }
     }
 
@@ -209,23 +388,57 @@ impl UsageTracker {
         }
     }
 
+    fn set_tier(&mut self, tier: Option<String>) {
+        if let Some(t) = tier.filter(|t| !t.is_empty()) {
+            if self.service_tier.as_deref() != Some(t.as_str()) {
+                self.service_tier = Some(t);
+            }
+        }
+    }
+
     fn set(&mut self, tokens: Tokens) {
         self.tokens = tokens;
         self.reported = true;
+        self.output_reported = true;
     }
 
-    fn merge_messages_usage(&mut self, u: &MessagesUsage) {
+    /// Merges Anthropic usage; `output_final` is false for `message_start`, whose
+    /// `output_tokens` is a placeholder.
+    fn merge_messages_usage(&mut self, u: &MessagesUsage, output_final: bool) {
         if let Some(v) = u.input_tokens {
             self.tokens.input = v;
         }
         if let Some(v) = u.cache_read_input_tokens {
             self.tokens.cached_input = v;
         }
-        if let Some(v) = u.cache_creation_input_tokens {
-            self.tokens.cache_write = v;
+        let split = u.cache_creation.as_ref();
+        let one_hour = split.and_then(|c| c.ephemeral_1h_input_tokens);
+        match (u.cache_creation_input_tokens, split) {
+            (Some(total), _) => {
+                // A total without its split (a later `message_delta`) keeps the split seen.
+                let one_hour = one_hour.unwrap_or(self.tokens.cache_write_1h).min(total);
+                self.tokens.cache_write_1h = one_hour;
+                self.tokens.cache_write = total - one_hour;
+            }
+            (None, Some(c)) => {
+                self.tokens.cache_write = c.ephemeral_5m_input_tokens.unwrap_or(0);
+                self.tokens.cache_write_1h = one_hour.unwrap_or(0);
+            }
+            (None, None) => {}
+        }
+        if let Some(v) = u
+            .server_tool_use
+            .as_ref()
+            .and_then(|s| s.web_search_requests)
+        {
+            self.web_search_calls = v;
+        }
+        if let Some(t) = &u.service_tier {
+            self.set_tier(Some(t.clone()));
         }
         if let Some(v) = u.output_tokens {
             self.tokens.output = v;
+            self.output_reported |= output_final;
         }
         self.reported = true;
     }
@@ -259,6 +472,7 @@ mod tests {
                 input: 86,
                 cached_input: 1920,
                 cache_write: 0,
+                cache_write_1h: 0,
                 output: 300
             }
         );
@@ -310,6 +524,7 @@ mod tests {
                 input: 25,
                 cached_input: 50,
                 cache_write: 100,
+                cache_write_1h: 0,
                 output: 15
             }
         );
@@ -329,6 +544,7 @@ mod tests {
                 input: 3,
                 cached_input: 9,
                 cache_write: 0,
+                cache_write_1h: 0,
                 output: 4
             }
         );
@@ -343,6 +559,7 @@ mod tests {
             input: 60,
             cached_input: 40,
             cache_write: 0,
+            cache_write_1h: 0,
             output: 5,
         };
         assert_eq!(t.tokens, expected);
@@ -377,5 +594,103 @@ mod tests {
         t.observe_body(ApiKind::ChatCompletions, br#"{"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}}"#);
         assert_eq!(t.tokens.input, 0);
         assert_eq!(t.tokens.cached_input, 5);
+    }
+
+    #[test]
+    fn anthropic_cache_writes_split_by_lifetime() {
+        let mut t = UsageTracker::default();
+        t.observe_body(
+            ApiKind::Messages,
+            br#"{"model":"claude-sonnet-4-5","usage":{"input_tokens":5,"cache_creation_input_tokens":300,
+               "cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},
+               "cache_read_input_tokens":7,"output_tokens":9,"service_tier":"standard"}}"#,
+        );
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 5,
+                cached_input: 7,
+                cache_write: 100,
+                cache_write_1h: 200,
+                output: 9,
+            }
+        );
+        assert_eq!(t.service_tier.as_deref(), Some("standard"));
+        // A later cumulative total without the split keeps the split seen.
+        let mut s = UsageTracker::default();
+        s.observe_stream_event(ApiKind::Messages, br#"{"type":"message_start","message":{"usage":{"input_tokens":5,"cache_creation_input_tokens":300,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":1}}}"#);
+        assert!(s.reported && !s.output_reported, "placeholder output");
+        s.observe_stream_event(ApiKind::Messages, br#"{"type":"message_delta","usage":{"input_tokens":5,"cache_creation_input_tokens":300,"output_tokens":40,"server_tool_use":{"web_search_requests":3}}}"#);
+        assert!(s.output_reported);
+        assert_eq!((s.tokens.cache_write, s.tokens.cache_write_1h), (100, 200));
+        assert_eq!((s.tokens.output, s.web_search_calls), (40, 3));
+        // Without the split, every write is a 5-minute one.
+        let mut old = UsageTracker::default();
+        old.observe_body(
+            ApiKind::Messages,
+            br#"{"usage":{"input_tokens":1,"cache_creation_input_tokens":50,"output_tokens":2}}"#,
+        );
+        assert_eq!((old.tokens.cache_write, old.tokens.cache_write_1h), (50, 0));
+    }
+
+    #[test]
+    fn responses_web_search_calls_and_service_tier() {
+        let body = br#"{"model":"gpt-5","service_tier":"priority","output":[
+            {"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"a"}},
+            {"type":"web_search_call","id":"ws_2","status":"completed"},
+            {"type":"message","content":[{"type":"output_text","text":"x"}]}],
+            "usage":{"input_tokens":10,"output_tokens":2}}"#;
+        let mut t = UsageTracker::default();
+        t.observe_body(ApiKind::Responses, body);
+        assert_eq!(t.web_search_calls, 2);
+        assert_eq!(t.service_tier.as_deref(), Some("priority"));
+
+        let mut s = UsageTracker::default();
+        s.observe_stream_event(ApiKind::Responses, br#"{"type":"response.created","response":{"model":"gpt-5","service_tier":"auto","output":[]}}"#);
+        s.observe_stream_event(ApiKind::Responses, br#"{"type":"response.output_item.done","output_index":0,"item":{"type":"web_search_call","id":"ws_1","status":"completed"}}"#);
+        s.observe_stream_event(ApiKind::Responses, br#"{"type":"response.output_text.delta","item_id":"m","output_index":1,"content_index":0,"delta":"abcdefgh"}"#);
+        assert_eq!(s.web_search_calls, 1, "counted as items complete");
+        assert_eq!(
+            s.delivered
+                .estimated_tokens(crate::config::ProviderKind::Openai),
+            2
+        );
+        let done = format!(
+            r#"{{"type":"response.completed","response":{}}}"#,
+            std::str::from_utf8(body).unwrap()
+        );
+        s.observe_stream_event(ApiKind::Responses, done.as_bytes());
+        assert_eq!(
+            s.web_search_calls, 2,
+            "the final response's output is authoritative"
+        );
+        assert_eq!(s.service_tier.as_deref(), Some("priority"));
+    }
+
+    #[test]
+    fn chat_stream_measures_text_and_tool_arguments_but_not_the_envelope() {
+        let mut t = UsageTracker::default();
+        t.observe_stream_event(
+            ApiKind::ChatCompletions,
+            br#"{"id":"x","model":"gpt-4o","service_tier":"default","choices":[{"index":0,"delta":{"role":"assistant","content":"abcd"}}]}"#,
+        );
+        t.observe_stream_event(
+            ApiKind::ChatCompletions,
+            br#"{"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"get","arguments":"{\"a\":1}"}}]}}]}"#,
+        );
+        // A delta of an unexpected shape is ignored, and the usage beside it is kept.
+        t.observe_stream_event(
+            ApiKind::ChatCompletions,
+            br#"{"choices":[{"delta":{"content":5}}],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+        );
+        // "abcd" + "get" + {"a":1} = 4 + 3 + 7 = 14 units → 4 tokens.
+        assert_eq!(
+            t.delivered
+                .estimated_tokens(crate::config::ProviderKind::Openai),
+            4
+        );
+        assert_eq!(t.service_tier.as_deref(), Some("default"));
+        assert!(t.reported && t.output_reported);
+        assert_eq!(t.tokens.output, 4);
     }
 }

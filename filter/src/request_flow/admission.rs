@@ -105,6 +105,7 @@ impl RequestFlow {
             r.request_bytes = bytes.len();
             r.model_requested = parsed.facts.model.clone();
             r.stream = parsed.facts.stream;
+            r.service_tier_requested = parsed.facts.service_tier.clone();
             if r.user.is_none() {
                 r.user = parsed.facts.user.clone();
             }
@@ -125,7 +126,12 @@ impl RequestFlow {
                     .facts
                     .max_output_tokens
                     .unwrap_or(l.max_output_tokens);
-                Some(reservation_nanos(price, bytes.len(), max_output))
+                Some(reservation_nanos(
+                    price,
+                    l.provider,
+                    bytes.len(),
+                    max_output,
+                ))
             })
             .max()
             .unwrap_or(0);

@@ -5,6 +5,7 @@ use proxy_wasm::types::Action;
 use serde_json::json;
 use tollgate_core::event::{Outcome, UsageSource};
 
+use crate::fake_host;
 use crate::test_plugin::{reply_json, seed_config, Plugin};
 
 const CHAT: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
@@ -518,4 +519,74 @@ fn models_are_listed_from_the_configuration_in_each_providers_shape_and_cost_not
         vec![],
         "listing models is not a charge"
     );
+}
+
+#[test]
+fn the_requested_service_tier_prices_an_answer_that_does_not_report_one() {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([config["providers"]["targets"][0]]);
+    let mut plugin = Plugin::configure(&config);
+    let body = r#"{"model":"gpt-4o-mini","service_tier":"priority","messages":[{"role":"user","content":"hi"}]}"#;
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), body);
+    s.send_request();
+    assert_eq!(
+        s.upstream_body()["service_tier"],
+        "priority",
+        "sent as asked"
+    );
+    s.receive(200, &[("content-type", "application/json")], OPENAI_ANSWER);
+    // gpt-4o-mini priority: 1000 × $0.25/M + 200 × $1.00/M = $0.00045.
+    assert_eq!(
+        s.response_header("x-tollgate-cost-usd").as_deref(),
+        Some("0.00045")
+    );
+    s.finish();
+    let e = &plugin.queued_events()[0];
+    assert_eq!(e.service_tier.as_deref(), Some("priority"));
+    assert_eq!(e.priced_by.as_deref(), Some("gpt-4o-mini@priority"));
+    assert_eq!(e.cost_nanos, 450_000);
+}
+
+#[test]
+fn a_stream_cut_before_its_usage_is_estimated_from_the_text_delivered() {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([config["providers"]["targets"][1]]);
+    let mut plugin = Plugin::configure(&config);
+    let headers = [
+        (":method", "POST"),
+        (":path", "/v1/messages"),
+        (":authority", "tollgate"),
+        ("content-type", "application/json"),
+        ("x-api-key", "kt_support"),
+        ("anthropic-version", "2023-06-01"),
+    ];
+    let body = r#"{"model":"claude-haiku-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut s = plugin.stream(&headers, body);
+    s.send_request();
+    let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-haiku-4-5\",\"content\":[],\"usage\":{\"input_tokens\":40,\"output_tokens\":1}}}\n\n";
+    let delta = |text: &str| {
+        format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{text}\"}}}}\n\n")
+    };
+    // 70 characters of text in two deltas; the connection breaks before message_delta.
+    let (d1, d2) = (delta(&"a".repeat(30)), delta(&"b".repeat(40)));
+    fake_host::with(|h| {
+        h.response_headers = vec![
+            (":status".to_string(), "200".to_string()),
+            ("content-type".to_string(), "text/event-stream".to_string()),
+        ];
+    });
+    s.flow.on_http_response_headers(0, false);
+    for chunk in [start, d1.as_str(), d2.as_str()] {
+        fake_host::with(|h| h.response_body = chunk.as_bytes().to_vec());
+        s.flow.on_http_response_body(chunk.len(), false);
+    }
+    s.finish();
+    let e = &plugin.queued_events()[0];
+    assert_eq!(e.outcome, Outcome::Incomplete);
+    assert_eq!(e.usage_source, UsageSource::Estimated);
+    // Input as reported; output 70 × 2 / 7 = 20 tokens (not the placeholder 1, not the
+    // ~500 bytes of SSE envelope / 4).
+    assert_eq!((e.tokens.input, e.tokens.output), (40, 20));
+    // claude-haiku-4-5: 40 × $1/M + 20 × $5/M.
+    assert_eq!(e.cost_nanos, 40_000 + 100_000);
 }

@@ -2,7 +2,10 @@
 //!
 //! One row per charge period (UTC day or calendar month, clipped to the export's
 //! range) × team × consumer group × provider × model × lane × cache status × token kind
-//! (input, cached_input, cache_write, output). Summed over lanes, consumer groups and
+//! (input, cached_input, cache_write for 5-minute writes, cache_write_1h, output), plus
+//! one row of kind `web_search` for the group's web search calls (charged per call:
+//! `ConsumedUnit` "Requests", `PricingUnit` "1000 Requests", `SkuId`
+//! `<model>:web_search`). Summed over lanes, consumer groups and
 //! cache statuses these are the period × team × provider × model × token kind rows
 //! finance asks for; the finer key keeps `x_Lane` and `x_CacheStatus` single-valued.
 //! A kind with no tokens, no cost and no cost avoided has no row.
@@ -48,7 +51,7 @@
 //!   requests in the range), `x_CacheStatus` (off, miss, hit, bypass) and
 //!   `x_CostAvoided` (USD a cache hit saved, split by kind like the cost).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use serde_json::json;
@@ -61,7 +64,7 @@ use super::rows::{csv_writer, drive};
 use super::split::{split_by_kind, unit_price_nanos_per_mtok, TokenKind};
 use crate::query::format_instant;
 use crate::store::event_text;
-use crate::store::export::{ExportScope, Period, PeriodRow};
+use crate::store::export::{BillingExtras, ExportScope, Period, PeriodRow};
 use crate::store::Store;
 
 #[cfg(test)]
@@ -131,6 +134,31 @@ pub const COLUMNS: [&str; 57] = [
 ];
 
 pub const PRICING_UNIT: &str = "1000000 Tokens";
+/// The price unit of per-call tool charges, as the providers quote them.
+pub const TOOL_PRICING_UNIT: &str = "1000 Requests";
+
+/// The key of a rollup group per cache status, as owned values.
+type GroupKey = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    &'static str,
+);
+
+fn group_key(row: &PeriodRow) -> GroupKey {
+    (
+        row.period_ms,
+        row.team.clone(),
+        row.consumer_group.clone(),
+        row.provider.clone(),
+        row.lane.clone(),
+        row.model.clone(),
+        row.cache.map(event_text::cache_str).unwrap_or(""),
+    )
+}
 
 /// A provider's display name: the known ids capitalised as their owners write them.
 pub fn provider_name(id: Option<&str>) -> String {
@@ -143,6 +171,7 @@ pub fn provider_name(id: Option<&str>) -> String {
 }
 
 /// One output row; unset columns are null.
+#[derive(Clone)]
 struct Record([Option<String>; COLUMNS.len()]);
 
 impl Record {
@@ -163,15 +192,17 @@ impl Record {
     }
 }
 
-/// The FOCUS rows of one rollup group (one per token kind with anything to report).
+/// The FOCUS rows of one rollup group: one per token kind with anything to report,
+/// and one for web search calls if it had any.
 fn records(
     row: &PeriodRow,
+    extras: &BillingExtras,
     scope: &ExportScope,
     period: Period,
     prices: &PriceTable,
     premium_lanes: &HashSet<String>,
 ) -> Vec<Record> {
-    let split = split_by_kind(&row.sums, prices.lookup(&row.model));
+    let split = split_by_kind(&row.sums, extras, prices.lookup(&row.model));
     let (charge_start, charge_end) = clipped_period(scope, period, row.period_ms);
     let provider = provider_name(row.provider.as_deref());
     let provider_id = row.provider.as_deref().unwrap_or("unknown");
@@ -184,36 +215,65 @@ fn records(
     })
     .to_string();
 
+    // The columns every row of the group shares.
+    let mut base = Record::new();
+    base.set("BillingAccountId", format!("tollgate:{provider_id}"));
+    base.set("BillingAccountName", format!("{provider} (via Tollgate)"));
+    base.set("BillingCurrency", "USD");
+    base.set(
+        "BillingPeriodStart",
+        format_instant(scope.calendar.day_start(month_start(row.period_ms))),
+    );
+    base.set(
+        "BillingPeriodEnd",
+        format_instant(scope.calendar.day_start(next_month_start(row.period_ms))),
+    );
+    base.set("ChargeCategory", "Usage");
+    base.set("ChargeFrequency", "Usage-Based");
+    base.set("ChargePeriodStart", format_instant(charge_start));
+    base.set("ChargePeriodEnd", format_instant(charge_end));
+    base.set("InvoiceIssuerName", provider.clone());
+    base.set("PricingCategory", "Standard");
+    base.set("ProviderName", provider.clone());
+    base.set("PublisherName", provider.clone());
+    if let Some(lane) = &row.lane {
+        base.set("ResourceId", lane.clone());
+        base.set("ResourceName", lane.clone());
+        base.set("ResourceType", "Tollgate Lane");
+        base.set("x_Lane", lane.clone());
+    }
+    base.set("ServiceCategory", "AI and Machine Learning");
+    base.set("ServiceSubcategory", "Generative AI");
+    base.set("ServiceName", format!("{provider} API"));
+    base.set("SubAccountId", row.team.clone());
+    base.set("SubAccountName", row.team.clone());
+    base.set("Tags", tags);
+    base.set("x_ConsumerGroup", row.consumer_group.clone());
+    base.set("x_Model", row.model.clone());
+    base.set("x_Premium", if premium { "true" } else { "false" });
+    base.set("x_CacheStatus", cache);
+    let set_cost = |r: &mut Record, cost: i64| {
+        let usd = format_usd(cost);
+        for column in ["BilledCost", "EffectiveCost", "ListCost", "ContractedCost"] {
+            r.set(column, usd.clone());
+        }
+    };
+
     let mut out = Vec::new();
     for (i, kind) in TokenKind::ALL.into_iter().enumerate() {
-        let tokens = kind.tokens(&row.sums);
+        let tokens = split.tokens[i];
         let cost = split.cost_nanos[i];
         let avoided = split.cost_avoided_nanos[i];
         if tokens == 0 && cost == 0 && avoided == 0 {
             continue;
         }
-        let mut r = Record::new();
-        let usd = format_usd(cost);
-        for column in ["BilledCost", "EffectiveCost", "ListCost", "ContractedCost"] {
-            r.set(column, usd.clone());
-        }
+        let mut r = base.clone();
+        set_cost(&mut r, cost);
         if let Some(price) = unit_price_nanos_per_mtok(cost, tokens) {
             let price = format_decimal(price, 9, 0);
             r.set("ListUnitPrice", price.clone());
             r.set("ContractedUnitPrice", price);
         }
-        r.set("BillingAccountId", format!("tollgate:{provider_id}"));
-        r.set("BillingAccountName", format!("{provider} (via Tollgate)"));
-        r.set("BillingCurrency", "USD");
-        r.set(
-            "BillingPeriodStart",
-            format_instant(scope.calendar.day_start(month_start(row.period_ms))),
-        );
-        r.set(
-            "BillingPeriodEnd",
-            format_instant(scope.calendar.day_start(next_month_start(row.period_ms))),
-        );
-        r.set("ChargeCategory", "Usage");
         r.set(
             "ChargeDescription",
             format!(
@@ -222,39 +282,44 @@ fn records(
                 kind.meter().to_lowercase()
             ),
         );
-        r.set("ChargeFrequency", "Usage-Based");
-        r.set("ChargePeriodStart", format_instant(charge_start));
-        r.set("ChargePeriodEnd", format_instant(charge_end));
         r.set("ConsumedQuantity", tokens.to_string());
         r.set("ConsumedUnit", "Tokens");
-        r.set("InvoiceIssuerName", provider.clone());
-        r.set("PricingCategory", "Standard");
         r.set("PricingQuantity", format_decimal(i128::from(tokens), 6, 0));
         r.set("PricingUnit", PRICING_UNIT);
-        r.set("ProviderName", provider.clone());
-        r.set("PublisherName", provider.clone());
-        if let Some(lane) = &row.lane {
-            r.set("ResourceId", lane.clone());
-            r.set("ResourceName", lane.clone());
-            r.set("ResourceType", "Tollgate Lane");
-            r.set("x_Lane", lane.clone());
-        }
-        r.set("ServiceCategory", "AI and Machine Learning");
-        r.set("ServiceSubcategory", "Generative AI");
-        r.set("ServiceName", format!("{provider} API"));
         let sku = format!("{}:{}", row.model, kind.name());
         r.set("SkuId", sku.clone());
         r.set("SkuPriceId", sku);
         r.set("SkuMeter", kind.meter());
-        r.set("SubAccountId", row.team.clone());
-        r.set("SubAccountName", row.team.clone());
-        r.set("Tags", tags.clone());
-        r.set("x_ConsumerGroup", row.consumer_group.clone());
-        r.set("x_Model", row.model.clone());
         r.set("x_TokenKind", kind.name());
-        r.set("x_Premium", if premium { "true" } else { "false" });
-        r.set("x_CacheStatus", cache);
         r.set("x_CostAvoided", format_usd(avoided));
+        out.push(r);
+    }
+    if extras.web_search_calls > 0 || split.tool_cost_nanos != 0 {
+        let calls = extras.web_search_calls;
+        let cost = split.tool_cost_nanos;
+        let mut r = base;
+        set_cost(&mut r, cost);
+        // Price per 1,000 calls: cost × 1000 / calls, in nanodollars (exact for the
+        // providers' quotes, e.g. $10 per 1,000 searches).
+        if let Some(per_1k_nanos) = unit_price_nanos_per_mtok(cost, calls.saturating_mul(1000)) {
+            let price = format_decimal(per_1k_nanos, 9, 0);
+            r.set("ListUnitPrice", price.clone());
+            r.set("ContractedUnitPrice", price);
+        }
+        r.set(
+            "ChargeDescription",
+            format!("{} web search calls via {provider}", row.model),
+        );
+        r.set("ConsumedQuantity", calls.to_string());
+        r.set("ConsumedUnit", "Requests");
+        r.set("PricingQuantity", format_decimal(i128::from(calls), 3, 0));
+        r.set("PricingUnit", TOOL_PRICING_UNIT);
+        let sku = format!("{}:web_search", row.model);
+        r.set("SkuId", sku.clone());
+        r.set("SkuPriceId", sku);
+        r.set("SkuMeter", "Web Search Calls");
+        r.set("x_TokenKind", "web_search");
+        r.set("x_CostAvoided", format_usd(0));
         out.push(r);
     }
     out
@@ -268,12 +333,30 @@ pub fn write(
     out: &mut dyn Write,
 ) -> Result<(), ExportError> {
     let premium_lanes: HashSet<String> = store.premium_lanes(scope)?.into_iter().collect();
+    // Few groups have 1-hour writes or tool calls: held in memory, looked up per group.
+    let extras: HashMap<GroupKey, BillingExtras> = store
+        .period_billing_extras(scope, period)?
+        .into_iter()
+        .map(|x| {
+            let key = (
+                x.period_ms,
+                x.team,
+                x.consumer_group,
+                x.provider,
+                x.lane,
+                x.model,
+                event_text::cache_str(x.cache),
+            );
+            (key, x.extras)
+        })
+        .collect();
     let mut w = csv_writer(out);
     w.write_record(COLUMNS).map_err(std::io::Error::from)?;
     drive(
         |sink| store.for_each_period_row(scope, period, true, sink),
         |row| {
-            for r in records(&row, scope, period, prices, &premium_lanes) {
+            let group_extras = extras.get(&group_key(&row)).copied().unwrap_or_default();
+            for r in records(&row, &group_extras, scope, period, prices, &premium_lanes) {
                 w.write_record(r.fields()).map_err(std::io::Error::from)?;
             }
             Ok(())

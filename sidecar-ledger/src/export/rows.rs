@@ -18,7 +18,7 @@ use crate::store::export::{ExportScope, Period, PeriodRow};
 use crate::store::Store;
 
 /// Request-grain columns, in order (the field names of [`EventRecord`]).
-pub const EVENT_COLUMNS: [&str; 32] = [
+pub const EVENT_COLUMNS: [&str; 38] = [
     "id",
     "ts_ms",
     "ts",
@@ -51,6 +51,12 @@ pub const EVENT_COLUMNS: [&str; 32] = [
     "premium_approved",
     "lease_id",
     "wallet_unchecked",
+    "cache_write_1h_tokens",
+    "web_search_calls",
+    "tool_cost_nanos",
+    "tool_cost_usd",
+    "service_tier",
+    "priced_by",
 ];
 
 /// Day/month columns, in order (the field names of [`PeriodRecord`]).
@@ -110,6 +116,15 @@ pub struct EventRecord<'a> {
     lease_id: Option<u64>,
     /// Sent without a wallet check: the ledger was unreachable and the group fails open.
     wallet_unchecked: bool,
+    /// 1-hour cache writes (`cache_write_tokens` are the 5-minute ones).
+    cache_write_1h_tokens: u64,
+    web_search_calls: u64,
+    /// The per-call part of `cost_nanos` (web search).
+    tool_cost_nanos: i64,
+    tool_cost_usd: String,
+    service_tier: Option<&'a str>,
+    /// The price-catalogue entry and rate rule that priced the request.
+    priced_by: Option<&'a str>,
 }
 
 impl<'a> EventRecord<'a> {
@@ -147,12 +162,20 @@ impl<'a> EventRecord<'a> {
             premium_approved: e.premium_approved,
             lease_id: e.lease_id,
             wallet_unchecked: e.wallet_unchecked,
+            cache_write_1h_tokens: e.tokens.cache_write_1h,
+            web_search_calls: e.web_search_calls,
+            tool_cost_nanos: e.tool_cost_nanos,
+            tool_cost_usd: format_usd(e.tool_cost_nanos),
+            service_tier: e.service_tier.as_deref(),
+            priced_by: e.priced_by.as_deref(),
         }
     }
 }
 
 /// One (period, key) group. `period_start`/`period_end` are the part of the UTC day
-/// or month inside the export's range, `[start, end)`.
+/// or month inside the export's range, `[start, end)`. Its `cache_write_tokens` are
+/// every cache write, 5-minute and 1-hour (as `/v1/spend` counts them); FOCUS rows
+/// and request rows show the two apart.
 #[derive(Serialize)]
 pub struct PeriodRecord<'a> {
     period_start: String,

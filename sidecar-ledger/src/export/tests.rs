@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 use tollgate_core::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
 use tollgate_core::money::{format_usd, parse_decimal};
-use tollgate_core::pricing::PriceTable;
+use tollgate_core::pricing::{Billable, PriceTable};
 
 use super::focus::{provider_name, COLUMNS, FOCUS_COLUMN_COUNT};
 use crate::api::router;
@@ -171,14 +171,32 @@ fn dataset() -> Vec<CostEvent> {
             } else {
                 0
             },
+            cache_write_1h: if provider == "anthropic" && rng.below(4) == 0 {
+                big(&mut rng)
+            } else {
+                0
+            },
             output: big(&mut rng),
         };
-        let list = table.lookup(model).unwrap().cost_nanos(&e.tokens);
+        // Some requests ran web searches, charged per call.
+        e.web_search_calls = if rng.below(5) == 0 {
+            rng.below(4) + 1
+        } else {
+            0
+        };
+        let charge = table.lookup(model).unwrap().charge(&Billable {
+            tokens: e.tokens,
+            service_tier: None,
+            web_search_calls: e.web_search_calls,
+        });
+        e.tool_cost_nanos = charge.tools_nanos;
+        let list = charge.total();
         match rng.below(10) {
             // A model the ledger cannot price: the filter's own price.
             0 => {
                 e.model_served = "mystery-model-7b".into();
                 e.cost_nanos = e.tokens.total() as i64 * 37 / 11 + rng.below(999) as i64;
+                e.tool_cost_nanos = e.tool_cost_nanos.min(e.cost_nanos);
             }
             // Prices drifted: the filter charged something else.
             1 => e.cost_nanos = list + rng.below(999_999_999) as i64 + 1,
@@ -186,7 +204,9 @@ fn dataset() -> Vec<CostEvent> {
             2 => {
                 e.cache = CacheStatus::Hit;
                 e.cost_nanos = 0;
-                e.cost_avoided_nanos = list;
+                e.tool_cost_nanos = 0;
+                e.web_search_calls = 0;
+                e.cost_avoided_nanos = list - charge.tools_nanos;
             }
             // Refused before a lane was chosen.
             3 => {
@@ -197,6 +217,8 @@ fn dataset() -> Vec<CostEvent> {
                 e.usage_source = UsageSource::None;
                 e.tokens = Tokens::default();
                 e.cost_nanos = 0;
+                e.tool_cost_nanos = 0;
+                e.web_search_calls = 0;
             }
             _ => e.cost_nanos = list,
         }
@@ -357,11 +379,16 @@ fn export_totals(grain: &str, format: &str, text: &str) -> Totals {
                 assert_eq!(usd(&row, col), cost, "{col} = BilledCost");
             }
             let mut v = [cost, usd(&row, "x_CostAvoided"), 0, 0, 0, 0];
-            let kind = ["input", "cached_input", "cache_write", "output"]
-                .iter()
-                .position(|k| *k == row["x_TokenKind"])
-                .unwrap();
-            v[2 + kind] = int(&row, "ConsumedQuantity");
+            // Spend counts every cache write in `cache_write`; web searches are
+            // charged per call, not in tokens.
+            match row["x_TokenKind"].as_str() {
+                "input" => v[2] = int(&row, "ConsumedQuantity"),
+                "cached_input" => v[3] = int(&row, "ConsumedQuantity"),
+                "cache_write" | "cache_write_1h" => v[4] = int(&row, "ConsumedQuantity"),
+                "output" => v[5] = int(&row, "ConsumedQuantity"),
+                "web_search" => assert_eq!(row["ConsumedUnit"], "Requests"),
+                other => panic!("unknown kind {other}"),
+            }
             let key = (
                 row["ChargePeriodStart"][..period_len].to_string(),
                 row["SubAccountId"].clone(),
@@ -393,7 +420,10 @@ fn export_totals(grain: &str, format: &str, text: &str) -> Totals {
                 int(&row, "cost_avoided_nanos"),
                 int(&row, "input_tokens"),
                 int(&row, "cached_input_tokens"),
-                int(&row, "cache_write_tokens"),
+                int(&row, "cache_write_tokens")
+                    + row
+                        .get("cache_write_1h_tokens")
+                        .map_or(0, |_| int(&row, "cache_write_1h_tokens")),
                 int(&row, "output_tokens"),
             ],
         );
@@ -486,10 +516,16 @@ async fn request_rows_carry_every_cost_event_field() {
     e.cost_avoided_nanos = 7;
     e.tokens.cached_input = 3;
     e.tokens.cache_write = 4;
+    e.tokens.cache_write_1h = 5;
+    e.web_search_calls = 2;
+    e.tool_cost_nanos = 20_000_000;
+    e.cost_nanos = 123_456_789;
+    e.service_tier = Some("flex".into());
+    e.priced_by = Some("gpt-5@flex".into());
     l.post(std::slice::from_ref(&e)).await;
     let event_json = serde_json::to_value(&e).unwrap();
     let fields = event_json.as_object().unwrap();
-    assert_eq!(fields.len(), 26, "every optional field is set");
+    assert_eq!(fields.len(), 30, "every optional field is set");
 
     for format in ["csv", "jsonl"] {
         let text = l
@@ -519,6 +555,7 @@ async fn request_rows_carry_every_cost_event_field() {
             assert_eq!(row.get(name), Some(&text), "{format}: {name}");
         }
         assert_eq!(row["cost_usd"], "0.123456789");
+        assert_eq!(row["tool_cost_usd"], "0.02");
         assert_eq!(row["cost_avoided_usd"], "0.000000007");
         assert_eq!(row["ts"], "2026-11-01T00:05:00Z");
     }
@@ -1032,8 +1069,6 @@ async fn a_generated_focus_file_is_valid_focus_1_2_column_by_column() {
             ("ServiceCategory", "AI and Machine Learning"),
             ("ServiceSubcategory", "Generative AI"),
             ("BillingCurrency", "USD"),
-            ("ConsumedUnit", "Tokens"),
-            ("PricingUnit", "1000000 Tokens"),
             ("ChargeClass", ""),
             ("RegionId", ""),
             ("CommitmentDiscountId", ""),
@@ -1042,6 +1077,22 @@ async fn a_generated_focus_file_is_valid_focus_1_2_column_by_column() {
             assert!(parsed.iter().all(|r| r[col] == value), "{col} = {value:?}");
             assert_eq!(first[col], value);
         }
+        // Tokens are priced per million; web search calls per thousand, at the list
+        // price ($10 per 1,000 searches), on rows of their own.
+        let (searches, tokens): (Vec<_>, Vec<_>) = parsed
+            .iter()
+            .partition(|r| r["x_TokenKind"] == "web_search");
+        assert!(tokens
+            .iter()
+            .all(|r| r["ConsumedUnit"] == "Tokens" && r["PricingUnit"] == "1000000 Tokens"));
+        assert!(!searches.is_empty(), "{grain}: web search rows");
+        assert!(searches.iter().all(|r| r["ConsumedUnit"] == "Requests"
+            && r["PricingUnit"] == "1000 Requests"
+            && r["SkuId"].ends_with(":web_search")));
+        assert!(searches
+            .iter()
+            .any(|r| r["ListUnitPrice"] == "10" && r["x_Model"] != "mystery-model-7b"));
+        assert!(tokens.iter().any(|r| r["x_TokenKind"] == "cache_write_1h"));
         // The clipped first charge period starts where the range does.
         assert!(parsed
             .iter()

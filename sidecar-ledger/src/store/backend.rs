@@ -20,7 +20,7 @@ use super::budgets::{
     NewBudgetChange,
 };
 use super::error::StoreError;
-use super::export::{ExportScope, Period, PeriodRow};
+use super::export::{ExportScope, Period, PeriodExtrasRow, PeriodRow};
 use super::insights::InsightQuery;
 use super::policy::{ApplyChange, NewPolicyChange, PolicyChangeOutcome, PolicyChangeRecord};
 use super::spend_plan::Rollups;
@@ -252,6 +252,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The lanes that served at least one premium-marked event in the scope.
     fn premium_lanes(&self, scope: &ExportScope) -> Result<Vec<String>, StoreError>;
+
+    /// Per period × team × consumer group × provider × lane × model × cache status,
+    /// the 1-hour cache writes, web search calls and tool charges of the scope's
+    /// events (only groups that have any), ordered by that key.
+    fn period_billing_extras(
+        &self,
+        scope: &ExportScope,
+        period: Period,
+    ) -> Result<Vec<PeriodExtrasRow>, StoreError>;
 
     // ---- The leaders' dashboard.
 

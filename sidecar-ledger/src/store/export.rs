@@ -60,6 +60,22 @@ pub struct PeriodSource {
 }
 
 impl ExportScope {
+    /// The period source with its day labels computed from the `events` table, so
+    /// each event lands in the period the rollups put it in: the label of its own time
+    /// where the daily rollup is read, of its hour's start where the hourly one is.
+    pub fn events_period_source(&self) -> PeriodSource {
+        let mut source = self.period_source();
+        let column = if source.time_column == "day_ms" {
+            "ts_ms"
+        } else {
+            "((ts_ms / 3600000) * 3600000)"
+        };
+        source.day_sql = self
+            .calendar
+            .day_label_sql(column, self.from_ms, self.to_ms);
+        source
+    }
+
     pub fn period_source(&self) -> PeriodSource {
         let cal = &self.calendar;
         let (from_day, to_day) = (cal.day_label(self.from_ms), cal.day_label(self.to_ms));
@@ -81,4 +97,27 @@ impl ExportScope {
             }
         }
     }
+}
+
+/// The billing components of a period group that the rollups do not keep apart,
+/// summed from its events: 1-hour cache writes (inside the rollups'
+/// `cache_write_tokens`) and web search calls with their charge (inside `cost_nanos`).
+/// Keyed like [`PeriodRow`] per cache status; groups with none of them are left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodExtrasRow {
+    pub period_ms: i64,
+    pub team: String,
+    pub consumer_group: String,
+    pub provider: Option<String>,
+    pub lane: Option<String>,
+    pub model: String,
+    pub cache: CacheStatus,
+    pub extras: BillingExtras,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BillingExtras {
+    pub cache_write_1h_tokens: i64,
+    pub web_search_calls: i64,
+    pub tool_cost_nanos: i64,
 }

@@ -124,7 +124,8 @@ pub struct Derived<'a> {
     pub daily_coarse: BTreeMap<DailyCoarseKey<'a>, Sums>,
 }
 
-/// The event's additive quantities as stored integers.
+/// The event's additive quantities as stored integers. Rollups count every cache
+/// write in `cache_write_tokens`, 5-minute and 1-hour alike.
 pub fn sums_of(e: &CostEvent) -> Result<Sums, StoreError> {
     let t = |n: u64| {
         i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("token count {n} out of range")))
@@ -133,7 +134,7 @@ pub fn sums_of(e: &CostEvent) -> Result<Sums, StoreError> {
         requests: 1,
         input_tokens: t(e.tokens.input)?,
         cached_input_tokens: t(e.tokens.cached_input)?,
-        cache_write_tokens: t(e.tokens.cache_write)?,
+        cache_write_tokens: t(e.tokens.cache_write.saturating_add(e.tokens.cache_write_1h))?,
         output_tokens: t(e.tokens.output)?,
         cost_nanos: e.cost_nanos,
         cost_avoided_nanos: e.cost_avoided_nanos,

@@ -42,6 +42,7 @@ struct Completion {
     model: String,
     answer: Answer,
     usage: TokenUsage,
+    service_tier: String,
 }
 
 impl Completion {
@@ -69,6 +70,7 @@ impl Completion {
             model,
             answer,
             usage,
+            service_tier: super::served_tier(request, control),
         })
     }
 
@@ -118,7 +120,7 @@ impl Completion {
                 "logprobs": null,
                 "finish_reason": self.finish_reason()
             }],
-            "service_tier": "default",
+            "service_tier": self.service_tier,
             "system_fingerprint": SYSTEM_FINGERPRINT
         });
         if with_usage {
@@ -137,7 +139,7 @@ impl Completion {
                 "object": "chat.completion.chunk",
                 "created": self.created,
                 "model": self.model,
-                "service_tier": "default",
+                "service_tier": self.service_tier,
                 "system_fingerprint": SYSTEM_FINGERPRINT,
                 "choices": choices
             });

@@ -72,6 +72,19 @@ impl Provider for OpenAi {
     }
 }
 
+/// The `service_tier` a response reports: the one `x-sim-service-tier` names, else
+/// the tier the request asked for when it is a concrete one, else `default` (what
+/// OpenAI reports for `auto` on a standard project).
+fn served_tier(request: &Value, control: &crate::control::Control) -> String {
+    if let Some(tier) = &control.service_tier {
+        return tier.clone();
+    }
+    match request["service_tier"].as_str() {
+        Some(tier @ ("flex" | "priority" | "scale")) => tier.to_owned(),
+        _ => "default".to_owned(),
+    }
+}
+
 /// The `model` field every OpenAI request must name.
 fn requested_model(request: &Value) -> Result<String, Failure> {
     request["model"]

@@ -52,6 +52,9 @@ struct Reply<'a> {
     model: String,
     answer: Answer,
     usage: Option<TokenUsage>,
+    service_tier: String,
+    /// Ids of the `web_search_call` items that precede the message.
+    searches: Vec<String>,
 }
 
 impl<'a> Reply<'a> {
@@ -69,6 +72,9 @@ impl<'a> Reply<'a> {
                 answer.output_tokens(),
             )
         });
+        let searches = (0..control.web_searches)
+            .map(|_| sim.new_id("ws_"))
+            .collect();
         Ok(Reply {
             request,
             response_id: sim.new_id("resp_"),
@@ -77,6 +83,8 @@ impl<'a> Reply<'a> {
             model,
             answer,
             usage,
+            service_tier: super::served_tier(request, control),
+            searches,
         })
     }
 
@@ -107,6 +115,27 @@ impl<'a> Reply<'a> {
             "role": "assistant",
             "content": content
         })
+    }
+
+    /// A completed `web_search_call` output item.
+    fn search_call(id: &str) -> Value {
+        json!({
+            "id": id,
+            "type": "web_search_call",
+            "status": "completed",
+            "action": {"type": "search", "query": "simulated search"}
+        })
+    }
+
+    /// The finished `output` array: the web searches, then the message.
+    fn output(&self) -> Value {
+        let mut items: Vec<Value> = self
+            .searches
+            .iter()
+            .map(|id| Self::search_call(id))
+            .collect();
+        items.push(self.message(Stage::Finished));
+        Value::Array(items)
     }
 
     fn usage_json(usage: &TokenUsage) -> Value {
@@ -145,11 +174,11 @@ impl<'a> Reply<'a> {
             "instructions": echo("instructions", Value::Null),
             "max_output_tokens": echo("max_output_tokens", Value::Null),
             "model": self.model,
-            "output": if finished { json!([self.message(Stage::Finished)]) } else { json!([]) },
+            "output": if finished { self.output() } else { json!([]) },
             "parallel_tool_calls": echo("parallel_tool_calls", json!(true)),
             "previous_response_id": echo("previous_response_id", Value::Null),
             "reasoning": {"effort": null, "summary": null},
-            "service_tier": "default",
+            "service_tier": self.service_tier,
             "store": echo("store", json!(true)),
             "temperature": echo("temperature", json!(1.0)),
             "text": {"format": {"type": "text"}},
@@ -180,10 +209,12 @@ impl<'a> Reply<'a> {
             payload["sequence_number"] = json!(frames.len());
             frames.push(sse::event(name, &payload));
         };
+        // The searches come first in `output`; the message follows them.
+        let message_index = self.searches.len();
         let text_at = |payload: Value| {
             let mut payload = payload;
             payload["item_id"] = json!(self.message_id);
-            payload["output_index"] = json!(0);
+            payload["output_index"] = json!(message_index);
             payload["content_index"] = json!(0);
             payload
         };
@@ -196,9 +227,28 @@ impl<'a> Reply<'a> {
             "response.in_progress",
             json!({"response": self.response(Stage::InProgress)}),
         );
+        for (index, id) in self.searches.iter().enumerate() {
+            let mut added = Self::search_call(id);
+            added["status"] = json!("in_progress");
+            added.as_object_mut().map(|o| o.remove("action"));
+            emit(
+                "response.output_item.added",
+                json!({"output_index": index, "item": added}),
+            );
+            for stage in ["in_progress", "searching", "completed"] {
+                emit(
+                    &format!("response.web_search_call.{stage}"),
+                    json!({"output_index": index, "item_id": id}),
+                );
+            }
+            emit(
+                "response.output_item.done",
+                json!({"output_index": index, "item": Self::search_call(id)}),
+            );
+        }
         emit(
             "response.output_item.added",
-            json!({"output_index": 0, "item": self.message(Stage::InProgress)}),
+            json!({"output_index": message_index, "item": self.message(Stage::InProgress)}),
         );
         emit(
             "response.content_part.added",
@@ -220,7 +270,7 @@ impl<'a> Reply<'a> {
         );
         emit(
             "response.output_item.done",
-            json!({"output_index": 0, "item": self.message(Stage::Finished)}),
+            json!({"output_index": message_index, "item": self.message(Stage::Finished)}),
         );
         let last = if self.answer.truncated {
             "response.incomplete"

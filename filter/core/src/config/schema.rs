@@ -456,18 +456,78 @@ pub struct WalletDef {
     pub initial_usd: crate::money::Usd,
 }
 
-/// Prices of one model in USD per million tokens of each kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Prices of one model in USD per million tokens of each kind, with the rules that
+/// change them: the service tier the provider reports, a prompt-size threshold, and
+/// per-call charges for server-side tools.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPriceDef {
     pub input: UsdPerMTok,
     /// Cache reads; defaults to the input price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input: Option<UsdPerMTok>,
-    /// Cache writes (Anthropic); defaults to the input price.
+    /// 5-minute cache writes (Anthropic); defaults to 1.25 × the input price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<UsdPerMTok>,
+    /// 1-hour cache writes (Anthropic); defaults to 2 × the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<UsdPerMTok>,
     pub output: UsdPerMTok,
+    /// USD per 1,000 web search calls the provider runs for the request (Anthropic
+    /// `server_tool_use.web_search_requests`, OpenAI Responses `web_search_call` items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_search_per_1k: Option<crate::money::Usd>,
+    /// Rates for a service tier (OpenAI `flex`, `priority`), keyed by the tier name
+    /// the provider reports in `service_tier`. Tiers not listed use the base rates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_tiers: BTreeMap<String, TokenRatesDef>,
+    /// Rates for every token of a request whose prompt is larger than a threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_context: Option<LongContextDef>,
+}
+
+/// One set of token rates (USD per million tokens); the cache rates default as in
+/// [`ModelPriceDef`], from this set's input price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRatesDef {
+    pub input: UsdPerMTok,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<UsdPerMTok>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<UsdPerMTok>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<UsdPerMTok>,
+    pub output: UsdPerMTok,
+}
+
+/// Long-context rates: when the prompt (input + cache reads + cache writes) has more
+/// than `above_input_tokens` tokens, every token of the request is priced at these
+/// rates (the rule Anthropic and OpenAI apply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongContextDef {
+    pub above_input_tokens: u64,
+    pub input: UsdPerMTok,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<UsdPerMTok>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<UsdPerMTok>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<UsdPerMTok>,
+    pub output: UsdPerMTok,
+}
+
+impl LongContextDef {
+    pub fn rates(&self) -> TokenRatesDef {
+        TokenRatesDef {
+            input: self.input,
+            cached_input: self.cached_input,
+            cache_write: self.cache_write,
+            cache_write_1h: self.cache_write_1h,
+            output: self.output,
+        }
+    }
 }
 
 impl Config {

@@ -60,6 +60,7 @@ on_both_backends!(
     export_events_page_in_time_then_arrival_order,
     export_rollups_sum_per_utc_day_and_calendar_month,
     premium_lanes_are_the_lanes_of_premium_events,
+    billing_extras_sum_per_period_group_from_the_events,
     a_read_right_after_ingest_sees_the_events,
 );
 
@@ -193,8 +194,13 @@ fn every_field_survives_the_round_trip(store: &dyn Store) {
         input: 1,
         cached_input: 2,
         cache_write: 3,
+        cache_write_1h: 6,
         output: 4,
     };
+    full.web_search_calls = 7;
+    full.tool_cost_nanos = 70_000;
+    full.service_tier = Some("priority".into());
+    full.priced_by = Some("claude-haiku-4@long_context".into());
     full.usage_source = UsageSource::Estimated;
     full.unpriced = true;
     full.outcome = Outcome::Incomplete;
@@ -222,7 +228,11 @@ fn every_field_survives_the_round_trip(store: &dyn Store) {
     assert_eq!(sums.requests, 2);
     assert_eq!(sums.cost_nanos, 123_456 + crate::ingest::MAX_COST_NANOS);
     assert_eq!(sums.cost_avoided_nanos, 77);
-    assert_eq!(sums.cache_write_tokens, 3);
+    assert_eq!(
+        sums.cache_write_tokens,
+        3 + 6,
+        "the rollups count every cache write"
+    );
     assert_eq!(sums.input_tokens, 1 + crate::ingest::MAX_TOKENS as i64);
     let rejected = store.rejected_events(10).unwrap();
     assert_eq!(rejected.len(), 1);
@@ -1001,6 +1011,94 @@ fn premium_lanes_are_the_lanes_of_premium_events(store: &dyn Store) {
         .premium_lanes(&scope(H0 + HOUR_MS, H0 + 2 * HOUR_MS))
         .unwrap()
         .is_empty());
+}
+
+fn billing_extras_sum_per_period_group_from_the_events(store: &dyn Store) {
+    use crate::store::export::{BillingExtras, PeriodExtrasRow};
+    let mut a = event("a", H0 + 1, "team_a", 30_000_000);
+    a.tokens.cache_write_1h = 100;
+    a.web_search_calls = 2;
+    a.tool_cost_nanos = 20_000_000;
+    let mut b = event("b", H0 + HOUR_MS, "team_a", 15_000_000);
+    b.web_search_calls = 1;
+    b.tool_cost_nanos = 10_000_000;
+    let mut other_day = event("c", H0 + DAY_MS, "team_a", 5);
+    other_day.tokens.cache_write_1h = 7;
+    let mut no_lane = event("d", H0 + 2, "team_b", 5);
+    no_lane.provider = None;
+    no_lane.lane = None;
+    no_lane.cache = CacheStatus::Hit;
+    no_lane.tokens.cache_write_1h = 3;
+    let plain = event("e", H0 + 3, "team_a", 9);
+    store
+        .ingest(&batch(vec![a.clone(), b, other_day, no_lane, plain]))
+        .unwrap();
+    let row = |period_ms, e: &CostEvent, extras| PeriodExtrasRow {
+        period_ms,
+        team: e.team.clone(),
+        consumer_group: e.consumer_group.clone(),
+        provider: e.provider.clone(),
+        lane: e.lane.clone(),
+        model: e.model_served.clone(),
+        cache: e.cache,
+        extras,
+    };
+    let no_lane_key = {
+        let mut e = a.clone();
+        e.team = "team_b".into();
+        e.consumer_group = "b".into();
+        e.provider = None;
+        e.lane = None;
+        e.cache = CacheStatus::Hit;
+        e
+    };
+    let days = store
+        .period_billing_extras(&scope(H0, H0 + 2 * DAY_MS), Period::Day)
+        .unwrap();
+    assert_eq!(
+        days,
+        vec![
+            row(
+                H0,
+                &a,
+                BillingExtras {
+                    cache_write_1h_tokens: 100,
+                    web_search_calls: 3,
+                    tool_cost_nanos: 30_000_000,
+                }
+            ),
+            row(
+                H0,
+                &no_lane_key,
+                BillingExtras {
+                    cache_write_1h_tokens: 3,
+                    ..BillingExtras::default()
+                }
+            ),
+            row(
+                H0 + DAY_MS,
+                &a,
+                BillingExtras {
+                    cache_write_1h_tokens: 7,
+                    ..BillingExtras::default()
+                }
+            ),
+        ]
+    );
+    let month = store
+        .period_billing_extras(&scope(H0, H0 + 2 * DAY_MS), Period::Month)
+        .unwrap();
+    assert_eq!(month[0].extras.cache_write_1h_tokens, 107);
+    assert_eq!(month.len(), 2);
+    let mut only_b = scope(H0, H0 + 2 * DAY_MS);
+    only_b.filters.team = Some("team_b".into());
+    assert_eq!(
+        store
+            .period_billing_extras(&only_b, Period::Day)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Both stores fold events into the rollups in bulk, after the ingest: every read of

@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_budgets_in_force.sql")),
     (12, include_str!("migrations/0012_reporting_calendar.sql")),
     (13, include_str!("migrations/0013_near_repeats.sql")),
+    (14, include_str!("migrations/0014_billing_components.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

@@ -18,7 +18,8 @@ pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-    premium_approved, lease_id, wallet_unchecked, near_repeat";
+    premium_approved, lease_id, wallet_unchecked, near_repeat, cache_write_1h_tokens,
+    web_search_calls, tool_cost_nanos, service_tier, priced_by";
 
 /// A whole batch in one statement: one array per column, rows inserted in batch order
 /// (so `seq` is arrival order), ids already stored skipped. Returns the id and `seq`
@@ -28,24 +29,28 @@ const INSERT_EVENTS: &str = "INSERT INTO events (
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, received_ms, lease_id, wallet_unchecked, near_repeat)
+        premium_approved, received_ms, lease_id, wallet_unchecked, near_repeat,
+        cache_write_1h_tokens, web_search_calls, tool_cost_nanos, service_tier, priced_by)
     SELECT id, ts_ms, consumer_group, team, user_id, workflow, api, provider, lane,
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, $28, lease_id, wallet_unchecked, near_repeat
+        premium_approved, $28, lease_id, wallet_unchecked, near_repeat,
+        cache_write_1h_tokens, web_search_calls, tool_cost_nanos, service_tier, priced_by
     FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
         $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::bigint[],
         $18::boolean[], $19::text[], $20::bigint[], $21::text[], $22::bigint[],
         $23::boolean[], $24::text[], $25::bigint[], $26::boolean[], $27::boolean[],
-        $29::bigint[], $30::boolean[], $31::boolean[])
+        $29::bigint[], $30::boolean[], $31::boolean[], $32::bigint[], $33::bigint[],
+        $34::bigint[], $35::text[], $36::text[])
         WITH ORDINALITY AS t (id, ts_ms, consumer_group, team, user_id, workflow, api,
             provider, lane, model_requested, model_served, input_tokens,
             cached_input_tokens, cache_write_tokens, output_tokens, usage_source,
             cost_nanos, unpriced, outcome, http_status, reason, latency_ms, stream, cache,
             cost_avoided_nanos, premium, premium_approved, lease_id, wallet_unchecked,
-            near_repeat, ord)
+            near_repeat, cache_write_1h_tokens, web_search_calls, tool_cost_nanos,
+            service_tier, priced_by, ord)
     ORDER BY ord
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq";
@@ -123,6 +128,8 @@ pub(super) fn event_has_nul(e: &CostEvent) -> bool {
         Some(&e.model_requested),
         Some(&e.model_served),
         e.reason.as_ref(),
+        e.service_tier.as_ref(),
+        e.priced_by.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -135,6 +142,8 @@ pub(super) fn storable_text(s: &str) -> String {
 }
 
 pub(super) fn event_sums(e: &CostEvent) -> Result<Sums, StoreError> {
+    tokens_i64(e.tokens.cache_write_1h)?;
+    tokens_i64(e.web_search_calls)?;
     Ok(Sums {
         requests: 1,
         input_tokens: tokens_i64(e.tokens.input)?,
@@ -177,6 +186,7 @@ pub(super) fn event_from_row(r: &Row) -> Result<CostEvent, StoreError> {
             input: u64_col(11)?,
             cached_input: u64_col(12)?,
             cache_write: u64_col(13)?,
+            cache_write_1h: u64_col(30)?,
             output: u64_col(14)?,
         },
         usage_source: event_text::usage_source_from(r.try_get(15)?)?,
@@ -198,6 +208,10 @@ pub(super) fn event_from_row(r: &Row) -> Result<CostEvent, StoreError> {
             .map(|v| u64::try_from(v).unwrap_or_default()),
         wallet_unchecked: r.try_get(28)?,
         near_repeat: r.try_get(29)?,
+        web_search_calls: u64_col(31)?,
+        tool_cost_nanos: r.try_get(32)?,
+        service_tier: r.try_get(33)?,
+        priced_by: r.try_get(34)?,
     })
 }
 
@@ -260,6 +274,11 @@ pub(super) struct EventColumns<'a> {
     lease_id: Vec<Option<i64>>,
     wallet_unchecked: Vec<bool>,
     near_repeat: Vec<bool>,
+    cache_write_1h: Vec<i64>,
+    web_search_calls: Vec<i64>,
+    tool_cost: Vec<i64>,
+    service_tier: Vec<Option<&'a str>>,
+    priced_by: Vec<Option<&'a str>>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -295,6 +314,14 @@ impl<'a> EventColumns<'a> {
         self.lease_id.push(e.lease_id.map(|l| l as i64));
         self.wallet_unchecked.push(e.wallet_unchecked);
         self.near_repeat.push(e.near_repeat);
+        // Counts beyond i64 were refused by `event_sums` before the push.
+        self.cache_write_1h
+            .push(i64::try_from(e.tokens.cache_write_1h).unwrap_or(i64::MAX));
+        self.web_search_calls
+            .push(i64::try_from(e.web_search_calls).unwrap_or(i64::MAX));
+        self.tool_cost.push(e.tool_cost_nanos);
+        self.service_tier.push(e.service_tier.as_deref());
+        self.priced_by.push(e.priced_by.as_deref());
     }
 
     /// Inserts the rows; returns the ids actually inserted (not already stored), each
@@ -338,6 +365,11 @@ impl<'a> EventColumns<'a> {
                 &self.lease_id,
                 &self.wallet_unchecked,
                 &self.near_repeat,
+                &self.cache_write_1h,
+                &self.web_search_calls,
+                &self.tool_cost,
+                &self.service_tier,
+                &self.priced_by,
             ],
         )?;
         let mut seqs = HashMap::with_capacity(rows.len());

@@ -12,7 +12,9 @@ use super::events::{event_from_row, EVENT_COLUMNS};
 use super::sql_args::{arg_refs, push_filters, sums_from, unmatchable, Args, SUM_COLUMNS};
 use crate::store::error::StoreError;
 use crate::store::event_text;
-use crate::store::export::{ExportScope, Period, PeriodRow, PeriodSource};
+use crate::store::export::{
+    BillingExtras, ExportScope, Period, PeriodExtrasRow, PeriodRow, PeriodSource,
+};
 
 /// Events read per page; each page is its own short query.
 pub(super) const EVENT_PAGE: usize = 500;
@@ -143,6 +145,49 @@ impl PgStore {
             }
         }
         Ok(())
+    }
+
+    pub(super) fn period_billing_extras_impl(
+        &self,
+        scope: &ExportScope,
+        period: Period,
+    ) -> Result<Vec<PeriodExtrasRow>, StoreError> {
+        if unmatchable(&scope.filters) {
+            return Ok(Vec::new());
+        }
+        let key = "p, team, consumer_group, provider_key, lane_key, model_served, cache";
+        let mut sql = format!(
+            "SELECT {} AS p, team, consumer_group, COALESCE(provider, '') AS provider_key,
+                    COALESCE(lane, '') AS lane_key, model_served, cache,
+                    SUM(cache_write_1h_tokens)::BIGINT, SUM(web_search_calls)::BIGINT,
+                    SUM(tool_cost_nanos)::BIGINT
+             FROM events WHERE ts_ms >= $1 AND ts_ms < $2
+              AND (cache_write_1h_tokens > 0 OR web_search_calls > 0 OR tool_cost_nanos <> 0)",
+            period_sql(period, &scope.events_period_source()),
+        );
+        let mut args: Args = vec![Box::new(scope.from_ms), Box::new(scope.to_ms)];
+        push_filters(&mut sql, &mut args, &scope.filters);
+        sql.push_str(&format!(" GROUP BY {key} ORDER BY {key}"));
+        self.conn()?
+            .query(&sql, &arg_refs(&args))?
+            .iter()
+            .map(|r| {
+                Ok(PeriodExtrasRow {
+                    period_ms: r.try_get(0)?,
+                    team: r.try_get(1)?,
+                    consumer_group: r.try_get(2)?,
+                    provider: optional(r.try_get(3)?),
+                    lane: optional(r.try_get(4)?),
+                    model: r.try_get(5)?,
+                    cache: event_text::cache_from(r.try_get(6)?)?,
+                    extras: BillingExtras {
+                        cache_write_1h_tokens: r.try_get(7)?,
+                        web_search_calls: r.try_get(8)?,
+                        tool_cost_nanos: r.try_get(9)?,
+                    },
+                })
+            })
+            .collect()
     }
 
     pub(super) fn premium_lanes_impl(

@@ -74,8 +74,8 @@ pub(super) const FOLD_COLUMNS: &str =
     "ts_ms, consumer_group, team, user_id, workflow, api, provider,
     lane, model_served, input_tokens, cached_input_tokens, cache_write_tokens,
     output_tokens, cost_nanos, outcome, cache, cost_avoided_nanos, premium,
-    premium_approved, seq";
-pub(super) const SEQ_COLUMN: usize = 19;
+    premium_approved, cache_write_1h_tokens, seq";
+pub(super) const SEQ_COLUMN: usize = 20;
 /// Copies of stored events kept for the next fold, at most (~600 bytes each); beyond
 /// that a fold reads the events back.
 const MAX_COPIES: usize = 2 * FOLD_EVENTS;
@@ -197,6 +197,7 @@ pub(super) fn rollup_event(r: &Row) -> Result<CostEvent, StoreError> {
             input: u64_col(9)?,
             cached_input: u64_col(10)?,
             cache_write: u64_col(11)?,
+            cache_write_1h: u64_col(19)?,
             output: u64_col(12)?,
         },
         usage_source: UsageSource::Reported,
@@ -214,6 +215,10 @@ pub(super) fn rollup_event(r: &Row) -> Result<CostEvent, StoreError> {
         lease_id: None,
         wallet_unchecked: false,
         near_repeat: false,
+        service_tier: None,
+        web_search_calls: 0,
+        tool_cost_nanos: 0,
+        priced_by: None,
     })
 }
 

@@ -362,6 +362,14 @@ impl Store for PgStore {
         self.premium_lanes_impl(scope)
     }
 
+    fn period_billing_extras(
+        &self,
+        scope: &crate::store::export::ExportScope,
+        period: crate::store::export::Period,
+    ) -> Result<Vec<crate::store::export::PeriodExtrasRow>, StoreError> {
+        self.period_billing_extras_impl(scope, period)
+    }
+
     fn insight_rows(
         &self,
         query: &crate::store::insights::InsightQuery,

@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_budgets_in_force.sql"),
     include_str!("migrations/0012_reporting_calendar.sql"),
     include_str!("migrations/0013_near_repeats.sql"),
+    include_str!("migrations/0014_billing_components.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

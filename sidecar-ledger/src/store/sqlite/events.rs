@@ -15,9 +15,11 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO events (
         model_requested, model_served, input_tokens, cached_input_tokens,
         cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
         http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-        premium_approved, received_ms, lease_id, wallet_unchecked, near_repeat)
+        premium_approved, received_ms, lease_id, wallet_unchecked, near_repeat,
+        cache_write_1h_tokens, web_search_calls, tool_cost_nanos, service_tier, priced_by)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,
+        ?34, ?35, ?36)
     ON CONFLICT (id) DO NOTHING";
 
 pub(super) const ADD_WALLET_SPEND: &str = "INSERT INTO wallets (team, spent_nanos, created_ms)
@@ -51,7 +53,8 @@ pub(super) const EVENT_COLUMNS: &str = "id, ts_ms, consumer_group, team, user_id
     provider, lane, model_requested, model_served, input_tokens, cached_input_tokens,
     cache_write_tokens, output_tokens, usage_source, cost_nanos, unpriced, outcome,
     http_status, reason, latency_ms, stream, cache, cost_avoided_nanos, premium,
-    premium_approved, lease_id, wallet_unchecked, near_repeat";
+    premium_approved, lease_id, wallet_unchecked, near_repeat, cache_write_1h_tokens,
+    web_search_calls, tool_cost_nanos, service_tier, priced_by";
 
 /// The event's additive quantities as stored integers.
 pub(super) fn event_sums(e: &CostEvent) -> Result<Sums, StoreError> {
@@ -66,7 +69,7 @@ pub(super) fn event_sums(e: &CostEvent) -> Result<Sums, StoreError> {
     })
 }
 
-fn tokens_i64(n: u64) -> Result<i64, StoreError> {
+pub(super) fn tokens_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("token count {n} out of range")))
 }
 
@@ -114,6 +117,7 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
             input: u64_col(11)?,
             cached_input: u64_col(12)?,
             cache_write: u64_col(13)?,
+            cache_write_1h: u64_col(30)?,
             output: u64_col(14)?,
         },
         usage_source: event_text::usage_source_from(&r.get::<_, String>(15)?)?,
@@ -135,6 +139,10 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<CostEvent, StoreError> {
             .map(|v| u64::try_from(v).unwrap_or_default()),
         wallet_unchecked: r.get(28)?,
         near_repeat: r.get(29)?,
+        web_search_calls: u64_col(31)?,
+        tool_cost_nanos: r.get(32)?,
+        service_tier: r.get(33)?,
+        priced_by: r.get(34)?,
     })
 }
 

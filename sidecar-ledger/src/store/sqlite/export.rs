@@ -12,7 +12,9 @@ use super::db::SqliteStore;
 use super::events::{event_from_row, push_filters, EVENT_COLUMNS};
 use crate::store::error::StoreError;
 use crate::store::event_text;
-use crate::store::export::{ExportScope, Period, PeriodRow, PeriodSource};
+use crate::store::export::{
+    BillingExtras, ExportScope, Period, PeriodExtrasRow, PeriodRow, PeriodSource,
+};
 use crate::store::types::Sums;
 
 /// Events read per page. Each page is its own short read, so an export never holds
@@ -153,6 +155,47 @@ impl SqliteStore {
             }
         }
         Ok(())
+    }
+
+    pub(super) fn period_billing_extras_impl(
+        &self,
+        scope: &ExportScope,
+        period: Period,
+    ) -> Result<Vec<PeriodExtrasRow>, StoreError> {
+        let key = "p, team, consumer_group, provider_key, lane_key, model_served, cache";
+        let source = scope.events_period_source();
+        let mut sql = format!(
+            "SELECT {} AS p, team, consumer_group, COALESCE(provider, '') AS provider_key,
+                    COALESCE(lane, '') AS lane_key, model_served, cache,
+                    SUM(cache_write_1h_tokens), SUM(web_search_calls), SUM(tool_cost_nanos)
+             FROM events WHERE ts_ms >= ?1 AND ts_ms < ?2
+              AND (cache_write_1h_tokens > 0 OR web_search_calls > 0 OR tool_cost_nanos <> 0)",
+            period_sql(period, &source),
+        );
+        let mut args = vec![Value::Integer(scope.from_ms), Value::Integer(scope.to_ms)];
+        push_filters(&mut sql, &mut args, &scope.filters);
+        sql.push_str(&format!(" GROUP BY {key} ORDER BY {key}"));
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(PeriodExtrasRow {
+                period_ms: r.get(0)?,
+                team: r.get(1)?,
+                consumer_group: r.get(2)?,
+                provider: optional(r.get(3)?),
+                lane: optional(r.get(4)?),
+                model: r.get(5)?,
+                cache: event_text::cache_from(&r.get::<_, String>(6)?)?,
+                extras: BillingExtras {
+                    cache_write_1h_tokens: r.get(7)?,
+                    web_search_calls: r.get(8)?,
+                    tool_cost_nanos: r.get(9)?,
+                },
+            });
+        }
+        Ok(out)
     }
 
     pub(super) fn premium_lanes_impl(

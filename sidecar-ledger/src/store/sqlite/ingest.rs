@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::events::{
-    event_sums, overflow, ADD_LEASE_SPEND, ADD_WALLET_SPEND, CLOSE_LEASE, INSERT_EVENT,
+    event_sums, overflow, tokens_i64, ADD_LEASE_SPEND, ADD_WALLET_SPEND, CLOSE_LEASE, INSERT_EVENT,
     INSERT_REJECTED, RECORD_DROPS,
 };
 use super::fold::{fold_after_ingest, fold_due, FoldState};
@@ -99,6 +99,11 @@ fn store_batches(
                 e.lease_id.map(|l| l as i64),
                 e.wallet_unchecked,
                 e.near_repeat,
+                tokens_i64(e.tokens.cache_write_1h)?,
+                tokens_i64(e.web_search_calls)?,
+                e.tool_cost_nanos,
+                e.service_tier,
+                e.priced_by,
             ])?;
             // 0 rows: the id is already stored (a retry, or twice in this group).
             if inserted == 1 {

@@ -124,6 +124,7 @@ fn every_field_survives_close_and_reopen() {
         input: 1,
         cached_input: 2,
         cache_write: 3,
+        cache_write_1h: 0,
         output: 4,
     };
     full.usage_source = tollgate_core::event::UsageSource::Estimated;
