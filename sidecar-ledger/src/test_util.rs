@@ -93,7 +93,12 @@ pub fn event_json(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> String {
 /// Undoes every schema version after 7, newest first, on either backend, so a test can
 /// make a database as an older ledger left it and watch the migrations bring it up
 /// again. A new migration adds its undo at the top.
-pub const UNDO_AFTER_SCHEMA_7: &str = "DROP INDEX events_near_repeat;
+pub const UNDO_AFTER_SCHEMA_7: &str = "ALTER TABLE events DROP COLUMN cache_write_1h_tokens;
+    ALTER TABLE events DROP COLUMN web_search_calls;
+    ALTER TABLE events DROP COLUMN tool_cost_nanos;
+    ALTER TABLE events DROP COLUMN service_tier;
+    ALTER TABLE events DROP COLUMN priced_by;
+    DROP INDEX events_near_repeat;
     ALTER TABLE events DROP COLUMN near_repeat;
     DROP INDEX events_refused;
     DROP TABLE reporting_calendar;
@@ -108,9 +113,4 @@ pub const UNDO_AFTER_SCHEMA_7: &str = "DROP INDEX events_near_repeat;
     ALTER TABLE leases DROP COLUMN settled_ms;
     ALTER TABLE leases DROP COLUMN resolved_by;
     ALTER TABLE leases DROP COLUMN resolution;
-    DROP TABLE delivery_gaps;
-    ALTER TABLE events DROP COLUMN cache_write_1h_tokens;
-    ALTER TABLE events DROP COLUMN web_search_calls;
-    ALTER TABLE events DROP COLUMN tool_cost_nanos;
-    ALTER TABLE events DROP COLUMN service_tier;
-    ALTER TABLE events DROP COLUMN priced_by;";
+    DROP TABLE delivery_gaps;";
