@@ -1,9 +1,12 @@
-//! Access tokens for the dashboard and the read API.
+//! Access tokens for the data plane, the dashboard and the read API.
 //!
 //! * A token is `tgk_` + 64 hex digits (256 random bits), printed once by
-//!   `tollgate-ledger tokens create`; the database keeps only its SHA-256.
+//!   `tollgate-ledger tokens create`; the database keeps only its SHA-256, and a
+//!   presented token is found by its hash (so no comparison of secrets can leak timing).
 //! * Roles: `admin` and `finance` see every team; `team` sees only its team (other
-//!   teams' data is 403, lists are filtered, spend queries get its `team=` filter).
+//!   teams' data is 403, lists are filtered, spend queries get its `team=` filter);
+//!   `ingest` is the data plane's (Envoy's filter): it writes events and takes leases,
+//!   and reads nothing else.
 //! * A token is sent as `Authorization: Bearer <token>` or, from the dashboard, in the
 //!   `tollgate_token` cookie (HttpOnly, SameSite=Strict) set by `POST /v1/session`.
 //!
@@ -11,13 +14,12 @@
 //!
 //! | route | token |
 //! | --- | --- |
-//! | `POST /v1/events`, `POST /v1/leases`, `/healthz`, `/openapi.json`, `/`, `/assets/*` | never: machine endpoints on loopback or the mesh, and a page without data |
-//! | `/v1/insights/*`, `GET /v1/session` | always |
-//! | `GET /v1/spend`, `/v1/events`, `/v1/export`, `/v1/wallets*`, `/v1/budgets`, `/v1/alerts`, `/v1/rejected-events` | with `serve --require-tokens` |
-//! | `POST /v1/wallets/{team}/allocations`, `POST /v1/wallets/{team}/holds/{lease}/resolve` | with `--require-tokens`: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
-//!
-//! `--require-tokens` is off by default so the Envoy filter, the CLI and existing
-//! deployments keep working unchanged; a ledger reachable by people should set it.
+//! | `POST /v1/events`, `POST /v1/leases` | always: an `ingest` token, as a Bearer header |
+//! | `GET /v1/policy` | always: an `ingest`, `admin` or `finance` token, as a Bearer header |
+//! | `/healthz`, `/openapi.json`, `/`, `/assets/*`, `POST /v1/session` | never: no data |
+//! | `/v1/insights/*`, `GET /v1/session`, `/v1/teams/{team}/*` actions | always |
+//! | `GET /v1/spend`, `/v1/events`, `/v1/export`, `/v1/wallets*`, `/v1/budgets`, `/v1/alerts`, `/v1/rejected-events`, ... | always, unless `serve --insecure-open-reads` (then a token, if sent, still confines a team token to its team) |
+//! | `POST /v1/wallets/{team}/allocations`, `POST /v1/wallets/{team}/holds/{lease}/resolve` | always: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -78,6 +80,8 @@ impl Principal {
             Role::Admin | Role::Finance => None,
             // A team token without a team (never written by the CLI) sees nothing.
             Role::Team => Some(self.team.as_deref().unwrap_or("\u{0}")),
+            // Refused before any read; were one to get through, it sees no team.
+            Role::Ingest => Some("\u{0}"),
         }
     }
 
@@ -156,11 +160,14 @@ pub fn lookup(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
     Open,
+    /// Only the data plane calls it: always needs an `ingest` Bearer token (reading
+    /// the policy feed, an admin or finance token will also do).
+    DataPlane,
     /// Always needs a token; the handler scopes by team.
     Dashboard,
-    /// Needs a token with --require-tokens.
+    /// Needs a token unless the ledger runs with --insecure-open-reads.
     Read(Scope),
-    /// Needs an admin/finance Bearer token with --require-tokens.
+    /// Needs an admin/finance Bearer token.
     Manage,
     /// A leader's action on the team in the path (`/v1/teams/{team}/...`): always
     /// needs a token (the dashboard's cookie will do: it is `SameSite=Strict` and the
@@ -184,6 +191,8 @@ enum Scope {
 fn access(method: &Method, path: &str) -> Access {
     let get = method == Method::GET || method == Method::HEAD;
     match path {
+        "/v1/events" | "/v1/leases" if method == Method::POST => Access::DataPlane,
+        "/v1/policy" if get => Access::DataPlane,
         _ if path.starts_with("/v1/insights/") => Access::Dashboard,
         "/v1/session" if get => Access::Dashboard,
         "/v1/events" | "/v1/spend" | "/v1/export" if get => Access::Read(Scope::QueryTeam),
@@ -209,32 +218,92 @@ fn access(method: &Method, path: &str) -> Access {
     }
 }
 
+impl Access {
+    /// The `access` label of refusals in the ledger's metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Access::Open => "open",
+            Access::DataPlane => "data_plane",
+            Access::Dashboard => "dashboard",
+            Access::Read(_) => "read",
+            Access::Manage => "manage",
+            Access::Act => "action",
+        }
+    }
+}
+
+/// A refusal of authentication (401), counted by route class and reason.
+fn refuse(access: Access, reason: &'static str, message: &str) -> Response {
+    crate::metrics::METRICS.auth_refused(access.label(), reason);
+    unauthorized(message)
+}
+
+fn wrong_role(access: Access, message: &str) -> Response {
+    crate::metrics::METRICS.auth_refused(access.label(), "role");
+    ApiError::new(StatusCode::FORBIDDEN, "permission_error", message).into_response()
+}
+
 /// The middleware: checks the token where one is needed and hands the handlers a
 /// [`Principal`] (as a request extension).
 pub async fn require(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let access = access(req.method(), req.uri().path());
     let needed = match access {
-        Access::Open => false,
-        Access::Dashboard | Access::Act => true,
-        Access::Read(_) | Access::Manage => state.require_tokens,
+        Access::Open => return next.run(req).await,
+        Access::DataPlane | Access::Dashboard | Access::Act | Access::Manage => true,
+        Access::Read(_) => state.require_tokens,
     };
-    if !needed {
-        return next.run(req).await;
-    }
-    let allow_cookie = access != Access::Manage;
+    // Bearer only where a cross-site request must not be able to spend the cookie.
+    let allow_cookie = !matches!(access, Access::Manage | Access::DataPlane);
     let Some(token) = presented_token(req.headers(), allow_cookie) else {
-        return unauthorized(
-            "a token is required: send 'Authorization: Bearer <token>' or sign in on the dashboard",
+        if !needed {
+            // --insecure-open-reads, and no token sent.
+            return next.run(req).await;
+        }
+        return refuse(
+            access,
+            "missing",
+            if access == Access::DataPlane {
+                "this endpoint is for the data plane: send 'Authorization: Bearer <ingest token>' \
+                 (Envoy's filter reads it from TOLLGATE_LEDGER_TOKEN)"
+            } else {
+                "a token is required: send 'Authorization: Bearer <token>' or sign in on the dashboard"
+            },
         );
     };
     let store = state.store.clone();
     let principal = match tokio::task::spawn_blocking(move || lookup(store.as_ref(), &token)).await
     {
         Ok(Ok(Some(p))) => p,
-        Ok(Ok(None)) => return unauthorized("unknown or revoked token"),
+        Ok(Ok(None)) if access == Access::DataPlane => {
+            return refuse(
+                access,
+                "unknown",
+                "unknown or revoked token: this endpoint needs a live ingest token",
+            )
+        }
+        Ok(Ok(None)) => return refuse(access, "unknown", "unknown or revoked token"),
         Ok(Err(e)) => return ApiError::from(e).into_response(),
         Err(_) => return ApiError::internal("token check failed").into_response(),
     };
+    if access == Access::DataPlane {
+        let reader =
+            req.method() == Method::GET && matches!(principal.role, Role::Admin | Role::Finance);
+        if principal.role != Role::Ingest && !reader {
+            return wrong_role(
+                access,
+                "this endpoint is for the data plane: it needs an ingest token \
+                 (`tollgate-ledger tokens create --role ingest`)",
+            );
+        }
+        req.extensions_mut().insert(principal);
+        return next.run(req).await;
+    }
+    if principal.role == Role::Ingest {
+        return wrong_role(
+            access,
+            "an ingest token writes events and takes leases only; reads and actions need an admin, finance or team token",
+        );
+    }
     let own = principal.confined_to().map(str::to_string);
     match access {
         Access::Manage if own.is_some() => {
@@ -417,8 +486,9 @@ mod tests {
 
     #[test]
     fn routes_are_classified() {
-        assert_eq!(access(&Method::POST, "/v1/events"), Access::Open);
-        assert_eq!(access(&Method::POST, "/v1/leases"), Access::Open);
+        assert_eq!(access(&Method::POST, "/v1/events"), Access::DataPlane);
+        assert_eq!(access(&Method::POST, "/v1/leases"), Access::DataPlane);
+        assert_eq!(access(&Method::GET, "/v1/policy"), Access::DataPlane);
         assert_eq!(access(&Method::GET, "/healthz"), Access::Open);
         assert_eq!(access(&Method::GET, "/"), Access::Open);
         assert_eq!(access(&Method::GET, "/assets/app.js"), Access::Open);

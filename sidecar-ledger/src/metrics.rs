@@ -32,6 +32,14 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+/// A refused credential: the class of route (`data_plane`, `read`, `manage`,
+/// `dashboard`, `action`) and why (`missing`, `unknown`, `role`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabel {
+    pub access: &'static str,
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TeamLabel {
     pub team: String,
@@ -58,6 +66,8 @@ pub struct Metrics {
     pub lease_granted_nanos: Counter,
     /// Configuration reloads by result: ok, invalid, error (the previous config stays).
     pub config_reloads: Family<ResultLabel, Counter>,
+    /// Requests refused for their credential (401, or 403 for a token of the wrong role).
+    pub auth_refusals: Family<AuthLabel, Counter>,
     // Read from the store at scrape time.
     wallet_allocated: Family<TeamLabel, Gauge>,
     wallet_spent: Family<TeamLabel, Gauge>,
@@ -84,6 +94,7 @@ impl Metrics {
             leases: Family::default(),
             lease_granted_nanos: Counter::default(),
             config_reloads: Family::default(),
+            auth_refusals: Family::default(),
             wallet_allocated: Family::default(),
             wallet_spent: Family::default(),
             wallet_leased: Family::default(),
@@ -128,6 +139,11 @@ impl Metrics {
             "config_reloads",
             "Configuration file reloads by result: ok, invalid (file rejected), error (store failure); on invalid and error the previous configuration stays in force",
             m.config_reloads.clone(),
+        );
+        registry.register(
+            "auth_refusals",
+            "Requests refused for their credential, by route class (data_plane, read, manage, dashboard, action) and reason (missing, unknown, role)",
+            m.auth_refusals.clone(),
         );
         registry.register(
             "wallet_allocated_nanodollars",
@@ -194,6 +210,12 @@ impl Metrics {
         if granted_nanos > 0 {
             self.lease_granted_nanos.inc_by(granted_nanos as u64);
         }
+    }
+
+    pub fn auth_refused(&self, access: &'static str, reason: &'static str) {
+        self.auth_refusals
+            .get_or_create(&AuthLabel { access, reason })
+            .inc();
     }
 
     pub fn config_reload(&self, result: &'static str) {

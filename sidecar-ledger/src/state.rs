@@ -16,8 +16,9 @@ pub struct AppState {
     pub lease_ttl_ms: i64,
     /// Billing budgets from the config (replaced when the config is reloaded).
     pub budgets: Arc<crate::config_reload::Shared<Vec<tollgate_core::config::BudgetDef>>>,
-    /// `serve --require-tokens`: reads of spend, wallets and budgets need a token
-    /// (the dashboard's `/v1/insights/*` always do; see `crate::auth`).
+    /// Reads of spend, events, wallets and budgets need a token (the default; off only
+    /// with `serve --insecure-open-reads`). The dashboard's `/v1/insights/*`, actions
+    /// and the data plane's writes always do; see `crate::auth`.
     pub require_tokens: bool,
     /// Who may read `GET /metrics`, and where it is served.
     pub metrics: MetricsAccess,

@@ -114,3 +114,24 @@ pub const UNDO_AFTER_SCHEMA_7: &str = "ALTER TABLE events DROP COLUMN cache_writ
     ALTER TABLE leases DROP COLUMN resolved_by;
     ALTER TABLE leases DROP COLUMN resolution;
     DROP TABLE delivery_gaps;";
+
+/// Creates a token of `role` in `store` and returns its `Authorization` header value.
+pub fn bearer(
+    store: &dyn crate::store::Store,
+    role: crate::store::tokens::Role,
+    team: Option<&str>,
+) -> String {
+    let token = crate::auth::generate_token().unwrap();
+    store
+        .create_token(
+            &crate::store::tokens::NewToken {
+                name: format!("test {}", role.as_str()),
+                role,
+                team: team.map(str::to_string),
+                sha256: crate::auth::hash_token(&token),
+            },
+            1,
+        )
+        .unwrap();
+    format!("Bearer {token}")
+}

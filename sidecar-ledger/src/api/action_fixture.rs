@@ -24,16 +24,27 @@ pub struct Fixture {
 }
 
 pub fn fixture() -> Fixture {
+    fixture_with(false)
+}
+
+/// As [`fixture`], with reads needing a token (`serve`'s default) if `require_tokens`,
+/// and the config's billing budgets in force.
+pub fn fixture_with(require_tokens: bool) -> Fixture {
     let dir = TempDir::new();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("ledger.sqlite3")).unwrap());
     let text = include_str!("../../../examples/tollgate.yaml");
     let config = crate::config_file::parse(text).unwrap().config;
+    let budgets = if require_tokens {
+        config.budgets.clone()
+    } else {
+        Vec::new()
+    };
     let app = router_with(AppState {
         store: store.clone(),
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
-        budgets: crate::config_reload::Shared::new(Vec::new()),
-        require_tokens: false,
+        budgets: crate::config_reload::Shared::new(budgets),
+        require_tokens,
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(Some(config)),
     });

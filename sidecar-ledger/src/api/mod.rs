@@ -4,6 +4,8 @@
 //! `crate::error`, `crate::clock`), so nothing here is imported back.
 
 #[cfg(test)]
+mod access_tests;
+#[cfg(test)]
 mod action_fixture;
 mod allocation_requests;
 #[cfg(test)]

@@ -41,7 +41,11 @@ async fn a_team_lead_changes_only_their_own_team_and_every_change_names_its_auth
     let (status, _) = f
         .get("/v1/teams/team_engineering/policy", Some(&lead))
         .await;
-    assert_eq!(status, StatusCode::OK, "reads follow --require-tokens");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a team token reads its own team only, even with open reads"
+    );
 
     let (status, body) = f
         .change("team_support", Some(&lead), pause_workflow("draft-reply"))
@@ -157,25 +161,35 @@ async fn a_retried_change_with_its_idempotency_key_is_made_once() {
 async fn envoy_polls_one_versioned_document_and_gets_304_until_it_changes() {
     let f = fixture();
     let admin = f.token("ops", Role::Admin, None);
-    let (status, body) = f.get("/v1/policy", None).await;
+    let envoy = f.token("envoy", Role::Ingest, None);
+    let support = f.token("support lead", Role::Team, Some("team_support"));
+    // Every team's policy: the data plane's feed, not a team's read.
+    assert_eq!(f.get("/v1/policy", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        f.get("/v1/policy", Some(&support)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(f.get("/v1/policy", Some(&admin)).await.0, StatusCode::OK);
+    let envoy = Some(envoy.as_str());
+    let (status, body) = f.get("/v1/policy", envoy).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"version": 0, "teams": {}}));
-    let (status, _) = f.get("/v1/policy?after=0", None).await;
+    let (status, _) = f.get("/v1/policy?after=0", envoy).await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
 
     let (_, made) = f
         .change("team_support", Some(&admin), pause_workflow("draft-reply"))
         .await;
     let version = made["change"]["id"].as_i64().unwrap();
-    let (status, body) = f.get("/v1/policy?after=0", None).await;
+    let (status, body) = f.get("/v1/policy?after=0", envoy).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["version"], version);
     assert_eq!(
         body["teams"]["team_support"]["pauses"][0]["scope"],
         json!({"kind": "workflow", "value": "draft-reply"})
     );
-    let (status, _) = f.get(&format!("/v1/policy?after={version}"), None).await;
+    let (status, _) = f.get(&format!("/v1/policy?after={version}"), envoy).await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
-    let (status, body) = f.get("/v1/policy?after=soon", None).await;
+    let (status, body) = f.get("/v1/policy?after=soon", envoy).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

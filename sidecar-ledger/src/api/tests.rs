@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::router;
+use crate::store::tokens::Role;
 use crate::store::SqliteStore;
 use crate::test_util::{event, event_json, TempDir};
 use tollgate_core::event::{ApiKind, CacheStatus, CostEvent};
@@ -21,6 +22,8 @@ const DAY: i64 = 24 * HOUR;
 
 struct Ledger {
     app: Router,
+    /// The data plane's `Authorization` header.
+    ingest: String,
     /// The data directory, when this ledger owns it.
     _dir: Option<TempDir>,
 }
@@ -36,8 +39,10 @@ impl Ledger {
     /// A ledger on an existing data directory; dropping it closes the database.
     fn at(dir: &TempDir) -> Self {
         let store = SqliteStore::open(&dir.path().join("ledger.sqlite3")).unwrap();
+        let ingest = crate::test_util::bearer(&store, Role::Ingest, None);
         Ledger {
             app: router(Arc::new(store)),
+            ingest,
             _dir: None,
         }
     }
@@ -61,6 +66,7 @@ impl Ledger {
     async fn post_raw(&self, body: impl Into<Body>) -> (StatusCode, Value) {
         let req = Request::post("/v1/events")
             .header("content-type", "application/json")
+            .header("authorization", &self.ingest)
             .body(body.into())
             .unwrap();
         let (status, text) = self.send(req).await;

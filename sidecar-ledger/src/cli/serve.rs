@@ -41,11 +41,20 @@ pub struct ServeArgs {
     /// How often budgets are evaluated and alert webhooks retried, in ms.
     #[arg(long, default_value_t = 5_000)]
     budget_check_ms: u64,
-    /// Require an access token (`tokens create`) for reads of spend, events, wallets,
-    /// budgets and alerts, and an admin/finance token for wallet allocations. The
-    /// dashboard's data always needs one; ingest, leases and health never do.
-    #[arg(long, env = "TOLLGATE_REQUIRE_TOKENS")]
+    /// Accepted for compatibility: reads need a token by default (see
+    /// --insecure-open-reads).
+    #[arg(long, env = "TOLLGATE_REQUIRE_TOKENS", hide = true)]
     require_tokens: bool,
+    /// FOR LOCAL EXPERIMENTS ONLY: serve reads of spend, events, exports, wallets,
+    /// budgets and alerts to anyone who can reach the ledger, without a token (a token
+    /// that is sent still confines a team token to its team). The dashboard, wallet
+    /// changes and the data plane's writes still need their tokens.
+    #[arg(
+        long,
+        env = "TOLLGATE_INSECURE_OPEN_READS",
+        conflicts_with = "require_tokens"
+    )]
+    insecure_open_reads: bool,
     /// Require a token for `GET /metrics` (`Authorization: Bearer <token>`; Prometheus:
     /// `authorization.credentials_file`). FILE holds the token, at least 16 characters.
     /// Without it /metrics is open, like /healthz.
@@ -124,6 +133,12 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())??
     };
     tracing::info!(db, schema_version, "ledger database open");
+    if args.insecure_open_reads {
+        tracing::warn!(
+            "INSECURE: --insecure-open-reads: every team's spend, events and exports can be read \
+             by anyone who reaches this ledger, without a token; use it for local experiments only"
+        );
+    }
     let live = match &args.config {
         Some(config) => {
             // Blocking store calls, off the async workers.
@@ -190,7 +205,7 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         store,
         lease_ttl_ms: args.lease_ttl_ms,
         budgets: live.budgets.clone(),
-        require_tokens: args.require_tokens,
+        require_tokens: !args.insecure_open_reads,
         metrics,
         config: live.config.clone(),
     };

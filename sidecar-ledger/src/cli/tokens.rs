@@ -41,6 +41,9 @@ enum RoleArg {
     Finance,
     /// One team (`--team`).
     Team,
+    /// The data plane: Envoy's filter sends it (environment variable
+    /// `TOLLGATE_LEDGER_TOKEN`) to write cost events and take credit leases.
+    Ingest,
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,13 +89,14 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
                 RoleArg::Admin => Role::Admin,
                 RoleArg::Finance => Role::Finance,
                 RoleArg::Team => Role::Team,
+                RoleArg::Ingest => Role::Ingest,
             };
             let team = team.as_deref().map(str::trim).filter(|t| !t.is_empty());
             match (role, team) {
                 (Role::Team, None) => return Err("a team token needs --team TEAM".into()),
-                (Role::Admin | Role::Finance, Some(_)) => {
+                (Role::Admin | Role::Finance | Role::Ingest, Some(_)) => {
                     return Err(
-                        "--team is only for --role team (admin and finance see every team)".into(),
+                        "--team is only for --role team (admin, finance and ingest tokens are not per team)".into(),
                     )
                 }
                 _ => {}

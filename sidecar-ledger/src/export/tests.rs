@@ -28,6 +28,8 @@ const MIN: i64 = 60_000;
 
 struct Ledger {
     app: Router,
+    /// The data plane's `Authorization` header.
+    ingest: String,
     _dir: TempDir,
 }
 
@@ -35,8 +37,10 @@ impl Ledger {
     fn new() -> Self {
         let dir = TempDir::new();
         let store = SqliteStore::open(&dir.path().join("ledger.sqlite3")).unwrap();
+        let ingest = crate::test_util::bearer(&store, crate::store::tokens::Role::Ingest, None);
         Ledger {
             app: router(Arc::new(store)),
+            ingest,
             _dir: dir,
         }
     }
@@ -79,6 +83,7 @@ impl Ledger {
         for batch in events.chunks(500) {
             let req = Request::post("/v1/events")
                 .header("content-type", "application/json")
+                .header("authorization", &self.ingest)
                 .body(Body::from(serde_json::to_string(batch).unwrap()))
                 .unwrap();
             let (status, _, body) = self.send(req).await;

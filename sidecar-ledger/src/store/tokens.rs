@@ -13,6 +13,9 @@ pub enum Role {
     Finance,
     /// One team's spend only.
     Team,
+    /// The data plane (Envoy's filter): writes cost events and takes credit leases;
+    /// reads nothing else.
+    Ingest,
 }
 
 impl Role {
@@ -21,6 +24,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Finance => "finance",
             Role::Team => "team",
+            Role::Ingest => "ingest",
         }
     }
 
@@ -29,6 +33,7 @@ impl Role {
             "admin" => Some(Role::Admin),
             "finance" => Some(Role::Finance),
             "team" => Some(Role::Team),
+            "ingest" => Some(Role::Ingest),
             _ => None,
         }
     }

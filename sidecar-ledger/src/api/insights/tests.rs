@@ -164,7 +164,7 @@ async fn insights_always_need_a_token_and_team_tokens_see_only_their_team() {
 }
 
 #[tokio::test]
-async fn machine_endpoints_stay_open_and_reads_are_open_without_the_flag() {
+async fn with_insecure_open_reads_reads_are_open_and_writes_still_need_tokens() {
     let f = fixture(false);
     for uri in [
         "/healthz",
@@ -175,18 +175,21 @@ async fn machine_endpoints_stay_open_and_reads_are_open_without_the_flag() {
     ] {
         assert_eq!(f.get(uri, None).await.0, StatusCode::OK, "{uri}");
     }
-    let (s, _, _) = f
-        .call(
-            Request::post("/v1/events")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(format!(
-                    "[{}]",
-                    event_json("x1", 1_000, "team_a", 5)
-                )))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    // The data plane's writes need an ingest token even with open reads.
+    let post = |token: Option<&str>| {
+        let mut req = Request::post("/v1/events").header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        req.body(Body::from(format!(
+            "[{}]",
+            event_json("x1", 1_000, "team_a", 5)
+        )))
+        .unwrap()
+    };
+    assert_eq!(f.call(post(None)).await.0, StatusCode::UNAUTHORIZED);
+    let ingest = f.token(Role::Ingest, None);
+    assert_eq!(f.call(post(Some(&ingest))).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -194,18 +197,9 @@ async fn require_tokens_scopes_the_existing_reads() {
     let f = fixture(true);
     let support = f.token(Role::Team, Some("team_support"));
     let admin = f.token(Role::Admin, None);
-    // Still open: ingest, health, the page.
+    // Still open: health, the page.
     assert_eq!(f.get("/healthz", None).await.0, StatusCode::OK);
     assert_eq!(f.get("/", None).await.0, StatusCode::OK);
-    let (s, _, _) = f
-        .call(
-            Request::post("/v1/events")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from("[]"))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
     // Reads need a token now.
     for uri in [
         "/v1/spend",
