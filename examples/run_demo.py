@@ -62,15 +62,14 @@ def main() -> int:
         demo_traffic(stack)
         time.sleep(1.0)  # let the flusher deliver the demo events
         spend = stack.ledger_get("/v1/spend", group_by="team", **{"from": int(time.time() * 1000) - 3_600_000})
-        token = subprocess.run(
-            [ledger_bin, "tokens", "create", "--role", "admin", "--name", f"make-run-{int(time.time())}",
-             "--data-dir", str(ROOT / "data")],
-            check=True, capture_output=True, text=True).stdout.strip().split()[-1]
+        # Made by the harness for this run; reads need a token (the ledger's default).
+        token = stack.admin_token
         print()
         print("Tollgate is up.")
         print(f"  Dashboard:           http://{stack.ledger}/#token={token}  (admin token, shown once)")
         print(f"  Ledger API (OpenAPI): http://{stack.ledger}/openapi.json")
-        print(f"  Spend by team:       http://{stack.ledger}/v1/spend?group_by=team")
+        print(f"  Spend by team:       curl -s -H 'Authorization: Bearer {token}' "
+              f"'http://{stack.ledger}/v1/spend?group_by=team'")
         print(f"  Envoy (clients):     http://{stack.envoy}/v1  (OpenAI SDK base_url)")
         print(f"  Envoy admin:         http://{stack.envoy_admin}/stats?filter=tollgate")
         print(f"  Logs:                {work}")
@@ -83,7 +82,8 @@ def main() -> int:
         print(f"  python -c \"import openai; c = openai.OpenAI(base_url='http://{stack.envoy}/v1', "
               "api_key='kt_cg_support_prod'); print(c.chat.completions.create(model='gpt-4o-mini', "
               "messages=[{'role': 'user', 'content': 'hi'}]).choices[0].message.content)\"")
-        print(f"  curl -s 'http://{stack.ledger}/v1/spend?group_by=team,model' | python -m json.tool")
+        print(f"  curl -s -H 'Authorization: Bearer {token}' "
+              f"'http://{stack.ledger}/v1/spend?group_by=team,model' | python -m json.tool")
         print()
         print("Ctrl-C stops everything.", flush=True)
         while not stop["now"]:

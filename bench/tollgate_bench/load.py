@@ -13,6 +13,10 @@ import threading
 import time
 
 from .accounting import OTHER_THREADS
+from .processes import harness
+
+# The data plane's token, which every ledger the bench starts accepts (tests/harness).
+INGEST_HEADERS = harness.ingest_headers()
 from .log import log
 
 DAY_MS = 86_400_000
@@ -144,7 +148,8 @@ def ingest(ledger: str, factory: EventFactory, *, total: int, batch: int, sender
                 if body is None or state["error"] or time.monotonic() > deadline:
                     return
                 t = time.monotonic()
-                conn.request("POST", "/v1/events", body=body, headers={"Content-Type": "application/json"})
+                conn.request("POST", "/v1/events", body=body,
+                             headers={"Content-Type": "application/json", **INGEST_HEADERS})
                 resp = conn.getresponse()
                 data = resp.read()
                 dt = time.monotonic() - t

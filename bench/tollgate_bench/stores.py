@@ -31,7 +31,7 @@ class SqliteQueryStore:
     def cpu_s(self) -> float:  # the database is inside the ledger process
         return 0.0
 
-    def counts(self, addr: str) -> dict:
+    def counts(self, addr: str, auth: dict) -> dict:
         con = sqlite3.connect(f"file:{self.data / 'ledger.sqlite3'}?mode=ro", uri=True)
         counts = {
             "events": con.execute("SELECT COUNT(*) FROM events").fetchone()[0],
@@ -83,12 +83,12 @@ class PostgresQueryStore:
     def sql(self, query: str) -> list[str]:
         return self.pg.psql(self.DB, query).split("|")
 
-    def counts(self, addr: str) -> dict:
+    def counts(self, addr: str, auth: dict) -> dict:
         # The ledger folds the last events into the rollups at its next read of them (not
         # on a timer): one unrecorded read does that, so the counts include every event.
         pending = int(self.sql("SELECT COUNT(*) FROM rollup_pending")[0])
         requests.get(f"http://{addr}/v1/spend", params={"group_by": "team", "from": 0, "to": 1},
-                     timeout=600).raise_for_status()
+                     headers=auth, timeout=600).raise_for_status()
         events, first, last = self.sql("SELECT COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM events")
         tables = dict(zip(ROLLUP_TABLES, (int(n) for n in self.sql(
             "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t})" for t in ROLLUP_TABLES)))))

@@ -18,6 +18,7 @@ mod flusher;
 mod host;
 mod ids;
 mod lane_health;
+mod ledger_auth;
 mod metrics;
 mod policy_sync;
 mod request_flow;

@@ -68,11 +68,13 @@ fn my_turn(now_ms: i64) -> bool {
 fn ask(rt: &Runtime) {
     let sink = &rt.config.events;
     let path = format!("/v1/policy?after={}", rt.policy.borrow().version);
-    let headers = vec![
-        (":method", "GET"),
-        (":path", path.as_str()),
-        (":authority", sink.ledger_authority.as_str()),
-    ];
+    let headers = crate::ledger_auth::headers(
+        "GET",
+        &path,
+        &sink.ledger_authority,
+        rt.ledger_authorization.as_deref(),
+        false,
+    );
     let timeout = Duration::from_millis(u64::from(sink.ledger_timeout_ms));
     match hostcalls::dispatch_http_call(&sink.ledger_cluster, headers, None, vec![], timeout) {
         Ok(token) => rt.policy_call.set(Some(token)),

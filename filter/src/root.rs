@@ -86,7 +86,7 @@ impl RootContext for TollgateRoot {
         };
         match root_id().as_str() {
             FLUSHER_ROOT_ID => {
-                let flusher = match Flusher::new(&config) {
+                let flusher = match Flusher::new(&config, |name| std::env::var(name).ok()) {
                     Ok(f) => f,
                     Err(e) => {
                         log::error!("tollgate flusher: {e}");

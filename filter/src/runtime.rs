@@ -29,6 +29,8 @@ pub struct Runtime {
     pub prices: PriceTable,
     /// Provider keys by environment variable name, read once at configure time.
     credentials: HashMap<String, String>,
+    /// `Bearer <ingest token>` for calls to the ledger (see `ledger_auth`).
+    pub ledger_authorization: Option<String>,
     pub metrics: Metrics,
     /// Counters labelled by team, lane, provider, cache result, outcome or reason.
     pub labelled: crate::metrics::LabelledCounters,
@@ -66,6 +68,7 @@ impl Runtime {
             .into_iter()
             .filter_map(|name| env(&name).filter(|v| !v.is_empty()).map(|v| (name, v)))
             .collect();
+        let ledger_authorization = crate::ledger_auth::authorization(&env);
         let mut teams: Vec<String> = config.groups.iter().map(|g| g.team.clone()).collect();
         teams.sort();
         teams.dedup();
@@ -77,6 +80,7 @@ impl Runtime {
             config,
             groups_by_digest,
             credentials,
+            ledger_authorization,
             metrics,
             labelled: Default::default(),
             cache_metrics,

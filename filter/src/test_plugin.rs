@@ -38,6 +38,9 @@ pub fn seed_config() -> Value {
     })
 }
 
+/// The data plane's ledger token the tests put in the environment.
+pub const LEDGER_TOKEN: &str = "tgk_test-ledger-token";
+
 /// A configured HTTP plugin on a fresh fake host.
 pub struct Plugin {
     pub root: TollgateRoot,
@@ -51,6 +54,7 @@ impl Plugin {
         fake_host::reset();
         std::env::set_var("TOLLGATE_TEST_OPENAI_KEY", "sk-openai-test");
         std::env::set_var("TOLLGATE_TEST_ANTHROPIC_KEY", "sk-ant-test");
+        std::env::set_var("TOLLGATE_LEDGER_TOKEN", LEDGER_TOKEN);
         let config: Config = serde_json::from_value(config.clone()).expect("a valid config");
         assert_eq!(config.validate(), vec![], "the test config is valid");
         let filter = FilterConfig::from_config(&config, "127.0.0.1:8080").expect("derived");

@@ -48,7 +48,7 @@ def event(id_: str, ts_ms: int, team: str, cost: int, **extra) -> dict:
 
 def post_events(url: str, events: list[dict]) -> None:
     for i in range(0, len(events), 500):
-        r = requests.post(f"{url}/v1/events", json=events[i:i + 500], timeout=30)
+        r = requests.post(f"{url}/v1/events", json=events[i:i + 500], headers=harness.ingest_headers(), timeout=30)
         r.raise_for_status()
         assert r.json()["accepted"] == len(events[i:i + 500]), r.text
 
@@ -91,7 +91,8 @@ def build(work: Path, config_path: Path) -> dict:
                                       http_status=403, reason="paused", cache="off")])
     # An Envoy that took credit and stopped without reporting: its lease expires unclosed.
     lease = requests.post(f"{url}/v1/leases", json={"instance": "e2e-stopped-envoy", "team": "team_support",
-                                                    "want_nanos": HOLD_NANOS}, timeout=10)
+                                                    "want_nanos": HOLD_NANOS},
+                          headers=harness.ingest_headers(), timeout=10)
     assert lease.status_code == 200, lease.text
     # Its lease ends unclosed: wait until the credit is held, so every test sees one wallet.
     admin = {"Authorization": f"Bearer {tokens['admin']}"}

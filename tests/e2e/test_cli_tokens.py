@@ -34,10 +34,10 @@ def ledger(tmp_path_factory):
     lead = run("tokens", "create", "--role", "team", "--team", "team_a", "--name", "lead",
                "--data-dir", str(data)).stdout.strip()
     assert admin.startswith("tgk_") and lead.startswith("tgk_")
-    proc, addr = harness.start_ledger(work, data, extra=["--require-tokens"])
+    proc, addr = harness.start_ledger(work, data)  # reads need a token by default
     url = f"http://{addr}"
     try:
-        # Posting events stays open to the mesh.
+        # Only the data plane posts events: with its ingest token.
         event = {
             "id": "cli-1", "ts_ms": H0 + 1000, "consumer_group": "a", "team": "team_a", "api": "chat_completions",
             "provider": "openai", "lane": "openai-gpt4o-mini", "model_requested": "gpt-4o-mini",
@@ -47,7 +47,10 @@ def ledger(tmp_path_factory):
             "http_status": 200, "latency_ms": 12, "stream": False, "cache": "miss", "cost_avoided_nanos": 0,
             "premium": False, "premium_approved": False,
         }
-        r = requests.post(f"{url}/v1/events", json=[event], timeout=10)
+        for headers in ({}, harness.bearer(admin)):
+            r = requests.post(f"{url}/v1/events", json=[event], headers=headers, timeout=10)
+            assert r.status_code in (401, 403), r.text
+        r = requests.post(f"{url}/v1/events", json=[event], headers=harness.ingest_headers(), timeout=10)
         assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
         yield {"url": url, "admin": admin, "lead": lead, "work": work}
     finally:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+import stack as harness
 from dashboard_board import (ARTIFACTS, FLAT, FLAT_COST, HOLD_NANOS, REFUSED_DAYS, ZONE, api, event, post_events,
                              preset_range, show, sign_in, today, wait_ready)
 
@@ -184,7 +185,7 @@ def check_views(board, b, team: str | None, token: str, rng: dict) -> dict:
 
 # ---- access ------------------------------------------------------------------------------
 
-def test_no_token_no_data_while_machine_endpoints_stay_open(board):
+def test_no_token_no_data_and_the_data_plane_endpoints_need_its_token(board):
     url = board["url"]
     for path in ["/v1/insights/teams", "/v1/insights/budget", "/v1/insights/drivers", "/v1/insights/wallet",
                  "/v1/insights/live", "/v1/session", "/v1/spend", "/v1/wallets", "/v1/budgets", "/v1/events",
@@ -196,7 +197,14 @@ def test_no_token_no_data_while_machine_endpoints_stay_open(board):
     assert r.status_code == 401
     assert requests.get(url + "/healthz", timeout=10).json() == {"status": "ok"}
     assert requests.get(url + "/openapi.json", timeout=10).status_code == 200
-    assert requests.post(url + "/v1/events", json=[], timeout=10).status_code == 200
+    # The data plane's endpoints answer its ingest token only.
+    ask = {"instance": "e2e", "team": "team_finance", "want_nanos": 0}
+    assert requests.post(url + "/v1/events", json=[], timeout=10).status_code == 401
+    assert requests.post(url + "/v1/leases", json=ask, timeout=10).status_code == 401
+    ingest = harness.ingest_headers()
+    assert requests.post(url + "/v1/events", json=[], headers=ingest, timeout=10).status_code == 200
+    lease = requests.post(url + "/v1/leases", json=ask, headers=ingest, timeout=10)
+    assert lease.status_code == 200, lease.text
 
 
 def test_a_team_token_sees_only_its_team(board):

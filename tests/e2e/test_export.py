@@ -48,8 +48,11 @@ class Ledger:
 
     def __init__(self, data_dir: Path, log_path: Path):
         self.log_path = log_path
+        # Reads need a token: an admin one, made on the store before the ledger starts.
+        self.admin = harness.create_token("admin", data_dir=data_dir)
         self.proc = subprocess.Popen(
-            [str(ledger_bin()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            [str(ledger_bin()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
+             "--ingest-token-file", str(harness.ingest_token_file())],
             stdout=subprocess.PIPE,
             stderr=open(log_path, "ab"),
         )
@@ -77,7 +80,7 @@ class Ledger:
         raise RuntimeError(f"ledger did not announce its address; stdout={buf!r}\n{self.log_path.read_text()}")
 
     def spend(self, **params) -> dict:
-        r = requests.get(f"{self.base}/v1/spend", params=params, timeout=10)
+        r = requests.get(f"{self.base}/v1/spend", params=params, headers=harness.bearer(self.admin), timeout=10)
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -154,7 +157,8 @@ def dataset() -> list[dict]:
 
 def run_export(ledger: Ledger, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(ledger_bin()), "export", "--ledger", ledger.base, "--from", FROM, "--to", TO, *args],
+        [str(ledger_bin()), "export", "--ledger", ledger.base, "--token", ledger.admin, "--from", FROM, "--to", TO,
+         *args],
         capture_output=True,
         timeout=60,
     )
@@ -194,7 +198,8 @@ def totals(grain: str, fmt: str, text: str) -> tuple[dict, dict]:
 def test_cli_exports_reconcile_with_spend_to_the_nanodollar(ledger, tmp_path):
     events = dataset()
     for i in range(0, len(events), 400):
-        r = requests.post(f"{ledger.base}/v1/events", json=events[i:i + 400], timeout=10)
+        r = requests.post(f"{ledger.base}/v1/events", json=events[i:i + 400], headers=harness.ingest_headers(),
+                          timeout=10)
         assert r.status_code == 200 and r.json()["rejected"] == [], r.text
 
     spend_team = {r["key"]["team"]: r["cost_nanos"] for r in ledger.spend(**{"from": FROM, "to": TO, "group_by": "team"})["rows"]}

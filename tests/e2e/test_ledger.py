@@ -34,8 +34,11 @@ class Ledger:
 
     def __init__(self, data_dir: Path, log_path: Path):
         self.log_path = log_path
+        # Reads need a token: an admin one, made on the store before the ledger starts.
+        self.admin = harness.create_token("admin", data_dir=data_dir)
         self.proc = subprocess.Popen(
-            [str(ledger_bin()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            [str(ledger_bin()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
+             "--ingest-token-file", str(harness.ingest_token_file())],
             stdout=subprocess.PIPE,
             stderr=open(log_path, "ab"),
         )
@@ -67,12 +70,12 @@ class Ledger:
         return self.log_path.read_text(errors="replace")
 
     def post(self, events, expect: int = 200) -> dict:
-        r = requests.post(f"{self.base}/v1/events", json=events, timeout=10)
+        r = requests.post(f"{self.base}/v1/events", json=events, headers=harness.ingest_headers(), timeout=10)
         assert r.status_code == expect, r.text
         return r.json()
 
     def get(self, path: str, expect: int = 200, **params) -> dict:
-        r = requests.get(f"{self.base}{path}", params=params, timeout=10)
+        r = requests.get(f"{self.base}{path}", params=params, headers=harness.bearer(self.admin), timeout=10)
         assert r.status_code == expect, r.text
         assert r.headers["content-type"].startswith("application/json")
         return r.json()
@@ -189,7 +192,8 @@ def test_errors_are_json_400s(ledger):
     assert err["type"] == "invalid_request_error" and "planet" in err["message"]
     err = ledger.get("/v1/spend", expect=400, **{"from": "tomorrow"})["error"]
     assert "'from'" in err["message"]
-    r = requests.post(f"{ledger.base}/v1/events", data=b'{"not": "an array"}', timeout=10)
+    r = requests.post(f"{ledger.base}/v1/events", data=b'{"not": "an array"}', headers=harness.ingest_headers(),
+                      timeout=10)
     assert r.status_code == 400 and "JSON array" in r.json()["error"]["message"]
 
 

@@ -64,7 +64,7 @@ def stored_ids(stack) -> set[str]:
     """Ids of every event the ledger stored (its per-request export)."""
     r = requests.get(f"http://{stack.ledger}/v1/export",
                      params={"from": "2020-01-01", "to": "2100-01-01", "grain": "request", "format": "jsonl"},
-                     timeout=60)
+                     headers=stack.admin_headers, timeout=60)
     r.raise_for_status()
     return {json.loads(line)["id"] for line in r.text.splitlines() if line.strip()}
 
@@ -124,7 +124,8 @@ def test_a_crash_loses_at_most_the_last_flush_interval_and_the_wallet_holds_it(t
         # An operator who knows the events are gone releases the hold.
         for h in w["holds"]:
             r = requests.post(f"http://{stack.ledger}/v1/wallets/{TEAM}/holds/{h['lease_id']}/resolve",
-                              json={"actor": "ops", "reason": "envoy crashed; buffer lost"}, timeout=10)
+                              json={"actor": "ops", "reason": "envoy crashed; buffer lost"},
+                              headers=stack.admin_headers, timeout=10)
             assert r.status_code == 200, r.text
             assert r.json()["released"]["held_nanos"] == h["held_nanos"]
         assert wallet(stack)["unsettled_nanos"] == 0

@@ -162,8 +162,13 @@ def test_ledger_metrics_show_ingest_leases_and_alerts(metrics_stack, traffic):
     url = f"http://{s.ledger}/metrics"
     # A duplicate and a malformed event, sent straight to the ledger.
     event = s.events()[0]
-    r = requests.post(f"http://{s.ledger}/v1/events", json=[event, {"id": "broken"}], timeout=10)
+    r = requests.post(f"http://{s.ledger}/v1/events", json=[event, {"id": "broken"}],
+                      headers=harness.ingest_headers(), timeout=10)
     assert r.json()["duplicates"] == 1 and len(r.json()["rejected"]) == 1
+    # A forged batch without the data plane's token: refused, counted, nothing stored.
+    forged = dict(event, id="forged-1", cost_nanos=400_000_000_000)
+    r = requests.post(f"http://{s.ledger}/v1/events", json=[forged], timeout=10)
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
 
     r = requests.get(url, timeout=10)
     assert r.status_code == 200
@@ -179,6 +184,9 @@ def test_ledger_metrics_show_ingest_leases_and_alerts(metrics_stack, traffic):
     assert value(samples(text, "tollgate_ledger_last_ingest_timestamp_seconds")) > time.time() - 120
     leases = samples(text, "tollgate_ledger_lease_requests_total")
     assert value(leases, result="granted") >= 2  # two teams, one lease each at least
+    refused = samples(text, "tollgate_ledger_auth_refusals_total")
+    assert value(refused, access="data_plane", reason="missing") >= 1
+    assert "forged-1" not in {e["id"] for e in s.events()}
     assert value(samples(text, "tollgate_ledger_lease_granted_nanodollars_total")) > 0
     spent = samples(text, "tollgate_ledger_wallet_spent_nanodollars")
     assert value(spent, team="team_support") == sum(

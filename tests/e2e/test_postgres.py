@@ -49,7 +49,9 @@ class Mesh:
         return addr
 
     def get(self, ledger: str, path: str, **params) -> dict:
-        r = requests.get(f"http://{ledger}{path}", params=params, timeout=10)
+        if not getattr(self, "admin", None):  # reads need a token: one on the shared database
+            self.admin = harness.create_token("admin", ledger_extra=["--database-url", self.url])
+        r = requests.get(f"http://{ledger}{path}", params=params, headers=harness.bearer(self.admin), timeout=10)
         r.raise_for_status()
         return r.json()
 
@@ -191,7 +193,8 @@ def test_a_top_up_through_one_ledger_serves_the_envoy_of_the_other(mesh):
     # Used up by the previous test; credit an expired lease hands back may still serve
     # a request or two, so spend it until the team is refused.
     assert wait_until(lambda: ask(mesh.envoys[1]).status_code == 402, timeout=10)
-    subprocess_allocate(mesh.ledgers[0], "team_support", "1.00")
+    mesh.get(mesh.ledgers[0], "/healthz")  # makes the mesh's admin token
+    subprocess_allocate(mesh.ledgers[0], "team_support", "1.00", mesh.admin)
     assert wait_until(lambda: ask(mesh.envoys[1]).status_code == 200, timeout=10)
     entries = mesh.get(mesh.ledgers[1], "/v1/wallets/team_support")["entries"]
     assert entries[0]["kind"] == "top_up" and entries[0]["actor"] == "tester"
@@ -259,12 +262,12 @@ def test_dashboard_and_tokens_work_on_postgresql(mesh):
     assert listed["e2e lead"]["revoked_ms"] is not None
 
 
-def subprocess_allocate(ledger, team, usd):
+def subprocess_allocate(ledger, team, usd, token):
     import subprocess
 
     subprocess.run(
         [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "wallet", "--ledger", f"http://{ledger}",
-         "allocate", team, "--usd", usd, "--reason", "e2e top-up", "--actor", "tester"],
+         "allocate", team, "--usd", usd, "--reason", "e2e top-up", "--actor", "tester", "--token", token],
         check=True, capture_output=True)
 
 

@@ -46,7 +46,8 @@ def start_envoy(bootstrap, work, listen):
     closes its keep-alive connections at their next response, so clients move to the
     new configuration at once instead of over the default 10-minute drain."""
     admin_path = work / "envoy.admin-address"
-    env = dict(os.environ, OPENAI_API_KEY=harness.SIM_OPENAI_KEY, ANTHROPIC_API_KEY=harness.SIM_ANTHROPIC_KEY)
+    env = dict(os.environ, OPENAI_API_KEY=harness.SIM_OPENAI_KEY, ANTHROPIC_API_KEY=harness.SIM_ANTHROPIC_KEY,
+               TOLLGATE_LEDGER_TOKEN=harness.INGEST_TOKEN)
     log_path = work / "envoy.log"
     popen = subprocess.Popen(
         [harness.envoy_binary(), "-c", str(bootstrap), "--concurrency", "2", "--base-id",
@@ -79,6 +80,10 @@ def stat(admin, name) -> int:
     return 0
 
 
+# Reads need a token: the headers of an admin token on the reload stack's ledger.
+READ: dict = {}
+
+
 @pytest.fixture(scope="module")
 def reload_stack(tmp_path_factory):
     work = tmp_path_factory.mktemp("reload")
@@ -88,6 +93,7 @@ def reload_stack(tmp_path_factory):
         config = work / "tollgate.yaml"
         config.write_text(CONFIG.read_text())
         procs["ledger"], ledger = harness.start_ledger(work, work / "data", config=config)
+        READ.update(harness.bearer(harness.create_token("admin", data_dir=work / "data")))
         listen, admin_addr = f"127.0.0.1:{free_port()}", "127.0.0.1:0"
         args = (work / "envoy.yaml", work / "xds", sim, ledger, listen, admin_addr)
         render(config, *args)
@@ -173,7 +179,7 @@ def test_new_team_lane_and_price_reach_a_running_envoy_without_dropping_requests
     assert sender.ok > before_reload + 5, "the client stopped getting answers"
     # No charge lost across the reload: every answered request's event is stored.
     def stored():
-        r = requests.get(f"http://{st['ledger']}/v1/export", timeout=30, params={
+        r = requests.get(f"http://{st['ledger']}/v1/export", timeout=30, headers=READ, params={
             "from": "2020-01-01", "to": "2100-01-01", "grain": "request", "format": "jsonl"})
         return {json.loads(line)["id"] for line in r.text.splitlines() if line.strip()}
     assert harness.wait_until(lambda: set(sender.ids) <= stored(), timeout=15), \
@@ -204,7 +210,7 @@ def test_a_new_team_with_its_own_wallet_needs_no_ledger_restart(reload_stack):
     st = reload_stack
     ledger, ledger_proc = st["ledger"], st["ledger_proc"]
     pid = ledger_proc.popen.pid
-    assert requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).status_code == 404
+    assert requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10, headers=READ).status_code == 404
 
     good = yaml.safe_load(st["config"].read_text())
     good["consumer_groups"].append({"name": "design", "api_key": DESIGN_KEY, "wallet_team_id": "team_design"})
@@ -214,11 +220,11 @@ def test_a_new_team_with_its_own_wallet_needs_no_ledger_restart(reload_stack):
     render(st["config"], *st["args"])
 
     # The ledger notices the changed file by itself (no signal, no restart).
-    assert wait_until(lambda: requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).status_code == 200)
-    w = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).json()
+    assert wait_until(lambda: requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10, headers=READ).status_code == 200)
+    w = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10, headers=READ).json()
     assert w["allocated_nanos"] == 7_500_000_000
     assert [e["kind"] for e in w["entries"]] == ["initial"]
-    budgets = requests.get(f"http://{ledger}/v1/budgets", timeout=10).json()["budgets"]
+    budgets = requests.get(f"http://{ledger}/v1/budgets", timeout=10, headers=READ).json()["budgets"]
     assert "team_design" in {b["team"] for b in budgets}
 
     # The new team is served once Envoy has the new listener, from a lease on its wallet.
@@ -234,14 +240,14 @@ def test_a_new_team_with_its_own_wallet_needs_no_ledger_restart(reload_stack):
     assert wait_until(lambda: served() is not None)
     raw = served()
     assert raw is not None and raw.http_response.status_code == 200
-    lease = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).json()
+    lease = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10, headers=READ).json()
     assert lease["leased_outstanding_nanos"] > 0
 
     # SIGHUP reloads at once; the opening allocation is not applied twice.
     ok_before = ledger_metric(ledger, "tollgate_ledger_config_reloads_total", result="ok")
     os.kill(pid, signal.SIGHUP)
     assert wait_until(lambda: ledger_metric(ledger, "tollgate_ledger_config_reloads_total", result="ok") > ok_before)
-    w = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10).json()
+    w = requests.get(f"http://{ledger}/v1/wallets/team_design", timeout=10, headers=READ).json()
     assert w["allocated_nanos"] == 7_500_000_000 and len(w["entries"]) == 1
 
     # A broken file is reported and ignored: the ledger keeps the configuration in force.
@@ -249,7 +255,7 @@ def test_a_new_team_with_its_own_wallet_needs_no_ledger_restart(reload_stack):
     st["config"].write_text(st["config"].read_text().replace("wallet_team_id: team_design", "wallet_team: team_design"))
     assert wait_until(lambda: ledger_metric(
         ledger, "tollgate_ledger_config_reloads_total", result="invalid") > invalid_before)
-    assert "team_design" in {b["team"] for b in requests.get(f"http://{ledger}/v1/budgets", timeout=10).json()["budgets"]}
+    assert "team_design" in {b["team"] for b in requests.get(f"http://{ledger}/v1/budgets", timeout=10, headers=READ).json()["budgets"]}
     assert "configuration not reloaded" in ledger_proc.log_path.read_text()
     assert DESIGN_KEY not in ledger_proc.log_path.read_text()
     st["config"].write_text(yaml.safe_dump(good))

@@ -134,7 +134,8 @@ def test_top_up_lets_the_team_through_within_seconds(wallet_stack):
     assert wait_until(lambda: spent_out(stack, stack.envoys[1]), timeout=LEASE_TTL_MS / 1000 + 10)
     subprocess.run(
         [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "wallet", "--ledger", f"http://{stack.ledger}",
-         "allocate", "team_support", "--usd", "1.00", "--reason", "e2e top-up", "--actor", "tester"],
+         "allocate", "team_support", "--usd", "1.00", "--reason", "e2e top-up", "--actor", "tester",
+         "--token", stack.admin_token],
         check=True, capture_output=True)
     started = time.time()
     assert wait_until(lambda: ask(stack.envoys[1]).status_code == 200, timeout=10)
@@ -307,7 +308,7 @@ def test_ledger_down_fails_closed_or_open_per_consumer_group(outage_stack):
     assert unchecked["cost_nanos"] == int(Decimal(opened.headers["x-tollgate-cost-usd"]) * USD)
     assert wait_until(lambda: wallet(stack)["spent_nanos"] == spent_before + unchecked["cost_nanos"])
     # Finance sees them in exports and can filter on the column.
-    rows = requests.get(f"http://{stack.ledger}/v1/export", timeout=10, params={
+    rows = requests.get(f"http://{stack.ledger}/v1/export", timeout=10, headers=stack.admin_headers, params={
         "from": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400)),
         "to": time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400)),
         "grain": "request", "format": "jsonl", "team": "team_support"}).text.splitlines()

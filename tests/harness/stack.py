@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import shutil
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,6 +25,48 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SIM_OPENAI_KEY = "sk-sim-openai"
 SIM_ANTHROPIC_KEY = "sk-sim-anthropic"
+
+# The data plane's ledger token: one per process that uses this harness, given to every
+# ledger it starts (`--ingest-token-file`) and to every Envoy (TOLLGATE_LEDGER_TOKEN).
+INGEST_TOKEN = "tgk_" + secrets.token_hex(32)
+_ingest_token_file: Path | None = None
+
+
+def ingest_token_file() -> Path:
+    """A private file holding INGEST_TOKEN (created on first use)."""
+    global _ingest_token_file
+    if _ingest_token_file is None:
+        fd, name = tempfile.mkstemp(prefix="tollgate-ingest-token-")
+        with os.fdopen(fd, "w") as f:
+            f.write(INGEST_TOKEN + "\n")
+        _ingest_token_file = Path(name)
+    return _ingest_token_file
+
+
+def ingest_headers() -> dict:
+    """The headers of a data-plane call (POST /v1/events, /v1/leases)."""
+    return {"authorization": f"Bearer {INGEST_TOKEN}"}
+
+
+def create_token(role: str = "admin", *, data_dir: Path | None = None, ledger_extra: list[str] | None = None,
+                 team: str | None = None, name: str | None = None) -> str:
+    """Creates an access token on a ledger's store (`tokens create`) and returns it. The
+    store is the PostgreSQL database of `--database-url` in ledger_extra, else data_dir."""
+    argv = [str(binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "tokens", "create", "--role", role,
+            "--name", name or f"e2e-{role}-{secrets.token_hex(4)}"]
+    extra = list(ledger_extra or [])
+    if "--database-url" in extra:
+        argv += ["--database-url", extra[extra.index("--database-url") + 1]]
+    else:
+        argv += ["--data-dir", str(data_dir)]
+    if team:
+        argv += ["--team", team]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return out.strip().split()[-1]
+
+
+def bearer(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
 
 
 def wait_until(predicate, timeout: float = 20.0) -> bool:
@@ -127,6 +170,8 @@ def start_ledger(log_dir: Path, data_dir: Path, listen: str = "127.0.0.1:0", con
     argv = [str(binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "serve", "--listen", listen, "--data-dir", str(data_dir)]
     if config:
         argv += ["--config", str(config)]
+    if "--ingest-token-file" not in (extra or []):
+        argv += ["--ingest-token-file", str(ingest_token_file())]
     return _start_announcing("ledger", argv + (extra or []), log_dir, "tollgate-ledger listening on")
 
 
@@ -141,11 +186,15 @@ def render_envoy(config: Path, out: Path, *, simulator: str, ledger: str, listen
 
 
 def start_envoy(bootstrap: Path, log_dir: Path, base_id: int, concurrency: int = 2, timeout: float = 60.0,
-                name: str = "envoy") -> tuple[Proc, str, str]:
-    """Starts Envoy; returns (proc, listener address, admin address)."""
+                name: str = "envoy", ledger_token: str | None = INGEST_TOKEN) -> tuple[Proc, str, str]:
+    """Starts Envoy; returns (proc, listener address, admin address). `ledger_token` is
+    the data plane's ledger token in Envoy's environment (None: not set)."""
     admin_path = log_dir / f"{name}.admin-address"
     admin_path.unlink(missing_ok=True)
     env = dict(os.environ, OPENAI_API_KEY=SIM_OPENAI_KEY, ANTHROPIC_API_KEY=SIM_ANTHROPIC_KEY)
+    env.pop("TOLLGATE_LEDGER_TOKEN", None)
+    if ledger_token:
+        env["TOLLGATE_LEDGER_TOKEN"] = ledger_token
     log_path = log_dir / f"{name}.log"
     popen = subprocess.Popen(
         [envoy_binary(), "-c", str(bootstrap), "--concurrency", str(concurrency), "--base-id", str(base_id),
@@ -193,6 +242,16 @@ class Stack:
     config: Path | None = None
     data_dir: Path | None = None
     ledger_extra: list[str] | None = None
+    # An admin token on this stack's ledger, for reads (reads need a token).
+    admin_token: str | None = None
+
+    @property
+    def admin_headers(self) -> dict:
+        return bearer(self.admin_token) if self.admin_token else {}
+
+    def token(self, role: str = "admin", team: str | None = None) -> str:
+        """A new access token on this stack's ledger."""
+        return create_token(role, data_dir=self.data_dir, ledger_extra=self.ledger_extra, team=team)
 
     @property
     def openai_base_url(self) -> str:
@@ -203,7 +262,7 @@ class Stack:
         return f"http://{self.envoy}"
 
     def ledger_get(self, path: str, **params) -> dict:
-        r = requests.get(f"http://{self.ledger}{path}", params=params, timeout=10)
+        r = requests.get(f"http://{self.ledger}{path}", params=params, headers=self.admin_headers, timeout=10)
         r.raise_for_status()
         return r.json()
 
@@ -280,6 +339,7 @@ def start_stack(config: Path, work_dir: Path | None = None, *, fixed_ports: bool
         ledger_proc, ledger_addr = start_ledger(
             work_dir, data_dir, "127.0.0.1:8080" if fixed_ports else "127.0.0.1:0", config, ledger_extra)
         procs["ledger"] = ledger_proc
+        admin_token = create_token("admin", data_dir=data_dir, ledger_extra=ledger_extra, name="stack-admin")
         bootstrap = work_dir / "envoy.yaml"
         render_envoy(config, bootstrap, simulator=sim_addr, ledger=ledger_addr,
                      listen="127.0.0.1:10000" if fixed_ports else "127.0.0.1:0",
@@ -292,4 +352,4 @@ def start_stack(config: Path, work_dir: Path | None = None, *, fixed_ports: bool
             p.kill()
         raise
     return Stack(work_dir, sim_addr, ledger_addr, envoy_addr, admin_addr, procs,
-                 config=config, data_dir=data_dir, ledger_extra=ledger_extra)
+                 config=config, data_dir=data_dir, ledger_extra=ledger_extra, admin_token=admin_token)

@@ -15,7 +15,7 @@ from ..accounting import rss_kib
 from ..chat_request import TEAM_KEY
 from ..envoy import Upstreams, config_variant, envoy_stats, floor_bootstrap, plain_bootstrap
 from ..log import log
-from ..processes import Procs, render_envoy, wrk
+from ..processes import Procs, create_admin_token, render_envoy, wrk
 from . import profile
 
 BASELINES = ("plain", "floor", "floor_body")  # Envoys without Tollgate: always measured
@@ -128,7 +128,9 @@ def run(args, work: Path, procs: Procs, up: Upstreams, results: dict) -> None:
         "envoy_concurrency": args.envoy_concurrency,
         "profile": prof,
     }
-    ledger_total = requests.get(f"http://{up.ledger}/v1/spend", params={"from": "0"}, timeout=30).json()
+    auth = {"Authorization": f"Bearer {create_admin_token(work / 'ledger-a', [])}"}  # reads need a token
+    ledger_total = requests.get(f"http://{up.ledger}/v1/spend", params={"from": "0"}, headers=auth,
+                                timeout=30).json()
     results["filter"]["ledger_requests_recorded"] = ledger_total["total"]["requests"]
 
     for name, *_ in measured:

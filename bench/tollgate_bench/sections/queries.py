@@ -114,13 +114,16 @@ def queries_run(args, work: Path, procs: Procs, results: dict, db, data: Path) -
         f"{ing['ledger_cpu_s']} s, " + (f"PostgreSQL CPU {ing['db_cpu_s']} s, " if db.name == "postgres" else "") + f"loader CPU {ing['loader_cpu_s']} s, "
         f"other {ing['foreign_cpu_s']} s")
     rss_after_ingest = rss_kib(pid)
-    counts = db.counts(addr)
+    # Reads need a token: an admin one, created the way an operator does.
+    auth = {"Authorization": f"Bearer {create_admin_token(data, db.ledger_args())}"}
+    counts = db.counts(addr, auth)
     db_bytes = db.db_bytes()
     last = counts["last_ms"] or end_ms
     first = counts["first_ms"] or start_ms
     to = last // HOUR_MS * HOUR_MS + HOUR_MS
     url = f"http://{addr}/v1/spend"
     s = requests.Session()
+    s.headers.update(auth)
     queries = [
         ("group_by=team,model, whole range", {"group_by": "team,model", "from": first, "to": to}),
         ("group_by=day, whole range", {"group_by": "day", "from": first, "to": to}),
@@ -142,8 +145,7 @@ def queries_run(args, work: Path, procs: Procs, results: dict, db, data: Path) -
         qout.append(r)
         log(f"c. {label:45s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  ({r['samples']} samples, {r['rows']} rows)")
 
-    # The dashboard's endpoints, with an admin token created the way an operator does.
-    auth = {"Authorization": f"Bearer {create_admin_token(data, db.ledger_args())}"}
+    # The dashboard's endpoints, with the same admin token.
     iout = []
     for label, path, params in insights_queries(to):
         r = timed_get(s, f"http://{addr}{path}", params, samples=args.query_samples, budget_s=args.query_seconds,

@@ -30,6 +30,8 @@ pub struct Flusher {
     reported_drops: u64,
     /// Names this flusher in its reports of dropped events.
     instance: String,
+    /// `Bearer <ingest token>` (see `ledger_auth`).
+    authorization: Option<String>,
 }
 
 fn now_ms() -> u64 {
@@ -37,7 +39,10 @@ fn now_ms() -> u64 {
 }
 
 impl Flusher {
-    pub fn new(config: &FilterConfig) -> Result<Self, String> {
+    pub fn new(
+        config: &FilterConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         let sink = config.events.clone();
         let queue_id = hostcalls::register_shared_queue(&sink.queue_name)
             .map_err(|s| format!("cannot register queue {}: {s:?}", sink.queue_name))?;
@@ -58,6 +63,7 @@ impl Flusher {
             .ok(),
             reported_drops: 0,
             instance: crate::ids::new_request_id(now_ms()),
+            authorization: crate::ledger_auth::authorization(env),
             sink,
         })
     }
@@ -97,12 +103,13 @@ impl Flusher {
         let Some(body) = self.outbox.take_batch_reporting(&self.instance) else {
             return;
         };
-        let headers = vec![
-            (":method", "POST"),
-            (":path", self.sink.ingest_path.as_str()),
-            (":authority", self.sink.ledger_authority.as_str()),
-            ("content-type", "application/json"),
-        ];
+        let headers = crate::ledger_auth::headers(
+            "POST",
+            &self.sink.ingest_path,
+            &self.sink.ledger_authority,
+            self.authorization.as_deref(),
+            true,
+        );
         match hostcalls::dispatch_http_call(
             &self.sink.ledger_cluster,
             headers,

@@ -44,6 +44,12 @@ fn workers_events_reach_the_ledger_in_one_batch_and_are_resent_until_acknowledge
         tollgate_core::headers::find(&ingest.headers, ":path"),
         Some("/v1/events")
     );
+    let bearer = format!("Bearer {}", crate::test_plugin::LEDGER_TOKEN);
+    assert_eq!(
+        tollgate_core::headers::find(&ingest.headers, "authorization"),
+        Some(bearer.as_str()),
+        "the data plane's token from the environment"
+    );
     let batch: Vec<Value> = serde_json::from_slice(&ingest.body).expect("a JSON array");
     assert_eq!(batch.len(), 3);
     assert!(batch.iter().all(|e| e["team"] == "team_support"));

@@ -43,6 +43,11 @@ fn poll(plugin: &mut Plugin, status: u16, body: &Value) -> String {
     assert_eq!(calls.len(), before + 1, "one poll per interval");
     let call = calls.last().unwrap();
     assert_eq!(call.upstream, "tollgate_ledger");
+    assert_eq!(
+        tollgate_core::headers::find(&call.headers, "authorization"),
+        Some(format!("Bearer {}", crate::test_plugin::LEDGER_TOKEN).as_str()),
+        "the data plane's token from the environment"
+    );
     let path = tollgate_core::headers::find(&call.headers, ":path")
         .unwrap()
         .to_string();

@@ -282,6 +282,11 @@ fn with_wallet_enforcement_credit_is_leased_before_the_request_goes_upstream() {
     let calls = s.http_calls();
     assert_eq!(calls.len(), 1);
     assert!(proxy_wasm_path(&calls[0]).ends_with("/v1/leases"));
+    assert_eq!(
+        tollgate_core::headers::find(&calls[0].headers, "authorization"),
+        Some(format!("Bearer {}", crate::test_plugin::LEDGER_TOKEN).as_str()),
+        "the data plane's token from the environment"
+    );
     let asked: serde_json::Value = serde_json::from_slice(&calls[0].body).unwrap();
     assert_eq!(asked["team"], "team_support");
     assert!(asked["want_nanos"].as_i64().unwrap() > 0);

@@ -85,12 +85,13 @@ impl RequestFlow {
         };
         let body = serde_json::to_vec(&request).unwrap_or_default();
         let sink = &self.rt.config.events;
-        let headers = vec![
-            (":method", "POST"),
-            (":path", self.rt.config.lease_path.as_str()),
-            (":authority", sink.ledger_authority.as_str()),
-            ("content-type", "application/json"),
-        ];
+        let headers = crate::ledger_auth::headers(
+            "POST",
+            &self.rt.config.lease_path,
+            &sink.ledger_authority,
+            self.rt.ledger_authorization.as_deref(),
+            true,
+        );
         match self.dispatch_http_call(
             &sink.ledger_cluster,
             headers,

@@ -55,6 +55,13 @@ pub struct ServeArgs {
         conflicts_with = "require_tokens"
     )]
     insecure_open_reads: bool,
+    /// The data plane's ledger token(s), from a mounted file (e.g. a Kubernetes Secret
+    /// that Envoy also gets as TOLLGATE_LEDGER_TOKEN): one `tgk_` token per line; list
+    /// the old and the new one while rotating, then drop the old. Registered at start
+    /// as `ingest` tokens (hashed); a token removed from the file is revoked. Ingest
+    /// tokens made with `tokens create --role ingest` work as well.
+    #[arg(long, env = "TOLLGATE_INGEST_TOKEN_FILE", value_name = "FILE")]
+    ingest_token_file: Option<PathBuf>,
     /// Require a token for `GET /metrics` (`Authorization: Bearer <token>`; Prometheus:
     /// `authorization.credentials_file`). FILE holds the token, at least 16 characters.
     /// Without it /metrics is open, like /healthz.
@@ -83,6 +90,97 @@ fn metrics_token_digest(file: &std::path::Path) -> Result<String, String> {
         ));
     }
     Ok(auth::hash_token(token))
+}
+
+/// The name of the ingest tokens registered from --ingest-token-file.
+const INGEST_FILE_TOKEN_NAME: &str = "--ingest-token-file";
+/// Shortest ingest token accepted from the file: `tgk_` and 128 bits in hex.
+const MIN_INGEST_TOKEN_LEN: usize = 4 + 32;
+
+/// The SHA-256 of each token in the ingest token file (the tokens are not kept, and
+/// never logged or echoed).
+fn ingest_token_digests(file: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("--ingest-token-file {}: cannot read: {e}", file.display()))?;
+    let mut digests = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let token = line.trim();
+        if token.is_empty() || token.starts_with('#') {
+            continue;
+        }
+        if !token.starts_with(auth::TOKEN_PREFIX)
+            || token.len() < MIN_INGEST_TOKEN_LEN
+            || token.len() > 200
+            || token.chars().any(char::is_whitespace)
+        {
+            return Err(format!(
+                "--ingest-token-file {} line {}: expected one token per line, `{}` and at \
+                 least {} characters without spaces (e.g. `tgk_` + `openssl rand -hex 32`)",
+                file.display(),
+                i + 1,
+                auth::TOKEN_PREFIX,
+                MIN_INGEST_TOKEN_LEN
+            ));
+        }
+        digests.push(auth::hash_token(token));
+    }
+    if digests.is_empty() {
+        return Err(format!(
+            "--ingest-token-file {}: no token in the file",
+            file.display()
+        ));
+    }
+    Ok(digests)
+}
+
+/// Registers the file's tokens as `ingest` tokens and revokes those registered from an
+/// earlier version of the file that it no longer lists (the end of a rotation).
+fn sync_ingest_tokens(
+    store: &dyn store::Store,
+    digests: &[String],
+    now_ms: i64,
+) -> Result<(), String> {
+    use crate::store::tokens::{NewToken, Role};
+    let e = |e: store::StoreError| format!("--ingest-token-file: {e}");
+    for digest in digests {
+        match store.token_by_hash(digest).map_err(e)? {
+            Some(t) if t.role == Role::Ingest && t.revoked_ms.is_none() => {}
+            Some(_) => {
+                return Err(
+                    "--ingest-token-file: a token in the file is already known to this ledger \
+                     as a revoked token or one of another role; generate a new one"
+                        .into(),
+                )
+            }
+            None => {
+                store
+                    .create_token(
+                        &NewToken {
+                            name: INGEST_FILE_TOKEN_NAME.into(),
+                            role: Role::Ingest,
+                            team: None,
+                            sha256: digest.clone(),
+                        },
+                        now_ms,
+                    )
+                    .map_err(e)?;
+            }
+        }
+    }
+    for t in store.tokens().map_err(e)? {
+        if t.name == INGEST_FILE_TOKEN_NAME
+            && t.role == Role::Ingest
+            && t.revoked_ms.is_none()
+            && !digests.contains(&t.sha256)
+        {
+            store.revoke_token(t.id, now_ms).map_err(e)?;
+            tracing::info!(
+                token_id = t.id,
+                "ingest token no longer in --ingest-token-file: revoked"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Evaluates budgets and delivers alerts in the background, off the async workers,
@@ -133,6 +231,15 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())??
     };
     tracing::info!(db, schema_version, "ledger database open");
+    if let Some(file) = &args.ingest_token_file {
+        let digests = ingest_token_digests(file)?;
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            sync_ingest_tokens(store.as_ref(), &digests, clock::now_ms())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+    }
     if args.insecure_open_reads {
         tracing::warn!(
             "INSECURE: --insecure-open-reads: every team's spend, events and exports can be read \
@@ -271,6 +378,56 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ingest_token_file_registers_its_tokens_and_revokes_dropped_ones() {
+        use crate::store::tokens::Role;
+        use crate::store::Store;
+        let dir = crate::test_util::TempDir::new();
+        let store = crate::store::SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let file = dir.path().join("token");
+        let (old, new) = (
+            format!("tgk_{}", "a".repeat(64)),
+            format!("tgk_{}", "b".repeat(64)),
+        );
+        // Rotation: old alone, then both, then new alone.
+        for (text, live) in [
+            (format!("{old}\n"), vec![&old]),
+            (format!("# rotating\n{old}\n{new}\n"), vec![&old, &new]),
+            (format!("{new}\n"), vec![&new]),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let digests = ingest_token_digests(&file).unwrap();
+            sync_ingest_tokens(&store, &digests, 5).unwrap();
+            for token in [&old, &new] {
+                let p = auth::lookup(&store, token).unwrap();
+                assert_eq!(
+                    p.map(|p| p.role),
+                    live.contains(&token).then_some(Role::Ingest),
+                    "{token}"
+                );
+            }
+        }
+        // Registered once each, never the token itself.
+        assert_eq!(store.tokens().unwrap().len(), 2);
+        // An old token cannot come back.
+        std::fs::write(&file, &old).unwrap();
+        let digests = ingest_token_digests(&file).unwrap();
+        assert!(sync_ingest_tokens(&store, &digests, 6).is_err());
+        for bad in [
+            "short",
+            "tgk_short",
+            "no-prefix-0123456789012345678901234567890123",
+            "",
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let err = ingest_token_digests(&file).unwrap_err();
+            assert!(
+                bad.is_empty() || !err.contains(bad),
+                "the token is not echoed: {err}"
+            );
+        }
+    }
 
     #[test]
     fn the_metrics_token_file_holds_one_long_enough_token() {

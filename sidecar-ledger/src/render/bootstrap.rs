@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tollgate_core::config::filter_config::{
-    provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER,
+    provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
 };
 use tollgate_core::config::{Config, ProviderKind};
 use tollgate_core::endpoint::Endpoint;
@@ -225,7 +225,9 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
                     "name": "tollgate-flusher",
                     "root_id": "tollgate_flusher",
                     "configuration": string_value(filter_json.clone()),
-                    "vm_config": vm_config(FLUSHER_VM_ID, vec![]),
+                    // The data plane's ledger token: read from Envoy's environment, so
+                    // it is never in this file or in config_dump.
+                    "vm_config": vm_config(FLUSHER_VM_ID, vec![LEDGER_TOKEN_ENV.to_string()]),
                 }
             }
         }],
@@ -258,7 +260,11 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
                                         "allow_on_headers_stop_iteration": true,
                                         "fail_open": false,
                                         "configuration": string_value(filter_json),
-                                        "vm_config": vm_config("tollgate", filter_config.credential_envs()),
+                                        "vm_config": vm_config("tollgate", {
+                                            let mut envs = filter_config.credential_envs();
+                                            envs.push(LEDGER_TOKEN_ENV.to_string());
+                                            envs
+                                        }),
                                     }
                                 }
                             },
@@ -360,7 +366,16 @@ mod tests {
         assert_eq!(wasm["allow_on_headers_stop_iteration"], true);
         assert_eq!(
             wasm["vm_config"]["environment_variables"]["host_env_keys"],
-            json!(["ANTHROPIC_API_KEY", "OPENAI_API_KEY"])
+            json!([
+                "ANTHROPIC_API_KEY",
+                "OPENAI_API_KEY",
+                "TOLLGATE_LEDGER_TOKEN"
+            ])
+        );
+        let flusher = &v["bootstrap_extensions"][0]["typed_config"]["config"];
+        assert_eq!(
+            flusher["vm_config"]["environment_variables"]["host_env_keys"],
+            json!(["TOLLGATE_LEDGER_TOKEN"])
         );
         let fc: FilterConfig =
             serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();

@@ -109,6 +109,9 @@ pub struct EventSink {
 pub const FLUSHER_VM_ID: &str = "tollgate-flusher";
 pub const EVENT_QUEUE: &str = "tollgate.events";
 pub const LEDGER_CLUSTER: &str = "tollgate_ledger";
+/// The environment variable that holds the data plane's ledger token (an `ingest`
+/// token), in Envoy's environment; never in the plugin configuration.
+pub const LEDGER_TOKEN_ENV: &str = "TOLLGATE_LEDGER_TOKEN";
 
 pub fn provider_cluster(kind: ProviderKind) -> String {
     format!("provider_{}", kind.as_str())
