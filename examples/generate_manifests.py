@@ -119,7 +119,8 @@ def flusher_extension(fc: dict) -> dict:
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                      "value": json.dumps(fc, separators=(",", ":"))},
                    "vm_config": {"vm_id": fc["events"]["queue_vm_id"], "runtime": "envoy.wasm.runtime.v8",
-                                 "code": {"local": {"filename": WASM_IN_POD}}}}}}
+                                 "code": {"local": {"filename": WASM_IN_POD}},
+                                 "environment_variables": {"host_env_keys": ["TOLLGATE_LEDGER_TOKEN"]}}}}}
 
 
 def outputs() -> dict[Path, str]:
@@ -140,7 +141,8 @@ def outputs() -> dict[Path, str]:
         configmap("tollgate-config", {"tollgate.yaml": ledger_config()}, "ledger"))
 
     fc, boot = filter_config(LEDGER)
-    env_keys = sorted({lane["credential_env"] for lane in fc["lanes"]})
+    # Provider credentials and the data plane's ledger token, from Envoy's environment.
+    env_keys = sorted({lane["credential_env"] for lane in fc["lanes"]}) + ["TOLLGATE_LEDGER_TOKEN"]
     stats_config = yaml.safe_load(render("--wasm", WASM_IN_POD))["stats_config"]
 
     # Istio: clusters are named outbound|PORT||HOST.
