@@ -19,6 +19,7 @@
 //! | `/healthz`, `/openapi.json`, `/`, `/assets/*`, `POST /v1/session` | never: no data |
 //! | `/v1/insights/*`, `GET /v1/session`, `/v1/teams/{team}/*` actions | always |
 //! | `GET /v1/spend`, `/v1/events`, `/v1/export`, `/v1/wallets*`, `/v1/budgets`, `/v1/alerts`, `/v1/rejected-events`, ... | always, unless `serve --insecure-open-reads` (then a token, if sent, still confines a team token to its team) |
+//! | `GET /v1/audit` | always (even with `--insecure-open-reads`): an admin token |
 //! | `POST /v1/wallets/{team}/allocations`, `POST /v1/wallets/{team}/holds/{lease}/resolve` | always: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
 
 use axum::body::Body;
@@ -186,6 +187,8 @@ enum Scope {
     List(&'static str),
     /// Not per team (quarantined raw events): admin and finance only.
     AllTeams,
+    /// The audit log: admin only.
+    AdminOnly,
 }
 
 fn access(method: &Method, path: &str) -> Access {
@@ -202,6 +205,7 @@ fn access(method: &Method, path: &str) -> Access {
         "/v1/allocation-requests" if get => Access::Read(Scope::List("requests")),
         "/v1/budget-changes" if get => Access::Read(Scope::List("changes")),
         "/v1/rejected-events" if get => Access::Read(Scope::AllTeams),
+        "/v1/audit" if get => Access::Read(Scope::AdminOnly),
         _ if path.starts_with("/v1/wallets/")
             && (path.ends_with("/allocations") || path.ends_with("/resolve")) =>
         {
@@ -250,6 +254,7 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     let needed = match access {
         Access::Open => return next.run(req).await,
         Access::DataPlane | Access::Dashboard | Access::Act | Access::Manage => true,
+        Access::Read(Scope::AdminOnly) => true,
         Access::Read(_) => state.require_tokens,
     };
     // Bearer only where a cross-site request must not be able to spend the cookie.
@@ -322,6 +327,14 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
             )
             .into_response();
         }
+        Access::Read(Scope::AdminOnly) if principal.role != Role::Admin => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "the audit log needs an admin token",
+            )
+            .into_response();
+        }
         Access::Read(Scope::PathTeam) | Access::Act => {
             let team = path_team(req.uri().path());
             if !principal.can_see(&team) {
@@ -355,7 +368,7 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
 }
 
 /// The team a `/v1/wallets/{team}...` or `/v1/teams/{team}/...` path is about.
-fn path_team(path: &str) -> String {
+pub fn path_team(path: &str) -> String {
     let rest = path
         .strip_prefix("/v1/wallets/")
         .or_else(|| path.strip_prefix("/v1/teams/"))

@@ -10,6 +10,9 @@ mod action_fixture;
 mod allocation_requests;
 #[cfg(test)]
 mod allocation_requests_tests;
+mod audit;
+#[cfg(test)]
+mod audit_tests;
 mod blocking;
 mod budget_changes;
 #[cfg(test)]
@@ -146,9 +149,12 @@ pub fn router_with(state: AppState) -> Router {
         )
         .route("/v1/budgets", get(budgets::list_budgets))
         .route("/v1/alerts", get(budgets::list_alerts))
+        .route("/v1/audit", get(audit::get_audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Inside authentication: it records who made each privileged write.
+        .layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require,

@@ -484,6 +484,7 @@ async fn health_home_page_and_openapi() {
         ("/v1/teams/{team}/allocation-requests/{id}/decision", "post"),
         ("/v1/teams/{team}/policy", "get"),
         ("/v1/teams/{team}/policy", "post"),
+        ("/v1/audit", "get"),
     ];
     for (path, method) in routes {
         assert!(

@@ -133,6 +133,28 @@ fn ingest_token_digests(file: &std::path::Path) -> Result<Vec<String>, String> {
     Ok(digests)
 }
 
+/// Records a token registered or revoked from the file in the audit log.
+fn audit_token(
+    store: &dyn store::Store,
+    action: &str,
+    after: serde_json::Value,
+    now_ms: i64,
+) -> Result<(), String> {
+    store
+        .record_audit(
+            &store::audit::NewAuditEntry {
+                actor: "tollgate-ledger serve --ingest-token-file".into(),
+                action: action.into(),
+                team: None,
+                before: None,
+                after: Some(after),
+            },
+            now_ms,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("--ingest-token-file: cannot record the audit entry: {e}"))
+}
+
 /// Registers the file's tokens as `ingest` tokens and revokes those registered from an
 /// earlier version of the file that it no longer lists (the end of a rotation).
 fn sync_ingest_tokens(
@@ -153,7 +175,7 @@ fn sync_ingest_tokens(
                 )
             }
             None => {
-                store
+                let made = store
                     .create_token(
                         &NewToken {
                             name: INGEST_FILE_TOKEN_NAME.into(),
@@ -164,6 +186,12 @@ fn sync_ingest_tokens(
                         now_ms,
                     )
                     .map_err(e)?;
+                audit_token(
+                    store,
+                    "token.create",
+                    serde_json::json!({"id": made.id, "name": made.name, "role": made.role}),
+                    now_ms,
+                )?;
             }
         }
     }
@@ -174,6 +202,12 @@ fn sync_ingest_tokens(
             && !digests.contains(&t.sha256)
         {
             store.revoke_token(t.id, now_ms).map_err(e)?;
+            audit_token(
+                store,
+                "token.revoke",
+                serde_json::json!({"id": t.id, "revoked_ms": now_ms}),
+                now_ms,
+            )?;
             tracing::info!(
                 token_id = t.id,
                 "ingest token no longer in --ingest-token-file: revoked"

@@ -69,6 +69,29 @@ enum TokensCommand {
     Revoke { id: i64 },
 }
 
+/// Records a token change in the audit log, as the local operator's.
+fn audit(
+    store: &dyn crate::store::Store,
+    action: &str,
+    team: Option<String>,
+    after: serde_json::Value,
+    now: i64,
+) -> Result<(), String> {
+    store
+        .record_audit(
+            &crate::store::audit::NewAuditEntry {
+                actor: "tollgate-ledger tokens (local operator)".into(),
+                action: action.into(),
+                team,
+                before: None,
+                after: Some(after),
+            },
+            now,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("cannot record the change in the audit log: {e}"))
+}
+
 pub fn run(args: &TokensArgs) -> ExitCode {
     match execute(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,6 +140,13 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
                     now,
                 )
                 .map_err(|e| format!("{}: {e}", opened.location))?;
+            audit(
+                store.as_ref(),
+                "token.create",
+                record.team.clone(),
+                serde_json::json!({"id": record.id, "name": record.name, "role": record.role, "team": record.team}),
+                now,
+            )?;
             eprintln!(
                 "created token {} ({}{}) for '{}'; it is shown once, store it now:",
                 record.id,
@@ -166,6 +196,13 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
             if !revoked {
                 return Err(format!("no live token with id {id}"));
             }
+            audit(
+                store.as_ref(),
+                "token.revoke",
+                None,
+                serde_json::json!({"id": id, "revoked_ms": now}),
+                now,
+            )?;
             println!("revoked token {id}");
         }
     }

@@ -305,4 +305,18 @@ pub trait Store: Send + Sync + 'static {
         query: &RefusalQuery,
         calendar: &ReportingCalendar,
     ) -> Result<Vec<RefusalRow>, StoreError>;
+
+    /// Appends a privileged action to the audit log; returns its id.
+    fn record_audit(
+        &self,
+        entry: &crate::store::audit::NewAuditEntry,
+        now_ms: i64,
+    ) -> Result<i64, StoreError>;
+
+    /// The audit log, newest first: up to `limit` entries older than `before_id`.
+    fn audit_log(
+        &self,
+        limit: usize,
+        before_id: Option<i64>,
+    ) -> Result<Vec<crate::store::audit::AuditEntry>, StoreError>;
 }

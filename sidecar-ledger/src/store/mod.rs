@@ -14,6 +14,7 @@
 
 pub mod alerts;
 pub mod allocation_requests;
+pub mod audit;
 pub(crate) mod backend;
 pub mod budgets;
 pub mod cache_repeats;

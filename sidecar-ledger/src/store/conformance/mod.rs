@@ -8,6 +8,7 @@
 //! `tests/harness/postgres.py run`.
 
 mod allocation_requests;
+mod audit;
 mod budgets;
 mod cache_repeats;
 mod calendar;

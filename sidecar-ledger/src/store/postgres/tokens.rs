@@ -14,7 +14,7 @@ fn token_from_row(r: &Row) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
-        // Only the three names are ever written; anything else reads as least power.
+        // Only the known role names are ever written; anything else reads as least power.
         role: Role::parse(&role).unwrap_or(Role::Team),
         team: r.try_get(3)?,
         sha256: r.try_get(4)?,

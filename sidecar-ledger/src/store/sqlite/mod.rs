@@ -12,6 +12,7 @@
 
 mod alerts;
 mod allocation_requests;
+mod audit;
 mod budgets;
 mod cache_repeats;
 mod calendar;
@@ -395,5 +396,21 @@ impl Store for SqliteStore {
 
     fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
         self.revoke_token_impl(id, now_ms)
+    }
+
+    fn record_audit(
+        &self,
+        entry: &crate::store::audit::NewAuditEntry,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        self.record_audit_impl(entry, now_ms)
+    }
+
+    fn audit_log(
+        &self,
+        limit: usize,
+        before_id: Option<i64>,
+    ) -> Result<Vec<crate::store::audit::AuditEntry>, StoreError> {
+        self.audit_log_impl(limit, before_id)
     }
 }

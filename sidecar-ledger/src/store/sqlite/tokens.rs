@@ -13,7 +13,7 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     Ok(TokenRecord {
         id: r.get(0)?,
         name: r.get(1)?,
-        // Only the three names are ever written; anything else reads as least power.
+        // Only the known role names are ever written; anything else reads as least power.
         role: Role::parse(&role).unwrap_or(Role::Team),
         team: r.get(3)?,
         sha256: r.get(4)?,
