@@ -123,6 +123,13 @@ def flusher_extension(fc: dict) -> dict:
                                  "environment_variables": {"host_env_keys": ["TOLLGATE_LEDGER_TOKEN"]}}}}}
 
 
+def secret_of(env: str) -> dict:
+    """The Secret key an environment variable of Envoy comes from (examples/k8s/secrets.yaml)."""
+    if env == "TOLLGATE_LEDGER_TOKEN":
+        return {"name": "tollgate-ledger-token", "key": "token"}
+    return {"name": "tollgate-provider-keys", "key": env}
+
+
 def outputs() -> dict[Path, str]:
     out: dict[Path, str] = {}
     # Plain Envoy, no mesh: the ledger on the same host.
@@ -239,8 +246,7 @@ def outputs() -> dict[Path, str]:
             "shutdown": {"minDrainDuration": "10s", "drainTimeout": "60s"},
             "provider": {"type": "Kubernetes", "kubernetes": {"envoyDeployment": {
                 "container": {
-                    "env": [{"name": k, "valueFrom": {"secretKeyRef": {"name": "tollgate-provider-keys", "key": k}}}
-                            for k in env_keys],
+                    "env": [{"name": k, "valueFrom": {"secretKeyRef": secret_of(k)}} for k in env_keys],
                     "volumeMounts": [{"name": "tollgate-wasm", "mountPath": WASM_DIR, "readOnly": True}]},
                 "pod": {"volumes": [{"name": "tollgate-wasm",
                                      "image": {"reference": IMAGE,

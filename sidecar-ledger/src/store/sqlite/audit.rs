@@ -52,3 +52,34 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::audit::NewAuditEntry;
+    use crate::store::{SqliteStore, Store};
+    use crate::test_util::TempDir;
+
+    #[test]
+    fn the_audit_log_refuses_edits_and_deletes() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
+        let entry = NewAuditEntry {
+            actor: "ops".into(),
+            action: "token.create".into(),
+            team: None,
+            before: None,
+            after: None,
+        };
+        store.record_audit(&entry, 1).unwrap();
+        let w = store.writer();
+        for sql in [
+            "UPDATE audit_log SET actor = 'someone else'",
+            "DELETE FROM audit_log",
+        ] {
+            let err = w.execute(sql, []).unwrap_err().to_string();
+            assert!(err.contains("append-only"), "{sql}: {err}");
+        }
+        drop(w);
+        assert_eq!(store.audit_log(10, None).unwrap()[0].actor, "ops");
+    }
+}

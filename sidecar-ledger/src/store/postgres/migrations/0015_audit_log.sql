@@ -12,7 +12,7 @@ CREATE TABLE audit_log (
     after  TEXT
 );
 CREATE INDEX audit_log_team ON audit_log (team, id);
-CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'the audit log is append-only';
 END
