@@ -2,7 +2,8 @@
 //! the answer to a file or stdout as it arrives, so the command's memory is constant
 //! too. A file is written as `FILE.partial` and renamed only once the whole export
 //! arrived: a cut connection never leaves a plausible-looking truncated file. With
-//! `--token` (or `TOLLGATE_TOKEN`) it works against `serve --require-tokens`.
+//! `--token` (or `TOLLGATE_TOKEN`) it works against a ledger that requires tokens
+//! (the default).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};

@@ -1,6 +1,6 @@
 //! How the operator commands that talk to a running ledger (`wallet`, `export`) reach
-//! it: its URL and, for a ledger started with `--require-tokens`, an access token sent
-//! as `Authorization: Bearer`. HTTP client: `ureq`, small and blocking, which is all a
+//! it: its URL and an access token (reads need one unless the ledger runs with
+//! `--insecure-open-reads`), sent as `Authorization: Bearer`. HTTP client: `ureq`, small and blocking, which is all a
 //! one-shot command needs.
 
 use std::fmt;
@@ -18,8 +18,8 @@ pub struct LedgerConn {
         global = true
     )]
     pub ledger: String,
-    /// An access token (`tollgate-ledger tokens create`), for a ledger started with
-    /// `--require-tokens`. Allocations need an admin or finance token.
+    /// An access token (`tollgate-ledger tokens create`); reads need one unless the
+    /// ledger runs with `--insecure-open-reads`. Allocations need an admin or finance token.
     #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
 }

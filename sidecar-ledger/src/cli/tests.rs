@@ -1,4 +1,4 @@
-//! `wallet` and `export` against a ledger started with `--require-tokens`, over real
+//! `wallet` and `export` against a ledger that requires tokens (the default), over real
 //! HTTP: without a token they are refused with a hint, with one (`--token`) they work,
 //! and a team token cannot allocate.
 

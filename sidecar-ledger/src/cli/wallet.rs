@@ -1,7 +1,7 @@
 //! `tollgate-ledger wallet list|show|allocate|resolve-hold`: wallet operations against a running
 //! ledger's API, so they work the same on SQLite or PostgreSQL and take effect live
 //! (Envoy instances see new credit on their next lease request, within seconds).
-//! With `--token` (or `TOLLGATE_TOKEN`) they work against `serve --require-tokens`.
+//! With `--token` (or `TOLLGATE_TOKEN`) they work against a ledger that requires tokens (the default).
 
 use std::process::ExitCode;
 
