@@ -1,6 +1,7 @@
-"""The operator commands that talk to a running ledger (`wallet`, `export`) against
-a ledger with its default settings (reads need a token): refused without a token (and told how to give one), working
-with the token in TOLLGATE_TOKEN or --token, and a team token may not allocate.
+"""The operator commands that talk to a running ledger (`wallet`, `export`) against a
+ledger with its default settings (reads need a token): refused without a token (and
+told how to give one), working with the token in TOLLGATE_TOKEN or --token, and a team
+token may not allocate.
 
 Binary: $TOLLGATE_LEDGER_BIN, else target/release/tollgate-ledger (`make build`).
 """
