@@ -245,7 +245,7 @@ def test_focus_export_shows_web_search_and_one_hour_write_lines(stack):
     total = stack.ledger_get("/v1/spend")["total"]["cost_nanos"]
     r = requests.get(f"http://{stack.ledger}/v1/export",
                      params={"format": "focus", "grain": "day", "from": "2020-01-01", "to": "2100-01-01"},
-                     timeout=30)
+                     headers=stack.admin_headers, timeout=30)
     r.raise_for_status()
     rows = list(csv.DictReader(io.StringIO(r.text)))
     searches = [row for row in rows if row["x_TokenKind"] == "web_search"]

@@ -175,17 +175,24 @@ fn sync_ingest_tokens(
                 )
             }
             None => {
-                let made = store
-                    .create_token(
-                        &NewToken {
-                            name: INGEST_FILE_TOKEN_NAME.into(),
-                            role: Role::Ingest,
-                            team: None,
-                            sha256: digest.clone(),
-                        },
-                        now_ms,
-                    )
-                    .map_err(e)?;
+                let created = store.create_token(
+                    &NewToken {
+                        name: INGEST_FILE_TOKEN_NAME.into(),
+                        role: Role::Ingest,
+                        team: None,
+                        sha256: digest.clone(),
+                    },
+                    now_ms,
+                );
+                let made = match created {
+                    Ok(made) => made,
+                    // Ledgers starting together on one database register the same file:
+                    // whoever inserts second finds the token the first registered.
+                    Err(err) => match store.token_by_hash(digest).map_err(e)? {
+                        Some(t) if t.role == Role::Ingest && t.revoked_ms.is_none() => continue,
+                        _ => return Err(e(err)),
+                    },
+                };
                 audit_token(
                     store,
                     "token.create",
