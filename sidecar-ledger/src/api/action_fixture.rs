@@ -24,6 +24,12 @@ pub struct Fixture {
 }
 
 pub fn fixture() -> Fixture {
+    fixture_with(false)
+}
+
+/// A ledger run with `serve --require-tokens` when `require_tokens`: reads need a
+/// token, and a team token's are confined to its team.
+pub fn fixture_with(require_tokens: bool) -> Fixture {
     let dir = TempDir::new();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("ledger.sqlite3")).unwrap());
@@ -33,7 +39,7 @@ pub fn fixture() -> Fixture {
         store: store.clone(),
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
         budgets: crate::config_reload::Shared::new(Vec::new()),
-        require_tokens: false,
+        require_tokens,
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(Some(config)),
     });

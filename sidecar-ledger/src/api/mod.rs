@@ -5,6 +5,9 @@
 
 #[cfg(test)]
 mod action_fixture;
+mod alerts;
+#[cfg(test)]
+mod alerts_tests;
 mod allocation_requests;
 #[cfg(test)]
 mod allocation_requests_tests;
@@ -143,7 +146,21 @@ pub fn router_with(state: AppState) -> Router {
             get(policy::get_team_policy).post(policy::post_team_policy),
         )
         .route("/v1/budgets", get(budgets::list_budgets))
-        .route("/v1/alerts", get(budgets::list_alerts))
+        .route("/v1/alerts", get(alerts::get_alerts))
+        .route("/v1/teams/{team}/alerts", get(alerts::get_team_alerts))
+        .route("/v1/teams/{team}/alerts/{id}", get(alerts::get_team_alert))
+        .route(
+            "/v1/teams/{team}/alerts/{id}/acknowledge",
+            axum::routing::post(alerts::post_acknowledge),
+        )
+        .route(
+            "/v1/teams/{team}/alert-channels",
+            get(alerts::get_channels).post(alerts::post_channel),
+        )
+        .route(
+            "/v1/teams/{team}/alert-channels/{id}",
+            axum::routing::delete(alerts::delete_channel),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -76,8 +76,12 @@ fn metrics_token_digest(file: &std::path::Path) -> Result<String, String> {
     Ok(auth::hash_token(token))
 }
 
-/// Evaluates budgets and delivers alerts in the background, off the async workers,
-/// with the budgets and webhooks in force at each round.
+/// How often spend anomalies are looked for.
+const ANOMALY_CHECK_MS: i64 = 60_000;
+
+/// Evaluates budgets, wallets and spend anomalies and delivers alerts in the
+/// background, off the async workers, with the budgets and webhooks in force at each
+/// round.
 fn spawn_budget_watch(
     store: Arc<dyn store::Store>,
     live: config_reload::LiveConfig,
@@ -86,12 +90,24 @@ fn spawn_budget_watch(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(every_ms.max(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Spend anomalies read two weeks of hourly rollups: once a minute is enough.
+        let mut anomalies_due = 0_i64;
         loop {
             tick.tick().await;
             let (store, budgets, alerts) =
                 (store.clone(), live.budgets.current(), live.alerts.current());
+            let now = clock::now_ms();
+            let anomalies = now >= anomalies_due;
+            if anomalies {
+                anomalies_due = now + ANOMALY_CHECK_MS;
+            }
             let done = tokio::task::spawn_blocking(move || {
-                budget::evaluate(store.as_ref(), &budgets, &alerts, clock::now_ms())?;
+                budget::evaluate(store.as_ref(), &budgets, &alerts, now)?;
+                crate::alerts::wallet_low::evaluate(store.as_ref(), &alerts, now)?;
+                if anomalies {
+                    let calendar = store.calendar()?;
+                    crate::alerts::anomaly::evaluate(store.as_ref(), &alerts, &calendar, now)?;
+                }
                 budget::delivery::deliver_due(store.as_ref(), clock::now_ms)
             })
             .await;

@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/0012_reporting_calendar.sql")),
     (13, include_str!("migrations/0013_near_repeats.sql")),
     (14, include_str!("migrations/0014_billing_components.sql")),
+    (15, include_str!("migrations/0015_alerts.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the
