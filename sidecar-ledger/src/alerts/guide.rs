@@ -77,9 +77,31 @@ pub fn guide(kind: &str) -> Guide {
     }
 }
 
+/// The team's board on the dashboard at `base` (the address people reach it at).
+pub fn team_link(base: &str, team: &str) -> String {
+    let team: String = team
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{}/#scope={team}&range=30d", base.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::guide;
+    use super::{guide, team_link};
+
+    #[test]
+    fn links_open_the_teams_board() {
+        assert_eq!(
+            team_link("https://tollgate.example.com/", "team a&b"),
+            "https://tollgate.example.com/#scope=team%20a%26b&range=30d"
+        );
+    }
 
     #[test]
     fn each_kind_leads_to_its_explanation_and_its_answer() {

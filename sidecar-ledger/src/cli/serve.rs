@@ -108,7 +108,8 @@ fn spawn_budget_watch(
                     let calendar = store.calendar()?;
                     crate::alerts::anomaly::evaluate(store.as_ref(), &alerts, &calendar, now)?;
                 }
-                budget::delivery::deliver_due(store.as_ref(), clock::now_ms)
+                let channels = budget::delivery::Channels::from_settings(&alerts);
+                budget::delivery::deliver_due(store.as_ref(), &channels, clock::now_ms)
             })
             .await;
             match done {
