@@ -59,6 +59,16 @@ pub fn guide(kind: &str) -> Guide {
             link("wallet", "See the wallet"),
             link("requests", "See the requests"),
         ),
+        "digest_weekly" => (
+            "Weekly digest",
+            link("drivers", "See what drove the change"),
+            link("moves", "See the recommended moves"),
+        ),
+        "digest_monthly" => (
+            "Monthly digest",
+            link("teams", "See the teams"),
+            link("moves", "See the recommended moves"),
+        ),
         k if k.starts_with("budget_") => (
             "Budget change",
             link("budget", "See the budget"),

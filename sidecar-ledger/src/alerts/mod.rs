@@ -19,15 +19,13 @@ pub const ALERTS: &str = "alerts";
 /// …and the periodic digests.
 pub const DIGESTS: &str = "digests";
 
-/// Where a notice about `team` goes: every webhook of the config file, then each of
-/// the team's live channels that receives `what`.
-pub fn targets(
-    store: &dyn Store,
-    config: &AlertsConfig,
-    team: &str,
-    what: &str,
-) -> Result<Vec<DeliveryTarget>, StoreError> {
-    let mut out: Vec<DeliveryTarget> = config
+/// The organisation's own channels are kept under this team name: they hear every
+/// team's alerts and finance's monthly digest.
+pub const ORGANISATION: &str = "*";
+
+/// The config file's webhooks, which hear every team's alerts and finance's digest.
+pub fn config_targets(config: &AlertsConfig) -> Vec<DeliveryTarget> {
+    config
         .webhooks
         .iter()
         .map(|w| {
@@ -37,11 +35,34 @@ pub fn targets(
             };
             DeliveryTarget::config_webhook(&w.url, format)
         })
-        .collect();
-    for c in store.alert_channels(Some(team))? {
-        if c.receives(what) {
-            out.push(channels::delivery_target(&c));
-        }
+        .collect()
+}
+
+/// The live channels of `team` (a team, or [`ORGANISATION`]) that receive `what`.
+pub fn channel_targets(
+    store: &dyn Store,
+    team: &str,
+    what: &str,
+) -> Result<Vec<DeliveryTarget>, StoreError> {
+    Ok(store
+        .alert_channels(Some(team))?
+        .iter()
+        .filter(|c| c.receives(what))
+        .map(channels::delivery_target)
+        .collect())
+}
+
+/// Where an alert about `team` goes: every webhook of the config file, the team's
+/// channels and the organisation's that receive alerts.
+pub fn targets(
+    store: &dyn Store,
+    config: &AlertsConfig,
+    team: &str,
+) -> Result<Vec<DeliveryTarget>, StoreError> {
+    let mut out = config_targets(config);
+    out.extend(channel_targets(store, team, ALERTS)?);
+    if team != ORGANISATION {
+        out.extend(channel_targets(store, ORGANISATION, ALERTS)?);
     }
     Ok(out)
 }
@@ -55,6 +76,6 @@ pub fn record(
     facts: &AlertFacts,
     now_ms: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let targets = targets(store, config, &alert.team, ALERTS)?;
+    let targets = targets(store, config, &alert.team)?;
     store.record_alert_to(alert, facts, &targets, now_ms)
 }

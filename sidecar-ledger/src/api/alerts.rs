@@ -10,7 +10,10 @@
 //! * `GET|POST /v1/teams/{team}/alert-channels`, `DELETE …/alert-channels/{id}`: the
 //!   team's own channels (webhook, Slack-compatible webhook, email). Finance and admin
 //!   for any team, the team's lead for their own. A webhook URL is a secret: it is
-//!   shown as scheme and host only.
+//!   shown as scheme and host only. The organisation's channels are team `*`
+//!   (finance and admin): every team's alerts, finance's monthly digest.
+//! * `GET|POST /v1/teams/{team}/digest`: the team's weekly digest (`*`: finance's
+//!   monthly one), previewed or sent now to its digest channels.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -20,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::channels::{ChannelBody, ChannelJson, MAX_PER_TEAM};
 use crate::alerts::guide::{guide, Guide};
+use crate::alerts::ORGANISATION;
 use crate::api::blocking::blocking;
+use crate::api::insights::digest::{self, Digest};
 use crate::auth::Principal;
 use crate::clock::now_ms;
 use crate::error::ApiError;
@@ -105,23 +110,30 @@ async fn list(state: AppState, team: Option<String>, q: ListQuery) -> Result<Ale
         .filter(|k| !k.is_empty())
         .map(str::to_string)
         .collect();
+    // Digests are listed when asked for by kind: they are news, not alerts to answer.
+    let exclude_kinds: Vec<String> = if kinds.is_empty() {
+        vec![digest::WEEKLY.into(), digest::MONTHLY.into()]
+    } else {
+        Vec::new()
+    };
     let store = state.store.clone();
     let (alerts, open) = blocking(move || {
         let alerts = store.alert_page(&AlertQuery {
             team: team.clone(),
             kinds: kinds.clone(),
+            exclude_kinds: exclude_kinds.clone(),
             acknowledged,
             before_id: q.before,
             limit,
-            ..AlertQuery::default()
         })?;
         let open = store
             .alert_page(&AlertQuery {
                 team,
                 kinds,
+                exclude_kinds,
                 acknowledged: Some(false),
+                before_id: None,
                 limit: OPEN_COUNT_CAP + 1,
-                ..AlertQuery::default()
             })?
             .len();
         Ok((alerts, open))
@@ -292,6 +304,9 @@ pub struct ChannelResponse {
 }
 
 fn unknown_team(state: &AppState, team: &str) -> Option<ApiError> {
+    if team == ORGANISATION {
+        return None;
+    }
     state
         .known()
         .is_some_and(|k| !k.teams.iter().any(|t| t == team))
@@ -395,6 +410,86 @@ pub async fn delete_channel(
             StatusCode::NOT_FOUND,
             "not_found_error",
             format!("team '{team}' has no alert channel #{id}"),
+        )),
+    }
+}
+
+fn compose(state: &AppState, team: &str, now: i64) -> Result<Digest, crate::store::StoreError> {
+    let config = state.config.current();
+    let url = config
+        .as_ref()
+        .as_ref()
+        .and_then(|c| c.alerts.dashboard_url.clone());
+    if team == ORGANISATION {
+        digest::monthly_digest(state.store.as_ref(), state, now, url.as_deref())
+    } else {
+        digest::team_digest(state.store.as_ref(), state, team, now, url.as_deref())
+    }
+}
+
+/// The team's weekly digest as it would be sent now (`*`: finance's monthly one).
+pub async fn get_digest(
+    State(state): State<AppState>,
+    Path(team): Path<String>,
+) -> Result<Json<Digest>, ApiError> {
+    if let Some(e) = unknown_team(&state, &team) {
+        return Err(e);
+    }
+    let s = state.clone();
+    Ok(Json(blocking(move || compose(&s, &team, now_ms())).await?))
+}
+
+#[derive(Serialize)]
+pub struct DigestSent {
+    pub digest: Digest,
+    /// The record of this sending (its deliveries are on `GET …/alerts?kind=digest_weekly`).
+    pub alert_id: i64,
+    pub channels: usize,
+}
+
+/// Sends the digest now to its channels (the weekly schedule is unaffected).
+pub async fn post_digest(
+    State(state): State<AppState>,
+    Path(team): Path<String>,
+    principal: Option<Extension<Principal>>,
+) -> Result<(StatusCode, Json<DigestSent>), ApiError> {
+    if principal.is_none() {
+        return Err(needs_token());
+    }
+    if let Some(e) = unknown_team(&state, &team) {
+        return Err(e);
+    }
+    let s = state.clone();
+    let sent = blocking(move || {
+        let now = now_ms();
+        let d = compose(&s, &team, now)?;
+        let config = s.config.current();
+        let alerts = config
+            .as_ref()
+            .as_ref()
+            .map(|c| c.alerts.clone())
+            .unwrap_or_default();
+        let id = digest::record(s.store.as_ref(), &alerts, &d, now, now)?;
+        let channels = match id {
+            Some(id) => s.store.alert(id)?.map_or(0, |a| a.deliveries.len()),
+            None => 0,
+        };
+        Ok((d, id, channels))
+    })
+    .await?;
+    match sent {
+        (digest, Some(alert_id), channels) => Ok((
+            StatusCode::CREATED,
+            Json(DigestSent {
+                digest,
+                alert_id,
+                channels,
+            }),
+        )),
+        (_, None, _) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict_error",
+            "a digest was sent this very millisecond: try again",
         )),
     }
 }

@@ -279,3 +279,116 @@ fn fire_through_record(f: &Fixture) -> Value {
     .unwrap();
     serde_json::to_value(f.store.alert(id).unwrap().unwrap()).unwrap()
 }
+
+#[tokio::test]
+async fn the_weekly_digest_is_computed_and_sent_to_the_teams_digest_channels() {
+    use crate::test_util::event;
+    const USD: i64 = 1_000_000_000;
+    let f = fixture();
+    let now = crate::clock::now_ms();
+    let mut events = Vec::new();
+    for d in 1..=14 {
+        let (draft, summary) = if d <= 7 { (3, 2) } else { (2, 0) };
+        for (wf, usd) in [("draft-reply", draft), ("summarise", summary)] {
+            if usd > 0 {
+                let mut e = event(
+                    &format!("{wf}-{d}"),
+                    now - d * 86_400_000,
+                    "team_support",
+                    usd * USD,
+                );
+                e.workflow = Some(wf.into());
+                events.push(e);
+            }
+        }
+    }
+    f.store.ingest(&crate::test_util::batch(events)).unwrap();
+    let lead = f.token("support lead", Role::Team, Some("team_support"));
+    let path = "/v1/teams/team_support/alert-channels";
+    for (name, receives) in [("digests only", "digests"), ("alerts only", "alerts")] {
+        let (status, _) = f
+            .post(
+                path,
+                Some(&lead),
+                json!({"kind": "slack", "name": name, "target": "https://hooks.example.com/x", "receives": [receives]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+
+    let (status, d) = f.get("/v1/teams/team_support/digest", Some(&lead)).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let text = d["text"].as_str().unwrap();
+    assert_eq!(
+        (d["spent_nanos"].as_i64(), d["previous_nanos"].as_i64()),
+        (Some(35 * USD), Some(14 * USD))
+    );
+    assert!(
+        text.contains("Spend: $35.00 in these 7 days, $14.00 the 7 days before (+150%)."),
+        "{text}"
+    );
+    assert!(text.contains("Budget: none set for this team."), "{text}");
+    assert!(
+        text.contains("Top change: summarise, $14.00 this week (+$14.00 from the week before)."),
+        "{text}"
+    );
+    assert!(
+        text.contains("What drove the change: request volume +$"),
+        "{text}"
+    );
+    assert!(d["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("[Tollgate] Weekly digest: team_support, "));
+
+    // Sent now: recorded once with a delivery to the digest channel only.
+    let (status, sent) = f
+        .post("/v1/teams/team_support/digest", Some(&lead), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["channels"], 1);
+    let (_, listed) = f
+        .get(
+            "/v1/teams/team_support/alerts?kind=digest_weekly",
+            Some(&lead),
+        )
+        .await;
+    let digest = &listed["alerts"][0];
+    assert_eq!(digest["id"], sent["alert_id"]);
+    assert_eq!(digest["deliveries"][0]["channel"], "digests only");
+    assert_eq!(digest["message"], d["text"]);
+    let (_, alerts) = f.get("/v1/teams/team_support/alerts", Some(&lead)).await;
+    assert_eq!(
+        alerts["alerts"].as_array().unwrap().len(),
+        0,
+        "digests are not alerts"
+    );
+    assert_eq!(alerts["open"], 0);
+
+    // The schedule: once per week per team, and finance's month once.
+    let state = crate::state::AppState {
+        store: f.store.clone(),
+        lease_ttl_ms: crate::state::DEFAULT_LEASE_TTL_MS,
+        budgets: crate::config_reload::Shared::new(Vec::new()),
+        require_tokens: false,
+        metrics: Default::default(),
+        config: crate::config_reload::Shared::new(None),
+    };
+    let alerts_config = tollgate_core::config::AlertsConfig::default();
+    let first = crate::api::digest_send_due(f.store.as_ref(), &state, &alerts_config, now).unwrap();
+    assert!(
+        first >= 2,
+        "team_support's week and finance's month: {first}"
+    );
+    assert_eq!(
+        crate::api::digest_send_due(f.store.as_ref(), &state, &alerts_config, now + 60_000)
+            .unwrap(),
+        0
+    );
+    let (_, monthly) = f.get("/v1/alerts?kind=digest_monthly", None).await;
+    assert_eq!(monthly["alerts"][0]["team"], "*");
+    assert!(monthly["alerts"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Tollgate monthly digest for finance"));
+}

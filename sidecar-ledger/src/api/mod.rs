@@ -50,6 +50,9 @@ use crate::state::{MetricsAccess, DEFAULT_LEASE_TTL_MS};
 #[cfg(test)]
 use crate::store::Store;
 
+/// Sends the digests due (see `insights::digest`): for the ledger's background loop.
+pub use insights::digest::send_due as digest_send_due;
+
 #[cfg(test)]
 pub fn router(store: Arc<dyn Store>) -> Router {
     router_with(AppState {
@@ -156,6 +159,10 @@ pub fn router_with(state: AppState) -> Router {
         .route(
             "/v1/teams/{team}/alert-channels",
             get(alerts::get_channels).post(alerts::post_channel),
+        )
+        .route(
+            "/v1/teams/{team}/digest",
+            get(alerts::get_digest).post(alerts::post_digest),
         )
         .route(
             "/v1/teams/{team}/alert-channels/{id}",

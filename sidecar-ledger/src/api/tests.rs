@@ -457,6 +457,8 @@ async fn health_home_page_and_openapi() {
         ("/v1/teams/{team}/alert-channels", "get"),
         ("/v1/teams/{team}/alert-channels", "post"),
         ("/v1/teams/{team}/alert-channels/{id}", "delete"),
+        ("/v1/teams/{team}/digest", "get"),
+        ("/v1/teams/{team}/digest", "post"),
         ("/assets/{file}", "get"),
         ("/v1/session", "get"),
         ("/v1/session", "post"),

@@ -75,6 +75,10 @@ pub fn payload(d: &DeliveryRecord, a: &AlertRecord, c: &Channels) -> serde_json:
 
 /// An email's subject and text.
 pub fn email(a: &AlertRecord, c: &Channels) -> (String, String) {
+    if let Some(subject) = a.details.get("subject").and_then(|s| s.as_str()) {
+        // A digest: its own subject, its text already links back.
+        return (subject.to_string(), a.message.clone());
+    }
     let g = guide(&a.kind);
     let subject = format!("[Tollgate] {}: {}", g.title, a.team);
     let mut text = format!("{}\n\n", a.message);

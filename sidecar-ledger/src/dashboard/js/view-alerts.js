@@ -5,7 +5,7 @@
 // (webhook, Slack-compatible webhook, email) are listed, added and removed here.
 
 import { el } from './table.js';
-import { actionForm, disclose } from './actions.js';
+import { actionForm, approver, disclose } from './actions.js';
 import { remove } from './api.js';
 
 const when = (ms) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
@@ -105,9 +105,13 @@ function channelItem(c, ctx, card, team) {
     `${c.name}: ${c.kind} ${c.target} (${c.receives.join(' and ')}; added by ${c.created_by}) `, button, status);
 }
 
+// The organisation's channels are team '*': every team's alerts, finance's digest.
+const ORG = '*';
+
 function channels(list, ctx, card, team) {
+  const whose = team === ORG ? 'the organisation' : team;
   const form = () => actionForm({
-    name: 'add-channel', legend: `A channel for ${team}'s alerts and digests`,
+    name: 'add-channel', legend: `A channel for ${whose}'s alerts and digests`,
     fields: [
       { name: 'kind', label: 'Kind', type: 'select', value: 'slack', options: [['slack', 'Slack-compatible webhook'], ['webhook', 'Webhook (JSON)'], ['email', 'Email']] },
       { name: 'name', label: 'Name', required: true, placeholder: 'support on-call' },
@@ -121,12 +125,20 @@ function channels(list, ctx, card, team) {
       return `Added ${answer.channel.name} (${answer.channel.target}).`;
     },
   });
+  const digest = () => actionForm({
+    name: 'send-digest', legend: team === ORG ? 'Send finance\'s monthly digest now' : `Send ${team}'s weekly digest now`,
+    fields: [], keyed: false,
+    submitLabel: 'Send now', path: `/v1/teams/${encodeURIComponent(team)}/digest`,
+    body: () => ({}),
+    done: async (answer) => `Sent to ${answer.channels} channel${answer.channels === 1 ? '' : 's'}: ${answer.digest.subject}`,
+  });
   return el('section', { class: 'channels' },
-    el('h3', { text: 'Channels' }),
+    el('h3', { text: team === ORG ? 'Organisation channels (every team\'s alerts, the monthly digest)' : 'Channels' }),
     list.length
       ? el('ul', { class: 'channel-list' }, ...list.map((c) => channelItem(c, ctx, card, team)))
-      : el('p', { class: 'muted', text: 'No channel of the team yet: its alerts go to the organisation\'s webhooks only.' }),
-    disclose('Add a channel', form));
+      : el('p', { class: 'muted', text: team === ORG ? 'No organisation channel: alerts go to the configured webhooks only.' : 'No channel of the team yet: its alerts go to the organisation\'s channels only.' }),
+    disclose('Add a channel', form),
+    disclose(team === ORG ? 'Send the monthly digest' : 'Send the weekly digest', digest));
 }
 
 export default {
@@ -141,9 +153,10 @@ export default {
       ? await ctx.get(`/v1/teams/${encodeURIComponent(team)}/alerts`, { limit: 50 })
       : await ctx.get('/v1/alerts', { limit: 50 });
     const nodes = [el('ul', { class: 'alerts' }, ...d.alerts.map((a) => item(a, ctx, card)))];
-    if (team) {
-      const c = await ctx.get(`/v1/teams/${encodeURIComponent(team)}/alert-channels`);
-      nodes.push(channels(c.channels, ctx, card, team));
+    const owner = team || (approver(ctx.session) ? ORG : null);
+    if (owner) {
+      const c = await ctx.get(`/v1/teams/${encodeURIComponent(owner)}/alert-channels`);
+      nodes.push(channels(c.channels, ctx, card, owner));
     }
     card.extra(...nodes);
     card.table(
