@@ -281,17 +281,18 @@ def alert_li(b, alert_id: int, js: str):
 def test_a_team_sets_its_channels_on_the_page_and_sees_each_delivery(desk, sinks):
     b = sign_in(desk, "support", "#scope=team_support&range=30d")
     b.wait("document.querySelector('#card-alerts').dataset.state === 'ready'")
-    for values in (
+    for n, values in enumerate((
         {"kind": "slack", "name": "support on-call", "target": f"{sinks.url}/slack/T0/B0/secret-path",
          "receives": "alerts"},
         {"kind": "email", "name": "support leads", "target": "lead@example.com, ops@example.com", "receives": "both"},
         {"kind": "webhook", "name": "broken hook", "target": "http://127.0.0.1:9/hook/secret-two", "receives": "alerts"},
-    ):
+    ), start=1):
         press(b, "alerts", "Add a channel")
         said = submit(b, "add-channel", values)
         assert said.startswith(f"Added {values['name']}"), said
         assert "secret" not in said
-        reloaded(b, "alerts", "state", "ready")
+        b.wait(f"document.querySelectorAll('#card-alerts li.channel-item').length === {n} "
+               "&& document.querySelector('#card-alerts').dataset.state === 'ready'", 20)
     channels = api(desk, "/v1/teams/team_support/alert-channels", "support").json()["channels"]
     assert [(c["name"], c["kind"], c["receives"]) for c in channels] == [
         ("support on-call", "slack", ["alerts"]),
@@ -340,7 +341,7 @@ def test_a_team_sets_its_channels_on_the_page_and_sees_each_delivery(desk, sinks
     assert by_channel["support on-call"][0] == "delivered"
     assert by_channel["support leads"][0] == "delivered"
     assert by_channel["broken hook"][0] in ("pending", "failed")
-    assert "cannot reach http://127.0.0.1: connection failed" in by_channel["broken hook"][1]
+    assert "cannot reach http://127.0.0.1:9: connection failed" in by_channel["broken hook"][1]
     assert "secret" not in b.eval("document.querySelector('#card-alerts').innerText")
 
     # Removing a channel: it no longer receives.
@@ -414,3 +415,28 @@ def test_alerts_are_acknowledged_on_the_page_and_lead_to_their_answer(desk):
     other = requests.post(desk["url"] + f"/v1/teams/{other_team}/alerts/{budget_alert['id']}/acknowledge",
                           headers={"Authorization": f"Bearer {desk['tokens']['support']}"}, json={}, timeout=10)
     assert other.status_code == 403, other.text
+
+
+def test_a_team_lead_sends_the_weekly_digest_from_the_page(desk, sinks):
+    preview = api(desk, "/v1/teams/team_support/digest", "support").json()
+    assert preview["subject"].startswith("[Tollgate] Weekly digest: team_support, ")
+    b = sign_in(desk, "support", "#scope=team_support&range=30d")
+    b.wait("document.querySelector('#card-alerts').dataset.state === 'ready'")
+    digests = [c for c in api(desk, "/v1/teams/team_support/alert-channels", "support").json()["channels"]
+               if "digests" in c["receives"]]
+    assert digests, "the email channel of the channels test receives digests"
+    before = len(sinks.mail)
+    press(b, "alerts", "Send the weekly digest")
+    said = submit(b, "send-digest", {})
+    assert said.startswith(f"Sent to {len(digests)} channel"), said
+    assert wait_until(lambda: any(m["Subject"] == preview["subject"] for _, m in sinks.mail[before:]), timeout=30)
+    mail = next(m for _, m in sinks.mail[before:] if m["Subject"] == preview["subject"])
+    body = mail.get_content().replace("\r\n", "\n")
+    for line in ("Tollgate weekly digest for team_support", "Spend: $", "Budget: ", "What drove the change:",
+                 "Top change:", "Recommended moves", "https://tollgate.example.com/#scope=team_support&range=30d"):
+        assert line in body, body
+    # Every figure is the ledger's: the spend line is the preview's.
+    spend_line = next(x for x in preview["text"].splitlines() if x.startswith("Spend: "))
+    assert spend_line in body
+    sent = api(desk, "/v1/teams/team_support/alerts", "support", kind="digest_weekly").json()["alerts"]
+    assert sent and sent[0]["message"].strip() == body.strip()
