@@ -158,6 +158,27 @@ fn workflow_alerts_fire_once_and_are_acknowledged_once(store: &dyn Store) {
         })
         .unwrap();
     assert!(only.is_empty());
+    let excluded = store
+        .alert_page(&AlertQuery {
+            team: Some("team_a".into()),
+            exclude_kinds: vec!["spend_anomaly".into()],
+            limit: 50,
+            ..AlertQuery::default()
+        })
+        .unwrap();
+    assert!(excluded.is_empty(), "excluded kinds are left out");
+    let before = store
+        .alert_page(&AlertQuery {
+            team: Some("team_a".into()),
+            before_id: Some(all_a[1]),
+            limit: 50,
+            ..AlertQuery::default()
+        })
+        .unwrap();
+    assert_eq!(
+        before.iter().map(|a| a.id).collect::<Vec<_>>(),
+        all_a[2..].to_vec()
+    );
 }
 
 fn channel<'a>(team: &'a str, key: Option<&'static str>, max: usize) -> NewChannel<'a> {
