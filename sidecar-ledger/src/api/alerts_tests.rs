@@ -375,15 +375,49 @@ async fn the_weekly_digest_is_computed_and_sent_to_the_teams_digest_channels() {
         config: crate::config_reload::Shared::new(None),
     };
     let alerts_config = tollgate_core::config::AlertsConfig::default();
-    let first = crate::api::digest_send_due(f.store.as_ref(), &state, &alerts_config, now).unwrap();
-    assert!(
-        first >= 2,
-        "team_support's week and finance's month: {first}"
-    );
+    // The next Monday noon and the next 1st noon (UTC): past the digest hour.
+    const DAY: i64 = 86_400_000;
+    let today = now - now.rem_euclid(DAY);
+    let weekday = (today / DAY + 3).rem_euclid(7);
+    let monday = today + (7 - weekday) * DAY + 12 * 3_600_000;
+    let (y, m, _) = tollgate_core::config::civil_from_days(today / DAY);
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    let first = tollgate_core::config::days_from_civil(ny, nm, 1) * DAY + 12 * 3_600_000;
+    let send =
+        |at| crate::api::digest_send_due(f.store.as_ref(), &state, &alerts_config, at).unwrap();
+    let count = |kind: &str| {
+        f.store
+            .alert_page(&crate::store::alerts::AlertQuery {
+                kinds: vec![kind.into()],
+                limit: 50,
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    let weekly_before = count("digest_weekly").len();
+    send(monday);
+    let weekly = count("digest_weekly");
+    assert_eq!(weekly.len(), weekly_before + 1, "team_support's week");
+    assert_eq!(weekly[0].period_start_ms, monday - 12 * 3_600_000);
+    send(monday + 60_000);
     assert_eq!(
-        crate::api::digest_send_due(f.store.as_ref(), &state, &alerts_config, now + 60_000)
-            .unwrap(),
-        0
+        count("digest_weekly").len(),
+        weekly_before + 1,
+        "once a week"
+    );
+    send(monday + 3 * DAY);
+    assert_eq!(
+        count("digest_weekly").len(),
+        weekly_before + 1,
+        "not days late"
+    );
+    let monthly_before = count("digest_monthly").len();
+    send(first);
+    send(first + 60_000);
+    assert_eq!(
+        count("digest_monthly").len(),
+        monthly_before + 1,
+        "finance's month, once"
     );
     let (_, monthly) = f.get("/v1/alerts?kind=digest_monthly", None).await;
     assert_eq!(monthly["alerts"][0]["team"], "*");

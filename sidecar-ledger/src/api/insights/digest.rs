@@ -31,6 +31,10 @@ use super::grouping::grouped;
 use super::recommendations::team_moves;
 use super::scope::RangeJson;
 
+/// A digest missed by more than this after its time (the ledger was down, or started
+/// mid-month) is not sent late: it would no longer be news.
+const CATCH_UP_MS: i64 = 2 * DAY_MS;
+
 pub const WEEKLY: &str = "digest_weekly";
 pub const MONTHLY: &str = "digest_monthly";
 
@@ -377,7 +381,8 @@ fn sent(
 }
 
 /// Sends the digests due at `now`: each team's weekly one from Monday at the digest
-/// hour (UTC), finance's monthly one from the 1st. Returns how many were recorded.
+/// hour (UTC), finance's monthly one from the 1st, each within two days of its time.
+/// Returns how many were recorded.
 pub fn send_due(
     store: &dyn Store,
     state: &AppState,
@@ -391,7 +396,7 @@ pub fn send_due(
     if alerts.digests.weekly {
         // 1970-01-01 was a Thursday: days since a Monday are (days + 3) mod 7.
         let monday = today - ((today / DAY_MS + 3).rem_euclid(7)) * DAY_MS;
-        if now >= monday + hour {
+        if now >= monday + hour && now < monday + hour + CATCH_UP_MS {
             let budgets = state.budgets.current();
             let mut teams: Vec<String> = store.wallets(now)?.into_iter().map(|w| w.team).collect();
             teams.extend(budgets.iter().map(|b| b.team_id.clone()));
@@ -410,7 +415,8 @@ pub fn send_due(
     }
     if alerts.digests.monthly {
         let (_, first) = month_bounds(now);
-        if now >= first + hour && !sent(store, ORGANISATION, MONTHLY, first)? {
+        let due = now >= first + hour && now < first + hour + CATCH_UP_MS;
+        if due && !sent(store, ORGANISATION, MONTHLY, first)? {
             let digest = monthly_digest(store, state, now, url)?;
             if record(store, alerts, &digest, first, now)?.is_some() {
                 sent_now += 1;
