@@ -205,7 +205,7 @@ pub fn evaluate(
                 "sigmas": config.anomaly.sensitivity,
             }),
         };
-        if super::record(store, config, &alert, &facts, now_ms)?.is_some() {
+        if super::route::record(store, config, &alert, &facts, now_ms)?.is_some() {
             tracing::warn!(team, workflow, today_nanos = f.today_nanos, "spend anomaly");
             fired += 1;
         }

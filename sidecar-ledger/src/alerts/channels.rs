@@ -5,8 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ALERTS, DIGESTS};
 use crate::store::alerts::{redact_url, ChannelRecord, DeliveryTarget};
+
+/// What a channel receives: alerts as they fire…
+pub const ALERTS: &str = "alerts";
+/// …and the periodic digests.
+pub const DIGESTS: &str = "digests";
 
 /// Live channels a team may have.
 pub const MAX_PER_TEAM: usize = 10;

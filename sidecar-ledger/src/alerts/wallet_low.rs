@@ -61,7 +61,7 @@ pub fn evaluate(
             subject: None,
             details: json!({"balance_nanos": balance, "allocated_nanos": w.allocated_nanos, "entry_id": last.id}),
         };
-        if super::record(store, config, &alert, &facts, now_ms)?.is_some() {
+        if super::route::record(store, config, &alert, &facts, now_ms)?.is_some() {
             tracing::warn!(team = w.team, balance_nanos = balance, "wallet low");
             fired += 1;
         }
