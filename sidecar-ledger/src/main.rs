@@ -1,6 +1,7 @@
 //! `tollgate-ledger`: the Tollgate sidecar that stores cost events and answers spend
 //! queries, plus the operator commands that work on a Tollgate config.
 
+mod alerts;
 mod allocation_request;
 mod allocator;
 mod api;

@@ -93,7 +93,20 @@ pub fn event_json(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> String {
 /// Undoes every schema version after 7, newest first, on either backend, so a test can
 /// make a database as an older ledger left it and watch the migrations bring it up
 /// again. A new migration adds its undo at the top.
-pub const UNDO_AFTER_SCHEMA_7: &str = "DROP TABLE audit_log;
+pub const UNDO_AFTER_SCHEMA_7: &str = "DROP TABLE alert_channels;
+    DROP TABLE alert_subjects;
+    DROP INDEX alert_deliveries_channel;
+    DROP INDEX IF EXISTS alert_deliveries_by_alert;
+    ALTER TABLE alert_deliveries DROP COLUMN channel_name;
+    ALTER TABLE alert_deliveries DROP COLUMN channel_id;
+    DROP INDEX budget_alerts_team;
+    ALTER TABLE budget_alerts DROP COLUMN ack_key;
+    ALTER TABLE budget_alerts DROP COLUMN ack_note;
+    ALTER TABLE budget_alerts DROP COLUMN acked_ms;
+    ALTER TABLE budget_alerts DROP COLUMN acked_by;
+    ALTER TABLE budget_alerts DROP COLUMN details;
+    ALTER TABLE budget_alerts DROP COLUMN subject;
+    DROP TABLE audit_log;
     ALTER TABLE events DROP COLUMN cache_write_1h_tokens;
     ALTER TABLE events DROP COLUMN web_search_calls;
     ALTER TABLE events DROP COLUMN tool_cost_nanos;

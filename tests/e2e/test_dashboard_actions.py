@@ -10,12 +10,19 @@ test_budgets.py.
 from __future__ import annotations
 
 import json
+import socket
+import threading
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+import yaml
+from aiosmtpd.controller import Controller
 
 import dashboard_board
 from dashboard_board import api, cli, sign_in
+from stack import wait_until
 
 SUBMIT = """async (name, values) => {
   const form = document.querySelector(`form[data-action="${name}"]`);
@@ -31,12 +38,63 @@ SUBMIT = """async (name, values) => {
 }"""
 
 
+class Sinks:
+    """What a team's alert channels receive: webhook POSTs and SMTP mail on loopback."""
+
+    def __init__(self):
+        self.posts: list[tuple[str, dict]] = []
+        self.mail: list = []
+        sinks = self
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self):
+                sinks.posts.append((self.path, json.loads(self.rfile.read(int(self.headers["content-length"])))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        class Mailbox:
+            async def handle_DATA(self, server, session, envelope):
+                sinks.mail.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+                return "250 OK"
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.smtp_port = s.getsockname()[1]
+        self.smtp = Controller(Mailbox(), hostname="127.0.0.1", port=self.smtp_port)
+        self.smtp.start()
+
+    def stop(self):
+        self.smtp.stop()
+        self.http.shutdown()
+
+
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory):
+def sinks():
+    s = Sinks()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory, sinks):
     from conftest import CONFIG
 
     work = tmp_path_factory.mktemp("dashboard-actions")
-    board = dashboard_board.build(work, CONFIG)
+    # Alert email goes to the local SMTP server; alerts link back to the dashboard.
+    doc = yaml.safe_load(CONFIG.read_text())
+    doc.setdefault("alerts", {})
+    doc["alerts"]["email"] = {"host": "127.0.0.1", "port": sinks.smtp_port, "tls": "none",
+                              "from": "Tollgate <tollgate@example.com>"}
+    doc["alerts"]["dashboard_url"] = "https://tollgate.example.com"
+    config = work / "with-alerts.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    board = dashboard_board.build(work, config)
     board["tokens"]["finance"] = cli("tokens", "create", "--role", "finance", "--name", "finance owner",
                                      "--data-dir", str(board["data"])).strip()
     yield board
@@ -213,3 +271,172 @@ def test_a_team_lead_turns_on_normalised_caching_from_the_cache_view(desk):
     b = sign_in(desk, "support", "#scope=team_support&range=30d")
     b.wait("document.querySelector('#card-policy').dataset.state === 'ready'")
     assert b.eval("!!document.querySelector('#card-policy li[data-normalized=\"on\"]')")
+
+
+def alert_li(b, alert_id: int, js: str):
+    return b.eval(f"(() => {{ const li = document.querySelector('#card-alerts li.alert[data-id=\"{alert_id}\"]'); "
+                  f"return li ? {js} : null; }})()")
+
+
+def test_a_team_sets_its_channels_on_the_page_and_sees_each_delivery(desk, sinks):
+    b = sign_in(desk, "support", "#scope=team_support&range=30d")
+    b.wait("document.querySelector('#card-alerts').dataset.state === 'ready'")
+    for n, values in enumerate((
+        {"kind": "slack", "name": "support on-call", "target": f"{sinks.url}/slack/T0/B0/secret-path",
+         "receives": "alerts"},
+        {"kind": "email", "name": "support leads", "target": "lead@example.com, ops@example.com", "receives": "both"},
+        {"kind": "webhook", "name": "broken hook", "target": "http://127.0.0.1:9/hook/secret-two", "receives": "alerts"},
+    ), start=1):
+        press(b, "alerts", "Add a channel")
+        said = submit(b, "add-channel", values)
+        assert said.startswith(f"Added {values['name']}"), said
+        assert "secret" not in said
+        b.wait(f"document.querySelectorAll('#card-alerts li.channel-item').length === {n} "
+               "&& document.querySelector('#card-alerts').dataset.state === 'ready'", 20)
+    channels = api(desk, "/v1/teams/team_support/alert-channels", "support").json()["channels"]
+    assert [(c["name"], c["kind"], c["receives"]) for c in channels] == [
+        ("support on-call", "slack", ["alerts"]),
+        ("support leads", "email", ["alerts", "digests"]),
+        ("broken hook", "webhook", ["alerts"]),
+    ]
+    assert channels[0]["target"] == f"{sinks.url}/…" and "secret" not in json.dumps(channels)
+    page = b.eval("document.querySelector('#card-alerts').innerText")
+    assert "support leads: email lead@example.com,ops@example.com" in page and "secret" not in page
+
+    # The next alert of the team goes to each channel: an allocation request filed.
+    r = requests.post(desk["url"] + "/v1/teams/team_support/allocation-requests",
+                      headers={"Authorization": f"Bearer {desk['tokens']['support']}"},
+                      json={"amount_usd": "5.00", "reason": "Channel check", "idempotency_key": "alerts-e2e"},
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    request_id = r.json()["request"]["id"]
+
+    def alert():
+        got = api(desk, "/v1/teams/team_support/alerts", "support", kind="allocation_requested").json()["alerts"]
+        return next((a for a in got if f"request #{request_id}" in a["message"]), None)
+
+    def settled():
+        a = alert()
+        status = {d["channel"]: (d["status"], d["last_error"]) for d in (a["deliveries"] if a else [])}
+        return (status.get("support on-call", ("",))[0] == "delivered"
+                and status.get("support leads", ("",))[0] == "delivered"
+                and (status.get("broken hook") or ("", None))[1] is not None)
+
+    assert wait_until(settled, timeout=40), alert()
+    fired = alert()
+    slack = [body for path, body in sinks.posts if path == "/slack/T0/B0/secret-path"]
+    assert any(fired["message"] in body["text"] and "https://tollgate.example.com/#scope=team_support" in body["text"]
+               for body in slack), slack
+    mail = [m for rcpt, m in sinks.mail if "lead@example.com" in rcpt]
+    assert mail and mail[-1]["Subject"] == "[Tollgate] Allocation requested: team_support"
+    body = mail[-1].get_content()
+    assert fired["message"] in body and "https://tollgate.example.com/#scope=team_support&range=30d" in body
+
+    # The page says where it went: delivered, or the error of the last attempt.
+    b = sign_in(desk, "support", "#scope=team_support&range=30d")
+    b.wait("document.querySelector('#card-alerts').dataset.state === 'ready'")
+    statuses = alert_li(b, fired["id"], "[...li.querySelectorAll('li.delivery')]"
+                                        ".map((d) => [d.dataset.channel, d.dataset.status, d.textContent])")
+    by_channel = {c: (s, t) for c, s, t in statuses}
+    assert by_channel["support on-call"][0] == "delivered"
+    assert by_channel["support leads"][0] == "delivered"
+    assert by_channel["broken hook"][0] in ("pending", "failed")
+    assert "cannot reach http://127.0.0.1:9: connection failed" in by_channel["broken hook"][1]
+    assert "secret" not in b.eval("document.querySelector('#card-alerts').innerText")
+
+    # Removing a channel: it no longer receives.
+    b.eval("[...document.querySelectorAll('#card-alerts li.channel-item')]"
+           ".find((li) => li.textContent.startsWith('broken hook')).querySelector('button').click()")
+    b.wait("![...document.querySelectorAll('#card-alerts li.channel-item')]"
+           ".some((li) => li.textContent.startsWith('broken hook'))", 20)
+    assert [c["name"] for c in api(desk, "/v1/teams/team_support/alert-channels", "support").json()["channels"]] \
+        == ["support on-call", "support leads"]
+    # Leave the request decided for the other tests.
+    decided = requests.post(desk["url"] + f"/v1/teams/team_support/allocation-requests/{request_id}/decision",
+                            headers={"Authorization": f"Bearer {desk['tokens']['finance']}"},
+                            json={"decision": "decline", "comment": "channel check only"}, timeout=10)
+    assert decided.status_code == 200, decided.text
+
+
+def test_alerts_are_acknowledged_on_the_page_and_lead_to_their_answer(desk):
+    # A wallet run low: a correction leaves team_support 10% of its allocation.
+    wallet = api(desk, "/v1/wallets/team_support", "admin").json()
+    allocated, balance = wallet["allocated_nanos"], wallet["balance_nanos"]
+    if balance * 100 > allocated * 20:
+        cut = (balance - allocated // 10) * 10 // 9
+        r = requests.post(desk["url"] + "/v1/wallets/team_support/allocations",
+                          headers={"Authorization": f"Bearer {desk['tokens']['admin']}"},
+                          json={"amount_usd": f"-{cut / 1e9:.2f}", "kind": "correction", "actor": "e2e",
+                                "reason": "wallet-low check", "idempotency_key": "wallet-low-e2e"}, timeout=10)
+        assert r.status_code in (200, 201), r.text
+
+    def open_alerts(kind, **team):
+        return api(desk, "/v1/alerts", "admin", status="open", kind=kind, **team).json()["alerts"]
+
+    assert wait_until(lambda: open_alerts("wallet_low", team="team_support"), timeout=30)
+    assert wait_until(lambda: open_alerts("actual,forecast"), timeout=30), "the demo's budgets are overrun"
+    low = open_alerts("wallet_low", team="team_support")[0]
+    assert "Wallet low: team_support has $" in low["message"]
+
+    # The lead acknowledges it on the page: recorded with who and when, no longer open.
+    b = sign_in(desk, "support", "#scope=team_support&range=30d")
+    b.wait("document.querySelector('#card-alerts').dataset.state === 'ready'")
+    before = int(b.eval("document.querySelector('#card-alerts').dataset.open"))
+    assert before == api(desk, "/v1/teams/team_support/alerts", "support").json()["open"]
+    assert alert_li(b, low["id"], "li.dataset.open") == "true"
+    alert_li(b, low["id"], "li.querySelector('.disclose > button').click()")
+    said = submit(b, f"ack-{low['id']}", {"note": "Asked finance for more"})
+    assert said == "Acknowledged by support lead.", said
+    reloaded(b, "alerts", "open", str(before - 1))
+    acked = api(desk, f"/v1/teams/team_support/alerts/{low['id']}", "support").json()
+    assert (acked["open"], acked["acknowledgement"]["by"], acked["acknowledgement"]["note"]) == \
+        (False, "support lead", "Asked finance for more")
+    assert "Acknowledged by support lead" in alert_li(b, low["id"], "li.innerText")
+
+    # Its answer: "Ask for more allocation" opens the team's request form.
+    alert_li(b, low["id"], "li.querySelector('a.alert-action').click()")
+    b.wait("!!document.querySelector('#card-requests form[data-action=\"request-allocation\"]')", 20)
+    # Its explanation: the wallet card.
+    assert alert_li(b, low["id"], "li.querySelector('a.alert-explain').textContent") == "See the wallet's runway"
+
+    # Finance, on the organisation's board, follows a budget alert to the team's budget
+    # settings, with the change form open.
+    budget_alert = open_alerts("actual,forecast")[0]
+    team = budget_alert["team"]
+    b = sign_in(desk, "finance", "#scope=org&range=30d")
+    b.wait("document.querySelector('#card-alerts').dataset.state === 'ready'")
+    assert alert_li(b, budget_alert["id"], "li.dataset.team") == team
+    assert alert_li(b, budget_alert["id"], "li.querySelector('a.alert-action').textContent") == "Revise the budget"
+    alert_li(b, budget_alert["id"], "li.querySelector('a.alert-action').click()")
+    b.wait(f"document.body.dataset.scope === {json.dumps(team)}", 20)
+    b.wait("!!document.querySelector('#card-budget-settings form[data-action=\"budget-change\"]')", 20)
+    # A team lead cannot acknowledge another team's alert.
+    other_team = "team_engineering" if team == "team_support" else team
+    other = requests.post(desk["url"] + f"/v1/teams/{other_team}/alerts/{budget_alert['id']}/acknowledge",
+                          headers={"Authorization": f"Bearer {desk['tokens']['support']}"}, json={}, timeout=10)
+    assert other.status_code == 403, other.text
+
+
+def test_a_team_lead_sends_the_weekly_digest_from_the_page(desk, sinks):
+    preview = api(desk, "/v1/teams/team_support/digest", "support").json()
+    assert preview["subject"].startswith("[Tollgate] Weekly digest: team_support, ")
+    b = sign_in(desk, "support", "#scope=team_support&range=30d")
+    b.wait("document.querySelector('#card-alerts').dataset.state === 'ready'")
+    digests = [c for c in api(desk, "/v1/teams/team_support/alert-channels", "support").json()["channels"]
+               if "digests" in c["receives"]]
+    assert digests, "the email channel of the channels test receives digests"
+    before = len(sinks.mail)
+    press(b, "alerts", "Send the weekly digest")
+    said = submit(b, "send-digest", {})
+    assert said.startswith(f"Sent to {len(digests)} channel"), said
+    assert wait_until(lambda: any(m["Subject"] == preview["subject"] for _, m in sinks.mail[before:]), timeout=30)
+    mail = next(m for _, m in sinks.mail[before:] if m["Subject"] == preview["subject"])
+    body = mail.get_content().replace("\r\n", "\n")
+    for line in ("Tollgate weekly digest for team_support", "Spend: $", "Budget: ", "What drove the change:",
+                 "Top change:", "Recommended moves", "https://tollgate.example.com/#scope=team_support&range=30d"):
+        assert line in body, body
+    # Every figure is the ledger's: the spend line is the preview's.
+    spend_line = next(x for x in preview["text"].splitlines() if x.startswith("Spend: "))
+    assert spend_line in body
+    sent = api(desk, "/v1/teams/team_support/alerts", "support", kind="digest_weekly").json()["alerts"]
+    assert sent and sent[0]["message"].strip() == body.strip()

@@ -1,5 +1,4 @@
-//! `GET /v1/budgets` (pace, forecast and band per budget) and `GET /v1/alerts` (fired
-//! alerts with their delivery status; webhook URLs shown as scheme and host only).
+//! `GET /v1/budgets`: pace, forecast and band per budget.
 
 use axum::extract::State;
 use axum::Json;
@@ -12,7 +11,6 @@ use crate::state::AppState;
 use tollgate_core::config::BudgetDef;
 
 use crate::budget::{statuses, BudgetStatus};
-use crate::store::alerts::AlertRecord;
 
 #[derive(Serialize)]
 pub struct BudgetsResponse {
@@ -30,15 +28,4 @@ pub async fn list_budgets(
     })
     .await?;
     Ok(Json(BudgetsResponse { budgets: statuses }))
-}
-
-#[derive(Serialize)]
-pub struct AlertsResponse {
-    pub alerts: Vec<AlertRecord>,
-}
-
-pub async fn list_alerts(State(state): State<AppState>) -> Result<Json<AlertsResponse>, ApiError> {
-    let store = state.store.clone();
-    let alerts = blocking(move || store.alerts(200)).await?;
-    Ok(Json(AlertsResponse { alerts }))
 }

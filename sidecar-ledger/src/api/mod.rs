@@ -7,6 +7,9 @@
 mod access_tests;
 #[cfg(test)]
 mod action_fixture;
+mod alerts;
+#[cfg(test)]
+mod alerts_tests;
 mod allocation_requests;
 #[cfg(test)]
 mod allocation_requests_tests;
@@ -51,6 +54,9 @@ use crate::state::{AppState, MAX_BODY_BYTES};
 use crate::state::{MetricsAccess, DEFAULT_LEASE_TTL_MS};
 #[cfg(test)]
 use crate::store::Store;
+
+/// Sends the digests due (see `insights::digest`): for the ledger's background loop.
+pub use insights::digest::send_due as digest_send_due;
 
 #[cfg(test)]
 pub fn router(store: Arc<dyn Store>) -> Router {
@@ -148,8 +154,26 @@ pub fn router_with(state: AppState) -> Router {
             get(policy::get_team_policy).post(policy::post_team_policy),
         )
         .route("/v1/budgets", get(budgets::list_budgets))
-        .route("/v1/alerts", get(budgets::list_alerts))
         .route("/v1/audit", get(audit::get_audit))
+        .route("/v1/alerts", get(alerts::get_alerts))
+        .route("/v1/teams/{team}/alerts", get(alerts::get_team_alerts))
+        .route("/v1/teams/{team}/alerts/{id}", get(alerts::get_team_alert))
+        .route(
+            "/v1/teams/{team}/alerts/{id}/acknowledge",
+            axum::routing::post(alerts::post_acknowledge),
+        )
+        .route(
+            "/v1/teams/{team}/alert-channels",
+            get(alerts::get_channels).post(alerts::post_channel),
+        )
+        .route(
+            "/v1/teams/{team}/digest",
+            get(alerts::get_digest).post(alerts::post_digest),
+        )
+        .route(
+            "/v1/teams/{team}/alert-channels/{id}",
+            axum::routing::delete(alerts::delete_channel),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

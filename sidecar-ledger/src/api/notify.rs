@@ -1,8 +1,8 @@
 //! Leaders' actions tell the people who must answer them: an alert recorded with a
-//! delivery to every configured webhook (the budget alerts' channel).
+//! delivery to every configured webhook and to the team's own alert channels.
 
 use crate::state::AppState;
-use crate::store::alerts::NewAlert;
+use crate::store::alerts::{AlertFacts, NewAlert};
 use crate::store::{Store, StoreError};
 
 pub fn notify(
@@ -12,11 +12,11 @@ pub fn notify(
     now: i64,
 ) -> Result<(), StoreError> {
     let config = state.config.current();
-    let webhooks = config
+    let alerts = config
         .as_ref()
         .as_ref()
-        .map(|c| crate::budget::webhook_targets(&c.alerts))
+        .map(|c| c.alerts.clone())
         .unwrap_or_default();
-    store.record_alert(&alert, &webhooks, now)?;
+    crate::alerts::record(store, &alerts, &alert, &AlertFacts::default(), now)?;
     Ok(())
 }

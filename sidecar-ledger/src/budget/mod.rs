@@ -13,10 +13,10 @@ pub mod period;
 use std::collections::HashMap;
 
 use serde::Serialize;
-use tollgate_core::config::{AlertsConfig, BudgetDef, WebhookFormat};
+use tollgate_core::config::{AlertsConfig, BudgetDef};
 use tollgate_core::money::format_usd;
 
-use crate::store::alerts::NewAlert;
+use crate::store::alerts::{AlertFacts, NewAlert};
 use crate::store::{Store, StoreError};
 use forecast::{forecast, Forecast, HISTORY_DAYS};
 use period::{format_day, period_containing, DAY_MS};
@@ -232,21 +232,6 @@ pub fn notice(s: &BudgetStatus) -> Option<String> {
     ))
 }
 
-/// The configured alert webhooks as the store records deliveries: `(url, format)`.
-pub fn webhook_targets(alerts: &AlertsConfig) -> Vec<(String, String)> {
-    alerts
-        .webhooks
-        .iter()
-        .map(|w| {
-            let format = match w.format {
-                WebhookFormat::Generic => "generic",
-                WebhookFormat::Slack => "slack",
-            };
-            (w.url.clone(), format.to_string())
-        })
-        .collect()
-}
-
 /// Evaluates every budget and records newly reached thresholds. Returns how many
 /// alerts fired.
 pub fn evaluate(
@@ -255,7 +240,6 @@ pub fn evaluate(
     alerts: &AlertsConfig,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    let webhooks = webhook_targets(alerts);
     let mut fired = 0;
     let budgets: Vec<&BudgetDef> = budgets.iter().collect();
     for s in statuses(store, &budgets, now_ms)? {
@@ -281,7 +265,9 @@ pub fn evaluate(
                 forecast_nanos: s.forecast.period_end_nanos,
                 message,
             };
-            if store.record_alert(&alert, &webhooks, now_ms)?.is_some() {
+            if crate::alerts::record(store, alerts, &alert, &AlertFacts::default(), now_ms)?
+                .is_some()
+            {
                 tracing::warn!(team = s.team, kind, threshold, "budget threshold reached");
                 fired += 1;
             }
@@ -295,7 +281,7 @@ mod tests {
     use super::*;
     use crate::store::{IngestBatch, SqliteStore};
     use crate::test_util::{batch, event, TempDir};
-    use tollgate_core::config::{BudgetPeriodKind, WebhookDef};
+    use tollgate_core::config::{BudgetPeriodKind, WebhookDef, WebhookFormat};
     use tollgate_core::money::Usd;
 
     const USD: i64 = 1_000_000_000;
@@ -319,6 +305,7 @@ mod tests {
                 url: "http://127.0.0.1:9/hook".into(),
                 format: WebhookFormat::Slack,
             }],
+            ..AlertsConfig::default()
         };
         let ingest = |id: &str, cost: i64| {
             store

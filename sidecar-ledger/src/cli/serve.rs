@@ -224,23 +224,41 @@ fn sync_ingest_tokens(
     Ok(())
 }
 
-/// Evaluates budgets and delivers alerts in the background, off the async workers,
-/// with the budgets and webhooks in force at each round.
-fn spawn_budget_watch(
-    store: Arc<dyn store::Store>,
-    live: config_reload::LiveConfig,
-    every_ms: u64,
-) {
+/// How often spend anomalies and due digests are looked for.
+const ANOMALY_CHECK_MS: i64 = 60_000;
+
+/// Evaluates budgets, wallets and spend anomalies and delivers alerts in the
+/// background, off the async workers, with the budgets and webhooks in force at each
+/// round.
+fn spawn_budget_watch(state: state::AppState, live: config_reload::LiveConfig, every_ms: u64) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(every_ms.max(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Spend anomalies read two weeks of hourly rollups: once a minute is enough.
+        let mut anomalies_due = 0_i64;
         loop {
             tick.tick().await;
-            let (store, budgets, alerts) =
-                (store.clone(), live.budgets.current(), live.alerts.current());
+            let (store, budgets, alerts) = (
+                state.store.clone(),
+                live.budgets.current(),
+                live.alerts.current(),
+            );
+            let app = state.clone();
+            let now = clock::now_ms();
+            let anomalies = now >= anomalies_due;
+            if anomalies {
+                anomalies_due = now + ANOMALY_CHECK_MS;
+            }
             let done = tokio::task::spawn_blocking(move || {
-                budget::evaluate(store.as_ref(), &budgets, &alerts, clock::now_ms())?;
-                budget::delivery::deliver_due(store.as_ref(), clock::now_ms)
+                budget::evaluate(store.as_ref(), &budgets, &alerts, now)?;
+                crate::alerts::wallet_low::evaluate(store.as_ref(), &alerts, now)?;
+                if anomalies {
+                    let calendar = store.calendar()?;
+                    crate::alerts::anomaly::evaluate(store.as_ref(), &alerts, &calendar, now)?;
+                    crate::api::digest_send_due(store.as_ref(), &app, &alerts, now)?;
+                }
+                let channels = budget::delivery::Channels::from_settings(&alerts);
+                budget::delivery::deliver_due(store.as_ref(), &channels, clock::now_ms)
             })
             .await;
             match done {
@@ -348,15 +366,15 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
     // acknowledged is an ingest committed); a client that holds a request open longer
     // does not keep the ledger up.
     let signalled = Arc::new(tokio::sync::Notify::new());
-    spawn_budget_watch(store.clone(), live.clone(), args.budget_check_ms);
     let state = state::AppState {
-        store,
+        store: store.clone(),
         lease_ttl_ms: args.lease_ttl_ms,
         budgets: live.budgets.clone(),
         require_tokens: !args.insecure_open_reads,
         metrics,
         config: live.config.clone(),
     };
+    spawn_budget_watch(state.clone(), live.clone(), args.budget_check_ms);
     if let Some(l) = metrics_listener {
         // Ends with the process (the runtime is dropped after the API server stops).
         let router = api::metrics_router(state.clone());

@@ -54,6 +54,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("js/view-budget-settings.js"),
     ),
     ("view-policy.js", JS, include_str!("js/view-policy.js")),
+    ("view-alerts.js", JS, include_str!("js/view-alerts.js")),
     (
         "chart.umd.min.js",
         JS,

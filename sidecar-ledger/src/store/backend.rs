@@ -7,7 +7,10 @@ use std::ops::ControlFlow;
 use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 
-use super::alerts::{AlertRecord, DeliveryRecord, NewAlert};
+use super::alerts::{
+    AckOutcome, AddChannelOutcome, AlertFacts, AlertQuery, AlertRecord, ChannelRecord,
+    DeliveryRecord, DeliveryTarget, NewAck, NewAlert, NewChannel, RemoveChannelOutcome,
+};
 use tollgate_core::config::BudgetDef;
 use tollgate_core::policy::PolicySet;
 
@@ -206,10 +209,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a budget alert with one pending delivery per `(url, format)` webhook.
     /// `None` when that threshold already fired this period (nothing is stored).
+    #[cfg(test)]
     fn record_alert(
         &self,
         alert: &NewAlert,
         webhooks: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let targets: Vec<DeliveryTarget> = webhooks
+            .iter()
+            .map(|(url, format)| DeliveryTarget::config_webhook(url, format))
+            .collect();
+        self.record_alert_to(alert, &AlertFacts::default(), &targets, now_ms)
+    }
+
+    /// Records an alert, with its subject and facts, and one pending delivery per
+    /// target, in one transaction. `None` when it already fired (nothing is stored).
+    fn record_alert_to(
+        &self,
+        alert: &NewAlert,
+        facts: &AlertFacts,
+        targets: &[DeliveryTarget],
         now_ms: i64,
     ) -> Result<Option<i64>, StoreError>;
 
@@ -228,7 +248,38 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Recent alerts with their deliveries, newest first.
-    fn alerts(&self, limit: usize) -> Result<Vec<AlertRecord>, StoreError>;
+    fn alerts(&self, limit: usize) -> Result<Vec<AlertRecord>, StoreError> {
+        self.alert_page(&AlertQuery {
+            limit,
+            ..AlertQuery::default()
+        })
+    }
+
+    /// The alerts a query selects, with their deliveries, newest first.
+    fn alert_page(&self, query: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError>;
+
+    /// One alert with its deliveries.
+    fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError>;
+
+    /// Acknowledges one of the team's alerts, once: who, when and an optional note.
+    fn acknowledge_alert(&self, ack: &NewAck<'_>) -> Result<AckOutcome, StoreError>;
+
+    /// The live (not removed) delivery channels of one team, or of every team, oldest
+    /// first.
+    fn alert_channels(&self, team: Option<&str>) -> Result<Vec<ChannelRecord>, StoreError>;
+
+    /// Adds a channel (or, for a known idempotency key, answers with the one added).
+    fn add_alert_channel(&self, channel: &NewChannel<'_>) -> Result<AddChannelOutcome, StoreError>;
+
+    /// Removes one of the team's channels, recording who and when, and gives up its
+    /// pending deliveries.
+    fn remove_alert_channel(
+        &self,
+        team: &str,
+        id: i64,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<RemoveChannelOutcome, StoreError>;
 
     /// Every event in the export's scope, oldest first (by `ts_ms`, then arrival),
     /// handed to `sink` one at a time until it breaks. Read in keyset pages, so memory

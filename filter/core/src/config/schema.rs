@@ -71,11 +71,140 @@ pub enum BudgetPeriodKind {
     Custom,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
+    /// Receive every team's alerts and the monthly finance digest (teams add their
+    /// own channels through the ledger's API).
     #[serde(default)]
     pub webhooks: Vec<WebhookDef>,
+    /// Alert when a wallet's balance falls to this percentage of its allocation
+    /// (once per top-up); 0 turns the alert off.
+    #[serde(default = "default_wallet_low_pct")]
+    pub wallet_low_pct: u32,
+    #[serde(default)]
+    pub anomaly: AnomalyConfig,
+    #[serde(default)]
+    pub digests: DigestsConfig,
+    /// The dashboard's address as people reach it (`https://tollgate.example.com`):
+    /// alerts and digests link back to it. Without it, links are relative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
+    /// The SMTP server for email channels (the password comes from the environment or a
+    /// mounted file, never from this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<SmtpConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            webhooks: Vec::new(),
+            wallet_low_pct: default_wallet_low_pct(),
+            anomaly: AnomalyConfig::default(),
+            digests: DigestsConfig::default(),
+            dashboard_url: None,
+            email: None,
+        }
+    }
+}
+
+fn default_wallet_low_pct() -> u32 {
+    20
+}
+
+/// Spend anomalies: today's spend so far far above the team's (or workflow's) spend
+/// by the same time of day over the last 14 days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How many standard deviations above the trailing days' mean fire.
+    #[serde(default = "default_anomaly_sensitivity")]
+    pub sensitivity: u32,
+    /// The least excess over the usual level that fires, so small teams do not page.
+    #[serde(default = "default_anomaly_min_excess")]
+    pub min_excess_usd: crate::money::Usd,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            enabled: true,
+            sensitivity: default_anomaly_sensitivity(),
+            min_excess_usd: default_anomaly_min_excess(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_anomaly_sensitivity() -> u32 {
+    3
+}
+fn default_anomaly_min_excess() -> crate::money::Usd {
+    crate::money::Usd(10_000_000_000)
+}
+
+/// Digests: each team's week on its channels, and the month for finance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestsConfig {
+    #[serde(default = "default_true")]
+    pub weekly: bool,
+    #[serde(default = "default_true")]
+    pub monthly: bool,
+    /// UTC hour after which a period's digest goes out (Mondays, the 1st).
+    #[serde(default = "default_digest_hour")]
+    pub hour_utc: u32,
+}
+
+impl Default for DigestsConfig {
+    fn default() -> Self {
+        DigestsConfig {
+            weekly: true,
+            monthly: true,
+            hour_utc: default_digest_hour(),
+        }
+    }
+}
+
+fn default_digest_hour() -> u32 {
+    7
+}
+
+/// How the ledger reaches its SMTP server. Each field may instead come from the
+/// environment (`TOLLGATE_SMTP_HOST`, `_PORT`, `_USERNAME`, `_FROM`, `_TLS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The sender address (`Tollgate <tollgate@example.com>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `starttls` (the default: refuse a server without it), `tls` (implicit TLS,
+    /// usually port 465) or `none` (a relay on a trusted network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<SmtpTls>,
+    /// A file holding the SMTP password (a mounted secret); or `TOLLGATE_SMTP_PASSWORD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    #[default]
+    Starttls,
+    Tls,
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

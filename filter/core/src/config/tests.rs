@@ -218,3 +218,61 @@ fn unknown_keys_are_rejected() {
     let err = serde_json::from_value::<Config>(v).unwrap_err().to_string();
     assert!(err.contains("unknown field `ttl`"), "{err}");
 }
+
+#[test]
+fn alert_settings_have_defaults_and_are_validated() {
+    let seed = seed();
+    let a = &seed.alerts;
+    assert_eq!(a.wallet_low_pct, 20);
+    assert!(a.anomaly.enabled && a.digests.weekly && a.digests.monthly);
+    assert_eq!(
+        (
+            a.anomaly.sensitivity,
+            a.anomaly.min_excess_usd.0,
+            a.digests.hour_utc
+        ),
+        (3, 10_000_000_000, 7)
+    );
+    assert_eq!((a.dashboard_url.as_deref(), a.email.as_ref()), (None, None));
+
+    let mut v = serde_json::to_value(&seed).unwrap();
+    v["alerts"] = serde_json::json!({
+        "wallet_low_pct": 10,
+        "anomaly": {"sensitivity": 6, "min_excess_usd": "25.00"},
+        "digests": {"monthly": false},
+        "dashboard_url": "https://tollgate.example.com",
+        "email": {"host": "smtp.example.com", "port": 587, "from": "Tollgate <t@example.com>",
+                  "tls": "starttls", "password_file": "/run/secrets/smtp"}
+    });
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    assert_eq!(c.alerts.anomaly.min_excess_usd.0, 25_000_000_000);
+    assert!(c.alerts.anomaly.enabled && c.alerts.digests.weekly && !c.alerts.digests.monthly);
+    assert_eq!(c.alerts.email.unwrap().tls, Some(SmtpTls::Starttls));
+
+    v["alerts"] = serde_json::json!({
+        "wallet_low_pct": 100,
+        "anomaly": {"sensitivity": 0, "min_excess_usd": "0"},
+        "digests": {"hour_utc": 24},
+        "dashboard_url": "tollgate.example.com",
+        "email": {"host": " ", "port": 0, "from": "nobody"}
+    });
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "alerts.wallet_low_pct",
+            "alerts.anomaly.sensitivity",
+            "alerts.anomaly.min_excess_usd",
+            "alerts.digests.hour_utc",
+            "alerts.dashboard_url",
+            "alerts.email.host",
+            "alerts.email.port",
+            "alerts.email.from"
+        ]
+    );
+    // A password in the file is refused: it belongs in the environment or a secret file.
+    v["alerts"] = serde_json::json!({"email": {"host": "h", "password": "hunter2"}});
+    assert!(serde_json::from_value::<Config>(v).is_err());
+}

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::calendar::parse_date_days;
 use super::schema::{
-    BudgetDef, BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE,
+    AlertsConfig, BudgetDef, BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE,
     EVENT_BUFFER_MAX_EVENTS, EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
 };
 
@@ -301,6 +301,7 @@ impl Config {
                 ));
             }
         }
+        problems.extend(self.alerts.problems());
         problems
     }
 
@@ -396,6 +397,67 @@ impl BudgetDef {
                 problems.push(problem(
                     format!("{at}.{field}"),
                     "expected percentages between 1 and 1000",
+                ));
+            }
+        }
+        problems
+    }
+}
+
+impl AlertsConfig {
+    /// What is wrong with the alert settings besides the webhooks' URLs.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.wallet_low_pct > 99 {
+            problems.push(problem(
+                "alerts.wallet_low_pct",
+                "expected a percentage between 0 (off) and 99",
+            ));
+        }
+        if !(1..=20).contains(&self.anomaly.sensitivity) {
+            problems.push(problem(
+                "alerts.anomaly.sensitivity",
+                "expected between 1 and 20 standard deviations",
+            ));
+        }
+        if self.anomaly.min_excess_usd.0 <= 0 {
+            problems.push(problem(
+                "alerts.anomaly.min_excess_usd",
+                "expected a positive amount",
+            ));
+        }
+        if self.digests.hour_utc > 23 {
+            problems.push(problem(
+                "alerts.digests.hour_utc",
+                "expected an hour between 0 and 23",
+            ));
+        }
+        if let Some(url) = &self.dashboard_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+                problems.push(problem(
+                    "alerts.dashboard_url",
+                    format!("expected an http:// or https:// URL, found '{url}'"),
+                ));
+            }
+        }
+        if let Some(email) = &self.email {
+            if email.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+                problems.push(problem("alerts.email.host", "expected a host name"));
+            }
+            if email.port == Some(0) {
+                problems.push(problem("alerts.email.port", "expected a port number"));
+            }
+            if email
+                .from
+                .as_deref()
+                .is_some_and(|f| !f.contains('@') || f.trim() != f)
+            {
+                problems.push(problem(
+                    "alerts.email.from",
+                    "expected an address such as 'Tollgate <tollgate@example.com>'",
                 ));
             }
         }

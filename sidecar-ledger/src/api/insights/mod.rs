@@ -9,6 +9,7 @@ mod args;
 mod budget;
 mod cache;
 mod delivery;
+pub mod digest;
 mod drivers;
 pub mod evidence;
 mod grouping;

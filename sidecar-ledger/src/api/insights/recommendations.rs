@@ -81,7 +81,7 @@ pub async fn get_recommendations(
     }))
 }
 
-fn team_moves(
+pub(super) fn team_moves(
     store: &dyn Store,
     state: &AppState,
     team: &str,

@@ -54,3 +54,12 @@ export async function post(path, body) {
   if (!r.ok) throw new Error((answer.error && answer.error.message) || `HTTP ${r.status}`);
   return answer;
 }
+
+/** Deletes what `path` names; the parsed answer, or an Error with the ledger's message. */
+export async function remove(path) {
+  const r = await fetch(path, { method: 'DELETE', credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  if (r.status === 401) throw new Unauthorized('sign in');
+  const answer = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error((answer.error && answer.error.message) || `HTTP ${r.status}`);
+  return answer;
+}

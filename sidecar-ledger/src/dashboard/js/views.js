@@ -20,10 +20,12 @@ import moves from './view-moves.js';
 import requests from './view-requests.js';
 import budgetSettings from './view-budget-settings.js';
 import policy from './view-policy.js';
+import alerts from './view-alerts.js';
 
 export const BOARD = [
   budget.organisation,
   budget.team,
+  alerts,
   moves,
   teams,
   wallet,
@@ -45,7 +47,7 @@ export const REPORT = [
   { question: 'What is driving the change?', views: ['drivers', 'cache'] },
   { question: 'Is the pattern intentional?', views: ['premium', 'mix'] },
   { question: 'What evidence can be exported?', views: ['export'] },
-  { question: 'What can be done now?', views: ['moves', 'requests'] },
+  { question: 'What can be done now?', views: ['alerts', 'moves', 'requests'] },
 ];
 
 /** The views for a scope (`null`: the organisation). */

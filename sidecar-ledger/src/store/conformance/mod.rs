@@ -7,6 +7,7 @@
 //! fail. `make test-unit` provides the URL by starting a throwaway server with
 //! `tests/harness/postgres.py run`.
 
+mod alerts;
 mod allocation_requests;
 mod audit;
 mod budgets;

@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/0013_near_repeats.sql")),
     (14, include_str!("migrations/0014_billing_components.sql")),
     (15, include_str!("migrations/0015_audit_log.sql")),
+    (16, include_str!("migrations/0016_alerts.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

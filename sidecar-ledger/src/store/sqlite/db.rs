@@ -30,6 +30,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_near_repeats.sql"),
     include_str!("migrations/0014_billing_components.sql"),
     include_str!("migrations/0015_audit_log.sql"),
+    include_str!("migrations/0016_alerts.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

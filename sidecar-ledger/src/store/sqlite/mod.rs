@@ -297,13 +297,14 @@ impl Store for SqliteStore {
         self.daily_spend_impl(teams, from_day, to_day)
     }
 
-    fn record_alert(
+    fn record_alert_to(
         &self,
         alert: &crate::store::alerts::NewAlert,
-        webhooks: &[(String, String)],
+        facts: &crate::store::alerts::AlertFacts,
+        targets: &[crate::store::alerts::DeliveryTarget],
         now_ms: i64,
     ) -> Result<Option<i64>, StoreError> {
-        self.record_alert_impl(alert, webhooks, now_ms)
+        self.record_alert_impl(alert, facts, targets, now_ms)
     }
 
     fn due_deliveries(
@@ -329,8 +330,46 @@ impl Store for SqliteStore {
         self.finish_delivery_impl(id, outcome, now_ms, max_attempts)
     }
 
-    fn alerts(&self, limit: usize) -> Result<Vec<crate::store::alerts::AlertRecord>, StoreError> {
-        self.alerts_impl(limit)
+    fn alert_page(
+        &self,
+        query: &crate::store::alerts::AlertQuery,
+    ) -> Result<Vec<crate::store::alerts::AlertRecord>, StoreError> {
+        self.alert_page_impl(query)
+    }
+
+    fn alert(&self, id: i64) -> Result<Option<crate::store::alerts::AlertRecord>, StoreError> {
+        self.alert_impl(id)
+    }
+
+    fn acknowledge_alert(
+        &self,
+        ack: &crate::store::alerts::NewAck<'_>,
+    ) -> Result<crate::store::alerts::AckOutcome, StoreError> {
+        self.acknowledge_alert_impl(ack)
+    }
+
+    fn alert_channels(
+        &self,
+        team: Option<&str>,
+    ) -> Result<Vec<crate::store::alerts::ChannelRecord>, StoreError> {
+        self.alert_channels_impl(team)
+    }
+
+    fn add_alert_channel(
+        &self,
+        channel: &crate::store::alerts::NewChannel<'_>,
+    ) -> Result<crate::store::alerts::AddChannelOutcome, StoreError> {
+        self.add_alert_channel_impl(channel)
+    }
+
+    fn remove_alert_channel(
+        &self,
+        team: &str,
+        id: i64,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<crate::store::alerts::RemoveChannelOutcome, StoreError> {
+        self.remove_alert_channel_impl(team, id, actor, now_ms)
     }
 
     fn for_each_event(
