@@ -184,16 +184,18 @@ impl Credit {
     }
 
     /// Whether the instance should close its lease now and hand the unused credit back:
-    /// nothing is in flight, and the lease has ended locally (see
-    /// [`EXPIRY_MARGIN_MS`](crate::lease::EXPIRY_MARGIN_MS)) or has not been reserved
-    /// from for `idle_ms`. A closed lease is reported to the ledger, which keeps what
-    /// the lease may have spent as a hold until the events arrive; an instance that
-    /// stops without closing leaves the whole unreported lease held.
+    /// it has ended locally (see [`EXPIRY_MARGIN_MS`](crate::lease::EXPIRY_MARGIN_MS)),
+    /// or nothing is in flight and it has not been reserved from for `idle_ms`. An ended
+    /// lease closes even with requests in flight: nothing more can be reserved from it,
+    /// and what those requests spend reaches the ledger in their events, which the ledger
+    /// holds for (as it holds the whole unreported lease of an instance that stops
+    /// without closing). So a reservation that is never settled cannot keep a lease, and
+    /// a drain, open for ever.
     pub fn closable(&self, now_ms: i64, idle_ms: i64) -> bool {
         self.lease_id != 0
-            && self.reserved == 0
             && (now_ms >= self.lease_expires_ms
-                || now_ms.saturating_sub(self.last_reserved_ms) >= idle_ms)
+                || (self.reserved == 0
+                    && now_ms.saturating_sub(self.last_reserved_ms) >= idle_ms))
     }
 
     /// The credit once its lease is closed: nothing left to reserve until the ledger
@@ -201,6 +203,9 @@ impl Credit {
     pub fn closed(&self) -> Credit {
         Credit {
             available: 0,
+            // Requests still in flight settle against no lease; their spend reaches the
+            // ledger in their events.
+            reserved: 0,
             lease_expires_ms: 0,
             lease_id: 0,
             ..*self
@@ -369,7 +374,8 @@ mod tests {
         assert!(live.closable(10_000 + idle, idle), "idle long enough");
         assert!(live.closable(60_000, i64::MAX), "ended locally");
         let busy = live.reserve(100, 10_000).unwrap();
-        assert!(!busy.closable(70_000, idle), "a request is in flight");
+        assert!(!busy.closable(10_000 + idle, idle), "a request is in flight");
+        assert!(busy.closable(60_000, idle), "ended: closed even with a request in flight");
         assert!(
             !Credit::default().closable(70_000, idle),
             "no lease to close"
