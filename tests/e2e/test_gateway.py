@@ -202,7 +202,7 @@ def test_provider_errors_reach_the_client_and_cost_nothing(stack):
 
 
 def test_spend_query_groups_by_team(stack):
-    # Every event this session produced, summed by the test, must equal the ledger's view.
+    # Every event these requests produced, summed by the test, must equal the ledger's view.
     events = stack.events()
     by_team = {}
     for e in events:
