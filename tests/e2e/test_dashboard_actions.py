@@ -235,6 +235,13 @@ def test_the_recommended_moves_are_the_apis_and_one_is_made_from_the_page(desk):
     # Made once: the move is no longer recommended.
     after = api(desk, "/v1/insights/recommendations", "admin").json()["moves"]
     assert ("restrict_premium", team) not in {(m["kind"], m["team"]) for m in after}
+    # The team's premium view states the drift before the restriction and since.
+    b = sign_in(desk, "admin", f"#scope={team}&range=30d")
+    b.wait("document.querySelector('#card-premium').dataset.state === 'ready'")
+    notes = b.eval("document.querySelector('#card-premium .notes').innerText")
+    assert "Premium restricted on" in notes and "by e2e admin: drift was" in notes, notes
+    before = b.eval("document.querySelector('#card-premium').dataset.driftBefore")
+    assert before.endswith("%") and float(before[:-1]) > 0, before
 
 
 def test_a_team_lead_cannot_decide_and_sees_only_their_own_team(desk):

@@ -43,7 +43,31 @@ export default {
       })),
     );
     card.say(d.summary);
-    card.notes(d.drifting_workflows.slice(0, 5).map((w) => `Not approved for premium: ${w.workflow || '(no workflow)'} — ${usd(w.cost_nanos)}, ${w.requests} requests`));
+    const notes = d.drifting_workflows.slice(0, 5).map((w) => `Not approved for premium: ${w.workflow || '(no workflow)'} — ${usd(w.cost_nanos)}, ${w.requests} requests`);
+    // The latest premium restriction of the team, with the drift before and since.
+    if (ctx.scope) {
+      const p = await ctx.get(`/v1/teams/${encodeURIComponent(ctx.scope)}/policy`);
+      const change = p.changes.find((c) => c.change.change === 'restrict_premium');
+      if (change) {
+        const day = new Date(change.ts_ms).toISOString().slice(0, 10);
+        const driftShare = (keep) => {
+          let drift = 0;
+          let all = 0;
+          d.buckets.forEach((b, i) => {
+            if (keep(b)) {
+              drift += d.unapproved_nanos[i];
+              all += total(i);
+            }
+          });
+          return all ? `${Math.round((drift * 1000) / all) / 10}%` : 'no spend';
+        };
+        const before = driftShare((b) => b < day);
+        const since = driftShare((b) => b >= day);
+        notes.unshift(`Premium restricted on ${day} by ${change.actor}: drift was ${before} of spend before, ${since} since.`);
+        card.data({ driftBefore: before, driftSince: since });
+      }
+    }
+    card.notes(notes);
     card.data({ premiumShare: JSON.stringify(d.total_premium_share), driftShare: JSON.stringify(d.total_drift_share) });
     card.done(d.total_premium_share === null);
   },
