@@ -194,8 +194,7 @@ impl Credit {
     pub fn closable(&self, now_ms: i64, idle_ms: i64) -> bool {
         self.lease_id != 0
             && (now_ms >= self.lease_expires_ms
-                || (self.reserved == 0
-                    && now_ms.saturating_sub(self.last_reserved_ms) >= idle_ms))
+                || (self.reserved == 0 && now_ms.saturating_sub(self.last_reserved_ms) >= idle_ms))
     }
 
     /// The credit once its lease is closed: nothing left to reserve until the ledger
@@ -374,8 +373,14 @@ mod tests {
         assert!(live.closable(10_000 + idle, idle), "idle long enough");
         assert!(live.closable(60_000, i64::MAX), "ended locally");
         let busy = live.reserve(100, 10_000).unwrap();
-        assert!(!busy.closable(10_000 + idle, idle), "a request is in flight");
-        assert!(busy.closable(60_000, idle), "ended: closed even with a request in flight");
+        assert!(
+            !busy.closable(10_000 + idle, idle),
+            "a request is in flight"
+        );
+        assert!(
+            busy.closable(60_000, idle),
+            "ended: closed even with a request in flight"
+        );
         assert!(
             !Credit::default().closable(70_000, idle),
             "no lease to close"

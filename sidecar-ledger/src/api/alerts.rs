@@ -21,6 +21,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::action::{json_body, known_team, needs_token};
 use crate::alerts::channels::{ChannelBody, ChannelJson, MAX_PER_TEAM};
 use crate::alerts::guide::{guide, Guide};
 use crate::alerts::ORGANISATION;
@@ -193,19 +194,6 @@ pub async fn get_team_alert(
     }
 }
 
-fn needs_token() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "authentication_error",
-        "this action needs a token",
-    )
-}
-
-fn parse_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AckBody {
@@ -232,9 +220,9 @@ pub async fn post_acknowledge(
     body: Result<Json<AckBody>, JsonRejection>,
 ) -> Result<Json<AckResponse>, ApiError> {
     let Some(Extension(who)) = principal else {
-        return Err(needs_token());
+        return Err(needs_token("this action"));
     };
-    let body = parse_body(body)?;
+    let body = json_body(body)?;
     let note = body
         .note
         .as_deref()
@@ -303,22 +291,6 @@ pub struct ChannelResponse {
     pub replayed: bool,
 }
 
-fn unknown_team(state: &AppState, team: &str) -> Option<ApiError> {
-    if team == ORGANISATION {
-        return None;
-    }
-    state
-        .known()
-        .is_some_and(|k| !k.teams.iter().any(|t| t == team))
-        .then(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found_error",
-                format!("no team '{team}' in the configuration"),
-            )
-        })
-}
-
 pub async fn post_channel(
     State(state): State<AppState>,
     Path(team): Path<String>,
@@ -326,13 +298,11 @@ pub async fn post_channel(
     body: Result<Json<ChannelBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ChannelResponse>), ApiError> {
     let Some(Extension(who)) = principal else {
-        return Err(needs_token());
+        return Err(needs_token("this action"));
     };
-    let body = parse_body(body)?;
+    let body = json_body(body)?;
     let valid = body.validate().map_err(ApiError::bad_request)?;
-    if let Some(e) = unknown_team(&state, &team) {
-        return Err(e);
-    }
+    known_team(&state, &team)?;
     let store = state.store.clone();
     let t = team.clone();
     let outcome = blocking(move || {
@@ -389,7 +359,7 @@ pub async fn delete_channel(
     principal: Option<Extension<Principal>>,
 ) -> Result<Json<ChannelResponse>, ApiError> {
     let Some(Extension(who)) = principal else {
-        return Err(needs_token());
+        return Err(needs_token("this action"));
     };
     let store = state.store.clone();
     let t = team.clone();
@@ -432,9 +402,7 @@ pub async fn get_digest(
     State(state): State<AppState>,
     Path(team): Path<String>,
 ) -> Result<Json<Digest>, ApiError> {
-    if let Some(e) = unknown_team(&state, &team) {
-        return Err(e);
-    }
+    known_team(&state, &team)?;
     let s = state.clone();
     Ok(Json(blocking(move || compose(&s, &team, now_ms())).await?))
 }
@@ -454,11 +422,9 @@ pub async fn post_digest(
     principal: Option<Extension<Principal>>,
 ) -> Result<(StatusCode, Json<DigestSent>), ApiError> {
     if principal.is_none() {
-        return Err(needs_token());
+        return Err(needs_token("this action"));
     }
-    if let Some(e) = unknown_team(&state, &team) {
-        return Err(e);
-    }
+    known_team(&state, &team)?;
     let s = state.clone();
     let sent = blocking(move || {
         let now = now_ms();

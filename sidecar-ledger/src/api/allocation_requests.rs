@@ -19,6 +19,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::action::{json_body, known_team, needs_token};
 use crate::allocation_request::{DecisionBody, FileBody};
 use crate::api::blocking::blocking;
 use crate::api::insights::evidence::team_evidence;
@@ -46,27 +47,6 @@ pub struct FiledResponse {
     pub replayed: bool,
 }
 
-fn needs_token() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "authentication_error",
-        "this action needs a token",
-    )
-}
-
-fn parse_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
-fn unknown_team(team: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found_error",
-        format!("no team '{team}' in the configuration"),
-    )
-}
-
 pub async fn post_request(
     State(state): State<AppState>,
     Path(team): Path<String>,
@@ -74,13 +54,11 @@ pub async fn post_request(
     body: Result<Json<FileBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<FiledResponse>), ApiError> {
     let Some(Extension(who)) = principal else {
-        return Err(needs_token());
+        return Err(needs_token("this action"));
     };
-    let body = parse_body(body)?;
+    let body = json_body(body)?;
     let amount_nanos = body.validate().map_err(ApiError::bad_request)?;
-    if state.known().is_some_and(|k| !k.teams.contains(&team)) {
-        return Err(unknown_team(&team));
-    }
+    known_team(&state, &team)?;
     let store = state.store.clone();
     let s = state.clone();
     let t = team.clone();
@@ -200,7 +178,7 @@ pub async fn post_decision(
     body: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<DecidedResponse>, ApiError> {
     let Some(Extension(who)) = principal else {
-        return Err(needs_token());
+        return Err(needs_token("this action"));
     };
     if who.role == Role::Team {
         return Err(ApiError::new(
@@ -209,7 +187,7 @@ pub async fn post_decision(
             "deciding an allocation request needs a finance or admin token",
         ));
     }
-    let body = parse_body(body)?;
+    let body = json_body(body)?;
     let decision = body.validate().map_err(ApiError::bad_request)?;
     let comment = body
         .comment

@@ -18,6 +18,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use tollgate_core::config::BudgetDef;
 
+use super::action::{json_body, known_team, needs_token};
 use crate::api::blocking::blocking;
 use crate::api::notify::notify;
 use crate::auth::Principal;
@@ -97,20 +98,10 @@ pub async fn post_team_budget(
     body: Result<Json<BudgetBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ChangeResponse>), ApiError> {
     let Some(Extension(who)) = principal else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "changing a budget needs a token",
-        ));
+        return Err(needs_token("changing a budget"));
     };
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if state.known().is_some_and(|k| !k.teams.contains(&team)) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            format!("no team '{team}' in the configuration"),
-        ));
-    }
+    let body = json_body(body)?;
+    known_team(&state, &team)?;
     let current = in_force(&state, &team);
     let after = body
         .resolve(&team, current.as_ref())
@@ -172,11 +163,7 @@ pub async fn post_proposal_decision(
     body: Result<Json<ProposalDecisionBody>, JsonRejection>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
     let Some(Extension(who)) = principal else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "deciding a proposal needs a token",
-        ));
+        return Err(needs_token("deciding a proposal"));
     };
     if who.role == Role::Team {
         return Err(ApiError::new(
@@ -185,7 +172,7 @@ pub async fn post_proposal_decision(
             "deciding a budget proposal needs a finance or admin token",
         ));
     }
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let body = json_body(body)?;
     let approve = body.validate().map_err(ApiError::bad_request)?;
     let comment = body
         .comment

@@ -5,6 +5,7 @@
 
 #[cfg(test)]
 mod access_tests;
+mod action;
 #[cfg(test)]
 mod action_fixture;
 mod alerts;

@@ -14,6 +14,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use tollgate_core::policy::TeamPolicy;
 
+use super::action::{json_body, known_team, needs_token};
 use crate::api::blocking::blocking;
 use crate::auth::Principal;
 use crate::clock::now_ms;
@@ -94,13 +95,9 @@ pub async fn post_team_policy(
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ChangeResponse>), ApiError> {
     let Some(Extension(principal)) = principal else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "changing a team's policy needs a token",
-        ));
+        return Err(needs_token("changing a team's policy"));
     };
-    let Json(mut body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let mut body = json_body(body)?;
     let idempotency_key = match body.as_object_mut().map(|o| o.remove("idempotency_key")) {
         Some(Some(serde_json::Value::String(k))) if !k.is_empty() && k.len() <= 200 => Some(k),
         Some(None) | None => None,
@@ -166,17 +163,5 @@ pub async fn post_team_policy(
         PolicyChangeOutcome::Refused(why) => {
             Err(ApiError::new(StatusCode::CONFLICT, "conflict_error", why))
         }
-    }
-}
-
-/// 404 for a team the config does not name (any team is accepted without a config).
-fn known_team(state: &AppState, team: &str) -> Result<(), ApiError> {
-    match state.known() {
-        Some(k) if !k.teams.iter().any(|t| t == team) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            format!("no team '{team}' in the configuration"),
-        )),
-        _ => Ok(()),
     }
 }
