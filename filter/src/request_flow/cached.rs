@@ -44,26 +44,25 @@ impl RequestFlow {
         let shared_by = (!cache.share_across_groups).then_some(group_name);
         let parsed = &prepared.parsed;
         let model = prepared.lane.model.as_str();
-        // The normalised key is always computed: the filter flags the misses normalised
-        // matching would have answered, so the saving is known before anyone turns it on.
-        let normalized = normalized_key(parsed.api, model, shared_by, &parsed.body);
-        let workflow = self.record.as_ref().and_then(|r| r.workflow.clone());
+        let workflow = self.record.as_ref().and_then(|r| r.workflow.as_deref());
         let by_policy = rt.team_policy(&group.team).is_some_and(|set| {
             set.team(&group.team)
-                .is_some_and(|p| p.normalized_cache(workflow.as_deref()))
+                .is_some_and(|p| p.normalized_cache(workflow))
         });
         let matched_normalized = cache.match_strategy == MatchStrategy::Normalized || by_policy;
-        let key = if matched_normalized {
-            normalized
-        } else {
-            cache_key(parsed.api, model, shared_by, &parsed.body)
-        };
+        let normalized_of = || normalized_key(parsed.api, model, shared_by, &parsed.body);
+        // The normalised key only where it is used: as the key, or on a miss (to flag a
+        // near-repeat and to remember the stored answer). An exact hit never needs it.
+        let normalized = matched_normalized.then(normalized_of);
+        let key =
+            normalized.unwrap_or_else(|| cache_key(parsed.api, model, shared_by, &parsed.body));
         let now = now_ms();
         let ttl = group.cache_ttl_seconds;
         let entry = match response_cache::lookup(cache, &key, now) {
             Lookup::Hit(entry) => entry,
             Lookup::Miss(seen) => {
                 self.rt.tick_buffer.count(self.rt.cache_metrics.misses, 1);
+                let normalized = normalized.unwrap_or_else(normalized_of);
                 let near_repeat = !matched_normalized
                     && response_cache::near_repeat(cache, &normalized, now, i64::from(ttl) * 1000);
                 if let Some(r) = self.record.as_mut() {

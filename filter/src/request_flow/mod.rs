@@ -262,14 +262,13 @@ impl Context for RequestFlow {
         body_size: usize,
         _trailers: usize,
     ) {
-        // An answer that arrives after the stream ended (Envoy may deliver a callout
-        // completion before it destroys the context) is dropped: a reservation made
-        // now would never be settled and would keep the lease open for ever.
-        if self.event_sent {
-            return;
-        }
+        // Envoy may deliver a callout's completion after the stream ended (before it
+        // destroys the context): a fallback answer then has no one to go to; a lease
+        // answer still installs its grant (see `on_lease_answer`).
         if self.fallback.as_ref().is_some_and(|f| f.token == token) {
-            self.on_fallback_answer(body_size);
+            if !self.event_sent {
+                self.on_fallback_answer(body_size);
+            }
         } else {
             self.on_lease_answer(body_size);
         }

@@ -386,8 +386,8 @@ fn a_stream_whose_client_did_not_ask_for_usage_gets_none_but_is_priced_from_it()
 }
 
 #[test]
-fn a_lease_answer_after_the_client_left_reserves_nothing_and_the_lease_still_closes() {
-    let plugin = Plugin::configure(&enforced());
+fn a_lease_answer_after_the_client_left_installs_the_grant_reserves_nothing_and_idles_out() {
+    let mut plugin = Plugin::configure(&enforced());
     let mut s = plugin.stream(&refs(&chat_headers("kt_support")), CHAT);
     s.send_request();
     let token = s.http_calls()[0].token;
@@ -399,11 +399,23 @@ fn a_lease_answer_after_the_client_left_reserves_nothing_and_the_lease_still_clo
         "wallet_available_nanos": 99_000_000});
     s.answer_call(token, 200, &[], &grant.to_string());
     assert!(!s.resumed(proxy_wasm::types::StreamType::HttpRequest));
-    plugin.advance_ms(60_000);
+    // Idle (not yet ended): it closes only if nothing was reserved on it.
+    plugin.advance_ms(tollgate_core::lease::IDLE_CLOSE_MS as u64);
+    let closed: Vec<_> = plugin
+        .queued_records()
+        .into_iter()
+        .filter_map(|r| r.get("lease_closed").cloned())
+        .collect();
+    assert_eq!(plugin.metric("tollgate.leases_opened"), Some(1));
     assert_eq!(
-        plugin.metric("tollgate.leases_opened"),
         plugin.metric("tollgate.leases_closed"),
-        "no lease is left open"
+        Some(1),
+        "closed when idle"
+    );
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        closed[0]["unused_nanos"], 1_000_000_000,
+        "the whole grant handed back"
     );
 }
 

@@ -133,7 +133,11 @@ impl RequestFlow {
         let mode = self.failure_mode();
         let team = self.team();
         let unknown_wallet = answer == LeaseAnswer::Rejected { status: 404 };
-        let grant = match decide(answer, mode) {
+        let decision = decide(answer, mode);
+        if self.event_sent && !matches!(decision, CreditDecision::UseGrant(_)) {
+            return; // the request already ended: nothing to send or refuse
+        }
+        let grant = match decision {
             CreditDecision::UseGrant(grant) => grant,
             CreditDecision::SendUnchecked => {
                 log::warn!("tollgate: ledger lease call answered {status:?}; team {team} fails open: request sent without a wallet check");
@@ -163,6 +167,11 @@ impl RequestFlow {
                 self.rt.tick_buffer.count(self.rt.metrics.leases_opened, 1);
                 self.rt.tick_buffer.count(self.rt.metrics.leases_closed, 1);
             }
+        }
+        // The grant is the instance's now (it closes and reports it like any lease), but
+        // a request that already ended reserves nothing: it would never be settled.
+        if self.event_sent {
+            return;
         }
         match wallet::reserve(&team, prepared.reservation, now_ms()) {
             Ok((lease_id, notice)) => {
