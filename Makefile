@@ -75,13 +75,14 @@ fuzz:
 
 # `make bench`: filter overhead, ledger ingest, spend-query latency and memory, written
 # into BENCHMARKS.md (about 13 minutes; never part of `make test`). Installs wrk from
-# Debian if missing; adds a CPU profile when `perf` is present. Options for
-# bench/run.py go in BENCH_ARGS, e.g. `make bench BENCH_ARGS="--sections filter --rounds 3"`.
+# Debian if missing, and Chromium for the dashboard's paint times; adds a CPU profile
+# when `perf` is present. Options for bench/run.py go in BENCH_ARGS, e.g. `make bench BENCH_ARGS="--sections filter --rounds 3"`.
 BENCH_ARGS ?=
 .PHONY: bench
 bench: build
 	@command -v wrk >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$S apt-get install -y wrk || { $$S apt-get update && $$S apt-get install -y wrk; }; }
+	python3 tests/harness/debian.py ensure chromium
 	cargo build --release --manifest-path bench/floor-filter/Cargo.toml --target wasm32-wasip1
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/crash_window.py

@@ -62,6 +62,8 @@ def main() -> int:
                     help="section c's ledger database (both: the same load and queries on each, one after the other)")
     ap.add_argument("--query-samples", type=int, default=30)
     ap.add_argument("--query-seconds", type=float, default=15)
+    ap.add_argument("--page-samples", type=int, default=5,
+                    help="section c: fresh loads of each dashboard view in Chromium (0: skip the page timing)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--json", default="", help="also write the raw results here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")

@@ -224,6 +224,17 @@ def render_queries(q: dict) -> list[str]:
             L.append(f"| `{r['path']}`: {r['query']} | {r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** | "
                      f"{r['max_ms']:.1f} | {r['samples']} | {r['bytes'] / 1024:.1f} |")
         L.append("")
+    if q.get("page"):
+        L.append("The page in Chromium (headless, 1440×1000, Debian's `chromium`) on the same ledger, signed in "
+                 "with the admin token: each view loaded afresh (one unrecorded load first), times from the "
+                 "navigation's start to the page's own marks: `tollgate:first-card` (the first card drew its "
+                 "numbers: the first meaningful paint) and `tollgate:cards-ready` (every card of the view drew).\n")
+        L.append(f"| view ({q['store_label']}) | cards | first card p50 ms | first card max ms | all cards p50 ms | all cards max ms | loads |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for r in q["page"]:
+            L.append(f"| {r['view']} (`{r['fragment']}`) | {r['cards']} | **{r['first_card_p50_ms']:.0f}** | "
+                     f"{r['first_card_max_ms']:.0f} | {r['cards_ready_p50_ms']:.0f} | {r['cards_ready_max_ms']:.0f} | {r['samples']} |")
+        L.append("")
     return L
 
 

@@ -15,6 +15,7 @@ import requests
 from ..accounting import OTHER_THREADS, machine_busy_s, proc_cpu_s, rss_kib
 from ..load import DAY_MS, HOUR_MS, MODELS, TEAMS, USERS_PER_TEAM, WORKFLOWS, EventFactory, ingest, percentile
 from ..log import log
+from ..page import time_views
 from ..processes import Procs, create_admin_token
 from ..stores import QUERY_STORES
 
@@ -34,7 +35,8 @@ def timed_get(session: requests.Session, url: str, params: dict, *, samples: int
         times.append(time.monotonic() - t)
         r.raise_for_status()
         size = len(r.content)
-        rows = len(r.json().get("rows", []))
+        body = r.json()
+        rows = len(body.get("rows", [])) if isinstance(body, dict) else len(body)
     return {"samples": len(times), "p50_ms": percentile(times, 50) * 1000,
             "p95_ms": percentile(times, 95) * 1000, "max_ms": max(times) * 1000, "rows": rows,
             "bytes": size}
@@ -53,6 +55,8 @@ def insights_queries(to_ms: int) -> list[tuple[str, str, dict]]:
     last = lambda days: {"from": day_str(end - days * DAY_MS), "to": day_str(end)}  # noqa: E731
     week = {"a_from": day_str(end - 15 * DAY_MS), "a_to": day_str(end - 8 * DAY_MS),
             "b_from": day_str(end - 8 * DAY_MS), "b_to": day_str(end - DAY_MS)}
+    first_of_month = datetime.fromtimestamp((end - DAY_MS) / 1000, timezone.utc).replace(day=1)
+    mtd = {"from": first_of_month.strftime("%Y-%m-%d"), "to": day_str(end)}
     four = {"a_from": day_str(end - 57 * DAY_MS), "a_to": day_str(end - 29 * DAY_MS),
             "b_from": day_str(end - 29 * DAY_MS), "b_to": day_str(end - DAY_MS)}
     return [
@@ -68,6 +72,16 @@ def insights_queries(to_ms: int) -> list[tuple[str, str, dict]]:
         ("top workflows, org, 30 days", "/v1/insights/top", {"by": "workflow", "limit": 10, **last(30)}),
         ("drivers, org, 7 days vs 7", "/v1/insights/drivers", week),
         ("drivers, team_07, 28 days vs 28", "/v1/insights/drivers", {"team": "team_07", **four}),
+        ("budget, org, month to date", "/v1/insights/budget", mtd),
+        ("wallet, team_07, 30 days", "/v1/insights/wallet", {"team": "team_07", **last(30)}),
+        ("live, org (polled)", "/v1/insights/live", {}),
+        ("live, team_07 (polled)", "/v1/insights/live", {"team": "team_07"}),
+        ("recommendations, org", "/v1/insights/recommendations", {}),
+        ("recommendations, team_07", "/v1/insights/recommendations", {"team": "team_07"}),
+        ("delivery banner", "/v1/insights/delivery", {}),
+        ("alerts, org, latest 50", "/v1/alerts", {"limit": 50}),
+        ("allocation requests, pending", "/v1/allocation-requests", {"status": "pending"}),
+        ("budget changes, pending", "/v1/budget-changes", {"status": "pending"}),
     ]
 
 
@@ -165,10 +179,13 @@ def queries_run(args, work: Path, procs: Procs, results: dict, db, data: Path) -
     if maintenance_before:
         log(f"c. autovacuum before the queries: {maintenance_before}; after: {qcpu['maintenance_after']}")
     rss_after_queries = rss_kib(pid)
+    # The page itself, in Chromium: its first meaningful paint and every card drawn.
+    page = time_views(addr, auth["Authorization"].split()[1], work, team="team_07",
+                      samples=args.page_samples) if args.page_samples else []
     results["queries"].append({
         "store": db.name, "store_label": db.label,
         "ingest": ing, "target_events": target, "days": days, "counts": counts, "db_bytes": db_bytes,
-        "queries": qout, "insights": iout, "query_cpu": qcpu, "teams": TEAMS, "users": TEAMS * USERS_PER_TEAM,
+        "queries": qout, "insights": iout, "page": page, "query_cpu": qcpu, "teams": TEAMS, "users": TEAMS * USERS_PER_TEAM,
         "models": len(MODELS), "workflows": len(WORKFLOWS),
     })
     results["ledger_memory"].append({"store_label": db.label, "after_ingest_kib": rss_after_ingest,

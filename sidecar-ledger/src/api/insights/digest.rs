@@ -28,7 +28,7 @@ use crate::store::{Store, StoreError};
 
 use super::evidence::{team_evidence, EffectShare};
 use super::grouping::grouped;
-use super::recommendations::team_moves;
+use super::recommendations::{moves_for, team_moves};
 use super::scope::RangeJson;
 
 /// A digest missed by more than this after its time (the ledger was down, or started
@@ -303,11 +303,8 @@ pub fn monthly_digest(
             usd(*a)
         ));
     }
-    let mut moves = Vec::new();
-    for team in teams.keys() {
-        moves.extend(team_moves(store, state, team, now)?);
-    }
-    let mut moves = recommend::rank(moves);
+    let teams: Vec<String> = teams.keys().cloned().collect();
+    let mut moves = recommend::rank(moves_for(store, state, &teams, now)?);
     moves.truncate(5);
     text.push('\n');
     moves_lines(&mut text, &moves);

@@ -533,6 +533,67 @@ async fn recommended_moves_are_ranked_computed_and_confined_to_the_team() {
 }
 
 #[tokio::test]
+async fn the_organisations_moves_are_each_teams_moves() {
+    // The organisation's moves come from shared reads across every team; they must be
+    // exactly the moves each team's own view finds. (Amounts move with the clock
+    // between two requests, as forecasts do, so moves are compared by what they are.)
+    let identity = |m: &serde_json::Value| {
+        format!(
+            "{} {} {} {} {}",
+            m["kind"], m["team"], m["workflow"], m["action"]["path"], m["action"]["label"]
+        )
+    };
+    let f = fixture(false);
+    let finance = f.token(Role::Finance, None);
+    let (status, changed, _) = f
+        .call(
+            Request::post("/v1/teams/team_support/budget")
+                .header(header::AUTHORIZATION, format!("Bearer {finance}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"amount_usd": "0.50", "reason": "test"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{changed}");
+    let (_, org) = f.get("/v1/insights/recommendations", Some(&finance)).await;
+    let mut org_moves: Vec<String> = org["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(identity)
+        .collect();
+    let teams: std::collections::BTreeSet<String> = org["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["team"].as_str().unwrap().to_string())
+        .collect();
+    assert!(teams.len() >= 2, "{org}");
+    let (_, wallets) = f.get("/v1/wallets", Some(&finance)).await;
+    let every_team: Vec<String> = wallets["wallets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{wallets}"))
+        .iter()
+        .map(|w| w["team"].as_str().unwrap().to_string())
+        .collect();
+    assert!(every_team.len() >= teams.len(), "{wallets}");
+    let mut per_team = Vec::new();
+    for team in &every_team {
+        let (status, body) = f
+            .get(
+                &format!("/v1/insights/recommendations?team={team}"),
+                Some(&finance),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        per_team.extend(body["moves"].as_array().unwrap().iter().map(identity));
+    }
+    org_moves.sort();
+    per_team.sort();
+    assert_eq!(org_moves, per_team);
+}
+
+#[tokio::test]
 async fn a_move_already_made_is_not_recommended_again() {
     let f = fixture(false);
     let finance = f.token(Role::Finance, None);
