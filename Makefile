@@ -86,3 +86,14 @@ bench: build
 	cargo build --release --manifest-path bench/floor-filter/Cargo.toml --target wasm32-wasip1
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/crash_window.py
+
+# `make bench-peers` (optional, not part of `make bench`): LiteLLM (PyPI) and Portkey's
+# gateway (npm), installed into bench/.peers/, beside plain Envoy and Tollgate on the same
+# fake upstream and request; writes its table into BENCHMARKS.md.
+.PHONY: bench-peers
+bench-peers: build
+	@command -v wrk >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$S apt-get install -y wrk || { $$S apt-get update && $$S apt-get install -y wrk; }; }
+	@command -v npm >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$S apt-get install -y npm || { $$S apt-get update && $$S apt-get install -y npm; }; }
+	$(PY) bench/peers.py $(PEERS_ARGS)

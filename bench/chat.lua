@@ -6,6 +6,8 @@
 --   BENCH_KEY        the team key sent as `Authorization: Bearer ...`
 --   BENCH_UNIQUE     "1": a distinct body per request (cache miss + store every time)
 --   BENCH_STOP_AFTER stop each thread after this many responses (0 = run for -d)
+--   BENCH_HEADERS    more request headers, "name: value" pairs separated by "|"
+--                    (what another gateway needs to reach the same upstream)
 --
 -- `done` prints one line `BENCH_JSON {...}` that processes.py parses.
 
@@ -18,6 +20,12 @@ wrk.path = "/v1/chat/completions"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "kt_cg_support_prod")
+for pair in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
+   local name, value = string.match(pair, "^%s*([^:]+):%s*(.-)%s*$")
+   if name then
+      wrk.headers[name] = value
+   end
+end
 
 local unique = os.getenv("BENCH_UNIQUE") == "1"
 local stop_after = tonumber(os.getenv("BENCH_STOP_AFTER") or "0") or 0

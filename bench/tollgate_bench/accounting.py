@@ -21,6 +21,23 @@ def proc_cpu_s(pid: int) -> float:
         return 0.0
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of every live descendant (servers that fork workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += proc_cpu_s(p)
+        todo.extend(children.get(p, []))
+    return total
+
+
 def machine_busy_s() -> float:
     """Busy CPU seconds of the whole machine since boot (every state but idle and iowait)."""
     parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
