@@ -6,6 +6,7 @@
 --   BENCH_KEY        the team key sent as `Authorization: Bearer ...`
 --   BENCH_UNIQUE     "1": a distinct body per request (cache miss + store every time)
 --   BENCH_STOP_AFTER stop each thread after this many responses (0 = run for -d)
+--   BENCH_PATH       the request path (default /v1/chat/completions)
 --   BENCH_HEADERS    more request headers, "name: value" pairs separated by "|"
 --                    (what another gateway needs to reach the same upstream)
 --
@@ -16,7 +17,7 @@ local body = f:read("*a")
 f:close()
 
 wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
+wrk.path = os.getenv("BENCH_PATH") or "/v1/chat/completions"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "kt_cg_support_prod")

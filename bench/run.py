@@ -8,6 +8,8 @@ Sections (all in one run, side by side, on loopback):
   c. queries: p50/p95 of GET /v1/spend and of the dashboard's /v1/insights/* endpoints
      on a ledger holding millions of events (SQLite; --queries-store postgres|both)
   d. memory: Envoy RSS with a full response cache; ledger RSS after the big ingest
+  e. streams: a 1,000-chunk SSE answer through plain Envoy and Envoy + Tollgate (OpenAI,
+     Anthropic, translated): streams/s and CPU per chunk
 
 Only the block between the bench:begin/bench:end markers of BENCHMARKS.md is rewritten.
 Every process is started here and stopped here by PID; the temporary directory (data,
@@ -33,12 +35,12 @@ from tollgate_bench.machine import machine_info
 from tollgate_bench.processes import ROOT, Procs
 from tollgate_bench.report import render, write_benchmarks
 from tollgate_bench.sections import filter as filter_section
-from tollgate_bench.sections import ingest, memory, queries
+from tollgate_bench.sections import ingest, memory, queries, stream
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sections", default="filter,profile,memory,ingest,postgres,queries",
+    ap.add_argument("--sections", default="filter,profile,memory,stream,ingest,postgres,queries",
                     help="comma list of: filter, profile (needs filter), memory, ingest, postgres (needs ingest), queries")
     ap.add_argument("--profile-seconds", type=float, default=6)
     ap.add_argument("--memory-fills", type=int, default=3, help="times 2 x max_entries distinct requests are sent")
@@ -48,6 +50,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=2, help="seconds of unrecorded wrk warm-up before each run")
     ap.add_argument("--conns", type=int, default=16, help="wrk connections")
     ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--stream-conns", type=int, default=8, help="wrk connections for section e's streams")
     ap.add_argument("--envoy-concurrency", type=int, default=2)
     ap.add_argument("--only-variants", default="", help="e.g. miss,hit (plain always runs)")
     ap.add_argument("--batch-sizes", default="100,500,1000")
@@ -71,7 +74,7 @@ def main() -> int:
     args.sections = set(args.sections.split(","))
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
 
-    if not shutil.which("wrk") and args.sections & {"filter", "memory"}:
+    if not shutil.which("wrk") and args.sections & {"filter", "memory", "stream"}:
         raise SystemExit("wrk not found: `apt-get install -y wrk` (make bench does this)")
 
     work = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
@@ -86,13 +89,15 @@ def main() -> int:
     OTHER_THREADS.start()
     log(f"work dir {work}; sections {sorted(args.sections)}")
     try:
-        if args.sections & {"filter", "memory"}:
-            # Sections a and d share one simulator and ledger.
+        if args.sections & {"filter", "memory", "stream"}:
+            # Sections a, d and e share one simulator and ledger.
             up = start_upstreams(procs, work, Path(args.config))
             if "filter" in args.sections:
                 filter_section.run(args, work, procs, up, results)
             if "memory" in args.sections:
                 memory.run(args, work, procs, up, results)
+            if "stream" in args.sections:
+                stream.run(args, work, procs, up, results)
             procs.stop("ledger")
             procs.stop("simulator")
         if "ingest" in args.sections:

@@ -94,8 +94,8 @@ def create_admin_token(data: Path, ledger_args: list[str]) -> str:
 
 
 def _wrk_env(body_file: Path, *, unique: bool, tag: str, stop_after: int | None = None, key: str = TEAM_KEY,
-             headers: dict[str, str] | None = None) -> dict:
-    env = dict(os.environ, BENCH_BODY_FILE=str(body_file), BENCH_KEY=key,
+             headers: dict[str, str] | None = None, path: str = "/v1/chat/completions") -> dict:
+    env = dict(os.environ, BENCH_BODY_FILE=str(body_file), BENCH_KEY=key, BENCH_PATH=path,
                BENCH_UNIQUE="1" if unique else "0", BENCH_RUN_TAG=tag,
                BENCH_HEADERS="|".join(f"{k}: {v}" for k, v in (headers or {}).items()))
     if stop_after is not None:
@@ -105,12 +105,13 @@ def _wrk_env(body_file: Path, *, unique: bool, tag: str, stop_after: int | None 
 
 def wrk(target: str, body_file: Path, *, duration: float, threads: int, conns: int,
         unique: bool = False, stop_after: int = 0, tag: str = "", procs: Procs | None = None,
-        work: Path, key: str = TEAM_KEY, headers: dict[str, str] | None = None) -> dict:
+        work: Path, key: str = TEAM_KEY, headers: dict[str, str] | None = None,
+        path: str = "/v1/chat/completions") -> dict:
     """One measured wrk run: its BENCH_JSON figures (requests, latency percentiles,
     errors) plus req/s, the CPU seconds of each of `procs` and of wrk itself, the rest
     of the machine's busy time, and the mean of other runnable threads."""
     env = _wrk_env(body_file, unique=unique, tag=tag or str(time.time_ns()), stop_after=stop_after, key=key,
-                   headers=headers)
+                   headers=headers, path=path)
     out_path = work / "wrk.out"
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
             "-s", str(LUA), f"http://{target}"]

@@ -33,6 +33,8 @@ def render(results: dict, argv: list[str]) -> str:
     for q in results.get("queries", []):
         L += render_queries(q)
     L += render_memory(results)
+    if "stream" in results:
+        L += render_stream(results["stream"])
     return "\n".join(L)
 
 
@@ -235,6 +237,27 @@ def render_queries(q: dict) -> list[str]:
             L.append(f"| {r['view']} (`{r['fragment']}`) | {r['cards']} | **{r['first_card_p50_ms']:.0f}** | "
                      f"{r['first_card_max_ms']:.0f} | {r['cards_ready_p50_ms']:.0f} | {r['cards_ready_max_ms']:.0f} | {r['samples']} |")
         L.append("")
+    return L
+
+
+def render_stream(st: dict) -> list[str]:
+    """Section e: the 1,000-chunk streams, Tollgate beside plain Envoy per shape."""
+    L = ["### e. Streaming miss path: 1,000-chunk answers\n"]
+    L.append(f"Each request streams a {st['answer_words']:,}-word answer (four words per SSE chunk) from the simulator; "
+             f"wrk with {st['conns']} connections, {st['duration_s']:.0f} s per run, {st['rounds']} round(s), medians. "
+             "Tollgate: wallet enforcement on, cache off (every stream a miss, read chunk by chunk for usage); "
+             "plain Envoy streams the same upstream answer (for the translated shape, the Anthropic answer it is "
+             "translated from). CPU is Envoy's (all its threads); *added per chunk* is Tollgate's Envoy CPU per "
+             "stream minus plain Envoy's, divided by the chunks the client received.\n")
+    L.append("| shape | SSE events to the client | plain streams/s | Tollgate streams/s | × plain | plain µs CPU/stream | "
+             "Tollgate µs CPU/stream | added ns CPU/chunk | Tollgate p50 ms | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in st["shapes"]:
+        p, t = s["plain"], s["tollgate"]
+        L.append(f"| {s['label']} | {s['events']['tollgate']:,} | {p['rps']:,.0f} | {t['rps']:,.0f} | **{s['ratio']:.2f}×** | "
+                 f"{p['envoy_cpu_us_per_stream']:,.0f} | {t['envoy_cpu_us_per_stream']:,.0f} | "
+                 f"**{s['added_ns_per_chunk']:,.0f}** | {t['p50_us'] / 1000:.1f} | {s['errors']} |")
+    L.append("")
     return L
 
 

@@ -134,8 +134,8 @@ impl Reply {
                 .iter()
                 .map(|m| text_bytes(&m["content"]))
                 .sum::<usize>();
-        let answer = Answer::new(model, Some(max_tokens));
         let control = &exchange.control;
+        let answer = Answer::sized(model, Some(max_tokens), control.answer_words());
         let usage = control.wants_usage().then(|| {
             TokenUsage::new(
                 input_tokens_for_bytes(input_bytes),

@@ -16,6 +16,9 @@ pub const WEB_SEARCHES: &str = "x-sim-web-searches";
 pub const SERVICE_TIER: &str = "x-sim-service-tier";
 pub const ERROR: &str = "x-sim-error";
 pub const LATENCY_MS: &str = "x-sim-latency-ms";
+/// Words in the answer (default 24; the request's output limit still cuts it), so a
+/// stream of many chunks can be asked for: 4 words per chunk.
+pub const ANSWER_WORDS: &str = "x-sim-answer-words";
 
 /// What `x-sim-error` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +40,7 @@ pub struct Control {
     pub service_tier: Option<String>,
     pub fault: Option<Fault>,
     pub latency: Option<Duration>,
+    pub answer_words: Option<u64>,
 }
 
 impl Control {
@@ -53,7 +57,14 @@ impl Control {
                 .map(str::to_owned),
             fault: header(headers, ERROR).map(parse_fault).transpose()?,
             latency: number(headers, LATENCY_MS)?.map(Duration::from_millis),
+            answer_words: number(headers, ANSWER_WORDS)?,
         })
+    }
+
+    /// Words in the answer before the request's output limit cuts it.
+    pub fn answer_words(&self) -> u64 {
+        self.answer_words
+            .unwrap_or(crate::usage::DEFAULT_ANSWER_WORDS)
     }
 
     pub fn wants_usage(&self) -> bool {

@@ -2,7 +2,8 @@
 //!
 //! * input tokens  = ceil(UTF-8 bytes of all request text / 4), at least 1;
 //! * the answer    = "Simulated answer from <model>: ..." cut to `min(limit, 24)` words
-//!   (at least 1), where `limit` is the request's max-tokens field;
+//!   (at least 1), where `limit` is the request's max-tokens field (`x-sim-answer-words`
+//!   asks for a longer or shorter answer than 24 words, the filler repeating);
 //! * output tokens = the number of whitespace-separated words in the answer.
 //!
 //! Cache reads/writes requested through control headers are carved out of the input.
@@ -75,18 +76,27 @@ pub struct Answer {
 impl Answer {
     /// The answer for `model` under an optional output-token `limit`.
     pub fn new(model: &str, limit: Option<u64>) -> Self {
+        Self::sized(model, limit, DEFAULT_ANSWER_WORDS)
+    }
+
+    /// An answer of `words` words (the filler repeating), cut to `limit`.
+    pub fn sized(model: &str, limit: Option<u64>, words: u64) -> Self {
         // A model name with spaces would add words and break the count rule.
         let model_word = format!(
             "{}:",
             model.split_whitespace().collect::<Vec<_>>().join("_")
         );
-        let words = ["Simulated", "answer", "from", model_word.as_str()]
+        let full = words.max(1);
+        let wanted = limit.map_or(full, |l| l.clamp(1, full));
+        let text = ["Simulated", "answer", "from", model_word.as_str()]
             .into_iter()
-            .chain(FILLER);
-        let wanted = limit.map_or(DEFAULT_ANSWER_WORDS, |l| l.clamp(1, DEFAULT_ANSWER_WORDS));
+            .chain(FILLER.into_iter().cycle())
+            .take(wanted as usize)
+            .collect::<Vec<_>>()
+            .join(" ");
         Answer {
-            text: words.take(wanted as usize).collect::<Vec<_>>().join(" "),
-            truncated: wanted < DEFAULT_ANSWER_WORDS,
+            text,
+            truncated: wanted < full,
         }
     }
 
@@ -225,6 +235,13 @@ mod tests {
     #[test]
     fn model_names_with_spaces_do_not_change_the_word_count() {
         assert_eq!(Answer::new("my model", None).output_tokens(), 24);
+        // A longer answer asked for by x-sim-answer-words: the filler repeats.
+        let long = Answer::sized("m", None, 4000);
+        assert_eq!(long.output_tokens(), 4000);
+        assert!(!long.truncated);
+        assert_eq!(long.deltas(4).len(), 1000);
+        let cut = Answer::sized("m", Some(100), 4000);
+        assert_eq!((cut.output_tokens(), cut.truncated), (100, true));
     }
 
     #[test]

@@ -56,8 +56,8 @@ impl Completion {
         // `max_completion_tokens` replaced `max_tokens`; the newer field wins.
         let limit =
             limit(request, "max_completion_tokens").or_else(|| limit(request, "max_tokens"));
-        let answer = Answer::new(&model, limit);
         let control = &exchange.control;
+        let answer = Answer::sized(&model, limit, control.answer_words());
         let usage = TokenUsage::new(
             input_tokens_for_bytes(input_bytes),
             control.cached_tokens,

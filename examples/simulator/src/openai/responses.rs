@@ -62,8 +62,12 @@ impl<'a> Reply<'a> {
         let request = &exchange.request;
         let model = requested_model(request)?;
         let input_bytes = text_bytes(&request["instructions"]) + text_bytes(&request["input"]);
-        let answer = Answer::new(&model, limit(request, "max_output_tokens"));
         let control = &exchange.control;
+        let answer = Answer::sized(
+            &model,
+            limit(request, "max_output_tokens"),
+            control.answer_words(),
+        );
         let usage = exchange.control.wants_usage().then(|| {
             TokenUsage::new(
                 input_tokens_for_bytes(input_bytes),
