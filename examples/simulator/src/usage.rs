@@ -75,6 +75,7 @@ pub struct Answer {
 
 impl Answer {
     /// The answer for `model` under an optional output-token `limit`.
+    #[cfg(test)]
     pub fn new(model: &str, limit: Option<u64>) -> Self {
         Self::sized(model, limit, DEFAULT_ANSWER_WORDS)
     }
