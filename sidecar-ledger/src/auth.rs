@@ -86,6 +86,13 @@ impl Principal {
         }
     }
 
+    /// Who holds a credit lease taken (or closed) with this token: the token's name,
+    /// then the instance the body names. One token's holder cannot renew or close the
+    /// leases of another token, whatever instance name it sends.
+    pub fn lease_holder(&self, instance: &str) -> String {
+        format!("{}/{instance}", self.name)
+    }
+
     pub fn can_see(&self, team: &str) -> bool {
         self.confined_to().is_none_or(|t| t == team)
     }
