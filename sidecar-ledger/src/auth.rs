@@ -23,7 +23,7 @@
 //! | `POST /v1/wallets/{team}/allocations`, `POST /v1/wallets/{team}/holds/{lease}/resolve` | always: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -86,6 +86,13 @@ impl Principal {
         }
     }
 
+    /// Who holds a credit lease taken (or closed) with this token: the token's name,
+    /// then the instance the body names. One token's holder cannot renew or close the
+    /// leases of another token, whatever instance name it sends.
+    pub fn lease_holder(&self, instance: &str) -> String {
+        format!("{}/{instance}", self.name)
+    }
+
     pub fn can_see(&self, team: &str) -> bool {
         self.confined_to().is_none_or(|t| t == team)
     }
@@ -143,24 +150,95 @@ pub fn presented_token(headers: &HeaderMap, allow_cookie: bool) -> Option<String
         .map(|(_, v)| v.trim().to_string())
 }
 
-/// Resolves a presented token: `Ok(None)` if unknown or revoked.
+/// What a presented token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    Live(Principal),
+    /// Never issued, or revoked.
+    Unknown,
+    /// Issued with an expiry that has passed.
+    Expired,
+}
+
+/// Whether `token` can be a token at all (so nothing else is hashed or looked up).
+pub fn well_formed(token: &str) -> bool {
+    token.starts_with(TOKEN_PREFIX) && token.len() <= 200
+}
+
+/// Resolves a token by its SHA-256 at `now_ms`.
+pub fn check_hash(
+    store: &dyn Store,
+    sha256: &str,
+    now_ms: i64,
+) -> Result<Checked, crate::store::StoreError> {
+    Ok(match store.token_by_hash(sha256)? {
+        Some(t) if t.revoked_ms.is_some() => Checked::Unknown,
+        Some(t) if t.expired(now_ms) => Checked::Expired,
+        Some(t) => Checked::Live(Principal::from_record(&t)),
+        None => Checked::Unknown,
+    })
+}
+
+/// Resolves a presented token now: `Ok(None)` if unknown, revoked or expired.
+#[cfg(test)]
 pub fn lookup(
     store: &dyn Store,
     token: &str,
 ) -> Result<Option<Principal>, crate::store::StoreError> {
-    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+    if !well_formed(token) {
         return Ok(None);
     }
-    Ok(store
-        .token_by_hash(&hash_token(token))?
-        .filter(|t| t.revoked_ms.is_none())
-        .map(|t| Principal::from_record(&t)))
+    Ok(
+        match check_hash(store, &hash_token(token), crate::clock::now_ms())? {
+            Checked::Live(p) => Some(p),
+            Checked::Unknown | Checked::Expired => None,
+        },
+    )
+}
+
+/// The answer to an expired token: 401, `code: token_expired`.
+pub fn expired() -> Response {
+    let mut r = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "authentication_error",
+        "this token has expired: ask for a new one (`tollgate-ledger tokens create`)",
+    )
+    .with_code("token_expired")
+    .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tollgate\", error=\"invalid_token\""),
+    );
+    r
+}
+
+/// The answer to an address that failed to authenticate too often: 429 with
+/// `Retry-After`.
+pub fn too_many_failures(retry_after_secs: u64) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_error",
+        format!(
+            "too many failed authentications from this address; try again in {retry_after_secs} s"
+        ),
+    )
+    .with_code("auth_rate_limited")
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    r
 }
 
 /// How a route is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
+    /// Carries no data: the dashboard's page and assets, health, metrics (which has its
+    /// own token check), the API description, signing in and out.
     Open,
+    /// Not in this table: an admin token only. A route added to the router without a
+    /// line here is refused to everyone else, never served openly by mistake; an
+    /// admin's request reaches the router (which answers 404 for a path it lacks).
+    Unlisted,
     /// Only the data plane calls it: always needs an `ingest` Bearer token (reading
     /// the policy feed, an admin or finance token will also do).
     DataPlane,
@@ -209,17 +287,22 @@ fn access(method: &Method, path: &str) -> Access {
         _ if path.starts_with("/v1/wallets/")
             && (path.ends_with("/allocations") || path.ends_with("/resolve")) =>
         {
-            if get {
-                Access::Open // 405 from the router
-            } else {
-                Access::Manage
-            }
+            Access::Manage
         }
         _ if path.starts_with("/v1/wallets/") && get => Access::Read(Scope::PathTeam),
         _ if path.starts_with("/v1/teams/") && get => Access::Read(Scope::PathTeam),
         _ if path.starts_with("/v1/teams/") => Access::Act,
-        _ => Access::Open,
+        "/" | "/healthz" | "/metrics" | "/openapi.json" if get => Access::Open,
+        _ if get && path.starts_with("/assets/") => Access::Open,
+        "/v1/session" if method == Method::POST || method == Method::DELETE => Access::Open,
+        _ => Access::Unlisted,
     }
+}
+
+/// Whether the access table lists a route (an unlisted one is admin-only).
+#[cfg(test)]
+pub fn listed(method: &Method, path: &str) -> bool {
+    access(method, path) != Access::Unlisted
 }
 
 impl Access {
@@ -227,6 +310,7 @@ impl Access {
     fn label(self) -> &'static str {
         match self {
             Access::Open => "open",
+            Access::Unlisted => "unlisted",
             Access::DataPlane => "data_plane",
             Access::Dashboard => "dashboard",
             Access::Read(_) => "read",
@@ -247,6 +331,13 @@ fn wrong_role(access: Access, message: &str) -> Response {
     ApiError::new(StatusCode::FORBIDDEN, "permission_error", message).into_response()
 }
 
+/// The peer's address, when the server recorded it (`ConnectInfo`).
+fn peer(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// The middleware: checks the token where one is needed and hands the handlers a
 /// [`Principal`] (as a request extension).
 pub async fn require(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -254,11 +345,14 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     let needed = match access {
         Access::Open => return next.run(req).await,
         Access::DataPlane | Access::Dashboard | Access::Act | Access::Manage => true,
-        Access::Read(Scope::AdminOnly) => true,
+        Access::Unlisted | Access::Read(Scope::AdminOnly) => true,
         Access::Read(_) => state.require_tokens,
     };
     // Bearer only where a cross-site request must not be able to spend the cookie.
-    let allow_cookie = !matches!(access, Access::Manage | Access::DataPlane);
+    let allow_cookie = !matches!(
+        access,
+        Access::Manage | Access::DataPlane | Access::Unlisted
+    );
     let Some(token) = presented_token(req.headers(), allow_cookie) else {
         if !needed {
             // --insecure-open-reads, and no token sent.
@@ -275,18 +369,46 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
             },
         );
     };
+    let peer = peer(&req);
+    let now = crate::clock::now_ms();
+    let digest = if well_formed(&token) {
+        hash_token(&token)
+    } else {
+        String::new()
+    };
+    if let Some(retry_after) = state.auth_limiter.blocked(peer, &digest, now) {
+        crate::metrics::METRICS.auth_refused(access.label(), "rate_limited");
+        return too_many_failures(retry_after);
+    }
     let store = state.store.clone();
-    let principal = match tokio::task::spawn_blocking(move || lookup(store.as_ref(), &token)).await
-    {
-        Ok(Ok(Some(p))) => p,
-        Ok(Ok(None)) if access == Access::DataPlane => {
+    let found = if digest.is_empty() {
+        Ok(Ok(Checked::Unknown))
+    } else {
+        let digest = digest.clone();
+        tokio::task::spawn_blocking(move || check_hash(store.as_ref(), &digest, now)).await
+    };
+    let principal = match found {
+        Ok(Ok(Checked::Live(p))) => {
+            state.auth_limiter.accepted(&digest);
+            p
+        }
+        Ok(Ok(Checked::Expired)) => {
+            state.auth_limiter.failed(peer, now);
+            crate::metrics::METRICS.auth_refused(access.label(), "expired");
+            return expired();
+        }
+        Ok(Ok(Checked::Unknown)) => {
+            state.auth_limiter.failed(peer, now);
             return refuse(
                 access,
                 "unknown",
-                "unknown or revoked token: this endpoint needs a live ingest token",
-            )
+                if access == Access::DataPlane {
+                    "unknown or revoked token: this endpoint needs a live ingest token"
+                } else {
+                    "unknown or revoked token"
+                },
+            );
         }
-        Ok(Ok(None)) => return refuse(access, "unknown", "unknown or revoked token"),
         Ok(Err(e)) => return ApiError::from(e).into_response(),
         Err(_) => return ApiError::internal("token check failed").into_response(),
     };
@@ -311,6 +433,12 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     }
     let own = principal.confined_to().map(str::to_string);
     match access {
+        Access::Unlisted if principal.role != Role::Admin => {
+            return wrong_role(
+                access,
+                "this endpoint is not open to this token: it needs an admin token",
+            );
+        }
         Access::Manage if own.is_some() => {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -546,6 +674,23 @@ mod tests {
             access(&Method::GET, "/v1/allocation-requests"),
             Access::Read(Scope::List("requests"))
         );
+        // Fail closed: what the table does not list is admin-only.
+        for (method, path) in [
+            (Method::GET, "/v1/new-route"),
+            (Method::DELETE, "/v1/events"),
+            (Method::PUT, "/v1/spend"),
+            (Method::POST, "/healthz"),
+            (Method::GET, "/v1/wallets/team_a/allocations"),
+            (Method::GET, "/v2/events"),
+        ] {
+            let got = access(&method, path);
+            assert!(
+                got == Access::Unlisted || got == Access::Manage,
+                "{method} {path}: {got:?}"
+            );
+        }
+        assert_eq!(access(&Method::GET, "/v1/new-route"), Access::Unlisted);
+        assert_eq!(access(&Method::DELETE, "/v1/session"), Access::Open);
     }
 
     #[test]

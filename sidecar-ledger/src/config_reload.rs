@@ -7,6 +7,9 @@
 //! ConfigMap whose mount swaps a symlink). A file that fails validation is reported
 //! and ignored: the ledger keeps running on the last good configuration.
 //!
+//! Each load, and each reload that changes the configuration, is recorded in the
+//! audit log (see `crate::config_audit`).
+//!
 //! What a reload does not do: remove wallets (a wallet stays, with its history, when
 //! its team leaves the config) or re-apply an opening allocation that was already made
 //! (`initial_usd` is applied once per team; later changes go through
@@ -144,6 +147,7 @@ impl Reloader {
         let live = LiveConfig::new(Vec::new(), loaded.config.alerts.clone());
         live.apply(&loaded.config);
         sync_budgets(store.as_ref(), &live, &loaded.config.budgets, now_ms)?;
+        crate::config_audit::record(store.as_ref(), None, &loaded.config, now_ms);
         Ok(Reloader {
             path: path.to_path_buf(),
             store,
@@ -207,6 +211,7 @@ impl Reloader {
         sync_budgets(self.store.as_ref(), &self.live, &config.budgets, now_ms)
             .map_err(ReloadError::Failed)?;
         self.live.apply(&config);
+        crate::config_audit::record(self.store.as_ref(), Some(&self.current), &config, now_ms);
         self.current = config;
         self.last_text = Some(text);
         Ok(Reloaded::Applied { new_wallets })
@@ -366,6 +371,25 @@ wallets:
         r.reload(false, 8).unwrap();
         assert!(live.budgets.current().is_empty());
         assert_eq!(allocated(&store, "team_research"), Some(2_500_000_000));
+
+        // The audit log has the load and each reload that changed something (not the
+        // forced reload of the same file, nor the broken file), without the path.
+        let log = store.audit_log(100, None).unwrap();
+        let actions: Vec<(&str, i64)> = log.iter().map(|e| (e.action.as_str(), e.ts_ms)).collect();
+        assert_eq!(
+            actions,
+            [
+                ("config.reload", 8),
+                ("config.reload", 5),
+                ("config.reload", 3),
+                ("config.load", 1)
+            ]
+        );
+        let text = serde_json::to_string(&log).unwrap();
+        assert!(
+            !text.contains("tollgate.yaml") && !text.contains("kt_cg_"),
+            "{text}"
+        );
     }
 
     #[test]

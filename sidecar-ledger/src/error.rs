@@ -16,6 +16,9 @@ pub struct ApiError {
     /// Machine-readable category, stable for clients to branch on.
     pub kind: &'static str,
     pub message: String,
+    /// A finer, stable reason within the category (e.g. `token_expired`), sent as
+    /// `code` like the providers' errors.
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,7 +27,13 @@ impl ApiError {
             status,
             kind,
             message: message.into(),
+            code: None,
         }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -75,7 +84,12 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"message": self.message, "type": self.kind}});
+        let body = match self.code {
+            Some(code) => {
+                json!({"error": {"message": self.message, "type": self.kind, "code": code}})
+            }
+            None => json!({"error": {"message": self.message, "type": self.kind}}),
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: MetricsAccess,
     /// The config file in force (`None`: none given), replaced on a reload.
     pub config: Arc<crate::config_reload::Shared<Option<tollgate_core::config::Config>>>,
+    /// Failed authentications per peer address (see `crate::auth_limit`).
+    pub auth_limiter: Arc<crate::auth_limit::FailedAuthLimiter>,
 }
 
 impl AppState {

@@ -290,9 +290,10 @@ def test_wallet_view_shows_balance_leases_holds_history_and_refusals(board):
     assert int(c["dataset"]["availableNanos"]) == w["wallet"]["available_nanos"]
     # The Envoy that stopped without reporting: its whole lease is held.
     assert w["wallet"]["unsettled_nanos"] == HOLD_NANOS
-    assert [h["instance"] for h in w["holds"]] == ["e2e-stopped-envoy"]
+    # Held by the ingest token's name plus the instance the lease call named.
+    assert [h["instance"] for h in w["holds"]] == ["--ingest-token-file/e2e-stopped-envoy"]
     holds = b.eval("window.tollgate.extraTables.holds.rows")
-    assert [(h["instance"], h["held"]) for h in holds] == [("e2e-stopped-envoy", HOLD_NANOS)]
+    assert [(h["instance"], h["held"]) for h in holds] == [("--ingest-token-file/e2e-stopped-envoy", HOLD_NANOS)]
     facts = dict(b.eval("""[...document.querySelectorAll('#card-wallet .facts .fact')]
         .map(f => [f.querySelector('dt').textContent, f.querySelector('dd').textContent])"""))
     assert facts["Held for stopped Envoys"] == "$2.00"

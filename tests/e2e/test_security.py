@@ -3,6 +3,7 @@ examples/tollgate.yaml, the ledger with its default settings, the real Envoy): o
 reads, forged events, stolen leases, a team token reading other teams. Each must fail
 while the real traffic through Envoy keeps being accounted."""
 
+import json
 import time
 
 import openai
@@ -132,6 +133,62 @@ def test_an_envoy_without_the_token_cannot_write(secure_stack, tmp_path):
         assert wait_until(lambda: refusals(s) > refused_before)
     finally:
         proc.stop()
+
+
+def test_an_expired_token_is_refused_with_token_expired(secure_stack):
+    s = secure_stack
+    brief = harness.bearer(s.token("admin", expires_in="2s"))
+    assert requests.get(url(s, "/v1/wallets"), headers=brief, timeout=10).status_code == 200
+    assert wait_until(lambda: requests.get(url(s, "/v1/wallets"), headers=brief, timeout=10).status_code == 401,
+                      timeout=10)
+    r = requests.get(url(s, "/v1/wallets"), headers=brief, timeout=10)
+    assert r.json()["error"]["code"] == "token_expired", r.text
+
+
+def test_routes_outside_the_access_table_are_admin_only(secure_stack):
+    s = secure_stack
+    assert requests.get(url(s, "/v1/not-a-route"), timeout=10).status_code == 401
+    support = harness.bearer(s.token("team", team="team_support"))
+    assert requests.get(url(s, "/v1/not-a-route"), headers=support, timeout=10).status_code == 403
+    assert requests.get(url(s, "/v1/not-a-route"), headers=s.admin_headers, timeout=10).status_code == 404
+    assert requests.delete(url(s, "/v1/events"), timeout=10).status_code == 401
+
+
+def test_the_audit_log_exports_config_loads_without_paths(secure_stack):
+    s = secure_stack
+    r = requests.get(url(s, "/v1/audit"), params={"format": "jsonl"}, headers=s.admin_headers, timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+    entries = [json.loads(line) for line in r.text.splitlines()]
+    loads = [e for e in entries if e["action"] == "config.load"]
+    assert loads and len(loads[0]["after"]["sha256"]) == 64, entries
+    assert str(CONFIG) not in r.text and "tollgate.yaml" not in r.text
+    for key in KEYS.values():
+        assert key not in r.text
+    assert requests.get(url(s, "/v1/audit"), params={"format": "jsonl"}, timeout=10).status_code == 401
+
+
+def test_guessing_tokens_is_answered_429_and_the_data_plane_keeps_writing(secure_stack):
+    """Runs last in this module: the loopback address stays blocked for a minute."""
+    s = secure_stack
+    statuses = []
+    for i in range(25):
+        r = requests.get(url(s, "/v1/wallets"), headers=harness.bearer(f"tgk_{i:064x}"), timeout=10)
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            break
+    assert statuses[-1] == 429 and set(statuses[:-1]) <= {401}, statuses
+    assert r.json()["error"]["type"] == "rate_limit_error" and int(r.headers["retry-after"]) >= 1
+    # A token never used before is not even looked at from this address now.
+    fresh = harness.bearer(s.token("admin"))
+    assert requests.get(url(s, "/v1/wallets"), headers=fresh, timeout=10).status_code == 429
+    # Tokens the ledger accepted before still pass: the operator reads, Envoy writes.
+    assert requests.get(url(s, "/v1/wallets"), headers=s.admin_headers, timeout=10).status_code == 200
+    before = len(s.events())
+    client = openai.OpenAI(base_url=s.openai_base_url, api_key=KEYS["support"], max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "still here"}])
+    assert wait_until(lambda: len(s.events()) == before + 1)
+    text = requests.get(url(s, "/metrics"), timeout=10).text
+    assert 'reason="rate_limited"' in text
 
 
 def refusals(s) -> float:

@@ -49,9 +49,10 @@ def ingest_headers() -> dict:
 
 
 def create_token(role: str = "admin", *, data_dir: Path | None = None, ledger_extra: list[str] | None = None,
-                 team: str | None = None, name: str | None = None) -> str:
+                 team: str | None = None, name: str | None = None, expires_in: str | None = None) -> str:
     """Creates an access token on a ledger's store (`tokens create`) and returns it. The
-    store is the PostgreSQL database of `--database-url` in ledger_extra, else data_dir."""
+    store is the PostgreSQL database of `--database-url` in ledger_extra, else data_dir.
+    `expires_in` (e.g. `2s`, `30d`): the token expires that long after creation."""
     argv = [str(binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "tokens", "create", "--role", role,
             "--name", name or f"e2e-{role}-{secrets.token_hex(4)}"]
     extra = list(ledger_extra or [])
@@ -61,6 +62,8 @@ def create_token(role: str = "admin", *, data_dir: Path | None = None, ledger_ex
         argv += ["--data-dir", str(data_dir)]
     if team:
         argv += ["--team", team]
+    if expires_in:
+        argv += ["--expires-in", expires_in]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return out.strip().split()[-1]
 
@@ -249,9 +252,10 @@ class Stack:
     def admin_headers(self) -> dict:
         return bearer(self.admin_token) if self.admin_token else {}
 
-    def token(self, role: str = "admin", team: str | None = None) -> str:
+    def token(self, role: str = "admin", team: str | None = None, expires_in: str | None = None) -> str:
         """A new access token on this stack's ledger."""
-        return create_token(role, data_dir=self.data_dir, ledger_extra=self.ledger_extra, team=team)
+        return create_token(role, data_dir=self.data_dir, ledger_extra=self.ledger_extra, team=team,
+                            expires_in=expires_in)
 
     @property
     def openai_base_url(self) -> str:

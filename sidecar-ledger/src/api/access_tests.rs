@@ -409,3 +409,54 @@ async fn a_team_token_reads_its_own_team_only_on_every_read() {
         assert_eq!(teams(&own), set(&["team_support"]), "{uri}: {own}");
     }
 }
+
+/// A lease is held by the ingest token's name plus the instance the body names: a
+/// second token using the same instance name gets its own lease and cannot close the
+/// first token's.
+#[tokio::test]
+async fn a_lease_belongs_to_the_token_that_took_it() {
+    let f = fixture_with(true);
+    let admin = f.token("ops", Role::Admin, None);
+    let node_a = f.token("envoy-node-a", Role::Ingest, None);
+    let node_b = f.token("envoy-node-b", Role::Ingest, None);
+    f.store.ensure_wallet("team_support", 0).unwrap();
+    f.store
+        .allocate(
+            &NewEntry {
+                team: "team_support".into(),
+                kind: EntryKind::TopUp,
+                amount_nanos: 10_000,
+                actor: "test".into(),
+                reason: "test".into(),
+                idempotency_key: None,
+            },
+            0,
+        )
+        .unwrap();
+    let ask = json!({"instance": "envoy-1", "team": "team_support", "want_nanos": 1_000});
+    let (status, a) = f.post("/v1/leases", Some(&node_a), ask.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    let (_, b) = f.post("/v1/leases", Some(&node_b), ask).await;
+    assert_ne!(
+        a["lease_id"], b["lease_id"],
+        "same instance name, another holder"
+    );
+    let outstanding = || async {
+        let (_, w) = f.get("/v1/wallets/team_support", Some(&admin)).await;
+        w["leased_outstanding_nanos"].as_i64().unwrap()
+    };
+    assert_eq!(outstanding().await, 2_000);
+    let close = |lease: &Value| {
+        json!([{"lease_closed": {"lease_id": lease["lease_id"], "team": "team_support",
+                "instance": "envoy-1", "unused_nanos": 1_000, "closed_ms": 1}}])
+    };
+    // Node B tries to close node A's lease: nothing happens.
+    let (status, body) = f.post("/v1/events", Some(&node_b), close(&a)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(outstanding().await, 2_000);
+    // Node A closes its own.
+    f.post("/v1/events", Some(&node_a), close(&a)).await;
+    assert_eq!(outstanding().await, 1_000);
+    let (_, w) = f.get("/v1/wallets/team_support", Some(&admin)).await;
+    assert_eq!(w["live_leases"], 1, "{w}");
+}

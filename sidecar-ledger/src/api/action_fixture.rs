@@ -19,6 +19,7 @@ use crate::test_util::TempDir;
 
 pub struct Fixture {
     pub app: Router,
+    state: AppState,
     pub store: Arc<dyn Store>,
     _dir: TempDir,
 }
@@ -40,22 +41,32 @@ pub fn fixture_with(require_tokens: bool) -> Fixture {
     } else {
         Vec::new()
     };
-    let app = router_with(AppState {
+    let state = AppState {
         store: store.clone(),
         lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
         budgets: crate::config_reload::Shared::new(budgets),
         require_tokens,
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(Some(config)),
-    });
+        auth_limiter: Default::default(),
+    };
     Fixture {
-        app,
+        app: router_with(state.clone()),
+        state,
         store,
         _dir: dir,
     }
 }
 
 impl Fixture {
+    /// Rebuilds the router with these limits on failed authentications.
+    pub fn set_auth_limits(&mut self, limits: crate::auth_limit::AuthLimits) {
+        self.app = router_with(AppState {
+            auth_limiter: Arc::new(crate::auth_limit::FailedAuthLimiter::new(limits)),
+            ..self.state.clone()
+        });
+    }
+
     pub fn token(&self, name: &str, role: Role, team: Option<&str>) -> String {
         let token = auth::generate_token().unwrap();
         self.store
@@ -65,6 +76,7 @@ impl Fixture {
                     role,
                     team: team.map(str::to_string),
                     sha256: auth::hash_token(&token),
+                    expires_ms: None,
                 },
                 0,
             )

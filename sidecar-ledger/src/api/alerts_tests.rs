@@ -373,6 +373,7 @@ async fn the_weekly_digest_is_computed_and_sent_to_the_teams_digest_channels() {
         require_tokens: false,
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(None),
+        auth_limiter: Default::default(),
     };
     let alerts_config = tollgate_core::config::AlertsConfig::default();
     // The next Monday noon and the next 1st noon (UTC): past the digest hour.

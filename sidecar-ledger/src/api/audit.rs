@@ -1,10 +1,11 @@
 //! The audit log over HTTP: every privileged write through the API is recorded (who by
 //! token, when, what, on which team, the wallet before and after or the action's
-//! answer), and `GET /v1/audit` lists it for admins.
+//! answer), and `GET /v1/audit` lists it for admins (`?format=jsonl`: the whole log,
+//! oldest first, one entry per line, for export).
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Query, Request, State};
-use axum::http::Method;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,7 +30,12 @@ pub struct AuditQuery {
     limit: Option<usize>,
     /// Only entries older than this id (the next page).
     before: Option<i64>,
+    /// `json` (default: a page, newest first) or `jsonl` (every entry, oldest first).
+    format: Option<String>,
 }
+
+/// Entries read per query while exporting.
+const EXPORT_PAGE: usize = 1000;
 
 #[derive(Serialize)]
 pub struct AuditResponse {
@@ -39,7 +45,54 @@ pub struct AuditResponse {
 pub async fn get_audit(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<AuditResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    match q.format.as_deref() {
+        None | Some("json") => Ok(page(state, q).await?.into_response()),
+        Some("jsonl") if q.limit.is_none() => export(state, q.before).await,
+        Some("jsonl") => Err(ApiError::bad_request(
+            "format=jsonl exports the whole log: 'limit' does not apply",
+        )),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format must be json or jsonl, found '{other}'"
+        ))),
+    }
+}
+
+/// The whole log (older than `before`, if given), oldest first, as JSON Lines.
+async fn export(state: AppState, before: Option<i64>) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    let entries = blocking(move || {
+        let mut all = Vec::new();
+        let mut before = before;
+        loop {
+            let page = store.audit_log(EXPORT_PAGE, before)?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            all.extend(page);
+        }
+        Ok(all)
+    })
+    .await?;
+    let mut body = Vec::new();
+    for e in entries.iter().rev() {
+        serde_json::to_writer(&mut body, e)
+            .map_err(|e| ApiError::internal(format!("cannot write the export: {e}")))?;
+        body.push(b'\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tollgate-audit.jsonl\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn page(state: AppState, q: AuditQuery) -> Result<Json<AuditResponse>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));

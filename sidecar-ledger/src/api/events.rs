@@ -3,12 +3,13 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::Json;
 use serde::Serialize;
 use tollgate_core::event::CostEvent;
 
 use crate::api::blocking::blocking;
+use crate::auth::Principal;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::ingest::split_batch;
@@ -31,8 +32,12 @@ pub struct RejectedItem {
 /// Stores a batch. Answers only after the transaction committed, so a 200 means the
 /// sender may drop the batch. Bad events are quarantined and reported, not refused:
 /// a batch is never retried because of them.
+///
+/// Lease closings and delivery gaps in the batch are attributed to the ingest token's
+/// holder (see [`Principal::lease_holder`]): a token closes only its own leases.
 pub async fn post_events(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let body = body?;
@@ -40,10 +45,16 @@ pub async fn post_events(
     let store = state.store.clone();
     // Parsing a large batch is CPU work: it runs on the blocking pool with the insert.
     let result = blocking(move || {
-        let batch = match split_batch(&body, received_ms) {
+        let mut batch = match split_batch(&body, received_ms) {
             Ok(batch) => batch,
             Err(message) => return Ok(Err(message)),
         };
+        for c in &mut batch.lease_closures {
+            c.instance = who.lease_holder(&c.instance);
+        }
+        for d in &mut batch.drops {
+            d.instance = who.lease_holder(&d.instance);
+        }
         // Batches posted at the same time share one transaction (group commit); the
         // answer still waits for the commit that holds this one.
         let (batch, outcome) = store.ingest_owned(batch);

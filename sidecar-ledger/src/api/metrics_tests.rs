@@ -23,6 +23,7 @@ fn state(dir: &TempDir, metrics: MetricsAccess) -> AppState {
         require_tokens: false,
         metrics,
         config: crate::config_reload::Shared::new(None),
+        auth_limiter: Default::default(),
     }
 }
 

@@ -17,6 +17,8 @@ mod allocation_requests_tests;
 mod audit;
 #[cfg(test)]
 mod audit_tests;
+#[cfg(test)]
+mod auth_tests;
 mod blocking;
 mod budget_changes;
 #[cfg(test)]
@@ -68,6 +70,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         require_tokens: false,
         metrics: MetricsAccess::default(),
         config: crate::config_reload::Shared::new(None),
+        auth_limiter: Default::default(),
     })
 }
 

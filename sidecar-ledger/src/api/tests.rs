@@ -24,6 +24,8 @@ struct Ledger {
     app: Router,
     /// The data plane's `Authorization` header.
     ingest: String,
+    /// An admin's `Authorization` header.
+    admin: String,
     /// The data directory, when this ledger owns it.
     _dir: Option<TempDir>,
 }
@@ -40,9 +42,11 @@ impl Ledger {
     fn at(dir: &TempDir) -> Self {
         let store = SqliteStore::open(&dir.path().join("ledger.sqlite3")).unwrap();
         let ingest = crate::test_util::bearer(&store, Role::Ingest, None);
+        let admin = crate::test_util::bearer(&store, Role::Admin, None);
         Ledger {
             app: router(Arc::new(store)),
             ingest,
+            admin,
             _dir: None,
         }
     }
@@ -401,12 +405,29 @@ async fn bad_queries_are_400_with_a_clear_message() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(resp["error"]["type"], "request_too_large");
 
+    // Paths and methods the access table does not list are refused without an admin
+    // token (fail closed); an admin learns that they do not exist.
     let (status, resp) = l.get("/v2/nothing").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{resp}");
+    let admin_get = |uri: &str| {
+        Request::get(uri)
+            .header("authorization", &l.admin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, text) = l.send(admin_get("/v2/nothing")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let resp: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(resp["error"]["type"], "not_found_error");
-    let (status, text) = l
-        .send(Request::delete("/v1/events").body(Body::empty()).unwrap())
-        .await;
+    let delete = |token: Option<&str>| {
+        let mut r = Request::delete("/v1/events");
+        if let Some(t) = token {
+            r = r.header("authorization", t);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    assert_eq!(l.send(delete(None)).await.0, StatusCode::UNAUTHORIZED);
+    let (status, text) = l.send(delete(Some(&l.admin))).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     let resp: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(resp["error"]["type"], "method_not_allowed");

@@ -7,7 +7,7 @@
 //! * `POST /v1/leases`: an Envoy instance asks for credit (see `tollgate_core::lease`).
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use tollgate_core::lease::{LeaseGrant, LeaseRequest};
 use tollgate_core::money::{format_usd, Usd};
 
 use crate::api::blocking::blocking;
+use crate::auth::Principal;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -258,16 +259,20 @@ pub async fn post_resolve_hold(
     }))
 }
 
+/// `POST /v1/leases`. The lease is held by the ingest token's name plus the body's
+/// instance (see [`Principal::lease_holder`]), never by the body alone.
 pub async fn post_lease(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     body: Result<Json<LeaseRequest>, JsonRejection>,
 ) -> Result<Json<LeaseGrant>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(mut req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if req.want_nanos < 0 || req.instance.is_empty() {
         return Err(ApiError::bad_request(
             "want_nanos must be >= 0 and instance non-empty",
         ));
     }
+    req.instance = who.lease_holder(&req.instance);
     let store = state.store.clone();
     let ttl = state.lease_ttl_ms;
     let team = req.team.clone();

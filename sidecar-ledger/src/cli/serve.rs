@@ -71,6 +71,14 @@ pub struct ServeArgs {
     /// a port only Prometheus can reach). Port 0 picks a free port (printed).
     #[arg(long, env = "TOLLGATE_METRICS_LISTEN", value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
+    /// Failed authentications (unknown, revoked or expired tokens) one peer address
+    /// may make per --auth-failure-window-secs; beyond it the address is answered
+    /// 429 until the window ends, without its tokens being checked (0: no limit).
+    #[arg(long, env = "TOLLGATE_AUTH_FAILURE_LIMIT", default_value_t = 20)]
+    auth_failure_limit: u32,
+    /// The window of --auth-failure-limit, in seconds.
+    #[arg(long, env = "TOLLGATE_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60)]
+    auth_failure_window_secs: u64,
 }
 
 /// Shortest metrics token accepted.
@@ -181,6 +189,7 @@ fn sync_ingest_tokens(
                         role: Role::Ingest,
                         team: None,
                         sha256: digest.clone(),
+                        expires_ms: None,
                     },
                     now_ms,
                 );
@@ -373,6 +382,15 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         require_tokens: !args.insecure_open_reads,
         metrics,
         config: live.config.clone(),
+        auth_limiter: Arc::new(crate::auth_limit::FailedAuthLimiter::new(
+            crate::auth_limit::AuthLimits {
+                failures: args.auth_failure_limit,
+                window_ms: i64::try_from(args.auth_failure_window_secs)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+                ..Default::default()
+            },
+        )),
     };
     spawn_budget_watch(state.clone(), live.clone(), args.budget_check_ms);
     if let Some(l) = metrics_listener {
@@ -384,7 +402,9 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
             }
         });
     }
-    let server = axum::serve(listener, api::router_with(state)).with_graceful_shutdown({
+    // The peer's address reaches the middleware, for the limit on failed authentications.
+    let app = api::router_with(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown({
         let signalled = signalled.clone();
         async move {
             shutdown_signal().await;

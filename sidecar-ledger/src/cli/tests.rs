@@ -24,6 +24,7 @@ fn token(store: &dyn Store, role: Role, team: Option<&str>) -> String {
                 role,
                 team: team.map(str::to_string),
                 sha256: auth::hash_token(&token),
+                expires_ms: None,
             },
             0,
         )
@@ -67,6 +68,7 @@ async fn wallet_and_export_send_the_token_a_ledger_requires() {
         require_tokens: true,
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(None),
+        auth_limiter: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ledger = format!("http://{}", listener.local_addr().unwrap());

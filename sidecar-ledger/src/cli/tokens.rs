@@ -58,6 +58,15 @@ enum TokensCommand {
         /// Who or what the token is for (shown by `tokens list`).
         #[arg(long)]
         name: String,
+        /// The token stops working this long after creation: a number and a unit,
+        /// `s`, `m`, `h`, `d` or `w` (e.g. `30d`, `12h`). Without it (or
+        /// --expires-at) it works until revoked.
+        #[arg(long, value_name = "DURATION", conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// The token stops working at this time (RFC 3339, e.g.
+        /// `2027-01-31T00:00:00Z`).
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
     },
     /// List tokens (never the tokens themselves).
     List {
@@ -92,6 +101,51 @@ fn audit(
         .map_err(|e| format!("cannot record the change in the audit log: {e}"))
 }
 
+/// A duration such as `30d`: whole units of `s`, `m`, `h`, `d` (24 h) or `w`, in ms.
+fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let bad = || {
+        format!("--expires-in '{text}': expected a number and a unit s, m, h, d or w (e.g. 30d)")
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (digits, unit) = t.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let unit_ms: i64 = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(unit_ms) {
+        Some(ms) if ms > 0 && ms <= crate::query::MAX_TIME_MS => Ok(ms),
+        _ => Err(format!(
+            "--expires-in '{text}': must be positive and before the year 9999"
+        )),
+    }
+}
+
+/// When a new token expires (Unix ms), from `--expires-in` or `--expires-at`.
+fn expiry(
+    expires_in: Option<&str>,
+    expires_at: Option<&str>,
+    now_ms: i64,
+) -> Result<Option<i64>, String> {
+    match (expires_in, expires_at) {
+        (Some(d), _) => Ok(Some(now_ms.saturating_add(parse_duration_ms(d)?))),
+        (None, Some(at)) => {
+            let ms =
+                crate::query::parse_time(at).map_err(|e| format!("--expires-at '{at}': {e}"))?;
+            if ms <= now_ms {
+                return Err(format!("--expires-at '{at}': is not in the future"));
+            }
+            Ok(Some(ms))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 pub fn run(args: &TokensArgs) -> ExitCode {
     match execute(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,7 +161,14 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
     let store = opened.store;
     let now = crate::clock::now_ms();
     match &args.command {
-        TokensCommand::Create { role, team, name } => {
+        TokensCommand::Create {
+            role,
+            team,
+            name,
+            expires_in,
+            expires_at,
+        } => {
+            let expires_ms = expiry(expires_in.as_deref(), expires_at.as_deref(), now)?;
             let role = match role {
                 RoleArg::Admin => Role::Admin,
                 RoleArg::Finance => Role::Finance,
@@ -136,6 +197,7 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
                         role,
                         team: team.map(str::to_string),
                         sha256: auth::hash_token(&token),
+                        expires_ms,
                     },
                     now,
                 )
@@ -144,11 +206,11 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
                 store.as_ref(),
                 "token.create",
                 record.team.clone(),
-                serde_json::json!({"id": record.id, "name": record.name, "role": record.role, "team": record.team}),
+                serde_json::json!({"id": record.id, "name": record.name, "role": record.role, "team": record.team, "expires_ms": record.expires_ms}),
                 now,
             )?;
             eprintln!(
-                "created token {} ({}{}) for '{}'; it is shown once, store it now:",
+                "created token {} ({}{}) for '{}'{}; it is shown once, store it now:",
                 record.id,
                 record.role.as_str(),
                 record
@@ -156,7 +218,11 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
                     .as_deref()
                     .map(|t| format!(": {t}"))
                     .unwrap_or_default(),
-                record.name
+                record.name,
+                record
+                    .expires_ms
+                    .map(|e| format!(", expires {}", format_instant(e)))
+                    .unwrap_or_default()
             );
             println!("{token}");
         }
@@ -171,17 +237,23 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
                 );
             } else {
                 println!(
-                    "{:>4}  {:<8} {:<20} {:<24} {:<25} REVOKED",
-                    "ID", "ROLE", "TEAM", "NAME", "CREATED"
+                    "{:>4}  {:<8} {:<20} {:<24} {:<25} {:<25} REVOKED",
+                    "ID", "ROLE", "TEAM", "NAME", "CREATED", "EXPIRES"
                 );
                 for t in tokens {
+                    let expires = match t.expires_ms {
+                        Some(e) if t.expired(now) => format!("{} (expired)", format_instant(e)),
+                        Some(e) => format_instant(e),
+                        None => "-".into(),
+                    };
                     println!(
-                        "{:>4}  {:<8} {:<20} {:<24} {:<25} {}",
+                        "{:>4}  {:<8} {:<20} {:<24} {:<25} {:<25} {}",
                         t.id,
                         t.role.as_str(),
                         t.team.as_deref().unwrap_or("(all)"),
                         t.name,
                         format_instant(t.created_ms),
+                        expires,
                         t.revoked_ms
                             .map(format_instant)
                             .unwrap_or_else(|| "-".into())
@@ -207,4 +279,40 @@ fn execute(args: &TokensArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_comes_from_a_duration_or_a_time() {
+        let now = 1_000;
+        assert_eq!(expiry(None, None, now), Ok(None));
+        assert_eq!(
+            expiry(Some("30d"), None, now),
+            Ok(Some(now + 30 * 86_400_000))
+        );
+        assert_eq!(
+            expiry(Some("12h"), None, now),
+            Ok(Some(now + 12 * 3_600_000))
+        );
+        assert_eq!(
+            expiry(Some("2w"), None, now),
+            Ok(Some(now + 14 * 86_400_000))
+        );
+        assert_eq!(expiry(Some("90s"), None, now), Ok(Some(now + 90_000)));
+        assert_eq!(
+            expiry(None, Some("2027-01-31T00:00:00Z"), now),
+            Ok(Some(1_801_353_600_000))
+        );
+        for bad in ["30", "d", "0d", "3y", "-1d", "1.5h", "99999999999999w"] {
+            let e = expiry(Some(bad), None, now).unwrap_err();
+            assert!(e.starts_with("--expires-in"), "{bad}: {e}");
+        }
+        assert!(expiry(None, Some("1970-01-01T00:00:00Z"), now)
+            .unwrap_err()
+            .contains("not in the future"));
+        assert!(expiry(None, Some("tomorrow"), now).is_err());
+    }
 }

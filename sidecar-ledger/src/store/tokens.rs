@@ -1,5 +1,5 @@
 //! Access tokens as stored: the role, the team it is confined to, the SHA-256 of the
-//! token (never the token itself), expiry of use by revocation.
+//! token (never the token itself), its optional expiry, and its revocation.
 
 use serde::Serialize;
 
@@ -48,6 +48,8 @@ pub struct NewToken {
     pub team: Option<String>,
     /// Lowercase hex SHA-256 of the token text.
     pub sha256: String,
+    /// When the token stops working (Unix ms); `None`: until revoked.
+    pub expires_ms: Option<i64>,
 }
 
 /// A stored token (its hash, not the token).
@@ -61,4 +63,12 @@ pub struct TokenRecord {
     pub sha256: String,
     pub created_ms: i64,
     pub revoked_ms: Option<i64>,
+    pub expires_ms: Option<i64>,
+}
+
+impl TokenRecord {
+    /// Whether the token has expired at `now_ms`.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expires_ms.is_some_and(|e| now_ms >= e)
+    }
 }

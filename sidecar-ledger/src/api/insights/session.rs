@@ -1,7 +1,9 @@
 //! `/v1/session`: who a token is, and the dashboard's HttpOnly session cookie.
 
+use std::net::SocketAddr;
+
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, State};
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -73,26 +75,57 @@ pub struct SessionRequest {
     pub token: String,
 }
 
-/// `POST /v1/session`: checks a token and keeps it in an HttpOnly cookie.
+/// `POST /v1/session`: checks a token and keeps it in an HttpOnly cookie. A wrong
+/// token counts as a failed authentication of the peer's address (see
+/// `crate::auth_limit`), like one sent to any other route.
 pub async fn post_session(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<SessionRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let token = req.token.trim().to_string();
+    let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    let now = crate::clock::now_ms();
+    let digest = if auth::well_formed(&token) {
+        auth::hash_token(&token)
+    } else {
+        String::new()
+    };
+    if let Some(retry_after) = state.auth_limiter.blocked(peer, &digest, now) {
+        crate::metrics::METRICS.auth_refused("open", "rate_limited");
+        return Ok(auth::too_many_failures(retry_after));
+    }
     let store = state.store.clone();
     let s = state.clone();
-    let t = token.clone();
+    let d = digest.clone();
     let found = blocking(move || {
-        let Some(p) = auth::lookup(store.as_ref(), &t)? else {
-            return Ok(None);
-        };
-        Ok(Some(session_json(store.as_ref(), &s, &p)?))
+        if d.is_empty() {
+            return Ok(auth::Checked::Unknown);
+        }
+        auth::check_hash(store.as_ref(), &d, now)
     })
     .await?;
-    let Some(session) = found else {
-        return Ok(auth::unauthorized("unknown or revoked token"));
+    let principal = match found {
+        auth::Checked::Live(p) => p,
+        refused => {
+            state.auth_limiter.failed(peer, now);
+            let reason = if refused == auth::Checked::Expired {
+                "expired"
+            } else {
+                "unknown"
+            };
+            crate::metrics::METRICS.auth_refused("open", reason);
+            return Ok(if reason == "expired" {
+                auth::expired()
+            } else {
+                auth::unauthorized("unknown or revoked token")
+            });
+        }
     };
+    state.auth_limiter.accepted(&digest);
+    let store = state.store.clone();
+    let session = blocking(move || session_json(store.as_ref(), &s, &principal)).await?;
     let cookie = format!(
         "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200",
         auth::COOKIE

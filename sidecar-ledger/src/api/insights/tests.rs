@@ -55,6 +55,7 @@ fn fixture_on(store: Arc<dyn Store>, guard: Guard, require_tokens: bool) -> Fixt
         require_tokens,
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(None),
+        auth_limiter: Default::default(),
     });
     Fixture {
         app,
@@ -73,6 +74,7 @@ impl Fixture {
                     role,
                     team: team.map(str::to_string),
                     sha256: auth::hash_token(&token),
+                    expires_ms: None,
                 },
                 0,
             )

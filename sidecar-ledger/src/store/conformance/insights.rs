@@ -174,6 +174,7 @@ fn tokens_are_created_found_by_hash_listed_and_revoked(store: &dyn Store) {
         role,
         team: team.map(str::to_string),
         sha256: hash.repeat(32),
+        expires_ms: None,
     };
     let lead = store
         .create_token(

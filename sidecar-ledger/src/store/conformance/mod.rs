@@ -18,3 +18,4 @@ mod insights;
 mod policy;
 mod rollups;
 mod suite;
+mod tokens;

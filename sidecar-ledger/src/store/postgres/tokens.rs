@@ -7,7 +7,7 @@ use super::sql_args::has_nul;
 use crate::store::error::StoreError;
 use crate::store::tokens::{NewToken, Role, TokenRecord};
 
-const TOKEN_COLUMNS: &str = "id, name, role, team, sha256, created_ms, revoked_ms";
+const TOKEN_COLUMNS: &str = "id, name, role, team, sha256, created_ms, revoked_ms, expires_ms";
 
 fn token_from_row(r: &Row) -> Result<TokenRecord, StoreError> {
     let role: String = r.try_get(2)?;
@@ -20,6 +20,7 @@ fn token_from_row(r: &Row) -> Result<TokenRecord, StoreError> {
         sha256: r.try_get(4)?,
         created_ms: r.try_get(5)?,
         revoked_ms: r.try_get(6)?,
+        expires_ms: r.try_get(7)?,
     })
 }
 
@@ -31,10 +32,17 @@ impl PgStore {
     ) -> Result<TokenRecord, StoreError> {
         let row = self.conn()?.query_one(
             &format!(
-                "INSERT INTO api_tokens (name, role, team, sha256, created_ms)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING {TOKEN_COLUMNS}"
+                "INSERT INTO api_tokens (name, role, team, sha256, created_ms, expires_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
             ),
-            &[&t.name, &t.role.as_str(), &t.team, &t.sha256, &now_ms],
+            &[
+                &t.name,
+                &t.role.as_str(),
+                &t.team,
+                &t.sha256,
+                &now_ms,
+                &t.expires_ms,
+            ],
         )?;
         token_from_row(&row)
     }

@@ -190,6 +190,8 @@ mod tests {
             // rollups held every event).
             store.settle().unwrap();
             let w = store.writer();
+            w.execute_batch(crate::test_util::UNDO_AFTER_SCHEMA_7)
+                .unwrap();
             w.execute_batch(
                 "DROP TABLE rollup_daily; DROP TABLE rollup_daily_user; DROP TABLE api_tokens;
                  DROP TABLE rollup_hourly_coarse; DROP TABLE rollup_daily_coarse;
@@ -198,8 +200,6 @@ mod tests {
                  PRAGMA user_version = 3;",
             )
             .unwrap();
-            w.execute_batch(crate::test_util::UNDO_AFTER_SCHEMA_7)
-                .unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
         let rows = store.insight_rows(&q(vec![InsightDim::Team])).unwrap();

@@ -6,7 +6,7 @@ use super::db::SqliteStore;
 use crate::store::error::StoreError;
 use crate::store::tokens::{NewToken, Role, TokenRecord};
 
-const TOKEN_COLUMNS: &str = "id, name, role, team, sha256, created_ms, revoked_ms";
+const TOKEN_COLUMNS: &str = "id, name, role, team, sha256, created_ms, revoked_ms, expires_ms";
 
 fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     let role: String = r.get(2)?;
@@ -19,6 +19,7 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         sha256: r.get(4)?,
         created_ms: r.get(5)?,
         revoked_ms: r.get(6)?,
+        expires_ms: r.get(7)?,
     })
 }
 
@@ -30,10 +31,17 @@ impl SqliteStore {
     ) -> Result<TokenRecord, StoreError> {
         let conn = self.writer();
         conn.prepare_cached(
-            "INSERT INTO api_tokens (name, role, team, sha256, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO api_tokens (name, role, team, sha256, created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![t.name, t.role.as_str(), t.team, t.sha256, now_ms])?;
+        .execute(params![
+            t.name,
+            t.role.as_str(),
+            t.team,
+            t.sha256,
+            now_ms,
+            t.expires_ms
+        ])?;
         let id = conn.last_insert_rowid();
         let record = conn
             .prepare_cached(&format!(
@@ -94,6 +102,7 @@ mod tests {
                     role: Role::Team,
                     team: Some("team_support".into()),
                     sha256: "ab".repeat(32),
+                    expires_ms: None,
                 },
                 1000,
             )

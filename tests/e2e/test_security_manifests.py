@@ -1,0 +1,122 @@
+"""The attacks of test_security.py against a ledger started exactly as the Kubernetes
+example (examples/k8s/ledger.yaml) starts it: its args, with the ConfigMap's config
+(examples/k8s/ledger-config.generated.yaml) and a token in the Secret's mounted file,
+only the paths moved into a temporary directory and the port onto loopback. Nothing
+a newcomer has to add makes it safe."""
+
+import secrets
+import time
+
+import pytest
+import requests
+import yaml
+
+import stack as harness
+from conftest import KEYS
+
+ROOT = harness.ROOT
+USD = 1_000_000_000
+
+
+def manifest_args() -> list[str]:
+    docs = list(yaml.safe_load_all((ROOT / "examples/k8s/ledger.yaml").read_text()))
+    deployment = next(d for d in docs if d and d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    # The only environment the manifest gives is an optional PostgreSQL URL: SQLite here.
+    assert [e["name"] for e in container.get("env", [])] == ["TOLLGATE_DATABASE_URL"]
+    return container["args"]
+
+
+@pytest.fixture(scope="module")
+def k8s_ledger(tmp_path_factory):
+    work = tmp_path_factory.mktemp("k8s-ledger")
+    configmap = yaml.safe_load((ROOT / "examples/k8s/ledger-config.generated.yaml").read_text())
+    config = work / "etc-tollgate" / "tollgate.yaml"
+    config.parent.mkdir()
+    config.write_text(configmap["data"]["tollgate.yaml"])
+    token = "tgk_" + secrets.token_hex(32)
+    token_file = work / "etc-tollgate-ledger-token" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(token + "\n")
+    data = work / "data"
+    moved = {"/etc/tollgate/tollgate.yaml": str(config), "/var/lib/tollgate": str(data),
+             "/etc/tollgate-ledger-token/token": str(token_file), "0.0.0.0:8080": "127.0.0.1:0"}
+    args = []
+    for arg in manifest_args():
+        for old, new in moved.items():
+            arg = arg.replace(old, new)
+        args.append(arg)
+    assert args[0] == "serve" and f"--ingest-token-file={token_file}" in args, args
+    argv = [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), *args]
+    proc, addr = harness._start_announcing("ledger", argv, work, "tollgate-ledger listening on")
+    admin = harness.create_token("admin", data_dir=data)
+    try:
+        yield {"url": f"http://{addr}", "ingest": harness.bearer(token), "admin": harness.bearer(admin),
+               "data": data, "proc": proc, "token": token}
+    finally:
+        proc.stop()
+
+
+def event(i: str, team: str, cost: int) -> dict:
+    return {
+        "id": i, "ts_ms": int(time.time() * 1000), "consumer_group": "support", "team": team,
+        "api": "chat_completions", "provider": "openai", "lane": "openai-gpt4o-mini",
+        "model_requested": "gpt-4o-mini", "model_served": "gpt-4o-mini",
+        "tokens": {"input": 10, "cached_input": 0, "cache_write": 0, "output": 20},
+        "usage_source": "reported", "cost_nanos": cost, "unpriced": False, "outcome": "ok",
+        "http_status": 200, "latency_ms": 12, "stream": False, "cache": "miss", "cost_avoided_nanos": 0,
+        "premium": False, "premium_approved": False, "workflow": "no-such-workflow",
+    }
+
+
+def test_reads_need_a_token(k8s_ledger):
+    url = k8s_ledger["url"]
+    for path in ("/v1/spend", "/v1/wallets", "/v1/wallets/team_support", "/v1/budgets", "/v1/alerts",
+                 "/v1/events", "/v1/export", "/v1/rejected-events", "/v1/policy", "/v1/audit", "/v1/new-route"):
+        r = requests.get(url + path, params={"from": "2020-01-01", "to": "2100-01-01"}, timeout=10)
+        assert r.status_code == 401, (path, r.text[:200])
+
+
+def test_a_forged_event_and_a_stolen_lease_are_refused(k8s_ledger):
+    url, admin = k8s_ledger["url"], k8s_ledger["admin"]
+    before = requests.get(f"{url}/v1/wallets/team_support", headers=admin, timeout=10).json()
+    assert before["available_nanos"] > 0
+    for headers in ({}, {"authorization": "Bearer tgk_" + "0" * 64}, admin):
+        r = requests.post(f"{url}/v1/events", json=[event("forged-400", "team_support", 400 * USD)],
+                          headers=headers, timeout=10)
+        assert r.status_code in (401, 403), r.text
+        r = requests.post(f"{url}/v1/leases", headers=headers, timeout=10,
+                          json={"instance": "made-up", "team": "team_support",
+                                "want_nanos": before["available_nanos"]})
+        assert r.status_code in (401, 403), r.text
+    after = requests.get(f"{url}/v1/wallets/team_support", headers=admin, timeout=10).json()
+    assert (after["spent_nanos"], after["available_nanos"]) == (before["spent_nanos"], before["available_nanos"])
+    events = requests.get(f"{url}/v1/events", headers=admin, timeout=10).json()["events"]
+    assert "forged-400" not in {e["id"] for e in events}
+
+
+def test_a_team_token_is_confined_to_its_team(k8s_ledger):
+    url, ingest = k8s_ledger["url"], k8s_ledger["ingest"]
+    r = requests.post(f"{url}/v1/events", headers=ingest, timeout=10,
+                      json=[event("s1", "team_support", 1000), event("e1", "team_engineering", 2000)])
+    assert r.status_code == 200, r.text
+    support = harness.bearer(harness.create_token("team", data_dir=k8s_ledger["data"], team="team_support"))
+    window = {"from": "2020-01-01", "to": "2100-01-01"}
+    r = requests.get(f"{url}/v1/spend", params=dict(window, group_by="team"), headers=support, timeout=10)
+    assert {row["key"]["team"] for row in r.json()["rows"]} == {"team_support"}
+    r = requests.get(f"{url}/v1/export", params=dict(window, team="team_engineering"), headers=support, timeout=10)
+    assert r.status_code == 403
+    r = requests.get(f"{url}/v1/events", headers=support, timeout=10)
+    assert {e["team"] for e in r.json()["events"]} == {"team_support"}
+    assert requests.get(f"{url}/v1/wallets/team_engineering", headers=support, timeout=10).status_code == 403
+
+
+def test_no_path_or_secret_in_answers_or_logs(k8s_ledger):
+    url, admin = k8s_ledger["url"], k8s_ledger["admin"]
+    wallet = requests.get(f"{url}/v1/wallets/team_support", headers=admin, timeout=10).json()
+    assert all("/" not in e["reason"] for e in wallet["entries"]), wallet["entries"]
+    audit = requests.get(f"{url}/v1/audit", params={"format": "jsonl"}, headers=admin, timeout=10).text
+    assert "config.load" in audit and "/etc" not in audit and str(k8s_ledger["data"]) not in audit
+    log = k8s_ledger["proc"].log_path.read_text(errors="replace")
+    for secret in (k8s_ledger["token"], *KEYS.values()):
+        assert secret not in audit and secret not in log
