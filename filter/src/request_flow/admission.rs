@@ -19,6 +19,9 @@ use super::{group_of, Gate, Prepared, RequestFlow, TRANSLATION};
 
 impl RequestFlow {
     pub(super) fn admit_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.passthrough {
+            return Action::Continue;
+        }
         if self.record.as_ref().is_none_or(|r| r.local_error.is_some()) {
             return Action::Pause;
         }
@@ -44,7 +47,8 @@ impl RequestFlow {
         if let Some(action) = self.answer_from_cache(&prepared) {
             return action;
         }
-        if !self.rt.config.wallet_enforcement {
+        // Free calls (token counting) reserve nothing: the provider charges nothing.
+        if !self.rt.config.wallet_enforcement || prepared.parsed.api.is_free() {
             return self.send(prepared);
         }
         match self.try_reserve(&prepared) {
@@ -135,6 +139,7 @@ impl RequestFlow {
             })
             .max()
             .unwrap_or(0);
+        let reservation = if api.is_free() { 0 } else { reservation };
         Ok(Prepared {
             parsed,
             lane,

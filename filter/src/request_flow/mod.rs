@@ -5,7 +5,8 @@
 //! headers), [`admission`] (request body: parse, route, then [`cached`] or
 //! [`wallet_gate`], then [`send`], built by [`upstream`]), [`response_headers`],
 //! [`response_body`] (with [`fallback`] when a lane fails), and [`completion`] (the cost
-//! event, on Envoy's log callback). [`refusal`] is how any phase answers by itself.
+//! event, on Envoy's log callback). [`refusal`] is how any phase answers by itself;
+//! [`passthrough`] refuses or sends on the endpoints Tollgate does not govern.
 //! This file holds the request's state and hands each Envoy callback to its phase.
 //!
 //! Headers are paused until the whole body is read (the plugin sets
@@ -17,6 +18,7 @@ mod attribution;
 mod cached;
 mod completion;
 mod fallback;
+mod passthrough;
 #[cfg(test)]
 mod policy_tests;
 mod refusal;
@@ -177,6 +179,8 @@ pub struct RequestFlow {
     stream_translator: Option<StreamTranslator>,
     /// Removes the usage chunk Tollgate asked for but the client did not.
     usage_stripper: Option<UsageChunkStripper>,
+    /// An endpoint Tollgate does not govern, sent on as it is (`other_endpoints`).
+    passthrough: bool,
 }
 
 impl RequestFlow {
@@ -206,6 +210,7 @@ impl RequestFlow {
             lane_api: None,
             stream_translator: None,
             usage_stripper: None,
+            passthrough: false,
         }
     }
 

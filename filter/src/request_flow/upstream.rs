@@ -50,24 +50,35 @@ pub(super) fn upstream_request(
     if let Some(body) = &body {
         headers.push(("content-length".to_string(), body.len().to_string()));
     }
-    match lane.provider {
-        ProviderKind::Openai => {
-            headers.push(("authorization".into(), format!("Bearer {credential}")))
-        }
-        ProviderKind::Anthropic => {
-            headers.push(("x-api-key".into(), credential.to_string()));
-            headers.push((
-                "anthropic-version".into(),
-                anthropic_version.unwrap_or("2023-06-01").to_string(),
-            ));
-        }
-    }
+    headers.extend(credential_headers(
+        lane.provider,
+        credential,
+        anthropic_version,
+    ));
     Ok(UpstreamRequest {
         headers,
         body,
         direction,
         lane_api,
     })
+}
+
+/// The provider's credential headers (and Anthropic's API version).
+pub(super) fn credential_headers(
+    provider: ProviderKind,
+    credential: &str,
+    anthropic_version: Option<&str>,
+) -> Vec<(String, String)> {
+    match provider {
+        ProviderKind::Openai => vec![("authorization".into(), format!("Bearer {credential}"))],
+        ProviderKind::Anthropic => vec![
+            ("x-api-key".into(), credential.to_string()),
+            (
+                "anthropic-version".into(),
+                anthropic_version.unwrap_or("2023-06-01").to_string(),
+            ),
+        ],
+    }
 }
 
 /// The API a lane's provider is called with for a client speaking `client`.

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{
-    CacheConfig, Config, CostTracking, LedgerFailureMode, ModelPriceDef, ProviderKind, Routing,
+    CacheConfig, Config, CostTracking, LaneMode, LedgerFailureMode, ModelPriceDef, OtherEndpoints,
+    ProviderKind, Routing,
 };
 use crate::endpoint::Endpoint;
 use crate::keys;
@@ -34,6 +35,9 @@ pub struct FilterConfig {
     pub max_request_bytes: u32,
     /// Largest response body buffered to read usage (non-streamed), in bytes.
     pub max_response_bytes: u32,
+    /// Endpoints Tollgate does not govern itself: refused or passed through.
+    #[serde(default)]
+    pub other_endpoints: OtherEndpoints,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +87,9 @@ pub struct LaneEntry {
     pub priority: u32,
     #[serde(default)]
     pub premium: bool,
+    /// What the lane's model answers (chat, legacy completions or embeddings).
+    #[serde(default)]
+    pub mode: LaneMode,
 }
 
 fn one() -> u32 {
@@ -191,6 +198,7 @@ impl FilterConfig {
                     weight: t.weight.unwrap_or(1),
                     priority: t.priority.unwrap_or(i as u32),
                     premium: t.premium,
+                    mode: t.mode,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -207,6 +215,7 @@ impl FilterConfig {
             events: EventSink::with_settings(ledger_authority.to_string(), &config.cost_tracking),
             max_request_bytes: 4 * 1024 * 1024,
             max_response_bytes: 8 * 1024 * 1024,
+            other_endpoints: config.other_endpoints,
         })
     }
 

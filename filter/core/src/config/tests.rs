@@ -276,3 +276,32 @@ fn alert_settings_have_defaults_and_are_validated() {
     v["alerts"] = serde_json::json!({"email": {"host": "h", "password": "hunter2"}});
     assert!(serde_json::from_value::<Config>(v).is_err());
 }
+
+#[test]
+fn lane_modes_and_other_endpoint_policies_parse_and_default() {
+    let c = seed();
+    assert!(c.providers.targets.iter().all(|t| t.mode == LaneMode::Chat));
+    assert!(c.other_endpoints.is_default());
+    let text = serde_json::to_string(&c).unwrap();
+    assert!(
+        !text.contains("other_endpoints") && !text.contains("\"mode\""),
+        "defaults are not written back: {text}"
+    );
+    let mut v = serde_json::to_value(&c).unwrap();
+    v["providers"]["targets"][0]["mode"] = serde_json::json!("embedding");
+    v["other_endpoints"] =
+        serde_json::json!({"default": "passthrough", "audio": "refuse", "batches": "passthrough"});
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.providers.targets[0].mode, LaneMode::Embedding);
+    assert_eq!(c.other_endpoints.default, EndpointPolicy::Passthrough);
+    assert_eq!(c.other_endpoints.audio, Some(EndpointPolicy::Refuse));
+    assert_eq!(c.other_endpoints.batches, Some(EndpointPolicy::Passthrough));
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    assert_eq!(f.lanes[0].mode, LaneMode::Embedding);
+    assert_eq!(f.other_endpoints, c.other_endpoints);
+    // A typo is an error, not a silently refused (or passed) family.
+    v["other_endpoints"] = serde_json::json!({"image": "passthrough"});
+    assert!(serde_json::from_value::<Config>(v.clone()).is_err());
+    v["other_endpoints"] = serde_json::json!({"images": "allow"});
+    assert!(serde_json::from_value::<Config>(v).is_err());
+}
