@@ -17,6 +17,8 @@ mod admission;
 mod attribution;
 mod cached;
 mod completion;
+#[cfg(test)]
+mod endpoint_tests;
 mod fallback;
 mod passthrough;
 #[cfg(test)]
