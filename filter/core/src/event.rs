@@ -207,7 +207,9 @@ pub struct CostEvent {
     pub usage_source: UsageSource,
     /// Cost in nanodollars (1e-9 USD).
     pub cost_nanos: i64,
-    /// True when no price was known for the served model (cost recorded as 0).
+    /// True when the request had a cost Tollgate could not price (recorded as 0): no
+    /// price for the served model, a passed-through answer without usage of a priced
+    /// model, or a batch job let through (billed later, at batch rates).
     #[serde(default)]
     pub unpriced: bool,
     pub outcome: Outcome,
