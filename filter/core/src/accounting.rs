@@ -598,16 +598,21 @@ mod tests {
         assert!(e.unpriced);
         assert_eq!(e.model_served, "", "not the lane's model");
         // Usage of a priced model it names: priced.
-        let e = through(br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":0}}"#)
-            .finish(&prices, 1);
+        let e = through(
+            br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":0}}"#,
+        )
+        .finish(&prices, 1);
         assert_eq!(e.cost_nanos, 150_000);
         assert!(!e.unpriced);
         // Usage without a model: unpriced, tokens kept.
-        let e = through(br#"{"usage":{"input_tokens":50,"output_tokens":4000}}"#).finish(&prices, 1);
+        let e =
+            through(br#"{"usage":{"input_tokens":50,"output_tokens":4000}}"#).finish(&prices, 1);
         assert_eq!((e.cost_nanos, e.tokens.output), (0, 4000));
         assert!(e.unpriced);
         // A batch job let through is never priced, whatever it reports.
-        let mut batch = through(br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":0}}"#);
+        let mut batch = through(
+            br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":0}}"#,
+        );
         batch.never_priced = true;
         let e = batch.finish(&prices, 1);
         assert_eq!(e.cost_nanos, 0);

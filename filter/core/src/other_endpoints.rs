@@ -89,20 +89,17 @@ mod tests {
 
     #[test]
     fn families_of_paths() {
-        assert_eq!(
-            Family::of("/v1/images/generations"),
-            Some(Family::Images)
-        );
-        assert_eq!(
-            Family::of("/v1/audio/transcriptions"),
-            Some(Family::Audio)
-        );
+        assert_eq!(Family::of("/v1/images/generations"), Some(Family::Images));
+        assert_eq!(Family::of("/v1/audio/transcriptions"), Some(Family::Audio));
         assert_eq!(Family::of("/v1/files?purpose=batch"), Some(Family::Files));
         assert_eq!(Family::of("/v1/uploads/u1/parts"), Some(Family::Files));
         assert_eq!(Family::of("/v1/fine_tuning/jobs"), Some(Family::FineTuning));
         assert_eq!(Family::of("/v1/realtime/sessions"), Some(Family::Realtime));
         assert_eq!(Family::of("/v1/moderations"), Some(Family::Moderations));
-        assert_eq!(Family::of("/v1/batches/batch_1/cancel"), Some(Family::Batches));
+        assert_eq!(
+            Family::of("/v1/batches/batch_1/cancel"),
+            Some(Family::Batches)
+        );
         assert_eq!(Family::of("/v1/messages/batches"), Some(Family::Batches));
         assert_eq!(
             Family::of("/v1/messages/batches/msgbatch_1/results"),
@@ -122,8 +119,14 @@ mod tests {
             audio: Some(EndpointPolicy::Refuse),
             ..OtherEndpoints::default()
         };
-        assert_eq!(policy_for(&open, Family::Images), EndpointPolicy::Passthrough);
-        assert_eq!(policy_for(&open, Family::Other), EndpointPolicy::Passthrough);
+        assert_eq!(
+            policy_for(&open, Family::Images),
+            EndpointPolicy::Passthrough
+        );
+        assert_eq!(
+            policy_for(&open, Family::Other),
+            EndpointPolicy::Passthrough
+        );
         assert_eq!(policy_for(&open, Family::Audio), EndpointPolicy::Refuse);
         // A passthrough default does not let batch jobs through at interactive rates.
         assert_eq!(policy_for(&open, Family::Batches), EndpointPolicy::Refuse);

@@ -317,7 +317,10 @@ fn built_in() -> Vec<Entry> {
             ..entry("o4-mini", openai(1_100_000, 275_000, 4_400_000))
         },
         // The legacy completions model (`/v1/completions`).
-        entry("gpt-3.5-turbo-instruct", openai(1_500_000, 1_500_000, 2_000_000)),
+        entry(
+            "gpt-3.5-turbo-instruct",
+            openai(1_500_000, 1_500_000, 2_000_000),
+        ),
         // Embedding models bill input tokens only.
         entry("text-embedding-3-small", openai(20_000, 20_000, 0)),
         entry("text-embedding-3-large", openai(130_000, 130_000, 0)),

@@ -92,9 +92,11 @@ impl ParsedRequest {
         };
         let max_output_tokens = match limit_field.map(|f| (f, body.get(f))) {
             None | Some((_, None | Some(Value::Null))) => None,
-            Some((field, Some(v))) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                BadRequest(format!("`{field}` must be a positive integer"))
-            })?),
+            Some((field, Some(v))) => Some(
+                v.as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| BadRequest(format!("`{field}` must be a positive integer")))?,
+            ),
         };
         // Legacy completions answer 16 tokens at most unless told otherwise.
         let max_output_tokens = match api {
@@ -241,7 +243,11 @@ mod tests {
             br#"{"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"base64","user":"u"}"#,
         )
         .unwrap();
-        assert_eq!(e.facts.max_output_tokens, Some(0), "embeddings produce no output");
+        assert_eq!(
+            e.facts.max_output_tokens,
+            Some(0),
+            "embeddings produce no output"
+        );
         assert_eq!(e.facts.user.as_deref(), Some("u"));
         assert!(e.sent_unchanged("text-embedding-3-small"));
 
@@ -250,10 +256,14 @@ mod tests {
             br#"{"model":"gpt-3.5-turbo-instruct","prompt":"hi","stream":true}"#,
         )
         .unwrap();
-        assert_eq!(c.facts.max_output_tokens, Some(COMPLETIONS_DEFAULT_MAX_TOKENS));
+        assert_eq!(
+            c.facts.max_output_tokens,
+            Some(COMPLETIONS_DEFAULT_MAX_TOKENS)
+        );
         // Streamed like chat: usage is asked for.
         assert!(!c.sent_unchanged("gpt-3.5-turbo-instruct"));
-        let out: Value = serde_json::from_slice(&c.upstream_body("gpt-3.5-turbo-instruct")).unwrap();
+        let out: Value =
+            serde_json::from_slice(&c.upstream_body("gpt-3.5-turbo-instruct")).unwrap();
         assert_eq!(out["stream_options"]["include_usage"], true);
         let c = ParsedRequest::parse(
             ApiKind::Completions,

@@ -875,17 +875,26 @@ mod tests {
     fn embeddings_and_completions_go_only_to_lanes_of_their_mode_and_model() {
         let g = group();
         let mut lanes = three();
-        let mut small = lane("embed-small", ProviderKind::Openai, "text-embedding-3-small");
+        let mut small = lane(
+            "embed-small",
+            ProviderKind::Openai,
+            "text-embedding-3-small",
+        );
         small.mode = LaneMode::Embedding;
-        let mut large = lane("embed-large", ProviderKind::Openai, "text-embedding-3-large");
+        let mut large = lane(
+            "embed-large",
+            ProviderKind::Openai,
+            "text-embedding-3-large",
+        );
         large.mode = LaneMode::Embedding;
         let mut instruct = lane("instruct", ProviderKind::Openai, "gpt-3.5-turbo-instruct");
         instruct.mode = LaneMode::Completion;
         lanes.extend([small, large, instruct]);
         let mut c = config(lanes, RoutingStrategy::CostBased);
-        c.routing
-            .aliases
-            .insert("embed".into(), vec!["embed-small".into(), "embed-large".into()]);
+        c.routing.aliases.insert(
+            "embed".into(),
+            vec!["embed-small".into(), "embed-large".into()],
+        );
         let none = |_: &LaneEntry| LaneStats::default();
         let route = |api: ApiKind, model: &str| {
             let mut q = query(&g, model, true);

@@ -25,14 +25,19 @@ fn refs<'a>(h: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
 fn with_modes() -> Value {
     let mut config = seed_config();
     let targets = config["providers"]["targets"].as_array_mut().unwrap();
-    targets.push(json!({"id": "embed-small", "provider": "openai", "model": "text-embedding-3-small",
-        "mode": "embedding", "secret_key_ref": {"env": "TOLLGATE_TEST_OPENAI_KEY"}}));
-    targets.push(json!({"id": "instruct", "provider": "openai", "model": "gpt-3.5-turbo-instruct",
-        "mode": "completion", "secret_key_ref": {"env": "TOLLGATE_TEST_OPENAI_KEY"}}));
+    targets.push(
+        json!({"id": "embed-small", "provider": "openai", "model": "text-embedding-3-small",
+        "mode": "embedding", "secret_key_ref": {"env": "TOLLGATE_TEST_OPENAI_KEY"}}),
+    );
+    targets.push(
+        json!({"id": "instruct", "provider": "openai", "model": "gpt-3.5-turbo-instruct",
+        "mode": "completion", "secret_key_ref": {"env": "TOLLGATE_TEST_OPENAI_KEY"}}),
+    );
     config
 }
 
-const EMBED: &str = r#"{"model":"text-embedding-3-small","input":["alpha","beta"],"encoding_format":"base64"}"#;
+const EMBED: &str =
+    r#"{"model":"text-embedding-3-small","input":["alpha","beta"],"encoding_format":"base64"}"#;
 const EMBED_ANSWER: &str = r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":"AAAAAA=="},{"object":"embedding","index":1,"embedding":"AAAAAA=="}],"model":"text-embedding-3-small","usage":{"prompt_tokens":2000,"total_tokens":2000}}"#;
 
 #[test]
@@ -77,7 +82,10 @@ fn embeddings_go_to_the_embedding_lane_are_priced_from_prompt_tokens_and_cached_
     again.finish();
     let events = plugin.queued_events();
     let e = events.last().unwrap();
-    assert_eq!((e.cache, e.cost_nanos, e.cost_avoided_nanos), (CacheStatus::Hit, 0, 40_000));
+    assert_eq!(
+        (e.cache, e.cost_nanos, e.cost_avoided_nanos),
+        (CacheStatus::Hit, 0, 40_000)
+    );
 
     // Even under normalised matching, other whitespace is another input.
     let spaced = EMBED.replace("\"alpha\"", "\"alpha \"");
@@ -90,12 +98,18 @@ fn embeddings_go_to_the_embedding_lane_are_priced_from_prompt_tokens_and_cached_
 fn embeddings_for_a_model_no_lane_serves_are_refused_not_sent_to_a_chat_lane() {
     let plugin = Plugin::configure(&with_modes());
     let h = headers("/v1/embeddings", "kt_support");
-    let mut s = plugin.stream(&refs(&h), r#"{"model":"text-embedding-3-large","input":"x"}"#);
+    let mut s = plugin.stream(
+        &refs(&h),
+        r#"{"model":"text-embedding-3-large","input":"x"}"#,
+    );
     s.send_request();
     let reply = s.local_reply().expect("refused");
     assert_eq!(reply.status, 400);
     let message = reply_json(&reply)["error"]["message"].to_string();
-    assert!(message.contains("text-embedding-3-large") && message.contains("mode: embedding"), "{message}");
+    assert!(
+        message.contains("text-embedding-3-large") && message.contains("mode: embedding"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -109,14 +123,18 @@ fn a_legacy_completion_stream_is_priced_like_chat_and_its_unasked_usage_removed(
     s.send_request();
     let sent = s.upstream_body();
     assert_eq!(sent["stream_options"]["include_usage"], true);
-    assert_eq!(s.upstream_header(":path").as_deref(), Some("/v1/completions"));
+    assert_eq!(
+        s.upstream_header(":path").as_deref(),
+        Some("/v1/completions")
+    );
     let text = r#"data: {"id":"cmpl-1","object":"text_completion","created":1,"model":"gpt-3.5-turbo-instruct","choices":[{"text":"hi there","index":0,"logprobs":null,"finish_reason":"stop"}],"usage":null}
 
 "#;
     let usage = r#"data: {"id":"cmpl-1","object":"text_completion","created":1,"model":"gpt-3.5-turbo-instruct","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500}}
 
 "#;
-    let client = String::from_utf8(s.receive_stream(200, &[text, usage, "data: [DONE]\n\n"])).unwrap();
+    let client =
+        String::from_utf8(s.receive_stream(200, &[text, usage, "data: [DONE]\n\n"])).unwrap();
     assert!(client.contains("hi there"));
     assert!(!client.contains("\"prompt_tokens\""), "{client}");
     s.finish();
@@ -154,7 +172,11 @@ fn token_counting_reserves_nothing_and_records_a_free_event() {
         s.upstream_header("x-api-key").as_deref(),
         Some("sk-ant-test")
     );
-    s.receive(200, &[("content-type", "application/json")], r#"{"input_tokens":4000}"#);
+    s.receive(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"input_tokens":4000}"#,
+    );
     assert_eq!(s.response_body()["input_tokens"], 4000);
     s.finish();
     let e = &plugin.queued_events()[0];
@@ -174,7 +196,11 @@ fn a_passed_through_endpoint_is_attributed_and_recorded_unpriced() {
     let h = headers("/v1/images/generations", "kt_support");
     let mut s = plugin.stream(&refs(&h), r#"{"model":"gpt-image-1","prompt":"a cat"}"#);
     let (headers_action, _) = s.send_request();
-    assert_eq!(headers_action, Action::Continue, "sent on at once, body unread");
+    assert_eq!(
+        headers_action,
+        Action::Continue,
+        "sent on at once, body unread"
+    );
     assert_eq!(s.local_reply(), None);
     assert_eq!(
         s.upstream_header(":path").as_deref(),

@@ -118,7 +118,9 @@ fn answer(request: &Value, with_usage: bool) -> Result<Value, Failure> {
             .as_u64()
             .filter(|d| *d > 0 && (*d as usize) <= native_dimensions(&model))
             .ok_or_else(|| {
-                Failure::InvalidRequest("'dimensions' must be a positive integer no larger than the model's.".into())
+                Failure::InvalidRequest(
+                    "'dimensions' must be a positive integer no larger than the model's.".into(),
+                )
             })? as usize,
     };
     let base64 = match request["encoding_format"].as_str() {
@@ -163,7 +165,10 @@ mod tests {
             true,
         )
         .unwrap();
-        assert_eq!(floats["usage"], json!({"prompt_tokens": 3, "total_tokens": 3}));
+        assert_eq!(
+            floats["usage"],
+            json!({"prompt_tokens": 3, "total_tokens": 3})
+        );
         assert_eq!(floats["data"][1]["index"], 1);
         let first: Vec<f32> = floats["data"][0]["embedding"]
             .as_array()
@@ -191,9 +196,16 @@ mod tests {
     fn token_inputs_count_as_given_and_bad_inputs_are_refused() {
         let tokens = answer(&json!({"model": "m", "input": [[1, 2, 3], [4]]}), true).unwrap();
         assert_eq!(tokens["usage"]["prompt_tokens"], 4);
-        assert_eq!(tokens["data"][0]["embedding"].as_array().unwrap().len(), 1536);
+        assert_eq!(
+            tokens["data"][0]["embedding"].as_array().unwrap().len(),
+            1536
+        );
         assert!(answer(&json!({"model": "m", "input": [1.5]}), true).is_err());
         assert!(answer(&json!({"model": "m"}), true).is_err());
-        assert!(answer(&json!({"model": "m", "input": "a", "encoding_format": "hex"}), true).is_err());
+        assert!(answer(
+            &json!({"model": "m", "input": "a", "encoding_format": "hex"}),
+            true
+        )
+        .is_err());
     }
 }

@@ -38,7 +38,9 @@ pub async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes
     let n = request["n"].as_u64().unwrap_or(1).max(1);
     let input = input_tokens_for_bytes(prompt.len());
     let output = TOKENS_PER_IMAGE * n;
-    let data: Vec<_> = (0..n).map(|_| json!({"b64_json": PIXEL_PNG_BASE64})).collect();
+    let data: Vec<_> = (0..n)
+        .map(|_| json!({"b64_json": PIXEL_PNG_BASE64}))
+        .collect();
     exchange.json(&json!({
         "created": unix_seconds(),
         "data": data,
