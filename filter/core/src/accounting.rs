@@ -12,6 +12,8 @@ pub struct ServedBy {
     pub provider: String,
     pub lane: String,
     pub model: String,
+    /// The lane is paid for by capacity (`fixed_cost`): its requests cost 0.
+    pub fixed_cost: bool,
 }
 
 /// Everything observed about one request, filled in phase by phase.
@@ -204,7 +206,8 @@ impl RequestRecord {
             .clone()
             .or_else(|| lane_model.map(str::to_string))
             .unwrap_or_default();
-        let entry = if self.never_priced {
+        let fixed_cost = self.served_by.as_ref().is_some_and(|s| s.fixed_cost);
+        let entry = if self.never_priced || fixed_cost {
             None
         } else {
             prices
@@ -234,7 +237,9 @@ impl RequestRecord {
         Priced {
             cost_nanos: charge.as_ref().map_or(0, |c| c.total()),
             tool_cost_nanos: charge.as_ref().map_or(0, |c| c.tools_nanos),
-            unpriced: (entry.is_none() && (tokens.total() > 0 || web_search_calls > 0))
+            unpriced: (entry.is_none()
+                && !fixed_cost
+                && (tokens.total() > 0 || web_search_calls > 0))
                 || (answered && !hit && (self.never_priced || priced_passthrough_missing)),
             tokens,
             usage_source,
@@ -317,6 +322,7 @@ mod tests {
             provider: "openai".into(),
             lane: "oa".into(),
             model: "gpt-4o-mini".into(),
+            fixed_cost: false,
         });
         r.model_requested = "gpt-4o-mini".into();
         r.request_bytes = 400;
@@ -406,6 +412,7 @@ mod tests {
             provider: "anthropic".into(),
             lane: "an".into(),
             model: "claude-haiku-4-5".into(),
+            fixed_cost: false,
         });
         r.response_status = Some(200);
         // message_start's output_tokens (here 30) is a placeholder, never a count.
@@ -509,6 +516,7 @@ mod tests {
             provider: "anthropic".into(),
             lane: "an".into(),
             model: "claude-sonnet-4-5".into(),
+            fixed_cost: false,
         });
         r.response_status = Some(200);
         r.response_complete = true;
@@ -621,6 +629,32 @@ mod tests {
         let mut failed = through(br#"{"error":{"message":"no"}}"#);
         failed.response_status = Some(404);
         assert!(!failed.finish(&prices, 1).unpriced);
+    }
+
+    #[test]
+    fn fixed_cost_lanes_cost_nothing_and_are_not_unpriced() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let mut r = record();
+        r.served_by = Some(ServedBy {
+            provider: "openai_compatible".into(),
+            lane: "vllm".into(),
+            model: "gpt-4o-mini".into(),
+            fixed_cost: true,
+        });
+        r.response_status = Some(200);
+        r.response_complete = true;
+        r.usage.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":100}}"#,
+        );
+        let e = r.finish(&prices, 1);
+        assert_eq!(
+            (e.cost_nanos, e.unpriced),
+            (0, false),
+            "even with a catalogue price"
+        );
+        assert_eq!((e.tokens.input, e.tokens.output), (1000, 100), "counted");
+        assert_eq!(e.provider.as_deref(), Some("openai_compatible"));
     }
 
     #[test]

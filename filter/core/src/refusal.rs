@@ -87,8 +87,8 @@ impl LocalError {
 
 /// The JSON error body for `error` in the wire format of `style`.
 pub fn error_body(style: ProviderKind, error: LocalError, message: &str) -> String {
-    let value = match style {
-        ProviderKind::Openai => json!({
+    let value = match style.wire() {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => json!({
             "error": {
                 "message": message,
                 "type": error.openai_type(),

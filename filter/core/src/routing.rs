@@ -194,6 +194,14 @@ pub fn can_serve(api: ApiKind, provider: ProviderKind, translation: bool) -> boo
     if api == ApiKind::Passthrough {
         return false;
     }
+    if provider == ProviderKind::OpenaiCompatible {
+        // OpenAI's wire format, without the Responses API or Anthropic token counting.
+        return match api {
+            ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => true,
+            ApiKind::Messages => translation,
+            _ => false,
+        };
+    }
     if api.native_provider() == provider {
         return true;
     }
@@ -490,6 +498,8 @@ mod tests {
             priority: 0,
             premium: false,
             mode: LaneMode::Chat,
+            base_path: None,
+            fixed_cost: false,
         }
     }
 
@@ -931,5 +941,21 @@ mod tests {
         );
         assert_eq!(route(ApiKind::CountTokens, "gpt-4o").unwrap(), ["haiku"]);
         assert!(route(ApiKind::Passthrough, "gpt-4o").is_err());
+    }
+
+    #[test]
+    fn openai_compatible_lanes_speak_openai_chat_completions_and_embeddings() {
+        let compat = ProviderKind::OpenaiCompatible;
+        for api in [
+            ApiKind::ChatCompletions,
+            ApiKind::Completions,
+            ApiKind::Embeddings,
+        ] {
+            assert!(can_serve(api, compat, false), "{api:?}");
+        }
+        assert!(can_serve(ApiKind::Messages, compat, true), "translated");
+        assert!(!can_serve(ApiKind::Messages, compat, false));
+        assert!(!can_serve(ApiKind::Responses, compat, true));
+        assert!(!can_serve(ApiKind::CountTokens, compat, true));
     }
 }

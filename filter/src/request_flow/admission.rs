@@ -47,8 +47,7 @@ impl RequestFlow {
         if let Some(action) = self.answer_from_cache(&prepared) {
             return action;
         }
-        // Free calls (token counting) reserve nothing: the provider charges nothing.
-        if !self.rt.config.wallet_enforcement || prepared.parsed.api.is_free() {
+        if !self.rt.config.wallet_enforcement || !prepared.charged {
             return self.send(prepared);
         }
         match self.try_reserve(&prepared) {
@@ -117,6 +116,7 @@ impl RequestFlow {
                 provider: lane.provider.as_str().to_string(),
                 lane: lane.id.clone(),
                 model: lane.model.clone(),
+                fixed_cost: lane.fixed_cost,
             });
             (r.premium, r.premium_approved) =
                 premium_status(&lane, group, r.workflow.as_deref(), policy);
@@ -125,6 +125,9 @@ impl RequestFlow {
         let reservation = lanes
             .iter()
             .filter_map(|l| {
+                if l.fixed_cost {
+                    return Some(0);
+                }
                 let price = self.rt.prices.lookup(&l.model)?;
                 let max_output = parsed
                     .facts
@@ -139,8 +142,12 @@ impl RequestFlow {
             })
             .max()
             .unwrap_or(0);
-        let reservation = if api.is_free() { 0 } else { reservation };
+        // Free calls (token counting) and fixed-cost lanes reserve nothing: nothing is
+        // charged per request.
+        let charged = !api.is_free() && lanes.iter().any(|l| !l.fixed_cost);
+        let reservation = if charged { reservation } else { 0 };
         Ok(Prepared {
+            charged,
             parsed,
             lane,
             fallbacks: lanes[1..].to_vec(),

@@ -305,3 +305,50 @@ fn batch_jobs_let_through_are_never_priced() {
     assert_eq!((e.cost_nanos, e.unpriced), (0, true));
     assert_eq!(e.provider.as_deref(), Some("anthropic"));
 }
+
+#[test]
+fn an_openai_compatible_lane_is_called_at_its_base_url_and_a_fixed_cost_one_charges_nothing() {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([
+        {"id": "groq", "provider": "openai_compatible", "model": "llama-3.1-8b-instant",
+         "base_url": "https://api.groq.com/openai/v1", "fixed_cost": true,
+         "secret_key_ref": {"env": "TOLLGATE_TEST_OPENAI_KEY"}}
+    ]);
+    config["cost_tracking"]["wallet_enforcement"] = json!(true);
+    let mut plugin = Plugin::configure(&config);
+    let h = headers("/v1/chat/completions", "kt_support");
+    let mut s = plugin.stream(
+        &refs(&h),
+        r#"{"model":"llama-3.1-8b-instant","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    // Fixed cost: nothing to reserve, so no credit is asked for.
+    assert_eq!(s.send_request().1, Action::Continue);
+    assert!(s.http_calls().is_empty());
+    assert_eq!(
+        s.upstream_header(":path").as_deref(),
+        Some("/openai/v1/chat/completions")
+    );
+    assert_eq!(
+        s.upstream_header(":authority").as_deref(),
+        Some("api.groq.com")
+    );
+    assert_eq!(
+        s.upstream_header("x-tollgate-provider").as_deref(),
+        Some("lane_groq"),
+        "routed to the lane's own cluster"
+    );
+    assert_eq!(
+        s.upstream_header("authorization").as_deref(),
+        Some("Bearer sk-openai-test")
+    );
+    s.receive(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"id":"x","object":"chat.completion","model":"llama-3.1-8b-instant","choices":[],"usage":{"prompt_tokens":40,"completion_tokens":9,"total_tokens":49}}"#,
+    );
+    s.finish();
+    let e = &plugin.queued_events()[0];
+    assert_eq!(e.provider.as_deref(), Some("openai_compatible"));
+    assert_eq!((e.tokens.input, e.tokens.output), (40, 9));
+    assert_eq!((e.cost_nanos, e.unpriced), (0, false));
+}

@@ -88,6 +88,9 @@ pub(super) struct Prepared {
     body_size: usize,
     /// Upper bound of its cost, reserved from the team's credit.
     reservation: i64,
+    /// It may cost something: false for free calls and fixed-cost lanes, which are
+    /// never reserved against the wallet.
+    charged: bool,
     /// When the lane was chosen (one clock read serves the body phase).
     planned_ms: i64,
 }

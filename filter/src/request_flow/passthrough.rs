@@ -101,6 +101,7 @@ impl RequestFlow {
                 provider: provider.as_str().to_string(),
                 lane: lane.id.clone(),
                 model: lane.model.clone(),
+                fixed_cost: false,
             });
         }
         let mut set: Vec<(String, String)> = vec![

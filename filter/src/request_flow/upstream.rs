@@ -43,7 +43,7 @@ pub(super) fn upstream_request(
     };
     let mut headers = vec![
         (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), lane_api.upstream_path().to_string()),
+        (":path".to_string(), lane.path_for(lane_api.upstream_path())),
         (":authority".to_string(), lane.authority.clone()),
         ("content-type".to_string(), "application/json".to_string()),
     ];
@@ -70,7 +70,9 @@ pub(super) fn credential_headers(
     anthropic_version: Option<&str>,
 ) -> Vec<(String, String)> {
     match provider {
-        ProviderKind::Openai => vec![("authorization".into(), format!("Bearer {credential}"))],
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+            vec![("authorization".into(), format!("Bearer {credential}"))]
+        }
         ProviderKind::Anthropic => vec![
             ("x-api-key".into(), credential.to_string()),
             (
@@ -83,12 +85,12 @@ pub(super) fn credential_headers(
 
 /// The API a lane's provider is called with for a client speaking `client`.
 fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
-    if client.native_provider() == provider {
+    if client.native_provider() == provider.wire() {
         client
     } else {
-        match provider {
+        match provider.wire() {
             ProviderKind::Anthropic => ApiKind::Messages,
-            ProviderKind::Openai => ApiKind::ChatCompletions,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => ApiKind::ChatCompletions,
         }
     }
 }

@@ -369,6 +369,10 @@ pub enum RoutingStrategy {
 pub enum ProviderKind {
     Openai,
     Anthropic,
+    /// Any server speaking OpenAI's API at the lane's `base_url` (vLLM, Ollama,
+    /// Together, Groq, Mistral, DeepSeek, Fireworks, ...): chat completions, legacy
+    /// completions and embeddings, with usage read from the OpenAI shape.
+    OpenaiCompatible,
 }
 
 impl ProviderKind {
@@ -376,23 +380,33 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenaiCompatible => "openai_compatible",
         }
     }
 
-    /// The provider's public API base URL.
+    /// The wire format the provider speaks: OpenAI's or Anthropic's.
+    pub fn wire(self) -> ProviderKind {
+        match self {
+            ProviderKind::Anthropic => ProviderKind::Anthropic,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => ProviderKind::Openai,
+        }
+    }
+
     /// Output limit assumed for a lane that does not state one: the largest of the
     /// provider's current mainstream models.
     pub fn default_max_output_tokens(self) -> u64 {
         match self {
-            ProviderKind::Openai => 32_768,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => 32_768,
             ProviderKind::Anthropic => 64_000,
         }
     }
 
+    /// The provider's public API base URL (an OpenAI-compatible lane names its own).
     pub fn default_endpoint(self) -> &'static str {
         match self {
             ProviderKind::Openai => "https://api.openai.com",
             ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::OpenaiCompatible => "",
         }
     }
 }
@@ -429,6 +443,15 @@ pub struct Target {
     /// `/v1/embeddings`, `completion` for the legacy `/v1/completions`).
     #[serde(default, skip_serializing_if = "LaneMode::is_chat")]
     pub mode: LaneMode,
+    /// Extension: where an `openai_compatible` lane's API lives, as its provider
+    /// documents it (`http://vllm:8000/v1`, `https://api.groq.com/openai/v1`); the
+    /// endpoint paths (`/chat/completions`, `/embeddings`, ...) follow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Extension: a lane paid for by capacity, not per token (self-hosted): its
+    /// requests cost 0 and are counted for volume and mix, never `unpriced`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_cost: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
