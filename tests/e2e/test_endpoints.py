@@ -40,6 +40,15 @@ def endpoints_stack(tmp_path_factory):
         {"id": "instruct", "provider": "openai", "model": "gpt-3.5-turbo-instruct",
          "mode": "completion", "secret_key_ref": {"env": "OPENAI_API_KEY"}},
     ]
+    doc["providers"]["targets"] += [
+        # OpenAI-compatible servers; render-envoy --simulator keeps their base paths.
+        {"id": "vllm", "provider": "openai_compatible", "model": "llama-3.1-8b-instruct",
+         "base_url": "http://vllm.internal:8000/v1", "fixed_cost": True,
+         "secret_key_ref": {"env": "OPENAI_API_KEY"}},
+        {"id": "mistral", "provider": "openai_compatible", "model": "mistral-small-latest",
+         "base_url": "https://api.mistral.ai/v1", "secret_key_ref": {"env": "OPENAI_API_KEY"}},
+    ]
+    doc["pricing"]["mistral-small-latest"] = {"input": "0.10", "output": "0.30"}
     doc["other_endpoints"] = {"images": "passthrough"}
     config = work / "tollgate.yaml"
     config.write_text(yaml.safe_dump(doc))
@@ -179,3 +188,41 @@ def test_other_endpoints_are_refused_and_batches_are_not_governed(endpoints_stac
             "model": "claude-haiku", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}}])
     assert "Batch jobs are not governed" in str(e.value)
     assert sim_requests(stack) == before, "nothing refused reached a provider"
+
+
+def test_openai_compatible_lanes_fixed_cost_and_priced_with_or_without_usage(endpoints_stack):
+    stack = endpoints_stack
+    client = openai_client(stack, KEYS["engineering"])
+    text = unique("hello self-hosted")
+    raw = client.chat.completions.with_raw_response.create(
+        model="llama-3.1-8b-instruct", messages=[{"role": "user", "content": text}], max_tokens=6)
+    answer = raw.parse()
+    assert answer.usage.completion_tokens == 6
+    assert raw.headers["x-tollgate-lane"] == "vllm"
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    assert event["provider"] == "openai_compatible" and event["outcome"] == "ok"
+    assert (event["tokens"]["input"], event["tokens"]["output"]) == (sim_tokens(text), 6)
+    assert event["cost_nanos"] == 0 and not event["unpriced"], "fixed cost: counted, free"
+    assert event.get("lease_id") is None, "nothing to reserve"
+    assert stack.sim_get("/_sim/last")["path"] == "/v1/chat/completions"
+
+    # A priced compatible lane that never reports usage in its stream: estimated, charged.
+    raw = client.chat.completions.with_raw_response.create(
+        model="mistral-small-latest", messages=[{"role": "user", "content": unique("stream")}],
+        stream=True, extra_headers={"x-sim-error": "no-usage"})
+    text_out = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text_out
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    assert event["lane"] == "mistral" and event["usage_source"] == "estimated"
+    assert event["cost_nanos"] > 0 and not event["unpriced"]
+
+    # An Anthropic client reaches the compatible lane through translation.
+    ac = anthropic.Anthropic(base_url=stack.anthropic_base_url, api_key=KEYS["engineering"], max_retries=0)
+    raw = ac.messages.with_raw_response.create(
+        model="mistral-small-latest", max_tokens=5, messages=[{"role": "user", "content": unique("hi")}])
+    message = raw.parse()
+    assert message.type == "message" and message.usage.output_tokens == 5
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    assert event["api"] == "messages" and event["lane"] == "mistral"
+    # mistral-small-latest at $0.10 / $0.30 per million: 100 and 300 nanodollars a token.
+    assert event["cost_nanos"] == event["tokens"]["input"] * 100 + 5 * 300

@@ -315,6 +315,12 @@ fn openai_compatible_lanes_name_their_base_url_and_may_be_fixed_cost() {
         "secret_key_ref": {"env": "VLLM_KEY"}});
     let c: Config = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(c.validate(), vec![]);
+    assert!(
+        c.warnings()
+            .iter()
+            .all(|w| w.path != "providers.targets[0].model"),
+        "a fixed-cost lane needs no price"
+    );
     let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
     let lane = &f.lanes[0];
     assert_eq!(

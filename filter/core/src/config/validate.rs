@@ -337,7 +337,7 @@ impl Config {
         let mut warnings = Vec::new();
         let table = crate::pricing::PriceTable::with_overrides(&self.pricing);
         for (i, t) in self.providers.targets.iter().enumerate() {
-            if table.lookup(&t.model).is_none() {
+            if !t.fixed_cost && table.lookup(&t.model).is_none() {
                 warnings.push(problem(
                     format!("providers.targets[{i}].model"),
                     format!(
