@@ -761,6 +761,23 @@ mod tests {
     }
 
     #[test]
+    fn usage_on_every_chunk_keeps_the_latest_counts() {
+        // Some OpenAI-compatible servers (vLLM's continuous usage stats) report the
+        // running usage on every chunk, the last one final.
+        let mut t = UsageTracker::default();
+        for (i, text) in ["ab", "cd", "ef"].iter().enumerate() {
+            let chunk = format!(
+                r#"{{"model":"llama","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}],"usage":{{"prompt_tokens":9,"completion_tokens":{},"total_tokens":{}}}}}"#,
+                i + 1,
+                i + 10
+            );
+            t.observe_stream_event(ApiKind::ChatCompletions, chunk.as_bytes());
+        }
+        assert_eq!((t.tokens.input, t.tokens.output), (9, 3));
+        assert!(t.reported && t.output_reported);
+    }
+
+    #[test]
     fn passthrough_reads_either_openai_usage_shape() {
         let mut a = UsageTracker::default();
         a.observe_body(
