@@ -7,7 +7,15 @@ use tollgate_core::event::ApiKind;
 use tollgate_core::request::ParsedRequest;
 
 fuzz_target!(|data: &[u8]| {
-    for api in [ApiKind::ChatCompletions, ApiKind::Responses, ApiKind::Messages] {
+    for api in [
+        ApiKind::ChatCompletions,
+        ApiKind::Responses,
+        ApiKind::Messages,
+        ApiKind::Embeddings,
+        ApiKind::Completions,
+        ApiKind::CountTokens,
+        ApiKind::Passthrough,
+    ] {
         if let Ok(parsed) = ParsedRequest::parse(api, data) {
             let out = parsed.upstream_body("m");
             serde_json::from_slice::<serde_json::Value>(&out).expect("rewritten body is JSON");

@@ -23,7 +23,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let chunk = usize::from(data[0]) % 17 + 1;
     let body = &data[1..];
-    for api in [ApiKind::ChatCompletions, ApiKind::Responses, ApiKind::Messages] {
+    for api in [
+        ApiKind::ChatCompletions,
+        ApiKind::Responses,
+        ApiKind::Messages,
+        ApiKind::Embeddings,
+        ApiKind::Completions,
+        ApiKind::CountTokens,
+        ApiKind::Passthrough,
+    ] {
         let whole = run(api, body, body.len().max(1));
         let pieces = run(api, body, chunk);
         assert_eq!(whole, pieces, "chunking changed the usage read from a stream");

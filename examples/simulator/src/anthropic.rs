@@ -16,6 +16,7 @@ use crate::state::{Keys, Sim};
 use crate::usage::{input_tokens_for_bytes, text_bytes, Answer, TokenUsage};
 
 pub const PATH: &str = "/v1/messages";
+pub const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
 
 const API_KEY: &str = "x-api-key";
 const VERSION: &str = "anthropic-version";
@@ -109,6 +110,34 @@ pub async fn create_message(
         Ok(reply) => exchange.json(&reply.message()),
         Err(failure) => exchange.fail(failure),
     }
+}
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}` for the same prompt text
+/// `/v1/messages` would count (system and messages); nothing is generated.
+pub async fn count_tokens(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let exchange =
+        match exchange::admit::<Anthropic>(&sim, COUNT_TOKENS_PATH, &headers, Some(&body)).await {
+            Ok(exchange) => exchange,
+            Err(refusal) => return refusal,
+        };
+    let request = &exchange.request;
+    let required = |field: &str| Failure::InvalidRequest(format!("{field}: Field required"));
+    if request["model"].as_str().is_none() {
+        return exchange.fail(required("model"));
+    }
+    let Some(messages) = request["messages"].as_array() else {
+        return exchange.fail(required("messages"));
+    };
+    let input_bytes = text_bytes(&request["system"])
+        + messages
+            .iter()
+            .map(|m| text_bytes(&m["content"]))
+            .sum::<usize>();
+    exchange.json(&json!({"input_tokens": input_tokens_for_bytes(input_bytes)}))
 }
 
 struct Reply {

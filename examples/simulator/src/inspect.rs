@@ -51,6 +51,7 @@ pub async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
 /// secrets "redacted". Repeated headers are joined with ", ".
 fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String, Value> {
     let provider_key = if path == anthropic::PATH
+        || path == anthropic::COUNT_TOKENS_PATH
         || (path == MODELS_PATH && anthropic::is_addressed_to_anthropic(headers))
     {
         &keys.anthropic

@@ -12,6 +12,8 @@ pub struct ServedBy {
     pub provider: String,
     pub lane: String,
     pub model: String,
+    /// The lane is paid for by capacity (`fixed_cost`): its requests cost 0.
+    pub fixed_cost: bool,
 }
 
 /// Everything observed about one request, filled in phase by phase.
@@ -51,6 +53,9 @@ pub struct RequestRecord {
     pub wallet_unchecked: bool,
     /// A miss that repeated a stored answer under normalisation.
     pub near_repeat: bool,
+    /// Never priced, whatever its answer reports (a batch job let through: billed
+    /// later at batch rates Tollgate does not see); its event is `unpriced`.
+    pub never_priced: bool,
 }
 
 /// A request's usage as priced: what its event records about tokens and cost.
@@ -93,6 +98,7 @@ impl RequestRecord {
             premium_approved: false,
             wallet_unchecked: false,
             near_repeat: false,
+            never_priced: false,
         }
     }
 
@@ -102,6 +108,7 @@ impl RequestRecord {
                 LocalError::WalletExhausted
                 | LocalError::Paused
                 | LocalError::Restricted
+                | LocalError::BatchNotGoverned
                 | LocalError::WalletUnavailable
                 | LocalError::NoLane
                 | LocalError::Internal => Outcome::Refused,
@@ -147,9 +154,14 @@ impl RequestRecord {
     /// Tokens, where they came from, the served model and its price.
     fn priced(&self, prices: &PriceTable) -> Priced {
         let hit = self.cache == CacheStatus::Hit;
-        let provider_worked =
-            !hit && matches!(self.response_status, Some(s) if (200..300).contains(&s));
-        let (tokens, usage_source) = if hit {
+        let answered = matches!(self.response_status, Some(s) if (200..300).contains(&s));
+        let provider_worked = !hit && answered;
+        // Free endpoints, endpoints let through without a reported usage and batch
+        // jobs are never estimated: nothing says what (if anything) they cost.
+        let unbilled = self.api.is_free()
+            || self.never_priced
+            || (self.api == ApiKind::Passthrough && !self.usage.reported);
+        let (tokens, usage_source) = if hit || unbilled {
             // Answered from the cache: no provider work, nothing to pay.
             (Tokens::default(), UsageSource::None)
         } else if self.usage.reported && (self.usage.output_reported || !provider_worked) {
@@ -181,16 +193,27 @@ impl RequestRecord {
                 .clone()
                 .or_else(|| self.service_tier_requested.clone())
         };
-        let lane_model = self.served_by.as_ref().map(|s| s.model.as_str());
+        // A passed-through answer is priced only by the model it names itself: the
+        // lane whose credential carried it may serve another model entirely.
+        let lane_model = self
+            .served_by
+            .as_ref()
+            .map(|s| s.model.as_str())
+            .filter(|_| self.api != ApiKind::Passthrough);
         let model_served = self
             .usage
             .model
             .clone()
             .or_else(|| lane_model.map(str::to_string))
             .unwrap_or_default();
-        let entry = prices
-            .lookup_entry(&model_served)
-            .or_else(|| lane_model.and_then(|m| prices.lookup_entry(m)));
+        let fixed_cost = self.served_by.as_ref().is_some_and(|s| s.fixed_cost);
+        let entry = if self.never_priced || fixed_cost {
+            None
+        } else {
+            prices
+                .lookup_entry(&model_served)
+                .or_else(|| lane_model.and_then(|m| prices.lookup_entry(m)))
+        };
         let charge = entry.map(|(_, p)| {
             p.charge(&Billable {
                 tokens,
@@ -208,10 +231,16 @@ impl RequestRecord {
             }
             _ => None,
         };
+        // A passed-through answer without usage of a priced model: recorded, not hidden.
+        let priced_passthrough_missing =
+            self.api == ApiKind::Passthrough && (entry.is_none() || tokens.total() == 0);
         Priced {
             cost_nanos: charge.as_ref().map_or(0, |c| c.total()),
             tool_cost_nanos: charge.as_ref().map_or(0, |c| c.tools_nanos),
-            unpriced: entry.is_none() && (tokens.total() > 0 || web_search_calls > 0),
+            unpriced: (entry.is_none()
+                && !fixed_cost
+                && (tokens.total() > 0 || web_search_calls > 0))
+                || (answered && !hit && (self.never_priced || priced_passthrough_missing)),
             tokens,
             usage_source,
             model_served,
@@ -293,6 +322,7 @@ mod tests {
             provider: "openai".into(),
             lane: "oa".into(),
             model: "gpt-4o-mini".into(),
+            fixed_cost: false,
         });
         r.model_requested = "gpt-4o-mini".into();
         r.request_bytes = 400;
@@ -382,6 +412,7 @@ mod tests {
             provider: "anthropic".into(),
             lane: "an".into(),
             model: "claude-haiku-4-5".into(),
+            fixed_cost: false,
         });
         r.response_status = Some(200);
         // message_start's output_tokens (here 30) is a placeholder, never a count.
@@ -485,6 +516,7 @@ mod tests {
             provider: "anthropic".into(),
             lane: "an".into(),
             model: "claude-sonnet-4-5".into(),
+            fixed_cost: false,
         });
         r.response_status = Some(200);
         r.response_complete = true;
@@ -519,6 +551,110 @@ mod tests {
             (Tokens::default(), UsageSource::None)
         );
         assert_eq!(e.cache, CacheStatus::Hit);
+    }
+
+    #[test]
+    fn embeddings_are_priced_from_prompt_tokens_and_token_counts_are_free() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let mut r = record();
+        r.api = ApiKind::Embeddings;
+        r.served_by.as_mut().unwrap().model = "text-embedding-3-small".into();
+        r.response_status = Some(200);
+        r.response_complete = true;
+        r.usage.observe_body(
+            ApiKind::Embeddings,
+            br#"{"model":"text-embedding-3-small","usage":{"prompt_tokens":1000,"total_tokens":1000}}"#,
+        );
+        let e = r.finish(&prices, 1_000);
+        // 1000 tokens × $0.02 / 1M = 20 n$... × 1000 = 20_000 n$.
+        assert_eq!((e.tokens.input, e.cost_nanos), (1000, 20_000));
+        assert_eq!(e.priced_by.as_deref(), Some("text-embedding-3-small"));
+
+        let mut t = record();
+        t.api = ApiKind::CountTokens;
+        t.served_by.as_mut().unwrap().model = "claude-haiku-4-5".into();
+        t.response_status = Some(200);
+        t.response_complete = true;
+        t.request_bytes = 4_000;
+        t.response_bytes = 20;
+        t.usage
+            .observe_body(ApiKind::CountTokens, br#"{"input_tokens":1000}"#);
+        let e = t.finish(&prices, 1_000);
+        assert_eq!(e.outcome, Outcome::Ok);
+        assert_eq!((e.cost_nanos, e.tokens.total()), (0, 0));
+        assert_eq!(e.usage_source, UsageSource::None);
+        assert!(!e.unpriced, "free, not unpriced");
+    }
+
+    #[test]
+    fn passed_through_answers_are_priced_by_their_own_usage_or_flagged_unpriced() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let through = |body: &[u8]| {
+            let mut r = record();
+            r.api = ApiKind::Passthrough;
+            r.model_requested = String::new();
+            r.request_bytes = 40_000;
+            r.response_bytes = body.len();
+            r.response_status = Some(200);
+            r.response_complete = true;
+            r.usage.observe_body(ApiKind::Passthrough, body);
+            r
+        };
+        // No usage: nothing estimated, and flagged rather than hidden.
+        let e = through(br#"{"id":"file-abc","object":"file","bytes":120}"#).finish(&prices, 1);
+        assert_eq!((e.cost_nanos, e.tokens.total()), (0, 0));
+        assert!(e.unpriced);
+        assert_eq!(e.model_served, "", "not the lane's model");
+        // Usage of a priced model it names: priced.
+        let e = through(
+            br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":0}}"#,
+        )
+        .finish(&prices, 1);
+        assert_eq!(e.cost_nanos, 150_000);
+        assert!(!e.unpriced);
+        // Usage without a model: unpriced, tokens kept.
+        let e =
+            through(br#"{"usage":{"input_tokens":50,"output_tokens":4000}}"#).finish(&prices, 1);
+        assert_eq!((e.cost_nanos, e.tokens.output), (0, 4000));
+        assert!(e.unpriced);
+        // A batch job let through is never priced, whatever it reports.
+        let mut batch = through(
+            br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":0}}"#,
+        );
+        batch.never_priced = true;
+        let e = batch.finish(&prices, 1);
+        assert_eq!(e.cost_nanos, 0);
+        assert!(e.unpriced);
+        // A provider error costs nothing and is not an unpriced request.
+        let mut failed = through(br#"{"error":{"message":"no"}}"#);
+        failed.response_status = Some(404);
+        assert!(!failed.finish(&prices, 1).unpriced);
+    }
+
+    #[test]
+    fn fixed_cost_lanes_cost_nothing_and_are_not_unpriced() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let mut r = record();
+        r.served_by = Some(ServedBy {
+            provider: "openai_compatible".into(),
+            lane: "vllm".into(),
+            model: "gpt-4o-mini".into(),
+            fixed_cost: true,
+        });
+        r.response_status = Some(200);
+        r.response_complete = true;
+        r.usage.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":1000,"completion_tokens":100}}"#,
+        );
+        let e = r.finish(&prices, 1);
+        assert_eq!(
+            (e.cost_nanos, e.unpriced),
+            (0, false),
+            "even with a catalogue price"
+        );
+        assert_eq!((e.tokens.input, e.tokens.output), (1000, 100), "counted");
+        assert_eq!(e.provider.as_deref(), Some("openai_compatible"));
     }
 
     #[test]

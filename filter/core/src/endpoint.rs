@@ -42,6 +42,23 @@ impl Endpoint {
         })
     }
 
+    /// Parses a base URL that may carry a path (`https://api.groq.com/openai/v1`):
+    /// the endpoint and the path, without a trailing `/` (empty for none).
+    pub fn parse_base(url: &str) -> Result<(Endpoint, String), String> {
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let (origin, path) = match url[after_scheme..].find('/') {
+            Some(i) => url.split_at(after_scheme + i),
+            None => (url, ""),
+        };
+        if path.contains(['?', '#', '@']) {
+            return Err(format!("'{url}' must not carry a query or credentials"));
+        }
+        Ok((
+            Endpoint::parse(origin)?,
+            path.trim_end_matches('/').to_string(),
+        ))
+    }
+
     /// The `Host` header value to send.
     pub fn authority(&self) -> String {
         let default_port = if self.tls { 443 } else { 80 };
@@ -72,5 +89,18 @@ mod tests {
         assert!(Endpoint::parse("http://x/v1").is_err());
         assert!(Endpoint::parse("http://:80").is_err());
         assert!(Endpoint::parse("http://x:99999").is_err());
+    }
+
+    #[test]
+    fn parses_base_urls_with_paths() {
+        let (e, path) = Endpoint::parse_base("https://api.groq.com/openai/v1/").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, path.as_str()),
+            ("api.groq.com", 443, "/openai/v1")
+        );
+        let (e, path) = Endpoint::parse_base("http://127.0.0.1:11434").unwrap();
+        assert_eq!((e.port, path.as_str()), (11434, ""));
+        assert!(Endpoint::parse_base("http://x/v1?key=1").is_err());
+        assert!(Endpoint::parse_base("vllm:8000/v1").is_err());
     }
 }

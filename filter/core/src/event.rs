@@ -94,15 +94,30 @@ pub enum ApiKind {
     Responses,
     /// Anthropic `POST /v1/messages`.
     Messages,
+    /// OpenAI `POST /v1/embeddings`: priced from `usage.prompt_tokens`.
+    Embeddings,
+    /// OpenAI's legacy `POST /v1/completions`: priced like chat.
+    Completions,
+    /// Anthropic `POST /v1/messages/count_tokens`: free at the provider, never charged.
+    CountTokens,
+    /// Any other provider endpoint an operator lets through (`other_endpoints`):
+    /// attributed and counted, priced only where its answer reports usage of a
+    /// priced model, otherwise recorded `unpriced`.
+    Passthrough,
 }
 
 impl ApiKind {
+    /// The governed API at `path`; `None` for models listings and every other path
+    /// (which `other_endpoints` decides).
     pub fn from_path(path: &str) -> Option<ApiKind> {
         let path = path.split('?').next().unwrap_or(path);
         match path.trim_end_matches('/') {
             "/v1/chat/completions" | "/chat/completions" => Some(ApiKind::ChatCompletions),
             "/v1/responses" | "/responses" => Some(ApiKind::Responses),
             "/v1/messages" | "/messages" => Some(ApiKind::Messages),
+            "/v1/embeddings" | "/embeddings" => Some(ApiKind::Embeddings),
+            "/v1/completions" | "/completions" => Some(ApiKind::Completions),
+            "/v1/messages/count_tokens" | "/messages/count_tokens" => Some(ApiKind::CountTokens),
             _ => None,
         }
     }
@@ -110,19 +125,54 @@ impl ApiKind {
     /// The provider whose wire format this API is.
     pub fn native_provider(self) -> crate::config::schema::ProviderKind {
         match self {
-            ApiKind::ChatCompletions | ApiKind::Responses => {
-                crate::config::schema::ProviderKind::Openai
+            ApiKind::ChatCompletions
+            | ApiKind::Responses
+            | ApiKind::Embeddings
+            | ApiKind::Completions
+            | ApiKind::Passthrough => crate::config::schema::ProviderKind::Openai,
+            ApiKind::Messages | ApiKind::CountTokens => {
+                crate::config::schema::ProviderKind::Anthropic
             }
-            ApiKind::Messages => crate::config::schema::ProviderKind::Anthropic,
         }
     }
 
+    /// The path a lane is called at. A passthrough request keeps the client's path.
     pub fn upstream_path(self) -> &'static str {
         match self {
             ApiKind::ChatCompletions => "/v1/chat/completions",
             ApiKind::Responses => "/v1/responses",
             ApiKind::Messages => "/v1/messages",
+            ApiKind::Embeddings => "/v1/embeddings",
+            ApiKind::Completions => "/v1/completions",
+            ApiKind::CountTokens => "/v1/messages/count_tokens",
+            ApiKind::Passthrough => "",
         }
+    }
+
+    /// The kind of lane model that serves this API.
+    pub fn lane_mode(self) -> crate::config::schema::LaneMode {
+        use crate::config::schema::LaneMode;
+        match self {
+            ApiKind::Embeddings => LaneMode::Embedding,
+            ApiKind::Completions => LaneMode::Completion,
+            _ => LaneMode::Chat,
+        }
+    }
+
+    /// The provider does not charge for it: no reservation, cost 0.
+    pub fn is_free(self) -> bool {
+        self == ApiKind::CountTokens
+    }
+
+    /// Its answers produce no output tokens (the reservation bounds the input only).
+    pub fn input_only(self) -> bool {
+        matches!(self, ApiKind::Embeddings | ApiKind::CountTokens)
+    }
+
+    /// Streams in the Chat Completions chunk shape, whose usage chunk is asked for
+    /// with `stream_options.include_usage`.
+    pub fn chat_stream_shape(self) -> bool {
+        matches!(self, ApiKind::ChatCompletions | ApiKind::Completions)
     }
 }
 
@@ -157,7 +207,9 @@ pub struct CostEvent {
     pub usage_source: UsageSource,
     /// Cost in nanodollars (1e-9 USD).
     pub cost_nanos: i64,
-    /// True when no price was known for the served model (cost recorded as 0).
+    /// True when the request had a cost Tollgate could not price (recorded as 0): no
+    /// price for the served model, a passed-through answer without usage of a priced
+    /// model, or a batch job let through (billed later, at batch rates).
     #[serde(default)]
     pub unpriced: bool,
     pub outcome: Outcome,
@@ -236,6 +288,27 @@ mod tests {
             Some(ApiKind::Responses)
         );
         assert_eq!(ApiKind::from_path("/v1/models"), None);
+        assert_eq!(
+            ApiKind::from_path("/v1/embeddings"),
+            Some(ApiKind::Embeddings)
+        );
+        assert_eq!(
+            ApiKind::from_path("/v1/completions"),
+            Some(ApiKind::Completions)
+        );
+        assert_eq!(
+            ApiKind::from_path("/v1/messages/count_tokens?beta=true"),
+            Some(ApiKind::CountTokens)
+        );
+        assert_eq!(ApiKind::from_path("/v1/messages/batches"), None);
+        assert_eq!(ApiKind::from_path("/v1/images/generations"), None);
+        for api in [
+            ApiKind::Embeddings,
+            ApiKind::Completions,
+            ApiKind::CountTokens,
+        ] {
+            assert_eq!(ApiKind::from_path(api.upstream_path()), Some(api));
+        }
     }
 
     #[test]

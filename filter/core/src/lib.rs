@@ -14,6 +14,7 @@ pub mod lease;
 pub mod metric_names;
 pub mod models;
 pub mod money;
+pub mod other_endpoints;
 pub mod outbox;
 pub mod policy;
 pub mod pricing;

@@ -69,17 +69,14 @@ pub fn models_for(config: &FilterConfig, group: &GroupEntry) -> Vec<ModelEntry> 
 }
 
 fn provider_name(p: ProviderKind) -> &'static str {
-    match p {
-        ProviderKind::Openai => "openai",
-        ProviderKind::Anthropic => "anthropic",
-    }
+    p.as_str()
 }
 
 /// The answer's body in the client's provider's shape: OpenAI's `{"object": "list",
 /// "data": [...]}` or Anthropic's paginated `{"data": [...], "has_more": false, ...}`.
 pub fn list_body(style: ProviderKind, models: &[ModelEntry]) -> Value {
-    match style {
-        ProviderKind::Openai => json!({
+    match style.wire() {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => json!({
             "object": "list",
             "data": models.iter().map(openai_model).collect::<Vec<_>>(),
         }),
@@ -94,8 +91,8 @@ pub fn list_body(style: ProviderKind, models: &[ModelEntry]) -> Value {
 
 /// One model in the client's provider's shape.
 pub fn model_body(style: ProviderKind, model: &ModelEntry) -> Value {
-    match style {
-        ProviderKind::Openai => openai_model(model),
+    match style.wire() {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => openai_model(model),
         ProviderKind::Anthropic => anthropic_model(model),
     }
 }

@@ -316,6 +316,15 @@ fn built_in() -> Vec<Entry> {
             priority: Some(openai(2_000_000, 500_000, 8_000_000)),
             ..entry("o4-mini", openai(1_100_000, 275_000, 4_400_000))
         },
+        // The legacy completions model (`/v1/completions`).
+        entry(
+            "gpt-3.5-turbo-instruct",
+            openai(1_500_000, 1_500_000, 2_000_000),
+        ),
+        // Embedding models bill input tokens only.
+        entry("text-embedding-3-small", openai(20_000, 20_000, 0)),
+        entry("text-embedding-3-large", openai(130_000, 130_000, 0)),
+        entry("text-embedding-ada-002", openai(100_000, 100_000, 0)),
         entry("claude-3-5-haiku", rates(800_000, 80_000, 4_000_000)),
         entry("claude-haiku-4-5", rates(1_000_000, 100_000, 5_000_000)),
         entry("claude-3-7-sonnet", rates(3_000_000, 300_000, 15_000_000)),

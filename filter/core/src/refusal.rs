@@ -11,6 +11,8 @@ pub enum LocalError {
     MissingKey,
     UnknownKey,
     UnsupportedEndpoint,
+    /// A batch endpoint: batch jobs are not governed (see `other_endpoints`).
+    BatchNotGoverned,
     /// `GET /v1/models/{id}` for a model the group may not ask for.
     ModelNotFound,
     BadRequest,
@@ -34,7 +36,7 @@ impl LocalError {
             LocalError::BadRequest | LocalError::NoLane => 400,
             LocalError::BodyTooLarge => 413,
             LocalError::WalletExhausted => 402,
-            LocalError::Paused | LocalError::Restricted => 403,
+            LocalError::Paused | LocalError::Restricted | LocalError::BatchNotGoverned => 403,
             LocalError::WalletUnavailable => 503,
             LocalError::Internal => 500,
         }
@@ -46,6 +48,7 @@ impl LocalError {
             LocalError::MissingKey => "missing_api_key",
             LocalError::UnknownKey => "invalid_api_key",
             LocalError::UnsupportedEndpoint => "unsupported_endpoint",
+            LocalError::BatchNotGoverned => "batch_not_governed",
             LocalError::ModelNotFound => "model_not_found",
             LocalError::BadRequest => "invalid_request",
             LocalError::BodyTooLarge => "request_too_large",
@@ -65,7 +68,9 @@ impl LocalError {
             LocalError::BadRequest | LocalError::NoLane => "invalid_request_error",
             LocalError::BodyTooLarge => "request_too_large",
             LocalError::WalletExhausted => "billing_error",
-            LocalError::Paused | LocalError::Restricted => "permission_error",
+            LocalError::Paused | LocalError::Restricted | LocalError::BatchNotGoverned => {
+                "permission_error"
+            }
             LocalError::WalletUnavailable => "overloaded_error",
             LocalError::Internal => "api_error",
         }
@@ -82,8 +87,8 @@ impl LocalError {
 
 /// The JSON error body for `error` in the wire format of `style`.
 pub fn error_body(style: ProviderKind, error: LocalError, message: &str) -> String {
-    let value = match style {
-        ProviderKind::Openai => json!({
+    let value = match style.wire() {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => json!({
             "error": {
                 "message": message,
                 "type": error.openai_type(),

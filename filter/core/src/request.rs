@@ -5,6 +5,9 @@ use serde_json::{Map, Value};
 
 use crate::event::ApiKind;
 
+/// OpenAI's `max_tokens` default for the legacy completions endpoint.
+pub const COMPLETIONS_DEFAULT_MAX_TOKENS: u64 = 16;
+
 /// Longest accepted end-user or workflow label; longer values are cut, not rejected.
 pub const MAX_LABEL_LEN: usize = 128;
 
@@ -72,36 +75,43 @@ impl ParsedRequest {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let user = match api {
-            ApiKind::Messages => label(body.get("metadata").and_then(|m| m.get("user_id"))),
-            ApiKind::ChatCompletions | ApiKind::Responses => {
-                label(body.get("user")).or_else(|| label(body.get("safety_identifier")))
+            ApiKind::Messages | ApiKind::CountTokens => {
+                label(body.get("metadata").and_then(|m| m.get("user_id")))
             }
+            _ => label(body.get("user")).or_else(|| label(body.get("safety_identifier"))),
         };
         let limit_field = match api {
-            ApiKind::ChatCompletions => {
-                if body.contains_key("max_completion_tokens") {
-                    "max_completion_tokens"
-                } else {
-                    "max_tokens"
-                }
-            }
-            ApiKind::Responses => "max_output_tokens",
-            ApiKind::Messages => "max_tokens",
+            ApiKind::ChatCompletions => Some(if body.contains_key("max_completion_tokens") {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            }),
+            ApiKind::Responses => Some("max_output_tokens"),
+            ApiKind::Messages | ApiKind::Completions => Some("max_tokens"),
+            ApiKind::Embeddings | ApiKind::CountTokens | ApiKind::Passthrough => None,
         };
-        let max_output_tokens = match body.get(limit_field) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                BadRequest(format!("`{limit_field}` must be a positive integer"))
-            })?),
+        let max_output_tokens = match limit_field.map(|f| (f, body.get(f))) {
+            None | Some((_, None | Some(Value::Null))) => None,
+            Some((field, Some(v))) => Some(
+                v.as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| BadRequest(format!("`{field}` must be a positive integer")))?,
+            ),
+        };
+        // Legacy completions answer 16 tokens at most unless told otherwise.
+        let max_output_tokens = match api {
+            ApiKind::Completions => max_output_tokens.or(Some(COMPLETIONS_DEFAULT_MAX_TOKENS)),
+            ApiKind::Embeddings | ApiKind::CountTokens => Some(0),
+            _ => max_output_tokens,
         };
         // Anthropic's request `service_tier` (`auto`, `standard_only`) is a capacity
         // preference, not a price: its usage reports the tier that served.
         let service_tier = match api {
-            ApiKind::ChatCompletions | ApiKind::Responses => body
+            ApiKind::ChatCompletions | ApiKind::Responses | ApiKind::Completions => body
                 .get("service_tier")
                 .and_then(Value::as_str)
                 .and_then(clean_label),
-            ApiKind::Messages => None,
+            _ => None,
         };
         Ok(ParsedRequest {
             api,
@@ -120,7 +130,7 @@ impl ParsedRequest {
     /// Whether the client's body can go upstream byte for byte: it names the served
     /// model already and needs no `include_usage` added (saves re-encoding it).
     pub fn sent_unchanged(&self, served_model: &str) -> bool {
-        let adds_usage = self.api == ApiKind::ChatCompletions
+        let adds_usage = self.api.chat_stream_shape()
             && self.facts.stream
             && !self.facts.client_wants_stream_usage;
         !adds_usage && self.body.get("model").and_then(Value::as_str) == Some(served_model)
@@ -131,7 +141,7 @@ impl ParsedRequest {
     pub fn upstream_body(&self, served_model: &str) -> Vec<u8> {
         let mut body = self.body.clone();
         body.insert("model".into(), Value::String(served_model.to_string()));
-        if self.api == ApiKind::ChatCompletions && self.facts.stream {
+        if self.api.chat_stream_shape() && self.facts.stream {
             let options = body
                 .entry("stream_options")
                 .or_insert_with(|| Value::Object(Map::new()));
@@ -224,6 +234,51 @@ mod tests {
             let reencoded: Value = serde_json::from_slice(&r.upstream_body("m")).unwrap();
             assert_eq!(reencoded, serde_json::from_str::<Value>(body).unwrap());
         }
+    }
+
+    #[test]
+    fn embeddings_completions_and_token_counting() {
+        let e = ParsedRequest::parse(
+            ApiKind::Embeddings,
+            br#"{"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"base64","user":"u"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            e.facts.max_output_tokens,
+            Some(0),
+            "embeddings produce no output"
+        );
+        assert_eq!(e.facts.user.as_deref(), Some("u"));
+        assert!(e.sent_unchanged("text-embedding-3-small"));
+
+        let c = ParsedRequest::parse(
+            ApiKind::Completions,
+            br#"{"model":"gpt-3.5-turbo-instruct","prompt":"hi","stream":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.facts.max_output_tokens,
+            Some(COMPLETIONS_DEFAULT_MAX_TOKENS)
+        );
+        // Streamed like chat: usage is asked for.
+        assert!(!c.sent_unchanged("gpt-3.5-turbo-instruct"));
+        let out: Value =
+            serde_json::from_slice(&c.upstream_body("gpt-3.5-turbo-instruct")).unwrap();
+        assert_eq!(out["stream_options"]["include_usage"], true);
+        let c = ParsedRequest::parse(
+            ApiKind::Completions,
+            br#"{"model":"m","prompt":"hi","max_tokens":40}"#,
+        )
+        .unwrap();
+        assert_eq!(c.facts.max_output_tokens, Some(40));
+
+        let t = ParsedRequest::parse(
+            ApiKind::CountTokens,
+            br#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(t.facts.max_output_tokens, Some(0));
+        assert!(!t.facts.stream);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! 3. Strategy orders what is left; the first lane serves, the next ones are fallbacks.
 
 use crate::config::filter_config::{FilterConfig, GroupEntry, LaneEntry};
-use crate::config::{ProviderKind, RoutingStrategy};
+use crate::config::{LaneMode, ProviderKind, RoutingStrategy};
 use crate::event::ApiKind;
 use crate::policy::{RestrictAction, TeamPolicy};
 use crate::pricing::PriceTable;
@@ -191,6 +191,17 @@ impl LaneActivity {
 
 /// Whether a lane of `provider` can answer a client speaking `api`.
 pub fn can_serve(api: ApiKind, provider: ProviderKind, translation: bool) -> bool {
+    if api == ApiKind::Passthrough {
+        return false;
+    }
+    if provider == ProviderKind::OpenaiCompatible {
+        // OpenAI's wire format, without the Responses API or Anthropic token counting.
+        return match api {
+            ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => true,
+            ApiKind::Messages => translation,
+            _ => false,
+        };
+    }
     if api.native_provider() == provider {
         return true;
     }
@@ -272,8 +283,13 @@ pub fn plan<'a>(
     let servable: Vec<&LaneEntry> = config
         .lanes
         .iter()
-        .filter(|l| allowed(l) && can_serve(q.api, l.provider, q.translation))
+        .filter(|l| {
+            allowed(l) && l.mode == q.api.lane_mode() && can_serve(q.api, l.provider, q.translation)
+        })
         .collect();
+    // Embeddings and legacy completions name the model they need: a lane serving
+    // another model would answer with different vectors or refuse the prompt.
+    let exact_only = q.api.lane_mode() != LaneMode::Chat;
     let by_alias = config.routing.aliases.get(q.requested_model);
     let mut lanes: Vec<&LaneEntry> = match by_alias {
         Some(ids) => servable
@@ -295,7 +311,7 @@ pub fn plan<'a>(
                 .copied()
                 .filter(|l| l.provider == q.api.native_provider())
                 .collect();
-            if !exact.is_empty() {
+            if !exact.is_empty() || exact_only {
                 exact
             } else if !native.is_empty() {
                 native
@@ -318,6 +334,17 @@ pub fn plan<'a>(
     }
     if lanes.is_empty() {
         return Err(NoLane::Unservable(match by_alias {
+            None if exact_only => format!(
+                "no lane allowed for consumer group '{}' serves model '{}' at {} (a lane with `mode: {}` and that model is needed)",
+                q.group.name,
+                q.requested_model,
+                q.api.upstream_path(),
+                match q.api.lane_mode() {
+                    LaneMode::Embedding => "embedding",
+                    LaneMode::Completion => "completion",
+                    LaneMode::Chat => "chat",
+                }
+            ),
             Some(_) => format!(
                 "no lane allowed for consumer group '{}' serves model '{}' for this API",
                 q.group.name, q.requested_model
@@ -470,6 +497,9 @@ mod tests {
             weight: 1,
             priority: 0,
             premium: false,
+            mode: LaneMode::Chat,
+            base_path: None,
+            fixed_cost: false,
         }
     }
 
@@ -509,6 +539,7 @@ mod tests {
             events: EventSink::new("l".into()),
             max_request_bytes: 1,
             max_response_bytes: 1,
+            other_endpoints: Default::default(),
         }
     }
 
@@ -848,5 +879,83 @@ mod tests {
             (true, false)
         );
         assert_eq!(premium_status(&l, &g, None, None), (true, false));
+    }
+
+    #[test]
+    fn embeddings_and_completions_go_only_to_lanes_of_their_mode_and_model() {
+        let g = group();
+        let mut lanes = three();
+        let mut small = lane(
+            "embed-small",
+            ProviderKind::Openai,
+            "text-embedding-3-small",
+        );
+        small.mode = LaneMode::Embedding;
+        let mut large = lane(
+            "embed-large",
+            ProviderKind::Openai,
+            "text-embedding-3-large",
+        );
+        large.mode = LaneMode::Embedding;
+        let mut instruct = lane("instruct", ProviderKind::Openai, "gpt-3.5-turbo-instruct");
+        instruct.mode = LaneMode::Completion;
+        lanes.extend([small, large, instruct]);
+        let mut c = config(lanes, RoutingStrategy::CostBased);
+        c.routing.aliases.insert(
+            "embed".into(),
+            vec!["embed-small".into(), "embed-large".into()],
+        );
+        let none = |_: &LaneEntry| LaneStats::default();
+        let route = |api: ApiKind, model: &str| {
+            let mut q = query(&g, model, true);
+            q.api = api;
+            plan(&c, &prices(), &q, none).map(|l| ids(&l))
+        };
+        assert_eq!(
+            route(ApiKind::Embeddings, "text-embedding-3-large").unwrap(),
+            ["embed-large"]
+        );
+        // An alias routes among embedding lanes by the strategy (cheapest first).
+        assert_eq!(
+            route(ApiKind::Embeddings, "embed").unwrap(),
+            ["embed-small", "embed-large"]
+        );
+        // No lane serves the model: refused, never sent to another model's lane.
+        assert!(matches!(
+            route(ApiKind::Embeddings, "text-embedding-ada-002"),
+            Err(NoLane::Unservable(_))
+        ));
+        assert!(route(ApiKind::Embeddings, "gpt-4o").is_err());
+        assert_eq!(
+            route(ApiKind::Completions, "gpt-3.5-turbo-instruct").unwrap(),
+            ["instruct"]
+        );
+        assert!(route(ApiKind::Completions, "gpt-4o-mini").is_err());
+        // Chat never lands on an embedding or completion lane, even by fallback.
+        let chat = route(ApiKind::ChatCompletions, "no-such-model").unwrap();
+        assert!(chat.iter().all(|l| l == "mini" || l == "big"), "{chat:?}");
+        // Token counting goes to Anthropic chat lanes only, never translated.
+        assert_eq!(
+            route(ApiKind::CountTokens, "claude-haiku-4-5").unwrap(),
+            ["haiku"]
+        );
+        assert_eq!(route(ApiKind::CountTokens, "gpt-4o").unwrap(), ["haiku"]);
+        assert!(route(ApiKind::Passthrough, "gpt-4o").is_err());
+    }
+
+    #[test]
+    fn openai_compatible_lanes_speak_openai_chat_completions_and_embeddings() {
+        let compat = ProviderKind::OpenaiCompatible;
+        for api in [
+            ApiKind::ChatCompletions,
+            ApiKind::Completions,
+            ApiKind::Embeddings,
+        ] {
+            assert!(can_serve(api, compat, false), "{api:?}");
+        }
+        assert!(can_serve(ApiKind::Messages, compat, true), "translated");
+        assert!(!can_serve(ApiKind::Messages, compat, false));
+        assert!(!can_serve(ApiKind::Responses, compat, true));
+        assert!(!can_serve(ApiKind::CountTokens, compat, true));
     }
 }

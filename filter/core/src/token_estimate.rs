@@ -44,7 +44,7 @@ impl DeliveredText {
     pub fn estimated_tokens(&self, provider: ProviderKind) -> u64 {
         match provider {
             ProviderKind::Anthropic => (self.units.saturating_mul(2)).div_ceil(7),
-            ProviderKind::Openai => self.units.div_ceil(4),
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => self.units.div_ceil(4),
         }
     }
 }

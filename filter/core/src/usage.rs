@@ -131,6 +131,37 @@ struct ChatChunk {
 struct ChatChoice {
     #[serde(default, deserialize_with = "lenient")]
     delta: Option<ChatDelta>,
+    /// Legacy completions stream text here rather than in a delta.
+    #[serde(default, deserialize_with = "lenient")]
+    text: Option<String>,
+}
+
+/// An answer of an endpoint Tollgate passes through: its usage is read in whichever
+/// OpenAI shape it comes (`prompt_tokens`/`completion_tokens` or
+/// `input_tokens`/`output_tokens`), if any.
+#[derive(Deserialize)]
+struct PassthroughBody {
+    #[serde(default, deserialize_with = "lenient")]
+    model: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    usage: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl PassthroughBody {
+    fn tokens(&self) -> Option<Tokens> {
+        let usage = serde_json::Value::Object(self.usage.clone()?);
+        if usage.get("prompt_tokens").is_some() {
+            serde_json::from_value::<ChatUsage>(usage)
+                .ok()
+                .map(|u| u.tokens())
+        } else if usage.get("input_tokens").is_some() {
+            serde_json::from_value::<ResponsesUsage>(usage)
+                .ok()
+                .map(|u| u.tokens())
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -252,7 +283,8 @@ impl UsageTracker {
     /// Reads a complete (non-streamed) JSON response body.
     pub fn observe_body(&mut self, api: ApiKind, body: &[u8]) {
         match api {
-            ApiKind::ChatCompletions => {
+            // Embeddings report `usage.prompt_tokens` (and `total_tokens`) only.
+            ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => {
                 if let Ok(b) = serde_json::from_slice::<ChatBody>(body) {
                     self.set_model(b.model);
                     self.set_tier(b.service_tier);
@@ -274,6 +306,18 @@ impl UsageTracker {
                     }
                 }
             }
+            // Its `input_tokens` is a count, not usage: the provider charges nothing.
+            ApiKind::CountTokens => {}
+            ApiKind::Passthrough => self.observe_passthrough(body),
+        }
+    }
+
+    fn observe_passthrough(&mut self, data: &[u8]) {
+        if let Ok(b) = serde_json::from_slice::<PassthroughBody>(data) {
+            if let Some(tokens) = b.tokens() {
+                self.set(tokens);
+            }
+            self.set_model(b.model);
         }
     }
 
@@ -295,7 +339,7 @@ impl UsageTracker {
     /// Reads the `data:` payload of one streamed event.
     pub fn observe_stream_event(&mut self, api: ApiKind, data: &[u8]) {
         match api {
-            ApiKind::ChatCompletions => {
+            ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => {
                 // Usage arrives in the last chunk when `stream_options.include_usage`
                 // is set.
                 if data == b"[DONE]" {
@@ -304,7 +348,9 @@ impl UsageTracker {
                 if let Ok(c) = serde_json::from_slice::<ChatChunk>(data) {
                     self.set_model(c.model);
                     self.set_tier(c.service_tier);
-                    for d in c.choices.into_iter().flatten().filter_map(|c| c.delta) {
+                    for choice in c.choices.into_iter().flatten() {
+                        self.deliver(choice.text.as_deref());
+                        let Some(d) = choice.delta else { continue };
                         self.deliver(d.content.as_deref());
                         self.deliver(d.refusal.as_deref());
                         for f in d
@@ -369,6 +415,12 @@ impl UsageTracker {
                         }
                         _ => {}
                     }
+                }
+            }
+            ApiKind::CountTokens => {}
+            ApiKind::Passthrough => {
+                if data != b"[DONE]" {
+                    self.observe_passthrough(data);
                 }
             }
         }
@@ -665,6 +717,87 @@ mod tests {
             "the final response's output is authoritative"
         );
         assert_eq!(s.service_tier.as_deref(), Some("priority"));
+    }
+
+    #[test]
+    fn embeddings_completions_and_token_counts() {
+        let mut e = UsageTracker::default();
+        e.observe_body(
+            ApiKind::Embeddings,
+            br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":"AAAAAA=="}],
+                "model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#,
+        );
+        assert!(e.reported && e.output_reported);
+        assert_eq!(e.model.as_deref(), Some("text-embedding-3-small"));
+        assert_eq!(
+            e.tokens,
+            Tokens {
+                input: 8,
+                ..Tokens::default()
+            }
+        );
+
+        let mut c = UsageTracker::default();
+        c.observe_stream_event(
+            ApiKind::Completions,
+            br#"{"id":"cmpl-1","object":"text_completion","model":"gpt-3.5-turbo-instruct","choices":[{"text":"abcdefgh","index":0,"logprobs":null,"finish_reason":null}]}"#,
+        );
+        assert!(!c.reported);
+        assert_eq!(
+            c.delivered
+                .estimated_tokens(crate::config::ProviderKind::Openai),
+            2,
+            "completion text is measured"
+        );
+        c.observe_stream_event(
+            ApiKind::Completions,
+            br#"{"id":"cmpl-1","object":"text_completion","model":"gpt-3.5-turbo-instruct","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#,
+        );
+        assert_eq!((c.tokens.input, c.tokens.output), (5, 7));
+
+        let mut t = UsageTracker::default();
+        t.observe_body(ApiKind::CountTokens, br#"{"input_tokens":1234}"#);
+        assert!(!t.reported, "a token count is not usage");
+    }
+
+    #[test]
+    fn usage_on_every_chunk_keeps_the_latest_counts() {
+        // Some OpenAI-compatible servers (vLLM's continuous usage stats) report the
+        // running usage on every chunk, the last one final.
+        let mut t = UsageTracker::default();
+        for (i, text) in ["ab", "cd", "ef"].iter().enumerate() {
+            let chunk = format!(
+                r#"{{"model":"llama","choices":[{{"index":0,"delta":{{"content":"{text}"}}}}],"usage":{{"prompt_tokens":9,"completion_tokens":{},"total_tokens":{}}}}}"#,
+                i + 1,
+                i + 10
+            );
+            t.observe_stream_event(ApiKind::ChatCompletions, chunk.as_bytes());
+        }
+        assert_eq!((t.tokens.input, t.tokens.output), (9, 3));
+        assert!(t.reported && t.output_reported);
+    }
+
+    #[test]
+    fn passthrough_reads_either_openai_usage_shape() {
+        let mut a = UsageTracker::default();
+        a.observe_body(
+            ApiKind::Passthrough,
+            br#"{"created":1,"data":[],"usage":{"input_tokens":50,"input_tokens_details":{"text_tokens":10,"image_tokens":40},"output_tokens":4160,"total_tokens":4210}}"#,
+        );
+        assert_eq!((a.tokens.input, a.tokens.output), (50, 4160));
+        assert_eq!(a.model, None);
+        let mut b = UsageTracker::default();
+        b.observe_body(
+            ApiKind::Passthrough,
+            br#"{"model":"omni-moderation-latest","usage":{"prompt_tokens":3,"completion_tokens":0}}"#,
+        );
+        assert_eq!(b.tokens.input, 3);
+        assert_eq!(b.model.as_deref(), Some("omni-moderation-latest"));
+        let mut none = UsageTracker::default();
+        none.observe_body(ApiKind::Passthrough, br#"{"id":"file-1","bytes":3}"#);
+        none.observe_body(ApiKind::Passthrough, b"RIFF....WAVE");
+        none.observe_body(ApiKind::Passthrough, br#"{"usage":{"seconds":3}}"#);
+        assert!(!none.reported);
     }
 
     #[test]

@@ -19,6 +19,9 @@ use super::{group_of, Gate, Prepared, RequestFlow, TRANSLATION};
 
 impl RequestFlow {
     pub(super) fn admit_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.passthrough {
+            return Action::Continue;
+        }
         if self.record.as_ref().is_none_or(|r| r.local_error.is_some()) {
             return Action::Pause;
         }
@@ -44,7 +47,7 @@ impl RequestFlow {
         if let Some(action) = self.answer_from_cache(&prepared) {
             return action;
         }
-        if !self.rt.config.wallet_enforcement {
+        if !self.rt.config.wallet_enforcement || !prepared.charged {
             return self.send(prepared);
         }
         match self.try_reserve(&prepared) {
@@ -113,6 +116,7 @@ impl RequestFlow {
                 provider: lane.provider.as_str().to_string(),
                 lane: lane.id.clone(),
                 model: lane.model.clone(),
+                fixed_cost: lane.fixed_cost,
             });
             (r.premium, r.premium_approved) =
                 premium_status(&lane, group, r.workflow.as_deref(), policy);
@@ -121,6 +125,9 @@ impl RequestFlow {
         let reservation = lanes
             .iter()
             .filter_map(|l| {
+                if l.fixed_cost {
+                    return Some(0);
+                }
                 let price = self.rt.prices.lookup(&l.model)?;
                 let max_output = parsed
                     .facts
@@ -135,7 +142,12 @@ impl RequestFlow {
             })
             .max()
             .unwrap_or(0);
+        // Free calls (token counting) and fixed-cost lanes reserve nothing: nothing is
+        // charged per request.
+        let charged = !api.is_free() && lanes.iter().any(|l| !l.fixed_cost);
+        let reservation = if charged { reservation } else { 0 };
         Ok(Prepared {
+            charged,
             parsed,
             lane,
             fallbacks: lanes[1..].to_vec(),

@@ -68,8 +68,11 @@ impl RequestFlow {
                 return self.answer_models(group, asked);
             }
         }
-        if api.is_none() || self.header(":method").as_deref() != Some("POST") {
-            let msg = format!("Tollgate serves POST /v1/chat/completions, /v1/responses and /v1/messages, and GET /v1/models, not {path}");
+        if api.is_none() {
+            return self.other_endpoint(group, &path);
+        }
+        if self.header(":method").as_deref() != Some("POST") {
+            let msg = format!("Tollgate serves POST {path}, not other methods");
             return self.refuse(LocalError::UnsupportedEndpoint, &msg);
         }
         if end_of_stream {

@@ -7,7 +7,7 @@ use tollgate_core::cache::{
     cache_key, client_bypasses, is_nondeterministic, normalized_key, Bypass, Entry,
 };
 use tollgate_core::config::MatchStrategy;
-use tollgate_core::event::CacheStatus;
+use tollgate_core::event::{ApiKind, CacheStatus};
 
 use crate::host;
 use crate::host::now_ms;
@@ -25,7 +25,8 @@ impl RequestFlow {
         let group = group_of(&rt, self.record.as_ref())?;
         let group_name = group.name.as_str();
         let cache = &rt.config.cache;
-        if !group.cache_enabled {
+        // Free calls (token counting) gain nothing from the cache.
+        if !group.cache_enabled || prepared.parsed.api.is_free() {
             return None;
         }
         let bypass = if client_bypasses(self.header("cache-control").as_deref()) {
@@ -49,7 +50,11 @@ impl RequestFlow {
             set.team(&group.team)
                 .is_some_and(|p| p.normalized_cache(workflow))
         });
-        let matched_normalized = cache.match_strategy == MatchStrategy::Normalized || by_policy;
+        // Embeddings are cached exactly: a normalised input is another input, with
+        // other vectors.
+        let exact_only = parsed.api == ApiKind::Embeddings;
+        let matched_normalized =
+            !exact_only && (cache.match_strategy == MatchStrategy::Normalized || by_policy);
         let normalized_of = || normalized_key(parsed.api, model, shared_by, &parsed.body);
         // The normalised key only where it is used: as the key, or on a miss (to flag a
         // near-repeat and to remember the stored answer). An exact hit never needs it.
@@ -64,6 +69,7 @@ impl RequestFlow {
                 self.rt.tick_buffer.count(self.rt.cache_metrics.misses, 1);
                 let normalized = normalized.unwrap_or_else(normalized_of);
                 let near_repeat = !matched_normalized
+                    && !exact_only
                     && response_cache::near_repeat(cache, &normalized, now, i64::from(ttl) * 1000);
                 if let Some(r) = self.record.as_mut() {
                     r.cache = CacheStatus::Miss;

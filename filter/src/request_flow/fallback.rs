@@ -91,6 +91,7 @@ impl RequestFlow {
                         provider: lane.provider.as_str().to_string(),
                         lane: lane.id.clone(),
                         model: lane.model.clone(),
+                        fixed_cost: lane.fixed_cost,
                     });
                     (r.premium, r.premium_approved) =
                         premium_status(&lane, group, r.workflow.as_deref(), policy);

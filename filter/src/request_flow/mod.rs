@@ -5,7 +5,8 @@
 //! headers), [`admission`] (request body: parse, route, then [`cached`] or
 //! [`wallet_gate`], then [`send`], built by [`upstream`]), [`response_headers`],
 //! [`response_body`] (with [`fallback`] when a lane fails), and [`completion`] (the cost
-//! event, on Envoy's log callback). [`refusal`] is how any phase answers by itself.
+//! event, on Envoy's log callback). [`refusal`] is how any phase answers by itself;
+//! [`passthrough`] refuses or sends on the endpoints Tollgate does not govern.
 //! This file holds the request's state and hands each Envoy callback to its phase.
 //!
 //! Headers are paused until the whole body is read (the plugin sets
@@ -16,7 +17,10 @@ mod admission;
 mod attribution;
 mod cached;
 mod completion;
+#[cfg(test)]
+mod endpoint_tests;
 mod fallback;
+mod passthrough;
 #[cfg(test)]
 mod policy_tests;
 mod refusal;
@@ -84,6 +88,9 @@ pub(super) struct Prepared {
     body_size: usize,
     /// Upper bound of its cost, reserved from the team's credit.
     reservation: i64,
+    /// It may cost something: false for free calls and fixed-cost lanes, which are
+    /// never reserved against the wallet.
+    charged: bool,
     /// When the lane was chosen (one clock read serves the body phase).
     planned_ms: i64,
 }
@@ -177,6 +184,8 @@ pub struct RequestFlow {
     stream_translator: Option<StreamTranslator>,
     /// Removes the usage chunk Tollgate asked for but the client did not.
     usage_stripper: Option<UsageChunkStripper>,
+    /// An endpoint Tollgate does not govern, sent on as it is (`other_endpoints`).
+    passthrough: bool,
 }
 
 impl RequestFlow {
@@ -206,6 +215,7 @@ impl RequestFlow {
             lane_api: None,
             stream_translator: None,
             usage_stripper: None,
+            passthrough: false,
         }
     }
 

@@ -141,6 +141,11 @@ impl RequestFlow {
                     self.store_in_cache(&captured, "text/event-stream".into(), cost_nanos);
                 }
             }
+            ResponseBody::Unknown if self.passthrough => {
+                if let Some(r) = self.record.as_mut() {
+                    r.response_complete = true;
+                }
+            }
             ResponseBody::Unknown | ResponseBody::HeldForFallback => {}
         }
     }

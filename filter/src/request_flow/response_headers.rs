@@ -2,7 +2,6 @@
 //! how the body is read (buffered JSON or a stream), set Tollgate's own headers.
 
 use proxy_wasm::types::{Action, MapType};
-use tollgate_core::event::ApiKind;
 use tollgate_core::headers::{self};
 use tollgate_core::sse::SseParser;
 use tollgate_core::stream_filter::UsageChunkStripper;
@@ -79,9 +78,10 @@ impl RequestFlow {
                     .with_created(created),
                 );
             }
-            let unasked_usage = self.sent.as_ref().is_some_and(|p| {
-                p.api == ApiKind::ChatCompletions && !p.facts.client_wants_stream_usage
-            });
+            let unasked_usage = self
+                .sent
+                .as_ref()
+                .is_some_and(|p| p.api.chat_stream_shape() && !p.facts.client_wants_stream_usage);
             if self.translation.is_none() && unasked_usage && (200..300).contains(&status) {
                 self.response_edits.remove.push("content-length");
                 self.usage_stripper = Some(UsageChunkStripper::new(MAX_SSE_EVENT_BYTES));
@@ -90,6 +90,14 @@ impl RequestFlow {
             if self.cache_store.is_some() && status == 200 {
                 self.captured = Some(Vec::new());
             }
+            self.apply_response_edits();
+            Action::Continue
+        } else if self.passthrough
+            && !headers::find(&self.response_headers, "content-type")
+                .is_some_and(|ct| ct.starts_with("application/json"))
+        {
+            // A passed-through answer that is not JSON (audio, file contents) holds no
+            // usage: it goes on unbuffered.
             self.apply_response_edits();
             Action::Continue
         } else {

@@ -49,7 +49,7 @@ impl RequestFlow {
             .filter(|(name, _)| name != ":method" && name != "content-type")
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        set.push((HEADER_PROVIDER, lane.provider.as_str()));
+        set.push((HEADER_PROVIDER, lane.route_key()));
         let changes = headers::Changes::between(&self.request_headers, CLIENT_ONLY_HEADERS, &set);
         let mut ok = host::apply_changes(MapType::HttpRequestHeaders, &changes).is_ok();
         if let Some(body) = &upstream.body {

@@ -43,25 +43,18 @@ pub(super) fn upstream_request(
     };
     let mut headers = vec![
         (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), lane_api.upstream_path().to_string()),
+        (":path".to_string(), lane.path_for(lane_api.upstream_path())),
         (":authority".to_string(), lane.authority.clone()),
         ("content-type".to_string(), "application/json".to_string()),
     ];
     if let Some(body) = &body {
         headers.push(("content-length".to_string(), body.len().to_string()));
     }
-    match lane.provider {
-        ProviderKind::Openai => {
-            headers.push(("authorization".into(), format!("Bearer {credential}")))
-        }
-        ProviderKind::Anthropic => {
-            headers.push(("x-api-key".into(), credential.to_string()));
-            headers.push((
-                "anthropic-version".into(),
-                anthropic_version.unwrap_or("2023-06-01").to_string(),
-            ));
-        }
-    }
+    headers.extend(credential_headers(
+        lane.provider,
+        credential,
+        anthropic_version,
+    ));
     Ok(UpstreamRequest {
         headers,
         body,
@@ -70,14 +63,34 @@ pub(super) fn upstream_request(
     })
 }
 
+/// The provider's credential headers (and Anthropic's API version).
+pub(super) fn credential_headers(
+    provider: ProviderKind,
+    credential: &str,
+    anthropic_version: Option<&str>,
+) -> Vec<(String, String)> {
+    match provider {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+            vec![("authorization".into(), format!("Bearer {credential}"))]
+        }
+        ProviderKind::Anthropic => vec![
+            ("x-api-key".into(), credential.to_string()),
+            (
+                "anthropic-version".into(),
+                anthropic_version.unwrap_or("2023-06-01").to_string(),
+            ),
+        ],
+    }
+}
+
 /// The API a lane's provider is called with for a client speaking `client`.
 fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
-    if client.native_provider() == provider {
+    if client.native_provider() == provider.wire() {
         client
     } else {
-        match provider {
+        match provider.wire() {
             ProviderKind::Anthropic => ApiKind::Messages,
-            ProviderKind::Openai => ApiKind::ChatCompletions,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => ApiKind::ChatCompletions,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tollgate_core::config::filter_config::{
-    provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
+    lane_cluster, provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
 };
 use tollgate_core::config::{Config, ProviderKind};
 use tollgate_core::endpoint::Endpoint;
@@ -129,6 +129,13 @@ fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<()
         for kind in [ProviderKind::Openai, ProviderKind::Anthropic] {
             config.providers.endpoints.insert(kind, sim.clone());
         }
+        // OpenAI-compatible lanes keep their base path on the simulator.
+        for t in &mut config.providers.targets {
+            if let Some(url) = t.base_url.as_mut() {
+                let (_, path) = Endpoint::parse_base(url)?;
+                *url = format!("{}{path}", sim.trim_end_matches('/'));
+            }
+        }
     }
     for spec in &args.provider_urls {
         let (name, url) = spec
@@ -168,6 +175,7 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         .providers
         .targets
         .iter()
+        .filter(|t| t.provider != ProviderKind::OpenaiCompatible)
         .map(|t| {
             Ok((
                 t.provider,
@@ -191,6 +199,27 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
             })
         })
         .collect();
+    // Each OpenAI-compatible lane has its own cluster at its own base URL.
+    let compatible: Vec<(String, Endpoint)> = config
+        .providers
+        .targets
+        .iter()
+        .filter(|t| t.provider == ProviderKind::OpenaiCompatible)
+        .map(|t| {
+            let url = t.base_url.as_deref().unwrap_or_default();
+            Ok((lane_cluster(&t.id), Endpoint::parse_base(url)?.0))
+        })
+        .collect::<Result<_, String>>()?;
+    for (name, _) in &compatible {
+        routes.push(json!({
+            "match": {"prefix": "/", "headers": [{
+                "name": PROVIDER_HEADER,
+                "string_match": {"exact": name}
+            }]},
+            "route": {"cluster": name, "timeout": "0s", "idle_timeout": "300s"},
+            "request_headers_to_remove": [PROVIDER_HEADER]
+        }));
+    }
     routes.push(json!({
         "match": {"prefix": "/"},
         "direct_response": {"status": 404, "body": {"inline_string":
@@ -201,6 +230,11 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
     let mut clusters: Vec<Value> = providers
         .iter()
         .map(|(kind, ep)| cluster(&provider_cluster(*kind), ep, "10s", args.buffer_limit_bytes))
+        .chain(
+            compatible
+                .iter()
+                .map(|(name, ep)| cluster(name, ep, "10s", args.buffer_limit_bytes)),
+        )
         .collect();
     let (ledger_host, ledger_port) = split_host_port(&args.ledger)?;
     clusters.push(cluster(
@@ -355,6 +389,40 @@ mod tests {
             .unwrap();
         assert!(openai.get("transport_socket").is_none());
         assert_eq!(openai["type"], "STATIC");
+    }
+
+    #[test]
+    fn each_openai_compatible_lane_gets_its_own_cluster_and_route() {
+        let mut config = config_file::load(Path::new("../examples/tollgate.yaml"))
+            .unwrap()
+            .config;
+        let mut vllm = config.providers.targets[0].clone();
+        vllm.id = "vllm".into();
+        vllm.provider = ProviderKind::OpenaiCompatible;
+        vllm.base_url = Some("https://llm.internal:8443/v1".into());
+        config.providers.targets.push(vllm);
+        let cli = Cli::parse_from(["x", "f"]);
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let lane = clusters.iter().find(|c| c["name"] == "lane_vllm").unwrap();
+        assert_eq!(
+            lane["transport_socket"]["typed_config"]["sni"],
+            "llm.internal"
+        );
+        let text = v.to_string();
+        assert!(
+            text.contains(r#"{"exact":"lane_vllm"}"#),
+            "routed by the lane's key"
+        );
+        assert!(!text.contains("provider_openai_compatible"));
+
+        // Under the simulator the lane keeps its base path on the simulator's address.
+        let cli = Cli::parse_from(["x", "f", "--simulator", "http://127.0.0.1:9000"]);
+        apply_endpoint_overrides(&mut config, &cli.args).unwrap();
+        assert_eq!(
+            config.providers.targets[2].base_url.as_deref(),
+            Some("http://127.0.0.1:9000/v1")
+        );
     }
 
     #[test]

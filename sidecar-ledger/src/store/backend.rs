@@ -357,6 +357,10 @@ pub trait Store: Send + Sync + 'static {
         calendar: &ReportingCalendar,
     ) -> Result<Vec<RefusalRow>, StoreError>;
 
+    /// Requests recorded `unpriced` (answered, but no price applied: a passed-through
+    /// endpoint or a model without a price) in `[from_ms, to_ms)`, per team, by team.
+    fn unpriced_requests(&self, query: &RefusalQuery) -> Result<Vec<(String, i64)>, StoreError>;
+
     /// Appends a privileged action to the audit log; returns its id.
     fn record_audit(
         &self,

@@ -14,6 +14,10 @@ pub fn api_str(v: ApiKind) -> &'static str {
         ApiKind::ChatCompletions => "chat_completions",
         ApiKind::Responses => "responses",
         ApiKind::Messages => "messages",
+        ApiKind::Embeddings => "embeddings",
+        ApiKind::Completions => "completions",
+        ApiKind::CountTokens => "count_tokens",
+        ApiKind::Passthrough => "passthrough",
     }
 }
 
@@ -22,6 +26,10 @@ pub fn api_from(s: &str) -> Result<ApiKind, StoreError> {
         "chat_completions" => ApiKind::ChatCompletions,
         "responses" => ApiKind::Responses,
         "messages" => ApiKind::Messages,
+        "embeddings" => ApiKind::Embeddings,
+        "completions" => ApiKind::Completions,
+        "count_tokens" => ApiKind::CountTokens,
+        "passthrough" => ApiKind::Passthrough,
         _ => return Err(unknown("api", s)),
     })
 }

@@ -1,7 +1,11 @@
 //! The OpenAI API surface: credential rule, error bodies and the model list shared by
-//! Chat Completions (`chat`) and the Responses API (`responses`).
+//! Chat Completions (`chat`), the Responses API (`responses`), legacy completions
+//! (`completions`), embeddings (`embeddings`) and image generation (`images`).
 
 pub mod chat;
+pub mod completions;
+pub mod embeddings;
+pub mod images;
 pub mod responses;
 
 use axum::http::header::AUTHORIZATION;

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{
-    CacheConfig, Config, CostTracking, LedgerFailureMode, ModelPriceDef, ProviderKind, Routing,
+    CacheConfig, Config, CostTracking, LaneMode, LedgerFailureMode, ModelPriceDef, OtherEndpoints,
+    ProviderKind, Routing,
 };
 use crate::endpoint::Endpoint;
 use crate::keys;
@@ -34,6 +35,9 @@ pub struct FilterConfig {
     pub max_request_bytes: u32,
     /// Largest response body buffered to read usage (non-streamed), in bytes.
     pub max_response_bytes: u32,
+    /// Endpoints Tollgate does not govern itself: refused or passed through.
+    #[serde(default)]
+    pub other_endpoints: OtherEndpoints,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +87,40 @@ pub struct LaneEntry {
     pub priority: u32,
     #[serde(default)]
     pub premium: bool,
+    /// What the lane's model answers (chat, legacy completions or embeddings).
+    #[serde(default)]
+    pub mode: LaneMode,
+    /// An OpenAI-compatible lane's base path (`/v1`, `/openai/v1`): its endpoint paths
+    /// are this followed by the path after OpenAI's `/v1`.
+    #[serde(default)]
+    pub base_path: Option<String>,
+    /// Paid for by capacity: its requests cost 0, counted.
+    #[serde(default)]
+    pub fixed_cost: bool,
+}
+
+impl LaneEntry {
+    /// The value of the route header that sends a request to this lane's cluster: the
+    /// provider's name, or for an OpenAI-compatible lane its own cluster.
+    pub fn route_key(&self) -> &str {
+        match self.provider {
+            ProviderKind::OpenaiCompatible => &self.cluster,
+            _ => self.provider.as_str(),
+        }
+    }
+
+    /// The path to call `api` at on this lane (`api_path`: OpenAI's or Anthropic's).
+    pub fn path_for(&self, api_path: &str) -> String {
+        match &self.base_path {
+            Some(base) => format!("{base}{}", api_path.strip_prefix("/v1").unwrap_or(api_path)),
+            None => api_path.to_string(),
+        }
+    }
+}
+
+/// The cluster of an OpenAI-compatible lane: one per lane, at its own base URL.
+pub fn lane_cluster(lane_id: &str) -> String {
+    format!("lane_{lane_id}")
 }
 
 fn one() -> u32 {
@@ -175,13 +213,26 @@ impl FilterConfig {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let endpoint = Endpoint::parse(config.endpoint_for(t.provider))?;
+                let (endpoint, base_path, cluster) = match (t.provider, &t.base_url) {
+                    (ProviderKind::OpenaiCompatible, Some(url)) => {
+                        let (e, path) = Endpoint::parse_base(url)?;
+                        (e, Some(path), lane_cluster(&t.id))
+                    }
+                    (ProviderKind::OpenaiCompatible, None) => {
+                        return Err(format!("lane '{}' needs a base_url", t.id))
+                    }
+                    (p, _) => (
+                        Endpoint::parse(config.endpoint_for(p))?,
+                        None,
+                        provider_cluster(p),
+                    ),
+                };
                 Ok(LaneEntry {
                     id: t.id.clone(),
                     provider: t.provider,
                     model: t.model.clone(),
                     credential_env: t.secret_key_ref.env.clone(),
-                    cluster: provider_cluster(t.provider),
+                    cluster,
                     authority: endpoint.authority(),
                     max_output_tokens: t
                         .max_output_tokens
@@ -191,6 +242,9 @@ impl FilterConfig {
                     weight: t.weight.unwrap_or(1),
                     priority: t.priority.unwrap_or(i as u32),
                     premium: t.premium,
+                    mode: t.mode,
+                    base_path,
+                    fixed_cost: t.fixed_cost,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -207,6 +261,7 @@ impl FilterConfig {
             events: EventSink::with_settings(ledger_authority.to_string(), &config.cost_tracking),
             max_request_bytes: 4 * 1024 * 1024,
             max_response_bytes: 8 * 1024 * 1024,
+            other_endpoints: config.other_endpoints,
         })
     }
 

@@ -31,6 +31,82 @@ pub struct Config {
     /// Extension: where budget alerts are delivered.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Extension: what happens to provider endpoints Tollgate does not govern itself
+    /// (images, audio, files, fine-tuning, realtime, batches, ...).
+    #[serde(default, skip_serializing_if = "OtherEndpoints::is_default")]
+    pub other_endpoints: OtherEndpoints,
+}
+
+/// What a request to an endpoint Tollgate does not govern itself gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointPolicy {
+    /// Answered 404 with a provider-style error naming the endpoints Tollgate serves.
+    #[default]
+    Refuse,
+    /// Sent to the provider with a lane's credential: attributed to the team and
+    /// counted, priced when the answer reports usage of a priced model, otherwise
+    /// recorded as `unpriced`. Not checked against the wallet before it is sent
+    /// (its cost is not known up front).
+    Passthrough,
+}
+
+/// The policy of each family of provider endpoints Tollgate does not govern itself.
+/// A family not named here gets `default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OtherEndpoints {
+    /// Every endpoint under `/v1/` not named below.
+    #[serde(default)]
+    pub default: EndpointPolicy,
+    /// `/v1/images/...`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<EndpointPolicy>,
+    /// `/v1/audio/...`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<EndpointPolicy>,
+    /// `/v1/files...`, `/v1/uploads...`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<EndpointPolicy>,
+    /// `/v1/fine_tuning/...`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_tuning: Option<EndpointPolicy>,
+    /// `/v1/realtime...`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<EndpointPolicy>,
+    /// `/v1/moderations`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderations: Option<EndpointPolicy>,
+    /// OpenAI `/v1/batches...` and Anthropic `/v1/messages/batches...`. Refused unless
+    /// named here (whatever `default` says): batch jobs are billed later at batch rates
+    /// Tollgate does not see, so they are not governed; let through, their events are
+    /// always `unpriced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batches: Option<EndpointPolicy>,
+}
+
+impl OtherEndpoints {
+    pub fn is_default(&self) -> bool {
+        *self == OtherEndpoints::default()
+    }
+}
+
+/// What a lane's model answers: chat (Chat Completions, Responses, Messages and
+/// Anthropic token counting), legacy completions, or embeddings. Requests are routed
+/// only to lanes whose mode serves their endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneMode {
+    #[default]
+    Chat,
+    Completion,
+    Embedding,
+}
+
+impl LaneMode {
+    pub fn is_chat(&self) -> bool {
+        *self == LaneMode::Chat
+    }
 }
 
 /// A team's billing budget for a recurring period.
@@ -293,6 +369,10 @@ pub enum RoutingStrategy {
 pub enum ProviderKind {
     Openai,
     Anthropic,
+    /// Any server speaking OpenAI's API at the lane's `base_url` (vLLM, Ollama,
+    /// Together, Groq, Mistral, DeepSeek, Fireworks, ...): chat completions, legacy
+    /// completions and embeddings, with usage read from the OpenAI shape.
+    OpenaiCompatible,
 }
 
 impl ProviderKind {
@@ -300,23 +380,33 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenaiCompatible => "openai_compatible",
         }
     }
 
-    /// The provider's public API base URL.
+    /// The wire format the provider speaks: OpenAI's or Anthropic's.
+    pub fn wire(self) -> ProviderKind {
+        match self {
+            ProviderKind::Anthropic => ProviderKind::Anthropic,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => ProviderKind::Openai,
+        }
+    }
+
     /// Output limit assumed for a lane that does not state one: the largest of the
     /// provider's current mainstream models.
     pub fn default_max_output_tokens(self) -> u64 {
         match self {
-            ProviderKind::Openai => 32_768,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => 32_768,
             ProviderKind::Anthropic => 64_000,
         }
     }
 
+    /// The provider's public API base URL (an OpenAI-compatible lane names its own).
     pub fn default_endpoint(self) -> &'static str {
         match self {
             ProviderKind::Openai => "https://api.openai.com",
             ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::OpenaiCompatible => "",
         }
     }
 }
@@ -349,6 +439,19 @@ pub struct Target {
     /// premium is reported as premium drift.
     #[serde(default)]
     pub premium: bool,
+    /// Extension: what the lane's model answers (default `chat`; `embedding` for
+    /// `/v1/embeddings`, `completion` for the legacy `/v1/completions`).
+    #[serde(default, skip_serializing_if = "LaneMode::is_chat")]
+    pub mode: LaneMode,
+    /// Extension: where an `openai_compatible` lane's API lives, as its provider
+    /// documents it (`http://vllm:8000/v1`, `https://api.groq.com/openai/v1`); the
+    /// endpoint paths (`/chat/completions`, `/embeddings`, ...) follow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Extension: a lane paid for by capacity, not per token (self-hosted): its
+    /// requests cost 0 and are counted for volume and mix, never `unpriced`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_cost: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -276,3 +276,97 @@ fn alert_settings_have_defaults_and_are_validated() {
     v["alerts"] = serde_json::json!({"email": {"host": "h", "password": "hunter2"}});
     assert!(serde_json::from_value::<Config>(v).is_err());
 }
+
+#[test]
+fn lane_modes_and_other_endpoint_policies_parse_and_default() {
+    let c = seed();
+    assert!(c.providers.targets.iter().all(|t| t.mode == LaneMode::Chat));
+    assert!(c.other_endpoints.is_default());
+    let text = serde_json::to_string(&c).unwrap();
+    assert!(
+        !text.contains("other_endpoints") && !text.contains("\"mode\""),
+        "defaults are not written back: {text}"
+    );
+    let mut v = serde_json::to_value(&c).unwrap();
+    v["providers"]["targets"][0]["mode"] = serde_json::json!("embedding");
+    v["other_endpoints"] =
+        serde_json::json!({"default": "passthrough", "audio": "refuse", "batches": "passthrough"});
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.providers.targets[0].mode, LaneMode::Embedding);
+    assert_eq!(c.other_endpoints.default, EndpointPolicy::Passthrough);
+    assert_eq!(c.other_endpoints.audio, Some(EndpointPolicy::Refuse));
+    assert_eq!(c.other_endpoints.batches, Some(EndpointPolicy::Passthrough));
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    assert_eq!(f.lanes[0].mode, LaneMode::Embedding);
+    assert_eq!(f.other_endpoints, c.other_endpoints);
+    // A typo is an error, not a silently refused (or passed) family.
+    v["other_endpoints"] = serde_json::json!({"image": "passthrough"});
+    assert!(serde_json::from_value::<Config>(v.clone()).is_err());
+    v["other_endpoints"] = serde_json::json!({"images": "allow"});
+    assert!(serde_json::from_value::<Config>(v).is_err());
+}
+
+#[test]
+fn openai_compatible_lanes_name_their_base_url_and_may_be_fixed_cost() {
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["providers"]["targets"][0] = serde_json::json!({
+        "id": "vllm", "provider": "openai_compatible", "model": "llama-3.1-8b-instruct",
+        "base_url": "http://vllm.internal:8000/v1", "fixed_cost": true,
+        "secret_key_ref": {"env": "VLLM_KEY"}});
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    assert!(
+        c.warnings()
+            .iter()
+            .all(|w| w.path != "providers.targets[0].model"),
+        "a fixed-cost lane needs no price"
+    );
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    let lane = &f.lanes[0];
+    assert_eq!(
+        (
+            lane.cluster.as_str(),
+            lane.authority.as_str(),
+            lane.fixed_cost
+        ),
+        ("lane_vllm", "vllm.internal:8000", true)
+    );
+    assert_eq!(lane.route_key(), "lane_vllm");
+    assert_eq!(
+        lane.path_for("/v1/chat/completions"),
+        "/v1/chat/completions"
+    );
+    assert_eq!(f.lanes[1].route_key(), "anthropic");
+    assert_eq!(f.lanes[1].path_for("/v1/messages"), "/v1/messages");
+
+    let mut groq = v.clone();
+    groq["providers"]["targets"][0]["base_url"] =
+        serde_json::json!("https://api.groq.com/openai/v1");
+    let c: Config = serde_json::from_value(groq).unwrap();
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    assert_eq!(
+        f.lanes[0].path_for("/v1/embeddings"),
+        "/openai/v1/embeddings"
+    );
+
+    let paths = |v: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value::<Config>(v.clone())
+            .unwrap()
+            .validate()
+            .into_iter()
+            .map(|p| p.path)
+            .collect()
+    };
+    let mut missing = v.clone();
+    missing["providers"]["targets"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("base_url");
+    assert_eq!(paths(&missing), ["providers.targets[0].base_url"]);
+    let mut misplaced = v.clone();
+    misplaced["providers"]["targets"][1]["base_url"] = serde_json::json!("http://x/v1");
+    assert_eq!(paths(&misplaced), ["providers.targets[1].base_url"]);
+    let mut bad = v;
+    bad["providers"]["targets"][0]["base_url"] = serde_json::json!("vllm:8000/v1");
+    assert_eq!(paths(&bad), ["providers.targets[0].base_url"]);
+}

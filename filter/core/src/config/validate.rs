@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use super::calendar::parse_date_days;
 use super::schema::{
-    AlertsConfig, BudgetDef, BudgetPeriodKind, Config, LedgerFailureMode, EVENT_BATCH_SIZE,
-    EVENT_BUFFER_MAX_EVENTS, EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
+    AlertsConfig, BudgetDef, BudgetPeriodKind, Config, LedgerFailureMode, ProviderKind,
+    EVENT_BATCH_SIZE, EVENT_BUFFER_MAX_EVENTS, EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
 };
 
 /// One problem found in a configuration: where it is and what was expected.
@@ -79,6 +79,28 @@ impl Config {
             if t.model.trim().is_empty() {
                 problems.push(problem(format!("{at}.model"), "expected a model name"));
             }
+            match (t.provider, &t.base_url) {
+                (ProviderKind::OpenaiCompatible, None) => problems.push(problem(
+                    format!("{at}.base_url"),
+                    "expected the base URL of the OpenAI-compatible API (e.g. http://vllm:8000/v1)",
+                )),
+                (ProviderKind::OpenaiCompatible, Some(url)) => {
+                    if crate::endpoint::Endpoint::parse_base(url).is_err() {
+                        problems.push(problem(
+                            format!("{at}.base_url"),
+                            format!("expected an http:// or https:// URL with a host, found '{url}'"),
+                        ));
+                    }
+                }
+                (p, Some(_)) => problems.push(problem(
+                    format!("{at}.base_url"),
+                    format!(
+                        "only openai_compatible lanes take a base_url; {} lanes use providers.endpoints",
+                        p.as_str()
+                    ),
+                )),
+                (_, None) => {}
+            }
             if !is_env_name(&t.secret_key_ref.env) {
                 problems.push(problem(
                     format!("{at}.secret_key_ref.env"),
@@ -103,7 +125,12 @@ impl Config {
             ));
         }
         for (kind, url) in &self.providers.endpoints {
-            if crate::endpoint::Endpoint::parse(url).is_err() {
+            if *kind == ProviderKind::OpenaiCompatible {
+                problems.push(problem(
+                    format!("providers.endpoints.{}", kind.as_str()),
+                    "each openai_compatible lane names its own base_url",
+                ));
+            } else if crate::endpoint::Endpoint::parse(url).is_err() {
                 problems.push(problem(
                     format!("providers.endpoints.{}", kind.as_str()),
                     format!("expected an http:// or https:// URL with a host, found '{url}'"),
@@ -310,7 +337,7 @@ impl Config {
         let mut warnings = Vec::new();
         let table = crate::pricing::PriceTable::with_overrides(&self.pricing);
         for (i, t) in self.providers.targets.iter().enumerate() {
-            if table.lookup(&t.model).is_none() {
+            if !t.fixed_cost && table.lookup(&t.model).is_none() {
                 warnings.push(problem(
                     format!("providers.targets[{i}].model"),
                     format!(

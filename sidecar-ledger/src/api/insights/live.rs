@@ -1,5 +1,6 @@
 //! `/v1/insights/live`: today so far (in the reporting time zone), for the dashboard
-//! to poll: spend, requests, refusals, and the instant the numbers are as of.
+//! to poll: spend, requests, refusals, unpriced requests, and the instant the numbers
+//! are as of.
 
 use axum::extract::{Extension, State};
 use axum::Json;
@@ -37,6 +38,10 @@ pub struct LiveResponse {
     pub refused: i64,
     /// Of `refused`, by the wallets' hard limits.
     pub refused_wallet: i64,
+    /// Requests answered but recorded without a price (passed-through endpoints,
+    /// models without a price): counted in `requests` at cost 0, shown here so their
+    /// spend is not mistaken for none.
+    pub unpriced: i64,
     pub summary: String,
 }
 
@@ -54,7 +59,7 @@ pub async fn get_live(
     let s = state.clone();
     let t = team.clone();
     let c = clock.clone();
-    let (sums, refusals) = blocking(move || {
+    let (sums, refusals, unpriced) = blocking(move || {
         let visible = match &t {
             Some(t) => vec![t.clone()],
             None => visible_teams(store.as_ref(), &s.budgets.current(), &who)?
@@ -96,7 +101,18 @@ pub async fn get_live(
             .filter(|r| visible.contains(&r.team))
             .map(|r| (r.reason, r.count))
             .collect();
-        Ok((total, refusals))
+        let range = RefusalQuery {
+            from_ms: c.calendar.day_start(today),
+            to_ms: c.instant + 1,
+            team: t.clone(),
+        };
+        let unpriced: i64 = store
+            .unpriced_requests(&range)?
+            .into_iter()
+            .filter(|(team, _)| visible.contains(team))
+            .map(|(_, n)| n)
+            .sum();
+        Ok((total, refusals, unpriced))
     })
     .await?;
     let refused: i64 = refusals.iter().map(|(_, n)| n).sum();
@@ -108,7 +124,7 @@ pub async fn get_live(
     let scope = scope_json(&team);
     let as_of = clock.calendar.format_local(clock.instant);
     let summary = format!(
-        "{} today so far ({}): {} spent, {} requests, {} refused{}",
+        "{} today so far ({}): {} spent, {} requests, {} refused{}{}",
         scope.label,
         query::format_day(today),
         usd(sums.cost_nanos),
@@ -116,6 +132,11 @@ pub async fn get_live(
         refused,
         if refused_wallet > 0 {
             format!(" ({refused_wallet} by a wallet limit)")
+        } else {
+            String::new()
+        },
+        if unpriced > 0 {
+            format!(", {unpriced} unpriced (answered, cost not known)")
         } else {
             String::new()
         }
@@ -131,6 +152,7 @@ pub async fn get_live(
         cost_avoided_nanos: sums.cost_avoided_nanos,
         refused,
         refused_wallet,
+        unpriced,
         summary,
     }))
 }

@@ -1,6 +1,6 @@
 // Today so far, kept current without a reload: polls /v1/insights/live (every
-// `intervalMs`, only while the page is visible) and shows spend, requests and
-// refusals with the time they are as of, in the reporting time zone.
+// `intervalMs`, only while the page is visible) and shows spend, requests, refusals
+// and unpriced requests with the time they are as of, in the reporting time zone.
 
 import { get, Unauthorized } from './api.js';
 import { usd, number, timeIn } from './format.js';
@@ -19,6 +19,7 @@ export function startLive(box, scope, onToday, onSignedOut) {
       box.dataset.spentNanos = String(d.spent_nanos);
       box.dataset.requests = String(d.requests);
       box.dataset.refused = String(d.refused);
+      box.dataset.unpriced = String(d.unpriced);
       box.dataset.asOf = String(d.as_of_ms);
       box.dataset.today = d.today;
       box.replaceChildren();
@@ -29,6 +30,7 @@ export function startLive(box, scope, onToday, onSignedOut) {
         document.createTextNode(
           `: ${usd(d.spent_nanos)} spent · ${number(d.requests)} requests · ${number(d.refused)} refused` +
             (d.refused_wallet ? ` (${number(d.refused_wallet)} by a wallet limit)` : '') +
+            (d.unpriced ? ` · ${number(d.unpriced)} unpriced (answered, cost not known)` : '') +
             ` — as of ${timeIn(d.as_of_ms, d.time_zone)}${d.time_zone === 'UTC' ? '' : ` (${d.time_zone})`}, updated every ${Math.round(live.intervalMs / 1000)} s`,
         ),
       );

@@ -231,6 +231,36 @@ fn refusals_are_counted_per_local_day_team_and_reason(store: &dyn Store) {
         .all(|r| r.day_ms == D0 - DAY_MS && r.team == "team_a"));
 }
 
+fn unpriced_requests_are_counted_per_team(store: &dyn Store) {
+    let unpriced = |id: &str, ts: i64, team: &str| {
+        let mut e = event(id, ts, team, 0);
+        e.unpriced = true;
+        e
+    };
+    store
+        .ingest(&batch(vec![
+            unpriced("u1", D0 + HOUR_MS, "team_a"),
+            unpriced("u2", D0 + 2 * HOUR_MS, "team_a"),
+            unpriced("u3", D0 + 2 * HOUR_MS, "team_b"),
+            unpriced("late", D0 + 2 * DAY_MS, "team_a"),
+            event("priced", D0 + HOUR_MS, "team_a", 5),
+        ]))
+        .unwrap();
+    let q = |team: Option<&str>| RefusalQuery {
+        from_ms: D0,
+        to_ms: D0 + 2 * DAY_MS,
+        team: team.map(str::to_string),
+    };
+    assert_eq!(
+        store.unpriced_requests(&q(None)).unwrap(),
+        vec![("team_a".to_string(), 2), ("team_b".to_string(), 1)]
+    );
+    assert_eq!(
+        store.unpriced_requests(&q(Some("team_b"))).unwrap(),
+        vec![("team_b".to_string(), 1)]
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -247,4 +277,5 @@ macro_rules! on_both_backends {
 on_both_backends!(
     zone_change_recomputes_every_day_exactly,
     refusals_are_counted_per_local_day_team_and_reason,
+    unpriced_requests_are_counted_per_team,
 );

@@ -98,6 +98,30 @@ impl PgStore {
         })
     }
 
+    pub(super) fn unpriced_requests_impl(
+        &self,
+        q: &RefusalQuery,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let team = if q.team.is_some() {
+            " AND team = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT team, COUNT(*)::BIGINT FROM events
+             WHERE unpriced AND ts_ms >= $1 AND ts_ms < $2{team}
+             GROUP BY 1 ORDER BY 1"
+        );
+        let mut conn = self.conn()?;
+        let rows = match &q.team {
+            Some(t) => conn.query(&sql, &[&q.from_ms, &q.to_ms, t])?,
+            None => conn.query(&sql, &[&q.from_ms, &q.to_ms])?,
+        };
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
     pub(super) fn refusals_impl(
         &self,
         q: &RefusalQuery,

@@ -259,6 +259,13 @@ impl Store for PgStore {
         self.refusals_impl(query, calendar)
     }
 
+    fn unpriced_requests(
+        &self,
+        query: &crate::store::types::RefusalQuery,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.unpriced_requests_impl(query)
+    }
+
     fn repeat_misses(
         &self,
         from_ms: i64,

@@ -79,6 +79,30 @@ impl SqliteStore {
         })
     }
 
+    pub(super) fn unpriced_requests_impl(
+        &self,
+        q: &RefusalQuery,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let team = if q.team.is_some() {
+            " AND team = ?3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT team, COUNT(*) FROM events
+             WHERE unpriced AND ts_ms >= ?1 AND ts_ms < ?2{team}
+             GROUP BY 1 ORDER BY 1"
+        );
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let map = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+        let rows = match &q.team {
+            Some(t) => stmt.query_map(params![q.from_ms, q.to_ms, t], map)?,
+            None => stmt.query_map(params![q.from_ms, q.to_ms], map)?,
+        };
+        rows.map(|r| r.map_err(StoreError::from)).collect()
+    }
+
     pub(super) fn refusals_impl(
         &self,
         q: &RefusalQuery,
