@@ -62,7 +62,7 @@ impl Completion {
         Ok(Completion {
             id: sim.new_id("cmpl-"),
             created: unix_seconds(),
-            answer: Answer::new(&model, Some(max_tokens)),
+            answer: Answer::sized(&model, Some(max_tokens), exchange.control.answer_words()),
             model,
             prompt_tokens: input_tokens_for_bytes(prompt_bytes),
         })
