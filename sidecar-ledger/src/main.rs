@@ -22,6 +22,7 @@ mod insights;
 mod metrics;
 mod policy;
 mod query;
+mod reconcile;
 mod render;
 mod state;
 mod store;
@@ -72,6 +73,9 @@ enum Command {
     /// Show or set the organisation's reporting time zone (days and months of the
     /// dashboard, budgets, spend and exports; UTC until set).
     TimeZone(cli::time_zone::TimeZoneArgs),
+    /// Import the providers' own cost and usage reports (from a file, or pulled with an
+    /// admin key) and compare them with Tollgate's spend per day, provider and model.
+    Reconcile(cli::reconcile::ReconcileArgs),
     /// Drain an Envoy before it is stopped, so no cost event or leased credit is lost
     /// (run it before SIGTERM, e.g. as a Kubernetes preStop hook).
     DrainEnvoy(cli::drain_envoy::DrainEnvoyArgs),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cli::export::run(&args),
         Command::Tokens(args) => cli::tokens::run(&args),
         Command::TimeZone(args) => cli::time_zone::run(&args),
+        Command::Reconcile(args) => cli::reconcile::run(&args),
         Command::SeedDemo(args) => cli::seed_demo::run(&args),
         Command::DrainEnvoy(args) => cli::drain_envoy::run(&args),
         Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {

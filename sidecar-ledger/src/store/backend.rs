@@ -370,4 +370,23 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         before_id: Option<i64>,
     ) -> Result<Vec<crate::store::audit::AuditEntry>, StoreError>;
+
+    // ---- Reconciliation with the providers' reports (see `crate::reconcile`).
+
+    /// Stores a provider report's lines in one transaction; a line whose key
+    /// (provider, kind, day, model, line) is stored replaces it.
+    fn import_report_lines(
+        &self,
+        lines: &[crate::store::reconciliation::ProviderLine],
+        source: &str,
+        now_ms: i64,
+    ) -> Result<crate::store::reconciliation::ImportOutcome, StoreError>;
+
+    /// The stored report lines of the UTC days in `[from_ms, to_ms)`, ordered by day,
+    /// provider, kind, model and line.
+    fn report_lines(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::store::reconciliation::ProviderLine>, StoreError>;
 }

@@ -28,6 +28,7 @@ pub mod insights;
 mod open;
 pub mod policy;
 pub mod postgres;
+pub mod reconciliation;
 mod rollup_deltas;
 pub mod spend_plan;
 mod spend_sql;

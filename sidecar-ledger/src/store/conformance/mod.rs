@@ -16,5 +16,6 @@ mod calendar;
 pub(crate) mod fixtures;
 mod insights;
 mod policy;
+mod reconciliation;
 mod rollups;
 mod suite;

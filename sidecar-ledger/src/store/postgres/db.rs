@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("migrations/0014_billing_components.sql")),
     (15, include_str!("migrations/0015_audit_log.sql")),
     (16, include_str!("migrations/0016_alerts.sql")),
+    (18, include_str!("migrations/0018_reconciliation.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the
