@@ -24,6 +24,7 @@ mod policy;
 mod query;
 mod reconcile;
 mod render;
+mod reprice;
 mod state;
 mod store;
 #[cfg(test)]

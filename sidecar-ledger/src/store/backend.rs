@@ -389,4 +389,23 @@ pub trait Store: Send + Sync + 'static {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<crate::store::reconciliation::ProviderLine>, StoreError>;
+
+    // ---- Repricing (see `crate::reprice`).
+
+    /// Stores cost adjustments and adds each to its event's rollup rows (its cost, no
+    /// request, no tokens), in one transaction. Returns how many were stored.
+    fn record_adjustments(
+        &self,
+        adjustments: &[crate::store::reconciliation::NewAdjustment],
+        now_ms: i64,
+    ) -> Result<usize, StoreError>;
+
+    /// The adjustments of events in `[from_ms, to_ms)` (one team's or every team's),
+    /// in event time order.
+    fn adjustments(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        team: Option<&str>,
+    ) -> Result<Vec<crate::store::reconciliation::Adjustment>, StoreError>;
 }

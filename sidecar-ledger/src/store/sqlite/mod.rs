@@ -470,4 +470,21 @@ impl Store for SqliteStore {
     ) -> Result<Vec<crate::store::reconciliation::ProviderLine>, StoreError> {
         self.report_lines_impl(from_ms, to_ms)
     }
+
+    fn record_adjustments(
+        &self,
+        adjustments: &[crate::store::reconciliation::NewAdjustment],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        self.record_adjustments_impl(adjustments, now_ms)
+    }
+
+    fn adjustments(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        team: Option<&str>,
+    ) -> Result<Vec<crate::store::reconciliation::Adjustment>, StoreError> {
+        self.adjustments_impl(from_ms, to_ms, team)
+    }
 }
