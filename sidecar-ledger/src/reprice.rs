@@ -288,6 +288,41 @@ mod tests {
         assert_eq!(audit.action, "reprice");
         assert_eq!(audit.after.as_ref().unwrap()["delta_nanos"], 300_000);
 
+        // The exports: an adjustment row per event (request grain) and per group
+        // (FOCUS), and their costs add up to the spend.
+        let spend = total(&store, None);
+        let export = |grain, format| {
+            let req = crate::export::ExportRequest {
+                scope: ExportScope {
+                    from_ms: D0,
+                    to_ms: D0 + 86_400_000,
+                    filters: Filters::default(),
+                    calendar: ReportingCalendar::utc(),
+                },
+                grain,
+                format,
+            };
+            let mut out = Vec::new();
+            crate::export::write_export(&store, &req, &fixed, &mut out).unwrap();
+            let mut r = csv::Reader::from_reader(out.as_slice());
+            let header = r.headers().unwrap().clone();
+            r.records()
+                .map(|rec| header.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+                .collect::<Vec<std::collections::HashMap<String, String>>>()
+        };
+        let rows = export(crate::export::Grain::Request, crate::export::Format::Csv);
+        assert_eq!(rows.len(), 6);
+        let adj: Vec<_> = rows.iter().filter(|r| r["reason"] == "repricing").collect();
+        assert_eq!(adj.len(), 2);
+        assert!(adj.iter().any(|r| r["id"] == "a#r1" && r["cost_nanos"] == "150000" && r["input_tokens"] == "0"));
+        assert_eq!(rows.iter().map(|r| r["cost_nanos"].parse::<i64>().unwrap()).sum::<i64>(), spend);
+        let focus = export(crate::export::Grain::Day, crate::export::Format::Focus);
+        let usd = |t: &str| crate::reconcile::amount::to_nanos(t, crate::reconcile::amount::Unit::Dollars).unwrap();
+        assert_eq!(focus.iter().map(|r| usd(&r["BilledCost"])).sum::<i64>(), spend);
+        let adj: Vec<_> = focus.iter().filter(|r| r["ChargeCategory"] == "Adjustment").collect();
+        assert_eq!(adj.len(), 2, "{focus:?}");
+        assert!(adj.iter().all(|r| usd(&r["BilledCost"]) == 150_000 && r["x_TokenKind"] == "adjustment" && r["ConsumedQuantity"].is_empty()));
+
         // Again with the same prices: nothing more.
         let again = plan(&store, &fixed, &scope, "r2").unwrap();
         assert!(again.adjustments.is_empty(), "{:?}", again.adjustments);

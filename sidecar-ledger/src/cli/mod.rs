@@ -8,6 +8,7 @@ pub mod drain_envoy;
 pub mod export;
 mod ledger_client;
 pub mod reconcile;
+pub mod reprice;
 pub mod seed_demo;
 pub mod serve;
 #[cfg(test)]

@@ -29,7 +29,7 @@ mod open;
 pub mod policy;
 pub mod postgres;
 pub mod reconciliation;
-mod rollup_deltas;
+pub(crate) mod rollup_deltas;
 pub mod spend_plan;
 mod spend_sql;
 pub mod sqlite;
