@@ -61,6 +61,60 @@ fn report_lines_are_stored_exactly_and_replaced_on_reimport(store: &dyn Store) {
     );
 }
 
+fn adjustments_count_in_every_rollup_and_survive_a_zone_change(store: &dyn Store) {
+    use crate::calendar::ReportingCalendar;
+    use crate::query::{Dim, Filters, SpendQuery};
+    use crate::store::reconciliation::NewAdjustment;
+    use crate::store::IngestBatch;
+    use crate::test_util::event;
+
+    let mut e = event("e1", D0 + 3_600_000 + 5, "team_a", 1_000);
+    e.workflow = Some("triage".into());
+    store
+        .ingest(&IngestBatch { events: vec![e.clone()], received_ms: D0, ..IngestBatch::default() })
+        .unwrap();
+    let adj = NewAdjustment {
+        run_id: "r1".into(),
+        event_id: e.id.clone(),
+        ts_ms: e.ts_ms,
+        team: e.team.clone(),
+        consumer_group: e.consumer_group.clone(),
+        user: None,
+        workflow: e.workflow.clone(),
+        api: "chat_completions".into(),
+        provider: e.provider.clone(),
+        lane: e.lane.clone(),
+        model_served: e.model_served.clone(),
+        outcome: "ok".into(),
+        cache: "off".into(),
+        premium: false,
+        premium_approved: false,
+        delta_nanos: 250,
+        cost_after_nanos: 1_250,
+        priced_by: Some("gpt-4o-mini".into()),
+    };
+    assert_eq!(store.record_adjustments(&[adj.clone()], 7).unwrap(), 1);
+    let stored = store.adjustments(D0, D0 + DAY, Some("team_a")).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].adjustment.clone(), stored[0].created_ms), (adj, 7));
+    assert!(store.adjustments(D0, D0 + DAY, Some("team_b")).unwrap().is_empty());
+    // Every grouping, answered from the hourly, daily and coarse rollups alike.
+    let spend = |group_by: Vec<Dim>, calendar: ReportingCalendar| {
+        let rows = store
+            .spend(&SpendQuery { group_by, from_ms: D0, to_ms: D0 + DAY, filters: Filters::default(), calendar })
+            .unwrap();
+        (rows.iter().map(|r| r.sums.cost_nanos).sum::<i64>(), rows.iter().map(|r| r.sums.requests).sum::<i64>())
+    };
+    let utc = ReportingCalendar::utc();
+    for dims in [vec![Dim::Team], vec![Dim::Workflow], vec![Dim::Hour], vec![Dim::Day, Dim::Model], vec![Dim::User]] {
+        assert_eq!(spend(dims.clone(), utc.clone()), (1_250, 1), "{dims:?}");
+    }
+    // Rebuilding the daily rollups in another zone keeps the adjustment.
+    let paris = ReportingCalendar::parse("Europe/Paris").unwrap();
+    store.set_reporting_zone(&paris, "test", 8).unwrap();
+    assert_eq!(spend(vec![Dim::Day, Dim::Team], paris), (1_250, 1));
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -74,4 +128,7 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(report_lines_are_stored_exactly_and_replaced_on_reimport);
+on_both_backends!(
+    report_lines_are_stored_exactly_and_replaced_on_reimport,
+    adjustments_count_in_every_rollup_and_survive_a_zone_change,
+);
