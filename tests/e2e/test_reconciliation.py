@@ -194,10 +194,10 @@ def expected_nanos(rates: dict, tokens: dict) -> int:
     return sum((picos(rates, k, tokens[k]) + 500) // 1000 for k in rates)
 
 
-def rows(stack, day: int) -> dict:
+def rows(stack, day: int, **tolerance) -> dict:
     d = time.strftime("%Y-%m-%d", time.gmtime(day))
     e = time.strftime("%Y-%m-%d", time.gmtime(day + DAY_S))
-    body = stack.ledger_get("/v1/reconciliation", **{"from": d, "to": e})
+    body = stack.ledger_get("/v1/reconciliation", **{"from": d, "to": e}, **tolerance)
     return {(r["provider"], r["model"]): r for r in body["rows"]}
 
 
@@ -252,3 +252,66 @@ def test_a_deliberate_variance_is_reported_in_dollars_percent_and_verdict(stack,
     team = stack.token("team", team="team_support")
     resp = requests.get(f"http://{stack.ledger}/v1/reconciliation", headers=harness.bearer(team), timeout=10)
     assert resp.status_code == 403 and resp.json()["error"]["type"] == "permission_error"
+
+
+def reprice(stack, day: int, *extra: str) -> str:
+    d = time.strftime("%Y-%m-%d", time.gmtime(day))
+    e = time.strftime("%Y-%m-%d", time.gmtime(day + DAY_S))
+    argv = [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), "reprice", "--from", d, "--to", e,
+            "--data-dir", str(stack.data_dir), *extra]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=harness.ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def spend_total(stack, day: int) -> int:
+    d = time.strftime("%Y-%m-%d", time.gmtime(day))
+    e = time.strftime("%Y-%m-%d", time.gmtime(day + DAY_S))
+    body = stack.ledger_get("/v1/spend", **{"from": d, "to": e, "group_by": "team"})
+    return sum(r["cost_nanos"] for r in body["rows"])
+
+
+def test_repricing_writes_adjustments_once_and_every_total_follows(stack, traffic, tmp_path):
+    day, o = traffic["day"], traffic["openai"]
+    # A wrong price: gpt-4o output at $20 per million instead of $10.
+    doc = yaml.safe_load(stack.config.read_text())
+    doc["pricing"] = {"gpt-4o": {"input": "2.50", "cached_input": "1.25", "output": "20"}}
+    wrong = tmp_path / "wrong-prices.yaml"
+    wrong.write_text(yaml.safe_dump(doc))
+    before = spend_total(stack, day)
+    dry = reprice(stack, day, "--config", str(wrong), "--dry-run")
+    assert "would change 2 events" in dry, dry
+    assert spend_total(stack, day) == before, "a dry run writes nothing"
+
+    out = reprice(stack, day, "--config", str(wrong))
+    delta = o["output"] * 10_000_000 // 1000  # every output token 10 µ$ more, in nanodollars
+    assert f"by {delta} nanodollars" in out or f"({delta} nanodollars)" in out, out
+    assert spend_total(stack, day) == before + delta
+    # A few requests' worth is under the default half-cent tolerance: compare strictly
+    # (a few nanodollars of per-request rounding).
+    strict = {"tolerance_nanos": 10, "tolerance_bp": 0}
+    over = rows(stack, day, **strict)[("openai", "gpt-4o")]
+    assert over["verdict"] == "over" and over["variance_nanos"] >= delta - 10, over
+    # The same prices again: nothing more.
+    again = reprice(stack, day, "--config", str(wrong))
+    assert "changes 0 events" in again, again
+    assert spend_total(stack, day) == before + delta
+
+    # The request-grain export lists the adjustments and still sums to the spend.
+    d = time.strftime("%Y-%m-%d", time.gmtime(day))
+    e = time.strftime("%Y-%m-%d", time.gmtime(day + DAY_S))
+    resp = requests.get(f"http://{stack.ledger}/v1/export", headers=stack.admin_headers, timeout=10,
+                        params={"from": d, "to": e, "grain": "request", "format": "csv"})
+    resp.raise_for_status()
+    exported = list(csv.DictReader(io.StringIO(resp.text)))
+    assert sum(int(r["cost_nanos"]) for r in exported) == before + delta
+    assert len([r for r in exported if r["reason"] == "repricing"]) == 2
+
+    # The wallet and the audit log say so.
+    audit = stack.ledger_get("/v1/audit", limit=10)["entries"]
+    assert any(a["action"] == "reprice" and a["after"]["delta_nanos"] == delta for a in audit), audit
+
+    # Back to the list prices: opposite adjustments, and the provider's report matches again.
+    reprice(stack, day)
+    assert spend_total(stack, day) == before
+    assert rows(stack, day, **strict)[("openai", "gpt-4o")]["verdict"] == "match"
