@@ -92,7 +92,13 @@ pub fn current_cost(prices: &PriceTable, e: &CostEvent) -> Option<(i64, Option<S
         .map(|(label, charge)| (charge.total(), Some(label)))
 }
 
-fn adjustment(run_id: &str, e: &CostEvent, delta: i64, after: i64, priced_by: Option<String>) -> NewAdjustment {
+fn adjustment(
+    run_id: &str,
+    e: &CostEvent,
+    delta: i64,
+    after: i64,
+    priced_by: Option<String>,
+) -> NewAdjustment {
     NewAdjustment {
         run_id: run_id.to_string(),
         event_id: e.id.clone(),
@@ -116,7 +122,12 @@ fn adjustment(run_id: &str, e: &CostEvent, delta: i64, after: i64, priced_by: Op
 }
 
 /// The adjustments repricing the scope's events with `prices` needs. Reads only.
-pub fn plan(store: &dyn Store, prices: &PriceTable, scope: &Scope, run_id: &str) -> Result<Plan, StoreError> {
+pub fn plan(
+    store: &dyn Store,
+    prices: &PriceTable,
+    scope: &Scope,
+    run_id: &str,
+) -> Result<Plan, StoreError> {
     let mut adjusted: HashMap<String, i64> = HashMap::new();
     for a in store.adjustments(scope.from_ms, scope.to_ms, scope.team.as_deref())? {
         *adjusted.entry(a.adjustment.event_id).or_default() += a.adjustment.delta_nanos;
@@ -145,7 +156,8 @@ pub fn plan(store: &dyn Store, prices: &PriceTable, scope: &Scope, run_id: &str)
             Some((cost, priced_by)) => {
                 let so_far = e.cost_nanos + adjusted.get(&e.id).copied().unwrap_or(0);
                 if cost != so_far {
-                    out.adjustments.push(adjustment(run_id, &e, cost - so_far, cost, priced_by));
+                    out.adjustments
+                        .push(adjustment(run_id, &e, cost - so_far, cost, priced_by));
                 }
             }
         }
@@ -157,7 +169,12 @@ pub fn plan(store: &dyn Store, prices: &PriceTable, scope: &Scope, run_id: &str)
 /// Writes a plan: the adjustments (with their rollup deltas), one wallet correction per
 /// team that has a wallet, and an audit entry. Returns the teams whose wallet was
 /// corrected.
-pub fn apply(store: &dyn Store, plan: &Plan, actor: &str, now_ms: i64) -> Result<Vec<String>, StoreError> {
+pub fn apply(
+    store: &dyn Store,
+    plan: &Plan,
+    actor: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, StoreError> {
     store.record_adjustments(&plan.adjustments, now_ms)?;
     let mut corrected = Vec::new();
     for (team, total) in plan.by_team() {
@@ -231,7 +248,10 @@ mod tests {
                 group_by: vec![Dim::Team],
                 from_ms: D0,
                 to_ms: D0 + 86_400_000,
-                filters: Filters { team: team.map(str::to_string), ..Filters::default() },
+                filters: Filters {
+                    team: team.map(str::to_string),
+                    ..Filters::default()
+                },
                 calendar: ReportingCalendar::utc(),
             })
             .unwrap()
@@ -246,7 +266,11 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("l.sqlite3")).unwrap();
         // Recorded at $0.15 / $0.60 per million: 1,000 input + 500 output = 450,000 n$.
         let mut a = event("a", D0 + 1_000, "team_a", 450_000);
-        a.tokens = Tokens { input: 1_000, output: 500, ..Tokens::default() };
+        a.tokens = Tokens {
+            input: 1_000,
+            output: 500,
+            ..Tokens::default()
+        };
         let mut b = event("b", D0 + 2_000, "team_b", 450_000);
         b.tokens = a.tokens;
         let mut hit = event("hit", D0 + 3_000, "team_a", 0);
@@ -254,28 +278,51 @@ mod tests {
         let mut odd = event("odd", D0 + 4_000, "team_a", 5);
         odd.model_served = "a-model-no-price-covers".into();
         store
-            .ingest(&IngestBatch { events: vec![a, b, hit, odd], received_ms: D0, ..IngestBatch::default() })
+            .ingest(&IngestBatch {
+                events: vec![a, b, hit, odd],
+                received_ms: D0,
+                ..IngestBatch::default()
+            })
             .unwrap();
         store.ensure_wallet("team_a", 0).unwrap();
-        let scope = Scope { from_ms: D0, to_ms: D0 + 86_400_000, team: None };
+        let scope = Scope {
+            from_ms: D0,
+            to_ms: D0 + 86_400_000,
+            team: None,
+        };
 
         // The same prices: nothing to do.
         let same = plan(&store, &prices("0.15", "0.60"), &scope, "r0").unwrap();
-        assert_eq!((same.events, same.unpriced, same.adjustments.len()), (4, 1, 0));
+        assert_eq!(
+            (same.events, same.unpriced, same.adjustments.len()),
+            (4, 1, 0)
+        );
 
         // Input was really $0.30: each event costs 300,000 n$ more.
         let fixed = prices("0.30", "0.60");
         let p = plan(&store, &fixed, &scope, "r1").unwrap();
         assert_eq!(p.adjustments.len(), 2);
-        assert!(p.adjustments.iter().all(|a| a.delta_nanos == 150_000 && a.cost_after_nanos == 600_000));
+        assert!(p
+            .adjustments
+            .iter()
+            .all(|a| a.delta_nanos == 150_000 && a.cost_after_nanos == 600_000));
         assert_eq!(p.adjustments[0].priced_by.as_deref(), Some("gpt-4o-mini"));
         let before = total(&store, None);
-        assert_eq!(apply(&store, &p, "ops", 10).unwrap(), vec!["team_a", "team_b"]);
+        assert_eq!(
+            apply(&store, &p, "ops", 10).unwrap(),
+            vec!["team_a", "team_b"]
+        );
         // Spend, per team and overall, includes the adjustments; requests do not change.
         assert_eq!(total(&store, None), before + 300_000);
         assert_eq!(total(&store, Some("team_b")), 600_000);
         let requests: i64 = store
-            .spend(&SpendQuery { group_by: vec![Dim::Model], from_ms: D0, to_ms: D0 + 86_400_000, filters: Filters::default(), calendar: ReportingCalendar::utc() })
+            .spend(&SpendQuery {
+                group_by: vec![Dim::Model],
+                from_ms: D0,
+                to_ms: D0 + 86_400_000,
+                filters: Filters::default(),
+                calendar: ReportingCalendar::utc(),
+            })
             .unwrap()
             .iter()
             .map(|r| r.sums.requests)
@@ -283,7 +330,10 @@ mod tests {
         assert_eq!(requests, 4);
         // The wallet: one explicit correction; the audit log: the run.
         let entries = store.wallet_entries("team_a", 10).unwrap();
-        assert_eq!((entries[0].kind, entries[0].amount_nanos), (EntryKind::Correction, -150_000));
+        assert_eq!(
+            (entries[0].kind, entries[0].amount_nanos),
+            (EntryKind::Correction, -150_000)
+        );
         let audit = &store.audit_log(1, None).unwrap()[0];
         assert_eq!(audit.action, "reprice");
         assert_eq!(audit.after.as_ref().unwrap()["delta_nanos"], 300_000);
@@ -307,32 +357,73 @@ mod tests {
             let mut r = csv::Reader::from_reader(out.as_slice());
             let header = r.headers().unwrap().clone();
             r.records()
-                .map(|rec| header.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+                .map(|rec| {
+                    header
+                        .iter()
+                        .zip(rec.unwrap().iter())
+                        .map(|(h, v)| (h.to_string(), v.to_string()))
+                        .collect()
+                })
                 .collect::<Vec<std::collections::HashMap<String, String>>>()
         };
         let rows = export(crate::export::Grain::Request, crate::export::Format::Csv);
         assert_eq!(rows.len(), 6);
         let adj: Vec<_> = rows.iter().filter(|r| r["reason"] == "repricing").collect();
         assert_eq!(adj.len(), 2);
-        assert!(adj.iter().any(|r| r["id"] == "a#r1" && r["cost_nanos"] == "150000" && r["input_tokens"] == "0"));
-        assert_eq!(rows.iter().map(|r| r["cost_nanos"].parse::<i64>().unwrap()).sum::<i64>(), spend);
+        assert!(adj
+            .iter()
+            .any(|r| r["id"] == "a#r1" && r["cost_nanos"] == "150000" && r["input_tokens"] == "0"));
+        assert_eq!(
+            rows.iter()
+                .map(|r| r["cost_nanos"].parse::<i64>().unwrap())
+                .sum::<i64>(),
+            spend
+        );
         let focus = export(crate::export::Grain::Day, crate::export::Format::Focus);
-        let usd = |t: &str| crate::reconcile::amount::to_nanos(t, crate::reconcile::amount::Unit::Dollars).unwrap();
-        assert_eq!(focus.iter().map(|r| usd(&r["BilledCost"])).sum::<i64>(), spend);
-        let adj: Vec<_> = focus.iter().filter(|r| r["ChargeCategory"] == "Adjustment").collect();
+        let usd = |t: &str| {
+            crate::reconcile::amount::to_nanos(t, crate::reconcile::amount::Unit::Dollars).unwrap()
+        };
+        assert_eq!(
+            focus.iter().map(|r| usd(&r["BilledCost"])).sum::<i64>(),
+            spend
+        );
+        let adj: Vec<_> = focus
+            .iter()
+            .filter(|r| r["ChargeCategory"] == "Adjustment")
+            .collect();
         assert_eq!(adj.len(), 2, "{focus:?}");
-        assert!(adj.iter().all(|r| usd(&r["BilledCost"]) == 150_000 && r["x_TokenKind"] == "adjustment" && r["ConsumedQuantity"].is_empty()));
+        assert!(adj.iter().all(|r| usd(&r["BilledCost"]) == 150_000
+            && r["x_TokenKind"] == "adjustment"
+            && r["ConsumedQuantity"].is_empty()));
 
         // Again with the same prices: nothing more.
         let again = plan(&store, &fixed, &scope, "r2").unwrap();
         assert!(again.adjustments.is_empty(), "{:?}", again.adjustments);
         // Back to the old prices: the adjustments are undone by new ones.
         let back = plan(&store, &prices("0.15", "0.60"), &scope, "r3").unwrap();
-        assert!(back.adjustments.iter().all(|a| a.delta_nanos == -150_000 && a.cost_after_nanos == 450_000));
+        assert!(back
+            .adjustments
+            .iter()
+            .all(|a| a.delta_nanos == -150_000 && a.cost_after_nanos == 450_000));
         apply(&store, &back, "ops", 20).unwrap();
         assert_eq!(total(&store, None), before);
         // One team only.
-        let one = plan(&store, &fixed, &Scope { team: Some("team_b".into()), ..scope }, "r4").unwrap();
-        assert_eq!(one.adjustments.iter().map(|a| a.team.as_str()).collect::<Vec<_>>(), vec!["team_b"]);
+        let one = plan(
+            &store,
+            &fixed,
+            &Scope {
+                team: Some("team_b".into()),
+                ..scope
+            },
+            "r4",
+        )
+        .unwrap();
+        assert_eq!(
+            one.adjustments
+                .iter()
+                .map(|a| a.team.as_str())
+                .collect::<Vec<_>>(),
+            vec!["team_b"]
+        );
     }
 }

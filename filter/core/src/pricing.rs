@@ -756,7 +756,16 @@ mod tests {
         assert_eq!(charge.total(), 1_631_250 + 20_000_000);
         assert_eq!(t.charge_for("no-such-model", &usage), None);
         let (label, _) = t
-            .charge_for("claude-sonnet-4", &Billable { tokens: Tokens { input: 200_001, ..Tokens::default() }, ..Billable::default() })
+            .charge_for(
+                "claude-sonnet-4",
+                &Billable {
+                    tokens: Tokens {
+                        input: 200_001,
+                        ..Tokens::default()
+                    },
+                    ..Billable::default()
+                },
+            )
             .unwrap();
         assert_eq!(label, "claude-sonnet-4@long_context");
     }

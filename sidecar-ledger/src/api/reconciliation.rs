@@ -123,14 +123,23 @@ mod tests {
                 ..IngestBatch::default()
             })
             .unwrap();
-        let mut line = ProviderLine::empty("openai", ReportKind::Cost, D0, "gpt-4o-mini-2024-07-18", "|gpt-4o-mini-2024-07-18, input");
+        let mut line = ProviderLine::empty(
+            "openai",
+            ReportKind::Cost,
+            D0,
+            "gpt-4o-mini-2024-07-18",
+            "|gpt-4o-mini-2024-07-18, input",
+        );
         line.amount_nanos = 150_000_000;
         f.store.import_report_lines(&[line], "test", 0).unwrap();
 
         let uri = "/v1/reconciliation?from=2026-11-01&to=2026-11-02";
         let (status, body) = f.get(uri, Some(&finance)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!((body["from"].as_str(), body["to"].as_str()), (Some("2026-11-01"), Some("2026-11-02")));
+        assert_eq!(
+            (body["from"].as_str(), body["to"].as_str()),
+            (Some("2026-11-01"), Some("2026-11-02"))
+        );
         let rows = body["rows"].as_array().unwrap();
         assert_eq!(rows.len(), 2, "{body}");
         let row = rows.iter().find(|r| r["model"] == "gpt-4o-mini").unwrap();
@@ -148,8 +157,13 @@ mod tests {
             .unwrap();
         let resp = f.app.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        assert!(resp.headers()[header::CONTENT_DISPOSITION].to_str().unwrap().contains("tollgate-reconciliation-2026-11-01-2026-11-02.csv"));
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        assert!(resp.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("tollgate-reconciliation-2026-11-01-2026-11-02.csv"));
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], crate::reconcile::CSV_HEADER.join(","));
@@ -161,8 +175,16 @@ mod tests {
         assert_eq!(body["error"]["type"], "permission_error");
         let (status, _) = f.get(uri, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        for bad in ["?format=xml", "?from=2026-11-02&to=2026-11-01", "?from=yesterday", "?tolerance_nanos=-1", "?from=2020-01-01&to=2026-01-01"] {
-            let (status, body) = f.get(&format!("/v1/reconciliation{bad}"), Some(&finance)).await;
+        for bad in [
+            "?format=xml",
+            "?from=2026-11-02&to=2026-11-01",
+            "?from=yesterday",
+            "?tolerance_nanos=-1",
+            "?from=2020-01-01&to=2026-01-01",
+        ] {
+            let (status, body) = f
+                .get(&format!("/v1/reconciliation{bad}"), Some(&finance))
+                .await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
             assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
         }

@@ -188,8 +188,8 @@ fn execute(args: &ReconcileArgs) -> Result<(), String> {
             file,
             actor,
         } => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
             let source = format!("file:{}", file.display());
             import_text(store, provider.provider(), &text, &source, actor)
                 .map_err(|e| format!("{}: {e}", file.display()))
@@ -255,14 +255,20 @@ fn print_table(rows: &[reconcile::compare::Row]) {
         "day", "provider", "model", "tollgate $", "provider $", "variance $", "%"
     );
     for r in rows {
-        let model = if r.model == ALL_MODELS { "(all models)" } else { &r.model };
+        let model = if r.model == ALL_MODELS {
+            "(all models)"
+        } else {
+            &r.model
+        };
         println!(
             "{:<10}  {:<9}  {:<24}  {:>14}  {:>14}  {:>14}  {:>8}  {}",
             r.day,
             r.provider,
             model,
             format_usd(r.tollgate_cost_nanos),
-            r.provider_cost_nanos.map(format_usd).unwrap_or_else(|| "-".into()),
+            r.provider_cost_nanos
+                .map(format_usd)
+                .unwrap_or_else(|| "-".into()),
             r.variance_usd,
             r.variance_pct.as_deref().unwrap_or("-"),
             r.verdict.as_str()

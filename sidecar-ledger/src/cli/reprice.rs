@@ -82,7 +82,11 @@ fn execute(args: &RepriceArgs) -> Result<(), String> {
         team: args.team.clone(),
     };
     let p = plan(store, &prices, &scope, &run_id).map_err(at)?;
-    let verb = if args.dry_run { "would change" } else { "changes" };
+    let verb = if args.dry_run {
+        "would change"
+    } else {
+        "changes"
+    };
     println!(
         "{run_id}: {} events read, {} unpriced (left as recorded); {verb} {} events by {} USD ({} nanodollars)",
         p.events,
@@ -102,11 +106,21 @@ fn execute(args: &RepriceArgs) -> Result<(), String> {
     if args.dry_run || p.adjustments.is_empty() {
         return Ok(());
     }
-    let corrected = apply(store, &p, &format!("{actor} (tollgate-ledger reprice)"), now).map_err(at)?;
+    let corrected = apply(
+        store,
+        &p,
+        &format!("{actor} (tollgate-ledger reprice)"),
+        now,
+    )
+    .map_err(at)?;
     println!(
         "recorded {} adjustments; wallet corrections: {}",
         p.adjustments.len(),
-        if corrected.is_empty() { "none".to_string() } else { corrected.join(", ") }
+        if corrected.is_empty() {
+            "none".to_string()
+        } else {
+            corrected.join(", ")
+        }
     );
     Ok(())
 }

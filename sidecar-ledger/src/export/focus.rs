@@ -436,7 +436,13 @@ pub fn write(
             row.sums.cost_nanos -= adjustment;
             let mut rows = records(&row, &group_extras, scope, period, prices, &premium_lanes);
             if adjustment != 0 {
-                rows.push(adjustment_record(&row, adjustment, scope, period, &premium_lanes));
+                rows.push(adjustment_record(
+                    &row,
+                    adjustment,
+                    scope,
+                    period,
+                    &premium_lanes,
+                ));
             }
             for r in rows {
                 w.write_record(r.fields()).map_err(std::io::Error::from)?;

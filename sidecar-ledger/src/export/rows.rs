@@ -302,7 +302,8 @@ pub fn write_events(
     // event's attribution and time, no tokens, the cost difference, reason `repricing`,
     // id `<event id>#<run id>`. The rows' costs add up to `/v1/spend`'s.
     let f = &scope.filters;
-    let same = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+    let same =
+        |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
     for a in store.adjustments(scope.from_ms, scope.to_ms, f.team.as_deref())? {
         let a = a.adjustment;
         if !(same(&f.consumer_group, Some(&a.consumer_group))
@@ -315,7 +316,9 @@ pub fn write_events(
         let mut e = adjustment_event(&a)?;
         e.id = format!("{}#{}", a.event_id, a.run_id);
         e.reason = Some("repricing".into());
-        table.row(&EventRecord::of(&e)).map_err(ExportError::Write)?;
+        table
+            .row(&EventRecord::of(&e))
+            .map_err(ExportError::Write)?;
     }
     Ok(table.finish()?)
 }

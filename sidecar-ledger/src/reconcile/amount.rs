@@ -34,16 +34,12 @@ pub fn to_nanos(text: &str, unit: Unit) -> Result<i64, String> {
         _ => (false, t),
     };
     let (mantissa, exp) = match t.find(['e', 'E']) {
-        Some(i) => (
-            &t[..i],
-            t[i + 1..].parse::<i32>().map_err(|_| bad())?,
-        ),
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().map_err(|_| bad())?),
         None => (t, 0),
     };
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty()) || !digits(int_part) || !digits(frac_part)
-    {
+    if (int_part.is_empty() && frac_part.is_empty()) || !digits(int_part) || !digits(frac_part) {
         return Err(bad());
     }
     // value = 0.<all digits> shifted: the digits as an integer times 10^shift nanodollars.
@@ -72,7 +68,11 @@ pub fn to_nanos(text: &str, unit: Unit) -> Result<i64, String> {
             if keep.len() > 19 {
                 return Err(too_large());
             }
-            let v: i128 = if keep.is_empty() { 0 } else { keep.parse().map_err(|_| too_large())? };
+            let v: i128 = if keep.is_empty() {
+                0
+            } else {
+                keep.parse().map_err(|_| too_large())?
+            };
             v + i128::from(rest.as_bytes()[0] >= b'5')
         }
     };
@@ -93,8 +93,14 @@ mod tests {
         assert_eq!(to_nanos("0.000000001", Unit::Dollars), Ok(1));
         assert_eq!(to_nanos("0.0000001", Unit::Cents), Ok(1));
         // A float would read 0.1 + 0.2 wrong; the text is exact.
-        assert_eq!(to_nanos("0.30000000000000004", Unit::Dollars), Ok(300_000_000));
-        assert_eq!(to_nanos("12345678.123456789", Unit::Dollars), Ok(12_345_678_123_456_789));
+        assert_eq!(
+            to_nanos("0.30000000000000004", Unit::Dollars),
+            Ok(300_000_000)
+        );
+        assert_eq!(
+            to_nanos("12345678.123456789", Unit::Dollars),
+            Ok(12_345_678_123_456_789)
+        );
         assert_eq!(to_nanos("-2.5", Unit::Dollars), Ok(-2_500_000_000));
         assert_eq!(to_nanos("0", Unit::Cents), Ok(0));
         assert_eq!(to_nanos("000.000", Unit::Cents), Ok(0));
@@ -118,7 +124,18 @@ mod tests {
 
     #[test]
     fn what_is_not_an_amount_is_refused() {
-        for bad in ["", "-", ".", "1.2.3", "abc", "1e", "0x10", "1,5", "NaN", "1e99999999999"] {
+        for bad in [
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "abc",
+            "1e",
+            "0x10",
+            "1,5",
+            "NaN",
+            "1e99999999999",
+        ] {
             assert!(to_nanos(bad, Unit::Dollars).is_err(), "{bad}");
         }
         assert!(to_nanos("1e30", Unit::Dollars).is_err());

@@ -164,10 +164,12 @@ mod tests {
 
     #[test]
     fn a_cost_result_is_read_in_cents_exactly() {
-        let r = raw(r#"{"amount": "123.78912", "context_window": "0-200k", "cost_type": "tokens",
+        let r = raw(
+            r#"{"amount": "123.78912", "context_window": "0-200k", "cost_type": "tokens",
             "currency": "USD", "description": "Claude Sonnet 4 Usage - Input Tokens",
             "model": "claude-sonnet-4-20250514", "service_tier": "standard",
-            "token_type": "uncached_input_tokens", "workspace_id": "wrkspc_01"}"#);
+            "token_type": "uncached_input_tokens", "workspace_id": "wrkspc_01"}"#,
+        );
         assert!(recognises(&r));
         let l = line(&r, 0).unwrap();
         assert_eq!(l.kind, ReportKind::Cost);
@@ -179,7 +181,9 @@ mod tests {
             "wrkspc_01|Claude Sonnet 4 Usage - Input Tokens|tokens|uncached_input_tokens|standard|0-200k|"
         );
         // Web search costs name no model.
-        let r = raw(r#"{"amount": "1000", "currency": "USD", "cost_type": "web_search", "model": null, "description": "Web Search"}"#);
+        let r = raw(
+            r#"{"amount": "1000", "currency": "USD", "cost_type": "web_search", "model": null, "description": "Web Search"}"#,
+        );
         let l = line(&r, 0).unwrap();
         assert_eq!((l.model.as_str(), l.amount_nanos), ("", 10_000_000_000));
         // An amount must be a decimal.
@@ -188,17 +192,28 @@ mod tests {
 
     #[test]
     fn a_usage_result_keeps_each_token_kind() {
-        let r = raw(r#"{"uncached_input_tokens": 1500, "cache_creation": {"ephemeral_1h_input_tokens": 1000, "ephemeral_5m_input_tokens": 500},
+        let r = raw(
+            r#"{"uncached_input_tokens": 1500, "cache_creation": {"ephemeral_1h_input_tokens": 1000, "ephemeral_5m_input_tokens": 500},
             "cache_read_input_tokens": 200, "output_tokens": 500, "server_tool_use": {"web_search_requests": 10},
             "api_key_id": "apikey_01", "workspace_id": "wrkspc_01", "model": "claude-sonnet-4-20250514",
-            "service_tier": "standard", "context_window": "0-200k"}"#);
+            "service_tier": "standard", "context_window": "0-200k"}"#,
+        );
         let l = line(&r, 0).unwrap();
         assert_eq!(l.kind, ReportKind::Usage);
         assert_eq!(
-            (l.input_tokens, l.cached_input_tokens, l.cache_write_tokens, l.cache_write_1h_tokens, l.output_tokens, l.web_search_calls),
+            (
+                l.input_tokens,
+                l.cached_input_tokens,
+                l.cache_write_tokens,
+                l.cache_write_1h_tokens,
+                l.output_tokens,
+                l.web_search_calls
+            ),
             (1500, 200, 500, 1000, 500, 10)
         );
         assert_eq!(l.line, "wrkspc_01|apikey_01|standard|0-200k|");
-        assert!(!recognises(&raw(r#"{"object": "organization.costs.result"}"#)));
+        assert!(!recognises(&raw(
+            r#"{"object": "organization.costs.result"}"#
+        )));
     }
 }

@@ -249,8 +249,12 @@ pub fn reconcile(tollgate: &[TollgateDay], provider: &[ProviderLine], tol: Toler
     }
     // Each provider's day: the all-models row first.
     rows.sort_by(|a, b| {
-        (&a.day, &a.provider, a.model != ALL_MODELS, &a.model)
-            .cmp(&(&b.day, &b.provider, b.model != ALL_MODELS, &b.model))
+        (&a.day, &a.provider, a.model != ALL_MODELS, &a.model).cmp(&(
+            &b.day,
+            &b.provider,
+            b.model != ALL_MODELS,
+            &b.model,
+        ))
     });
     rows
 }
@@ -292,7 +296,13 @@ mod tests {
     fn snapshots_meet_their_alias_and_agree_to_the_nanodollar() {
         let t = [ours(D0, "openai", "gpt-4o-2024-08-06", 62_500_000)];
         let p = [
-            cost(D0, "openai", "gpt-4o-2024-08-06", "|gpt-4o-2024-08-06, input", 12_500_000),
+            cost(
+                D0,
+                "openai",
+                "gpt-4o-2024-08-06",
+                "|gpt-4o-2024-08-06, input",
+                12_500_000,
+            ),
             cost(D0, "openai", "gpt-4o", "|gpt-4o, output", 50_000_000),
         ];
         let rows = reconcile(&t, &p, Tolerance::default());
@@ -300,7 +310,14 @@ mod tests {
         assert_eq!(rows[0].model, "*");
         let r = row(&rows, "openai", "gpt-4o");
         assert_eq!(r.day, "2026-11-01");
-        assert_eq!((r.tollgate_cost_nanos, r.provider_cost_nanos, r.variance_nanos), (62_500_000, Some(62_500_000), 0));
+        assert_eq!(
+            (
+                r.tollgate_cost_nanos,
+                r.provider_cost_nanos,
+                r.variance_nanos
+            ),
+            (62_500_000, Some(62_500_000), 0)
+        );
         assert_eq!(r.verdict, Verdict::Match);
         assert_eq!(r.variance_pct.as_deref(), Some("0.00"));
         assert_eq!(r.provider_models, vec!["gpt-4o", "gpt-4o-2024-08-06"]);
@@ -314,22 +331,46 @@ mod tests {
         ];
         let p = [
             cost(D0, "openai", "gpt-4o", "a", 1_000_000_000),
-            cost(D0, "anthropic", "claude-sonnet-4-20250514", "b", 1_500_000_000),
+            cost(
+                D0,
+                "anthropic",
+                "claude-sonnet-4-20250514",
+                "b",
+                1_500_000_000,
+            ),
         ];
         let rows = reconcile(&t, &p, Tolerance::default());
         let o = row(&rows, "openai", "gpt-4o");
-        assert_eq!((o.verdict, o.variance_nanos), (Verdict::Over, 1_000_000_000));
-        assert_eq!((o.variance_usd.as_str(), o.variance_pct.as_deref()), ("1.00", Some("100.00")));
+        assert_eq!(
+            (o.verdict, o.variance_nanos),
+            (Verdict::Over, 1_000_000_000)
+        );
+        assert_eq!(
+            (o.variance_usd.as_str(), o.variance_pct.as_deref()),
+            ("1.00", Some("100.00"))
+        );
         let a = row(&rows, "anthropic", "claude-sonnet-4");
-        assert_eq!((a.verdict, a.variance_pct.as_deref()), (Verdict::Under, Some("-33.33")));
+        assert_eq!(
+            (a.verdict, a.variance_pct.as_deref()),
+            (Verdict::Under, Some("-33.33"))
+        );
         assert_eq!(a.variance_usd, "-0.50");
         // Within half a cent, or 0.1 % of a large amount: a match.
-        let t = [ours(D0, "openai", "gpt-4o", 100_004_999), ours(D0, "openai", "o3", 10_000_000_000 + 9_000_000)];
-        let p = [cost(D0, "openai", "gpt-4o", "a", 100_000_000), cost(D0, "openai", "o3", "b", 10_000_000_000)];
+        let t = [
+            ours(D0, "openai", "gpt-4o", 100_004_999),
+            ours(D0, "openai", "o3", 10_000_000_000 + 9_000_000),
+        ];
+        let p = [
+            cost(D0, "openai", "gpt-4o", "a", 100_000_000),
+            cost(D0, "openai", "o3", "b", 10_000_000_000),
+        ];
         let rows = reconcile(&t, &p, Tolerance::default());
         assert_eq!(row(&rows, "openai", "gpt-4o").verdict, Verdict::Match);
         assert_eq!(row(&rows, "openai", "o3").verdict, Verdict::Match);
-        let strict = Tolerance { nanos: 0, basis_points: 0 };
+        let strict = Tolerance {
+            nanos: 0,
+            basis_points: 0,
+        };
         let rows = reconcile(&t, &p, strict);
         assert_eq!(row(&rows, "openai", "gpt-4o").verdict, Verdict::Over);
     }
@@ -342,20 +383,44 @@ mod tests {
         ];
         let p = [cost(D0, "openai", "o3", "x", 3_000_000_000)];
         let rows = reconcile(&t, &p, Tolerance::default());
-        assert_eq!(row(&rows, "openai", "o3").verdict, Verdict::MissingInTollgate);
-        let g = rows.iter().find(|r| r.model == "gpt-4o" && r.day == "2026-11-01").unwrap();
-        assert_eq!((g.verdict, g.provider_cost_nanos), (Verdict::MissingAtProvider, None));
-        let next = rows.iter().find(|r| r.model == "gpt-4o" && r.day == "2026-11-02").unwrap();
+        assert_eq!(
+            row(&rows, "openai", "o3").verdict,
+            Verdict::MissingInTollgate
+        );
+        let g = rows
+            .iter()
+            .find(|r| r.model == "gpt-4o" && r.day == "2026-11-01")
+            .unwrap();
+        assert_eq!(
+            (g.verdict, g.provider_cost_nanos),
+            (Verdict::MissingAtProvider, None)
+        );
+        let next = rows
+            .iter()
+            .find(|r| r.model == "gpt-4o" && r.day == "2026-11-02")
+            .unwrap();
         assert_eq!(next.verdict, Verdict::NoProviderReport);
         // The day's total: 5 (ours) against 3 (theirs).
-        let all = rows.iter().find(|r| r.model == "*" && r.day == "2026-11-01").unwrap();
-        assert_eq!((all.verdict, all.variance_nanos), (Verdict::Over, 2_000_000_000));
+        let all = rows
+            .iter()
+            .find(|r| r.model == "*" && r.day == "2026-11-01")
+            .unwrap();
+        assert_eq!(
+            (all.verdict, all.variance_nanos),
+            (Verdict::Over, 2_000_000_000)
+        );
     }
 
     #[test]
     fn usage_is_compared_token_by_token() {
         let t = [ours(D0, "anthropic", "claude-3-5-haiku-20241022", 1)];
-        let mut u = ProviderLine::empty("anthropic", ReportKind::Usage, D0, "claude-3-5-haiku-20241022", "");
+        let mut u = ProviderLine::empty(
+            "anthropic",
+            ReportKind::Usage,
+            D0,
+            "claude-3-5-haiku-20241022",
+            "",
+        );
         u.input_tokens = 10;
         u.output_tokens = 5;
         let rows = reconcile(&t, &[u.clone()], Tolerance::default());
@@ -364,6 +429,9 @@ mod tests {
         assert_eq!(r.verdict, Verdict::NoProviderReport);
         u.output_tokens = 6;
         let rows = reconcile(&t, &[u], Tolerance::default());
-        assert_eq!(row(&rows, "anthropic", "claude-3-5-haiku").usage_verdict, Some("differs"));
+        assert_eq!(
+            row(&rows, "anthropic", "claude-3-5-haiku").usage_verdict,
+            Some("differs")
+        );
     }
 }

@@ -47,7 +47,11 @@ pub fn whole_days(from_ms: i64, to_ms: i64) -> (i64, i64) {
 
 /// Tollgate's spend per UTC day, provider and served model (from the hourly rollups,
 /// which are UTC whatever the reporting time zone).
-fn tollgate_days(store: &dyn Store, from_ms: i64, to_ms: i64) -> Result<Vec<TollgateDay>, StoreError> {
+fn tollgate_days(
+    store: &dyn Store,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<TollgateDay>, StoreError> {
     let rows = store.spend(&SpendQuery {
         group_by: vec![Dim::Hour, Dim::Provider, Dim::Model],
         from_ms,
@@ -57,10 +61,15 @@ fn tollgate_days(store: &dyn Store, from_ms: i64, to_ms: i64) -> Result<Vec<Toll
     })?;
     let mut days: BTreeMap<(i64, String, String), Sums> = BTreeMap::new();
     for row in rows {
-        let (Some(KeyValue::TimeMs(hour)), Some(KeyValue::Text(provider)), Some(KeyValue::Text(model))) =
-            (row.key.first(), row.key.get(1), row.key.get(2))
+        let (
+            Some(KeyValue::TimeMs(hour)),
+            Some(KeyValue::Text(provider)),
+            Some(KeyValue::Text(model)),
+        ) = (row.key.first(), row.key.get(1), row.key.get(2))
         else {
-            return Err(StoreError::Corrupt("a spend row without its hour, provider and model".into()));
+            return Err(StoreError::Corrupt(
+                "a spend row without its hour, provider and model".into(),
+            ));
         };
         let key = (
             hour.div_euclid(DAY_MS) * DAY_MS,

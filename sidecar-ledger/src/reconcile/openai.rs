@@ -84,7 +84,9 @@ pub fn line(result: &RawValue, day_ms: i64) -> Result<ProviderLine, String> {
     match object {
         COST_OBJECT => cost_line(result, day_ms),
         USAGE_OBJECT => usage_line(result, day_ms),
-        other => Err(format!("an OpenAI result of object '{other}' is not a cost or completions usage result")),
+        other => Err(format!(
+            "an OpenAI result of object '{other}' is not a cost or completions usage result"
+        )),
     }
 }
 
@@ -92,7 +94,13 @@ fn cost_line(result: &RawValue, day_ms: i64) -> Result<ProviderLine, String> {
     let r: CostResult = serde_json::from_str(result.get()).map_err(|e| e.to_string())?;
     let item = r.line_item.unwrap_or_default();
     let key = format!("{}|{item}", r.project_id.unwrap_or_default());
-    let mut line = ProviderLine::empty(PROVIDER, ReportKind::Cost, day_ms, model_of_line_item(&item), &key);
+    let mut line = ProviderLine::empty(
+        PROVIDER,
+        ReportKind::Cost,
+        day_ms,
+        model_of_line_item(&item),
+        &key,
+    );
     if let Some(amount) = r.amount {
         if let Some(value) = amount.value {
             line.amount_nanos = to_nanos(value.get(), Unit::Dollars)?;
@@ -128,9 +136,16 @@ fn usage_line(result: &RawValue, day_ms: i64) -> Result<ProviderLine, String> {
         &key,
     );
     // `input_tokens` counts the cached ones too; Tollgate's input is the uncached part.
-    line.input_tokens = r.input_tokens.checked_sub(cached).filter(|n| *n >= 0).ok_or_else(|| {
-        format!("input_cached_tokens {cached} exceeds input_tokens {}", r.input_tokens)
-    })?;
+    line.input_tokens = r
+        .input_tokens
+        .checked_sub(cached)
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            format!(
+                "input_cached_tokens {cached} exceeds input_tokens {}",
+                r.input_tokens
+            )
+        })?;
     line.cached_input_tokens = cached;
     line.output_tokens = r.output_tokens;
     line.requests = r.num_model_requests;
@@ -159,10 +174,17 @@ mod tests {
         assert_eq!(l.line, "proj_abc|gpt-4o-2024-08-06, input");
         assert_eq!(l.day_ms, 86_400_000);
         // Ungrouped, or a line item that names no model.
-        let r = raw(r#"{"object": "organization.costs.result", "amount": {"value": 0.06, "currency": "usd"}, "line_item": null, "project_id": null}"#);
+        let r = raw(
+            r#"{"object": "organization.costs.result", "amount": {"value": 0.06, "currency": "usd"}, "line_item": null, "project_id": null}"#,
+        );
         let l = line(&r, 0).unwrap();
-        assert_eq!((l.model.as_str(), l.line.as_str(), l.amount_nanos), ("", "|", 60_000_000));
-        let r = raw(r#"{"object": "organization.costs.result", "amount": {"value": 1, "currency": "usd"}, "line_item": "Image models"}"#);
+        assert_eq!(
+            (l.model.as_str(), l.line.as_str(), l.amount_nanos),
+            ("", "|", 60_000_000)
+        );
+        let r = raw(
+            r#"{"object": "organization.costs.result", "amount": {"value": 1, "currency": "usd"}, "line_item": "Image models"}"#,
+        );
         assert_eq!(line(&r, 0).unwrap().model, "");
     }
 
@@ -175,10 +197,20 @@ mod tests {
             "model": "gpt-4o-mini-2024-07-18", "batch": false}"#);
         let l = line(&r, 0).unwrap();
         assert_eq!(l.kind, ReportKind::Usage);
-        assert_eq!((l.input_tokens, l.cached_input_tokens, l.output_tokens, l.requests), (1000, 200, 300, 4));
+        assert_eq!(
+            (
+                l.input_tokens,
+                l.cached_input_tokens,
+                l.output_tokens,
+                l.requests
+            ),
+            (1000, 200, 300, 4)
+        );
         assert_eq!(l.model, "gpt-4o-mini-2024-07-18");
         assert_eq!(l.line, "|key_1||interactive|");
-        let bad = raw(r#"{"object": "organization.usage.completions.result", "input_tokens": 1, "input_cached_tokens": 2, "output_tokens": 0, "num_model_requests": 1}"#);
+        let bad = raw(
+            r#"{"object": "organization.usage.completions.result", "input_tokens": 1, "input_cached_tokens": 2, "output_tokens": 0, "num_model_requests": 1}"#,
+        );
         assert!(line(&bad, 0).is_err());
     }
 

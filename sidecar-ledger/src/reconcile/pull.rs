@@ -38,7 +38,9 @@ fn requests(provider: Provider, from_ms: i64, to_ms: i64) -> [(&'static str, Str
             [
                 (
                     "/v1/organization/costs",
-                    format!("start_time={s}&end_time={e}&bucket_width=1d&group_by=line_item&limit=180"),
+                    format!(
+                        "start_time={s}&end_time={e}&bucket_width=1d&group_by=line_item&limit=180"
+                    ),
                 ),
                 (
                     "/v1/organization/usage/completions",
@@ -55,7 +57,9 @@ fn requests(provider: Provider, from_ms: i64, to_ms: i64) -> [(&'static str, Str
                 ),
                 (
                     "/v1/organizations/usage_report/messages",
-                    format!("starting_at={s}&ending_at={e}&bucket_width=1d&group_by[]=model&limit=31"),
+                    format!(
+                        "starting_at={s}&ending_at={e}&bucket_width=1d&group_by[]=model&limit=31"
+                    ),
                 ),
             ]
         }
@@ -137,12 +141,12 @@ mod tests {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
 
+    /// Each request the test server saw: its target and its headers (lower case).
+    type Seen = Vec<(String, Vec<String>)>;
+
     /// A one-thread HTTP server answering each request from `answer(path_and_query,
     /// headers)`; returns its base URL and the requests it saw.
-    fn serve(
-        n: usize,
-        answer: fn(&str) -> String,
-    ) -> (String, std::thread::JoinHandle<Vec<(String, Vec<String>)>>) {
+    fn serve(n: usize, answer: fn(&str) -> String) -> (String, std::thread::JoinHandle<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let handle = std::thread::spawn(move || {
@@ -187,15 +191,31 @@ mod tests {
                 r#"{"data": [], "has_more": false, "next_page": null}"#.into()
             }
         });
-        let got = pull(Provider::Anthropic, &base, "sk-ant-admin-test", 1_793_491_200_000, 1_793_664_000_000).unwrap();
+        let got = pull(
+            Provider::Anthropic,
+            &base,
+            "sk-ant-admin-test",
+            1_793_491_200_000,
+            1_793_664_000_000,
+        )
+        .unwrap();
         let seen = handle.join().unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "/v1/organizations/cost_report");
         let lines = crate::reconcile::report_file::parse(Provider::Anthropic, &got[0].1).unwrap();
-        assert_eq!(lines.iter().map(|l| l.amount_nanos).sum::<i64>(), 150_000_000);
+        assert_eq!(
+            lines.iter().map(|l| l.amount_nanos).sum::<i64>(),
+            150_000_000
+        );
         assert!(seen[0].0.starts_with("/v1/organizations/cost_report?starting_at=2026-11-01T00:00:00Z&ending_at=2026-11-03T00:00:00Z"), "{:?}", seen[0].0);
-        assert!(seen[1].0.ends_with("&page=page_MjAy%2F%2B%3D"), "{:?}", seen[1].0);
-        assert!(seen[2].0.starts_with("/v1/organizations/usage_report/messages?"));
+        assert!(
+            seen[1].0.ends_with("&page=page_MjAy%2F%2B%3D"),
+            "{:?}",
+            seen[1].0
+        );
+        assert!(seen[2]
+            .0
+            .starts_with("/v1/organizations/usage_report/messages?"));
         for (_, headers) in &seen {
             assert!(headers.contains(&"x-api-key: sk-ant-admin-test".to_string()));
             assert!(headers.contains(&"anthropic-version: 2023-06-01".to_string()));
@@ -204,11 +224,34 @@ mod tests {
 
     #[test]
     fn openai_reports_use_unix_seconds_and_a_bearer_key() {
-        let (base, handle) = serve(2, |_| r#"{"object": "page", "data": [], "has_more": false, "next_page": null}"#.into());
-        let got = pull(Provider::Openai, &base, "sk-admin-test", 1_793_491_200_000, 1_793_577_600_000).unwrap();
+        let (base, handle) = serve(2, |_| {
+            r#"{"object": "page", "data": [], "has_more": false, "next_page": null}"#.into()
+        });
+        let got = pull(
+            Provider::Openai,
+            &base,
+            "sk-admin-test",
+            1_793_491_200_000,
+            1_793_577_600_000,
+        )
+        .unwrap();
         let seen = handle.join().unwrap();
-        assert_eq!(got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(), vec!["/v1/organization/costs", "/v1/organization/usage/completions"]);
-        assert!(seen[0].0.contains("start_time=1793491200&end_time=1793577600"), "{:?}", seen[0].0);
-        assert!(seen[0].1.contains(&"authorization: bearer sk-admin-test".to_string()));
+        assert_eq!(
+            got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
+            vec![
+                "/v1/organization/costs",
+                "/v1/organization/usage/completions"
+            ]
+        );
+        assert!(
+            seen[0]
+                .0
+                .contains("start_time=1793491200&end_time=1793577600"),
+            "{:?}",
+            seen[0].0
+        );
+        assert!(seen[0]
+            .1
+            .contains(&"authorization: bearer sk-admin-test".to_string()));
     }
 }

@@ -68,7 +68,12 @@ pub fn parse(provider: Provider, text: &str) -> Result<Vec<ProviderLine>, String
     } else {
         serde_json::from_str(trimmed).map(|p| vec![p])
     }
-    .map_err(|e| format!("not a {} report page (`{{\"data\": [...]}}`): {e}", provider.name()))?;
+    .map_err(|e| {
+        format!(
+            "not a {} report page (`{{\"data\": [...]}}`): {e}",
+            provider.name()
+        )
+    })?;
     let mut lines: BTreeMap<(ReportKind, i64, String, String), ProviderLine> = BTreeMap::new();
     for (p, page) in pages.iter().enumerate() {
         for (b, bucket) in page.data.iter().enumerate() {
@@ -78,9 +83,10 @@ pub fn parse(provider: Provider, text: &str) -> Result<Vec<ProviderLine>, String
                 let at = |e: String| format!("page {p}, bucket {b}, result {r}: {e}");
                 let (recognised, line) = match provider {
                     Provider::Openai => (openai::recognises(result), openai::line(result, day_ms)),
-                    Provider::Anthropic => {
-                        (anthropic::recognises(result), anthropic::line(result, day_ms))
-                    }
+                    Provider::Anthropic => (
+                        anthropic::recognises(result),
+                        anthropic::line(result, day_ms),
+                    ),
                 };
                 if !recognised {
                     return Err(at(format!(
@@ -95,7 +101,12 @@ pub fn parse(provider: Provider, text: &str) -> Result<Vec<ProviderLine>, String
                         line.currency
                     )));
                 }
-                let key = (line.kind, line.day_ms, line.model.clone(), line.line.clone());
+                let key = (
+                    line.kind,
+                    line.day_ms,
+                    line.model.clone(),
+                    line.line.clone(),
+                );
                 match lines.get_mut(&key) {
                     Some(seen) => seen
                         .checked_absorb(&line)
@@ -126,13 +137,21 @@ mod tests {
             "has_more": false, "next_page": null}"#;
         let lines = parse(Provider::Openai, text).unwrap();
         assert_eq!(lines.len(), 2);
-        assert!(lines.iter().all(|l| l.day_ms == D0 && l.provider == "openai"));
-        assert_eq!(lines.iter().map(|l| l.amount_nanos).sum::<i64>(), 62_500_000);
+        assert!(lines
+            .iter()
+            .all(|l| l.day_ms == D0 && l.provider == "openai"));
+        assert_eq!(
+            lines.iter().map(|l| l.amount_nanos).sum::<i64>(),
+            62_500_000
+        );
         // The same page twice (as an array of pages) sums each line.
         let twice = format!("[{text}, {text}]");
         let lines = parse(Provider::Openai, &twice).unwrap();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines.iter().map(|l| l.amount_nanos).sum::<i64>(), 125_000_000);
+        assert_eq!(
+            lines.iter().map(|l| l.amount_nanos).sum::<i64>(),
+            125_000_000
+        );
     }
 
     #[test]
@@ -153,7 +172,14 @@ mod tests {
         );
         let lines = parse(Provider::Anthropic, &text).unwrap();
         assert_eq!(lines.len(), 1);
-        assert_eq!((lines[0].day_ms, lines[0].input_tokens, lines[0].output_tokens), (D0, 120, 2));
+        assert_eq!(
+            (
+                lines[0].day_ms,
+                lines[0].input_tokens,
+                lines[0].output_tokens
+            ),
+            (D0, 120, 2)
+        );
     }
 
     #[test]

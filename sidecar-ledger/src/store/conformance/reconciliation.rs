@@ -15,7 +15,13 @@ fn cost(day_ms: i64, model: &str, line: &str, nanos: i64) -> ProviderLine {
 }
 
 fn report_lines_are_stored_exactly_and_replaced_on_reimport(store: &dyn Store) {
-    let mut usage = ProviderLine::empty("openai", ReportKind::Usage, D0, "gpt-4o-mini", "|||interactive|");
+    let mut usage = ProviderLine::empty(
+        "openai",
+        ReportKind::Usage,
+        D0,
+        "gpt-4o-mini",
+        "|||interactive|",
+    );
     usage.input_tokens = 1_000;
     usage.cached_input_tokens = 200;
     usage.cache_write_tokens = 3;
@@ -30,8 +36,13 @@ fn report_lines_are_stored_exactly_and_replaced_on_reimport(store: &dyn Store) {
         usage.clone(),
     ];
     assert_eq!(
-        store.import_report_lines(&first, "file:a.json", 1_000).unwrap(),
-        ImportOutcome { added: 4, replaced: 0 }
+        store
+            .import_report_lines(&first, "file:a.json", 1_000)
+            .unwrap(),
+        ImportOutcome {
+            added: 4,
+            replaced: 0
+        }
     );
     let day0 = store.report_lines(D0, D0 + DAY).unwrap();
     assert_eq!(day0.len(), 3);
@@ -47,17 +58,36 @@ fn report_lines_are_stored_exactly_and_replaced_on_reimport(store: &dyn Store) {
     let mut again = first.clone();
     again[0].amount_nanos = 1;
     assert_eq!(
-        store.import_report_lines(&again, "pull:/v1/organizations/cost_report", 2_000).unwrap(),
-        ImportOutcome { added: 0, replaced: 4 }
+        store
+            .import_report_lines(&again, "pull:/v1/organizations/cost_report", 2_000)
+            .unwrap(),
+        ImportOutcome {
+            added: 0,
+            replaced: 4
+        }
     );
     let all = store.report_lines(D0, D0 + 2 * DAY).unwrap();
     assert_eq!(all.len(), 4);
-    assert_eq!(all.iter().filter(|l| l.kind == ReportKind::Cost).map(|l| l.amount_nanos).sum::<i64>(), 1 + 9_223_372_036 + 10_000_000_000);
-    // A cost and a usage line of the same day, model and line are different lines.
-    let twin = ProviderLine { kind: ReportKind::Cost, ..usage };
     assert_eq!(
-        store.import_report_lines(&[twin], "file:b.json", 3_000).unwrap(),
-        ImportOutcome { added: 1, replaced: 0 }
+        all.iter()
+            .filter(|l| l.kind == ReportKind::Cost)
+            .map(|l| l.amount_nanos)
+            .sum::<i64>(),
+        1 + 9_223_372_036 + 10_000_000_000
+    );
+    // A cost and a usage line of the same day, model and line are different lines.
+    let twin = ProviderLine {
+        kind: ReportKind::Cost,
+        ..usage
+    };
+    assert_eq!(
+        store
+            .import_report_lines(&[twin], "file:b.json", 3_000)
+            .unwrap(),
+        ImportOutcome {
+            added: 1,
+            replaced: 0
+        }
     );
 }
 
@@ -71,7 +101,11 @@ fn adjustments_count_in_every_rollup_and_survive_a_zone_change(store: &dyn Store
     let mut e = event("e1", D0 + 3_600_000 + 5, "team_a", 1_000);
     e.workflow = Some("triage".into());
     store
-        .ingest(&IngestBatch { events: vec![e.clone()], received_ms: D0, ..IngestBatch::default() })
+        .ingest(&IngestBatch {
+            events: vec![e.clone()],
+            received_ms: D0,
+            ..IngestBatch::default()
+        })
         .unwrap();
     let adj = NewAdjustment {
         run_id: "r1".into(),
@@ -93,20 +127,46 @@ fn adjustments_count_in_every_rollup_and_survive_a_zone_change(store: &dyn Store
         cost_after_nanos: 1_250,
         priced_by: Some("gpt-4o-mini".into()),
     };
-    assert_eq!(store.record_adjustments(&[adj.clone()], 7).unwrap(), 1);
+    assert_eq!(
+        store
+            .record_adjustments(std::slice::from_ref(&adj), 7)
+            .unwrap(),
+        1
+    );
     let stored = store.adjustments(D0, D0 + DAY, Some("team_a")).unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!((stored[0].adjustment.clone(), stored[0].created_ms), (adj, 7));
-    assert!(store.adjustments(D0, D0 + DAY, Some("team_b")).unwrap().is_empty());
+    assert_eq!(
+        (stored[0].adjustment.clone(), stored[0].created_ms),
+        (adj, 7)
+    );
+    assert!(store
+        .adjustments(D0, D0 + DAY, Some("team_b"))
+        .unwrap()
+        .is_empty());
     // Every grouping, answered from the hourly, daily and coarse rollups alike.
     let spend = |group_by: Vec<Dim>, calendar: ReportingCalendar| {
         let rows = store
-            .spend(&SpendQuery { group_by, from_ms: D0, to_ms: D0 + DAY, filters: Filters::default(), calendar })
+            .spend(&SpendQuery {
+                group_by,
+                from_ms: D0,
+                to_ms: D0 + DAY,
+                filters: Filters::default(),
+                calendar,
+            })
             .unwrap();
-        (rows.iter().map(|r| r.sums.cost_nanos).sum::<i64>(), rows.iter().map(|r| r.sums.requests).sum::<i64>())
+        (
+            rows.iter().map(|r| r.sums.cost_nanos).sum::<i64>(),
+            rows.iter().map(|r| r.sums.requests).sum::<i64>(),
+        )
     };
     let utc = ReportingCalendar::utc();
-    for dims in [vec![Dim::Team], vec![Dim::Workflow], vec![Dim::Hour], vec![Dim::Day, Dim::Model], vec![Dim::User]] {
+    for dims in [
+        vec![Dim::Team],
+        vec![Dim::Workflow],
+        vec![Dim::Hour],
+        vec![Dim::Day, Dim::Model],
+        vec![Dim::User],
+    ] {
         assert_eq!(spend(dims.clone(), utc.clone()), (1_250, 1), "{dims:?}");
     }
     // Rebuilding the daily rollups in another zone keeps the adjustment.

@@ -22,10 +22,9 @@ impl PgStore {
         source: &str,
         now_ms: i64,
     ) -> Result<ImportOutcome, StoreError> {
-        if lines
-            .iter()
-            .any(|l| has_nul(&l.provider) || has_nul(&l.model) || has_nul(&l.line) || has_nul(&l.currency))
-            || has_nul(source)
+        if lines.iter().any(|l| {
+            has_nul(&l.provider) || has_nul(&l.model) || has_nul(&l.line) || has_nul(&l.currency)
+        }) || has_nul(source)
         {
             return Err(StoreError::Refused("text must not contain U+0000".into()));
         }
@@ -147,10 +146,13 @@ fn adjustment_of(r: &postgres::Row) -> Result<NewAdjustment, StoreError> {
 
 /// Every stored adjustment as the rollups see it (for rebuilding the daily rollups).
 pub(super) fn adjustment_events(tx: &mut Transaction<'_>) -> Result<Vec<CostEvent>, StoreError> {
-    tx.query(&format!("SELECT {ADJUSTMENT_COLUMNS} FROM cost_adjustments"), &[])?
-        .iter()
-        .map(|r| adjustment_event(&adjustment_of(r)?))
-        .collect()
+    tx.query(
+        &format!("SELECT {ADJUSTMENT_COLUMNS} FROM cost_adjustments"),
+        &[],
+    )?
+    .iter()
+    .map(|r| adjustment_event(&adjustment_of(r)?))
+    .collect()
 }
 
 impl PgStore {

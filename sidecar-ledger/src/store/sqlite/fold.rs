@@ -188,7 +188,11 @@ pub(super) fn add_adjustments(
     adjustments: &[&CostEvent],
 ) -> Result<(), StoreError> {
     let calendar = stored_calendar(tx)?;
-    add_hourly(tx, adjustments, crate::store::rollup_deltas::adjustment_sums)?;
+    add_hourly(
+        tx,
+        adjustments,
+        crate::store::rollup_deltas::adjustment_sums,
+    )?;
     super::rollups::add(tx, &Derived::of_adjustments(adjustments, &calendar)?)
 }
 

@@ -147,7 +147,9 @@ fn adjustment_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<NewAdjustment> {
 
 /// Every stored adjustment as the rollups see it (for rebuilding the daily rollups).
 pub(super) fn adjustment_events(tx: &Transaction<'_>) -> Result<Vec<CostEvent>, StoreError> {
-    let mut stmt = tx.prepare(&format!("SELECT {ADJUSTMENT_COLUMNS} FROM cost_adjustments"))?;
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {ADJUSTMENT_COLUMNS} FROM cost_adjustments"
+    ))?;
     let rows = stmt.query_map([], adjustment_of)?;
     rows.map(|r| adjustment_event(&r?)).collect()
 }
