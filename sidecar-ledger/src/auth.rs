@@ -20,6 +20,7 @@
 //! | `/v1/insights/*`, `GET /v1/session`, `/v1/teams/{team}/*` actions | always |
 //! | `GET /v1/spend`, `/v1/events`, `/v1/export`, `/v1/wallets*`, `/v1/budgets`, `/v1/alerts`, `/v1/rejected-events`, ... | always, unless `serve --insecure-open-reads` (then a token, if sent, still confines a team token to its team) |
 //! | `GET /v1/audit` | always (even with `--insecure-open-reads`): an admin token |
+//! | `GET /v1/reconciliation` | always unless `--insecure-open-reads`: an admin or finance token (every team's spend) |
 //! | `POST /v1/wallets/{team}/allocations`, `POST /v1/wallets/{team}/holds/{lease}/resolve` | always: an admin or finance token, as a Bearer header (never the cookie, so no cross-site request can spend it) |
 
 use axum::body::Body;
@@ -282,7 +283,7 @@ fn access(method: &Method, path: &str) -> Access {
         "/v1/alerts" if get => Access::Read(Scope::List("alerts")),
         "/v1/allocation-requests" if get => Access::Read(Scope::List("requests")),
         "/v1/budget-changes" if get => Access::Read(Scope::List("changes")),
-        "/v1/rejected-events" if get => Access::Read(Scope::AllTeams),
+        "/v1/rejected-events" | "/v1/reconciliation" if get => Access::Read(Scope::AllTeams),
         "/v1/audit" if get => Access::Read(Scope::AdminOnly),
         _ if path.starts_with("/v1/wallets/")
             && (path.ends_with("/allocations") || path.ends_with("/resolve")) =>

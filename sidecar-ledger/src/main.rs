@@ -24,7 +24,9 @@ mod insights;
 mod metrics;
 mod policy;
 mod query;
+mod reconcile;
 mod render;
+mod reprice;
 mod state;
 mod store;
 #[cfg(test)]
@@ -74,6 +76,12 @@ enum Command {
     /// Show or set the organisation's reporting time zone (days and months of the
     /// dashboard, budgets, spend and exports; UTC until set).
     TimeZone(cli::time_zone::TimeZoneArgs),
+    /// Import the providers' own cost and usage reports (from a file, or pulled with an
+    /// admin key) and compare them with Tollgate's spend per day, provider and model.
+    Reconcile(cli::reconcile::ReconcileArgs),
+    /// Recompute a period's cost from stored token counts with the prices in force and
+    /// record the differences as adjustments (never edits events).
+    Reprice(cli::reprice::RepriceArgs),
     /// Drain an Envoy before it is stopped, so no cost event or leased credit is lost
     /// (run it before SIGTERM, e.g. as a Kubernetes preStop hook).
     DrainEnvoy(cli::drain_envoy::DrainEnvoyArgs),
@@ -98,6 +106,8 @@ fn main() -> ExitCode {
         Command::Export(args) => cli::export::run(&args),
         Command::Tokens(args) => cli::tokens::run(&args),
         Command::TimeZone(args) => cli::time_zone::run(&args),
+        Command::Reconcile(args) => cli::reconcile::run(&args),
+        Command::Reprice(args) => cli::reprice::run(&args),
         Command::SeedDemo(args) => cli::seed_demo::run(&args),
         Command::DrainEnvoy(args) => cli::drain_envoy::run(&args),
         Command::RenderEnvoy(args) => match render::render_envoy_command(&args) {

@@ -570,3 +570,20 @@ def test_the_demo_history_shows_each_recommended_move(board):
         assert m["action"]["method"] == "POST" and m["action"]["path"].startswith(f"/v1/teams/{m['team']}/")
     mine = api(board, "/v1/insights/recommendations", "support").json()["moves"]
     assert mine and {m["team"] for m in mine} == {"team_support"}
+
+
+def test_the_reconciliation_card_shows_the_api_rows_and_their_csv(board):
+    b = sign_in(board)
+    c = card(b, "reconciliation")
+    rng = preset_range("30d", today(board))
+    body = api(board, "/v1/reconciliation", "admin", **rng).json()
+    assert c["state"] in ("ready", "empty"), c
+    assert c["summary"] and c["say"] == c["summary"]
+    assert len(c["rows"]) == len(body["rows"])
+    if not any(r["provider_cost_nanos"] is not None for r in body["rows"]):
+        assert "No provider cost report is imported" in c["say"], c["say"]
+    href = b.eval("document.querySelector('#card-reconciliation a.download').getAttribute('href')")
+    assert href.startswith("/v1/reconciliation?") and "format=csv" in href, href
+    # A team viewer has no organisation view, so no such card.
+    b = sign_in(board, "support")
+    assert b.eval("document.querySelector('[data-chart=\"reconciliation\"]') === null")

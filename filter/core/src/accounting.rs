@@ -2,7 +2,7 @@
 
 use crate::config::schema::ProviderKind;
 use crate::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
-use crate::pricing::{Billable, PriceTable, RateRule};
+use crate::pricing::{priced_by, Billable, PriceTable};
 use crate::refusal::LocalError;
 use crate::usage::{estimate_tokens, UsageTracker};
 
@@ -223,11 +223,7 @@ impl RequestRecord {
         });
         let priced_by = match (entry, &charge) {
             (Some((name, _)), Some(c)) if tokens.total() > 0 || web_search_calls > 0 => {
-                Some(match &c.rule {
-                    RateRule::Base => name.to_string(),
-                    RateRule::ServiceTier(t) => format!("{name}@{t}"),
-                    RateRule::LongContext => format!("{name}@long_context"),
-                })
+                Some(priced_by(name, &c.rule))
             }
             _ => None,
         };

@@ -394,6 +394,25 @@ impl PriceTable {
             .or_else(|| self.models.get_key_value(base_model_name(model)))
             .map(|(k, v)| (k.as_str(), v))
     }
+
+    /// The charge for `usage` of `model`, with the label of the entry and rate rule
+    /// that priced it (see [`priced_by`]); `None` when no entry prices the model. What
+    /// a request's event records, and what repricing recomputes from a stored event.
+    pub fn charge_for(&self, model: &str, usage: &Billable<'_>) -> Option<(String, Charge)> {
+        let (name, price) = self.lookup_entry(model)?;
+        let charge = price.charge(usage);
+        Some((priced_by(name, &charge.rule), charge))
+    }
+}
+
+/// How an event names what priced it: the catalogue entry, and the rate rule when not
+/// the base rates (`gpt-5@flex`, `claude-sonnet-4@long_context`).
+pub fn priced_by(entry: &str, rule: &RateRule) -> String {
+    match rule {
+        RateRule::Base => entry.to_string(),
+        RateRule::ServiceTier(t) => format!("{entry}@{t}"),
+        RateRule::LongContext => format!("{entry}@long_context"),
+    }
 }
 
 /// Strips a trailing `-YYYYMMDD`, `-YYYY-MM-DD` or `-latest` from a model name.
@@ -723,5 +742,40 @@ mod tests {
             ..Billable::default()
         });
         assert_eq!(c.total(), 0, "no per-call price");
+    }
+
+    #[test]
+    fn charge_for_names_the_entry_and_rule_and_prices_like_the_event() {
+        let t = table();
+        let tokens = Tokens {
+            input: 1_000,
+            cached_input: 100,
+            output: 200,
+            ..Tokens::default()
+        };
+        let usage = Billable {
+            tokens,
+            service_tier: Some("flex"),
+            web_search_calls: 2,
+        };
+        let (label, charge) = t.charge_for("gpt-5-2025-08-07", &usage).unwrap();
+        assert_eq!(label, "gpt-5@flex");
+        // 1000×0.625 + 100×0.0625 + 200×5 = 1631.25 µ$; 2 searches at $10/1000 = 20,000 µ$.
+        assert_eq!(charge.tokens_nanos, 1_631_250);
+        assert_eq!(charge.total(), 1_631_250 + 20_000_000);
+        assert_eq!(t.charge_for("no-such-model", &usage), None);
+        let (label, _) = t
+            .charge_for(
+                "claude-sonnet-4",
+                &Billable {
+                    tokens: Tokens {
+                        input: 200_001,
+                        ..Tokens::default()
+                    },
+                    ..Billable::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(label, "claude-sonnet-4@long_context");
     }
 }

@@ -121,6 +121,7 @@ async fn a_team_token_reaches_no_other_teams_route_and_no_data_plane_route() {
         "POST /v1/leases",
         "GET /v1/policy",
         "GET /v1/rejected-events",
+        "GET /v1/reconciliation",
     ] {
         assert!(!got.contains(refused), "{refused} admitted a team token");
     }
@@ -148,6 +149,21 @@ async fn an_admin_token_reaches_every_route_but_the_data_plane_writes() {
     expected.remove("POST /v1/events");
     expected.remove("POST /v1/leases");
     assert_eq!(admitted(&f, Some(&admin), "team_support").await, expected);
+}
+
+#[tokio::test]
+async fn the_reconciliation_covers_every_team_so_admin_and_finance_only() {
+    let f = fixture_with(true);
+    for (role, team, status) in [
+        (Role::Admin, None, StatusCode::OK),
+        (Role::Finance, None, StatusCode::OK),
+        (Role::Team, Some("team_support"), StatusCode::FORBIDDEN),
+        (Role::Ingest, None, StatusCode::FORBIDDEN),
+    ] {
+        let token = f.token("t", role, team);
+        let (got, body) = f.get("/v1/reconciliation", Some(&token)).await;
+        assert_eq!(got, status, "{role:?}: {body}");
+    }
 }
 
 fn events_body() -> String {

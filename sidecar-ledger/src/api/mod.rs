@@ -35,6 +35,7 @@ mod notify;
 mod policy;
 #[cfg(test)]
 mod policy_tests;
+mod reconciliation;
 mod spend;
 #[cfg(test)]
 mod tests;
@@ -159,6 +160,10 @@ pub fn router_with(state: AppState) -> Router {
         )
         .route("/v1/budgets", get(budgets::list_budgets))
         .route("/v1/audit", get(audit::get_audit))
+        .route(
+            "/v1/reconciliation",
+            get(reconciliation::get_reconciliation),
+        )
         .route("/v1/alerts", get(alerts::get_alerts))
         .route("/v1/teams/{team}/alerts", get(alerts::get_team_alerts))
         .route("/v1/teams/{team}/alerts/{id}", get(alerts::get_team_alert))

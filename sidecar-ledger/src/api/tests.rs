@@ -514,6 +514,7 @@ async fn health_home_page_and_openapi() {
         ("/v1/teams/{team}/policy", "get"),
         ("/v1/teams/{team}/policy", "post"),
         ("/v1/audit", "get"),
+        ("/v1/reconciliation", "get"),
     ];
     for (path, method) in routes {
         assert!(

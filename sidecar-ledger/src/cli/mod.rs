@@ -7,6 +7,8 @@ pub mod check_config;
 pub mod drain_envoy;
 pub mod export;
 mod ledger_client;
+pub mod reconcile;
+pub mod reprice;
 pub mod seed_demo;
 pub mod serve;
 #[cfg(test)]

@@ -56,6 +56,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("view-policy.js", JS, include_str!("js/view-policy.js")),
     ("view-alerts.js", JS, include_str!("js/view-alerts.js")),
     (
+        "view-reconciliation.js",
+        JS,
+        include_str!("js/view-reconciliation.js"),
+    ),
+    (
         "chart.umd.min.js",
         JS,
         include_str!("vendor/chart.umd.min.js"),

@@ -44,6 +44,10 @@
 //!   `Tags` is a JSON object of Tollgate-defined keys, prefixed `tollgate/` as the spec
 //!   requires of provider-defined tags: `tollgate/team`, `tollgate/wallet` (the wallet
 //!   is the team's) and `tollgate/consumer_group`.
+//! * **Repricing.** A group whose events were repriced (`tollgate-ledger reprice`)
+//!   gets one more row, `ChargeCategory` "Adjustment", `x_TokenKind` "adjustment",
+//!   with the difference as its cost and no quantity; the usage rows keep the cost
+//!   recorded at request time. Their sum is still `/v1/spend`'s.
 //! * **Not applicable, so null:** `ChargeClass` (no corrections), regions and
 //!   availability zones, commitment discounts, capacity reservations, `InvoiceId`.
 //! * **Custom columns** (after the FOCUS ones, as the spec asks): `x_ConsumerGroup`,
@@ -325,6 +329,56 @@ fn records(
     out
 }
 
+/// The row of a group's repricing adjustments: `ChargeCategory` "Adjustment", the
+/// difference in every cost column, no quantity (see `crate::reprice`).
+fn adjustment_record(
+    row: &PeriodRow,
+    cost_nanos: i64,
+    scope: &ExportScope,
+    period: Period,
+    premium_lanes: &HashSet<String>,
+) -> Record {
+    // A group of one web search call's worth gives the shared columns; its own are
+    // replaced below.
+    let mut probe = row.clone();
+    probe.sums = Default::default();
+    probe.sums.cost_nanos = cost_nanos;
+    let extras = BillingExtras {
+        web_search_calls: 1,
+        ..BillingExtras::default()
+    };
+    let no_prices = PriceTable::default();
+    let mut r = records(&probe, &extras, scope, period, &no_prices, premium_lanes)
+        .pop()
+        .expect("a web search row");
+    let provider = provider_name(row.provider.as_deref());
+    r.set("ChargeCategory", "Adjustment");
+    r.set(
+        "ChargeDescription",
+        format!("{} repricing adjustment via {provider}", row.model),
+    );
+    for column in [
+        "ConsumedQuantity",
+        "ConsumedUnit",
+        "PricingQuantity",
+        "PricingUnit",
+        "ListUnitPrice",
+        "ContractedUnitPrice",
+    ] {
+        r.set(column, "");
+    }
+    let usd = format_usd(cost_nanos);
+    for column in ["BilledCost", "EffectiveCost", "ListCost", "ContractedCost"] {
+        r.set(column, usd.clone());
+    }
+    let sku = format!("{}:adjustment", row.model);
+    r.set("SkuId", sku.clone());
+    r.set("SkuPriceId", sku);
+    r.set("SkuMeter", "Repricing Adjustment");
+    r.set("x_TokenKind", "adjustment");
+    r
+}
+
 pub fn write(
     store: &dyn Store,
     scope: &ExportScope,
@@ -350,13 +404,47 @@ pub fn write(
             (key, x.extras)
         })
         .collect();
+    // Repricing adjustments per group: their own rows, the usage rows keep the
+    // recorded cost.
+    let mut adjusted: HashMap<GroupKey, i64> = HashMap::new();
+    for a in store.adjustments(scope.from_ms, scope.to_ms, scope.filters.team.as_deref())? {
+        let a = a.adjustment;
+        let day = scope.calendar.day_label(a.ts_ms);
+        let period_ms = match period {
+            Period::Day => day,
+            Period::Month => month_start(day),
+        };
+        let key = (
+            period_ms,
+            a.team,
+            a.consumer_group,
+            a.provider,
+            a.lane,
+            a.model_served,
+            event_text::cache_str(event_text::cache_from(&a.cache)?),
+        );
+        *adjusted.entry(key).or_default() += a.delta_nanos;
+    }
     let mut w = csv_writer(out);
     w.write_record(COLUMNS).map_err(std::io::Error::from)?;
     drive(
         |sink| store.for_each_period_row(scope, period, true, sink),
-        |row| {
-            let group_extras = extras.get(&group_key(&row)).copied().unwrap_or_default();
-            for r in records(&row, &group_extras, scope, period, prices, &premium_lanes) {
+        |mut row| {
+            let key = group_key(&row);
+            let group_extras = extras.get(&key).copied().unwrap_or_default();
+            let adjustment = adjusted.get(&key).copied().unwrap_or(0);
+            row.sums.cost_nanos -= adjustment;
+            let mut rows = records(&row, &group_extras, scope, period, prices, &premium_lanes);
+            if adjustment != 0 {
+                rows.push(adjustment_record(
+                    &row,
+                    adjustment,
+                    scope,
+                    period,
+                    &premium_lanes,
+                ));
+            }
+            for r in rows {
                 w.write_record(r.fields()).map_err(std::io::Error::from)?;
             }
             Ok(())

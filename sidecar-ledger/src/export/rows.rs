@@ -15,6 +15,7 @@ use super::request::Format;
 use crate::query::format_instant;
 use crate::store::event_text;
 use crate::store::export::{ExportScope, Period, PeriodRow};
+use crate::store::rollup_deltas::adjustment_event;
 use crate::store::Store;
 
 /// Request-grain columns, in order (the field names of [`EventRecord`]).
@@ -297,6 +298,28 @@ pub fn write_events(
         |sink| store.for_each_event(scope, sink),
         |e| table.row(&EventRecord::of(&e)),
     )?;
+    // Repricing adjustments of the scope's events follow them, one row each: the
+    // event's attribution and time, no tokens, the cost difference, reason `repricing`,
+    // id `<event id>#<run id>`. The rows' costs add up to `/v1/spend`'s.
+    let f = &scope.filters;
+    let same =
+        |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+    for a in store.adjustments(scope.from_ms, scope.to_ms, f.team.as_deref())? {
+        let a = a.adjustment;
+        if !(same(&f.consumer_group, Some(&a.consumer_group))
+            && same(&f.provider, a.provider.as_deref())
+            && same(&f.lane, a.lane.as_deref())
+            && same(&f.model, Some(&a.model_served)))
+        {
+            continue;
+        }
+        let mut e = adjustment_event(&a)?;
+        e.id = format!("{}#{}", a.event_id, a.run_id);
+        e.reason = Some("repricing".into());
+        table
+            .row(&EventRecord::of(&e))
+            .map_err(ExportError::Write)?;
+    }
     Ok(table.finish()?)
 }
 

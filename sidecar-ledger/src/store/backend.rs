@@ -374,4 +374,42 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         before_id: Option<i64>,
     ) -> Result<Vec<crate::store::audit::AuditEntry>, StoreError>;
+
+    // ---- Reconciliation with the providers' reports (see `crate::reconcile`).
+
+    /// Stores a provider report's lines in one transaction; a line whose key
+    /// (provider, kind, day, model, line) is stored replaces it.
+    fn import_report_lines(
+        &self,
+        lines: &[crate::store::reconciliation::ProviderLine],
+        source: &str,
+        now_ms: i64,
+    ) -> Result<crate::store::reconciliation::ImportOutcome, StoreError>;
+
+    /// The stored report lines of the UTC days in `[from_ms, to_ms)`, ordered by day,
+    /// provider, kind, model and line.
+    fn report_lines(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::store::reconciliation::ProviderLine>, StoreError>;
+
+    // ---- Repricing (see `crate::reprice`).
+
+    /// Stores cost adjustments and adds each to its event's rollup rows (its cost, no
+    /// request, no tokens), in one transaction. Returns how many were stored.
+    fn record_adjustments(
+        &self,
+        adjustments: &[crate::store::reconciliation::NewAdjustment],
+        now_ms: i64,
+    ) -> Result<usize, StoreError>;
+
+    /// The adjustments of events in `[from_ms, to_ms)` (one team's or every team's),
+    /// in event time order.
+    fn adjustments(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        team: Option<&str>,
+    ) -> Result<Vec<crate::store::reconciliation::Adjustment>, StoreError>;
 }

@@ -16,12 +16,13 @@
 
 use std::collections::BTreeMap;
 
-use tollgate_core::event::CostEvent;
+use tollgate_core::event::{CostEvent, Tokens, UsageSource};
 
 use crate::calendar::ReportingCalendar;
 use crate::query::HOUR_MS;
 use crate::store::error::StoreError;
 use crate::store::event_text;
+use crate::store::reconciliation::NewAdjustment;
 use crate::store::types::Sums;
 
 /// A row of `rollup_daily`.
@@ -141,6 +142,53 @@ pub fn sums_of(e: &CostEvent) -> Result<Sums, StoreError> {
     })
 }
 
+/// What a cost adjustment (see `store::reconciliation`) adds to its event's rollup
+/// rows: its cost, and no request and no tokens (the event counted those).
+pub fn adjustment_sums(e: &CostEvent) -> Result<Sums, StoreError> {
+    Ok(Sums {
+        cost_nanos: e.cost_nanos,
+        ..Sums::default()
+    })
+}
+
+/// An adjustment as the rollups see it: its event's attribution and time, carrying the
+/// cost delta (tokens and the rest zero; only [`adjustment_sums`] reads it).
+pub fn adjustment_event(a: &NewAdjustment) -> Result<CostEvent, StoreError> {
+    Ok(CostEvent {
+        id: a.event_id.clone(),
+        ts_ms: a.ts_ms,
+        consumer_group: a.consumer_group.clone(),
+        team: a.team.clone(),
+        user: a.user.clone(),
+        workflow: a.workflow.clone(),
+        api: event_text::api_from(&a.api)?,
+        provider: a.provider.clone(),
+        lane: a.lane.clone(),
+        model_requested: a.model_served.clone(),
+        model_served: a.model_served.clone(),
+        tokens: Tokens::default(),
+        usage_source: UsageSource::None,
+        cost_nanos: a.delta_nanos,
+        unpriced: false,
+        outcome: event_text::outcome_from(&a.outcome)?,
+        http_status: 0,
+        reason: None,
+        latency_ms: 0,
+        stream: false,
+        cache: event_text::cache_from(&a.cache)?,
+        cost_avoided_nanos: 0,
+        premium: a.premium,
+        premium_approved: a.premium_approved,
+        lease_id: None,
+        wallet_unchecked: false,
+        near_repeat: false,
+        service_tier: None,
+        web_search_calls: 0,
+        tool_cost_nanos: 0,
+        priced_by: a.priced_by.clone(),
+    })
+}
+
 fn add<K: Ord>(map: &mut BTreeMap<K, Sums>, key: K, s: &Sums) -> Result<(), StoreError> {
     let slot = map.entry(key).or_default();
     *slot = slot
@@ -153,7 +201,23 @@ impl<'a> Derived<'a> {
     /// The deltas of `events` (each stored for the first time by this batch), their
     /// days in `calendar`.
     pub fn of(events: &[&'a CostEvent], calendar: &ReportingCalendar) -> Result<Self, StoreError> {
-        Self::derive(events, calendar, true)
+        Self::derive(events, calendar, true, sums_of)
+    }
+
+    /// The deltas of cost adjustments (as [`adjustment_event`]s).
+    pub fn of_adjustments(
+        adjustments: &[&'a CostEvent],
+        calendar: &ReportingCalendar,
+    ) -> Result<Self, StoreError> {
+        Self::derive(adjustments, calendar, true, adjustment_sums)
+    }
+
+    /// Only the daily rollups' deltas of cost adjustments, as [`Derived::daily_of`].
+    pub fn daily_of_adjustments(
+        adjustments: &[&'a CostEvent],
+        calendar: &ReportingCalendar,
+    ) -> Result<Self, StoreError> {
+        Self::derive(adjustments, calendar, false, adjustment_sums)
     }
 
     /// Only the daily rollups' deltas: what rebuilding them in another time zone adds
@@ -162,17 +226,18 @@ impl<'a> Derived<'a> {
         events: &[&'a CostEvent],
         calendar: &ReportingCalendar,
     ) -> Result<Self, StoreError> {
-        Self::derive(events, calendar, false)
+        Self::derive(events, calendar, false, sums_of)
     }
 
     fn derive(
         events: &[&'a CostEvent],
         calendar: &ReportingCalendar,
         hourly: bool,
+        sums: fn(&CostEvent) -> Result<Sums, StoreError>,
     ) -> Result<Self, StoreError> {
         let mut d = Derived::default();
         for e in events {
-            let s = sums_of(e)?;
+            let s = sums(e)?;
             let day_ms = calendar.day_label(e.ts_ms);
             let provider = e.provider.as_deref().unwrap_or("");
             let lane = e.lane.as_deref().unwrap_or("");

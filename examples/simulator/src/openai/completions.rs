@@ -29,7 +29,7 @@ pub async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes
         Err(refusal) => return refusal,
     };
     let request = &exchange.request;
-    match Completion::answer(&sim, request) {
+    match Completion::answer(&sim, request, exchange.control.answer_words()) {
         Ok(c) if request["stream"] == json!(true) => {
             let include_usage = request["stream_options"]["include_usage"] == json!(true);
             exchange.sse(c.chunks(include_usage && exchange.control.wants_usage()))
@@ -48,7 +48,7 @@ struct Completion {
 }
 
 impl Completion {
-    fn answer(sim: &Sim, request: &Value) -> Result<Self, Failure> {
+    fn answer(sim: &Sim, request: &Value, answer_words: u64) -> Result<Self, Failure> {
         let model = requested_model(request)?;
         let prompt_bytes = match &request["prompt"] {
             Value::Null => {
@@ -62,7 +62,7 @@ impl Completion {
         Ok(Completion {
             id: sim.new_id("cmpl-"),
             created: unix_seconds(),
-            answer: Answer::sized(&model, Some(max_tokens), exchange.control.answer_words()),
+            answer: Answer::sized(&model, Some(max_tokens), answer_words),
             model,
             prompt_tokens: input_tokens_for_bytes(prompt_bytes),
         })

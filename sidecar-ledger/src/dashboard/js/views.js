@@ -21,6 +21,7 @@ import requests from './view-requests.js';
 import budgetSettings from './view-budget-settings.js';
 import policy from './view-policy.js';
 import alerts from './view-alerts.js';
+import reconciliation from './view-reconciliation.js';
 
 export const BOARD = [
   budget.organisation,
@@ -39,6 +40,7 @@ export const BOARD = [
   budgetSettings,
   policy,
   exportPanel,
+  reconciliation,
 ];
 
 export const REPORT = [
@@ -46,7 +48,7 @@ export const REPORT = [
   { question: 'How fast is it moving toward its limits?', views: ['budget', 'wallet'] },
   { question: 'What is driving the change?', views: ['drivers', 'cache'] },
   { question: 'Is the pattern intentional?', views: ['premium', 'mix'] },
-  { question: 'What evidence can be exported?', views: ['export'] },
+  { question: 'What evidence can be exported?', views: ['export', 'reconciliation'] },
   { question: 'What can be done now?', views: ['alerts', 'moves', 'requests'] },
 ];
 

@@ -84,6 +84,12 @@ impl PgStore {
                     break;
                 }
             }
+            // Repricing adjustments count in their events' days too.
+            let adjustments = super::reconciliation::adjustment_events(&mut tx)?;
+            for slice in adjustments.chunks(super::fold::EVENTS_PER_STATEMENT) {
+                let refs: Vec<&CostEvent> = slice.iter().collect();
+                super::rollups::add(&mut tx, &Derived::daily_of_adjustments(&refs, calendar)?)?;
+            }
         }
         tx.execute(
             "UPDATE reporting_calendar SET time_zone = $1, changed_ms = $2, changed_by = $3

@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("migrations/0015_audit_log.sql")),
     (16, include_str!("migrations/0016_alerts.sql")),
     (17, include_str!("migrations/0017_token_expiry.sql")),
+    (18, include_str!("migrations/0018_reconciliation.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

@@ -279,6 +279,31 @@ fn add_rollups_in_one_statement_each(
     super::rollups::add(tx, &Derived::of(&events, calendar)?)
 }
 
+/// Adds cost adjustments (as `rollup_deltas::adjustment_event`s) to every rollup: their
+/// cost under their event's keys, no request, no tokens. Takes the fold lock first
+/// (folds are the only other writers of rollup rows), and the zone after it.
+pub(super) fn add_adjustments(
+    tx: &mut Transaction<'_>,
+    adjustments: &[CostEvent],
+) -> Result<(), StoreError> {
+    tx.query_one("SELECT id FROM rollup_fold WHERE id = 1 FOR UPDATE", &[])?;
+    let calendar = stored_calendar(tx)?;
+    for slice in adjustments.chunks(EVENTS_PER_STATEMENT) {
+        let refs: Vec<&CostEvent> = slice.iter().collect();
+        let mut deltas: BTreeMap<HourlyKey<'_>, Sums> = BTreeMap::new();
+        for e in &refs {
+            let sums = crate::store::rollup_deltas::adjustment_sums(e)?;
+            let slot = deltas.entry(HourlyKey::of(e)).or_default();
+            *slot = slot
+                .checked_add(&sums)
+                .ok_or_else(|| StoreError::Corrupt("sum overflows 64 bits".into()))?;
+        }
+        upsert_rollups(tx, &deltas)?;
+        super::rollups::add(tx, &Derived::of_adjustments(&refs, &calendar)?)?;
+    }
+    Ok(())
+}
+
 /// One fold, in `tx`. `None` if another fold holds the lock and `wait` is false;
 /// else how many events were folded.
 pub(super) fn fold(

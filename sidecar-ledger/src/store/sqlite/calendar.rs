@@ -65,6 +65,10 @@ impl SqliteStore {
                 }
             }
             drop(select);
+            // Repricing adjustments count in their events' days too.
+            let adjustments = super::reconciliation::adjustment_events(&tx)?;
+            let refs: Vec<&CostEvent> = adjustments.iter().collect();
+            super::rollups::add(&tx, &Derived::daily_of_adjustments(&refs, calendar)?)?;
         }
         tx.execute(
             "UPDATE reporting_calendar SET time_zone = ?1, changed_ms = ?2, changed_by = ?3

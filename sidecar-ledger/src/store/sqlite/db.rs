@@ -32,6 +32,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0015_audit_log.sql"),
     include_str!("migrations/0016_alerts.sql"),
     include_str!("migrations/0017_token_expiry.sql"),
+    include_str!("migrations/0018_reconciliation.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

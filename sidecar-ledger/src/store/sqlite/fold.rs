@@ -177,8 +177,23 @@ fn add_rollups(
     events: &[&CostEvent],
     calendar: &ReportingCalendar,
 ) -> Result<(), StoreError> {
-    add_hourly(tx, events)?;
+    add_hourly(tx, events, crate::store::rollup_deltas::sums_of)?;
     super::rollups::add(tx, &Derived::of(events, calendar)?)
+}
+
+/// Adds cost adjustments (as `rollup_deltas::adjustment_event`s) to every rollup: their
+/// cost under their event's keys, no request, no tokens.
+pub(super) fn add_adjustments(
+    tx: &Transaction<'_>,
+    adjustments: &[&CostEvent],
+) -> Result<(), StoreError> {
+    let calendar = stored_calendar(tx)?;
+    add_hourly(
+        tx,
+        adjustments,
+        crate::store::rollup_deltas::adjustment_sums,
+    )?;
+    super::rollups::add(tx, &Derived::of_adjustments(adjustments, &calendar)?)
 }
 
 /// Adds every event above the watermark `mark` to the rollups, reading them back from
@@ -210,11 +225,16 @@ pub(super) fn fold(tx: &Transaction<'_>, mut mark: i64) -> Result<(), StoreError
     Ok(())
 }
 
-/// Adds the events to `rollup_hourly`, one upsert per row touched.
-fn add_hourly(tx: &Transaction<'_>, events: &[&CostEvent]) -> Result<(), StoreError> {
+/// Adds the events to `rollup_hourly` (each as `sums_of` counts it), one upsert per row
+/// touched.
+fn add_hourly(
+    tx: &Transaction<'_>,
+    events: &[&CostEvent],
+    sums_of: fn(&CostEvent) -> Result<Sums, StoreError>,
+) -> Result<(), StoreError> {
     let mut deltas: HashMap<HourlyKey<'_>, Sums> = HashMap::new();
     for e in events {
-        let sums = crate::store::rollup_deltas::sums_of(e)?;
+        let sums = sums_of(e)?;
         let slot = deltas.entry(HourlyKey::of(e)).or_default();
         *slot = slot
             .checked_add(&sums)

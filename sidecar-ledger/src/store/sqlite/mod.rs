@@ -26,6 +26,7 @@ mod group_commit;
 mod ingest;
 mod insights;
 mod policy;
+mod reconciliation;
 mod rollups;
 mod spend;
 mod stored_zone;
@@ -458,5 +459,39 @@ impl Store for SqliteStore {
         before_id: Option<i64>,
     ) -> Result<Vec<crate::store::audit::AuditEntry>, StoreError> {
         self.audit_log_impl(limit, before_id)
+    }
+
+    fn import_report_lines(
+        &self,
+        lines: &[crate::store::reconciliation::ProviderLine],
+        source: &str,
+        now_ms: i64,
+    ) -> Result<crate::store::reconciliation::ImportOutcome, StoreError> {
+        self.import_report_lines_impl(lines, source, now_ms)
+    }
+
+    fn report_lines(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::store::reconciliation::ProviderLine>, StoreError> {
+        self.report_lines_impl(from_ms, to_ms)
+    }
+
+    fn record_adjustments(
+        &self,
+        adjustments: &[crate::store::reconciliation::NewAdjustment],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        self.record_adjustments_impl(adjustments, now_ms)
+    }
+
+    fn adjustments(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        team: Option<&str>,
+    ) -> Result<Vec<crate::store::reconciliation::Adjustment>, StoreError> {
+        self.adjustments_impl(from_ms, to_ms, team)
     }
 }
