@@ -130,10 +130,17 @@ impl ParsedRequest {
     /// Whether the client's body can go upstream byte for byte: it names the served
     /// model already and needs no `include_usage` added (saves re-encoding it).
     pub fn sent_unchanged(&self, served_model: &str) -> bool {
-        let adds_usage = self.api.chat_stream_shape()
+        !self.adds_stream_usage()
+            && self.body.get("model").and_then(Value::as_str) == Some(served_model)
+    }
+
+    /// Whether Tollgate asks an OpenAI chat stream for `include_usage` the client did
+    /// not ask for: the usage-only chunk that brings must not reach the client, on any
+    /// path (the lane's stream, a cached stream, a fallback lane's stream).
+    pub fn adds_stream_usage(&self) -> bool {
+        self.api.chat_stream_shape()
             && self.facts.stream
-            && !self.facts.client_wants_stream_usage;
-        !adds_usage && self.body.get("model").and_then(Value::as_str) == Some(served_model)
+            && !self.facts.client_wants_stream_usage
     }
 
     /// The body to send upstream: the lane's model, and for OpenAI chat streams,

@@ -60,6 +60,15 @@ impl UsageChunkStripper {
     }
 }
 
+/// A whole stream held in memory (a cached answer, a fallback lane's answer) without
+/// its usage-only chunks.
+pub fn strip_usage_chunks(stream: &[u8]) -> Vec<u8> {
+    let mut stripper = UsageChunkStripper::new(stream.len());
+    let mut out = stripper.push(stream);
+    out.extend(stripper.finish());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +99,25 @@ mod tests {
                 "chunk size {size}"
             );
         }
+    }
+
+    #[test]
+    fn a_whole_stream_loses_only_its_usage_chunk() {
+        let out = strip_usage_chunks(STREAM.as_bytes());
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.matches("data: ").count(), 3);
+        assert!(!out.contains("prompt_tokens"));
+        assert!(out.starts_with(
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]"
+        ));
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        // A stream without a usage chunk is passed on event for event.
+        let plain = STREAM.replace(
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n",
+            "",
+        );
+        assert_eq!(strip_usage_chunks(plain.as_bytes()), plain.as_bytes());
+        assert!(strip_usage_chunks(b"").is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tollgate_core::cache::{
 };
 use tollgate_core::config::MatchStrategy;
 use tollgate_core::event::{ApiKind, CacheStatus};
+use tollgate_core::stream_filter::strip_usage_chunks;
 
 use crate::host;
 use crate::host::now_ms;
@@ -101,7 +102,16 @@ impl RequestFlow {
             ("age", age.as_str()),
             (HEADER_COST, "0.00"),
         ];
-        if let Err(status) = host::send_response(200, &headers, &entry.body) {
+        // Stored streams keep the usage chunk Tollgate asked for; a client that did not
+        // ask for it does not get it from the cache either.
+        let replay = if entry.content_type.starts_with("text/event-stream")
+            && prepared.parsed.adds_stream_usage()
+        {
+            std::borrow::Cow::Owned(strip_usage_chunks(&entry.body))
+        } else {
+            std::borrow::Cow::Borrowed(entry.body.as_slice())
+        };
+        if let Err(status) = host::send_response(200, &headers, &replay) {
             log::warn!("tollgate: cannot answer from cache: {status:?}");
             return None;
         }

@@ -10,6 +10,7 @@ use tollgate_core::accounting::ServedBy;
 use tollgate_core::money::format_usd;
 use tollgate_core::routing::premium_status;
 use tollgate_core::sse::SseParser;
+use tollgate_core::stream_filter::strip_usage_chunks;
 
 use crate::host;
 use crate::host::now_ms;
@@ -168,6 +169,10 @@ impl RequestFlow {
                 &parsed.facts.model,
                 parsed.facts.client_wants_stream_usage,
             ),
+            // The lane was asked for the usage chunk on the client's behalf.
+            (None, Some(parsed)) if is_stream && parsed.adds_stream_usage() => {
+                strip_usage_chunks(&body)
+            }
             _ => body,
         };
         let map = MapType::HttpResponseHeaders;

@@ -78,10 +78,7 @@ impl RequestFlow {
                     .with_created(created),
                 );
             }
-            let unasked_usage = self
-                .sent
-                .as_ref()
-                .is_some_and(|p| p.api.chat_stream_shape() && !p.facts.client_wants_stream_usage);
+            let unasked_usage = self.sent.as_ref().is_some_and(|p| p.adds_stream_usage());
             if self.translation.is_none() && unasked_usage && (200..300).contains(&status) {
                 self.response_edits.remove.push("content-length");
                 self.usage_stripper = Some(UsageChunkStripper::new(MAX_SSE_EVENT_BYTES));

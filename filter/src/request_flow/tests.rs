@@ -385,6 +385,145 @@ fn a_stream_whose_client_did_not_ask_for_usage_gets_none_but_is_priced_from_it()
     assert!(events[0].stream);
 }
 
+const STREAM_CHUNKS: [&str; 3] = [
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello\"},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":2,\"total_tokens\":12}}\n\n",
+    "data: [DONE]\n\n",
+];
+
+fn chat_stream_body(include_usage: Option<bool>) -> String {
+    let mut body = json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    if let Some(asked) = include_usage {
+        body["stream_options"] = json!({"include_usage": asked});
+    }
+    body.to_string()
+}
+
+#[test]
+fn a_cached_stream_carries_the_usage_chunk_only_to_clients_that_asked_for_it() {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([config["providers"]["targets"][0]]);
+    config["cache"] = json!({"enabled": true, "ttl_seconds": 600, "max_entries": 100});
+    let mut plugin = Plugin::configure(&config);
+    // The miss: the client did not ask, the lane was asked, the answer is stored.
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), &chat_stream_body(None));
+    s.send_request();
+    assert_eq!(s.upstream_body()["stream_options"]["include_usage"], true);
+    let client = String::from_utf8(s.receive_stream(200, &STREAM_CHUNKS)).unwrap();
+    assert!(!client.contains("\"usage\""), "{client}");
+    s.finish();
+    let hit = |include_usage: Option<bool>| {
+        let mut s = plugin.stream(
+            &refs(&chat_headers("kt_support")),
+            &chat_stream_body(include_usage),
+        );
+        s.send_request();
+        let reply = s.local_reply().expect("answered from the cache");
+        assert_eq!(reply.status, 200);
+        s.finish();
+        String::from_utf8(reply.body).unwrap()
+    };
+    for unasked in [None, Some(false)] {
+        let replay = hit(unasked);
+        assert!(
+            replay.contains("\"hello\"") && replay.ends_with("data: [DONE]\n\n"),
+            "{replay}"
+        );
+        assert!(!replay.contains("\"usage\""), "{replay}");
+    }
+    let replay = hit(Some(true));
+    assert!(replay.contains("\"choices\":[],\"usage\":{\"prompt_tokens\":10"));
+    assert_eq!(replay, STREAM_CHUNKS.concat());
+    let events = plugin.queued_events();
+    use tollgate_core::event::CacheStatus::{Hit, Miss};
+    let caches: Vec<_> = events.iter().map(|e| e.cache).collect();
+    assert_eq!(caches, vec![Miss, Hit, Hit, Hit]);
+    // gpt-4o-mini: 10 × $0.15/M + 2 × $0.60/M.
+    assert_eq!(events[0].cost_nanos, 2_700);
+    assert!(events[1..].iter().all(|e| e.cost_avoided_nanos == 2_700));
+}
+
+#[test]
+fn a_fallback_lanes_stream_drops_the_usage_chunk_the_client_did_not_ask_for() {
+    stream_from_a_fallback_lane("openai", None);
+}
+
+#[test]
+fn a_fallback_lanes_stream_keeps_the_usage_chunk_the_client_asked_for() {
+    stream_from_a_fallback_lane("openai", Some(true));
+}
+
+#[test]
+fn a_translated_fallback_lanes_stream_has_no_usage_chunk_the_client_did_not_ask_for() {
+    stream_from_a_fallback_lane("anthropic", None);
+}
+
+/// A chat stream whose first lane fails and whose `backup` lane streams the answer;
+/// the client asked for usage or not (`include_usage`).
+fn stream_from_a_fallback_lane(backup: &str, include_usage: Option<bool>) {
+    let mut config = seed_config();
+    let openai = config["providers"]["targets"][0].clone();
+    let mut second = openai.clone();
+    if backup == "anthropic" {
+        second = config["providers"]["targets"][1].clone();
+    }
+    second["id"] = json!("backup");
+    config["providers"]["targets"] = json!([openai, second]);
+    config["providers"]["routing"] = json!({"strategy": "priority",
+            "aliases": {"gpt-4o-mini": ["openai-gpt4o-mini", "backup"]}});
+    let mut plugin = Plugin::configure(&config);
+    let mut s = plugin.stream(
+        &refs(&chat_headers("kt_support")),
+        &chat_stream_body(include_usage),
+    );
+    s.send_request();
+    let held = s.receive(
+        503,
+        &[("content-type", "application/json")],
+        r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+    );
+    assert_eq!(held, Action::Pause);
+    let call = s.http_calls()[0].clone();
+    let sent: serde_json::Value = serde_json::from_slice(&call.body).unwrap();
+    let answer = if backup == "openai" {
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        STREAM_CHUNKS.concat()
+    } else {
+        concat!(
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-haiku-4-5\",\"content\":[],\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n",
+                "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hello\"}}\n\n",
+                "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+                "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n",
+                "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+            )
+            .to_string()
+    };
+    s.answer_call(
+        call.token,
+        200,
+        &[("content-type", "text/event-stream")],
+        &answer,
+    );
+    let client = fake_host::with(|h| String::from_utf8(h.response_body.clone()).unwrap());
+    assert!(client.contains("hello"), "{backup}: {client}");
+    assert_eq!(
+        client.contains("\"usage\":{"),
+        include_usage == Some(true),
+        "{backup} {include_usage:?}: {client}"
+    );
+    assert_eq!(
+        s.response_header("content-length"),
+        Some(client.len().to_string())
+    );
+    s.finish();
+    let events = plugin.queued_events();
+    let served = events.iter().find(|e| e.http_status == 200).unwrap();
+    assert_eq!((served.tokens.input, served.tokens.output), (10, 2));
+    assert_eq!(served.usage_source, UsageSource::Reported);
+}
+
 #[test]
 fn a_lease_answer_after_the_client_left_installs_the_grant_reserves_nothing_and_idles_out() {
     let mut plugin = Plugin::configure(&enforced());
