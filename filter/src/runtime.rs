@@ -76,7 +76,7 @@ impl Runtime {
             teams,
             policy: RefCell::new(Rc::new(PolicySet::default())),
             policy_call: Cell::new(None),
-            prices: PriceTable::with_overrides(&config.prices),
+            prices: config.price_table(),
             config,
             groups_by_digest,
             credentials,

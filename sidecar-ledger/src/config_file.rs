@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use tollgate_core::config::{Config, ConfigProblem};
+use tollgate_core::config::{Catalogue, Config, ConfigProblem};
 
 /// Why a configuration file could not be used.
 #[derive(Debug)]
@@ -44,19 +44,38 @@ pub struct Loaded {
     pub warnings: Vec<ConfigProblem>,
 }
 
-pub fn parse(text: &str) -> Result<Loaded, LoadError> {
+/// YAML text → `T`, with the path in the document of any error.
+fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, prefix: &str) -> Result<T, LoadError> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
-    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         LoadError::Parse {
-            path: if path == "." {
-                "(document)".into()
-            } else {
-                path
+            path: match (prefix, path.as_str()) {
+                ("", ".") => "(document)".into(),
+                (p, ".") => p.to_string(),
+                ("", _) => path,
+                (p, _) => format!("{p}: {path}"),
             },
             message: e.into_inner().to_string(),
         }
-    })?;
+    })
+}
+
+/// A configuration whose relative paths (`price_catalogue`) are relative to the
+/// working directory.
+#[cfg(test)]
+pub fn parse(text: &str) -> Result<Loaded, LoadError> {
+    parse_at(text, Path::new("tollgate.yaml"))
+}
+
+/// The text of the configuration file `file`: parsed, its price catalogue read
+/// (relative to the file's directory), validated.
+pub fn parse_at(text: &str, file: &Path) -> Result<Loaded, LoadError> {
+    let mut config: Config = from_yaml(text, "")?;
+    if let Some(name) = config.price_catalogue.as_deref() {
+        let path = file.parent().unwrap_or(Path::new("")).join(name);
+        config.catalogue = Some(read_catalogue(&path)?);
+    }
     let problems = config.validate();
     if !problems.is_empty() {
         return Err(LoadError::Invalid(problems));
@@ -65,9 +84,34 @@ pub fn parse(text: &str) -> Result<Loaded, LoadError> {
     Ok(Loaded { config, warnings })
 }
 
+/// An operator's price catalogue file (the format of the built-in
+/// `filter/core/catalogue/prices.yaml`).
+pub fn read_catalogue(path: &Path) -> Result<Catalogue, LoadError> {
+    let at = format!("price_catalogue ({})", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        LoadError::Invalid(vec![ConfigProblem {
+            path: "price_catalogue".into(),
+            message: format!("cannot read {}: {e}", path.display()),
+        }])
+    })?;
+    let catalogue: Catalogue = from_yaml(&text, &at)?;
+    let problems: Vec<ConfigProblem> = catalogue
+        .problems()
+        .into_iter()
+        .map(|p| ConfigProblem {
+            path: format!("{at}: {}", p.path),
+            message: p.message,
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(LoadError::Invalid(problems));
+    }
+    Ok(catalogue)
+}
+
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read(e.to_string()))?;
-    parse(&text)
+    parse_at(&text, path)
 }
 
 /// Loads `path` or prints every problem and returns the failure, for CLI commands.
@@ -127,6 +171,57 @@ mod tests {
         assert_eq!(price.web_search_per_1k_nanos, 10_000_000_000);
         let e = parse_err(&text.replace("flex: {input", "flex: {inptu"));
         assert!(e.contains("service_tiers.flex"), "{e}");
+    }
+
+    #[test]
+    fn an_operators_price_catalogue_is_read_beside_the_file_and_checked() {
+        let dir = std::env::temp_dir().join(format!("tollgate-catalogue-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("prices")).unwrap();
+        let config = dir.join("tollgate.yaml");
+        std::fs::write(&config, format!("{SEED}price_catalogue: prices/ops.yaml\n")).unwrap();
+        let catalogue = "version: ops-1
+models:
+  gpt-5.4-mini-mini:
+    - {effective_from: \"2026-01-01\", input: \"1\", output: \"2\"}
+    - {effective_from: \"2026-12-01\", input: \"0.5\", output: \"1\", batch: {input: \"0.25\", output: \"0.5\"}}
+";
+        std::fs::write(dir.join("prices/ops.yaml"), catalogue).unwrap();
+        let loaded = load(&config).expect("loads with its catalogue");
+        let c = loaded.config.catalogue.as_ref().expect("read");
+        assert_eq!(c.version, "ops-1");
+        assert_eq!(c.models["gpt-5.4-mini-mini"].len(), 2);
+        // Its lane is now priced; the other seed lane still is not.
+        let unpriced: Vec<&str> = loaded
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("no price covers"))
+            .map(|w| w.path.as_str())
+            .collect();
+        assert_eq!(unpriced, vec!["providers.targets[1].model"]);
+        assert!(loaded.warnings[0].message.contains("'claude-haiku'"));
+        // Two entries for one day, a bad date, a missing file: errors naming the file.
+        let report = |text: &str| {
+            std::fs::write(dir.join("prices/ops.yaml"), text).unwrap();
+            match load(&config) {
+                Ok(_) => panic!("expected an error"),
+                Err(e) => e.report(&config),
+            }
+        };
+        let dup = catalogue.replace("2026-12-01", "2026-01-01");
+        assert!(report(&dup)
+            .contains("models.gpt-5.4-mini-mini`: two prices take effect on the same day"));
+        let bad = catalogue.replace("2026-12-01", "2026-13-01");
+        let r = report(&bad);
+        assert!(
+            r.contains("price_catalogue (") && r.contains("YYYY-MM-DD"),
+            "{r}"
+        );
+        std::fs::remove_file(dir.join("prices/ops.yaml")).unwrap();
+        let missing = load(&config).err().expect("no catalogue file");
+        assert!(missing
+            .report(&config)
+            .contains("at `price_catalogue`: cannot read"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

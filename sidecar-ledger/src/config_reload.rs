@@ -67,7 +67,7 @@ impl LiveConfig {
     fn apply(&self, config: &Config) {
         self.alerts.replace(config.alerts.clone());
         self.config.replace(Some(config.clone()));
-        crate::export::use_pricing(&config.pricing);
+        crate::export::use_pricing(config);
     }
 }
 
@@ -141,7 +141,7 @@ impl Reloader {
     pub fn start(path: &Path, store: Arc<dyn Store>, now_ms: i64) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let loaded = config_file::parse(&text).map_err(|e| e.report(path))?;
+        let loaded = config_file::parse_at(&text, path).map_err(|e| e.report(path))?;
         crate::wallet_seed::seed_wallets(store.as_ref(), &loaded.config, path, now_ms)
             .map_err(|e| format!("cannot create the wallets of {}: {e}", path.display()))?;
         let live = LiveConfig::new(Vec::new(), loaded.config.alerts.clone());
@@ -170,7 +170,7 @@ impl Reloader {
         if !force && self.last_text.as_deref() == Some(text.as_str()) {
             return Ok(Reloaded::Unchanged);
         }
-        let loaded = match config_file::parse(&text) {
+        let loaded = match config_file::parse_at(&text, &self.path) {
             Ok(loaded) => loaded,
             Err(e) => {
                 // Remembered: a broken file is reported once, not at every poll.

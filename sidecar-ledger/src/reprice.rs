@@ -83,12 +83,13 @@ pub fn current_cost(prices: &PriceTable, e: &CostEvent) -> Option<(i64, Option<S
         tokens: e.tokens,
         service_tier: e.service_tier.as_deref(),
         web_search_calls: e.web_search_calls,
+        batch: false,
     };
     if usage.tokens.total() == 0 && usage.web_search_calls == 0 {
         return Some((0, e.priced_by.clone()));
     }
     prices
-        .charge_for(&e.model_served, &usage)
+        .charge_for(&e.model_served, e.ts_ms, &usage)
         .map(|(label, charge)| (charge.total(), Some(label)))
 }
 
@@ -306,7 +307,10 @@ mod tests {
             .adjustments
             .iter()
             .all(|a| a.delta_nanos == 150_000 && a.cost_after_nanos == 600_000));
-        assert_eq!(p.adjustments[0].priced_by.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(
+            p.adjustments[0].priced_by.as_deref(),
+            Some("gpt-4o-mini:config")
+        );
         let before = total(&store, None);
         assert_eq!(
             apply(&store, &p, "ops", 10).unwrap(),

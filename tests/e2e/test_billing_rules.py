@@ -85,7 +85,7 @@ def test_openai_service_tiers_are_priced_at_the_tier_the_response_reports(stack)
     event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
     u = completion.usage
     tokens = {"input": u.prompt_tokens - 2, "cached_input": 2, "output": u.completion_tokens}
-    assert event["service_tier"] == "flex" and event["priced_by"] == "gpt-5@flex"
+    assert event["service_tier"] == "flex" and event["priced_by"] == "gpt-5:2025-08-07@flex"
     assert event["cost_nanos"] == nanos(GPT5["flex"], tokens) > 0
     assert usd_header_nanos(raw.headers) == event["cost_nanos"]
 
@@ -98,7 +98,7 @@ def test_openai_service_tiers_are_priced_at_the_tier_the_response_reports(stack)
     chunks = list(raw.parse())
     u = [c.usage for c in chunks if c.usage][-1]
     event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
-    assert event["service_tier"] == "default" and event["priced_by"] == "gpt-5"
+    assert event["service_tier"] == "default" and event["priced_by"] == "gpt-5:2025-08-07"
     assert event["cost_nanos"] == nanos(GPT5["default"], {"input": u.prompt_tokens, "output": u.completion_tokens})
 
     # Responses stream at priority.
@@ -178,11 +178,11 @@ def test_prompts_above_the_long_context_threshold_are_priced_at_its_rates(stack)
     # Cache reads and writes count toward the prompt size: 150,000 + 60,000 > 200,000.
     tokens, event = ask(150_000, 60_000)
     assert sum(v for k, v in tokens.items() if k != "output") > 200_000
-    assert event["priced_by"] == "claude-sonnet-4-5@long_context"
+    assert event["priced_by"] == "claude-sonnet-4-5:2025-09-29@long_context"
     assert event["cost_nanos"] == nanos(SONNET_LONG, tokens)
     # At or below the threshold the standard rates apply.
     tokens, event = ask(100_000, 50_000)
-    assert event["priced_by"] == "claude-sonnet-4-5"
+    assert event["priced_by"] == "claude-sonnet-4-5:2025-09-29"
     assert event["cost_nanos"] == nanos(SONNET, tokens)
 
 

@@ -207,23 +207,25 @@ impl RequestRecord {
             .or_else(|| lane_model.map(str::to_string))
             .unwrap_or_default();
         let fixed_cost = self.served_by.as_ref().is_some_and(|s| s.fixed_cost);
+        // Priced with the prices in force when the request was made.
         let entry = if self.never_priced || fixed_cost {
             None
         } else {
             prices
-                .lookup_entry(&model_served)
-                .or_else(|| lane_model.and_then(|m| prices.lookup_entry(m)))
+                .lookup_at(&model_served, self.ts_ms)
+                .or_else(|| lane_model.and_then(|m| prices.lookup_at(m, self.ts_ms)))
         };
-        let charge = entry.map(|(_, p)| {
-            p.charge(&Billable {
+        let charge = entry.map(|e| {
+            e.price.charge(&Billable {
                 tokens,
                 service_tier: service_tier.as_deref(),
                 web_search_calls,
+                batch: false,
             })
         });
         let priced_by = match (entry, &charge) {
-            (Some((name, _)), Some(c)) if tokens.total() > 0 || web_search_calls > 0 => {
-                Some(priced_by(name, &c.rule))
+            (Some(e), Some(c)) if tokens.total() > 0 || web_search_calls > 0 => {
+                Some(priced_by(&e.label(), &c.rule))
             }
             _ => None,
         };
@@ -339,6 +341,26 @@ mod tests {
         assert_eq!(e.cost_nanos, 210_000);
         assert_eq!(e.latency_ms, 250);
         assert_eq!(e.http_status, 200);
+    }
+
+    #[test]
+    fn each_request_is_priced_with_the_catalogue_entry_of_its_day() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let body =
+            br#"{"model":"o3-2025-04-16","usage":{"prompt_tokens":1000,"completion_tokens":100}}"#;
+        let at = |date: &str| {
+            let mut r = record();
+            r.ts_ms = crate::config::parse_date_days(date).unwrap() * 86_400_000 + 43_200_000;
+            r.response_status = Some(200);
+            r.response_complete = true;
+            r.usage.observe_body(ApiKind::ChatCompletions, body);
+            let e = r.finish(&prices, r.ts_ms + 1_000);
+            (e.cost_nanos, e.priced_by.unwrap())
+        };
+        // o3 before its 2025-06-10 price cut: 1000 × $10 + 100 × $40 per million.
+        assert_eq!(at("2025-06-09"), (14_000_000, "o3:2025-04-16".into()));
+        // From the day of the cut: 1000 × $2 + 100 × $8.
+        assert_eq!(at("2025-06-10"), (2_800_000, "o3:2025-06-10".into()));
     }
 
     #[test]
@@ -486,7 +508,7 @@ mod tests {
         );
         let e = r.finish(&prices, 1_000);
         assert_eq!(e.service_tier.as_deref(), Some("flex"));
-        assert_eq!(e.priced_by.as_deref(), Some("gpt-5@flex"));
+        assert_eq!(e.priced_by.as_deref(), Some("gpt-5:2025-08-07@flex"));
         // 1000 × 0.625 + 100 × 5 µ$
         assert_eq!(e.cost_nanos, 625_000 + 500_000);
 
@@ -500,7 +522,7 @@ mod tests {
             Some("default"),
             "the response wins"
         );
-        assert_eq!(e.priced_by.as_deref(), Some("gpt-5"));
+        assert_eq!(e.priced_by.as_deref(), Some("gpt-5:2025-08-07"));
         assert_eq!(e.cost_nanos, 1_250_000 + 1_000_000);
     }
 
@@ -564,7 +586,10 @@ mod tests {
         let e = r.finish(&prices, 1_000);
         // 1000 tokens × $0.02 / 1M = 20 n$... × 1000 = 20_000 n$.
         assert_eq!((e.tokens.input, e.cost_nanos), (1000, 20_000));
-        assert_eq!(e.priced_by.as_deref(), Some("text-embedding-3-small"));
+        assert_eq!(
+            e.priced_by.as_deref(),
+            Some("text-embedding-3-small:2024-01-25")
+        );
 
         let mut t = record();
         t.api = ApiKind::CountTokens;

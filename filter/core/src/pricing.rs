@@ -1,9 +1,12 @@
-//! Per-model prices and exact cost computation: token rates, the service tier and
-//! long-context rules that select them, and per-call server-tool charges.
+//! Per-model prices and exact cost computation: token rates, the service tier,
+//! long-context and batch rules that select them, per-call server-tool charges, and the
+//! price table (the dated catalogue, with the config's overrides) a request is priced
+//! from.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
-use crate::config::schema::{LongContextDef, ModelPriceDef, TokenRatesDef};
+use crate::config::schema::{format_date, Catalogue, LongContextDef, ModelPriceDef, TokenRatesDef};
 use crate::event::Tokens;
 use crate::money::UsdPerMTok;
 
@@ -77,6 +80,8 @@ pub enum RateRule {
     ServiceTier(String),
     /// The long-context rates (the prompt exceeded the threshold).
     LongContext,
+    /// The batch API's rates.
+    Batch,
 }
 
 /// Prices of one model: its rate sets and per-call tool charges.
@@ -88,6 +93,8 @@ pub struct ModelPrice {
     pub long_context: Option<LongContextRates>,
     /// Nanodollars per 1,000 web search calls (= picodollars per call).
     pub web_search_per_1k_nanos: u64,
+    /// Rates of the provider's batch API.
+    pub batch: Option<ModelRates>,
 }
 
 /// What one request used, as priced: tokens, the service tier it ran in, and the
@@ -97,6 +104,8 @@ pub struct Billable<'a> {
     pub tokens: Tokens,
     pub service_tier: Option<&'a str>,
     pub web_search_calls: u64,
+    /// Sent through the provider's batch API.
+    pub batch: bool,
 }
 
 /// A request's cost in nanodollars, by component. `total()` is what the event
@@ -147,6 +156,7 @@ impl From<&ModelPriceDef> for ModelPrice {
             web_search_per_1k_nanos: d
                 .web_search_per_1k
                 .map_or(0, |u| u64::try_from(u.0).unwrap_or(0)),
+            batch: d.batch.as_ref().map(ModelRates::from),
         }
     }
 }
@@ -159,6 +169,7 @@ impl ModelPrice {
             service_tiers: BTreeMap::new(),
             long_context: None,
             web_search_per_1k_nanos: 0,
+            batch: None,
         }
     }
 
@@ -188,7 +199,8 @@ impl ModelPrice {
     pub fn highest_rates(&self) -> ModelRates {
         let sets = std::iter::once(&self.base)
             .chain(self.service_tiers.values())
-            .chain(self.long_context.as_ref().map(|l| &l.rates));
+            .chain(self.long_context.as_ref().map(|l| &l.rates))
+            .chain(self.batch.as_ref());
         sets.fold(self.base, |a, b| ModelRates {
             input: a.input.max(b.input),
             cached_input: a.cached_input.max(b.cached_input),
@@ -198,9 +210,13 @@ impl ModelPrice {
         })
     }
 
-    /// The exact charge for one request's usage.
+    /// The exact charge for one request's usage. A batch request is priced at the
+    /// batch rates when the model lists them.
     pub fn charge(&self, usage: &Billable<'_>) -> Charge {
-        let (rates, rule) = self.rates_for(usage.service_tier, &usage.tokens);
+        let (rates, rule) = match (&self.batch, usage.batch) {
+            (Some(batch), true) => (batch, RateRule::Batch),
+            _ => self.rates_for(usage.service_tier, &usage.tokens),
+        };
         let tool_picos =
             u128::from(usage.web_search_calls) * u128::from(self.web_search_per_1k_nanos);
         Charge {
@@ -222,196 +238,155 @@ impl ModelPrice {
     }
 }
 
-/// A catalogue entry: standard rates (µ$/MTok: input, cache read, output), with
-/// Anthropic's default cache-write multipliers.
-struct Entry {
-    model: &'static str,
-    base: ModelRates,
-    flex: Option<ModelRates>,
-    priority: Option<ModelRates>,
-    long_context: Option<LongContextRates>,
-    web_search_per_1k_usd: u64,
+/// The built-in catalogue (`filter/core/catalogue/prices.yaml`, compiled to JSON by
+/// `build.rs`), parsed once per process.
+pub fn built_in_catalogue() -> &'static Catalogue {
+    static BUILT_IN: OnceLock<Catalogue> = OnceLock::new();
+    BUILT_IN.get_or_init(|| {
+        serde_json::from_str(include_str!(concat!(env!("OUT_DIR"), "/prices.json")))
+            .expect("the built-in price catalogue is valid (checked by the tests)")
+    })
 }
 
-const fn rates(input: u64, cached: u64, output: u64) -> ModelRates {
-    ModelRates::new(input, cached, output)
+/// Where a request's price came from: a dated catalogue entry or the config's
+/// `pricing:` (in force whatever the date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceSource {
+    /// The catalogue entry in force from this day (days since 1970-01-01, UTC).
+    Catalogue {
+        effective_from: i64,
+    },
+    Config,
 }
 
-/// OpenAI bills no cache writes: write rates equal the input rate.
-const fn openai(input: u64, cached: u64, output: u64) -> ModelRates {
-    ModelRates {
-        input,
-        cached_input: cached,
-        cache_write: input,
-        cache_write_1h: input,
-        output,
-    }
+/// The price that applies to a model at a time, and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct PriceEntry<'a> {
+    /// The catalogue or config name that matched (a dated snapshot is priced by its
+    /// base name).
+    pub name: &'a str,
+    pub source: PriceSource,
+    pub price: &'a ModelPrice,
 }
 
-const fn entry(model: &'static str, base: ModelRates) -> Entry {
-    Entry {
-        model,
-        base,
-        flex: None,
-        priority: None,
-        long_context: None,
-        web_search_per_1k_usd: 10,
-    }
-}
-
-/// Anthropic's long-context rates for the 1M-context Sonnet models: prompts above
-/// 200,000 tokens are priced at $6 input / $22.50 output per million, cache rates from
-/// the same multipliers (reads 0.1×, 5-minute writes 1.25×, 1-hour writes 2×).
-const SONNET_LONG_CONTEXT: LongContextRates = LongContextRates {
-    above_input_tokens: 200_000,
-    rates: rates(6_000_000, 600_000, 22_500_000),
-};
-
-/// List prices (USD per million tokens × 10^6) of widely used models: standard, flex
-/// and priority tiers, long-context rates, $10 per 1,000 web searches. The config's
-/// `pricing:` replaces or extends entries by model name.
-fn built_in() -> Vec<Entry> {
-    vec![
-        Entry {
-            priority: Some(openai(4_250_000, 2_125_000, 17_000_000)),
-            ..entry("gpt-4o", openai(2_500_000, 1_250_000, 10_000_000))
-        },
-        Entry {
-            priority: Some(openai(250_000, 125_000, 1_000_000)),
-            ..entry("gpt-4o-mini", openai(150_000, 75_000, 600_000))
-        },
-        Entry {
-            priority: Some(openai(3_500_000, 875_000, 14_000_000)),
-            ..entry("gpt-4.1", openai(2_000_000, 500_000, 8_000_000))
-        },
-        Entry {
-            priority: Some(openai(700_000, 175_000, 2_800_000)),
-            ..entry("gpt-4.1-mini", openai(400_000, 100_000, 1_600_000))
-        },
-        Entry {
-            priority: Some(openai(200_000, 50_000, 800_000)),
-            ..entry("gpt-4.1-nano", openai(100_000, 25_000, 400_000))
-        },
-        Entry {
-            flex: Some(openai(625_000, 62_500, 5_000_000)),
-            priority: Some(openai(2_500_000, 250_000, 20_000_000)),
-            ..entry("gpt-5", openai(1_250_000, 125_000, 10_000_000))
-        },
-        Entry {
-            flex: Some(openai(125_000, 12_500, 1_000_000)),
-            priority: Some(openai(450_000, 45_000, 3_600_000)),
-            ..entry("gpt-5-mini", openai(250_000, 25_000, 2_000_000))
-        },
-        Entry {
-            flex: Some(openai(25_000, 2_500, 200_000)),
-            ..entry("gpt-5-nano", openai(50_000, 5_000, 400_000))
-        },
-        Entry {
-            flex: Some(openai(1_000_000, 250_000, 4_000_000)),
-            priority: Some(openai(3_500_000, 875_000, 14_000_000)),
-            ..entry("o3", openai(2_000_000, 500_000, 8_000_000))
-        },
-        Entry {
-            flex: Some(openai(550_000, 138_000, 2_200_000)),
-            priority: Some(openai(2_000_000, 500_000, 8_000_000)),
-            ..entry("o4-mini", openai(1_100_000, 275_000, 4_400_000))
-        },
-        // The legacy completions model (`/v1/completions`).
-        entry(
-            "gpt-3.5-turbo-instruct",
-            openai(1_500_000, 1_500_000, 2_000_000),
-        ),
-        // Embedding models bill input tokens only.
-        entry("text-embedding-3-small", openai(20_000, 20_000, 0)),
-        entry("text-embedding-3-large", openai(130_000, 130_000, 0)),
-        entry("text-embedding-ada-002", openai(100_000, 100_000, 0)),
-        entry("claude-3-5-haiku", rates(800_000, 80_000, 4_000_000)),
-        entry("claude-haiku-4-5", rates(1_000_000, 100_000, 5_000_000)),
-        entry("claude-3-7-sonnet", rates(3_000_000, 300_000, 15_000_000)),
-        Entry {
-            long_context: Some(SONNET_LONG_CONTEXT),
-            ..entry("claude-sonnet-4", rates(3_000_000, 300_000, 15_000_000))
-        },
-        Entry {
-            long_context: Some(SONNET_LONG_CONTEXT),
-            ..entry("claude-sonnet-4-5", rates(3_000_000, 300_000, 15_000_000))
-        },
-        entry("claude-opus-4", rates(15_000_000, 1_500_000, 75_000_000)),
-        entry("claude-opus-4-1", rates(15_000_000, 1_500_000, 75_000_000)),
-        entry("claude-opus-4-5", rates(5_000_000, 500_000, 25_000_000)),
-    ]
-}
-
-impl Entry {
-    fn price(&self) -> ModelPrice {
-        let mut service_tiers = BTreeMap::new();
-        if let Some(r) = self.flex {
-            service_tiers.insert("flex".to_string(), r);
-        }
-        if let Some(r) = self.priority {
-            service_tiers.insert("priority".to_string(), r);
-        }
-        ModelPrice {
-            base: self.base,
-            service_tiers,
-            long_context: self.long_context,
-            web_search_per_1k_nanos: self.web_search_per_1k_usd * 1_000_000_000,
+impl PriceEntry<'_> {
+    /// The entry as events name it: `gpt-5:2025-08-07` for a catalogue entry (the day
+    /// it took effect), `gpt-5:config` for the config's price.
+    pub fn label(&self) -> String {
+        match self.source {
+            PriceSource::Catalogue { effective_from } => {
+                format!("{}:{}", self.name, format_date(effective_from))
+            }
+            PriceSource::Config => format!("{}:config", self.name),
         }
     }
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// Every price the filter charges with: the catalogue's dated entries, and the
+/// config's `pricing:` overrides, which replace a model's catalogue entries for every
+/// date.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PriceTable {
-    models: BTreeMap<String, ModelPrice>,
+    /// Model → (effective-from day, price), oldest first.
+    dated: BTreeMap<String, Vec<(i64, ModelPrice)>>,
+    overrides: BTreeMap<String, ModelPrice>,
 }
 
 impl PriceTable {
+    /// The built-in catalogue with the config's overrides.
     pub fn with_overrides(overrides: &BTreeMap<String, ModelPriceDef>) -> Self {
-        let mut models: BTreeMap<String, ModelPrice> = built_in()
+        PriceTable::new(built_in_catalogue(), overrides)
+    }
+
+    /// `catalogue` (the built-in one or the operator's) with the config's overrides.
+    pub fn new(catalogue: &Catalogue, overrides: &BTreeMap<String, ModelPriceDef>) -> Self {
+        let dated = catalogue
+            .models
             .iter()
-            .map(|e| (e.model.to_string(), e.price()))
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(name, entries)| {
+                let mut prices: Vec<(i64, ModelPrice)> = entries
+                    .iter()
+                    .map(|e| (e.effective_from, ModelPrice::from(&e.price)))
+                    .collect();
+                prices.sort_by_key(|(day, _)| *day);
+                (name.clone(), prices)
+            })
             .collect();
-        for (name, def) in overrides {
-            models.insert(name.clone(), ModelPrice::from(def));
-        }
-        PriceTable { models }
+        let overrides = overrides
+            .iter()
+            .map(|(name, def)| (name.clone(), ModelPrice::from(def)))
+            .collect();
+        PriceTable { dated, overrides }
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = (&String, &ModelPrice)> {
-        self.models.iter()
+    /// Whether any price (of any date) covers `model`.
+    pub fn covers(&self, model: &str) -> bool {
+        self.lookup_at(model, 0).is_some()
     }
 
-    /// The price of `model`, also finding dated snapshots (`gpt-4o-mini-2024-07-18`,
-    /// `claude-3-5-haiku-20241022`) and `-latest` aliases under their base name.
-    pub fn lookup(&self, model: &str) -> Option<&ModelPrice> {
-        self.lookup_entry(model).map(|(_, p)| p)
+    /// The price of `model` for a request at `ts_ms`, also finding dated snapshots
+    /// (`gpt-4o-mini-2024-07-18`, `claude-3-5-haiku-20241022`) and `-latest` aliases
+    /// under their base name.
+    pub fn lookup(&self, model: &str, ts_ms: i64) -> Option<&ModelPrice> {
+        self.lookup_at(model, ts_ms).map(|e| e.price)
     }
 
-    /// The catalogue entry (its name and price) that prices `model`.
-    pub fn lookup_entry(&self, model: &str) -> Option<(&str, &ModelPrice)> {
-        self.models
-            .get_key_value(model)
-            .or_else(|| self.models.get_key_value(base_model_name(model)))
-            .map(|(k, v)| (k.as_str(), v))
+    /// The entry that prices `model` for a request at `ts_ms`: the config's price if it
+    /// has one, else the catalogue entry in force on that UTC day (the latest
+    /// `effective_from` on or before it; a request older than every entry takes the
+    /// first). The exact name is looked up before the base name.
+    pub fn lookup_at(&self, model: &str, ts_ms: i64) -> Option<PriceEntry<'_>> {
+        let day = ts_ms.div_euclid(DAY_MS);
+        let find = |name: &str| {
+            if let Some((k, price)) = self.overrides.get_key_value(name) {
+                return Some(PriceEntry {
+                    name: k,
+                    source: PriceSource::Config,
+                    price,
+                });
+            }
+            let (k, prices) = self.dated.get_key_value(name)?;
+            let in_force = prices.partition_point(|(from, _)| *from <= day);
+            let (from, price) = &prices[in_force.saturating_sub(1)];
+            Some(PriceEntry {
+                name: k,
+                source: PriceSource::Catalogue {
+                    effective_from: *from,
+                },
+                price,
+            })
+        };
+        find(model).or_else(|| find(base_model_name(model)))
     }
 
-    /// The charge for `usage` of `model`, with the label of the entry and rate rule
-    /// that priced it (see [`priced_by`]); `None` when no entry prices the model. What
-    /// a request's event records, and what repricing recomputes from a stored event.
-    pub fn charge_for(&self, model: &str, usage: &Billable<'_>) -> Option<(String, Charge)> {
-        let (name, price) = self.lookup_entry(model)?;
-        let charge = price.charge(usage);
-        Some((priced_by(name, &charge.rule), charge))
+    /// The charge for `usage` of `model` by a request made at `ts_ms`, with the label
+    /// of the entry and rate rule that priced it (see [`priced_by`]); `None` when no
+    /// entry prices the model. What a request's event records, and what repricing
+    /// recomputes from a stored event.
+    pub fn charge_for(
+        &self,
+        model: &str,
+        ts_ms: i64,
+        usage: &Billable<'_>,
+    ) -> Option<(String, Charge)> {
+        let entry = self.lookup_at(model, ts_ms)?;
+        let charge = entry.price.charge(usage);
+        Some((priced_by(&entry.label(), &charge.rule), charge))
     }
 }
 
-/// How an event names what priced it: the catalogue entry, and the rate rule when not
-/// the base rates (`gpt-5@flex`, `claude-sonnet-4@long_context`).
+/// How an event names what priced it: the entry's label (see [`PriceEntry::label`]),
+/// and the rate rule when not the base rates (`gpt-5:2025-08-07@flex`,
+/// `claude-sonnet-4:2025-05-22@long_context`).
 pub fn priced_by(entry: &str, rule: &RateRule) -> String {
     match rule {
         RateRule::Base => entry.to_string(),
         RateRule::ServiceTier(t) => format!("{entry}@{t}"),
         RateRule::LongContext => format!("{entry}@long_context"),
+        RateRule::Batch => format!("{entry}@batch"),
     }
 }
 
@@ -456,12 +431,16 @@ pub fn price_def(
         web_search_per_1k: None,
         service_tiers: BTreeMap::new(),
         long_context: None,
+        batch: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 2026-11-01T12:00:00Z.
+    const NOW: i64 = 1_793_534_400_000;
 
     fn table() -> PriceTable {
         PriceTable::with_overrides(&BTreeMap::new())
@@ -473,7 +452,10 @@ mod tests {
 
     #[test]
     fn prices_every_token_kind_exactly() {
-        let p = table().lookup("claude-3-5-haiku-20241022").unwrap().clone();
+        let p = table()
+            .lookup("claude-3-5-haiku-20241022", NOW)
+            .unwrap()
+            .clone();
         let t = Tokens {
             input: 1000,
             cached_input: 2000,
@@ -484,7 +466,10 @@ mod tests {
         // 1000×0.80 + 2000×0.08 + 3000×1.00 + 4000×1.60 + 500×4.00
         // = 800 + 160 + 3000 + 6400 + 2000 = 12360 µ$ = 12_360_000 n$.
         assert_eq!(p.cost_nanos(&t), 12_360_000);
-        let p = table().lookup("gpt-4o-mini-2024-07-18").unwrap().clone();
+        let p = table()
+            .lookup("gpt-4o-mini-2024-07-18", NOW)
+            .unwrap()
+            .clone();
         let t = Tokens {
             input: 7,
             cached_input: 3,
@@ -512,7 +497,7 @@ mod tests {
             ),
             (300_000, 4_000_000, 7_000_000)
         );
-        let opus = table().lookup("claude-opus-4-1").unwrap().base;
+        let opus = table().lookup("claude-opus-4-1", NOW).unwrap().base;
         assert_eq!(
             (opus.cache_write, opus.cache_write_1h),
             (18_750_000, 30_000_000)
@@ -527,7 +512,7 @@ mod tests {
             price_def("0.0005", None, None, "0.0015"),
         );
         let table = PriceTable::with_overrides(&o);
-        let p = table.lookup("tiny").unwrap();
+        let p = table.lookup("tiny", NOW).unwrap();
         // 1 token * 500 pico + 1 * 1500 pico = 2000 pico = 2 nanos exactly.
         assert_eq!(
             p.cost_nanos(&Tokens {
@@ -550,7 +535,7 @@ mod tests {
     #[test]
     fn service_tier_reported_selects_its_rates() {
         let t = table();
-        let p = t.lookup("gpt-5-2025-08-07").unwrap();
+        let p = t.lookup("gpt-5-2025-08-07", NOW).unwrap();
         let tokens = Tokens {
             input: 1_000,
             cached_input: 1_000,
@@ -562,6 +547,7 @@ mod tests {
                 tokens,
                 service_tier: tier,
                 web_search_calls: 0,
+                batch: false,
             })
         };
         // Standard: 1000 × (1.25 + 0.125 + 10) µ$ = 11375 µ$.
@@ -597,6 +583,7 @@ mod tests {
                 tokens,
                 service_tier: Some(tier),
                 web_search_calls: 0,
+                batch: false,
             })
             .total()
         };
@@ -610,7 +597,7 @@ mod tests {
     #[test]
     fn long_context_prices_every_token_above_the_threshold() {
         let t = table();
-        let p = t.lookup("claude-sonnet-4-5-20250929").unwrap();
+        let p = t.lookup("claude-sonnet-4-5-20250929", NOW).unwrap();
         let at = |input: u64, cached: u64, write_1h: u64| Tokens {
             input,
             cached_input: cached,
@@ -647,6 +634,7 @@ mod tests {
             tokens: Tokens { input: 100, ..Tokens::default() },
             service_tier: Some("flex"),
             web_search_calls: 0,
+            batch: false,
         });
         assert_eq!(
             (c.total(), c.rule),
@@ -657,7 +645,7 @@ mod tests {
     #[test]
     fn web_search_calls_are_their_own_charge() {
         let t = table();
-        let p = t.lookup("claude-haiku-4-5").unwrap();
+        let p = t.lookup("claude-haiku-4-5", NOW).unwrap();
         let c = p.charge(&Billable {
             tokens: Tokens {
                 input: 100,
@@ -666,6 +654,7 @@ mod tests {
             },
             service_tier: None,
             web_search_calls: 3,
+            batch: false,
         });
         // $10 per 1,000 searches: 3 × $0.01.
         assert_eq!(c.tools_nanos, 30_000_000);
@@ -700,17 +689,156 @@ mod tests {
             price_def("1", Some("0.1"), Some("1.25"), "5"),
         );
         let table = PriceTable::with_overrides(&o);
-        assert_eq!(table.lookup("gpt-4o").unwrap().base.input, 1_000_000);
-        assert!(table.lookup("gpt-4o").unwrap().service_tiers.is_empty());
+        assert_eq!(table.lookup("gpt-4o", NOW).unwrap().base.input, 1_000_000);
+        assert!(table
+            .lookup("gpt-4o", NOW)
+            .unwrap()
+            .service_tiers
+            .is_empty());
         assert_eq!(
-            table.lookup("claude-haiku").unwrap().base.cache_write,
+            table.lookup("claude-haiku", NOW).unwrap().base.cache_write,
             1_250_000
         );
         assert_eq!(
-            table.lookup_entry("claude-haiku-20250101").map(|(k, _)| k),
-            Some("claude-haiku")
+            table
+                .lookup_at("claude-haiku-20250101", NOW)
+                .map(|e| e.label()),
+            Some("claude-haiku:config".to_string())
         );
-        assert!(table.lookup("unknown-model").is_none());
+        assert!(table.lookup("unknown-model", NOW).is_none());
+    }
+
+    fn day_ms(date: &str) -> i64 {
+        crate::config::parse_date_days(date).unwrap() * 86_400_000
+    }
+
+    #[test]
+    fn the_built_in_catalogue_is_complete_and_ordered() {
+        let c = built_in_catalogue();
+        assert!(!c.version.is_empty());
+        assert!(c.models.len() >= 19);
+        for (model, entries) in &c.models {
+            assert!(!entries.is_empty(), "{model}");
+            assert!(
+                entries
+                    .windows(2)
+                    .all(|w| w[0].effective_from < w[1].effective_from),
+                "{model}: entries oldest first, one per day"
+            );
+            for e in entries {
+                // Every OpenAI entry bills no cache writes (write rates = input).
+                if !model.starts_with("claude") {
+                    let p = ModelPrice::from(&e.price);
+                    assert_eq!(p.base.cache_write, p.base.input, "{model}");
+                    assert_eq!(p.base.cache_write_1h, p.base.input, "{model}");
+                }
+            }
+        }
+        // The YAML and its JSON form agree (the serialised form parses back).
+        let again: Catalogue = serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap();
+        assert_eq!(&again, c);
+    }
+
+    #[test]
+    fn a_request_is_priced_with_the_entry_in_force_on_its_day() {
+        let t = table();
+        let tokens = Tokens {
+            input: 1_000_000,
+            cached_input: 1_000_000,
+            output: 1_000_000,
+            ..Tokens::default()
+        };
+        let at = |date: &str| {
+            let e = t
+                .lookup_at("o3-2025-04-16", day_ms(date) + 3_600_000)
+                .unwrap();
+            (e.label(), e.price.cost_nanos(&tokens))
+        };
+        // o3 launched at $10 / $2.50 / $40 and was cut to $2 / $0.50 / $8 on 2025-06-10:
+        // a month spanning the change is priced request by request.
+        assert_eq!(at("2025-06-09"), ("o3:2025-04-16".into(), 52_500_000_000));
+        assert_eq!(at("2025-06-10"), ("o3:2025-06-10".into(), 10_500_000_000));
+        assert_eq!(at("2025-06-30"), ("o3:2025-06-10".into(), 10_500_000_000));
+        // Before the first entry: the first entry.
+        assert_eq!(at("2024-01-01").0, "o3:2025-04-16");
+        // The last millisecond of a day is still that day.
+        let e = t.lookup_at("o3", day_ms("2025-06-10") - 1).unwrap();
+        assert_eq!(e.label(), "o3:2025-04-16");
+        assert!(t.covers("o3-2099-01-01") && !t.covers("o5"));
+    }
+
+    #[test]
+    fn an_operators_catalogue_replaces_the_built_in_one_and_the_config_still_wins() {
+        let catalogue: Catalogue = serde_json::from_value(serde_json::json!({
+            "version": "ops-7",
+            "models": {"house-model": [
+                {"effective_from": "2026-12-01", "input": "2", "output": "4"},
+                {"effective_from": "2026-01-01", "input": "1", "output": "2",
+                 "batch": {"input": "0.5", "output": "1"}}
+            ]}
+        }))
+        .unwrap();
+        let t = PriceTable::new(&catalogue, &BTreeMap::new());
+        assert!(!t.covers("gpt-4o"), "only the operator's catalogue");
+        let tokens = Tokens {
+            input: 1_000,
+            output: 1_000,
+            ..Tokens::default()
+        };
+        let nov = t.lookup_at("house-model", day_ms("2026-11-30")).unwrap();
+        let dec = t.lookup_at("house-model", day_ms("2026-12-01")).unwrap();
+        assert_eq!(
+            (nov.label(), nov.price.cost_nanos(&tokens)),
+            ("house-model:2026-01-01".into(), 3_000_000)
+        );
+        assert_eq!(
+            (dec.label(), dec.price.cost_nanos(&tokens)),
+            ("house-model:2026-12-01".into(), 6_000_000)
+        );
+        // Batch rates apply only to batch requests, and only where listed.
+        let batch = nov.price.charge(&Billable {
+            tokens,
+            batch: true,
+            ..Billable::default()
+        });
+        assert_eq!((batch.total(), batch.rule), (1_500_000, RateRule::Batch));
+        let no_batch_rates = dec.price.charge(&Billable {
+            tokens,
+            batch: true,
+            ..Billable::default()
+        });
+        assert_eq!(no_batch_rates.rule, RateRule::Base);
+        // The config's price overrides every dated entry.
+        let mut o = BTreeMap::new();
+        o.insert("house-model".to_string(), price_def("3", None, None, "3"));
+        let t = PriceTable::new(&catalogue, &o);
+        let e = t
+            .lookup_at("house-model-20261215", day_ms("2026-11-30"))
+            .unwrap();
+        assert_eq!(
+            (e.label(), e.price.cost_nanos(&tokens)),
+            ("house-model:config".into(), 6_000_000)
+        );
+    }
+
+    #[test]
+    fn catalogue_entries_are_checked() {
+        let entry = |json: &str| serde_json::from_str::<crate::config::CatalogueEntry>(json);
+        let e = entry(r#"{"effective_from": "2025-02-28", "input": "1", "output": "2"}"#).unwrap();
+        assert_eq!(crate::config::format_date(e.effective_from), "2025-02-28");
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains("\"effective_from\":\"2025-02-28\""), "{text}");
+        assert_eq!(entry(&text).unwrap(), e);
+        let err = |json: &str| entry(json).unwrap_err().to_string();
+        assert!(err(r#"{"input": "1", "output": "2"}"#).contains("effective_from"));
+        assert!(
+            err(r#"{"effective_from": "2025-02-30", "input": "1", "output": "2"}"#)
+                .contains("YYYY-MM-DD")
+        );
+        assert!(err(
+            r#"{"effective_from": "2025-02-01", "input": "1", "output": "2", "ouput": "3"}"#
+        )
+        .contains("ouput"));
     }
 
     #[test]
@@ -757,16 +885,18 @@ mod tests {
             tokens,
             service_tier: Some("flex"),
             web_search_calls: 2,
+            batch: false,
         };
-        let (label, charge) = t.charge_for("gpt-5-2025-08-07", &usage).unwrap();
-        assert_eq!(label, "gpt-5@flex");
+        let (label, charge) = t.charge_for("gpt-5-2025-08-07", NOW, &usage).unwrap();
+        assert_eq!(label, "gpt-5:2025-08-07@flex");
         // 1000×0.625 + 100×0.0625 + 200×5 = 1631.25 µ$; 2 searches at $10/1000 = 20,000 µ$.
         assert_eq!(charge.tokens_nanos, 1_631_250);
         assert_eq!(charge.total(), 1_631_250 + 20_000_000);
-        assert_eq!(t.charge_for("no-such-model", &usage), None);
+        assert_eq!(t.charge_for("no-such-model", NOW, &usage), None);
         let (label, _) = t
             .charge_for(
                 "claude-sonnet-4",
+                NOW,
                 &Billable {
                     tokens: Tokens {
                         input: 200_001,
@@ -776,6 +906,6 @@ mod tests {
                 },
             )
             .unwrap();
-        assert_eq!(label, "claude-sonnet-4@long_context");
+        assert_eq!(label, "claude-sonnet-4:2025-05-22@long_context");
     }
 }

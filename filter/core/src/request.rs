@@ -138,9 +138,7 @@ impl ParsedRequest {
     /// not ask for: the usage-only chunk that brings must not reach the client, on any
     /// path (the lane's stream, a cached stream, a fallback lane's stream).
     pub fn adds_stream_usage(&self) -> bool {
-        self.api.chat_stream_shape()
-            && self.facts.stream
-            && !self.facts.client_wants_stream_usage
+        self.api.chat_stream_shape() && self.facts.stream && !self.facts.client_wants_stream_usage
     }
 
     /// The body to send upstream: the lane's model, and for OpenAI chat streams,

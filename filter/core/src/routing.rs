@@ -219,10 +219,11 @@ pub fn headroom_ppm(lane: &LaneEntry, stats: &LaneStats) -> u64 {
     left(stats.requests, lane.rpm_limit).min(left(stats.tokens, lane.tpm_limit))
 }
 
-/// A comparable price of a lane: input plus output price per token (unknown = dearest).
-fn price_key(prices: &PriceTable, lane: &LaneEntry) -> u64 {
+/// A comparable price of a lane now: input plus output price per token (unknown =
+/// dearest).
+fn price_key(prices: &PriceTable, lane: &LaneEntry, now_ms: i64) -> u64 {
     prices
-        .lookup(&lane.model)
+        .lookup(&lane.model, now_ms)
         .map_or(u64::MAX, |p| p.base.input.saturating_add(p.base.output))
 }
 
@@ -368,7 +369,13 @@ pub fn plan<'a>(
     if keyed.iter().any(|(_, s)| !s.cooling(q.now_ms)) {
         keyed.retain(|(_, s)| !s.cooling(q.now_ms));
     }
-    order(&mut keyed, config.routing.strategy, prices, q.random);
+    order(
+        &mut keyed,
+        config.routing.strategy,
+        prices,
+        q.random,
+        q.now_ms,
+    );
     Ok(keyed
         .into_iter()
         .map(|(l, _)| l)
@@ -381,15 +388,20 @@ fn order(
     strategy: RoutingStrategy,
     prices: &PriceTable,
     random: u64,
+    now_ms: i64,
 ) {
     match strategy {
-        RoutingStrategy::UsageBased => lanes
-            .sort_by_key(|(l, s)| (std::cmp::Reverse(headroom_ppm(l, s)), price_key(prices, l))),
-        RoutingStrategy::CostBased => lanes.sort_by_key(|(l, _)| price_key(prices, l)),
+        RoutingStrategy::UsageBased => lanes.sort_by_key(|(l, s)| {
+            (
+                std::cmp::Reverse(headroom_ppm(l, s)),
+                price_key(prices, l, now_ms),
+            )
+        }),
+        RoutingStrategy::CostBased => lanes.sort_by_key(|(l, _)| price_key(prices, l, now_ms)),
         RoutingStrategy::Priority => lanes.sort_by_key(|(l, _)| l.priority),
         // Never-measured lanes first (0), so every lane gets a latency sample.
         RoutingStrategy::LatencyBased => {
-            lanes.sort_by_key(|(l, s)| (s.latency_ewma_ms, price_key(prices, l)))
+            lanes.sort_by_key(|(l, s)| (s.latency_ewma_ms, price_key(prices, l, now_ms)))
         }
         RoutingStrategy::Weighted => {
             // Draw the first lane with probability weight / total; fallbacks follow by weight.
@@ -531,6 +543,7 @@ mod tests {
                 ..Routing::default()
             },
             prices: BTreeMap::new(),
+            catalogue: None,
             cache: CacheConfig::default(),
             cost_tracking_enabled: true,
             wallet_enforcement: false,

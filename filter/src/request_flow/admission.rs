@@ -128,7 +128,7 @@ impl RequestFlow {
                 if l.fixed_cost {
                     return Some(0);
                 }
-                let price = self.rt.prices.lookup(&l.model)?;
+                let price = self.rt.prices.lookup(&l.model, now)?;
                 let max_output = parsed
                     .facts
                     .max_output_tokens

@@ -699,7 +699,10 @@ fn the_requested_service_tier_prices_an_answer_that_does_not_report_one() {
     s.finish();
     let e = &plugin.queued_events()[0];
     assert_eq!(e.service_tier.as_deref(), Some("priority"));
-    assert_eq!(e.priced_by.as_deref(), Some("gpt-4o-mini@priority"));
+    assert_eq!(
+        e.priced_by.as_deref(),
+        Some("gpt-4o-mini:2024-07-18@priority")
+    );
     assert_eq!(e.cost_nanos, 450_000);
 }
 

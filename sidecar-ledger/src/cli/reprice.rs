@@ -67,7 +67,7 @@ fn execute(args: &RepriceArgs) -> Result<(), String> {
     let prices = match &args.config {
         Some(path) => {
             let loaded = crate::config_file::load_or_report(path)?;
-            PriceTable::with_overrides(&loaded.config.pricing)
+            loaded.config.price_table()
         }
         None => PriceTable::with_overrides(&Default::default()),
     };

@@ -206,7 +206,7 @@ fn records(
     prices: &PriceTable,
     premium_lanes: &HashSet<String>,
 ) -> Vec<Record> {
-    let split = split_by_kind(&row.sums, extras, prices.lookup(&row.model));
+    let split = split_by_kind(&row.sums, extras, prices.lookup(&row.model, row.period_ms));
     let (charge_start, charge_end) = clipped_period(scope, period, row.period_ms);
     let provider = provider_name(row.provider.as_deref());
     let provider_id = row.provider.as_deref().unwrap_or("unknown");

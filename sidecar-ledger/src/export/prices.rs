@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use tollgate_core::config::ModelPriceDef;
+use tollgate_core::config::Config;
 use tollgate_core::pricing::PriceTable;
 
 static PRICES: RwLock<Option<Arc<PriceTable>>> = RwLock::new(None);
 
-/// Sets the price table FOCUS rows are split with: the built-in list prices with the
-/// config's `pricing:` overrides, i.e. the prices the filter charges with. Called by
-/// `serve --config` at start and on every configuration reload.
-pub fn use_pricing(overrides: &BTreeMap<String, ModelPriceDef>) {
-    let table = Arc::new(PriceTable::with_overrides(overrides));
+/// Sets the price table FOCUS rows are split with: the config's catalogue (else the
+/// built-in one) with its `pricing:` overrides, i.e. the prices the filter charges
+/// with. Called by `serve --config` at start and on every configuration reload.
+pub fn use_pricing(config: &Config) {
+    let table = Arc::new(config.price_table());
     *PRICES.write().unwrap_or_else(|p| p.into_inner()) = Some(table);
 }
 

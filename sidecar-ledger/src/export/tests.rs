@@ -189,10 +189,11 @@ fn dataset() -> Vec<CostEvent> {
         } else {
             0
         };
-        let charge = table.lookup(model).unwrap().charge(&Billable {
+        let charge = table.lookup(model, e.ts_ms).unwrap().charge(&Billable {
             tokens: e.tokens,
             service_tier: None,
             web_search_calls: e.web_search_calls,
+            batch: false,
         });
         e.tool_cost_nanos = charge.tools_nanos;
         let list = charge.total();

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{
-    CacheConfig, Config, CostTracking, LaneMode, LedgerFailureMode, ModelPriceDef, OtherEndpoints,
-    ProviderKind, Routing,
+    CacheConfig, Catalogue, Config, CostTracking, LaneMode, LedgerFailureMode, ModelPriceDef,
+    OtherEndpoints, ProviderKind, Routing,
 };
 use crate::endpoint::Endpoint;
 use crate::keys;
@@ -23,6 +23,10 @@ pub struct FilterConfig {
     /// Price overrides; built-in prices are compiled into the filter.
     #[serde(default)]
     pub prices: BTreeMap<String, ModelPriceDef>,
+    /// The operator's price catalogue (`price_catalogue:`), used instead of the
+    /// built-in one; prices only, never a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<Catalogue>,
     pub cache: CacheConfig,
     pub cost_tracking_enabled: bool,
     pub wallet_enforcement: bool,
@@ -179,6 +183,16 @@ impl EventSink {
 }
 
 impl FilterConfig {
+    /// The prices the filter charges with: the operator's catalogue (else the
+    /// built-in one) and the config's overrides.
+    pub fn price_table(&self) -> crate::pricing::PriceTable {
+        let catalogue = self
+            .catalogue
+            .as_ref()
+            .unwrap_or_else(|| crate::pricing::built_in_catalogue());
+        crate::pricing::PriceTable::new(catalogue, &self.prices)
+    }
+
     /// Derives the filter's configuration. `config` must have passed validation.
     pub fn from_config(config: &Config, ledger_authority: &str) -> Result<Self, String> {
         let groups = config
@@ -253,6 +267,7 @@ impl FilterConfig {
             lanes,
             routing: config.providers.routing.clone(),
             prices: config.pricing.clone(),
+            catalogue: config.catalogue.clone(),
             cache: config.cache.clone(),
             cost_tracking_enabled: config.cost_tracking.enabled,
             wallet_enforcement: config.cost_tracking.wallet_enforcement,

@@ -8,10 +8,11 @@
 //! [`filter_config::FilterConfig`] as JSON); this module owns the types and the
 //! cross-field validation both sides rely on. Children: [`schema`] (the types),
 //! [`validate`] (cross-field checks), [`calendar`] (dates), [`filter_config`] (the
-//! filter's compiled view).
+//! filter's compiled view), [`price_coverage`] (lanes no price covers).
 
 mod calendar;
 pub mod filter_config;
+pub mod price_coverage;
 pub mod schema;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -25,6 +25,15 @@ pub struct Config {
     /// Extension: price overrides and additions, in USD per million tokens.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pricing: BTreeMap<String, ModelPriceDef>,
+    /// Extension: a price catalogue file (the format of the built-in
+    /// `filter/core/catalogue/prices.yaml`) used instead of the built-in one; a
+    /// relative path is relative to this file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_catalogue: Option<String>,
+    /// The contents of `price_catalogue`, read by whoever loads this file (the core
+    /// reads no files); `None`: the built-in catalogue.
+    #[serde(skip)]
+    pub catalogue: Option<Catalogue>,
     /// Extension: billing budgets (soft thresholds that warn, never block).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<BudgetDef>,
@@ -716,6 +725,70 @@ pub struct ModelPriceDef {
     /// Rates for every token of a request whose prompt is larger than a threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_context: Option<LongContextDef>,
+    /// Rates of the provider's batch API (OpenAI Batch, Anthropic Message Batches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<TokenRatesDef>,
+}
+
+/// A price catalogue: dated prices of each model, as the providers publish them.
+/// `version` labels the data (shown by `check-config`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    pub version: String,
+    pub models: BTreeMap<String, Vec<CatalogueEntry>>,
+}
+
+/// One dated price of a model: the fields of [`ModelPriceDef`] and the UTC day it takes
+/// effect (`effective_from: "YYYY-MM-DD"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueEntry {
+    /// Days since 1970-01-01 (UTC).
+    pub effective_from: i64,
+    pub price: ModelPriceDef,
+}
+
+impl Serialize for CatalogueEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = match serde_json::to_value(&self.price) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Err(serde::ser::Error::custom("a price is an object")),
+        };
+        map.insert(
+            "effective_from".into(),
+            format_date(self.effective_from).into(),
+        );
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CatalogueEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // The price fields are checked by ModelPriceDef itself (unknown keys refused).
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let date = map
+            .remove("effective_from")
+            .ok_or_else(|| D::Error::missing_field("effective_from"))?;
+        let effective_from = date
+            .as_str()
+            .and_then(super::calendar::parse_date_days)
+            .ok_or_else(|| {
+                D::Error::custom(format!("effective_from: expected YYYY-MM-DD, found {date}"))
+            })?;
+        let price =
+            ModelPriceDef::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(CatalogueEntry {
+            effective_from,
+            price,
+        })
+    }
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn format_date(days: i64) -> String {
+    let (y, m, d) = super::calendar::civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// One set of token rates (USD per million tokens); the cache rates default as in

@@ -4,10 +4,36 @@
 use std::collections::HashSet;
 
 use super::calendar::parse_date_days;
+use super::price_coverage;
 use super::schema::{
-    AlertsConfig, BudgetDef, BudgetPeriodKind, Config, LedgerFailureMode, ProviderKind,
+    AlertsConfig, BudgetDef, BudgetPeriodKind, Catalogue, Config, LedgerFailureMode, ProviderKind,
     EVENT_BATCH_SIZE, EVENT_BUFFER_MAX_EVENTS, EVENT_FLUSH_INTERVAL_MS, LEDGER_TIMEOUT_MS,
 };
+
+impl Catalogue {
+    /// What makes a price catalogue unusable: a model without entries, two entries of
+    /// one model in force from the same day.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        for (model, entries) in &self.models {
+            if entries.is_empty() {
+                problems.push(problem(
+                    format!("models.{model}"),
+                    "expected at least one dated price",
+                ));
+            }
+            let mut days: Vec<i64> = entries.iter().map(|e| e.effective_from).collect();
+            days.sort_unstable();
+            if days.windows(2).any(|w| w[0] == w[1]) {
+                problems.push(problem(
+                    format!("models.{model}"),
+                    "two prices take effect on the same day",
+                ));
+            }
+        }
+        problems
+    }
+}
 
 /// One problem found in a configuration: where it is and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,21 +358,24 @@ impl Config {
         problems
     }
 
+    /// The prices requests are charged with: the catalogue `price_catalogue` names
+    /// (once read into `catalogue`), else the built-in one, with `pricing:` on top.
+    pub fn price_table(&self) -> crate::pricing::PriceTable {
+        let catalogue = self
+            .catalogue
+            .as_ref()
+            .unwrap_or_else(|| crate::pricing::built_in_catalogue());
+        crate::pricing::PriceTable::new(catalogue, &self.pricing)
+    }
+
     /// Non-fatal observations: the config loads, but probably not as the user meant.
     pub fn warnings(&self) -> Vec<ConfigProblem> {
         let mut warnings = Vec::new();
-        let table = crate::pricing::PriceTable::with_overrides(&self.pricing);
-        for (i, t) in self.providers.targets.iter().enumerate() {
-            if !t.fixed_cost && table.lookup(&t.model).is_none() {
-                warnings.push(problem(
-                    format!("providers.targets[{i}].model"),
-                    format!(
-                        "no price known for model '{}': its requests are recorded with cost 0 \
-                         and flagged unpriced; add it under `pricing:`",
-                        t.model
-                    ),
-                ));
-            }
+        for u in price_coverage::unpriced_lanes(self, &self.price_table()) {
+            warnings.push(problem(
+                format!("providers.targets[{}].model", u.target),
+                u.message(),
+            ));
         }
         if !self.cost_tracking.wallet_enforcement {
             let open = LedgerFailureMode::Open;
