@@ -7,6 +7,8 @@ published rates, not from Tollgate's code:
 
 * OpenAI gpt-5 per million tokens: standard $1.25 input / $0.125 cached / $10 output,
   flex $0.625 / $0.0625 / $5, priority $2.50 / $0.25 / $20.
+* OpenAI gpt-4o-mini-search-preview: $0.15 input / $0.60 output, $25 per 1,000
+  searches, one with every Chat Completions request.
 * Anthropic Claude Sonnet 4.5: $3 input, $0.30 cache read, $3.75 5-minute cache write,
   $6 1-hour cache write, $15 output; above 200,000 prompt tokens every token at $6 /
   $0.60 / $7.50 / $12 / $22.50. Web search: $10 per 1,000 searches.
@@ -26,6 +28,7 @@ from conftest import CONFIG, KEYS
 
 OPENAI_MODEL = "gpt-5"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
+SEARCH_MODEL = "gpt-4o-mini-search-preview"
 
 # Micro-dollars per million tokens (= picodollars per token).
 GPT5 = {
@@ -38,6 +41,10 @@ SONNET = {"input": 3_000_000, "cached_input": 300_000, "cache_write": 3_750_000,
 SONNET_LONG = {"input": 6_000_000, "cached_input": 600_000, "cache_write": 7_500_000,
                "cache_write_1h": 12_000_000, "output": 22_500_000}
 WEB_SEARCH_NANOS = 10_000_000  # $10 per 1,000 searches
+# gpt-4o-mini-search-preview: $0.15 input / $0.60 output, and a web search with every
+# request at $25 per 1,000 (Chat Completions search-preview models).
+SEARCH_PREVIEW = {"input": 150_000, "output": 600_000}
+SEARCH_PREVIEW_CALL_NANOS = 25_000_000
 
 
 def nanos(rates: dict, tokens: dict) -> int:
@@ -54,6 +61,8 @@ def stack(tmp_path_factory):
          "secret_key_ref": {"env": "OPENAI_API_KEY"}},
         {"id": "anthropic-sonnet", "provider": "anthropic", "model": ANTHROPIC_MODEL,
          "secret_key_ref": {"env": "ANTHROPIC_API_KEY"}},
+        {"id": "openai-search", "provider": "openai", "model": SEARCH_MODEL,
+         "secret_key_ref": {"env": "OPENAI_API_KEY"}},
     ]
     config = work / "tollgate.yaml"
     config.write_text(yaml.safe_dump(doc))
@@ -255,3 +264,63 @@ def test_focus_export_shows_web_search_and_one_hour_write_lines(stack):
     assert any(row["x_TokenKind"] == "cache_write_1h" for row in rows)
     cost = sum(Decimal(row["BilledCost"]) for row in rows)
     assert int(cost * 1_000_000_000) == total
+
+
+def prompt_estimate(units: int, messages: int, anthropic_model: bool) -> int:
+    """Tollgate's documented prompt estimate: text at 4 (OpenAI) or 3.5 (Anthropic)
+    characters a token, plus 3 tokens a message."""
+    text = -(-units * 2 // 7) if anthropic_model else -(-units // 4)
+    return text + 3 * messages
+
+
+def test_a_response_without_any_usage_is_estimated_from_the_prompts_text(stack):
+    content = "Estimate me from my words, not from the JSON around them. " * 5
+    raw = oai(stack).chat.completions.with_raw_response.create(
+        model=OPENAI_MODEL, messages=[{"role": "user", "content": content}],
+        extra_headers={"x-sim-error": "no-usage"})
+    assert raw.parse().usage is None
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    assert event["usage_source"] == "estimated"
+    # The strings the model reads: the role and the content (ASCII: 1 unit a character).
+    tokens = {"input": prompt_estimate(len("user") + len(content), 1, False),
+              "output": -(-len(raw.http_response.content) // 4)}
+    assert event["tokens"]["input"] == tokens["input"] == 77
+    assert event["tokens"]["output"] == tokens["output"]
+    assert event["cost_nanos"] == nanos(GPT5["default"], tokens)
+
+    system = "You answer briefly."
+    raw = ant(stack).messages.with_raw_response.create(
+        model=ANTHROPIC_MODEL, max_tokens=64, system=system,
+        messages=[{"role": "user", "content": content}], extra_headers={"x-sim-error": "no-usage"})
+    raw.parse()
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    assert event["usage_source"] == "estimated"
+    units = len(system) + len("user") + len(content)
+    tokens = {"input": prompt_estimate(units, 2, True),
+              "output": -(-len(raw.http_response.content) // 4)}
+    assert event["tokens"]["input"] == tokens["input"]
+    assert event["tokens"]["output"] == tokens["output"]
+    assert event["cost_nanos"] == nanos(SONNET, tokens)
+
+
+def test_chat_search_preview_models_charge_a_web_search_per_request(stack):
+    client = oai(stack)
+    raw = client.chat.completions.with_raw_response.create(
+        model=SEARCH_MODEL, messages=[{"role": "user", "content": "What happened today?"}])
+    u = raw.parse().usage
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    tokens = {"input": u.prompt_tokens, "output": u.completion_tokens}
+    assert event["web_search_calls"] == 1
+    assert event["tool_cost_nanos"] == SEARCH_PREVIEW_CALL_NANOS
+    assert event["cost_nanos"] == nanos(SEARCH_PREVIEW, tokens) + SEARCH_PREVIEW_CALL_NANOS
+    assert event["priced_by"].startswith(f"{SEARCH_MODEL}:")
+    assert usd_header_nanos(raw.headers) == event["cost_nanos"]
+
+    raw = client.chat.completions.with_raw_response.create(
+        model=SEARCH_MODEL, messages=[{"role": "user", "content": "And streamed?"}], stream=True,
+        stream_options={"include_usage": True})
+    u = [c.usage for c in raw.parse() if c.usage][-1]
+    event = stack.wait_for_event(raw.headers["x-tollgate-request-id"])
+    assert event["web_search_calls"] == 1
+    assert event["cost_nanos"] == nanos(SEARCH_PREVIEW, {"input": u.prompt_tokens, "output": u.completion_tokens}) \
+        + SEARCH_PREVIEW_CALL_NANOS

@@ -4,6 +4,7 @@ use crate::config::schema::ProviderKind;
 use crate::event::{ApiKind, CacheStatus, CostEvent, Outcome, Tokens, UsageSource};
 use crate::pricing::{priced_by, Billable, PriceTable};
 use crate::refusal::LocalError;
+use crate::token_estimate::PromptText;
 use crate::usage::{estimate_tokens, UsageTracker};
 
 /// The lane that served (or was chosen to serve) a request.
@@ -33,6 +34,8 @@ pub struct RequestRecord {
     pub service_tier_requested: Option<String>,
     pub stream: bool,
     pub request_bytes: usize,
+    /// The request's prompt text, for an input estimate when no usage is reported.
+    pub prompt: PromptText,
     /// Tollgate answered the request itself.
     pub local_error: Option<LocalError>,
     /// Status of the provider's (or Envoy's) response, once headers arrived.
@@ -86,6 +89,7 @@ impl RequestRecord {
             service_tier_requested: None,
             stream: false,
             request_bytes: 0,
+            prompt: PromptText::default(),
             local_error: None,
             response_status: None,
             response_complete: false,
@@ -176,7 +180,7 @@ impl RequestRecord {
             (tokens, UsageSource::Estimated)
         } else if provider_worked {
             let estimate = Tokens {
-                input: estimate_tokens(self.request_bytes),
+                input: self.prompt.estimated_tokens(self.provider_kind()),
                 output: self.estimated_output(),
                 ..Tokens::default()
             };
@@ -184,7 +188,7 @@ impl RequestRecord {
         } else {
             (Tokens::default(), UsageSource::None)
         };
-        let web_search_calls = if hit { 0 } else { self.usage.web_search_calls };
+
         let service_tier = if hit {
             None
         } else {
@@ -214,6 +218,14 @@ impl RequestRecord {
             prices
                 .lookup_at(&model_served, self.ts_ms)
                 .or_else(|| lane_model.and_then(|m| prices.lookup_at(m, self.ts_ms)))
+        };
+        // A model that searches for every request (a search-preview model) ran at least
+        // one search for each answer, reported or not.
+        let per_request = entry.is_some_and(|e| e.price.web_search_per_request);
+        let web_search_calls = match (hit, per_request && provider_worked) {
+            (true, _) => 0,
+            (false, true) => self.usage.web_search_calls.max(1),
+            (false, false) => self.usage.web_search_calls,
         };
         let charge = entry.map(|e| {
             e.price.charge(&Billable {
@@ -323,7 +335,11 @@ mod tests {
             fixed_cost: false,
         });
         r.model_requested = "gpt-4o-mini".into();
-        r.request_bytes = 400;
+        // 4 + 392 characters of text in one message: 99 tokens + 3 for the message.
+        let body = serde_json::json!({"model": "gpt-4o-mini", "temperature": 0.25,
+            "messages": [{"role": "user", "content": "a".repeat(392)}]});
+        r.request_bytes = body.to_string().len();
+        r.prompt = PromptText::of(body.as_object().unwrap());
         r
     }
 
@@ -364,6 +380,44 @@ mod tests {
     }
 
     #[test]
+    fn a_search_preview_model_charges_a_web_search_for_every_answer() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let answer = |status: u16| {
+            let mut r = record();
+            r.ts_ms = crate::config::parse_date_days("2026-11-01").unwrap() * 86_400_000;
+            r.served_by.as_mut().unwrap().model = "gpt-4o-mini-search-preview".into();
+            r.response_status = Some(status);
+            r.response_complete = true;
+            r.usage.observe_body(
+                ApiKind::ChatCompletions,
+                br#"{"model":"gpt-4o-mini-search-preview-2025-03-11","usage":{"prompt_tokens":1000,"completion_tokens":100}}"#,
+            );
+            r.finish(&prices, r.ts_ms + 10)
+        };
+        let e = answer(200);
+        // 1000 × $0.15 + 100 × $0.60 per million, and one search at $25 per 1,000.
+        assert_eq!(e.web_search_calls, 1);
+        assert_eq!(e.tool_cost_nanos, 25_000_000);
+        assert_eq!(e.cost_nanos, 210_000 + 25_000_000);
+        assert_eq!(
+            e.priced_by.as_deref(),
+            Some("gpt-4o-mini-search-preview:2025-03-11")
+        );
+        // A refused or failed request ran no search.
+        let e = answer(429);
+        assert_eq!((e.web_search_calls, e.tool_cost_nanos), (0, 0));
+        // Other models charge only the searches reported.
+        let mut r = record();
+        r.response_status = Some(200);
+        r.response_complete = true;
+        r.usage.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":1}}"#,
+        );
+        assert_eq!(r.finish(&prices, 2_000).web_search_calls, 0);
+    }
+
+    #[test]
     fn the_cost_alone_is_the_cost_its_event_records() {
         let prices = PriceTable::with_overrides(&BTreeMap::new());
         let mut r = record();
@@ -393,12 +447,16 @@ mod tests {
         assert_eq!(
             e.tokens,
             Tokens {
-                input: 100,
+                input: 102,
                 output: 20,
                 ..Default::default()
             }
         );
-        assert_eq!(e.cost_nanos, 100 * 150 + 20 * 600);
+        assert!(
+            r.request_bytes / 4 > 110,
+            "the JSON around the text is not counted"
+        );
+        assert_eq!(e.cost_nanos, 102 * 150 + 20 * 600);
         assert_eq!(e.model_served, "gpt-4o-mini");
     }
 
@@ -490,8 +548,8 @@ mod tests {
         assert_eq!(e.usage_source, UsageSource::Estimated);
         // 44 characters at 4 per token; the SSE envelope (~250 bytes) is not counted.
         assert_eq!(e.tokens.output, 11);
-        assert_eq!(e.tokens.input, 100, "400 request bytes / 4");
-        assert_eq!(e.cost_nanos, 100 * 150 + 11 * 600);
+        assert_eq!(e.tokens.input, 102, "the prompt's text, not its bytes");
+        assert_eq!(e.cost_nanos, 102 * 150 + 11 * 600);
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub struct ModelPrice {
     pub web_search_per_1k_nanos: u64,
     /// Rates of the provider's batch API.
     pub batch: Option<ModelRates>,
+    /// Every answered request is at least one web search call.
+    pub web_search_per_request: bool,
 }
 
 /// What one request used, as priced: tokens, the service tier it ran in, and the
@@ -157,6 +159,7 @@ impl From<&ModelPriceDef> for ModelPrice {
                 .web_search_per_1k
                 .map_or(0, |u| u64::try_from(u.0).unwrap_or(0)),
             batch: d.batch.as_ref().map(ModelRates::from),
+            web_search_per_request: d.web_search_per_request,
         }
     }
 }
@@ -170,6 +173,7 @@ impl ModelPrice {
             long_context: None,
             web_search_per_1k_nanos: 0,
             batch: None,
+            web_search_per_request: false,
         }
     }
 
@@ -432,6 +436,7 @@ pub fn price_def(
         service_tiers: BTreeMap::new(),
         long_context: None,
         batch: None,
+        web_search_per_request: false,
     }
 }
 

@@ -1,10 +1,12 @@
-//! Token counts estimated from text, for output the provider never reported (a stream
-//! cut before its usage arrived).
+//! Token counts estimated from text, for usage the provider never reported: output a
+//! stream delivered before it was cut, and the prompt of a request answered without
+//! any usage.
 //!
 //! A BPE tokenizer would need the provider's vocabulary (o200k alone is several MB of
 //! ranks) inside every Envoy worker's wasm VM, and Anthropic does not publish its
 //! tokenizer at all, so the estimate is a documented characters-per-token ratio of the
-//! text actually delivered to the client (never the SSE envelope around it):
+//! text itself (the text actually delivered to the client, never the SSE envelope
+//! around it; the prompt's strings, never the JSON around them):
 //!
 //! * each character weighs its UTF-8 length, except that characters of three or more
 //!   bytes (CJK, kana, hangul, emoji) weigh 4: such a character is about one token;
@@ -15,6 +17,8 @@
 //!
 //! Hidden reasoning tokens are never delivered, so they cannot be estimated: a cut
 //! reasoning stream is under-counted, and its event is flagged `estimated`.
+
+use serde_json::{Map, Value};
 
 use crate::config::schema::ProviderKind;
 
@@ -49,6 +53,80 @@ impl DeliveredText {
     }
 }
 
+/// Tokens the chat formats add per message (role and separator markers), the figure
+/// OpenAI documents for its chat models.
+const TOKENS_PER_MESSAGE: u64 = 3;
+
+/// Request fields whose strings the model reads as prompt text.
+const PROMPT_FIELDS: &[&str] = &[
+    "messages",
+    "system",
+    "input",
+    "instructions",
+    "prompt",
+    "tools",
+    "functions",
+];
+
+/// Keys under which a request carries binary data (images, audio, files) as text: not
+/// prompt text, and priced by providers by size or tile, not by characters.
+const BINARY_KEYS: &[&str] = &[
+    "image_url",
+    "source",
+    "file_data",
+    "input_audio",
+    "data",
+    "image",
+];
+
+/// The prompt of a request as text: what its usage is estimated from when the provider
+/// reports none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PromptText {
+    text: DeliveredText,
+    messages: u64,
+}
+
+impl PromptText {
+    /// Every string of the request's messages, system prompt, instructions and tool
+    /// definitions (never JSON keys or punctuation, never inline binary data), and the
+    /// number of messages.
+    pub fn of(body: &Map<String, Value>) -> PromptText {
+        let mut p = PromptText::default();
+        for field in PROMPT_FIELDS {
+            if let Some(v) = body.get(*field) {
+                add_strings(v, &mut p.text);
+            }
+        }
+        p.messages = ["messages", "input"]
+            .iter()
+            .filter_map(|f| body.get(*f).and_then(Value::as_array))
+            .map(|a| a.len() as u64)
+            .sum::<u64>()
+            + u64::from(body.get("system").is_some() || body.get("instructions").is_some());
+        p
+    }
+
+    /// Estimated prompt tokens for a model of `provider`.
+    pub fn estimated_tokens(&self, provider: ProviderKind) -> u64 {
+        self.text
+            .estimated_tokens(provider)
+            .saturating_add(self.messages.saturating_mul(TOKENS_PER_MESSAGE))
+    }
+}
+
+fn add_strings(v: &Value, text: &mut DeliveredText) {
+    match v {
+        Value::String(s) if !s.starts_with("data:") => text.add(s),
+        Value::Array(items) => items.iter().for_each(|i| add_strings(i, text)),
+        Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !BINARY_KEYS.contains(&k.as_str()))
+            .for_each(|(_, v)| add_strings(v, text)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +150,44 @@ mod tests {
         let mut e = DeliveredText::default();
         e.add("héllo"); // é is two bytes: 6 units
         assert_eq!(e.estimated_tokens(ProviderKind::Openai), 2);
+    }
+
+    fn prompt(json: serde_json::Value) -> PromptText {
+        PromptText::of(json.as_object().unwrap())
+    }
+
+    #[test]
+    fn a_prompt_is_its_message_text_plus_the_chat_formats_markers() {
+        // 44 characters of text in one message: 11 text tokens + 3 markers.
+        let chat = prompt(
+            serde_json::json!({"model": "gpt-4o-mini", "temperature": 0.2,
+            "messages": [{"role": "user", "content": "The quick brown fox jumps over the lazy dog."}]}),
+        );
+        // The role's text counts too ("user": 4 units → 45+ units overall).
+        assert_eq!(chat.estimated_tokens(ProviderKind::Openai), 12 + 3);
+        // Content parts, a system prompt and tool definitions count; an inline image
+        // does not, whatever its size.
+        let image = format!("data:image/png;base64,{}", "A".repeat(40_000));
+        let rich = prompt(
+            serde_json::json!({"model": "claude-haiku-4-5", "max_tokens": 100,
+            "system": [{"type": "text", "text": "abcdefgh"}],
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "abcd"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A".repeat(40_000)}},
+                {"type": "image_url", "image_url": {"url": image}}]}],
+            "tools": [{"name": "lookup", "description": "abcd", "input_schema": {"type": "object"}}]}),
+        );
+        // Strings: "text" 4, "abcdefgh" 8, "user" 4, "text" 4, "abcd" 4, "image" 5,
+        // "image_url" 9, "lookup" 6, "abcd" 4, "object" 6 = 54 units; 2 messages (the
+        // system prompt and one message) × 3.
+        assert_eq!(rich.estimated_tokens(ProviderKind::Openai), 14 + 6);
+        let responses = prompt(serde_json::json!({"model": "gpt-5", "input": "abcdefgh",
+            "instructions": "abcd"}));
+        assert_eq!(responses.estimated_tokens(ProviderKind::Openai), 3 + 3);
+        assert_eq!(
+            prompt(serde_json::json!({"model": "m"})).estimated_tokens(ProviderKind::Openai),
+            0
+        );
     }
 
     #[test]

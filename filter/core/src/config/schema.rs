@@ -718,6 +718,11 @@ pub struct ModelPriceDef {
     /// `server_tool_use.web_search_requests`, OpenAI Responses `web_search_call` items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_search_per_1k: Option<crate::money::Usd>,
+    /// The model searches the web for every request it answers (OpenAI's Chat
+    /// Completions search-preview models): each answered request is at least one web
+    /// search call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub web_search_per_request: bool,
     /// Rates for a service tier (OpenAI `flex`, `priority`), keyed by the tier name
     /// the provider reports in `service_tier`. Tiers not listed use the base rates.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
