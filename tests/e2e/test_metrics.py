@@ -94,7 +94,7 @@ def traffic(metrics_stack):
         oai(s, "kt_not_a_team_key").chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.NotFoundError):
-        support.embeddings.create(model="text-embedding-3-small", input="x")
+        support.images.generate(model="dall-e-3", prompt="x")
     for request_id in ids:
         s.wait_for_event(request_id)
     return ids
