@@ -16,8 +16,30 @@ pub struct LeaseRequest {
     /// The Envoy instance asking (random per Envoy process).
     pub instance: String,
     pub team: String,
-    /// Credit wanted, in nanodollars.
+    /// Credit wanted, in nanodollars: a chunk to reserve from for a while.
     pub want_nanos: i64,
+    /// Of that, what the request that asked must reserve now. A ledger grants it in
+    /// full when the wallet can, but the rest of the chunk only up to a share of what
+    /// is left (see [`grant_size`]). Absent (an older filter): all of `want_nanos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub need_nanos: Option<i64>,
+}
+
+/// The largest share of a wallet's unleased credit one lease call takes beyond what
+/// its request needs, as a fraction `1 / MAX_SHARE_DIVISOR`: while one instance holds a
+/// chunk, another always finds credit left to lease.
+pub const MAX_SHARE_DIVISOR: i64 = 2;
+
+/// What a lease call is granted from a wallet with `available_nanos` unleased: what its
+/// request needs when the wallet has it, plus the rest of the chunk up to half of what
+/// is left. No instance can take a whole wallet another instance may need, and one
+/// instance alone can still spend a wallet to its last request.
+pub fn grant_size(req: &LeaseRequest, available_nanos: i64) -> i64 {
+    let available = available_nanos.max(0);
+    let want = req.want_nanos.max(0);
+    let need = req.need_nanos.unwrap_or(want).clamp(0, want);
+    want.min(need.max(available / MAX_SHARE_DIVISOR))
+        .min(available)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,11 +236,52 @@ mod tests {
             instance: "i".into(),
             team: "t".into(),
             want_nanos: 1,
+            need_nanos: None,
         };
         assert_eq!(
             serde_json::to_string(&r).unwrap(),
             r#"{"instance":"i","team":"t","want_nanos":1}"#
         );
+    }
+
+    fn asking(want: i64, need: Option<i64>) -> LeaseRequest {
+        LeaseRequest {
+            instance: "i".into(),
+            team: "t".into(),
+            want_nanos: want,
+            need_nanos: need,
+        }
+    }
+
+    #[test]
+    fn a_grant_takes_what_its_request_needs_and_at_most_half_of_the_rest() {
+        // Plenty left: the whole chunk.
+        assert_eq!(grant_size(&asking(1_000, Some(10)), 1_000_000), 1_000);
+        // A chunk bigger than half the wallet: half of what is left.
+        assert_eq!(grant_size(&asking(1_000, Some(10)), 1_000), 500);
+        // The request's own need is granted in full even above half...
+        assert_eq!(grant_size(&asking(1_000, Some(800)), 1_000), 800);
+        // ...but never beyond what the wallet has.
+        assert_eq!(grant_size(&asking(1_000, Some(800)), 700), 700);
+        // One instance alone still spends a wallet to its last request.
+        assert_eq!(grant_size(&asking(1_000, Some(3)), 3), 3);
+        // Nothing left, or nonsense amounts: nothing granted.
+        assert_eq!(grant_size(&asking(1_000, Some(10)), 0), 0);
+        assert_eq!(grant_size(&asking(-5, Some(10)), 1_000), 0);
+        assert_eq!(grant_size(&asking(1_000, Some(10)), -7), 0);
+        // An older filter that does not say what it needs: all it asks for, as before.
+        assert_eq!(grant_size(&asking(1_000, None), 1_500), 1_000);
+    }
+
+    #[test]
+    fn the_need_travels_with_the_request() {
+        let r: LeaseRequest =
+            serde_json::from_str(r#"{"instance":"i","team":"t","want_nanos":9,"need_nanos":4}"#)
+                .unwrap();
+        assert_eq!(r.need_nanos, Some(4));
+        let old: LeaseRequest =
+            serde_json::from_str(r#"{"instance":"i","team":"t","want_nanos":9}"#).unwrap();
+        assert_eq!(old.need_nanos, None);
     }
 
     const GRANT: &[u8] =

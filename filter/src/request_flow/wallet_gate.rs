@@ -82,6 +82,7 @@ impl RequestFlow {
             instance: self.rt.instance_id.clone(),
             team: self.team(),
             want_nanos: self.rt.config.lease_chunk_nanos.max(prepared.reservation),
+            need_nanos: Some(prepared.reservation),
         };
         let body = serde_json::to_vec(&request).unwrap_or_default();
         let sink = &self.rt.config.events;

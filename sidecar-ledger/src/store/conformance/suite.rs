@@ -53,6 +53,7 @@ on_both_backends!(
     totals_that_overflow_64_bits_fail_instead_of_wrapping,
     text_is_stored_verbatim_and_nul_never_fails_a_batch,
     grants_never_exceed_what_the_wallet_has,
+    no_instance_leases_more_than_half_of_what_is_left_beyond_its_need,
     spend_uses_up_leases_and_an_overspent_lease_holds_nothing,
     allocations_are_recorded_once,
     budget_spend_is_summed_per_range_and_utc_day,
@@ -130,6 +131,7 @@ fn ask(instance: &str, want: i64) -> LeaseRequest {
         instance: instance.into(),
         team: "team_a".into(),
         want_nanos: want,
+        need_nanos: None,
     }
 }
 
@@ -512,6 +514,31 @@ fn grants_never_exceed_what_the_wallet_has(store: &dyn Store) {
         )
         .unwrap()
         .is_none());
+}
+
+fn no_instance_leases_more_than_half_of_what_is_left_beyond_its_need(store: &dyn Store) {
+    with_wallet(store, "team_a", 4);
+    let needing = |instance: &str, want: i64, need: i64| LeaseRequest {
+        need_nanos: Some(need),
+        ..ask(instance, want)
+    };
+    // A chunk as large as the wallet: half of it, so the other instance finds credit.
+    let a = store
+        .lease(&needing("a", 4 * USD, USD / 10), 0, 30_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.granted_nanos, 2 * USD);
+    let b = store
+        .lease(&needing("b", 4 * USD, USD / 10), 0, 30_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.granted_nanos, USD);
+    // A request that needs more than half of what is left still gets what it needs.
+    let c = store
+        .lease(&needing("c", 4 * USD, USD), 0, 30_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.granted_nanos, c.wallet_available_nanos), (USD, 0));
 }
 
 fn spend_uses_up_leases_and_an_overspent_lease_holds_nothing(store: &dyn Store) {

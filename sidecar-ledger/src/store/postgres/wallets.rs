@@ -205,7 +205,7 @@ impl PgStore {
             let wallet = state(tx, &req.team, now_ms)?
                 .ok_or_else(|| StoreError::Corrupt(format!("wallet {} vanished", req.team)))?;
             let available = wallet.available_nanos();
-            let granted = req.want_nanos.min(available).max(0);
+            let granted = tollgate_core::lease::grant_size(req, available);
             let expires_ms = now_ms + ttl_ms;
             let live = tx.query_opt(
                 "SELECT id FROM leases WHERE instance = $1 AND team = $2 AND expires_ms > $3

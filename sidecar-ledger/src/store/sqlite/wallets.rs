@@ -192,7 +192,7 @@ impl SqliteStore {
             return Ok(None);
         };
         let available = wallet.available_nanos();
-        let granted = req.want_nanos.min(available).max(0);
+        let granted = tollgate_core::lease::grant_size(req, available);
         let expires_ms = now_ms + ttl_ms;
         let live: Option<i64> = tx
             .query_row(
@@ -304,6 +304,7 @@ mod tests {
             instance: instance.into(),
             team: "team_a".into(),
             want_nanos: want,
+            need_nanos: None,
         }
     }
 
