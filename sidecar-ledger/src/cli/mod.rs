@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod reprice;
 pub mod seed_demo;
 pub mod serve;
+mod store_location;
 #[cfg(test)]
 mod tests;
 pub mod time_zone;

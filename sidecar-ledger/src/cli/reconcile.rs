@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
+use crate::cli::store_location::StoreLocation;
 use crate::clock::now_ms;
 use crate::query::{parse_time, DAY_MS};
 use crate::reconcile::compare::{Tolerance, ALL_MODELS};
@@ -20,22 +21,8 @@ use crate::store::Store;
 pub struct ReconcileArgs {
     #[command(subcommand)]
     command: ReconcileCommand,
-    /// The ledger's data directory (DATA_DIR/ledger.sqlite3).
-    #[arg(
-        long,
-        env = "TOLLGATE_LEDGER_DATA_DIR",
-        default_value = "./data",
-        global = true
-    )]
-    data_dir: PathBuf,
-    /// PostgreSQL instead of SQLite (postgres://...).
-    #[arg(
-        long,
-        env = "TOLLGATE_DATABASE_URL",
-        hide_env_values = true,
-        global = true
-    )]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: StoreLocation,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -180,7 +167,7 @@ fn import_text(
 }
 
 fn execute(args: &ReconcileArgs) -> Result<(), String> {
-    let opened = crate::store::open(args.database_url.as_deref(), &args.data_dir)?;
+    let opened = args.store.open()?;
     let store = opened.store.as_ref();
     match &args.command {
         ReconcileCommand::Import {

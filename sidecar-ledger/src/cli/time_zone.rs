@@ -5,34 +5,20 @@
 //! rollups in one transaction, safe while ledgers run (they see it on their next
 //! request).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
 use crate::calendar::ReportingCalendar;
+use crate::cli::store_location::StoreLocation;
 use crate::query::format_instant;
 
 #[derive(clap::Args, Debug)]
 pub struct TimeZoneArgs {
     #[command(subcommand)]
     command: TimeZoneCommand,
-    /// The ledger's data directory (DATA_DIR/ledger.sqlite3).
-    #[arg(
-        long,
-        env = "TOLLGATE_LEDGER_DATA_DIR",
-        default_value = "./data",
-        global = true
-    )]
-    data_dir: PathBuf,
-    /// PostgreSQL instead of SQLite (postgres://...).
-    #[arg(
-        long,
-        env = "TOLLGATE_DATABASE_URL",
-        hide_env_values = true,
-        global = true
-    )]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: StoreLocation,
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,7 +51,7 @@ fn execute(args: &TimeZoneArgs) -> Result<(), String> {
         TimeZoneCommand::Set { zone, .. } => Some(ReportingCalendar::parse(zone)?),
         TimeZoneCommand::Show => None,
     };
-    let opened = crate::store::open(args.database_url.as_deref(), &args.data_dir)?;
+    let opened = args.store.open()?;
     let store = opened.store;
     let at = |e: crate::store::StoreError| format!("{}: {e}", opened.location);
     match (&args.command, wanted) {

@@ -2,12 +2,12 @@
 //! managed on the ledger's database directly (an operator's local action; a running
 //! ledger sees changes at once).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
 use crate::auth;
+use crate::cli::store_location::StoreLocation;
 use crate::query::format_instant;
 use crate::store::tokens::{NewToken, Role};
 
@@ -15,22 +15,8 @@ use crate::store::tokens::{NewToken, Role};
 pub struct TokensArgs {
     #[command(subcommand)]
     command: TokensCommand,
-    /// The ledger's data directory (DATA_DIR/ledger.sqlite3).
-    #[arg(
-        long,
-        env = "TOLLGATE_LEDGER_DATA_DIR",
-        default_value = "./data",
-        global = true
-    )]
-    data_dir: PathBuf,
-    /// PostgreSQL instead of SQLite (postgres://...).
-    #[arg(
-        long,
-        env = "TOLLGATE_DATABASE_URL",
-        hide_env_values = true,
-        global = true
-    )]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: StoreLocation,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -157,7 +143,7 @@ pub fn run(args: &TokensArgs) -> ExitCode {
 }
 
 fn execute(args: &TokensArgs) -> Result<(), String> {
-    let opened = crate::store::open(args.database_url.as_deref(), &args.data_dir)?;
+    let opened = args.store.open()?;
     let store = opened.store;
     let now = crate::clock::now_ms();
     match &args.command {
