@@ -83,16 +83,7 @@ pub fn record(store: &dyn Store, before: Option<&Config>, after: &Config, now_ms
 mod tests {
     use super::*;
 
-    const BASE: &str = "version: '1'
-providers:
-  targets:
-    - {id: mini, provider: openai, model: gpt-4o-mini, secret_key_ref: {env: OPENAI_API_KEY}}
-cost_tracking: {enabled: true, wallet_enforcement: true}
-consumer_groups:
-  - {name: support, api_key: kt_cg_support_prod, wallet_team_id: team_support}
-wallets:
-  - {team_id: team_support, initial_usd: '5.00'}
-";
+    use crate::test_util::ONE_TEAM_CONFIG as BASE;
 
     fn parse(text: &str) -> Config {
         crate::config_file::parse(text).unwrap().config

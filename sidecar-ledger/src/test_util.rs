@@ -153,3 +153,16 @@ pub fn bearer(
         .unwrap();
     format!("Bearer {token}")
 }
+
+/// The smallest configuration with one team: one OpenAI lane, one consumer group and
+/// its wallet ($5.00), enforcement on.
+pub const ONE_TEAM_CONFIG: &str = "version: '1'
+providers:
+  targets:
+    - {id: mini, provider: openai, model: gpt-4o-mini, secret_key_ref: {env: OPENAI_API_KEY}}
+cost_tracking: {enabled: true, wallet_enforcement: true}
+consumer_groups:
+  - {name: support, api_key: kt_cg_support_prod, wallet_team_id: team_support}
+wallets:
+  - {team_id: team_support, initial_usd: '5.00'}
+";

@@ -468,6 +468,20 @@ async fn every_chart_endpoint_answers(f: &Fixture, admin: &str) {
     assert_eq!((s, mix["by"].as_str()), (StatusCode::OK, Some("lane")));
 }
 
+/// Finance sets team_support a budget ($0.50) its seeded spend overruns.
+async fn overrun_support_budget(f: &Fixture, finance: &str) {
+    let (status, changed, _) = f
+        .call(
+            Request::post("/v1/teams/team_support/budget")
+                .header(header::AUTHORIZATION, format!("Bearer {finance}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"amount_usd": "0.50", "reason": "test"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{changed}");
+}
+
 #[tokio::test]
 async fn recommended_moves_are_ranked_computed_and_confined_to_the_team() {
     let f = fixture(false);
@@ -498,16 +512,7 @@ async fn recommended_moves_are_ranked_computed_and_confined_to_the_team() {
         "{sentence}"
     );
     // Finance sets team_support a budget its seeded spend overruns.
-    let (status, changed, _) = f
-        .call(
-            Request::post("/v1/teams/team_support/budget")
-                .header(header::AUTHORIZATION, format!("Bearer {finance}"))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(r#"{"amount_usd": "0.50", "reason": "test"}"#))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{changed}");
+    overrun_support_budget(&f, &finance).await;
     let (_, body) = f.get("/v1/insights/recommendations", Some(&finance)).await;
     let moves = body["moves"].as_array().unwrap();
     let budget = moves
@@ -547,16 +552,7 @@ async fn the_organisations_moves_are_each_teams_moves() {
     };
     let f = fixture(false);
     let finance = f.token(Role::Finance, None);
-    let (status, changed, _) = f
-        .call(
-            Request::post("/v1/teams/team_support/budget")
-                .header(header::AUTHORIZATION, format!("Bearer {finance}"))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(r#"{"amount_usd": "0.50", "reason": "test"}"#))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{changed}");
+    overrun_support_budget(&f, &finance).await;
     let (_, org) = f.get("/v1/insights/recommendations", Some(&finance)).await;
     let mut org_moves: Vec<String> = org["moves"]
         .as_array()
