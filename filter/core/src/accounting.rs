@@ -59,6 +59,9 @@ pub struct RequestRecord {
     /// Never priced, whatever its answer reports (a batch job let through: billed
     /// later at batch rates Tollgate does not see); its event is `unpriced`.
     pub never_priced: bool,
+    /// The provider's own reason for an error answer, when it gives one Tollgate
+    /// records (`content_filter`: Azure's content filter refused the prompt).
+    pub provider_reason: Option<&'static str>,
 }
 
 /// A request's usage as priced: what its event records about tokens and cost.
@@ -103,6 +106,7 @@ impl RequestRecord {
             wallet_unchecked: false,
             near_repeat: false,
             never_priced: false,
+            provider_reason: None,
         }
     }
 
@@ -126,7 +130,10 @@ impl RequestRecord {
             Some(s) if (200..300).contains(&s) => {
                 (Outcome::Incomplete, Some("response_interrupted"))
             }
-            Some(_) => (Outcome::ProviderError, Some("provider_error")),
+            Some(_) => (
+                Outcome::ProviderError,
+                Some(self.provider_reason.unwrap_or("provider_error")),
+            ),
         }
     }
 

@@ -3,6 +3,7 @@
 //! returns values, so all of it is unit-tested natively and under wasm32.
 
 pub mod accounting;
+pub mod azure;
 pub mod budget;
 pub mod cache;
 pub mod config;

@@ -194,7 +194,10 @@ pub fn can_serve(api: ApiKind, provider: ProviderKind, translation: bool) -> boo
     if api == ApiKind::Passthrough {
         return false;
     }
-    if provider == ProviderKind::OpenaiCompatible {
+    if matches!(
+        provider,
+        ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai
+    ) {
         // OpenAI's wire format, without the Responses API or Anthropic token counting.
         return match api {
             ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => true,
@@ -512,6 +515,7 @@ mod tests {
             mode: LaneMode::Chat,
             base_path: None,
             fixed_cost: false,
+            azure: None,
         }
     }
 
@@ -958,7 +962,12 @@ mod tests {
 
     #[test]
     fn openai_compatible_lanes_speak_openai_chat_completions_and_embeddings() {
-        let compat = ProviderKind::OpenaiCompatible;
+        for compat in [ProviderKind::OpenaiCompatible, ProviderKind::AzureOpenai] {
+            openai_shaped_lane_serves(compat);
+        }
+    }
+
+    fn openai_shaped_lane_serves(compat: ProviderKind) {
         for api in [
             ApiKind::ChatCompletions,
             ApiKind::Completions,

@@ -130,5 +130,9 @@ mod tests {
             br#"{"choices":[{"index":0}],"usage":{"a":1}}"#
         ));
         assert!(!is_usage_only_chunk(b"[DONE]"));
+        // Azure's first chunk has no choices either, but it is the prompt's filter
+        // verdict, which Azure clients read: it stays.
+        let azure_first = br#"{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}"#;
+        assert!(!is_usage_only_chunk(azure_first));
     }
 }

@@ -48,7 +48,9 @@ impl DeliveredText {
     pub fn estimated_tokens(&self, provider: ProviderKind) -> u64 {
         match provider {
             ProviderKind::Anthropic => (self.units.saturating_mul(2)).div_ceil(7),
-            ProviderKind::Openai | ProviderKind::OpenaiCompatible => self.units.div_ceil(4),
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
+                self.units.div_ceil(4)
+            }
         }
     }
 }

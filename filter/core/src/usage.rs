@@ -554,6 +554,33 @@ mod tests {
     }
 
     #[test]
+    fn azure_answers_with_content_filter_results_are_read() {
+        let mut t = UsageTracker::default();
+        t.observe_body(
+            ApiKind::ChatCompletions,
+            br#"{"id":"x","model":"gpt-4o-mini-2024-07-18","prompt_filter_results":[{"prompt_index":0,
+                "content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}}],
+                "choices":[{"index":0,"finish_reason":"content_filter","message":{"content":"hi"},
+                "content_filter_results":{"violence":{"filtered":true,"severity":"medium"}}}],
+                "usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}"#,
+        );
+        assert_eq!((t.tokens.input, t.tokens.output), (12, 2));
+        let stream = concat!(
+            "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n",
+            "data: {\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"content_filter_results\":{}}],\"usage\":null}\n\n",
+            "data: {\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let mut t = UsageTracker::default();
+        let mut p = SseParser::new(1 << 16);
+        p.push(stream.as_bytes(), &mut |e| {
+            t.observe_stream_event(ApiKind::ChatCompletions, &e.data)
+        });
+        assert_eq!((t.tokens.input, t.tokens.output), (10, 3));
+        assert_eq!(t.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+    }
+
+    #[test]
     fn anthropic_stream_takes_latest_cumulative_output() {
         let stream = concat!(
             "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-haiku-4-5\",",

@@ -78,7 +78,7 @@ impl RequestFlow {
         let body = upstream
             .body
             .clone()
-            .unwrap_or_else(|| parsed.upstream_body(&lane.model));
+            .unwrap_or_else(|| parsed.upstream_body(lane.body_model()));
         let timeout = Duration::from_secs(FALLBACK_TIMEOUT_SECS);
         match self.dispatch_http_call(&lane.cluster, headers, Some(&body), vec![], timeout) {
             Ok(token) => {
@@ -154,6 +154,7 @@ impl RequestFlow {
                 parser.finish(&mut |e| usage.observe_stream_event(api, &e.data));
             } else {
                 r.usage.observe_body(api, &body);
+                r.provider_reason = tollgate_core::azure::error_reason(status, &body);
             }
         }
         let cost = self

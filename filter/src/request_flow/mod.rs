@@ -15,6 +15,8 @@
 
 mod admission;
 mod attribution;
+#[cfg(test)]
+mod azure_tests;
 mod cached;
 mod completion;
 #[cfg(test)]

@@ -104,6 +104,9 @@ impl RequestFlow {
                     r.response_bytes = body.len();
                     r.usage.observe_body(api, &body);
                     r.response_complete = true;
+                    if let Some(status) = r.response_status {
+                        r.provider_reason = tollgate_core::azure::error_reason(status, &body);
+                    }
                 }
                 // Priced once: for the cost header and for a cache entry.
                 let cost_nanos = self.cost_so_far();

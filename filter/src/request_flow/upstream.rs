@@ -33,28 +33,32 @@ pub(super) fn upstream_request(
 ) -> Result<UpstreamRequest, Untranslatable> {
     let lane_api = lane_api(parsed.api, lane.provider);
     let direction = Direction::between(parsed.api, lane_api);
+    let model = lane.body_model();
     let body = match direction {
-        None if parsed.sent_unchanged(&lane.model) => None,
-        None => Some(parsed.upstream_body(&lane.model)),
+        None if parsed.sent_unchanged(model) => None,
+        None => Some(parsed.upstream_body(model)),
         Some(d) => {
-            let map = translate_request(d, &parsed.body, &lane.model, lane.max_output_tokens)?;
+            let map = translate_request(d, &parsed.body, model, lane.max_output_tokens)?;
             Some(serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default())
         }
     };
     let mut headers = vec![
         (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), lane.path_for(lane_api.upstream_path())),
+        (":path".to_string(), lane.upstream_path(lane_api)),
         (":authority".to_string(), lane.authority.clone()),
         ("content-type".to_string(), "application/json".to_string()),
     ];
     if let Some(body) = &body {
         headers.push(("content-length".to_string(), body.len().to_string()));
     }
-    headers.extend(credential_headers(
-        lane.provider,
-        credential,
-        anthropic_version,
-    ));
+    match &lane.azure {
+        Some(azure) => headers.push(azure.credential_header(credential)),
+        None => headers.extend(credential_headers(
+            lane.provider,
+            credential,
+            anthropic_version,
+        )),
+    }
     Ok(UpstreamRequest {
         headers,
         body,
@@ -73,6 +77,7 @@ pub(super) fn credential_headers(
         ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
             vec![("authorization".into(), format!("Bearer {credential}"))]
         }
+        ProviderKind::AzureOpenai => vec![("api-key".into(), credential.to_string())],
         ProviderKind::Anthropic => vec![
             ("x-api-key".into(), credential.to_string()),
             (
@@ -90,7 +95,9 @@ fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
     } else {
         match provider.wire() {
             ProviderKind::Anthropic => ApiKind::Messages,
-            ProviderKind::Openai | ProviderKind::OpenaiCompatible => ApiKind::ChatCompletions,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
+                ApiKind::ChatCompletions
+            }
         }
     }
 }

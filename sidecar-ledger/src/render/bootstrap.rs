@@ -123,13 +123,21 @@ fn cluster(name: &str, endpoint: &Endpoint, connect_timeout: &str, buffer_limit:
     c
 }
 
+/// Lanes of these providers name their own base URL, so each gets a cluster of its own.
+fn has_own_cluster(provider: ProviderKind) -> bool {
+    matches!(
+        provider,
+        ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai
+    )
+}
+
 /// Applies `--simulator` / `--provider-url` overrides to the config's endpoints.
 fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<(), String> {
     if let Some(sim) = &args.simulator {
         for kind in [ProviderKind::Openai, ProviderKind::Anthropic] {
             config.providers.endpoints.insert(kind, sim.clone());
         }
-        // OpenAI-compatible lanes keep their base path on the simulator.
+        // OpenAI-compatible and Azure lanes keep their base path on the simulator.
         for t in &mut config.providers.targets {
             if let Some(url) = t.base_url.as_mut() {
                 let (_, path) = Endpoint::parse_base(url)?;
@@ -175,7 +183,7 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         .providers
         .targets
         .iter()
-        .filter(|t| t.provider != ProviderKind::OpenaiCompatible)
+        .filter(|t| !has_own_cluster(t.provider))
         .map(|t| {
             Ok((
                 t.provider,
@@ -199,12 +207,12 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
             })
         })
         .collect();
-    // Each OpenAI-compatible lane has its own cluster at its own base URL.
+    // Each OpenAI-compatible or Azure OpenAI lane has its own cluster at its own base URL.
     let compatible: Vec<(String, Endpoint)> = config
         .providers
         .targets
         .iter()
-        .filter(|t| t.provider == ProviderKind::OpenaiCompatible)
+        .filter(|t| has_own_cluster(t.provider))
         .map(|t| {
             let url = t.base_url.as_deref().unwrap_or_default();
             Ok((lane_cluster(&t.id), Endpoint::parse_base(url)?.0))
@@ -422,6 +430,65 @@ mod tests {
         assert_eq!(
             config.providers.targets[2].base_url.as_deref(),
             Some("http://127.0.0.1:9000/v1")
+        );
+    }
+
+    #[test]
+    fn each_azure_lane_gets_a_tls_cluster_for_its_resource_and_only_its_key_env_name() {
+        let mut config = config_file::load(Path::new("../examples/tollgate.yaml"))
+            .unwrap()
+            .config;
+        let mut azure = config.providers.targets[0].clone();
+        azure.id = "azure-mini".into();
+        azure.provider = ProviderKind::AzureOpenai;
+        azure.base_url = Some("https://myres.openai.azure.com".into());
+        azure.deployment = Some("mini-prod".into());
+        azure.api_version = Some("2024-10-21".into());
+        azure.secret_key_ref.env = "AZURE_OPENAI_KEY".into();
+        config.providers.targets.push(azure);
+        assert_eq!(config.validate(), vec![]);
+        let cli = Cli::parse_from(["x", "f"]);
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let lane = clusters
+            .iter()
+            .find(|c| c["name"] == "lane_azure-mini")
+            .unwrap();
+        let tls = &lane["transport_socket"]["typed_config"];
+        assert_eq!(tls["sni"], "myres.openai.azure.com");
+        assert_eq!(
+            tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]
+                ["matcher"]["exact"],
+            "myres.openai.azure.com"
+        );
+        assert_eq!(lane["type"], "LOGICAL_DNS");
+        assert_eq!(
+            lane["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"]["port_value"],
+            443
+        );
+        let text = v.to_string();
+        assert!(text.contains(r#"{"exact":"lane_azure-mini"}"#));
+        assert!(!text.contains("provider_azure_openai"));
+        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
+        let envs = wasm["vm_config"]["environment_variables"]["host_env_keys"]
+            .as_array()
+            .unwrap();
+        assert!(envs.contains(&json!("AZURE_OPENAI_KEY")));
+        let fc: FilterConfig =
+            serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+        let lane = fc.lanes.iter().find(|l| l.id == "azure-mini").unwrap();
+        assert_eq!(lane.azure.as_ref().unwrap().deployment, "mini-prod");
+        assert_eq!(lane.credential_env, "AZURE_OPENAI_KEY");
+
+        // Under the simulator the lane is called at the simulator's address.
+        let cli = Cli::parse_from(["x", "f", "--simulator", "http://127.0.0.1:9000"]);
+        apply_endpoint_overrides(&mut config, &cli.args).unwrap();
+        assert_eq!(
+            config.providers.targets[2].base_url.as_deref(),
+            Some("http://127.0.0.1:9000")
         );
     }
 

@@ -12,6 +12,7 @@ use super::schema::{
     CacheConfig, Catalogue, Config, CostTracking, LaneMode, LedgerFailureMode, ModelPriceDef,
     OtherEndpoints, ProviderKind, Routing,
 };
+use crate::azure::AzureUpstream;
 use crate::endpoint::Endpoint;
 use crate::keys;
 
@@ -101,15 +102,35 @@ pub struct LaneEntry {
     /// Paid for by capacity: its requests cost 0, counted.
     #[serde(default)]
     pub fixed_cost: bool,
+    /// An Azure OpenAI lane's deployment, API version and credential scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureUpstream>,
 }
 
 impl LaneEntry {
     /// The value of the route header that sends a request to this lane's cluster: the
-    /// provider's name, or for an OpenAI-compatible lane its own cluster.
+    /// provider's name, or for an OpenAI-compatible or Azure lane its own cluster.
     pub fn route_key(&self) -> &str {
         match self.provider {
-            ProviderKind::OpenaiCompatible => &self.cluster,
+            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => &self.cluster,
             _ => self.provider.as_str(),
+        }
+    }
+
+    /// The `model` the request body names upstream: the lane's model, except on
+    /// Azure's v1 API, which finds the deployment by it.
+    pub fn body_model(&self) -> &str {
+        match &self.azure {
+            Some(azure) => azure.body_model(&self.model),
+            None => &self.model,
+        }
+    }
+
+    /// The path (with any query) to call `api` at on this lane.
+    pub fn upstream_path(&self, api: crate::event::ApiKind) -> String {
+        match self.azure.as_ref().and_then(|a| a.path(api)) {
+            Some(path) => format!("{}{path}", self.base_path.as_deref().unwrap_or("")),
+            None => self.path_for(api.upstream_path()),
         }
     }
 
@@ -122,7 +143,7 @@ impl LaneEntry {
     }
 }
 
-/// The cluster of an OpenAI-compatible lane: one per lane, at its own base URL.
+/// The cluster of an OpenAI-compatible or Azure lane: one per lane, at its own base URL.
 pub fn lane_cluster(lane_id: &str) -> String {
     format!("lane_{lane_id}")
 }
@@ -232,7 +253,11 @@ impl FilterConfig {
                         let (e, path) = Endpoint::parse_base(url)?;
                         (e, Some(path), lane_cluster(&t.id))
                     }
-                    (ProviderKind::OpenaiCompatible, None) => {
+                    (ProviderKind::AzureOpenai, Some(url)) => {
+                        let (e, path) = Endpoint::parse_base(url)?;
+                        (e, Some(path), lane_cluster(&t.id))
+                    }
+                    (ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai, None) => {
                         return Err(format!("lane '{}' needs a base_url", t.id))
                     }
                     (p, _) => (
@@ -259,6 +284,7 @@ impl FilterConfig {
                     mode: t.mode,
                     base_path,
                     fixed_cost: t.fixed_cost,
+                    azure: crate::config::azure_lane::upstream(t)?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -8,8 +8,10 @@
 //! [`filter_config::FilterConfig`] as JSON); this module owns the types and the
 //! cross-field validation both sides rely on. Children: [`schema`] (the types),
 //! [`validate`] (cross-field checks), [`calendar`] (dates), [`filter_config`] (the
-//! filter's compiled view), [`price_coverage`] (lanes no price covers).
+//! filter's compiled view), [`price_coverage`] (lanes no price covers), [`azure_lane`] (an Azure OpenAI lane's
+//! fields).
 
+pub mod azure_lane;
 mod calendar;
 pub mod filter_config;
 pub mod price_coverage;

@@ -382,6 +382,9 @@ pub enum ProviderKind {
     /// Together, Groq, Mistral, DeepSeek, Fireworks, ...): chat completions, legacy
     /// completions and embeddings, with usage read from the OpenAI shape.
     OpenaiCompatible,
+    /// Azure OpenAI: a resource's deployments (`base_url` the resource endpoint,
+    /// `deployment`, `api_version`), called in OpenAI's wire format.
+    AzureOpenai,
 }
 
 impl ProviderKind {
@@ -390,6 +393,7 @@ impl ProviderKind {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::OpenaiCompatible => "openai_compatible",
+            ProviderKind::AzureOpenai => "azure_openai",
         }
     }
 
@@ -397,7 +401,9 @@ impl ProviderKind {
     pub fn wire(self) -> ProviderKind {
         match self {
             ProviderKind::Anthropic => ProviderKind::Anthropic,
-            ProviderKind::Openai | ProviderKind::OpenaiCompatible => ProviderKind::Openai,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
+                ProviderKind::Openai
+            }
         }
     }
 
@@ -405,7 +411,9 @@ impl ProviderKind {
     /// provider's current mainstream models.
     pub fn default_max_output_tokens(self) -> u64 {
         match self {
-            ProviderKind::Openai | ProviderKind::OpenaiCompatible => 32_768,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
+                32_768
+            }
             ProviderKind::Anthropic => 64_000,
         }
     }
@@ -415,7 +423,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => "https://api.openai.com",
             ProviderKind::Anthropic => "https://api.anthropic.com",
-            ProviderKind::OpenaiCompatible => "",
+            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => "",
         }
     }
 }
@@ -454,13 +462,38 @@ pub struct Target {
     pub mode: LaneMode,
     /// Extension: where an `openai_compatible` lane's API lives, as its provider
     /// documents it (`http://vllm:8000/v1`, `https://api.groq.com/openai/v1`); the
-    /// endpoint paths (`/chat/completions`, `/embeddings`, ...) follow it.
+    /// endpoint paths (`/chat/completions`, `/embeddings`, ...) follow it. For an
+    /// `azure_openai` lane, the resource endpoint (`https://myres.openai.azure.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Extension (`azure_openai`): the deployment the lane calls; `model` stays the
+    /// model deployed there, which prices the lane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// Extension (`azure_openai`): the `api-version` query of every call
+    /// (`2024-10-21`), or `v1` for Azure's versionless v1 API (`/openai/v1/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Extension (`azure_openai`): how the credential is sent: `api_key` (the default,
+    /// an `api-key` header) or `entra` (a Microsoft Entra ID token as
+    /// `Authorization: Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AzureAuth>,
     /// Extension: a lane paid for by capacity, not per token (self-hosted): its
     /// requests cost 0 and are counted for volume and mix, never `unpriced`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fixed_cost: bool,
+}
+
+/// How an Azure OpenAI lane presents its credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AzureAuth {
+    /// The resource key, as the `api-key` header.
+    #[default]
+    ApiKey,
+    /// A Microsoft Entra ID access token, as `Authorization: Bearer`.
+    Entra,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -370,3 +370,111 @@ fn openai_compatible_lanes_name_their_base_url_and_may_be_fixed_cost() {
     bad["providers"]["targets"][0]["base_url"] = serde_json::json!("vllm:8000/v1");
     assert_eq!(paths(&bad), ["providers.targets[0].base_url"]);
 }
+
+#[test]
+fn azure_openai_lanes_name_their_resource_deployment_and_api_version() {
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["providers"]["targets"][0] = serde_json::json!({
+        "id": "azure-mini", "provider": "azure_openai", "model": "gpt-4o-mini",
+        "base_url": "https://myres.openai.azure.com/", "deployment": "mini-prod",
+        "api_version": "2024-10-21", "secret_key_ref": {"env": "AZURE_OPENAI_KEY"}});
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    assert!(
+        c.warnings()
+            .iter()
+            .all(|w| w.path != "providers.targets[0].model"),
+        "gpt-4o-mini (OpenAI's price) prices the lane"
+    );
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    let lane = &f.lanes[0];
+    assert_eq!(
+        (lane.cluster.as_str(), lane.authority.as_str()),
+        ("lane_azure-mini", "myres.openai.azure.com")
+    );
+    assert_eq!(lane.route_key(), "lane_azure-mini");
+    assert_eq!(
+        lane.upstream_path(crate::event::ApiKind::ChatCompletions),
+        "/openai/deployments/mini-prod/chat/completions?api-version=2024-10-21"
+    );
+    assert_eq!(lane.body_model(), "gpt-4o-mini");
+    let azure = lane.azure.as_ref().unwrap();
+    assert_eq!(azure.auth, AzureAuth::ApiKey);
+    // Other lanes keep their paths.
+    assert_eq!(
+        f.lanes[1].upstream_path(crate::event::ApiKind::Messages),
+        "/v1/messages"
+    );
+    // The filter's view round-trips; lanes without Azure fields do not carry them.
+    let json = serde_json::to_string(&f).unwrap();
+    assert_eq!(json.matches("\"azure\"").count(), 1);
+    assert_eq!(
+        serde_json::from_str::<filter_config::FilterConfig>(&json).unwrap(),
+        f
+    );
+
+    // The v1 API behind a gateway's base path, with an Entra ID token.
+    let mut v1 = v.clone();
+    let lane = &mut v1["providers"]["targets"][0];
+    lane["api_version"] = serde_json::json!("v1");
+    lane["auth"] = serde_json::json!("entra");
+    lane["base_url"] = serde_json::json!("https://apim.example.com/aoai");
+    let c: Config = serde_json::from_value(v1).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    assert_eq!(
+        f.lanes[0].upstream_path(crate::event::ApiKind::Embeddings),
+        "/aoai/openai/v1/embeddings"
+    );
+    assert_eq!(f.lanes[0].body_model(), "mini-prod");
+    assert_eq!(f.lanes[0].azure.as_ref().unwrap().auth, AzureAuth::Entra);
+
+    let problems = |v: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value::<Config>(v.clone())
+            .unwrap()
+            .validate()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect()
+    };
+    let mut missing = v.clone();
+    let lane = missing["providers"]["targets"][0].as_object_mut().unwrap();
+    for field in ["base_url", "deployment", "api_version"] {
+        lane.remove(field);
+    }
+    let found = problems(&missing);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0]
+        .starts_with("providers.targets[0].base_url: expected the Azure OpenAI resource endpoint"));
+    assert!(found[1].starts_with(
+        "providers.targets[0].deployment: expected the name of the Azure OpenAI deployment"
+    ));
+    assert!(found[2]
+        .starts_with("providers.targets[0].api_version: expected the Azure OpenAI api-version"));
+    let mut bad = v.clone();
+    let lane = &mut bad["providers"]["targets"][0];
+    lane["base_url"] = serde_json::json!("https://myres.openai.azure.com/openai");
+    lane["deployment"] = serde_json::json!("mini prod");
+    lane["api_version"] = serde_json::json!("2024-10-21&x=1");
+    let found = problems(&bad);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].contains("without /openai"));
+    // Azure fields on another provider's lane are a mistake, not ignored.
+    let mut misplaced = v.clone();
+    misplaced["providers"]["targets"][1]["deployment"] = serde_json::json!("x");
+    misplaced["providers"]["targets"][1]["auth"] = serde_json::json!("entra");
+    assert_eq!(
+        problems(&misplaced),
+        [
+            "providers.targets[1].deployment: only azure_openai lanes take this field",
+            "providers.targets[1].auth: only azure_openai lanes take this field"
+        ]
+    );
+    let mut endpoint = v;
+    endpoint["providers"]["endpoints"] =
+        serde_json::json!({"azure_openai": "https://myres.openai.azure.com"});
+    assert_eq!(
+        problems(&endpoint),
+        ["providers.endpoints.azure_openai: each azure_openai lane names its own base_url"]
+    );
+}

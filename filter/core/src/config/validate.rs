@@ -118,14 +118,19 @@ impl Config {
                         ));
                     }
                 }
+                // Checked with the other Azure fields.
+                (ProviderKind::AzureOpenai, _) => {}
                 (p, Some(_)) => problems.push(problem(
                     format!("{at}.base_url"),
                     format!(
-                        "only openai_compatible lanes take a base_url; {} lanes use providers.endpoints",
+                        "only openai_compatible and azure_openai lanes take a base_url; {} lanes use providers.endpoints",
                         p.as_str()
                     ),
                 )),
                 (_, None) => {}
+            }
+            for (field, message) in super::azure_lane::problems(t) {
+                problems.push(problem(format!("{at}.{field}"), message));
             }
             if !is_env_name(&t.secret_key_ref.env) {
                 problems.push(problem(
@@ -151,10 +156,13 @@ impl Config {
             ));
         }
         for (kind, url) in &self.providers.endpoints {
-            if *kind == ProviderKind::OpenaiCompatible {
+            if matches!(
+                kind,
+                ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai
+            ) {
                 problems.push(problem(
                     format!("providers.endpoints.{}", kind.as_str()),
-                    "each openai_compatible lane names its own base_url",
+                    format!("each {} lane names its own base_url", kind.as_str()),
                 ));
             } else if crate::endpoint::Endpoint::parse(url).is_err() {
                 problems.push(problem(

@@ -20,6 +20,8 @@ pub fn error_to_anthropic(body: &[u8]) -> Vec<u8> {
         "rate_limit_error",
         "requests",
         "tokens",
+        // Azure OpenAI's code for a rate limit.
+        "429",
     ]) {
         "rate_limit_error"
     } else if is(&["insufficient_quota", "billing_error"]) {
@@ -30,7 +32,8 @@ pub fn error_to_anthropic(body: &[u8]) -> Vec<u8> {
         "permission_error"
     } else if is(&["overloaded_error"]) {
         "overloaded_error"
-    } else if is(&["invalid_request_error"]) {
+    } else if is(&["invalid_request_error", "content_filter"]) {
+        // Azure OpenAI's content filter refusing the prompt is a 400 about the request.
         "invalid_request_error"
     } else {
         "api_error"
@@ -80,6 +83,16 @@ mod tests {
             "invalid_request_error"
         );
         assert_eq!(kind("server_error", Value::Null), "api_error");
+        // Azure OpenAI: a content-filter refusal (no type) and its rate limit code.
+        let refusal = json!({"error": {"message": "filtered", "type": null, "param": "prompt",
+            "code": "content_filter", "status": 400,
+            "innererror": {"code": "ResponsibleAIPolicyViolation"}}});
+        let out = parse(error_to_anthropic(refusal.to_string().as_bytes()));
+        assert_eq!(out["error"]["type"], "invalid_request_error");
+        assert_eq!(out["error"]["message"], "filtered");
+        let limited = json!({"error": {"code": "429", "message": "call rate limit"}});
+        let out = parse(error_to_anthropic(limited.to_string().as_bytes()));
+        assert_eq!(out["error"]["type"], "rate_limit_error");
         let html = parse(error_to_anthropic(b"<html>502 Bad Gateway</html>"));
         assert_eq!(html["error"]["message"], "<html>502 Bad Gateway</html>");
         assert_eq!(html["error"]["type"], "api_error");

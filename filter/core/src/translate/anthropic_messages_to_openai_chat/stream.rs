@@ -95,6 +95,10 @@ impl ToMessages {
             self.done = true;
             return;
         }
+        if crate::azure::is_prompt_filter_chunk(&chunk) {
+            // Azure's verdict on the prompt: nothing of the answer yet, not even its id.
+            return;
+        }
         self.start(out, chunk["id"].as_str());
         if chunk["usage"].is_object() {
             self.usage = Some(Usage::from_openai(&chunk["usage"]));
@@ -343,6 +347,29 @@ mod tests {
                 ev("message_stop", json!({})),
             ]
         );
+    }
+
+    #[test]
+    fn azure_prompt_filter_chunk_and_content_filter_finish() {
+        let prompt_filter = json!({"choices": [], "created": 0, "id": "", "model": "",
+            "object": "", "prompt_filter_results": [{"prompt_index": 0,
+                "content_filter_results": {"hate": {"filtered": false, "severity": "safe"}}}]});
+        let mut filtered = delta(json!({}), json!("content_filter"));
+        filtered["choices"][0]["content_filter_results"] =
+            json!({"violence": {"filtered": true, "severity": "medium"}});
+        let mut text = delta(json!({"content": "Hi"}), Value::Null);
+        text["choices"][0]["content_filter_results"] =
+            json!({"hate": {"filtered": false, "severity": "safe"}});
+        let input = openai(&[prompt_filter, text, filtered, usage(10, 0, 1)]);
+        let events = translate_all_ways(D, false, &input);
+        assert_eq!(events[0], message_start(), "the id comes from the answer");
+        assert_eq!(events[2].1["delta"]["text"], "Hi");
+        let stop = events
+            .iter()
+            .find(|e| e.0.as_deref() == Some("message_delta"));
+        assert_eq!(stop.unwrap().1["delta"]["stop_reason"], "refusal");
+        assert_eq!(stop.unwrap().1["usage"]["output_tokens"], 1);
+        assert_eq!(events.last().unwrap().0.as_deref(), Some("message_stop"));
     }
 
     #[test]
