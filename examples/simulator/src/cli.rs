@@ -10,7 +10,7 @@ use clap::Parser;
 #[command(
     name = "tollgate-sim",
     version,
-    about = "Simulates the OpenAI and Anthropic APIs with deterministic answers and usage"
+    about = "Simulates the OpenAI, Anthropic and Azure OpenAI APIs with deterministic answers and usage"
 )]
 pub struct Cli {
     /// Address to listen on; port 0 picks a free port (the real one is printed).
@@ -34,6 +34,25 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub anthropic_key: String,
+
+    /// Key the Azure OpenAI endpoints (`/openai/...`) accept as `api-key: <key>`.
+    #[arg(
+        long,
+        env = "TOLLGATE_SIM_AZURE_KEY",
+        default_value = "sim-azure-key",
+        hide_env_values = true
+    )]
+    pub azure_key: String,
+
+    /// Microsoft Entra ID token the Azure OpenAI endpoints accept as
+    /// `Authorization: Bearer <token>`.
+    #[arg(
+        long,
+        env = "TOLLGATE_SIM_AZURE_ENTRA_TOKEN",
+        default_value = "sim-azure-entra-token",
+        hide_env_values = true
+    )]
+    pub azure_entra_token: String,
 
     /// Delay added before every provider answer (the `x-sim-latency-ms` header overrides it).
     #[arg(long, default_value_t = 0)]

@@ -16,9 +16,19 @@ pub const WEB_SEARCHES: &str = "x-sim-web-searches";
 pub const SERVICE_TIER: &str = "x-sim-service-tier";
 pub const ERROR: &str = "x-sim-error";
 pub const LATENCY_MS: &str = "x-sim-latency-ms";
+/// Azure OpenAI's content filter: `prompt` refuses the request (400
+/// `content_filter`), `completion` cuts the answer (`finish_reason: content_filter`).
+pub const CONTENT_FILTER: &str = "x-sim-content-filter";
 /// Words in the answer (default 24; the request's output limit still cuts it), so a
 /// stream of many chunks can be asked for: 4 words per chunk.
 pub const ANSWER_WORDS: &str = "x-sim-answer-words";
+
+/// What `x-sim-content-filter` asks Azure's content filter to catch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentFilter {
+    Prompt,
+    Completion,
+}
 
 /// What `x-sim-error` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +51,7 @@ pub struct Control {
     pub fault: Option<Fault>,
     pub latency: Option<Duration>,
     pub answer_words: Option<u64>,
+    pub content_filter: Option<ContentFilter>,
 }
 
 impl Control {
@@ -58,6 +69,9 @@ impl Control {
             fault: header(headers, ERROR).map(parse_fault).transpose()?,
             latency: number(headers, LATENCY_MS)?.map(Duration::from_millis),
             answer_words: number(headers, ANSWER_WORDS)?,
+            content_filter: header(headers, CONTENT_FILTER)
+                .map(parse_content_filter)
+                .transpose()?,
         })
     }
 
@@ -87,6 +101,16 @@ fn number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, String> {
                 .map_err(|_| format!("{name}: expected a non-negative integer, got {v:?}"))
         })
         .transpose()
+}
+
+fn parse_content_filter(value: &str) -> Result<ContentFilter, String> {
+    match value {
+        "prompt" => Ok(ContentFilter::Prompt),
+        "completion" => Ok(ContentFilter::Completion),
+        _ => Err(format!(
+            "{CONTENT_FILTER}: expected prompt or completion, got {value:?}"
+        )),
+    }
 }
 
 fn parse_fault(value: &str) -> Result<Fault, String> {
@@ -156,6 +180,8 @@ mod tests {
         assert!(broken.breaks_stream());
         let no_usage = Control::from_headers(&headers(&[(ERROR, "no-usage")])).unwrap();
         assert!(!no_usage.wants_usage());
+        let filtered = Control::from_headers(&headers(&[(CONTENT_FILTER, "prompt")])).unwrap();
+        assert_eq!(filtered.content_filter, Some(ContentFilter::Prompt));
     }
 
     #[test]
@@ -163,5 +189,6 @@ mod tests {
         assert!(Control::from_headers(&headers(&[(ERROR, "200")])).is_err());
         assert!(Control::from_headers(&headers(&[(ERROR, "teapot")])).is_err());
         assert!(Control::from_headers(&headers(&[(CACHED_TOKENS, "-1")])).is_err());
+        assert!(Control::from_headers(&headers(&[(CONTENT_FILTER, "all")])).is_err());
     }
 }

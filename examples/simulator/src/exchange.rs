@@ -87,7 +87,19 @@ pub async fn admit<P: Provider>(
     headers: &HeaderMap,
     body: Option<&Bytes>,
 ) -> Result<Exchange<P>, Response> {
-    sim.record(path, headers, body.unwrap_or(&Bytes::new()));
+    admit_at(sim, path, None, headers, body).await
+}
+
+/// [`admit`] for a route with parameters: `target` is the path and query as sent,
+/// kept for `/_sim/last`.
+pub async fn admit_at<P: Provider>(
+    sim: &Sim,
+    path: &'static str,
+    target: Option<&str>,
+    headers: &HeaderMap,
+    body: Option<&Bytes>,
+) -> Result<Exchange<P>, Response> {
+    sim.record(path, target, headers, body.unwrap_or(&Bytes::new()));
     let request_id = sim.new_id("req_");
     let control = Control::from_headers(headers);
 
@@ -141,6 +153,14 @@ impl<P: Provider> Exchange<P> {
     /// Refuses a request whose body the handler found invalid.
     pub fn fail(&self, failure: Failure) -> Response {
         error_response::<P>(&failure, &self.request_id, true)
+    }
+
+    /// An error answer with a body of the handler's own making (a refusal no
+    /// [`Failure`] describes, such as Azure's content filter).
+    pub fn refuse_with(&self, status: StatusCode, body: &Value) -> Response {
+        let bytes = serde_json::to_vec(body).expect("JSON values always serialize");
+        let response = reply(status, "application/json", Body::from(bytes));
+        decorate::<P>(response, &self.request_id, true)
     }
 
     /// A JSON answer; with `broken-stream` only its first half is sent before the

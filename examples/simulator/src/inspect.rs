@@ -11,11 +11,14 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::anthropic;
+use crate::azure;
 use crate::exchange::{bearer_matches, MODELS_PATH};
 use crate::state::{Keys, Sim};
 
 /// Headers whose values are secrets; `/_sim/last` shows a verdict instead.
 const API_KEY: &str = "x-api-key";
+/// Azure OpenAI's key header (elsewhere just another secret).
+const AZURE_API_KEY: &str = "api-key";
 const OTHER_SECRETS: [&str; 3] = ["proxy-authorization", "cookie", "api-key"];
 
 pub async fn healthz() -> &'static str {
@@ -34,6 +37,7 @@ pub async fn last(State(sim): State<Arc<Sim>>) -> Response {
     let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
     Json(json!({
         "path": request.path,
+        "target": request.target,
         "headers": sanitized_headers(request.path, &request.headers, &sim.keys),
         "body": body
     }))
@@ -50,11 +54,14 @@ pub async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
 /// become "ok" or "bad" against the key of the provider the path belongs to, other
 /// secrets "redacted". Repeated headers are joined with ", ".
 fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String, Value> {
+    let azure = azure::is_azure_path(path);
     let provider_key = if path == anthropic::PATH
         || path == anthropic::COUNT_TOKENS_PATH
         || (path == MODELS_PATH && anthropic::is_addressed_to_anthropic(headers))
     {
         &keys.anthropic
+    } else if azure {
+        &keys.azure_entra
     } else {
         &keys.openai
     };
@@ -65,6 +72,8 @@ fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String
             verdict(bearer_matches(value.as_bytes(), provider_key))
         } else if name == API_KEY {
             verdict(value.as_bytes() == keys.anthropic.as_bytes())
+        } else if name == AZURE_API_KEY && azure {
+            verdict(value.as_bytes() == keys.azure.as_bytes())
         } else if OTHER_SECRETS.contains(&name) {
             "redacted".to_owned()
         } else {
@@ -96,6 +105,8 @@ mod tests {
         let keys = Keys {
             openai: "sk-o".into(),
             anthropic: "sk-a".into(),
+            azure: "az-k".into(),
+            azure_entra: "az-t".into(),
         };
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer sk-o".parse().unwrap());
@@ -111,5 +122,14 @@ mod tests {
         // The same bearer token is the wrong key for the Anthropic API.
         let shown = sanitized_headers(anthropic::PATH, &headers, &keys);
         assert_eq!(shown["authorization"], "bad");
+        // Azure's key header gets a verdict on Azure paths only.
+        headers.insert("api-key", "az-k".parse().unwrap());
+        let shown = sanitized_headers(azure::CHAT_PATH, &headers, &keys);
+        assert_eq!(
+            (&shown["api-key"], &shown["authorization"]),
+            (&json!("ok"), &json!("bad"))
+        );
+        let shown = sanitized_headers("/v1/chat/completions", &headers, &keys);
+        assert_eq!(shown["api-key"], "redacted");
     }
 }

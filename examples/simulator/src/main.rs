@@ -1,10 +1,11 @@
-//! tollgate-sim: a stand-in for the OpenAI and Anthropic APIs. It speaks their real
+//! tollgate-sim: a stand-in for the OpenAI, Anthropic and Azure OpenAI APIs. It speaks their real
 //! wire formats (so the official SDKs accept its answers unchanged), answers
 //! deterministically (so tests can predict usage and cost), and takes `x-sim-*`
 //! headers to inject cache usage, latency and failures. It is also the upstream for
 //! throughput benchmarks, so answers are built without delays or heavy work.
 
 mod anthropic;
+mod azure;
 mod cli;
 mod control;
 mod exchange;
@@ -69,6 +70,7 @@ fn router(sim: Arc<Sim>) -> Router {
         .route(anthropic::PATH, post(anthropic::create_message))
         .route(anthropic::COUNT_TOKENS_PATH, post(anthropic::count_tokens))
         .route(exchange::MODELS_PATH, get(list_models))
+        .merge(azure::routes())
         .route("/healthz", get(inspect::healthz))
         .route("/_sim/last", get(inspect::last))
         .route("/_sim/stats", get(inspect::stats))

@@ -16,6 +16,9 @@ use crate::cli::Cli;
 pub struct Keys {
     pub openai: String,
     pub anthropic: String,
+    /// Azure OpenAI: the resource key (`api-key`) and the Entra ID token (bearer).
+    pub azure: String,
+    pub azure_entra: String,
 }
 
 /// The last provider request, kept raw and only sanitised when read so that recording
@@ -23,6 +26,9 @@ pub struct Keys {
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
     pub path: &'static str,
+    /// The path and query as sent, where the route has parameters (Azure's
+    /// deployment and `api-version`).
+    pub target: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -51,6 +57,8 @@ impl Sim {
             keys: Keys {
                 openai: cli.openai_key.clone(),
                 anthropic: cli.anthropic_key.clone(),
+                azure: cli.azure_key.clone(),
+                azure_entra: cli.azure_entra_token.clone(),
             },
             default_latency: cli.latency(),
             error_rate: cli.error_rate,
@@ -78,9 +86,16 @@ impl Sim {
         (n as f64 * self.error_rate).floor() > ((n - 1) as f64 * self.error_rate).floor()
     }
 
-    pub fn record(&self, path: &'static str, headers: &HeaderMap, body: &Bytes) {
+    pub fn record(
+        &self,
+        path: &'static str,
+        target: Option<&str>,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) {
         let request = RecordedRequest {
             path,
+            target: target.map(str::to_owned),
             headers: headers.clone(),
             body: body.clone(),
         };

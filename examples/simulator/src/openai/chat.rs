@@ -36,7 +36,7 @@ pub async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes
 }
 
 /// One answered request, ready to be laid out as JSON or as chunks.
-struct Completion {
+pub(crate) struct Completion {
     id: String,
     created: u64,
     model: String,
@@ -46,7 +46,7 @@ struct Completion {
 }
 
 impl Completion {
-    fn answer(sim: &Sim, exchange: &Exchange<OpenAi>) -> Result<Self, Failure> {
+    pub(crate) fn answer<P>(sim: &Sim, exchange: &Exchange<P>) -> Result<Self, Failure> {
         let request = &exchange.request;
         let model = requested_model(request)?;
         let messages = request["messages"].as_array().ok_or_else(|| {
@@ -103,7 +103,7 @@ impl Completion {
     }
 
     /// The `chat.completion` object.
-    fn body(&self, with_usage: bool) -> Value {
+    pub(crate) fn body(&self, with_usage: bool) -> Value {
         let mut body = json!({
             "id": self.id,
             "object": "chat.completion",
@@ -133,6 +133,17 @@ impl Completion {
     /// client asked with `stream_options.include_usage`) a usage chunk with no choices,
     /// then `[DONE]`. When usage is included every other chunk carries `"usage": null`.
     fn chunks(&self, include_usage: bool) -> Vec<Bytes> {
+        let mut frames: Vec<Bytes> = self
+            .chunk_values(include_usage)
+            .iter()
+            .map(sse::data)
+            .collect();
+        frames.push(sse::done());
+        frames
+    }
+
+    /// The chunks of the stream, before framing (`[DONE]` follows them).
+    pub(crate) fn chunk_values(&self, include_usage: bool) -> Vec<Value> {
         let chunk = |choices: Value, usage: Option<Value>| {
             let mut chunk = json!({
                 "id": self.id,
@@ -146,7 +157,7 @@ impl Completion {
             if include_usage {
                 chunk["usage"] = usage.unwrap_or(Value::Null);
             }
-            sse::data(&chunk)
+            chunk
         };
         let choice = |delta: Value, finish_reason: Option<&str>| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}]);
 
@@ -164,7 +175,6 @@ impl Completion {
         if include_usage {
             frames.push(chunk(json!([]), Some(self.usage_json())));
         }
-        frames.push(sse::done());
         frames
     }
 }

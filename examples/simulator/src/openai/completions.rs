@@ -39,7 +39,7 @@ pub async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes
     }
 }
 
-struct Completion {
+pub(crate) struct Completion {
     id: String,
     created: u64,
     model: String,
@@ -48,7 +48,7 @@ struct Completion {
 }
 
 impl Completion {
-    fn answer(sim: &Sim, request: &Value, answer_words: u64) -> Result<Self, Failure> {
+    pub(crate) fn answer(sim: &Sim, request: &Value, answer_words: u64) -> Result<Self, Failure> {
         let model = requested_model(request)?;
         let prompt_bytes = match &request["prompt"] {
             Value::Null => {
@@ -96,7 +96,7 @@ impl Completion {
         })
     }
 
-    fn body(&self, with_usage: bool) -> Value {
+    pub(crate) fn body(&self, with_usage: bool) -> Value {
         let mut body = self.object(json!([{
             "text": self.answer.text,
             "index": 0,
@@ -112,7 +112,7 @@ impl Completion {
     /// Text chunks, the last with its `finish_reason`; then, when the client asked with
     /// `stream_options.include_usage`, a chunk with no choices and the usage (every
     /// other chunk then carries `"usage": null`); then `[DONE]`.
-    fn chunks(&self, include_usage: bool) -> Vec<Bytes> {
+    pub(crate) fn chunks(&self, include_usage: bool) -> Vec<Bytes> {
         let chunk = |choices: Value, usage: Value| {
             let mut c = self.object(choices);
             if include_usage {

@@ -109,7 +109,7 @@ fn vector(seed: u64, dimensions: usize) -> Vec<f32> {
         .collect()
 }
 
-fn answer(request: &Value, with_usage: bool) -> Result<Value, Failure> {
+pub(crate) fn answer(request: &Value, with_usage: bool) -> Result<Value, Failure> {
     let model = requested_model(request)?;
     let inputs = inputs(request)?;
     let dimensions = match &request["dimensions"] {
