@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SIM_OPENAI_KEY = "sk-sim-openai"
 SIM_ANTHROPIC_KEY = "sk-sim-anthropic"
+# The simulator's Azure OpenAI resource key and Entra ID token (its defaults).
+SIM_AZURE_KEY = "sim-azure-key"
+SIM_AZURE_ENTRA_TOKEN = "sim-azure-entra-token"
 
 # The data plane's ledger token: one per process that uses this harness, given to every
 # ledger it starts (`--ingest-token-file`) and to every Envoy (TOLLGATE_LEDGER_TOKEN).
@@ -194,7 +197,8 @@ def start_envoy(bootstrap: Path, log_dir: Path, base_id: int, concurrency: int =
     the data plane's ledger token in Envoy's environment (None: not set)."""
     admin_path = log_dir / f"{name}.admin-address"
     admin_path.unlink(missing_ok=True)
-    env = dict(os.environ, OPENAI_API_KEY=SIM_OPENAI_KEY, ANTHROPIC_API_KEY=SIM_ANTHROPIC_KEY)
+    env = dict(os.environ, OPENAI_API_KEY=SIM_OPENAI_KEY, ANTHROPIC_API_KEY=SIM_ANTHROPIC_KEY,
+               AZURE_OPENAI_API_KEY=SIM_AZURE_KEY, AZURE_OPENAI_AD_TOKEN=SIM_AZURE_ENTRA_TOKEN)
     env.pop("TOLLGATE_LEDGER_TOKEN", None)
     if ledger_token:
         env["TOLLGATE_LEDGER_TOKEN"] = ledger_token
