@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::exchange::{self, bearer_matches, Exchange, Failure, Provider};
+use crate::output::{fragments, Ask, Choice, Output, Tool};
 use crate::sse;
 use crate::state::{Keys, Sim};
 use crate::usage::{input_tokens_for_bytes, text_bytes, Answer, TokenUsage};
@@ -143,7 +144,9 @@ pub async fn count_tokens(
 struct Reply {
     id: String,
     model: String,
-    answer: Answer,
+    output: Output,
+    /// The `toolu_...` id of the tool call, when the answer is one.
+    tool_use_id: String,
     usage: Option<TokenUsage>,
 }
 
@@ -164,29 +167,43 @@ impl Reply {
                 .map(|m| text_bytes(&m["content"]))
                 .sum::<usize>();
         let control = &exchange.control;
-        let answer = Answer::sized(model, Some(max_tokens), control.answer_words());
+        let output = Output::decide(&ask(request, messages)?, || {
+            Answer::sized(model, Some(max_tokens), control.answer_words())
+        })
+        .map_err(Failure::InvalidRequest)?;
         let usage = control.wants_usage().then(|| {
             TokenUsage::new(
                 input_tokens_for_bytes(input_bytes),
                 control.cached_tokens,
                 control.cache_write_tokens,
-                answer.output_tokens(),
+                output.output_tokens(),
             )
             .with_server_side(control.cache_write_1h_tokens, control.web_searches)
         });
         Ok(Reply {
             id: sim.new_id("msg_"),
             model: model.to_owned(),
-            answer,
+            output,
+            tool_use_id: sim.new_id("toolu_"),
             usage,
         })
     }
 
     fn stop_reason(&self) -> &'static str {
-        if self.answer.truncated {
-            "max_tokens"
-        } else {
-            "end_turn"
+        match &self.output {
+            Output::ToolCall { .. } => "tool_use",
+            output if output.truncated() => "max_tokens",
+            _ => "end_turn",
+        }
+    }
+
+    /// The answer's one content block, with a tool call's `input` as given.
+    fn block(&self, input: Value) -> Value {
+        match &self.output {
+            Output::ToolCall { name, .. } => {
+                json!({"type": "tool_use", "id": self.tool_use_id, "name": name, "input": input})
+            }
+            output => json!({"type": "text", "text": output.text().unwrap_or("")}),
         }
     }
 
@@ -235,15 +252,23 @@ impl Reply {
     /// The complete `message` object.
     fn message(&self) -> Value {
         let output = self.usage.map_or(0, |u| u.output);
+        let input = match &self.output {
+            Output::ToolCall { arguments, .. } => {
+                serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
+            }
+            _ => Value::Null,
+        };
         self.message_with(
-            json!([{"type": "text", "text": self.answer.text}]),
+            json!([self.block(input)]),
             Some(self.stop_reason()),
             output,
         )
     }
 
     /// The stream: `message_start` (input usage, placeholder output of 1), `ping`, one
-    /// text block in several deltas, `message_delta` (stop reason and the final
+    /// block in several deltas (a text block in `text_delta`s, or a tool_use block
+    /// starting with an empty input and filled by `input_json_delta`s), `message_delta`
+    /// (stop reason and the final
     /// cumulative `output_tokens`), `message_stop`.
     fn events(&self) -> Vec<Bytes> {
         let event = |name: &str, mut payload: Value| {
@@ -258,13 +283,24 @@ impl Reply {
             event("ping", json!({})),
             event(
                 "content_block_start",
-                json!({"index": 0, "content_block": {"type": "text", "text": ""}}),
+                json!({"index": 0, "content_block": self.block(json!({}))}),
             ),
         ];
-        for piece in self.answer.deltas(WORDS_PER_DELTA) {
+        let deltas = match &self.output {
+            Output::ToolCall { arguments, .. } => fragments(arguments)
+                .into_iter()
+                .map(|piece| json!({"type": "input_json_delta", "partial_json": piece}))
+                .collect::<Vec<_>>(),
+            output => output
+                .text_deltas(WORDS_PER_DELTA)
+                .into_iter()
+                .map(|piece| json!({"type": "text_delta", "text": piece}))
+                .collect(),
+        };
+        for delta in deltas {
             frames.push(event(
                 "content_block_delta",
-                json!({"index": 0, "delta": {"type": "text_delta", "text": piece}}),
+                json!({"index": 0, "delta": delta}),
             ));
         }
         frames.push(event("content_block_stop", json!({"index": 0})));
@@ -285,6 +321,53 @@ impl Reply {
         frames.push(event("message_stop", json!({})));
         frames
     }
+}
+
+/// The tools, tool choice and output format of a Messages request. Server tools (web
+/// search and the like, which carry no `input_schema`) are the provider's to run and
+/// are never called by the simulated model.
+fn ask<'a>(request: &'a Value, messages: &[Value]) -> Result<Ask<'a>, Failure> {
+    let tools: Vec<Tool> = request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("input_schema").is_some())
+        .filter_map(|t| {
+            Some(Tool {
+                name: t["name"].as_str()?,
+                schema: &t["input_schema"],
+            })
+        })
+        .collect();
+    let choice = match request["tool_choice"]["type"].as_str() {
+        Some("none") => Choice::Never,
+        Some("any") => Choice::Required,
+        Some("tool") => Choice::Named(request["tool_choice"]["name"].as_str().ok_or_else(
+            || Failure::InvalidRequest("tool_choice.name: Field required".into()),
+        )?),
+        _ => Choice::Auto,
+    };
+    // Structured outputs: `output_config.format`, or the beta's `output_format`.
+    let format = [
+        &request["output_config"]["format"],
+        &request["output_format"],
+    ]
+    .into_iter()
+    .find(|f| f["type"] == "json_schema")
+    .map(|f| f["schema"].clone());
+    // The user asks unless their last turn only hands back tool results.
+    let user_asks = messages.last().is_some_and(|m| {
+        m["role"] == "user"
+            && !m["content"]
+                .as_array()
+                .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"))
+    });
+    Ok(Ask {
+        tools,
+        choice,
+        user_asks,
+        format,
+    })
 }
 
 const MODELS: [(&str, &str); 4] = [

@@ -11,6 +11,8 @@ mod control;
 mod exchange;
 mod inspect;
 mod openai;
+mod output;
+mod schema_instance;
 mod sse;
 mod state;
 mod usage;

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::{limit, requested_model, OpenAi, SYSTEM_FINGERPRINT};
 use crate::exchange::{self, Exchange, Failure};
+use crate::output::{fragments, Ask, Choice, Output, Tool};
 use crate::sse;
 use crate::state::{unix_seconds, Sim};
 use crate::usage::{input_tokens_for_bytes, text_bytes, Answer, TokenUsage};
@@ -40,7 +41,9 @@ pub(crate) struct Completion {
     id: String,
     created: u64,
     model: String,
-    answer: Answer,
+    output: Output,
+    /// The `call_...` id of the tool call, when the answer is one.
+    call_id: String,
     usage: TokenUsage,
     service_tier: String,
 }
@@ -57,29 +60,46 @@ impl Completion {
         let limit =
             limit(request, "max_completion_tokens").or_else(|| limit(request, "max_tokens"));
         let control = &exchange.control;
-        let answer = Answer::sized(&model, limit, control.answer_words());
+        let ask = ask(request, messages)?;
+        let output = Output::decide(&ask, || {
+            Answer::sized(&model, limit, control.answer_words())
+        })
+        .map_err(Failure::InvalidRequest)?;
         let usage = TokenUsage::new(
             input_tokens_for_bytes(input_bytes),
             control.cached_tokens,
             control.cache_write_tokens,
-            answer.output_tokens(),
+            output.output_tokens(),
         );
         Ok(Completion {
             id: sim.new_id("chatcmpl-"),
             created: unix_seconds(),
             model,
-            answer,
+            output,
+            call_id: sim.new_id("call_"),
             usage,
             service_tier: super::served_tier(request, control),
         })
     }
 
     fn finish_reason(&self) -> &'static str {
-        if self.answer.truncated {
-            "length"
-        } else {
-            "stop"
+        match &self.output {
+            Output::ToolCall { .. } => "tool_calls",
+            output if output.truncated() => "length",
+            _ => "stop",
         }
+    }
+
+    /// The tool call as `message.tool_calls[0]`, with its arguments as given.
+    fn tool_call(&self, arguments: &str) -> Option<Value> {
+        let Output::ToolCall { name, .. } = &self.output else {
+            return None;
+        };
+        Some(json!({
+            "id": self.call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": arguments}
+        }))
     }
 
     fn usage_json(&self) -> Value {
@@ -113,7 +133,7 @@ impl Completion {
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": self.answer.text,
+                    "content": self.output.text(),
                     "refusal": null,
                     "annotations": []
                 },
@@ -123,13 +143,18 @@ impl Completion {
             "service_tier": self.service_tier,
             "system_fingerprint": SYSTEM_FINGERPRINT
         });
+        if let Output::ToolCall { arguments, .. } = &self.output {
+            body["choices"][0]["message"]["tool_calls"] = json!([self.tool_call(arguments)]);
+        }
         if with_usage {
             body["usage"] = self.usage_json();
         }
         body
     }
 
-    /// The stream: a role chunk, content chunks, a finish chunk, then (only when the
+    /// The stream: a role chunk, content chunks (or, for a tool call, a chunk naming the
+    /// call with empty arguments and then argument fragments, as OpenAI streams them),
+    /// a finish chunk, then (only when the
     /// client asked with `stream_options.include_usage`) a usage chunk with no choices,
     /// then `[DONE]`. When usage is included every other chunk carries `"usage": null`.
     fn chunks(&self, include_usage: bool) -> Vec<Bytes> {
@@ -161,15 +186,32 @@ impl Completion {
         };
         let choice = |delta: Value, finish_reason: Option<&str>| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}]);
 
-        let mut frames = vec![chunk(
-            choice(
-                json!({"role": "assistant", "content": "", "refusal": null}),
+        let mut frames = Vec::new();
+        if let Output::ToolCall { arguments, .. } = &self.output {
+            let mut call = self.tool_call("").unwrap_or_default();
+            call["index"] = json!(0);
+            frames.push(chunk(
+                choice(
+                    json!({"role": "assistant", "content": null, "tool_calls": [call], "refusal": null}),
+                    None,
+                ),
                 None,
-            ),
-            None,
-        )];
-        for piece in self.answer.deltas(WORDS_PER_DELTA) {
-            frames.push(chunk(choice(json!({"content": piece}), None), None));
+            ));
+            for piece in fragments(arguments) {
+                let delta = json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]});
+                frames.push(chunk(choice(delta, None), None));
+            }
+        } else {
+            frames.push(chunk(
+                choice(
+                    json!({"role": "assistant", "content": "", "refusal": null}),
+                    None,
+                ),
+                None,
+            ));
+            for piece in self.output.text_deltas(WORDS_PER_DELTA) {
+                frames.push(chunk(choice(json!({"content": piece}), None), None));
+            }
         }
         frames.push(chunk(choice(json!({}), Some(self.finish_reason())), None));
         if include_usage {
@@ -177,4 +219,46 @@ impl Completion {
         }
         frames
     }
+}
+
+/// The tools, tool choice and response format of a chat request.
+fn ask<'a>(request: &'a Value, messages: &[Value]) -> Result<Ask<'a>, Failure> {
+    let tools: Vec<Tool> = request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["type"] == "function")
+        .filter_map(|t| {
+            Some(Tool {
+                name: t["function"]["name"].as_str()?,
+                schema: &t["function"]["parameters"],
+            })
+        })
+        .collect();
+    let choice = match &request["tool_choice"] {
+        Value::String(s) if s == "none" => Choice::Never,
+        Value::String(s) if s == "required" => Choice::Required,
+        Value::Object(c) if c.get("type") == Some(&json!("function")) => {
+            match c.get("function").and_then(|f| f["name"].as_str()) {
+                Some(name) => Choice::Named(name),
+                None => {
+                    return Err(Failure::InvalidRequest(
+                        "tool_choice.function.name is required".into(),
+                    ))
+                }
+            }
+        }
+        _ => Choice::Auto,
+    };
+    let format = match request["response_format"]["type"].as_str() {
+        Some("json_object") => Some(json!({"type": "object"})),
+        Some("json_schema") => Some(request["response_format"]["json_schema"]["schema"].clone()),
+        _ => None,
+    };
+    Ok(Ask {
+        tools,
+        choice,
+        user_asks: messages.last().is_some_and(|m| m["role"] == "user"),
+        format,
+    })
 }
