@@ -5,6 +5,11 @@
 //! automatically), `citations` on past text blocks, `service_tier`, thinking blocks of
 //! earlier assistant turns, and `is_error` on tool results (the result's text carries
 //! the failure; OpenAI has no flag for it).
+//!
+//! Structured output: `output_config.format` (or the beta's `output_format`) of type
+//! `json_schema` becomes `response_format` `json_schema` with `strict: true`, OpenAI's
+//! switch for the same guarantee Anthropic gives. A schema strict mode cannot enforce
+//! is refused by OpenAI, not silently loosened.
 
 use serde_json::{json, Map, Value};
 
@@ -89,7 +94,29 @@ pub fn messages_to_chat(
         }
     }
     translate_tools(body, &mut out)?;
+    if let Some(format) = response_format(body)? {
+        out.insert("response_format".into(), format);
+    }
     Ok(out)
+}
+
+/// Anthropic's structured-output format as OpenAI's `json_schema` response format.
+fn response_format(body: &Map<String, Value>) -> Result<Option<Value>, Untranslatable> {
+    let format = field(body, "output_config")
+        .and_then(|c| c.get("format"))
+        .filter(|f| !f.is_null())
+        .or_else(|| field(body, "output_format"));
+    let Some(format) = format else {
+        return Ok(None);
+    };
+    let schema = format
+        .get("schema")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| invalid("the output format's `schema` must be an object"))?;
+    Ok(Some(json!({
+        "type": "json_schema",
+        "json_schema": {"name": "output", "strict": true, "schema": schema}
+    })))
 }
 
 fn check_top_level(body: &Map<String, Value>) -> Result<(), Untranslatable> {
@@ -100,6 +127,22 @@ fn check_top_level(body: &Map<String, Value>) -> Result<(), Untranslatable> {
         match key.as_str() {
             "model" | "messages" | "system" | "max_tokens" | "temperature" | "top_p"
             | "stop_sequences" | "stream" | "tools" | "tool_choice" => {}
+            "output_config" | "output_format" => {
+                let format = if key == "output_config" {
+                    let only_format = value
+                        .as_object()
+                        .is_some_and(|m| m.keys().all(|k| k == "format"));
+                    if !only_format {
+                        return Err(no(key, "only `output_config.format` is translated"));
+                    }
+                    &value["format"]
+                } else {
+                    value
+                };
+                if !format.is_null() && format["type"] != "json_schema" {
+                    return Err(no(key, "only `json_schema` formats are translated"));
+                }
+            }
             // `service_tier` chooses latency and price, which Tollgate accounts itself.
             "service_tier" => {}
             "metadata" => {
@@ -625,6 +668,14 @@ mod tests {
                 json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
                 "`tools`",
             ),
+            (
+                json!({"output_config": {"effort": "low"}}),
+                "`output_config`",
+            ),
+            (
+                json!({"output_format": {"type": "regex"}}),
+                "`output_format`",
+            ),
         ] {
             let msg = refusal(base(extra.clone()));
             assert!(msg.contains(named), "{extra}: {msg}");
@@ -648,5 +699,30 @@ mod tests {
             refusal(json!({"model": "c", "max_tokens": 0, "messages": []}))
                 .contains("positive integer")
         );
+    }
+
+    #[test]
+    fn structured_output_becomes_a_strict_json_schema_format() {
+        let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}},
+            "required": ["n"], "additionalProperties": false});
+        let expected = json!({"type": "json_schema",
+            "json_schema": {"name": "output", "strict": true, "schema": schema}});
+        for key in ["output_config", "output_format"] {
+            let format = json!({"type": "json_schema", "schema": schema});
+            let value = if key == "output_config" {
+                json!({"format": format})
+            } else {
+                format
+            };
+            let mut body = json!({"model": "c", "max_tokens": 5,
+                "messages": [{"role": "user", "content": "x"}]});
+            body[key] = value;
+            let out = translate(body).unwrap();
+            assert_eq!(out["response_format"], expected, "{key}");
+            assert!(out.get(key).is_none());
+        }
+        assert!(refusal(json!({"model": "c", "max_tokens": 5, "messages": [],
+            "output_format": {"type": "json_schema"}}))
+        .contains("`schema`"));
     }
 }

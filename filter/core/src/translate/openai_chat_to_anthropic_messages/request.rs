@@ -5,6 +5,12 @@
 //! `prompt_cache_key`, `prompt_cache_retention`, `prediction`, `service_tier`, a
 //! message's `name`, an image's `detail`, and a tool's `strict`. Anthropic's
 //! `cache_control` is never produced (an OpenAI client has no way to ask for it).
+//!
+//! Structured output: `response_format` `json_schema` becomes Anthropic's
+//! `output_config.format` with the same schema (Anthropic enforces it as strictly as
+//! OpenAI's `strict` mode; the schema's `name` and `description` have no counterpart).
+//! `json_object` (any JSON object, no schema) is refused: Anthropic only constrains
+//! output to a schema, and prompting for JSON is not the guarantee the client asked for.
 
 use serde_json::{json, Map, Value};
 
@@ -88,7 +94,25 @@ pub fn chat_to_messages(
         out.insert("metadata".into(), json!({"user_id": user}));
     }
     translate_tools(body, &mut out)?;
+    if let Some(format) = output_format(body)? {
+        out.insert("output_config".into(), json!({"format": format}));
+    }
     Ok(out)
+}
+
+/// A `json_schema` response format as Anthropic's structured-output format.
+fn output_format(body: &Map<String, Value>) -> Result<Option<Value>, Untranslatable> {
+    let Some(format) = field(body, "response_format") else {
+        return Ok(None);
+    };
+    if format["type"] != "json_schema" {
+        return Ok(None);
+    }
+    let schema = format["json_schema"]
+        .get("schema")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| invalid("`response_format.json_schema.schema` must be an object"))?;
+    Ok(Some(json!({"type": "json_schema", "schema": schema})))
 }
 
 /// Refuses options that would change the answer and have no Anthropic counterpart,
@@ -157,15 +181,16 @@ fn check_top_level(body: &Map<String, Value>) -> Result<(), Untranslatable> {
                     return Err(no(key, "Anthropic has no token biasing"));
                 }
             }
-            "response_format" => {
-                // Prompting for JSON is not the guarantee the client asked for.
-                if value.get("type").and_then(Value::as_str) != Some("text") {
+            "response_format" => match value.get("type").and_then(Value::as_str) {
+                Some("text" | "json_schema") => {}
+                Some("json_object") => {
                     return Err(no(
                         key,
-                        "JSON mode and JSON schemas are not enforced by this lane",
-                    ));
+                        "JSON mode without a schema is not enforced by this lane; use `json_schema`",
+                    ))
                 }
-            }
+                _ => return Err(no(key, "only `text` and `json_schema` are translated")),
+            },
             "modalities" => {
                 let text_only = value
                     .as_array()
@@ -769,11 +794,11 @@ mod tests {
             (json!({"presence_penalty": -1}), "`presence_penalty`"),
             (json!({"logit_bias": {"50256": -100}}), "`logit_bias`"),
             (
-                json!({"response_format": {"type": "json_schema", "json_schema": {}}}),
+                json!({"response_format": {"type": "json_object"}}),
                 "`response_format`",
             ),
             (
-                json!({"response_format": {"type": "json_object"}}),
+                json!({"response_format": {"type": "grammar"}}),
                 "`response_format`",
             ),
             (json!({"modalities": ["text", "audio"]}), "`modalities`"),
@@ -815,6 +840,29 @@ mod tests {
         .contains("JSON object"));
         assert!(msg(json!({"role": "function", "name": "f", "content": "x"})).contains("legacy"));
         assert!(msg(json!({"role": "wizard", "content": "x"})).contains("unknown role"));
+    }
+
+    #[test]
+    fn json_schema_response_format_becomes_output_config() {
+        let schema = json!({"type": "object", "properties": {"name": {"type": "string"}},
+            "required": ["name"], "additionalProperties": false});
+        let out = translate(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema",
+                "json_schema": {"name": "Person", "strict": true, "schema": schema}}}))
+        .unwrap();
+        assert_eq!(
+            out["output_config"],
+            json!({"format": {"type": "json_schema", "schema": schema}})
+        );
+        assert!(out.get("response_format").is_none());
+        // A text format asks for nothing.
+        let out = translate(json!({"model": "m", "messages": [],
+            "response_format": {"type": "text"}}))
+        .unwrap();
+        assert!(out.get("output_config").is_none());
+        assert!(refusal(json!({"model": "m", "messages": [],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}))
+        .contains("json_schema.schema"));
     }
 
     #[test]
