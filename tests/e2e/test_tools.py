@@ -1,0 +1,281 @@
+"""Tool calls and structured output through Tollgate on the real Envoy, as clients use
+them: the official SDKs' tool and `parse` helpers (whose stream accumulators fail on a
+malformed delta) and LangChain's `bind_tools` / `with_structured_output`, each on its
+own provider's lane and translated to the other's, with usage and cost recorded
+exactly."""
+
+import json
+import math
+import time
+import uuid
+from typing import Literal
+
+import anthropic
+import openai
+import pytest
+from pydantic import BaseModel
+
+from conftest import KEYS, expected_cost_nanos
+
+# (client model, lane, price key): the provider's own lane, then the other provider's.
+OPENAI_CLIENT_LANES = [
+    pytest.param(("gpt-4o-mini", "openai-gpt4o-mini", "gpt-5.4-mini-mini"), id="openai-lane"),
+    pytest.param(("claude-haiku", "anthropic-haiku", "claude-haiku"), id="translated-to-anthropic"),
+]
+ANTHROPIC_CLIENT_LANES = [
+    pytest.param(("claude-haiku", "anthropic-haiku", "claude-haiku"), id="anthropic-lane"),
+    pytest.param(("gpt-5.4-mini-mini", "openai-gpt4o-mini", "gpt-5.4-mini-mini"), id="translated-to-openai"),
+]
+
+
+class GetWeather(BaseModel):
+    """Current weather for a city."""
+
+    city: str
+    unit: Literal["celsius", "fahrenheit"]
+
+
+class Day(BaseModel):
+    summary: str
+    high: float
+
+
+class Forecast(BaseModel):
+    city: str
+    unit: Literal["celsius", "fahrenheit"]
+    days: list[Day]
+    today: Day
+
+
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"],
+    "additionalProperties": False,
+}
+# What the simulator's model answers for the schemas above: a minimal valid instance.
+WEATHER_ARGS = {"city": "sim", "unit": "celsius"}
+FORECAST = Forecast(city="sim", unit="celsius", days=[], today=Day(summary="sim", high=0))
+OPENAI_TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather for a city.", "parameters": WEATHER_SCHEMA}}]
+ANTHROPIC_TOOLS = [
+    {"name": "get_time", "description": "The time in a city.",
+     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+    {"name": "get_weather", "description": "Current weather for a city.", "input_schema": WEATHER_SCHEMA},
+]
+
+
+def oai(stack):
+    return openai.OpenAI(base_url=stack.openai_base_url, api_key=KEYS["support"], max_retries=0)
+
+
+def ant(stack):
+    return anthropic.Anthropic(base_url=stack.anthropic_base_url, api_key=KEYS["engineering"], max_retries=0)
+
+
+def new_user() -> str:
+    """A user label that finds this test's cost event in the ledger."""
+    return f"tools-{uuid.uuid4().hex[:12]}"
+
+
+def tokens_for(document) -> int:
+    """Output tokens the simulator counts for a JSON answer: ceil(compact bytes / 4)."""
+    return math.ceil(len(json.dumps(document, separators=(",", ":"))) / 4)
+
+
+def assert_recorded(stack, prices, user, lane, input_tokens, output_tokens):
+    """The one cost event of `user` is on `lane`, with exactly the reported usage, priced."""
+    deadline = time.time() + 15
+    mine = []
+    while time.time() < deadline and not mine:
+        mine = [e for e in stack.events(lane=lane[1]) if e.get("user") == user]
+        time.sleep(0.1)
+    assert len(mine) == 1, f"expected one event for {user} on {lane[1]}, got {mine}"
+    event = mine[0]
+    tokens = {"input": input_tokens, "cached_input": 0, "cache_write": 0, "output": output_tokens}
+    assert event["outcome"] == "ok" and event["tokens"] == tokens
+    assert event["cost_nanos"] == expected_cost_nanos(prices[lane[2]], tokens) > 0
+    return event
+
+
+# --- OpenAI SDK ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lane", OPENAI_CLIENT_LANES)
+def test_openai_tool_call_then_answer_after_the_result(stack, prices, lane):
+    client, user = oai(stack), new_user()
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    completion = client.chat.completions.create(
+        model=lane[0], messages=question, tools=OPENAI_TOOLS, user=user)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls
+    assert call.type == "function" and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == WEATHER_ARGS
+    assert completion.usage.completion_tokens == tokens_for(WEATHER_ARGS)
+    assert_recorded(stack, prices, user, lane, completion.usage.prompt_tokens, completion.usage.completion_tokens)
+
+    # The tool's result goes back; under `auto` the model now answers in text.
+    history = question + [choice.message.model_dump(exclude_none=True),
+                          {"role": "tool", "tool_call_id": call.id, "content": "18 degrees, sunny"}]
+    answer = client.chat.completions.create(model=lane[0], messages=history, tools=OPENAI_TOOLS)
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.choices[0].message.content.startswith("Simulated answer")
+    assert not answer.choices[0].message.tool_calls
+
+
+@pytest.mark.parametrize("lane", OPENAI_CLIENT_LANES)
+def test_openai_streamed_tool_call_accumulates_to_parsed_arguments(stack, prices, lane):
+    user = new_user()
+    with oai(stack).chat.completions.stream(
+        model=lane[0], user=user, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Weather in Oslo, please"}],
+        tools=[openai.pydantic_function_tool(GetWeather)], tool_choice="required",
+    ) as stream:
+        argument_deltas = [e for e in stream if e.type == "tool_calls.function.arguments.delta"]
+        final = stream.get_final_completion()
+    assert len(argument_deltas) > 1, "arguments arrive in several fragments"
+    choice = final.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls
+    assert call.id and call.function.name == "GetWeather"
+    assert call.function.parsed_arguments == GetWeather(**WEATHER_ARGS)
+    assert final.usage.completion_tokens == tokens_for(WEATHER_ARGS)
+    assert_recorded(stack, prices, user, lane, final.usage.prompt_tokens, final.usage.completion_tokens)
+
+
+@pytest.mark.parametrize("lane", OPENAI_CLIENT_LANES)
+def test_openai_structured_output_parses_into_the_model(stack, prices, lane):
+    client, user = oai(stack), new_user()
+    completion = client.chat.completions.parse(
+        model=lane[0], user=user, response_format=Forecast,
+        messages=[{"role": "user", "content": "Forecast for Rome"}])
+    message = completion.choices[0].message
+    assert completion.choices[0].finish_reason == "stop"
+    assert message.parsed == FORECAST
+    assert completion.usage.completion_tokens == tokens_for(json.loads(message.content))
+    assert_recorded(stack, prices, user, lane, completion.usage.prompt_tokens, completion.usage.completion_tokens)
+
+    with client.chat.completions.stream(
+        model=lane[0], response_format=Forecast,
+        messages=[{"role": "user", "content": "Stream the forecast for Rome"}],
+    ) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.parsed == FORECAST
+
+
+# --- Anthropic SDK ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lane", ANTHROPIC_CLIENT_LANES)
+def test_anthropic_tool_use_then_answer_after_the_result(stack, prices, lane):
+    client, user = ant(stack), new_user()
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    msg = client.messages.create(
+        model=lane[0], max_tokens=200, messages=question, tools=ANTHROPIC_TOOLS,
+        tool_choice={"type": "tool", "name": "get_weather"}, metadata={"user_id": user})
+    assert msg.stop_reason == "tool_use"
+    [block] = msg.content
+    assert block.type == "tool_use" and block.name == "get_weather" and block.input == WEATHER_ARGS
+    assert msg.usage.output_tokens == tokens_for(WEATHER_ARGS)
+    assert_recorded(stack, prices, user, lane, msg.usage.input_tokens, msg.usage.output_tokens)
+
+    # `any` calls the first tool offered.
+    any_msg = client.messages.create(model=lane[0], max_tokens=200, messages=question,
+                                     tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"})
+    assert any_msg.stop_reason == "tool_use" and any_msg.content[0].name == "get_time"
+
+    history = question + [
+        {"role": "assistant", "content": [block.model_dump(exclude_none=True)]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id, "content": "18 degrees"}]},
+    ]
+    answer = client.messages.create(model=lane[0], max_tokens=200, messages=history, tools=ANTHROPIC_TOOLS)
+    assert answer.stop_reason == "end_turn"
+    assert [b.type for b in answer.content] == ["text"]
+    assert answer.content[0].text.startswith("Simulated answer")
+
+
+@pytest.mark.parametrize("lane", ANTHROPIC_CLIENT_LANES)
+def test_anthropic_streamed_tool_use_accumulates_its_input(stack, prices, lane):
+    user = new_user()
+    with ant(stack).messages.stream(
+        model=lane[0], max_tokens=200, metadata={"user_id": user},
+        messages=[{"role": "user", "content": "Weather in Oslo, please"}],
+        tools=ANTHROPIC_TOOLS[1:],
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    partials = [e for e in events if e.type == "content_block_delta" and e.delta.type == "input_json_delta"]
+    assert len(partials) > 1, "the input arrives in several fragments"
+    assert final.stop_reason == "tool_use"
+    [block] = final.content
+    assert block.type == "tool_use" and block.name == "get_weather" and block.input == WEATHER_ARGS
+    assert block.id
+    assert final.usage.output_tokens == tokens_for(WEATHER_ARGS)
+    assert_recorded(stack, prices, user, lane, final.usage.input_tokens, final.usage.output_tokens)
+
+
+@pytest.mark.parametrize("lane", ANTHROPIC_CLIENT_LANES)
+def test_anthropic_structured_output_parses_into_the_model(stack, prices, lane):
+    client, user = ant(stack), new_user()
+    msg = client.messages.parse(
+        model=lane[0], max_tokens=500, output_format=Forecast, metadata={"user_id": user},
+        messages=[{"role": "user", "content": "Forecast for Rome"}])
+    assert msg.stop_reason == "end_turn"
+    assert msg.parsed_output == FORECAST
+    assert msg.usage.output_tokens == tokens_for(json.loads(msg.content[0].text))
+    assert_recorded(stack, prices, user, lane, msg.usage.input_tokens, msg.usage.output_tokens)
+
+    with client.messages.stream(
+        model=lane[0], max_tokens=500, output_format=Forecast,
+        messages=[{"role": "user", "content": "Stream the forecast for Rome"}],
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.parsed_output == FORECAST
+
+
+# --- LangChain ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lane", OPENAI_CLIENT_LANES)
+def test_langchain_chat_openai_binds_tools_and_structures_output(stack, prices, lane):
+    from langchain_openai import ChatOpenAI
+
+    def model(user):
+        return ChatOpenAI(model=lane[0], base_url=stack.openai_base_url, api_key=KEYS["support"],
+                          max_retries=0, model_kwargs={"user": user})
+
+    user = new_user()
+    reply = model(user).bind_tools([GetWeather]).invoke("What is the weather in Paris?")
+    [call] = reply.tool_calls
+    assert call["name"] == "GetWeather" and call["args"] == WEATHER_ARGS
+    assert_recorded(stack, prices, user, lane,
+                    reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"])
+
+    user = new_user()
+    out = model(user).with_structured_output(Forecast, include_raw=True).invoke("Forecast for Rome")
+    assert out["parsing_error"] is None and out["parsed"] == FORECAST
+    usage = out["raw"].usage_metadata
+    assert_recorded(stack, prices, user, lane, usage["input_tokens"], usage["output_tokens"])
+
+
+@pytest.mark.parametrize("lane", ANTHROPIC_CLIENT_LANES)
+def test_langchain_chat_anthropic_binds_tools_and_structures_output(stack, prices, lane):
+    from langchain_anthropic import ChatAnthropic
+
+    def model(user):
+        return ChatAnthropic(model=lane[0], base_url=stack.anthropic_base_url, api_key=KEYS["engineering"],
+                             max_retries=0, max_tokens=500, model_kwargs={"metadata": {"user_id": user}})
+
+    user = new_user()
+    reply = model(user).bind_tools([GetWeather]).invoke("What is the weather in Paris?")
+    [call] = reply.tool_calls
+    assert call["name"] == "GetWeather" and call["args"] == WEATHER_ARGS
+    assert_recorded(stack, prices, user, lane,
+                    reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"])
+
+    user = new_user()
+    out = model(user).with_structured_output(Forecast, include_raw=True).invoke("Forecast for Rome")
+    assert out["parsing_error"] is None and out["parsed"] == FORECAST
+    usage = out["raw"].usage_metadata
+    assert_recorded(stack, prices, user, lane, usage["input_tokens"], usage["output_tokens"])
