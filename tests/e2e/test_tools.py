@@ -164,6 +164,34 @@ def test_openai_structured_output_parses_into_the_model(stack, prices, lane):
     assert final.choices[0].message.parsed == FORECAST
 
 
+def test_openai_responses_function_call_and_text_format(stack, prices):
+    client, user = oai(stack), new_user()
+    tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA, "strict": True}]
+    response = client.responses.create(model="gpt-4o-mini", input="Weather in Paris?", tools=tools, user=user)
+    [call] = response.output
+    assert call.type == "function_call" and call.name == "get_weather" and call.call_id.startswith("call_")
+    assert json.loads(call.arguments) == WEATHER_ARGS
+    assert response.usage.output_tokens == tokens_for(WEATHER_ARGS)
+    lane = ("gpt-4o-mini", "openai-gpt4o-mini", "gpt-5.4-mini-mini")
+    assert_recorded(stack, prices, user, lane, response.usage.input_tokens, response.usage.output_tokens)
+
+    with client.responses.stream(model="gpt-4o-mini", input="Weather in Oslo?", tools=tools,
+                                 tool_choice="required") as stream:
+        deltas = [e for e in stream if e.type == "response.function_call_arguments.delta"]
+        final = stream.get_final_response()
+    assert len(deltas) > 1 and json.loads(final.output[0].arguments) == WEATHER_ARGS
+
+    # After the call's output, the model answers in text.
+    follow_up = client.responses.create(model="gpt-4o-mini", tools=tools, input=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "18 degrees"}])
+    assert follow_up.output_text.startswith("Simulated answer")
+
+    parsed = client.responses.parse(model="gpt-4o-mini", input="Forecast for Rome", text_format=Forecast)
+    assert parsed.output_parsed == FORECAST
+
+
 # --- Anthropic SDK ------------------------------------------------------------------
 
 

@@ -4,6 +4,10 @@
 //! As on the real API, an answer cut short by `max_output_tokens` is reported with
 //! status `incomplete` (reason `max_output_tokens`) and its stream ends with
 //! `response.incomplete` instead of `response.completed`; both carry the usage.
+//!
+//! Function tools and `text.format` follow the rules of [`crate::output`]: a tool call
+//! is a `function_call` output item (streamed as `response.function_call_arguments.*`)
+//! in place of the message; a JSON format makes the message's text a schema instance.
 
 use std::sync::Arc;
 
@@ -15,6 +19,7 @@ use serde_json::{json, Value};
 
 use super::{limit, requested_model, OpenAi};
 use crate::exchange::{self, Exchange, Failure};
+use crate::output::{fragments, Ask, Choice, Output, Tool};
 use crate::sse;
 use crate::state::{unix_seconds, Sim};
 use crate::usage::{input_tokens_for_bytes, text_bytes, Answer, TokenUsage};
@@ -48,9 +53,11 @@ struct Reply<'a> {
     request: &'a Value,
     response_id: String,
     message_id: String,
+    /// The `call_...` id of a tool call, when the answer is one.
+    call_id: String,
     created_at: u64,
     model: String,
-    answer: Answer,
+    output: Output,
     usage: Option<TokenUsage>,
     service_tier: String,
     /// Ids of the `web_search_call` items that precede the message.
@@ -63,17 +70,20 @@ impl<'a> Reply<'a> {
         let model = requested_model(request)?;
         let input_bytes = text_bytes(&request["instructions"]) + text_bytes(&request["input"]);
         let control = &exchange.control;
-        let answer = Answer::sized(
-            &model,
-            limit(request, "max_output_tokens"),
-            control.answer_words(),
-        );
+        let output = Output::decide(&ask(request)?, || {
+            Answer::sized(
+                &model,
+                limit(request, "max_output_tokens"),
+                control.answer_words(),
+            )
+        })
+        .map_err(Failure::InvalidRequest)?;
         let usage = exchange.control.wants_usage().then(|| {
             TokenUsage::new(
                 input_tokens_for_bytes(input_bytes),
                 control.cached_tokens,
                 control.cache_write_tokens,
-                answer.output_tokens(),
+                output.output_tokens(),
             )
         });
         let searches = (0..control.web_searches)
@@ -82,10 +92,15 @@ impl<'a> Reply<'a> {
         Ok(Reply {
             request,
             response_id: sim.new_id("resp_"),
-            message_id: sim.new_id("msg_"),
+            message_id: if matches!(output, Output::ToolCall { .. }) {
+                sim.new_id("fc_")
+            } else {
+                sim.new_id("msg_")
+            },
+            call_id: sim.new_id("call_"),
             created_at: unix_seconds(),
             model,
-            answer,
+            output,
             usage,
             service_tier: super::served_tier(request, control),
             searches,
@@ -93,7 +108,7 @@ impl<'a> Reply<'a> {
     }
 
     fn finished_status(&self) -> &'static str {
-        if self.answer.truncated {
+        if self.output.truncated() {
             "incomplete"
         } else {
             "completed"
@@ -104,13 +119,29 @@ impl<'a> Reply<'a> {
         json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
     }
 
+    fn text(&self) -> &str {
+        self.output.text().unwrap_or("")
+    }
+
+    /// The answer's output item: the message, or the function call.
     fn message(&self, stage: Stage) -> Value {
+        if let Output::ToolCall { name, arguments } = &self.output {
+            let (status, arguments) = match stage {
+                Stage::InProgress => ("in_progress", ""),
+                Stage::Finished => ("completed", arguments.as_str()),
+            };
+            return json!({
+                "id": self.message_id,
+                "type": "function_call",
+                "status": status,
+                "arguments": arguments,
+                "call_id": self.call_id,
+                "name": name
+            });
+        }
         let (status, content) = match stage {
             Stage::InProgress => ("in_progress", json!([])),
-            Stage::Finished => (
-                self.finished_status(),
-                json!([self.text_part(&self.answer.text)]),
-            ),
+            Stage::Finished => (self.finished_status(), json!([self.text_part(self.text())])),
         };
         json!({
             "id": self.message_id,
@@ -170,7 +201,7 @@ impl<'a> Reply<'a> {
             "status": if finished { self.finished_status() } else { "in_progress" },
             "background": false,
             "error": null,
-            "incomplete_details": if finished && self.answer.truncated {
+            "incomplete_details": if finished && self.output.truncated() {
                 json!({"reason": "max_output_tokens"})
             } else {
                 Value::Null
@@ -185,7 +216,7 @@ impl<'a> Reply<'a> {
             "service_tier": self.service_tier,
             "store": echo("store", json!(true)),
             "temperature": echo("temperature", json!(1.0)),
-            "text": {"format": {"type": "text"}},
+            "text": {"format": echo_format(request)},
             "tool_choice": echo("tool_choice", json!("auto")),
             "tools": echo("tools", json!([])),
             "top_p": echo("top_p", json!(1.0)),
@@ -254,29 +285,30 @@ impl<'a> Reply<'a> {
             "response.output_item.added",
             json!({"output_index": message_index, "item": self.message(Stage::InProgress)}),
         );
-        emit(
-            "response.content_part.added",
-            text_at(json!({"part": self.text_part("")})),
-        );
-        for piece in self.answer.deltas(WORDS_PER_DELTA) {
+        if let Output::ToolCall { arguments, .. } = &self.output {
+            let at = |mut payload: Value| {
+                payload["item_id"] = json!(self.message_id);
+                payload["output_index"] = json!(message_index);
+                payload
+            };
+            for piece in fragments(arguments) {
+                emit(
+                    "response.function_call_arguments.delta",
+                    at(json!({"delta": piece})),
+                );
+            }
             emit(
-                "response.output_text.delta",
-                text_at(json!({"delta": piece, "logprobs": []})),
+                "response.function_call_arguments.done",
+                at(json!({"arguments": arguments})),
             );
+        } else {
+            self.text_events(&mut emit, &text_at);
         }
-        emit(
-            "response.output_text.done",
-            text_at(json!({"text": self.answer.text, "logprobs": []})),
-        );
-        emit(
-            "response.content_part.done",
-            text_at(json!({"part": self.text_part(&self.answer.text)})),
-        );
         emit(
             "response.output_item.done",
             json!({"output_index": message_index, "item": self.message(Stage::Finished)}),
         );
-        let last = if self.answer.truncated {
+        let last = if self.output.truncated() {
             "response.incomplete"
         } else {
             "response.completed"
@@ -284,4 +316,79 @@ impl<'a> Reply<'a> {
         emit(last, json!({"response": self.response(Stage::Finished)}));
         frames
     }
+
+    /// The content part and text events of a message answer.
+    fn text_events(&self, emit: &mut impl FnMut(&str, Value), text_at: &impl Fn(Value) -> Value) {
+        emit(
+            "response.content_part.added",
+            text_at(json!({"part": self.text_part("")})),
+        );
+        for piece in self.output.text_deltas(WORDS_PER_DELTA) {
+            emit(
+                "response.output_text.delta",
+                text_at(json!({"delta": piece, "logprobs": []})),
+            );
+        }
+        emit(
+            "response.output_text.done",
+            text_at(json!({"text": self.text(), "logprobs": []})),
+        );
+        emit(
+            "response.content_part.done",
+            text_at(json!({"part": self.text_part(self.text())})),
+        );
+    }
+}
+
+/// `text.format` as the response echoes it.
+fn echo_format(request: &Value) -> Value {
+    match &request["text"]["format"] {
+        Value::Null => json!({"type": "text"}),
+        format => format.clone(),
+    }
+}
+
+/// The function tools, tool choice and `text.format` of a Responses request. The user
+/// asks unless the input ends with a function call's output.
+fn ask(request: &Value) -> Result<Ask<'_>, Failure> {
+    let tools: Vec<Tool> = request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["type"] == "function")
+        .filter_map(|t| {
+            Some(Tool {
+                name: t["name"].as_str()?,
+                schema: &t["parameters"],
+            })
+        })
+        .collect();
+    let choice = match &request["tool_choice"] {
+        Value::String(s) if s == "none" => Choice::Never,
+        Value::String(s) if s == "required" => Choice::Required,
+        Value::Object(c) if c.get("type") == Some(&json!("function")) => {
+            Choice::Named(c.get("name").and_then(Value::as_str).ok_or_else(|| {
+                Failure::InvalidRequest("tool_choice.name is required".into())
+            })?)
+        }
+        _ => Choice::Auto,
+    };
+    let format = &request["text"]["format"];
+    let format = match format["type"].as_str() {
+        Some("json_object") => Some(json!({"type": "object"})),
+        Some("json_schema") => Some(format["schema"].clone()),
+        _ => None,
+    };
+    let user_asks = match &request["input"] {
+        Value::Array(items) => items.last().is_some_and(|item| {
+            item["role"] == "user" && item["type"] != "function_call_output"
+        }),
+        _ => true,
+    };
+    Ok(Ask {
+        tools,
+        choice,
+        user_asks,
+        format,
+    })
 }
