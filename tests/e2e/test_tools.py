@@ -74,7 +74,8 @@ def ant(stack):
 
 
 def new_user() -> str:
-    """A user label that finds this test's cost event in the ledger."""
+    """A user label that finds this test's cost event in the ledger. Prompts carry it
+    too, so no call is answered from Tollgate's response cache (a hit costs nothing)."""
     return f"tools-{uuid.uuid4().hex[:12]}"
 
 
@@ -83,19 +84,31 @@ def tokens_for(document) -> int:
     return math.ceil(len(json.dumps(document, separators=(",", ":"))) / 4)
 
 
-def assert_recorded(stack, prices, user, lane, input_tokens, output_tokens):
-    """The one cost event of `user` is on `lane`, with exactly the reported usage, priced."""
+def assert_recorded(stack, prices, user, lane, input_tokens, output_tokens, before=None):
+    """The one cost event of this call is on `lane`, with exactly the reported usage,
+    priced. The call is found by its `user`, or (for clients that cannot name one) as
+    the one event on the lane that is not among the ids in `before`."""
+    tokens = {"input": input_tokens, "cached_input": 0, "cache_write": 0, "output": output_tokens}
     deadline = time.time() + 15
     mine = []
     while time.time() < deadline and not mine:
-        mine = [e for e in stack.events(lane=lane[1]) if e.get("user") == user]
+        events = stack.events(lane=lane[1])
+        if before is None:
+            mine = [e for e in events if e.get("user") == user]
+        else:
+            mine = [e for e in events if e["id"] not in before]
         time.sleep(0.1)
-    assert len(mine) == 1, f"expected one event for {user} on {lane[1]}, got {mine}"
+    assert len(mine) == 1, f"expected one event for this call on {lane[1]}, got {mine}"
     event = mine[0]
-    tokens = {"input": input_tokens, "cached_input": 0, "cache_write": 0, "output": output_tokens}
     assert event["outcome"] == "ok" and event["tokens"] == tokens
     assert event["cost_nanos"] == expected_cost_nanos(prices[lane[2]], tokens) > 0
     return event
+
+
+def event_ids(stack, lane):
+    """Ids of the events already recorded on `lane`."""
+    time.sleep(0.5)  # let the previous calls' events land first
+    return {e["id"] for e in stack.events(lane=lane[1])}
 
 
 # --- OpenAI SDK ---------------------------------------------------------------------
@@ -104,7 +117,7 @@ def assert_recorded(stack, prices, user, lane, input_tokens, output_tokens):
 @pytest.mark.parametrize("lane", OPENAI_CLIENT_LANES)
 def test_openai_tool_call_then_answer_after_the_result(stack, prices, lane):
     client, user = oai(stack), new_user()
-    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    question = [{"role": "user", "content": f"What is the weather in Paris? {user}"}]
     completion = client.chat.completions.create(
         model=lane[0], messages=question, tools=OPENAI_TOOLS, user=user)
     choice = completion.choices[0]
@@ -129,7 +142,7 @@ def test_openai_streamed_tool_call_accumulates_to_parsed_arguments(stack, prices
     user = new_user()
     with oai(stack).chat.completions.stream(
         model=lane[0], user=user, stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "Weather in Oslo, please"}],
+        messages=[{"role": "user", "content": f"Weather in Oslo, please {user}"}],
         tools=[openai.pydantic_function_tool(GetWeather)], tool_choice="required",
     ) as stream:
         argument_deltas = [e for e in stream if e.type == "tool_calls.function.arguments.delta"]
@@ -149,7 +162,7 @@ def test_openai_structured_output_parses_into_the_model(stack, prices, lane):
     client, user = oai(stack), new_user()
     completion = client.chat.completions.parse(
         model=lane[0], user=user, response_format=Forecast,
-        messages=[{"role": "user", "content": "Forecast for Rome"}])
+        messages=[{"role": "user", "content": f"Forecast for Rome {user}"}])
     message = completion.choices[0].message
     assert completion.choices[0].finish_reason == "stop"
     assert message.parsed == FORECAST
@@ -158,7 +171,7 @@ def test_openai_structured_output_parses_into_the_model(stack, prices, lane):
 
     with client.chat.completions.stream(
         model=lane[0], response_format=Forecast,
-        messages=[{"role": "user", "content": "Stream the forecast for Rome"}],
+        messages=[{"role": "user", "content": f"Stream the forecast for Rome {user}"}],
     ) as stream:
         final = stream.get_final_completion()
     assert final.choices[0].message.parsed == FORECAST
@@ -167,7 +180,7 @@ def test_openai_structured_output_parses_into_the_model(stack, prices, lane):
 def test_openai_responses_function_call_and_text_format(stack, prices):
     client, user = oai(stack), new_user()
     tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA, "strict": True}]
-    response = client.responses.create(model="gpt-4o-mini", input="Weather in Paris?", tools=tools, user=user)
+    response = client.responses.create(model="gpt-4o-mini", input=f"Weather in Paris? {user}", tools=tools, user=user)
     [call] = response.output
     assert call.type == "function_call" and call.name == "get_weather" and call.call_id.startswith("call_")
     assert json.loads(call.arguments) == WEATHER_ARGS
@@ -175,7 +188,7 @@ def test_openai_responses_function_call_and_text_format(stack, prices):
     lane = ("gpt-4o-mini", "openai-gpt4o-mini", "gpt-5.4-mini-mini")
     assert_recorded(stack, prices, user, lane, response.usage.input_tokens, response.usage.output_tokens)
 
-    with client.responses.stream(model="gpt-4o-mini", input="Weather in Oslo?", tools=tools,
+    with client.responses.stream(model="gpt-4o-mini", input=f"Weather in Oslo? {user}", tools=tools,
                                  tool_choice="required") as stream:
         deltas = [e for e in stream if e.type == "response.function_call_arguments.delta"]
         final = stream.get_final_response()
@@ -183,12 +196,12 @@ def test_openai_responses_function_call_and_text_format(stack, prices):
 
     # After the call's output, the model answers in text.
     follow_up = client.responses.create(model="gpt-4o-mini", tools=tools, input=[
-        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "user", "content": f"Weather in Paris? {user}"},
         {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
         {"type": "function_call_output", "call_id": call.call_id, "output": "18 degrees"}])
     assert follow_up.output_text.startswith("Simulated answer")
 
-    parsed = client.responses.parse(model="gpt-4o-mini", input="Forecast for Rome", text_format=Forecast)
+    parsed = client.responses.parse(model="gpt-4o-mini", input=f"Forecast for Rome {user}", text_format=Forecast)
     assert parsed.output_parsed == FORECAST
 
 
@@ -198,7 +211,7 @@ def test_openai_responses_function_call_and_text_format(stack, prices):
 @pytest.mark.parametrize("lane", ANTHROPIC_CLIENT_LANES)
 def test_anthropic_tool_use_then_answer_after_the_result(stack, prices, lane):
     client, user = ant(stack), new_user()
-    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    question = [{"role": "user", "content": f"What is the weather in Paris? {user}"}]
     msg = client.messages.create(
         model=lane[0], max_tokens=200, messages=question, tools=ANTHROPIC_TOOLS,
         tool_choice={"type": "tool", "name": "get_weather"}, metadata={"user_id": user})
@@ -228,7 +241,7 @@ def test_anthropic_streamed_tool_use_accumulates_its_input(stack, prices, lane):
     user = new_user()
     with ant(stack).messages.stream(
         model=lane[0], max_tokens=200, metadata={"user_id": user},
-        messages=[{"role": "user", "content": "Weather in Oslo, please"}],
+        messages=[{"role": "user", "content": f"Weather in Oslo, please {user}"}],
         tools=ANTHROPIC_TOOLS[1:],
     ) as stream:
         events = list(stream)
@@ -248,7 +261,7 @@ def test_anthropic_structured_output_parses_into_the_model(stack, prices, lane):
     client, user = ant(stack), new_user()
     msg = client.messages.parse(
         model=lane[0], max_tokens=500, output_format=Forecast, metadata={"user_id": user},
-        messages=[{"role": "user", "content": "Forecast for Rome"}])
+        messages=[{"role": "user", "content": f"Forecast for Rome {user}"}])
     assert msg.stop_reason == "end_turn"
     assert msg.parsed_output == FORECAST
     assert msg.usage.output_tokens == tokens_for(json.loads(msg.content[0].text))
@@ -256,7 +269,7 @@ def test_anthropic_structured_output_parses_into_the_model(stack, prices, lane):
 
     with client.messages.stream(
         model=lane[0], max_tokens=500, output_format=Forecast,
-        messages=[{"role": "user", "content": "Stream the forecast for Rome"}],
+        messages=[{"role": "user", "content": f"Stream the forecast for Rome {user}"}],
     ) as stream:
         final = stream.get_final_message()
     assert final.parsed_output == FORECAST
@@ -274,14 +287,14 @@ def test_langchain_chat_openai_binds_tools_and_structures_output(stack, prices, 
                           max_retries=0, model_kwargs={"user": user})
 
     user = new_user()
-    reply = model(user).bind_tools([GetWeather]).invoke("What is the weather in Paris?")
+    reply = model(user).bind_tools([GetWeather]).invoke(f"What is the weather in Paris? {user}")
     [call] = reply.tool_calls
     assert call["name"] == "GetWeather" and call["args"] == WEATHER_ARGS
     assert_recorded(stack, prices, user, lane,
                     reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"])
 
     user = new_user()
-    out = model(user).with_structured_output(Forecast, include_raw=True).invoke("Forecast for Rome")
+    out = model(user).with_structured_output(Forecast, include_raw=True).invoke(f"Forecast for Rome {user}")
     assert out["parsing_error"] is None and out["parsed"] == FORECAST
     usage = out["raw"].usage_metadata
     assert_recorded(stack, prices, user, lane, usage["input_tokens"], usage["output_tokens"])
@@ -291,19 +304,22 @@ def test_langchain_chat_openai_binds_tools_and_structures_output(stack, prices, 
 def test_langchain_chat_anthropic_binds_tools_and_structures_output(stack, prices, lane):
     from langchain_anthropic import ChatAnthropic
 
-    def model(user):
-        return ChatAnthropic(model=lane[0], base_url=stack.anthropic_base_url, api_key=KEYS["engineering"],
-                             max_retries=0, max_tokens=500, model_kwargs={"metadata": {"user_id": user}})
+    # ChatAnthropic cannot send `metadata.user_id`, so the call is found as the lane's
+    # one new event.
+    model = ChatAnthropic(model=lane[0], base_url=stack.anthropic_base_url, api_key=KEYS["engineering"],
+                          max_retries=0, max_tokens=500)
 
     user = new_user()
-    reply = model(user).bind_tools([GetWeather]).invoke("What is the weather in Paris?")
+    before = event_ids(stack, lane)
+    reply = model.bind_tools([GetWeather]).invoke(f"What is the weather in Paris? {user}")
     [call] = reply.tool_calls
     assert call["name"] == "GetWeather" and call["args"] == WEATHER_ARGS
-    assert_recorded(stack, prices, user, lane,
-                    reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"])
+    assert_recorded(stack, prices, None, lane,
+                    reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"], before)
 
     user = new_user()
-    out = model(user).with_structured_output(Forecast, include_raw=True).invoke("Forecast for Rome")
+    before = event_ids(stack, lane)
+    out = model.with_structured_output(Forecast, include_raw=True).invoke(f"Forecast for Rome {user}")
     assert out["parsing_error"] is None and out["parsed"] == FORECAST
     usage = out["raw"].usage_metadata
-    assert_recorded(stack, prices, user, lane, usage["input_tokens"], usage["output_tokens"])
+    assert_recorded(stack, prices, None, lane, usage["input_tokens"], usage["output_tokens"], before)

@@ -197,12 +197,19 @@ impl Reply {
         }
     }
 
-    /// The answer's one content block, with a tool call's `input` as given.
-    fn block(&self, input: Value) -> Value {
+    /// The answer's one content block, whole (`started: false`) or as a stream's
+    /// `content_block_start` announces it: empty text, or a tool_use with input `{}`.
+    fn block(&self, started: bool) -> Value {
         match &self.output {
-            Output::ToolCall { name, .. } => {
+            Output::ToolCall { name, arguments } => {
+                let input = if started {
+                    json!({})
+                } else {
+                    serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
+                };
                 json!({"type": "tool_use", "id": self.tool_use_id, "name": name, "input": input})
             }
+            _ if started => json!({"type": "text", "text": ""}),
             output => json!({"type": "text", "text": output.text().unwrap_or("")}),
         }
     }
@@ -252,14 +259,8 @@ impl Reply {
     /// The complete `message` object.
     fn message(&self) -> Value {
         let output = self.usage.map_or(0, |u| u.output);
-        let input = match &self.output {
-            Output::ToolCall { arguments, .. } => {
-                serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
-            }
-            _ => Value::Null,
-        };
         self.message_with(
-            json!([self.block(input)]),
+            json!([self.block(false)]),
             Some(self.stop_reason()),
             output,
         )
@@ -283,7 +284,7 @@ impl Reply {
             event("ping", json!({})),
             event(
                 "content_block_start",
-                json!({"index": 0, "content_block": self.block(json!({}))}),
+                json!({"index": 0, "content_block": self.block(true)}),
             ),
         ];
         let deltas = match &self.output {
