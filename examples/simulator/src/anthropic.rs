@@ -259,11 +259,7 @@ impl Reply {
     /// The complete `message` object.
     fn message(&self) -> Value {
         let output = self.usage.map_or(0, |u| u.output);
-        self.message_with(
-            json!([self.block(false)]),
-            Some(self.stop_reason()),
-            output,
-        )
+        self.message_with(json!([self.block(false)]), Some(self.stop_reason()), output)
     }
 
     /// The stream: `message_start` (input usage, placeholder output of 1), `ping`, one
@@ -343,9 +339,11 @@ fn ask<'a>(request: &'a Value, messages: &[Value]) -> Result<Ask<'a>, Failure> {
     let choice = match request["tool_choice"]["type"].as_str() {
         Some("none") => Choice::Never,
         Some("any") => Choice::Required,
-        Some("tool") => Choice::Named(request["tool_choice"]["name"].as_str().ok_or_else(
-            || Failure::InvalidRequest("tool_choice.name: Field required".into()),
-        )?),
+        Some("tool") => {
+            Choice::Named(request["tool_choice"]["name"].as_str().ok_or_else(|| {
+                Failure::InvalidRequest("tool_choice.name: Field required".into())
+            })?)
+        }
         _ => Choice::Auto,
     };
     // Structured outputs: `output_config.format`, or the beta's `output_format`.

@@ -157,12 +157,13 @@ mod tests {
             },
         ];
         let text = || Answer::sized("m", None, 3);
-        let called = |choice, user_asks| {
-            match Output::decide(&ask(tools.clone(), choice, user_asks), text).unwrap() {
+        let called =
+            |choice, user_asks| match Output::decide(&ask(tools.clone(), choice, user_asks), text)
+                .unwrap()
+            {
                 Output::ToolCall { name, arguments } => Some((name, arguments)),
                 _ => None,
-            }
-        };
+            };
         let weather_call = Some(("weather".to_owned(), r#"{"city":"sim"}"#.to_owned()));
         assert_eq!(called(Choice::Auto, true), weather_call);
         // After a tool result, auto answers in text; required still calls.
@@ -184,7 +185,9 @@ mod tests {
     #[test]
     fn a_json_format_answers_with_an_instance() {
         let mut a = ask(vec![], Choice::Auto, true);
-        a.format = Some(json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}));
+        a.format = Some(
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+        );
         let out = Output::decide(&a, || Answer::sized("m", None, 3)).unwrap();
         assert_eq!(out.text(), Some(r#"{"n":0}"#));
         assert_eq!(out.output_tokens(), 2);

@@ -32,7 +32,11 @@ fn generate(schema: &Value, root: &Value, depth: usize) -> Value {
     if let Some(value) = s.get("const") {
         return value.clone();
     }
-    if let Some(first) = s.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(first) = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return first.clone();
     }
     for key in ["anyOf", "oneOf"] {
@@ -130,7 +134,11 @@ fn integer(s: &Map<String, Value>) -> Value {
     if let Some(min) = s.get("exclusiveMinimum").and_then(Value::as_f64) {
         n = n.max(min.floor() as i64 + 1);
     }
-    if let Some(step) = s.get("multipleOf").and_then(Value::as_i64).filter(|m| *m > 0) {
+    if let Some(step) = s
+        .get("multipleOf")
+        .and_then(Value::as_i64)
+        .filter(|m| *m > 0)
+    {
         n = n.div_euclid(step) * step + if n.rem_euclid(step) == 0 { 0 } else { step };
     }
     json!(n)

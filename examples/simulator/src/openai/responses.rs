@@ -366,11 +366,11 @@ fn ask(request: &Value) -> Result<Ask<'_>, Failure> {
     let choice = match &request["tool_choice"] {
         Value::String(s) if s == "none" => Choice::Never,
         Value::String(s) if s == "required" => Choice::Required,
-        Value::Object(c) if c.get("type") == Some(&json!("function")) => {
-            Choice::Named(c.get("name").and_then(Value::as_str).ok_or_else(|| {
-                Failure::InvalidRequest("tool_choice.name is required".into())
-            })?)
-        }
+        Value::Object(c) if c.get("type") == Some(&json!("function")) => Choice::Named(
+            c.get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Failure::InvalidRequest("tool_choice.name is required".into()))?,
+        ),
         _ => Choice::Auto,
     };
     let format = &request["text"]["format"];
@@ -380,9 +380,9 @@ fn ask(request: &Value) -> Result<Ask<'_>, Failure> {
         _ => None,
     };
     let user_asks = match &request["input"] {
-        Value::Array(items) => items.last().is_some_and(|item| {
-            item["role"] == "user" && item["type"] != "function_call_output"
-        }),
+        Value::Array(items) => items
+            .last()
+            .is_some_and(|item| item["role"] == "user" && item["type"] != "function_call_output"),
         _ => true,
     };
     Ok(Ask {

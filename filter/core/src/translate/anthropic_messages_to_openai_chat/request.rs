@@ -721,8 +721,10 @@ mod tests {
             assert_eq!(out["response_format"], expected, "{key}");
             assert!(out.get(key).is_none());
         }
-        assert!(refusal(json!({"model": "c", "max_tokens": 5, "messages": [],
+        assert!(
+            refusal(json!({"model": "c", "max_tokens": 5, "messages": [],
             "output_format": {"type": "json_schema"}}))
-        .contains("`schema`"));
+            .contains("`schema`")
+        );
     }
 }

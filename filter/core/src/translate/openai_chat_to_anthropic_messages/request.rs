@@ -183,12 +183,10 @@ fn check_top_level(body: &Map<String, Value>) -> Result<(), Untranslatable> {
             }
             "response_format" => match value.get("type").and_then(Value::as_str) {
                 Some("text" | "json_schema") => {}
-                Some("json_object") => {
-                    return Err(no(
-                        key,
-                        "JSON mode without a schema is not enforced by this lane; use `json_schema`",
-                    ))
-                }
+                Some("json_object") => return Err(no(
+                    key,
+                    "JSON mode without a schema is not enforced by this lane; use `json_schema`",
+                )),
                 _ => return Err(no(key, "only `text` and `json_schema` are translated")),
             },
             "modalities" => {
@@ -846,9 +844,11 @@ mod tests {
     fn json_schema_response_format_becomes_output_config() {
         let schema = json!({"type": "object", "properties": {"name": {"type": "string"}},
             "required": ["name"], "additionalProperties": false});
-        let out = translate(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        let out = translate(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
             "response_format": {"type": "json_schema",
-                "json_schema": {"name": "Person", "strict": true, "schema": schema}}}))
+                "json_schema": {"name": "Person", "strict": true, "schema": schema}}}),
+        )
         .unwrap();
         assert_eq!(
             out["output_config"],
