@@ -177,6 +177,20 @@ def test_openai_structured_output_parses_into_the_model(stack, prices, lane):
     assert final.choices[0].message.parsed == FORECAST
 
 
+def test_openai_json_mode_answers_json_on_openai_and_is_refused_translated(stack):
+    """JSON mode promises any JSON object, with no schema; Anthropic only constrains
+    output to a schema, so the translated request is refused rather than prompted."""
+    client = oai(stack)
+    messages = [{"role": "user", "content": f"Some JSON please {new_user()}"}]
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, response_format={"type": "json_object"})
+    assert isinstance(json.loads(completion.choices[0].message.content), dict)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="claude-haiku", messages=messages,
+                                       response_format={"type": "json_object"})
+    assert "`response_format`" in refused.value.message and "json_schema" in refused.value.message
+
+
 def test_openai_responses_function_call_and_text_format(stack, prices):
     client, user = oai(stack), new_user()
     tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA, "strict": True}]
@@ -317,9 +331,13 @@ def test_langchain_chat_anthropic_binds_tools_and_structures_output(stack, price
     assert_recorded(stack, prices, None, lane,
                     reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"], before)
 
-    user = new_user()
-    before = event_ids(stack, lane)
-    out = model.with_structured_output(Forecast, include_raw=True).invoke(f"Forecast for Rome {user}")
-    assert out["parsing_error"] is None and out["parsed"] == FORECAST
-    usage = out["raw"].usage_metadata
-    assert_recorded(stack, prices, None, lane, usage["input_tokens"], usage["output_tokens"], before)
+    # Both ways LangChain structures Claude's output: a forced tool call (the default)
+    # and Anthropic's structured-output format.
+    for method in ("function_calling", "json_schema"):
+        user = new_user()
+        before = event_ids(stack, lane)
+        out = model.with_structured_output(Forecast, method=method, include_raw=True).invoke(
+            f"Forecast for Rome {user}")
+        assert out["parsing_error"] is None and out["parsed"] == FORECAST, method
+        usage = out["raw"].usage_metadata
+        assert_recorded(stack, prices, None, lane, usage["input_tokens"], usage["output_tokens"], before)
