@@ -427,4 +427,32 @@ mod tests {
             json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}, "request_id": "req_1"})
         );
     }
+
+    #[test]
+    fn ask_skips_server_tools_and_answers_after_tool_results() {
+        let request = json!({
+            "tools": [
+                {"type": "web_search_20250305", "name": "web_search"},
+                {"name": "f", "input_schema": {"type": "object"}}
+            ],
+            "tool_choice": {"type": "tool", "name": "f"},
+            "output_config": {"format": {"type": "json_schema", "schema": {"type": "string"}}}
+        });
+        let asking = [json!({"role": "user", "content": [{"type": "text", "text": "hi"}]})];
+        let a = ask(&request, &asking).unwrap();
+        assert_eq!(a.tools.iter().map(|t| t.name).collect::<Vec<_>>(), ["f"]);
+        assert_eq!(a.choice, Choice::Named("f"));
+        assert!(a.user_asks);
+        assert_eq!(a.format, Some(json!({"type": "string"})));
+
+        let answered = [json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t", "content": "42"}]})];
+        let beta = json!({"tool_choice": {"type": "any"},
+            "output_format": {"type": "json_schema", "schema": {"type": "object"}}});
+        let a = ask(&beta, &answered).unwrap();
+        assert_eq!(a.choice, Choice::Required);
+        assert!(!a.user_asks);
+        assert_eq!(a.format, Some(json!({"type": "object"})));
+        assert!(ask(&json!({"tool_choice": {"type": "tool"}}), &answered).is_err());
+    }
 }

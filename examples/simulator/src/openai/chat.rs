@@ -262,3 +262,39 @@ fn ask<'a>(request: &'a Value, messages: &[Value]) -> Result<Ask<'a>, Failure> {
         format,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ask_reads_tools_choice_turn_and_format() {
+        let request = json!({
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer"}}}
+        });
+        let asking = [json!({"role": "user", "content": "hi"})];
+        let a = ask(&request, &asking).unwrap();
+        assert_eq!((a.tools.len(), a.tools[0].name), (1, "f"));
+        assert_eq!(a.choice, Choice::Named("f"));
+        assert!(a.user_asks);
+        assert_eq!(a.format, Some(json!({"type": "integer"})));
+
+        let answered = [
+            json!({"role": "user", "content": "hi"}),
+            json!({"role": "tool", "tool_call_id": "c", "content": "42"}),
+        ];
+        let request =
+            json!({"tool_choice": "required", "response_format": {"type": "json_object"}});
+        let a = ask(&request, &answered).unwrap();
+        assert_eq!(a.choice, Choice::Required);
+        assert!(!a.user_asks && a.tools.is_empty());
+        assert_eq!(a.format, Some(json!({"type": "object"})));
+        assert_eq!(ask(&json!({}), &[]).unwrap().choice, Choice::Auto);
+        assert_eq!(
+            ask(&json!({"tool_choice": "none"}), &[]).unwrap().choice,
+            Choice::Never
+        );
+    }
+}
