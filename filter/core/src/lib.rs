@@ -10,6 +10,7 @@ pub mod config;
 pub mod endpoint;
 pub mod event;
 pub mod headers;
+pub mod json_scan;
 pub mod keys;
 pub mod lease;
 pub mod metric_names;

@@ -40,6 +40,27 @@ impl DeliveredText {
         self.units = self.units.saturating_add(units);
     }
 
+    /// Adds a JSON string's text given as its escaped body (the bytes between the
+    /// quotes), without unescaping it into a copy. An invalid escape adds nothing, as
+    /// serde would not have read the string.
+    pub fn add_json_escaped(&mut self, raw: &[u8]) {
+        let mut units = 0u64;
+        let valid = crate::json_scan::unescaped_char_lens(raw, |len| {
+            units += match len {
+                1 | 2 => len as u64,
+                _ => 4,
+            }
+        });
+        if valid.is_some() {
+            self.units = self.units.saturating_add(units);
+        }
+    }
+
+    /// Adds the text `other` measured.
+    pub fn add_units_of(&mut self, other: &DeliveredText) {
+        self.units = self.units.saturating_add(other.units);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.units == 0
     }
