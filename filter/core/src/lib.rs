@@ -22,6 +22,7 @@ pub mod policy;
 pub mod pricing;
 pub mod refusal;
 pub mod request;
+pub mod response_stream;
 pub mod routing;
 pub mod sse;
 pub mod stream_filter;
