@@ -5,19 +5,49 @@
 //! body of `bench/tollgate_bench/chat_request.py` through what it runs on a cache miss.
 //!
 //! `cargo bench -p tollgate-core --bench hot_paths` prints the best of several runs per
-//! case (a shared machine only ever adds time); it asserts nothing about speed.
+//! case (a shared machine only ever adds time) and the heap allocations each makes; it
+//! asserts nothing about speed.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tollgate_core::cache::{cache_key, normalized_key};
 use tollgate_core::event::ApiKind;
 use tollgate_core::request::ParsedRequest;
-use tollgate_core::sse::SseParser;
-use tollgate_core::stream_filter::UsageChunkStripper;
+use tollgate_core::response_stream::{ClientStream, ResponseStream};
 use tollgate_core::token_estimate::PromptText;
 use tollgate_core::translate::{Direction, StreamTranslator};
 use tollgate_core::usage::UsageTracker;
+
+/// Counts heap allocations, to show which paths allocate per event.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
 
 /// Content chunks per answer, as in BENCHMARKS.md section e (4,000 words, four a chunk).
 const CHUNKS: usize = 1000;
@@ -98,43 +128,32 @@ enum Client {
 }
 
 /// One streamed answer through the core, chunk by chunk, as the filter's response body
-/// callback drives it; returns the client's bytes and the output tokens read.
-fn run_stream(shape: &Shape) -> (usize, u64) {
-    let api = shape.lane_api;
+/// callback drives it; returns the client's bytes, the chunks written back and the
+/// output tokens read.
+fn run_stream(shape: &Shape) -> (usize, usize, u64) {
+    let client = match shape.client {
+        Client::Pass => ClientStream::AsIs,
+        Client::StripUsage => ClientStream::WithoutUsageChunk,
+        Client::TranslateToChat => ClientStream::Translated(
+            StreamTranslator::new(Direction::ChatClientMessagesLane, "claude-haiku", false)
+                .with_created(1_796_382_298),
+        ),
+    };
+    let mut stream = ResponseStream::new(shape.lane_api, client, MAX_EVENT);
     let mut usage = UsageTracker::default();
-    let mut parser = SseParser::new(MAX_EVENT);
-    let mut stripper =
-        matches!(shape.client, Client::StripUsage).then(|| UsageChunkStripper::new(MAX_EVENT));
-    let mut translator = matches!(shape.client, Client::TranslateToChat).then(|| {
-        StreamTranslator::new(Direction::ChatClientMessagesLane, "claude-haiku", false)
-            .with_created(1_796_382_298)
-    });
-    let mut client_bytes = 0;
+    let (mut client_bytes, mut written_back) = (0, 0);
     let last = shape.chunks.len() - 1;
     for (i, chunk) in shape.chunks.iter().enumerate() {
         let chunk = chunk.as_bytes();
-        let end = i == last;
-        parser.push(chunk, &mut |e| usage.observe_stream_event(api, &e.data));
-        if end {
-            parser.finish(&mut |e| usage.observe_stream_event(api, &e.data));
-        }
-        if let Some(s) = stripper.as_mut() {
-            let mut out = s.push(chunk);
-            if end {
-                out.extend(s.finish());
+        match stream.push(chunk, i == last, &mut usage) {
+            Some(out) => {
+                client_bytes += black_box(out).len();
+                written_back += 1;
             }
-            client_bytes += black_box(out).len();
-        } else if let Some(t) = translator.as_mut() {
-            let mut out = t.push(chunk);
-            if end {
-                out.extend(t.finish());
-            }
-            client_bytes += black_box(out).len();
-        } else {
-            client_bytes += chunk.len();
+            None => client_bytes += chunk.len(),
         }
     }
-    (client_bytes, usage.tokens.output)
+    (client_bytes, written_back, usage.tokens.output)
 }
 
 /// The ~1 KB chat request of `bench/tollgate_bench/chat_request.py`.
@@ -203,10 +222,14 @@ fn main() {
             client: Client::TranslateToChat,
         },
     ];
-    println!("| stream | events | ns per event (best of {RUNS}) |");
-    println!("|---|---:|---:|");
+    println!(
+        "| stream | events | ns per event (best of {RUNS}) | allocations per event | chunks written back |"
+    );
+    println!("|---|---:|---:|---:|---:|");
     for shape in &shapes {
-        let (bytes, output) = run_stream(shape);
+        let before = allocations();
+        let (bytes, written_back, output) = run_stream(shape);
+        let allocated = allocations() - before;
         assert!(
             bytes > 0 && output == 4000,
             "{}: the stream was read",
@@ -216,22 +239,30 @@ fn main() {
             black_box(run_stream(black_box(shape)));
         });
         let events = shape.chunks.len();
-        println!("| {} | {events} | {:.0} |", shape.name, ns / events as f64);
+        println!(
+            "| {} | {events} | {:.0} | {:.2} | {written_back} |",
+            shape.name,
+            ns / events as f64,
+            allocated as f64 / events as f64
+        );
     }
     let body = chat_request();
     println!();
     println!(
-        "| request ({} bytes) | ns per request (best of {RUNS}) |",
+        "| request ({} bytes) | ns per request (best of {RUNS}) | allocations per request |",
         body.len()
     );
-    println!("|---|---:|");
+    println!("|---|---:|---:|");
     for (name, served) in [
         ("miss, model served as asked", "gpt-5.4-mini-mini"),
         ("miss, model rewritten for the lane", "gpt-5.4-mini"),
     ] {
+        let before = allocations();
+        black_box(run_request(body.as_bytes(), served));
+        let allocated = allocations() - before;
         let ns = best_ns(2000, || {
             black_box(run_request(black_box(body.as_bytes()), served));
         });
-        println!("| {name} | {ns:.0} |");
+        println!("| {name} | {ns:.0} | {allocated} |");
     }
 }

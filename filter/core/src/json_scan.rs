@@ -38,6 +38,11 @@ pub fn kind(value: &[u8]) -> Kind {
     }
 }
 
+/// Whether `value` is an array without items (`[]`, whitespace allowed inside).
+pub fn is_empty_array(value: &[u8]) -> bool {
+    items(value).is_some_and(|mut i| i.next().is_none() && i.finished())
+}
+
 /// The escaped text between the quotes when `value` is a JSON string.
 pub fn string_body(value: &[u8]) -> Option<&[u8]> {
     match value {

@@ -9,7 +9,7 @@
 
 use crate::event::ApiKind;
 use crate::sse::SseParser;
-use crate::stream_filter::UsageChunkStripper;
+use crate::stream_filter;
 use crate::translate::StreamTranslator;
 use crate::usage::UsageTracker;
 
@@ -64,10 +64,13 @@ impl ResponseStream {
         let api = *api;
         out.clear();
         let mut on_event = |e: crate::sse::SseEventRef<'_>| {
-            usage.observe_stream_event(api, e.data);
+            // The usage reader's look at the event also says whether it is the usage
+            // chunk.
+            let usage_only = usage.observe_stream_event_usage_only(api, e.data);
             match client {
                 ClientStream::AsIs => {}
-                ClientStream::WithoutUsageChunk => UsageChunkStripper::emit(out, e.data),
+                ClientStream::WithoutUsageChunk if usage_only => {}
+                ClientStream::WithoutUsageChunk => stream_filter::write_event(out, e.data),
                 ClientStream::Translated(t) => t.on_event(e, out),
             }
         };

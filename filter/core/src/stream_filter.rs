@@ -18,9 +18,7 @@ pub fn is_usage_only_chunk(data: &[u8]) -> bool {
         return false;
     };
     usage.is_some_and(|u| json_scan::kind(u) != Kind::Null)
-        && choices
-            .and_then(json_scan::items)
-            .is_some_and(|mut items| items.next().is_none() && items.finished())
+        && choices.is_some_and(json_scan::is_empty_array)
 }
 
 #[derive(Debug)]
@@ -35,12 +33,9 @@ impl UsageChunkStripper {
         }
     }
 
-    /// Writes one upstream event's data for the client, unless it is the usage chunk.
-    pub fn emit(out: &mut Vec<u8>, data: &[u8]) {
+    fn emit(out: &mut Vec<u8>, data: &[u8]) {
         if !is_usage_only_chunk(data) {
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\n\n");
+            write_event(out, data);
         }
     }
 
@@ -58,6 +53,13 @@ impl UsageChunkStripper {
         self.parser.finish(&mut |e| Self::emit(&mut out, &e.data));
         out
     }
+}
+
+/// Writes one upstream event's data for the client as the stripper re-emits events.
+pub fn write_event(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
 }
 
 /// A whole stream held in memory (a cached answer, a fallback lane's answer) without

@@ -366,19 +366,28 @@ impl UsageTracker {
     /// deserialised as a whole, and both readings take the same fields from the same
     /// event.
     pub fn observe_stream_event(&mut self, api: ApiKind, data: &[u8]) {
+        self.observe_stream_event_usage_only(api, data);
+    }
+
+    /// [`Self::observe_stream_event`], also telling whether the event is the chat chunk
+    /// that carries only usage (`choices: []` and a usage; see
+    /// [`crate::stream_filter::is_usage_only_chunk`]), so a caller removing it needs no
+    /// second look at the event.
+    pub fn observe_stream_event_usage_only(&mut self, api: ApiKind, data: &[u8]) -> bool {
         match api {
             ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => {
                 // Usage arrives in the last chunk when `stream_options.include_usage`
                 // is set.
                 if data != b"[DONE]" {
-                    self.observe_chat_chunk(data);
+                    return self.observe_chat_chunk(data);
                 }
             }
             ApiKind::Responses => {
                 let fields =
                     json_scan::object_fields(data, [b"type", b"delta", b"response", b"item"]);
                 let Some([kind, delta, None, None]) = fields else {
-                    return self.observe_responses_event(data);
+                    self.observe_responses_event(data);
+                    return false;
                 };
                 let kind = kind.and_then(json_scan::string_body).unwrap_or(b"");
                 if RESPONSES_TEXT_DELTAS.iter().any(|d| d.as_bytes() == kind) {
@@ -389,7 +398,7 @@ impl UsageTracker {
                 let fields =
                     json_scan::object_fields(data, [b"type", b"delta", b"message", b"usage"]);
                 let Some([kind, delta, message, usage]) = fields else {
-                    return;
+                    return false;
                 };
                 match kind.and_then(json_scan::string_body) {
                     Some(b"content_block_delta") if message.is_none() && usage.is_none() => {
@@ -416,28 +425,31 @@ impl UsageTracker {
                 }
             }
         }
+        false
     }
 
-    /// One chat (or legacy completions) chunk, scanned. Reads what deserialising it
+    /// One chat (or legacy completions) chunk, scanned; true when it carries only usage. Reads what deserialising it
     /// into [`ChatChunk`] would: a `model` or `usage` of another shape spoils the whole
     /// chunk, while choices, deltas and tool calls of another shape are only skipped.
-    fn observe_chat_chunk(&mut self, data: &[u8]) {
+    fn observe_chat_chunk(&mut self, data: &[u8]) -> bool {
         let fields =
             json_scan::object_fields(data, [b"model", b"service_tier", b"choices", b"usage"]);
         let Some([model, tier, choices, usage]) = fields else {
-            return;
+            return false;
         };
-        let usage = match usage.filter(|u| json_scan::kind(u) != Kind::Null) {
+        let usage = usage.filter(|u| json_scan::kind(u) != Kind::Null);
+        let usage_only = usage.is_some() && choices.is_some_and(json_scan::is_empty_array);
+        let usage = match usage {
             None => None,
             Some(u) => match serde_json::from_slice::<ChatUsage>(u) {
                 Ok(u) => Some(u),
-                Err(_) => return,
+                Err(_) => return usage_only,
             },
         };
         let model = match model.filter(|m| json_scan::kind(m) != Kind::Null) {
             None => None,
             Some(m) if json_scan::kind(m) == Kind::String => Some(m),
-            Some(_) => return,
+            Some(_) => return usage_only,
         };
         self.set_model_raw(model);
         if let Some(t) = tier.filter(|t| json_scan::kind(t) == Kind::String) {
@@ -449,6 +461,7 @@ impl UsageTracker {
         if let Some(u) = usage {
             self.set(u.tokens());
         }
+        usage_only
     }
 
     /// A Responses event other than a plain text delta, deserialised.
@@ -718,8 +731,14 @@ mod tests {
         ];
         for chunk in chunks {
             let mut scanned = UsageTracker::default();
-            scanned.observe_stream_event(ApiKind::ChatCompletions, chunk.as_bytes());
+            let usage_only =
+                scanned.observe_stream_event_usage_only(ApiKind::ChatCompletions, chunk.as_bytes());
             assert_eq!(scanned, typed_chat_read(chunk.as_bytes()), "{chunk}");
+            assert_eq!(
+                usage_only,
+                crate::stream_filter::is_usage_only_chunk(chunk.as_bytes()),
+                "{chunk}"
+            );
         }
         // Text is measured as delivered, whatever its escaping.
         let mut t = UsageTracker::default();
