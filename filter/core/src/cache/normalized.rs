@@ -70,26 +70,43 @@ pub fn normalize_text(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     // Text is copied in runs (from `run` to the next whitespace or mask), not character
-    // by character: this is run over every string of every request on a miss.
+    // by character, and each byte is classified by one table lookup: this is run over
+    // every string of every request on a cache miss.
     let mut run = 0;
     let mut i = 0;
     let mut pending_space = false;
+    // Whether the previous byte is ASCII alphanumeric: masked values start at a word
+    // boundary only ("a1b2…" inside a longer word stays).
+    let mut in_word = false;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_whitespace() {
-            out.push_str(&text[run..i]);
-            pending_space = !out.is_empty();
+        let class = CLASS[bytes[i] as usize];
+        if class == SPACE {
+            // One space between two words is already normal: it stays in the run.
+            let lone = bytes[i] == b' '
+                && !pending_space
+                && (i > run || !out.is_empty())
+                && bytes.get(i + 1).is_some_and(|&n| CLASS[n as usize] != SPACE);
+            if !lone {
+                out.push_str(&text[run..i]);
+                pending_space = !out.is_empty();
+                run = i + 1;
+            }
+            in_word = false;
             i += 1;
-            run = i;
             continue;
         }
         if pending_space {
             out.push(' ');
             pending_space = false;
         }
-        // Masked values start with a (hex) digit, at a word boundary only ("a1b2…"
-        // inside a longer word stays).
-        let masked = if b.is_ascii_hexdigit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
+        if class == 0 {
+            // Punctuation, or a byte of a multi-byte character: part of the run.
+            in_word = false;
+            i += 1;
+            continue;
+        }
+        // Masked values start with a (hex) digit.
+        let masked = if class & HEX != 0 && !in_word {
             uuid_len(&bytes[i..])
                 .map(|n| (n, "<uuid>"))
                 .or_else(|| timestamp_len(&bytes[i..]).map(|n| (n, "<time>")))
@@ -103,16 +120,42 @@ pub fn normalize_text(text: &str) -> String {
                 out.push_str(mask);
                 i += n;
                 run = i;
+                in_word = false;
             }
-            // Bytes of a multi-byte character are neither whitespace nor digits: they
-            // stay in the run whole.
-            None => i += 1,
+            None => {
+                in_word = true;
+                i += 1;
+            }
         }
     }
     // Trailing whitespace left nothing after `run`.
     out.push_str(&text[run..]);
     out
 }
+
+/// Byte classes for [`normalize_text`]: 0 for anything that is neither whitespace nor
+/// ASCII alphanumeric.
+const SPACE: u8 = 1;
+const WORD: u8 = 2;
+const HEX: u8 = 4;
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_whitespace() {
+            SPACE
+        } else if c.is_ascii_hexdigit() {
+            WORD | HEX
+        } else if c.is_ascii_alphanumeric() {
+            WORD
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Length of a UUID (8-4-4-4-12 hex digits) at the start of `s`.
 fn uuid_len(s: &[u8]) -> Option<usize> {
@@ -265,6 +308,9 @@ mod tests {
             "é2026-12-04 日本2026-12-04 😀 09:30:00Z",
             "deadbeef café 10:30 2026 items\t\r\n end",
             "2026-12-04 09:30x",
+            "a\n b  c \td ",
+            "7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f x  2026-12-04 y",
+            "( x ) ,",
         ] {
             assert_eq!(normalize_text(text), char_by_char(text), "{text:?}");
         }
