@@ -85,7 +85,9 @@ pub fn normalize_text(text: &str) -> String {
             let lone = bytes[i] == b' '
                 && !pending_space
                 && (i > run || !out.is_empty())
-                && bytes.get(i + 1).is_some_and(|&n| CLASS[n as usize] != SPACE);
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|&n| CLASS[n as usize] != SPACE);
             if !lone {
                 out.push_str(&text[run..i]);
                 pending_space = !out.is_empty();
