@@ -136,10 +136,10 @@ fn run_stream(shape: &Shape) -> (usize, usize, u64) {
     let client = match shape.client {
         Client::Pass => ClientStream::AsIs,
         Client::StripUsage => ClientStream::WithoutUsageChunk,
-        Client::TranslateToChat => ClientStream::Translated(
+        Client::TranslateToChat => ClientStream::Translated(Box::new(
             StreamTranslator::new(Direction::ChatClientMessagesLane, "claude-haiku", false)
                 .with_created(1_796_382_298),
-        ),
+        )),
     };
     let mut stream = ResponseStream::new(shape.lane_api, client, MAX_EVENT);
     let mut usage = UsageTracker::default();

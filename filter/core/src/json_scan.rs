@@ -457,7 +457,7 @@ mod tests {
             }
             // serde_json writes \u only for control characters without a short escape.
             assert_eq!(
-                is_serde_escaped(json[1..json.len() - 1].as_bytes()),
+                is_serde_escaped(&json.as_bytes()[1..json.len() - 1]),
                 !json.contains("\\u"),
                 "{json}"
             );

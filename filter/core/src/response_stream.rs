@@ -21,7 +21,7 @@ pub enum ClientStream {
     /// The upstream's events without the usage-only chunk the client did not ask for.
     WithoutUsageChunk,
     /// The upstream's events translated into the client's format.
-    Translated(StreamTranslator),
+    Translated(Box<StreamTranslator>),
 }
 
 #[derive(Debug)]
@@ -236,8 +236,13 @@ mod tests {
     #[test]
     fn translated_streams_read_the_lanes_usage_and_give_the_clients_events() {
         let direction = Direction::ChatClientMessagesLane;
-        let translator =
-            || ClientStream::Translated(StreamTranslator::new(direction, "client-model", true));
+        let translator = || {
+            ClientStream::Translated(Box::new(StreamTranslator::new(
+                direction,
+                "client-model",
+                true,
+            )))
+        };
         let mut whole = StreamTranslator::new(direction, "client-model", true);
         let mut expected = whole.push(MESSAGES.as_bytes());
         expected.extend(whole.finish());

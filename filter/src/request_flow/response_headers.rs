@@ -67,14 +67,14 @@ impl RequestFlow {
             let client = match (self.translation, self.sent.as_ref()) {
                 (Some(d), Some(parsed)) if ok => {
                     let created = (now_ms() / 1000) as u64;
-                    ClientStream::Translated(
+                    ClientStream::Translated(Box::new(
                         StreamTranslator::new(
                             d,
                             &parsed.facts.model,
                             parsed.facts.client_wants_stream_usage,
                         )
                         .with_created(created),
-                    )
+                    ))
                 }
                 (None, _) if unasked_usage && ok => {
                     self.response_edits.remove.push("content-length");
