@@ -150,8 +150,11 @@ impl SseParser {
         };
         match field {
             b"event" => {
-                self.name.clear();
-                self.name.push_str(&String::from_utf8_lossy(value));
+                // Streams repeat a few names: an unchanged one is not decoded again.
+                if self.name.as_bytes() != value {
+                    self.name.clear();
+                    self.name.push_str(&String::from_utf8_lossy(value));
+                }
                 self.has_name = true;
             }
             b"data" => {
