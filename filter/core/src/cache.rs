@@ -108,8 +108,12 @@ fn key_of(
     let significant = body
         .iter()
         .filter(|(k, _)| k.as_str() != "model" && !IGNORED_FIELDS.contains(&k.as_str()));
-    // Hashing cannot fail.
-    let _ = write_object(significant, &mut h, normalize);
+    // The canonical form is written out whole and hashed in one call: it is written in
+    // many small pieces, each of which would be a call into the hasher.
+    let mut canonical = Vec::with_capacity(1024);
+    // Writing into a Vec cannot fail.
+    let _ = write_object(significant, &mut canonical, normalize);
+    h.update(&canonical);
     h.finalize().into()
 }
 

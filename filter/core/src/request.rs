@@ -1,6 +1,7 @@
 //! What the filter needs to know about a client request body, and the rewrite it makes
 //! before the request goes to the provider.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::event::ApiKind;
@@ -144,21 +145,100 @@ impl ParsedRequest {
     /// The body to send upstream: the lane's model, and for OpenAI chat streams,
     /// `stream_options.include_usage` so the stream reports what it cost.
     pub fn upstream_body(&self, served_model: &str) -> Vec<u8> {
-        let mut body = self.body.clone();
-        body.insert("model".into(), Value::String(served_model.to_string()));
-        if self.api.chat_stream_shape() && self.facts.stream {
-            let options = body
-                .entry("stream_options")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !options.is_object() {
-                *options = Value::Object(Map::new());
-            }
-            if let Value::Object(o) = options {
-                o.insert("include_usage".into(), Value::Bool(true));
-            }
-        }
-        serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+        let body = UpstreamBody {
+            body: &self.body,
+            model: served_model,
+            include_usage: self.api.chat_stream_shape() && self.facts.stream,
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
     }
+}
+
+/// The client's body with the lane's model (and `stream_options.include_usage`)
+/// written in place as it is serialised, instead of editing a copy of the body: every
+/// other member is written from the client's parsed body as it is. Members come out in
+/// the map's order, with `model` and `stream_options` where the map would put them.
+struct UpstreamBody<'a> {
+    body: &'a Map<String, Value>,
+    model: &'a str,
+    include_usage: bool,
+}
+
+impl Serialize for UpstreamBody<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let options = self.include_usage.then(|| StreamOptions {
+            client: self.body.get("stream_options").and_then(Value::as_object),
+        });
+        let model = Value::String(self.model.to_string());
+        let replaced = [
+            ("model", Replacement::Model(&model)),
+            ("stream_options", Replacement::Options(options)),
+        ];
+        write_with(s, self.body, &replaced)
+    }
+}
+
+/// `stream_options` with `include_usage: true`, the client's other options kept.
+struct StreamOptions<'a> {
+    client: Option<&'a Map<String, Value>>,
+}
+
+impl Serialize for StreamOptions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let empty = Map::new();
+        let yes = Value::Bool(true);
+        write_with(
+            s,
+            self.client.unwrap_or(&empty),
+            &[("include_usage", Replacement::Model(&yes))],
+        )
+    }
+}
+
+enum Replacement<'a> {
+    Model(&'a Value),
+    /// `None`: the member is written as the client sent it.
+    Options(Option<StreamOptions<'a>>),
+}
+
+impl Replacement<'_> {
+    fn present(&self) -> bool {
+        !matches!(self, Replacement::Options(None))
+    }
+}
+
+impl Serialize for Replacement<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Replacement::Model(v) => v.serialize(s),
+            Replacement::Options(Some(o)) => o.serialize(s),
+            Replacement::Options(None) => s.serialize_unit(),
+        }
+    }
+}
+
+/// Writes `map` as an object with the members of `replaced` (sorted by key) written
+/// instead of the map's own, or added where the map's order would put them.
+fn write_with<S: Serializer>(
+    s: S,
+    map: &Map<String, Value>,
+    replaced: &[(&str, Replacement<'_>)],
+) -> Result<S::Ok, S::Error> {
+    let mut out = s.serialize_map(None)?;
+    let mut pending = replaced.iter().filter(|(_, r)| r.present()).peekable();
+    for (key, value) in map {
+        while let Some((k, r)) = pending.next_if(|(k, _)| *k < key.as_str()) {
+            out.serialize_entry(k, r)?;
+        }
+        match pending.next_if(|(k, _)| *k == key.as_str()) {
+            Some((k, r)) => out.serialize_entry(k, r)?,
+            None => out.serialize_entry(key, value)?,
+        }
+    }
+    for (k, r) in pending {
+        out.serialize_entry(k, r)?;
+    }
+    out.end()
 }
 
 #[cfg(test)]
@@ -217,6 +297,71 @@ mod tests {
         let r = ParsedRequest::parse(ApiKind::Messages, br#"{"model":"a","stream":true}"#).unwrap();
         let out: Value = serde_json::from_slice(&r.upstream_body("b")).unwrap();
         assert!(out.get("stream_options").is_none());
+    }
+
+    /// The upstream body as a copy of the client's, edited.
+    fn edited_copy(r: &ParsedRequest, served_model: &str) -> Vec<u8> {
+        let mut body = r.body.clone();
+        body.insert("model".into(), Value::String(served_model.to_string()));
+        if r.api.chat_stream_shape() && r.facts.stream {
+            let options = body
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !options.is_object() {
+                *options = Value::Object(Map::new());
+            }
+            if let Value::Object(o) = options {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+        }
+        serde_json::to_vec(&Value::Object(body)).unwrap()
+    }
+
+    #[test]
+    fn upstream_bodies_are_the_bytes_of_an_edited_copy() {
+        for (api, body) in [
+            (
+                ApiKind::ChatCompletions,
+                r#"{"model":"a","messages":[{"role":"user","content":"hi"}],"temperature":0}"#,
+            ),
+            (
+                ApiKind::ChatCompletions,
+                r#"{"model":"a","stream":true,"messages":[]}"#,
+            ),
+            (
+                ApiKind::ChatCompletions,
+                r#"{"model":"a","stream":true,"stream_options":{"include_usage":false,"x":1},"z":2}"#,
+            ),
+            (
+                ApiKind::ChatCompletions,
+                r#"{"model":"a","stream":true,"stream_options":"odd","a":1}"#,
+            ),
+            (
+                ApiKind::ChatCompletions,
+                r#"{"aaa":1,"model":"a","stream":true,"zzz":{"n":[1,2.5,"é"]}}"#,
+            ),
+            (
+                ApiKind::Completions,
+                r#"{"model":"a","prompt":"hi","stream":true}"#,
+            ),
+            (
+                ApiKind::Messages,
+                r#"{"model":"a","stream":true,"max_tokens":5,"stream_options":{"y":1}}"#,
+            ),
+            (
+                ApiKind::Responses,
+                r#"{"model":"a","input":"hi","stream":true}"#,
+            ),
+        ] {
+            let r = ParsedRequest::parse(api, body.as_bytes()).unwrap();
+            for served in ["a", "lane-model", "with \"quote\""] {
+                assert_eq!(
+                    String::from_utf8(r.upstream_body(served)).unwrap(),
+                    String::from_utf8(edited_copy(&r, served)).unwrap(),
+                    "{body} served as {served}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -11,10 +11,29 @@ pub struct SseEvent {
     pub data: Vec<u8>,
 }
 
+/// One parsed event, borrowed from the parser's buffers: valid until the next event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEventRef<'a> {
+    pub name: Option<&'a str>,
+    pub data: &'a [u8],
+}
+
+impl SseEventRef<'_> {
+    pub fn to_owned(self) -> SseEvent {
+        SseEvent {
+            name: self.name.map(str::to_string),
+            data: self.data.to_vec(),
+        }
+    }
+}
+
+/// The parser keeps its buffers from event to event: once they have grown to the
+/// stream's event size, parsing allocates nothing.
 #[derive(Debug)]
 pub struct SseParser {
     line: Vec<u8>,
-    name: Option<String>,
+    name: String,
+    has_name: bool,
     data: Vec<u8>,
     has_data: bool,
     max_event: usize,
@@ -28,7 +47,8 @@ impl SseParser {
     pub fn new(max_event: usize) -> Self {
         SseParser {
             line: Vec::new(),
-            name: None,
+            name: String::new(),
+            has_name: false,
             data: Vec::new(),
             has_data: false,
             max_event,
@@ -38,9 +58,31 @@ impl SseParser {
     }
 
     /// Feeds a chunk; calls `on_event` for each complete event.
-    pub fn push(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(SseEvent)) {
+    pub fn push(&mut self, chunk: &[u8], on_event: &mut impl FnMut(SseEvent)) {
+        self.push_borrowed(chunk, &mut |e| on_event(e.to_owned()));
+    }
+
+    /// Ends the stream: an event not yet terminated by a blank line is dispatched, as
+    /// providers' final events sometimes lack the trailing blank line.
+    pub fn finish(&mut self, on_event: &mut impl FnMut(SseEvent)) {
+        self.finish_borrowed(&mut |e| on_event(e.to_owned()));
+    }
+
+    /// [`Self::push`], lending each event instead of handing over a copy.
+    pub fn push_borrowed(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(SseEventRef<'_>)) {
         while !chunk.is_empty() {
-            match chunk.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', chunk) {
+                // A whole line inside the chunk is read where it is.
+                Some(i) if self.line.is_empty() => {
+                    let line = &chunk[..i];
+                    chunk = &chunk[i + 1..];
+                    if self.fits(line.len()) {
+                        self.handle_line(line.strip_suffix(b"\r").unwrap_or(line), on_event);
+                    } else {
+                        // As for a buffered line that overflowed: the event is dropped.
+                        self.dispatch(on_event);
+                    }
+                }
                 Some(i) => {
                     self.append_to_line(&chunk[..i]);
                     chunk = &chunk[i + 1..];
@@ -60,9 +102,8 @@ impl SseParser {
         }
     }
 
-    /// Ends the stream: an event not yet terminated by a blank line is dispatched, as
-    /// providers' final events sometimes lack the trailing blank line.
-    pub fn finish(&mut self, on_event: &mut impl FnMut(SseEvent)) {
+    /// [`Self::finish`], lending the last event.
+    pub fn finish_borrowed(&mut self, on_event: &mut impl FnMut(SseEventRef<'_>)) {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.handle_line(&line, on_event);
@@ -70,21 +111,29 @@ impl SseParser {
         self.dispatch(on_event);
     }
 
-    fn append_to_line(&mut self, bytes: &[u8]) {
+    /// Whether `more` bytes of the current event stay within `max_event`; past it, the
+    /// event is skipped (and counted once).
+    fn fits(&mut self, more: usize) -> bool {
         if self.skipping {
-            return;
+            return false;
         }
-        if self.line.len() + self.data.len() + bytes.len() > self.max_event {
+        if self.line.len() + self.data.len() + more > self.max_event {
             self.skipping = true;
             self.oversized_events += 1;
             self.line.clear();
             self.data.clear();
-            return;
+            return false;
         }
-        self.line.extend_from_slice(bytes);
+        true
     }
 
-    fn handle_line(&mut self, line: &[u8], on_event: &mut impl FnMut(SseEvent)) {
+    fn append_to_line(&mut self, bytes: &[u8]) {
+        if self.fits(bytes.len()) {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    fn handle_line(&mut self, line: &[u8], on_event: &mut impl FnMut(SseEventRef<'_>)) {
         if line.is_empty() {
             self.dispatch(on_event);
             return;
@@ -100,7 +149,14 @@ impl SseParser {
             None => (line, &b""[..]),
         };
         match field {
-            b"event" => self.name = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => {
+                // Streams repeat a few names: an unchanged one is not decoded again.
+                if self.name.as_bytes() != value {
+                    self.name.clear();
+                    self.name.push_str(&String::from_utf8_lossy(value));
+                }
+                self.has_name = true;
+            }
             b"data" => {
                 if self.has_data {
                     self.data.push(b'\n');
@@ -112,15 +168,15 @@ impl SseParser {
         }
     }
 
-    fn dispatch(&mut self, on_event: &mut impl FnMut(SseEvent)) {
+    fn dispatch(&mut self, on_event: &mut impl FnMut(SseEventRef<'_>)) {
         let was_skipping = std::mem::replace(&mut self.skipping, false);
-        let name = self.name.take();
         if self.has_data && !was_skipping {
-            on_event(SseEvent {
-                name,
-                data: std::mem::take(&mut self.data),
+            on_event(SseEventRef {
+                name: self.has_name.then_some(self.name.as_str()),
+                data: &self.data,
             });
         }
+        self.has_name = false;
         self.data.clear();
         self.has_data = false;
     }
@@ -160,6 +216,32 @@ mod tests {
         let (events, oversized) = parse_in_chunks(big.as_bytes(), 7, 100);
         assert_eq!(oversized, 1);
         assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data, b"small");
+    }
+
+    #[test]
+    fn events_lent_whole_chunks_at_a_time_match_the_owned_ones() {
+        let input = concat!(
+            "event: a\r\ndata: {\"x\":1}\r\n\r\n",
+            ": keep-alive\n\n",
+            "data: one\ndata: two\n\n",
+            "event: b\ndata: [DONE]\n\n",
+            "data: tail"
+        )
+        .as_bytes();
+        let (owned, _) = parse_in_chunks(input, 3, 1024);
+        let mut p = SseParser::new(1024);
+        let mut lent = Vec::new();
+        p.push_borrowed(input, &mut |e| lent.push(e.to_owned()));
+        p.finish_borrowed(&mut |e| lent.push(e.to_owned()));
+        assert_eq!(lent, owned);
+        assert_eq!(lent.len(), 4);
+        assert_eq!(lent[2].name.as_deref(), Some("b"));
+        assert_eq!(lent[3].name, None, "a name does not outlive its event");
+        // An oversized line inside one chunk is skipped as when it comes in pieces.
+        let big = format!("data: {}\n\ndata: small\n\n", "z".repeat(500));
+        let (events, oversized) = parse_in_chunks(big.as_bytes(), big.len(), 100);
+        assert_eq!((events.len(), oversized), (1, 1));
         assert_eq!(events[0].data, b"small");
     }
 

@@ -6,22 +6,19 @@
 //! chunk without choices, so the filter re-emits the stream without it. Events are
 //! re-emitted whole (`data: ...\n\n`), so chunk boundaries never split one.
 
-use serde::Deserialize;
-
+use crate::json_scan::{self, Kind};
 use crate::sse::SseParser;
 
-#[derive(Deserialize)]
-struct ChunkShape {
-    #[serde(default)]
-    choices: Option<Vec<serde::de::IgnoredAny>>,
-    #[serde(default)]
-    usage: Option<serde::de::IgnoredAny>,
-}
-
-/// True for the chunk carrying only usage (`choices: []` and a usage object).
+/// True for the chunk carrying only usage (`choices: []` and a usage that is not
+/// `null`). Scanned, not deserialised: it is asked of every chunk of the stream.
 pub fn is_usage_only_chunk(data: &[u8]) -> bool {
-    serde_json::from_slice::<ChunkShape>(data)
-        .is_ok_and(|c| c.usage.is_some() && c.choices.is_some_and(|ch| ch.is_empty()))
+    // Most chunks say `"usage":null` or nothing: only a non-null usage needs a look at
+    // the rest.
+    let Some([choices, usage]) = json_scan::object_fields(data, [b"choices", b"usage"]) else {
+        return false;
+    };
+    usage.is_some_and(|u| json_scan::kind(u) != Kind::Null)
+        && choices.is_some_and(json_scan::is_empty_array)
 }
 
 #[derive(Debug)]
@@ -38,9 +35,7 @@ impl UsageChunkStripper {
 
     fn emit(out: &mut Vec<u8>, data: &[u8]) {
         if !is_usage_only_chunk(data) {
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\n\n");
+            write_event(out, data);
         }
     }
 
@@ -58,6 +53,13 @@ impl UsageChunkStripper {
         self.parser.finish(&mut |e| Self::emit(&mut out, &e.data));
         out
     }
+}
+
+/// Writes one upstream event's data for the client as the stripper re-emits events.
+pub fn write_event(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
 }
 
 /// A whole stream held in memory (a cached answer, a fallback lane's answer) without
@@ -134,5 +136,12 @@ mod tests {
         // verdict, which Azure clients read: it stays.
         let azure_first = br#"{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}"#;
         assert!(!is_usage_only_chunk(azure_first));
+        assert!(!is_usage_only_chunk(br#"{"usage":{"a":1}}"#));
+        assert!(!is_usage_only_chunk(br#"{"choices":null,"usage":{"a":1}}"#));
+        assert!(!is_usage_only_chunk(br#"{"choices":{},"usage":{"a":1}}"#));
+        assert!(!is_usage_only_chunk(br#"{"choices":[],"usage":{"a":1}"#));
+        assert!(is_usage_only_chunk(
+            br#" {"usage":{"completion_tokens":1},"id":"c","choices":[ ]} "#
+        ));
     }
 }

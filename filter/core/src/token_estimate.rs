@@ -30,14 +30,45 @@ pub struct DeliveredText {
 
 impl DeliveredText {
     pub fn add(&mut self, text: &str) {
+        // Weighed by byte, without decoding characters: a character's lead byte tells
+        // its length, and its continuation bytes weigh nothing.
         let units: u64 = text
-            .chars()
-            .map(|c| match c.len_utf8() {
-                n @ (1 | 2) => n as u64,
-                _ => 4,
+            .as_bytes()
+            .chunks(4096)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|&b| match b {
+                        0x00..=0x7f => 1u32,
+                        0x80..=0xbf => 0,
+                        0xc0..=0xdf => 2,
+                        _ => 4,
+                    })
+                    .sum::<u32>() as u64
             })
             .sum();
         self.units = self.units.saturating_add(units);
+    }
+
+    /// Adds a JSON string's text given as its escaped body (the bytes between the
+    /// quotes), without unescaping it into a copy. An invalid escape adds nothing, as
+    /// serde would not have read the string.
+    pub fn add_json_escaped(&mut self, raw: &[u8]) {
+        let mut units = 0u64;
+        let valid = crate::json_scan::unescaped_char_lens(raw, |len| {
+            units += match len {
+                1 | 2 => len as u64,
+                _ => 4,
+            }
+        });
+        if valid.is_some() {
+            self.units = self.units.saturating_add(units);
+        }
+    }
+
+    /// Adds the text `other` measured.
+    pub fn add_units_of(&mut self, other: &DeliveredText) {
+        self.units = self.units.saturating_add(other.units);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,6 +183,34 @@ mod tests {
         let mut e = DeliveredText::default();
         e.add("héllo"); // é is two bytes: 6 units
         assert_eq!(e.estimated_tokens(ProviderKind::Openai), 2);
+    }
+
+    #[test]
+    fn weighing_by_byte_is_weighing_by_character() {
+        for text in [
+            "",
+            "ascii only",
+            "héllo wörld",
+            "你好 world",
+            "😀 emoji",
+            "ß\u{7ff}\u{800}\u{ffff}\u{10000}",
+        ] {
+            let by_char: u64 = text
+                .chars()
+                .map(|c| match c.len_utf8() {
+                    n @ (1 | 2) => n as u64,
+                    _ => 4,
+                })
+                .sum();
+            let mut d = DeliveredText::default();
+            d.add(text);
+            assert_eq!(d.units, by_char, "{text}");
+            // And the same text given escaped, as streamed JSON carries it.
+            let json = serde_json::to_string(text).unwrap();
+            let mut e = DeliveredText::default();
+            e.add_json_escaped(&json.as_bytes()[1..json.len() - 1]);
+            assert_eq!(e, d, "{json}");
+        }
     }
 
     fn prompt(json: serde_json::Value) -> PromptText {

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use crate::event::{ApiKind, Tokens};
+use crate::json_scan::{self, Kind};
 use crate::token_estimate::DeliveredText;
 
 /// Reads a field whose shape the filter does not control: a value of another shape
@@ -116,26 +117,6 @@ struct ChatBody {
     service_tier: Option<String>,
 }
 
-/// A streamed chat chunk: the body's fields and the delta text delivered.
-#[derive(Deserialize)]
-struct ChatChunk {
-    model: Option<String>,
-    usage: Option<ChatUsage>,
-    #[serde(default, deserialize_with = "lenient")]
-    service_tier: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    choices: Option<Vec<ChatChoice>>,
-}
-
-#[derive(Deserialize)]
-struct ChatChoice {
-    #[serde(default, deserialize_with = "lenient")]
-    delta: Option<ChatDelta>,
-    /// Legacy completions stream text here rather than in a delta.
-    #[serde(default, deserialize_with = "lenient")]
-    text: Option<String>,
-}
-
 /// An answer of an endpoint Tollgate passes through: its usage is read in whichever
 /// OpenAI shape it comes (`prompt_tokens`/`completion_tokens` or
 /// `input_tokens`/`output_tokens`), if any.
@@ -162,30 +143,6 @@ impl PassthroughBody {
             None
         }
     }
-}
-
-#[derive(Deserialize)]
-struct ChatDelta {
-    #[serde(default, deserialize_with = "lenient")]
-    content: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    refusal: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    tool_calls: Option<Vec<ChatToolCall>>,
-}
-
-#[derive(Deserialize)]
-struct ChatToolCall {
-    #[serde(default, deserialize_with = "lenient")]
-    function: Option<ChatFunction>,
-}
-
-#[derive(Deserialize)]
-struct ChatFunction {
-    #[serde(default, deserialize_with = "lenient")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    arguments: Option<String>,
 }
 
 /// An item of a Responses `output` array; only its type is read.
@@ -258,6 +215,71 @@ struct MessagesStreamEvent {
     usage: Option<MessagesUsage>,
     #[serde(default, deserialize_with = "lenient")]
     delta: Option<MessagesDelta>,
+}
+
+/// The text a chat chunk's `choices` deliver (content, refusal, legacy `text`, tool
+/// names and arguments), scanned. `None` when `choices` is not an array of objects: the
+/// lenient typed read skips such a list whole.
+fn chat_choices_text(choices: &[u8]) -> Option<DeliveredText> {
+    let mut text = DeliveredText::default();
+    let string = |text: &mut DeliveredText, value: &[u8]| {
+        if let Some(body) = json_scan::string_body(value) {
+            text.add_json_escaped(body);
+        }
+    };
+    let mut all_objects = true;
+    json_scan::items(choices)?.for_each(|choice| {
+        let Some(members) = json_scan::members(choice) else {
+            all_objects = false;
+            return;
+        };
+        members.for_each(|key, value| match key {
+            b"text" => string(&mut text, value),
+            b"delta" => {
+                if let Some(delta) = json_scan::members(value) {
+                    delta.for_each(|key, value| match key {
+                        b"content" | b"refusal" => string(&mut text, value),
+                        b"tool_calls" => {
+                            if let Some(calls) = tool_calls_text(value) {
+                                text.add_units_of(&calls);
+                            }
+                        }
+                        _ => {}
+                    });
+                }
+            }
+            _ => {}
+        });
+    });
+    all_objects.then_some(text)
+}
+
+/// The names and arguments of a chat delta's `tool_calls`; `None` when it is not an
+/// array of objects.
+fn tool_calls_text(calls: &[u8]) -> Option<DeliveredText> {
+    let mut text = DeliveredText::default();
+    let mut all_objects = true;
+    json_scan::items(calls)?.for_each(|call| {
+        let Some(members) = json_scan::members(call) else {
+            all_objects = false;
+            return;
+        };
+        members.for_each(|key, value| {
+            if key != b"function" {
+                return;
+            }
+            if let Some(function) = json_scan::members(value) {
+                function.for_each(|key, value| {
+                    if matches!(key, b"name" | b"arguments") {
+                        if let Some(body) = json_scan::string_body(value) {
+                            text.add_json_escaped(body);
+                        }
+                    }
+                });
+            }
+        });
+    });
+    all_objects.then_some(text)
 }
 
 /// Usage gathered from one response, whole or streamed.
@@ -337,84 +359,63 @@ impl UsageTracker {
     }
 
     /// Reads the `data:` payload of one streamed event.
+    ///
+    /// The events that make up almost every stream (text deltas) are read by scanning
+    /// their bytes ([`crate::json_scan`]): no allocation, nothing deserialised but a
+    /// usage object. The rarer events that carry usage or the answer's metadata are
+    /// deserialised as a whole, and both readings take the same fields from the same
+    /// event.
     pub fn observe_stream_event(&mut self, api: ApiKind, data: &[u8]) {
+        self.observe_stream_event_usage_only(api, data);
+    }
+
+    /// [`Self::observe_stream_event`], also telling whether the event is the chat chunk
+    /// that carries only usage (`choices: []` and a usage; see
+    /// [`crate::stream_filter::is_usage_only_chunk`]), so a caller removing it needs no
+    /// second look at the event.
+    pub fn observe_stream_event_usage_only(&mut self, api: ApiKind, data: &[u8]) -> bool {
         match api {
             ApiKind::ChatCompletions | ApiKind::Completions | ApiKind::Embeddings => {
                 // Usage arrives in the last chunk when `stream_options.include_usage`
                 // is set.
-                if data == b"[DONE]" {
-                    return;
-                }
-                if let Ok(c) = serde_json::from_slice::<ChatChunk>(data) {
-                    self.set_model(c.model);
-                    self.set_tier(c.service_tier);
-                    for choice in c.choices.into_iter().flatten() {
-                        self.deliver(choice.text.as_deref());
-                        let Some(d) = choice.delta else { continue };
-                        self.deliver(d.content.as_deref());
-                        self.deliver(d.refusal.as_deref());
-                        for f in d
-                            .tool_calls
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|t| t.function)
-                        {
-                            self.deliver(f.name.as_deref());
-                            self.deliver(f.arguments.as_deref());
-                        }
-                    }
-                    if let Some(u) = c.usage {
-                        self.set(u.tokens());
-                    }
+                if data != b"[DONE]" {
+                    return self.observe_chat_chunk(data);
                 }
             }
             ApiKind::Responses => {
-                if let Ok(e) = serde_json::from_slice::<ResponsesStreamEvent>(data) {
-                    let kind = e.kind.as_deref().unwrap_or("");
-                    if RESPONSES_TEXT_DELTAS.contains(&kind) {
-                        self.deliver(e.delta.as_deref());
-                    }
-                    if kind == "response.output_item.done"
-                        && e.item.and_then(|i| i.kind).as_deref() == Some("web_search_call")
-                    {
-                        self.web_search_calls += 1;
-                    }
-                    if let Some(r) = e.response {
-                        let terminal = matches!(
-                            kind,
-                            "response.completed" | "response.incomplete" | "response.failed"
-                        );
-                        self.observe_response_object(r, terminal);
-                    }
+                let fields =
+                    json_scan::object_fields(data, [b"type", b"delta", b"response", b"item"]);
+                let Some([kind, delta, None, None]) = fields else {
+                    self.observe_responses_event(data);
+                    return false;
+                };
+                let kind = kind.and_then(json_scan::string_body).unwrap_or(b"");
+                if RESPONSES_TEXT_DELTAS.iter().any(|d| d.as_bytes() == kind) {
+                    self.deliver_raw(delta);
                 }
             }
             ApiKind::Messages => {
-                if let Ok(e) = serde_json::from_slice::<MessagesStreamEvent>(data) {
-                    match e.kind.as_deref() {
-                        Some("message_start") => {
-                            if let Some(m) = e.message {
-                                self.set_model(m.model);
-                                if let Some(u) = m.usage {
-                                    // Its output_tokens is a placeholder, not a count.
-                                    self.merge_messages_usage(&u, false);
+                let fields =
+                    json_scan::object_fields(data, [b"type", b"delta", b"message", b"usage"]);
+                let Some([kind, delta, message, usage]) = fields else {
+                    return false;
+                };
+                match kind.and_then(json_scan::string_body) {
+                    Some(b"content_block_delta") if message.is_none() && usage.is_none() => {
+                        if let Some(d) = delta.and_then(json_scan::members) {
+                            d.for_each(|key, value| {
+                                if matches!(key, b"text" | b"partial_json" | b"thinking") {
+                                    self.deliver_raw(Some(value));
                                 }
-                            }
+                            });
                         }
-                        Some("content_block_delta") => {
-                            if let Some(d) = e.delta {
-                                self.deliver(d.text.as_deref());
-                                self.deliver(d.partial_json.as_deref());
-                                self.deliver(d.thinking.as_deref());
-                            }
-                        }
-                        // Counts in message_delta are cumulative: latest value wins.
-                        Some("message_delta") => {
-                            if let Some(u) = e.usage {
-                                self.merge_messages_usage(&u, true);
-                            }
-                        }
-                        _ => {}
                     }
+                    Some(b"message_start" | b"message_delta" | b"content_block_delta") => {
+                        self.observe_messages_event(data)
+                    }
+                    // Other events (ping, block start and stop, message_stop) carry
+                    // nothing the usage needs.
+                    _ => {}
                 }
             }
             ApiKind::CountTokens => {}
@@ -423,6 +424,121 @@ impl UsageTracker {
                     self.observe_passthrough(data);
                 }
             }
+        }
+        false
+    }
+
+    /// One chat (or legacy completions) chunk, scanned; true when it carries only usage. Reads what deserialising it
+    /// into [`ChatChunk`] would: a `model` or `usage` of another shape spoils the whole
+    /// chunk, while choices, deltas and tool calls of another shape are only skipped.
+    fn observe_chat_chunk(&mut self, data: &[u8]) -> bool {
+        let fields =
+            json_scan::object_fields(data, [b"model", b"service_tier", b"choices", b"usage"]);
+        let Some([model, tier, choices, usage]) = fields else {
+            return false;
+        };
+        let usage = usage.filter(|u| json_scan::kind(u) != Kind::Null);
+        let usage_only = usage.is_some() && choices.is_some_and(json_scan::is_empty_array);
+        let usage = match usage {
+            None => None,
+            Some(u) => match serde_json::from_slice::<ChatUsage>(u) {
+                Ok(u) => Some(u),
+                Err(_) => return usage_only,
+            },
+        };
+        let model = match model.filter(|m| json_scan::kind(m) != Kind::Null) {
+            None => None,
+            Some(m) if json_scan::kind(m) == Kind::String => Some(m),
+            Some(_) => return usage_only,
+        };
+        self.set_model_raw(model);
+        if let Some(t) = tier.filter(|t| json_scan::kind(t) == Kind::String) {
+            self.set_tier_raw(t);
+        }
+        if let Some(text) = choices.and_then(chat_choices_text) {
+            self.delivered.add_units_of(&text);
+        }
+        if let Some(u) = usage {
+            self.set(u.tokens());
+        }
+        usage_only
+    }
+
+    /// A Responses event other than a plain text delta, deserialised.
+    fn observe_responses_event(&mut self, data: &[u8]) {
+        if let Ok(e) = serde_json::from_slice::<ResponsesStreamEvent>(data) {
+            let kind = e.kind.as_deref().unwrap_or("");
+            if RESPONSES_TEXT_DELTAS.contains(&kind) {
+                self.deliver(e.delta.as_deref());
+            }
+            if kind == "response.output_item.done"
+                && e.item.and_then(|i| i.kind).as_deref() == Some("web_search_call")
+            {
+                self.web_search_calls += 1;
+            }
+            if let Some(r) = e.response {
+                let terminal = matches!(
+                    kind,
+                    "response.completed" | "response.incomplete" | "response.failed"
+                );
+                self.observe_response_object(r, terminal);
+            }
+        }
+    }
+
+    /// A Messages event that may carry usage or the model, deserialised.
+    fn observe_messages_event(&mut self, data: &[u8]) {
+        if let Ok(e) = serde_json::from_slice::<MessagesStreamEvent>(data) {
+            match e.kind.as_deref() {
+                Some("message_start") => {
+                    if let Some(m) = e.message {
+                        self.set_model(m.model);
+                        if let Some(u) = m.usage {
+                            // Its output_tokens is a placeholder, not a count.
+                            self.merge_messages_usage(&u, false);
+                        }
+                    }
+                }
+                Some("content_block_delta") => {
+                    if let Some(d) = e.delta {
+                        self.deliver(d.text.as_deref());
+                        self.deliver(d.partial_json.as_deref());
+                        self.deliver(d.thinking.as_deref());
+                    }
+                }
+                // Counts in message_delta are cumulative: latest value wins.
+                Some("message_delta") => {
+                    if let Some(u) = e.usage {
+                        self.merge_messages_usage(&u, true);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Measures a JSON string value given as its bytes; a value of another type is
+    /// skipped, as the lenient fields skip it.
+    fn deliver_raw(&mut self, value: Option<&[u8]>) {
+        if let Some(body) = value.and_then(json_scan::string_body) {
+            self.delivered.add_json_escaped(body);
+        }
+    }
+
+    /// [`Self::set_model`] from the string's bytes: nothing is allocated while the
+    /// model stays the same.
+    fn set_model_raw(&mut self, value: Option<&[u8]>) {
+        if let Some(v) = value {
+            if self.model.as_deref().map(str::as_bytes) != json_scan::string_body(v) {
+                self.set_model(serde_json::from_slice(v).ok());
+            }
+        }
+    }
+
+    /// [`Self::set_tier`] from the string's bytes, like [`Self::set_model_raw`].
+    fn set_tier_raw(&mut self, value: &[u8]) {
+        if self.service_tier.as_deref().map(str::as_bytes) != json_scan::string_body(value) {
+            self.set_tier(serde_json::from_slice(value).ok());
         }
     }
 
@@ -506,6 +622,163 @@ pub fn estimate_tokens(bytes: usize) -> u64 {
 mod tests {
     use super::*;
     use crate::sse::SseParser;
+
+    /// The typed reading of a chat chunk the scan in `observe_chat_chunk` stands in for:
+    /// both must take the same fields from any chunk.
+    #[derive(Deserialize)]
+    struct ChatChunk {
+        model: Option<String>,
+        usage: Option<ChatUsage>,
+        #[serde(default, deserialize_with = "lenient")]
+        service_tier: Option<String>,
+        #[serde(default, deserialize_with = "lenient")]
+        choices: Option<Vec<ChatChoice>>,
+    }
+
+    #[derive(Deserialize)]
+    struct ChatChoice {
+        #[serde(default, deserialize_with = "lenient")]
+        delta: Option<ChatDelta>,
+        /// Legacy completions stream text here rather than in a delta.
+        #[serde(default, deserialize_with = "lenient")]
+        text: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct ChatDelta {
+        #[serde(default, deserialize_with = "lenient")]
+        content: Option<String>,
+        #[serde(default, deserialize_with = "lenient")]
+        refusal: Option<String>,
+        #[serde(default, deserialize_with = "lenient")]
+        tool_calls: Option<Vec<ChatToolCall>>,
+    }
+
+    #[derive(Deserialize)]
+    struct ChatToolCall {
+        #[serde(default, deserialize_with = "lenient")]
+        function: Option<ChatFunction>,
+    }
+
+    #[derive(Deserialize)]
+    struct ChatFunction {
+        #[serde(default, deserialize_with = "lenient")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "lenient")]
+        arguments: Option<String>,
+    }
+
+    /// What the typed reading takes from a chat chunk: model, tier, usage and the
+    /// delivered text.
+    fn typed_chat_read(data: &[u8]) -> UsageTracker {
+        let mut t = UsageTracker::default();
+        let deliver = |t: &mut UsageTracker, s: Option<&str>| {
+            if let Some(s) = s {
+                t.delivered.add(s)
+            }
+        };
+        if let Ok(c) = serde_json::from_slice::<ChatChunk>(data) {
+            t.set_model(c.model);
+            t.set_tier(c.service_tier);
+            for choice in c.choices.into_iter().flatten() {
+                deliver(&mut t, choice.text.as_deref());
+                let Some(d) = choice.delta else { continue };
+                deliver(&mut t, d.content.as_deref());
+                deliver(&mut t, d.refusal.as_deref());
+                for f in d
+                    .tool_calls
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.function)
+                {
+                    deliver(&mut t, f.name.as_deref());
+                    deliver(&mut t, f.arguments.as_deref());
+                }
+            }
+            if let Some(u) = c.usage {
+                t.set(u.tokens());
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn scanned_chat_chunks_read_as_the_typed_reading() {
+        let chunks = [
+            r#"{"choices":[{"delta":{"content":"","refusal":null,"role":"assistant"},"finish_reason":null,"index":0,"logprobs":null}],"created":1,"id":"c","model":"gpt-5.4-mini","object":"chat.completion.chunk","service_tier":"default","usage":null}"#,
+            r#"{"choices":[{"delta":{"content":"Hé \"quoted\" \n\u00e9\ud83d\ude00 日本"},"index":0}],"model":"gpt-5.4-mini"}"#,
+            r#"{"choices":[],"model":"m","usage":{"completion_tokens":4,"prompt_tokens":18,"prompt_tokens_details":{"cached_tokens":2}}}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"get","arguments":"{\"a\":1}"}}]}}]}"#,
+            r#"{"choices":[{"text":"legacy text"}],"model":"gpt-3.5-turbo-instruct"}"#,
+            // Shapes the lenient reading skips, or that spoil the whole chunk.
+            r#"{"choices":[{"delta":{"content":5}}],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+            r#"{"choices":[{"delta":"x"},{"delta":{"content":"kept"}}]}"#,
+            r#"{"choices":[3,{"delta":{"content":"dropped with its list"}}],"model":"m"}"#,
+            r#"{"choices":{"delta":{"content":"not a list"}},"model":"m"}"#,
+            r#"{"choices":[{"delta":{"content":"a","tool_calls":[1,{"function":{"name":"dropped"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":"x"},{"function":{"name":5,"arguments":"ok"}}]}}]}"#,
+            r#"{"model":5,"choices":[{"delta":{"content":"spoilt"}}]}"#,
+            r#"{"usage":7,"model":"m","choices":[{"delta":{"content":"spoilt"}}]}"#,
+            r#"{"usage":{"prompt_tokens":"x"},"model":"m"}"#,
+            r#"{"model":null,"service_tier":3,"choices":null,"usage":null}"#,
+            r#"{"model":"","service_tier":"","choices":[]}"#,
+            r#"{"model":"mod\u0065l","service_tier":"fl\u0065x"}"#,
+            r#"{"choices":[{"delta":{"content":"cut"}}]"#,
+            r#"{"choices":[]} trailing"#,
+            "[DONE]",
+            "",
+            "not json",
+        ];
+        for chunk in chunks {
+            let mut scanned = UsageTracker::default();
+            let usage_only =
+                scanned.observe_stream_event_usage_only(ApiKind::ChatCompletions, chunk.as_bytes());
+            assert_eq!(scanned, typed_chat_read(chunk.as_bytes()), "{chunk}");
+            assert_eq!(
+                usage_only,
+                crate::stream_filter::is_usage_only_chunk(chunk.as_bytes()),
+                "{chunk}"
+            );
+        }
+        // Text is measured as delivered, whatever its escaping.
+        let mut t = UsageTracker::default();
+        t.observe_stream_event(ApiKind::ChatCompletions, chunks[1].as_bytes());
+        let mut expected = DeliveredText::default();
+        expected.add("Hé \"quoted\" \né😀 日本");
+        assert_eq!(t.delivered, expected);
+    }
+
+    #[test]
+    fn scanned_messages_and_responses_events_measure_text() {
+        let mut t = UsageTracker::default();
+        for data in [
+            r#"{"delta":{"text":"ab\ncd","type":"text_delta"},"index":0,"type":"content_block_delta"}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"k\":"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"thinking_delta","thinking":"hm"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":"not an object"}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"not counted"}}"#,
+        ] {
+            t.observe_stream_event(ApiKind::Messages, data.as_bytes());
+        }
+        let mut expected = DeliveredText::default();
+        expected.add("ab\ncd{\"k\":hm");
+        assert_eq!(t.delivered, expected);
+        assert!(!t.reported);
+
+        let mut r = UsageTracker::default();
+        r.observe_stream_event(
+            ApiKind::Responses,
+            br#"{"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,"delta":"x\ty"}"#,
+        );
+        r.observe_stream_event(
+            ApiKind::Responses,
+            br#"{"type":"response.output_text.done","text":"not counted"}"#,
+        );
+        let mut expected = DeliveredText::default();
+        expected.add("x\ty");
+        assert_eq!(r.delivered, expected);
+    }
 
     #[test]
     fn openai_chat_body_with_cached_tokens() {

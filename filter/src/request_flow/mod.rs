@@ -45,9 +45,8 @@ use tollgate_core::config::ProviderKind;
 use tollgate_core::event::ApiKind;
 use tollgate_core::headers::{self, Pairs};
 use tollgate_core::request::ParsedRequest;
-use tollgate_core::sse::SseParser;
-use tollgate_core::stream_filter::UsageChunkStripper;
-use tollgate_core::translate::{Direction, StreamTranslator};
+use tollgate_core::response_stream::ResponseStream;
+use tollgate_core::translate::Direction;
 
 use crate::host::now_ms;
 use crate::response_cache::SeenSlot;
@@ -137,8 +136,9 @@ pub(super) enum ResponseBody {
     HeldForFallback,
     /// A JSON body, buffered whole so its usage can go in a response header.
     Buffered,
-    /// An event stream, parsed chunk by chunk as it passes.
-    Stream(SseParser),
+    /// An event stream, read chunk by chunk as it passes (usage, and what the client
+    /// gets: as is, without the usage chunk, or translated).
+    Stream(ResponseStream),
 }
 
 pub struct RequestFlow {
@@ -182,10 +182,6 @@ pub struct RequestFlow {
     translation: Option<Direction>,
     /// The API the serving lane was called with: its answers are read as this API.
     lane_api: Option<ApiKind>,
-    /// Rewrites a translated stream chunk by chunk.
-    stream_translator: Option<StreamTranslator>,
-    /// Removes the usage chunk Tollgate asked for but the client did not.
-    usage_stripper: Option<UsageChunkStripper>,
     /// An endpoint Tollgate does not govern, sent on as it is (`other_endpoints`).
     passthrough: bool,
 }
@@ -215,8 +211,6 @@ impl RequestFlow {
             attempt: 0,
             translation: None,
             lane_api: None,
-            stream_translator: None,
-            usage_stripper: None,
             passthrough: false,
         }
     }

@@ -13,12 +13,10 @@ use super::{RequestFlow, ResponseBody, HEADER_COST};
 
 impl RequestFlow {
     pub(super) fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let api = match self.record.as_ref() {
-            Some(r) if r.local_error.is_none() && !self.served_from_cache => {
-                self.lane_api.unwrap_or(r.api)
-            }
+        match self.record.as_ref() {
+            Some(r) if r.local_error.is_none() && !self.served_from_cache => {}
             _ => return Action::Continue,
-        };
+        }
         // Each streamed call sees only the new chunk: earlier ones were passed on.
         let chunk = match self.response {
             ResponseBody::Stream(_) => self
@@ -39,7 +37,7 @@ impl RequestFlow {
             return Action::Continue;
         }
         match &mut self.response {
-            ResponseBody::Stream(parser) => {
+            ResponseBody::Stream(stream) => {
                 if let Some(captured) = self.captured.as_mut() {
                     if captured.len() + chunk.len() <= self.rt.config.cache.max_entry_bytes as usize
                     {
@@ -51,22 +49,11 @@ impl RequestFlow {
                 }
                 if let Some(r) = self.record.as_mut() {
                     r.response_bytes += chunk.len();
-                    parser.push(&chunk, &mut |e| r.usage.observe_stream_event(api, &e.data));
-                }
-                if let Some(stripper) = self.usage_stripper.as_mut() {
-                    let mut out = stripper.push(&chunk);
-                    if end_of_stream {
-                        out.extend(stripper.finish());
+                    // Usage is read from the lane's own events; the client's bytes are
+                    // written back only when they differ from the chunk.
+                    if let Some(out) = stream.push(&chunk, end_of_stream, &mut r.usage) {
+                        let _ = host::replace_body(BufferType::HttpResponseBody, body_size, out);
                     }
-                    let _ = host::replace_body(BufferType::HttpResponseBody, body_size, &out);
-                }
-                if let Some(t) = self.stream_translator.as_mut() {
-                    // The client gets the translated events; the lane's were read above.
-                    let mut out = t.push(&chunk);
-                    if end_of_stream {
-                        out.extend(t.finish());
-                    }
-                    let _ = host::replace_body(BufferType::HttpResponseBody, body_size, &out);
                 }
             }
             ResponseBody::Buffered if !end_of_stream => {
@@ -134,9 +121,9 @@ impl RequestFlow {
                 }
                 self.apply_response_edits();
             }
-            ResponseBody::Stream(parser) => {
+            // The stream's last chunk finished reading it.
+            ResponseBody::Stream(_) => {
                 if let Some(r) = self.record.as_mut() {
-                    parser.finish(&mut |e| r.usage.observe_stream_event(api, &e.data));
                     r.response_complete = true;
                 }
                 if let Some(captured) = self.captured.take() {

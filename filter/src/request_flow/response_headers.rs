@@ -3,8 +3,7 @@
 
 use proxy_wasm::types::{Action, MapType};
 use tollgate_core::headers::{self};
-use tollgate_core::sse::SseParser;
-use tollgate_core::stream_filter::UsageChunkStripper;
+use tollgate_core::response_stream::{ClientStream, ResponseStream};
 use tollgate_core::translate::StreamTranslator;
 
 use crate::host;
@@ -63,27 +62,29 @@ impl RequestFlow {
             self.response_edits.remove.push("content-length");
         }
         if is_stream {
-            if let (Some(d), Some(parsed), true) = (
-                self.translation,
-                self.sent.as_ref(),
-                (200..300).contains(&status),
-            ) {
-                let created = (now_ms() / 1000) as u64;
-                self.stream_translator = Some(
-                    StreamTranslator::new(
-                        d,
-                        &parsed.facts.model,
-                        parsed.facts.client_wants_stream_usage,
-                    )
-                    .with_created(created),
-                );
-            }
+            let ok = (200..300).contains(&status);
             let unasked_usage = self.sent.as_ref().is_some_and(|p| p.adds_stream_usage());
-            if self.translation.is_none() && unasked_usage && (200..300).contains(&status) {
-                self.response_edits.remove.push("content-length");
-                self.usage_stripper = Some(UsageChunkStripper::new(MAX_SSE_EVENT_BYTES));
-            }
-            self.response = ResponseBody::Stream(SseParser::new(MAX_SSE_EVENT_BYTES));
+            let client = match (self.translation, self.sent.as_ref()) {
+                (Some(d), Some(parsed)) if ok => {
+                    let created = (now_ms() / 1000) as u64;
+                    ClientStream::Translated(Box::new(
+                        StreamTranslator::new(
+                            d,
+                            &parsed.facts.model,
+                            parsed.facts.client_wants_stream_usage,
+                        )
+                        .with_created(created),
+                    ))
+                }
+                (None, _) if unasked_usage && ok => {
+                    self.response_edits.remove.push("content-length");
+                    ClientStream::WithoutUsageChunk
+                }
+                _ => ClientStream::AsIs,
+            };
+            let api = self.lane_api.unwrap_or(record.api);
+            self.response =
+                ResponseBody::Stream(ResponseStream::new(api, client, MAX_SSE_EVENT_BYTES));
             if self.cache_store.is_some() && status == 200 {
                 self.captured = Some(Vec::new());
             }

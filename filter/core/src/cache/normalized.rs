@@ -69,18 +69,46 @@ fn short(key: &[u8; 32]) -> u64 {
 pub fn normalize_text(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
+    // Text is copied in runs (from `run` to the next whitespace or mask), not character
+    // by character, and each byte is classified by one table lookup: this is run over
+    // every string of every request on a cache miss.
+    let mut run = 0;
     let mut i = 0;
     let mut pending_space = false;
+    // Whether the previous byte is ASCII alphanumeric: masked values start at a word
+    // boundary only ("a1b2…" inside a longer word stays).
+    let mut in_word = false;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_whitespace() {
-            pending_space = !out.is_empty();
+        let class = CLASS[bytes[i] as usize];
+        if class == SPACE {
+            // One space between two words is already normal: it stays in the run.
+            let lone = bytes[i] == b' '
+                && !pending_space
+                && (i > run || !out.is_empty())
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|&n| CLASS[n as usize] != SPACE);
+            if !lone {
+                out.push_str(&text[run..i]);
+                pending_space = !out.is_empty();
+                run = i + 1;
+            }
+            in_word = false;
             i += 1;
             continue;
         }
-        // Tokens start at a word boundary only ("a1b2…" inside a longer word stays).
-        let at_boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        let masked = if at_boundary {
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        if class == 0 {
+            // Punctuation, or a byte of a multi-byte character: part of the run.
+            in_word = false;
+            i += 1;
+            continue;
+        }
+        // Masked values start with a (hex) digit.
+        let masked = if class & HEX != 0 && !in_word {
             uuid_len(&bytes[i..])
                 .map(|n| (n, "<uuid>"))
                 .or_else(|| timestamp_len(&bytes[i..]).map(|n| (n, "<time>")))
@@ -88,34 +116,48 @@ pub fn normalize_text(text: &str) -> String {
         } else {
             None
         };
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
         match masked {
             Some((n, mask)) => {
+                out.push_str(&text[run..i]);
                 out.push_str(mask);
                 i += n;
+                run = i;
+                in_word = false;
             }
             None => {
-                // Copy one UTF-8 character.
-                let len = utf8_len(b);
-                out.push_str(&text[i..i + len]);
-                i += len;
+                in_word = true;
+                i += 1;
             }
         }
     }
+    // Trailing whitespace left nothing after `run`.
+    out.push_str(&text[run..]);
     out
 }
 
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
+/// Byte classes for [`normalize_text`]: 0 for anything that is neither whitespace nor
+/// ASCII alphanumeric.
+const SPACE: u8 = 1;
+const WORD: u8 = 2;
+const HEX: u8 = 4;
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_whitespace() {
+            SPACE
+        } else if c.is_ascii_hexdigit() {
+            WORD | HEX
+        } else if c.is_ascii_alphanumeric() {
+            WORD
+        } else {
+            0
+        };
+        b += 1;
     }
-}
+    table
+};
 
 /// Length of a UUID (8-4-4-4-12 hex digits) at the start of `s`.
 fn uuid_len(s: &[u8]) -> Option<usize> {
@@ -202,6 +244,79 @@ mod tests {
     use super::*;
     use crate::event::ApiKind;
     use serde_json::json;
+
+    /// The character-by-character reading `normalize_text` copies in runs.
+    fn char_by_char(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        let mut pending_space = false;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii_whitespace() {
+                pending_space = !out.is_empty();
+                i += 1;
+                continue;
+            }
+            // Tokens start at a word boundary only ("a1b2…" inside a longer word stays).
+            let at_boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+            let masked = if at_boundary {
+                uuid_len(&bytes[i..])
+                    .map(|n| (n, "<uuid>"))
+                    .or_else(|| timestamp_len(&bytes[i..]).map(|n| (n, "<time>")))
+                    .filter(|(n, _)| bytes.get(i + n).is_none_or(|c| !c.is_ascii_alphanumeric()))
+            } else {
+                None
+            };
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            match masked {
+                Some((n, mask)) => {
+                    out.push_str(mask);
+                    i += n;
+                }
+                None => {
+                    // Copy one UTF-8 character.
+                    let len = utf8_len(b);
+                    out.push_str(&text[i..i + len]);
+                    i += len;
+                }
+            }
+        }
+        out
+    }
+
+    fn utf8_len(first: u8) -> usize {
+        match first {
+            0x00..=0x7f => 1,
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            _ => 4,
+        }
+    }
+
+    #[test]
+    fn copying_in_runs_normalises_as_character_by_character() {
+        for text in [
+            "",
+            "   ",
+            "a",
+            " lead and trail ",
+            "Ticket 7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f\n\n(sent 2026-12-04T09:30:00.123Z)  ",
+            "7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f",
+            "x7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f",
+            "é2026-12-04 日本2026-12-04 😀 09:30:00Z",
+            "deadbeef café 10:30 2026 items\t\r\n end",
+            "2026-12-04 09:30x",
+            "a\n b  c \td ",
+            "7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f x  2026-12-04 y",
+            "( x ) ,",
+        ] {
+            assert_eq!(normalize_text(text), char_by_char(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn volatile_values_are_masked_and_whitespace_collapsed() {

@@ -3,12 +3,17 @@
 //! arbitrary chunk boundaries) that [`super::stream::StreamTranslator`] and the tests
 //! share.
 
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::{SseEvent, SseEventRef, SseParser};
 
 /// A stream translator for one direction, fed whole upstream events.
 pub(crate) trait EventRewriter {
     /// Writes the client bytes `event` completes.
     fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>);
+    /// [`Self::on_event`] for an event lent by the parser. A rewriter overrides it to
+    /// answer its frequent events without copying them; the rest go to `on_event`.
+    fn on_event_ref(&mut self, event: SseEventRef<'_>, out: &mut Vec<u8>) {
+        self.on_event(event.to_owned(), out);
+    }
     /// The upstream stream ended: close the client's stream (with an error event if
     /// the answer was not finished). Calling it again writes nothing.
     fn finish(&mut self, out: &mut Vec<u8>);
@@ -23,14 +28,14 @@ pub(crate) fn push(
     chunk: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::new();
-    parser.push(chunk, &mut |event| rewriter.on_event(event, &mut out));
+    parser.push_borrowed(chunk, &mut |event| rewriter.on_event_ref(event, &mut out));
     out
 }
 
 /// Ends the upstream stream: the parser's last event, then the rewriter's close.
 pub(crate) fn finish(parser: &mut SseParser, rewriter: &mut impl EventRewriter) -> Vec<u8> {
     let mut out = Vec::new();
-    parser.finish(&mut |event| rewriter.on_event(event, &mut out));
+    parser.finish_borrowed(&mut |event| rewriter.on_event_ref(event, &mut out));
     rewriter.finish(&mut out);
     out
 }

@@ -5,6 +5,7 @@ use super::anthropic_messages_to_openai_chat::ToMessages;
 use super::direction::Direction;
 use super::event_rewriter::{self, EventRewriter};
 use super::openai_chat_to_anthropic_messages::ToChat;
+use crate::sse::SseEventRef;
 use crate::sse::SseParser;
 
 /// Largest upstream event kept for translation. Provider events are small deltas; one
@@ -71,6 +72,24 @@ impl StreamTranslator {
         match &mut self.inner {
             Inner::ToChat(t) => event_rewriter::finish(&mut self.parser, t),
             Inner::ToMessages(t) => event_rewriter::finish(&mut self.parser, t),
+        }
+    }
+
+    /// Writes the client bytes one upstream event completes, for a caller that parses
+    /// the stream itself (and reads usage from the same events).
+    pub fn on_event(&mut self, event: SseEventRef<'_>, out: &mut Vec<u8>) {
+        self.rewriter().on_event_ref(event, out);
+    }
+
+    /// Ends the upstream stream fed through [`Self::on_event`]: the client's close.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
+        self.rewriter().finish(out);
+    }
+
+    fn rewriter(&mut self) -> &mut dyn EventRewriter {
+        match &mut self.inner {
+            Inner::ToChat(t) => t,
+            Inner::ToMessages(t) => t,
         }
     }
 

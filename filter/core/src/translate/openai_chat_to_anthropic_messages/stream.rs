@@ -7,7 +7,8 @@
 use serde_json::{json, Value};
 
 use super::error::error_to_openai;
-use crate::sse::SseEvent;
+use crate::json_scan;
+use crate::sse::{SseEvent, SseEventRef};
 use crate::translate::event_rewriter::EventRewriter;
 use crate::translate::openai_anthropic_terms::{
     chat_id_from_message_id, finish_reason_from_stop_reason, Usage,
@@ -36,7 +37,15 @@ pub(crate) struct ToChat {
     finish_sent: bool,
     usage: Usage,
     done: bool,
+    /// The text chunk as `write_delta` writes it, split around its text: text deltas
+    /// (nearly every event) are written by copying the upstream's escaped text between
+    /// the two halves. Rebuilt after any other event, which may change the chunk's id.
+    text_chunk: Option<(Vec<u8>, usize)>,
 }
+
+/// Stands in for the text in the rendered text chunk; plain ASCII, so serde_json
+/// writes it as it is.
+const TEXT_SLOT: &str = "tollgate-text-slot-5b7e";
 
 impl ToChat {
     pub(crate) fn new(model: &str, include_usage: bool) -> Self {
@@ -51,7 +60,64 @@ impl ToChat {
             finish_sent: false,
             usage: Usage::default(),
             done: false,
+            text_chunk: None,
         }
+    }
+
+    /// A `text_delta` of a text block, written without deserialising the event; false
+    /// (nothing written) for any other event, or text serde_json would escape
+    /// differently, which the full rewrite handles.
+    fn text_delta(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.done || !self.started {
+            return false;
+        }
+        let Some([Some(kind), index, Some(delta)]) =
+            json_scan::object_fields(data, [b"type", b"index", b"delta"])
+        else {
+            return false;
+        };
+        if json_scan::string_body(kind) != Some(b"content_block_delta") {
+            return false;
+        }
+        let index = match index {
+            None => 0,
+            Some(raw) => match std::str::from_utf8(raw).ok().and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => return false,
+            },
+        };
+        let block = self.blocks.iter().rev().find(|(i, _)| *i == index);
+        if block.map(|(_, b)| *b) != Some(Block::Text) {
+            return false;
+        }
+        let Some([Some(delta_kind), text]) = json_scan::object_fields(delta, [b"type", b"text"])
+        else {
+            return false;
+        };
+        if json_scan::string_body(delta_kind) != Some(b"text_delta") {
+            return false;
+        }
+        let text = match text.map(json_scan::string_body) {
+            None => b"".as_slice(),
+            Some(Some(t)) if json_scan::is_serde_escaped(t) => t,
+            Some(_) => return false,
+        };
+        if text.is_empty() {
+            return true;
+        }
+        let (chunk, slot) = self.text_chunk.get_or_insert_with(|| {
+            let mut rendered = Vec::new();
+            render_text_chunk(&self.id, &self.model, self.created, &mut rendered);
+            let slot = rendered
+                .windows(TEXT_SLOT.len())
+                .position(|w| w == TEXT_SLOT.as_bytes())
+                .unwrap_or(0);
+            (rendered, slot)
+        });
+        out.extend_from_slice(&chunk[..*slot]);
+        out.extend_from_slice(text);
+        out.extend_from_slice(&chunk[*slot + TEXT_SLOT.len()..]);
+        true
     }
 
     fn chunk(&self, choices: Value) -> Value {
@@ -214,9 +280,24 @@ impl ToChat {
     }
 }
 
+/// The text chunk [`ToChat::write_delta`] writes, with [`TEXT_SLOT`] as its text.
+fn render_text_chunk(id: &str, model: &str, created: u64, out: &mut Vec<u8>) {
+    let mut t = ToChat::new(model, false);
+    t.id = id.to_string();
+    t.created = created;
+    t.write_delta(out, json!({"content": TEXT_SLOT}), None);
+}
+
 impl EventRewriter for ToChat {
     fn on_event(&mut self, event: SseEvent, out: &mut Vec<u8>) {
+        self.text_chunk = None;
         self.rewrite_event(event, out);
+    }
+
+    fn on_event_ref(&mut self, event: SseEventRef<'_>, out: &mut Vec<u8>) {
+        if !self.text_delta(event.data, out) {
+            self.on_event(event.to_owned(), out);
+        }
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
@@ -328,6 +409,91 @@ mod tests {
                     "usage": {"prompt_tokens": 85, "completion_tokens": 15, "total_tokens": 100,
                         "prompt_tokens_details": {"cached_tokens": 50}}}),
                 json!("[DONE]"),
+            ]
+        );
+    }
+
+    /// The client bytes for `input` with every event copied and rewritten whole (the
+    /// reading without the text-delta shortcut).
+    fn rewritten_whole(input: &str) -> Vec<u8> {
+        let mut t = ToChat::new("client-model", true);
+        t.created = 7;
+        let mut parser = crate::sse::SseParser::new(usize::MAX);
+        let mut out = Vec::new();
+        parser.push(input.as_bytes(), &mut |e| t.on_event(e, &mut out));
+        t.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn text_deltas_written_directly_are_the_bytes_of_the_full_rewrite() {
+        let texts = [
+            "plain",
+            "quote \" backslash \\ newline \n tab \t",
+            "é 日本 😀",
+            "\u{1}control",
+            "",
+        ];
+        let mut events = vec![
+            (
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_01"}}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+            ),
+        ];
+        for text in texts {
+            events.push((
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": text}}),
+            ));
+        }
+        events.push((
+            "message_delta",
+            json!({"type": "message_delta",
+            "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}}),
+        ));
+        events.push(("message_stop", json!({"type": "message_stop"})));
+        let mut input = anthropic(&events);
+        // Escapes serde_json would not write, and members in another order.
+        let odd = concat!(
+            "event: content_block_delta\n",
+            "data: {\"delta\":{\"text\":\"caf\\u00e9 \\/\",\"type\":\"text_delta\"},\"index\":0,\"type\":\"content_block_delta\"}\n\n",
+            "event: content_block_delta\n",
+            "data: {\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ordered\"},\"type\":\"content_block_delta\"}\n\n",
+        );
+        let at = input.find("event: message_delta").unwrap();
+        input.insert_str(at, odd);
+        let mut t = ToChat::new("client-model", true);
+        t.created = 7;
+        let direct = test_support::translate_in_chunks(t, input.as_bytes(), usize::MAX);
+        let whole = rewritten_whole(&input);
+        assert_eq!(
+            String::from_utf8(direct).unwrap(),
+            String::from_utf8(whole.clone()).unwrap()
+        );
+        let contents: Vec<_> = test_support::events(&whole)
+            .into_iter()
+            .filter_map(|(_, d)| {
+                d["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect();
+        assert_eq!(
+            contents,
+            vec![
+                "",
+                "plain",
+                "quote \" backslash \\ newline \n tab \t",
+                "é 日本 😀",
+                "\u{1}control",
+                "café /",
+                "ordered"
             ]
         );
     }
