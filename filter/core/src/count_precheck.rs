@@ -131,7 +131,11 @@ mod tests {
         assert!(!applies(false, ApiKind::Messages, &anthropic));
         assert!(!applies(true, ApiKind::ChatCompletions, &anthropic));
         assert!(!applies(true, ApiKind::CountTokens, &anthropic));
-        assert!(!applies(true, ApiKind::Messages, &lane(ProviderKind::Openai)));
+        assert!(!applies(
+            true,
+            ApiKind::Messages,
+            &lane(ProviderKind::Openai)
+        ));
         let fixed = LaneEntry {
             fixed_cost: true,
             ..anthropic

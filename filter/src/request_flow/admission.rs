@@ -54,6 +54,7 @@ impl RequestFlow {
             Gate::Pass => self.send(prepared),
             Gate::Refuse(action) => action,
             Gate::AskLedger => self.ask_ledger(prepared),
+            Gate::Count { available } => self.count_before_refusing(prepared, available),
         }
     }
 
