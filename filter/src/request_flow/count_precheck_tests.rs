@@ -191,3 +191,39 @@ fn a_request_the_wallet_covers_is_never_counted() {
     assert!(s.resumed(StreamType::HttpRequest));
     assert_eq!(s.http_calls().len(), 1, "the lease call only");
 }
+
+#[test]
+fn a_wallet_known_to_be_short_is_counted_without_asking_the_ledger_again() {
+    let mut plugin = Plugin::configure(&enforced());
+    // The first request is refused after its count: the instance now remembers the
+    // wallet short and holds the $0.003 the ledger granted.
+    let mut first = plugin.stream(MESSAGES_HEADERS, &messages_body());
+    first.send_request();
+    let lease = first.http_calls()[0].clone();
+    first.answer_call(lease.token, 200, &[], &grant(NEARLY_EMPTY));
+    let count = first.http_calls()[1].clone();
+    first.answer_call(count.token, 200, &[], r#"{"input_tokens":2000}"#);
+    assert_eq!(first.local_reply().expect("refused").status, 402);
+    first.finish();
+
+    let mut second = plugin.stream(MESSAGES_HEADERS, &messages_body());
+    second.send_request();
+    let calls = second.http_calls();
+    assert_eq!(calls.len(), 3, "a count call, no lease call");
+    assert_eq!(
+        header(&calls[2], ":path").as_deref(),
+        Some("/v1/messages/count_tokens")
+    );
+    second.answer_call(calls[2].token, 200, &[], r#"{"input_tokens":1000}"#);
+    assert_eq!(second.local_reply(), None);
+    assert!(second.resumed(StreamType::HttpRequest));
+    second.receive(
+        200,
+        &[("content-type", "application/json")],
+        ANTHROPIC_ANSWER,
+    );
+    second.finish();
+    let events = plugin.queued_events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].outcome, Outcome::Ok);
+}
