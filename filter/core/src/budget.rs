@@ -8,8 +8,9 @@
 //! upper bound and credit only exists once the ledger granted it, spend cannot pass the
 //! wallet while leases are honoured (see README for the stated bound).
 
+use crate::config::filter_config::LaneEntry;
 use crate::config::schema::ProviderKind;
-use crate::pricing::ModelPrice;
+use crate::pricing::{ModelPrice, PriceTable};
 
 /// Upper bound of a request's cost in nanodollars, before the provider has answered.
 ///
@@ -29,15 +30,64 @@ pub fn reservation_nanos(
     request_bytes: usize,
     max_output_tokens: u64,
 ) -> i64 {
+    reservation_for_input(price, provider, request_bytes as u64, max_output_tokens)
+}
+
+/// [`reservation_nanos`] with the input bound given in tokens: the request-body bytes,
+/// or a provider's count of the prompt plus its margin (`count_precheck`).
+pub fn reservation_for_input(
+    price: &ModelPrice,
+    provider: ProviderKind,
+    input_tokens: u64,
+    max_output_tokens: u64,
+) -> i64 {
     let price = price.highest_rates();
     let mut input_rate = price.input.max(price.cached_input);
     if provider == ProviderKind::Anthropic {
         input_rate = input_rate.max(price.cache_write).max(price.cache_write_1h);
     }
-    let picos = u128::from(request_bytes as u64) * u128::from(input_rate)
+    let picos = u128::from(input_tokens) * u128::from(input_rate)
         + u128::from(max_output_tokens) * u128::from(price.output);
     // Round up: a reservation must never be below the cost it covers.
     i64::try_from(picos.div_ceil(1000)).unwrap_or(i64::MAX)
+}
+
+/// An input bound known better than the body's bytes: at most `tokens` input tokens
+/// when the request is served by `model` (see `count_precheck`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputBound<'a> {
+    pub model: &'a str,
+    pub tokens: u64,
+}
+
+/// What a request reserves when any of `lanes` may serve it (fallbacks included): the
+/// dearest lane's upper bound. Fixed-cost lanes reserve nothing and lanes without a
+/// price are skipped. The input bound is the body's bytes, except on lanes of the
+/// model `counted` was counted for: a count holds only for its own model's tokenizer.
+pub fn plan_reservation<'l>(
+    lanes: impl IntoIterator<Item = &'l LaneEntry>,
+    prices: &PriceTable,
+    now_ms: i64,
+    request_bytes: usize,
+    client_max_output: Option<u64>,
+    counted: Option<InputBound<'_>>,
+) -> i64 {
+    lanes
+        .into_iter()
+        .filter_map(|l| {
+            if l.fixed_cost {
+                return Some(0);
+            }
+            let price = prices.lookup(&l.model, now_ms)?;
+            let max_output = client_max_output.unwrap_or(l.max_output_tokens);
+            let input = match counted {
+                Some(c) if c.model == l.model && l.provider == ProviderKind::Anthropic => c.tokens,
+                _ => request_bytes as u64,
+            };
+            Some(reservation_for_input(price, l.provider, input, max_output))
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Local credit for one team, as held in Envoy shared data (so every worker sees it).
@@ -269,6 +319,74 @@ mod tests {
             cache_write_1h: 150_000,
             output: 600_000,
         })
+    }
+
+    fn plan_lane(id: &str, provider: ProviderKind, model: &str) -> LaneEntry {
+        LaneEntry {
+            id: id.into(),
+            provider,
+            model: model.into(),
+            credential_env: "K".into(),
+            cluster: "c".into(),
+            authority: "a".into(),
+            max_output_tokens: 1_000,
+            rpm_limit: None,
+            tpm_limit: None,
+            weight: 1,
+            priority: 0,
+            premium: false,
+            mode: Default::default(),
+            base_path: None,
+            fixed_cost: false,
+            azure: None,
+        }
+    }
+
+    #[test]
+    fn a_counted_input_replaces_the_byte_bound_only_on_lanes_of_its_model() {
+        let prices = PriceTable::with_overrides(&Default::default());
+        let sonnet = plan_lane("s", ProviderKind::Anthropic, "claude-sonnet-4-5");
+        let haiku = plan_lane("h", ProviderKind::Anthropic, "claude-haiku-4-5");
+        let sonnet_price = prices.lookup("claude-sonnet-4-5", 0).unwrap();
+        let haiku_price = prices.lookup("claude-haiku-4-5", 0).unwrap();
+        let bytes = 40_000;
+        let by_bytes = plan_reservation([&sonnet], &prices, 0, bytes, Some(10), None);
+        assert_eq!(
+            by_bytes,
+            reservation_nanos(sonnet_price, ProviderKind::Anthropic, bytes, 10)
+        );
+        let counted = Some(InputBound {
+            model: "claude-sonnet-4-5",
+            tokens: 500,
+        });
+        let by_count = plan_reservation([&sonnet], &prices, 0, bytes, Some(10), counted);
+        assert_eq!(
+            by_count,
+            reservation_for_input(sonnet_price, ProviderKind::Anthropic, 500, 10)
+        );
+        assert!(by_count < by_bytes);
+        // A fallback of another model keeps the byte bound: the count is not its own.
+        let with_fallback =
+            plan_reservation([&sonnet, &haiku], &prices, 0, bytes, Some(10), counted);
+        assert_eq!(
+            with_fallback,
+            by_count.max(reservation_nanos(
+                haiku_price,
+                ProviderKind::Anthropic,
+                bytes,
+                10
+            ))
+        );
+        // Fixed-cost lanes reserve nothing; unpriced lanes are skipped.
+        let fixed = LaneEntry {
+            fixed_cost: true,
+            ..sonnet.clone()
+        };
+        let unpriced = plan_lane("u", ProviderKind::Anthropic, "no-such-model");
+        assert_eq!(
+            plan_reservation([&fixed, &unpriced], &prices, 0, bytes, None, None),
+            0
+        );
     }
 
     #[test]

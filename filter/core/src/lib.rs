@@ -7,6 +7,7 @@ pub mod azure;
 pub mod budget;
 pub mod cache;
 pub mod config;
+pub mod count_precheck;
 pub mod endpoint;
 pub mod event;
 pub mod headers;

@@ -551,6 +551,7 @@ mod tests {
             cache: CacheConfig::default(),
             cost_tracking_enabled: true,
             wallet_enforcement: false,
+            count_tokens_precheck: false,
             lease_chunk_nanos: 1,
             lease_path: "/".into(),
             events: EventSink::new("l".into()),

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 use tollgate_core::accounting::ServedBy;
-use tollgate_core::budget::reservation_nanos;
+use tollgate_core::budget::plan_reservation;
 use tollgate_core::policy::pause_message;
 use tollgate_core::refusal::LocalError;
 use tollgate_core::request::ParsedRequest;
@@ -54,6 +54,7 @@ impl RequestFlow {
             Gate::Pass => self.send(prepared),
             Gate::Refuse(action) => action,
             Gate::AskLedger => self.ask_ledger(prepared),
+            Gate::Count { available } => self.count_before_refusing(prepared, available),
         }
     }
 
@@ -123,26 +124,14 @@ impl RequestFlow {
                 premium_status(&lane, group, r.workflow.as_deref(), policy);
         }
         // Reserve for the dearest lane the request may end up on (fallbacks included).
-        let reservation = lanes
-            .iter()
-            .filter_map(|l| {
-                if l.fixed_cost {
-                    return Some(0);
-                }
-                let price = self.rt.prices.lookup(&l.model, now)?;
-                let max_output = parsed
-                    .facts
-                    .max_output_tokens
-                    .unwrap_or(l.max_output_tokens);
-                Some(reservation_nanos(
-                    price,
-                    l.provider,
-                    bytes.len(),
-                    max_output,
-                ))
-            })
-            .max()
-            .unwrap_or(0);
+        let reservation = plan_reservation(
+            &lanes,
+            &self.rt.prices,
+            now,
+            bytes.len(),
+            parsed.facts.max_output_tokens,
+            None,
+        );
         // Free calls (token counting) and fixed-cost lanes reserve nothing: nothing is
         // charged per request.
         let charged = !api.is_free() && lanes.iter().any(|l| !l.fixed_cost);

@@ -3,7 +3,8 @@
 //!
 //! One file per phase, in the order Envoy calls them: [`attribution`] (request
 //! headers), [`admission`] (request body: parse, route, then [`cached`] or
-//! [`wallet_gate`], then [`send`], built by [`upstream`]), [`response_headers`],
+//! [`wallet_gate`] (with [`count_precheck`] before a wallet refusal), then [`send`],
+//! built by [`upstream`]), [`response_headers`],
 //! [`response_body`] (with [`fallback`] when a lane fails), and [`completion`] (the cost
 //! event, on Envoy's log callback). [`refusal`] is how any phase answers by itself;
 //! [`passthrough`] refuses or sends on the endpoints Tollgate does not govern.
@@ -19,6 +20,9 @@ mod attribution;
 mod azure_tests;
 mod cached;
 mod completion;
+mod count_precheck;
+#[cfg(test)]
+mod count_precheck_tests;
 #[cfg(test)]
 mod endpoint_tests;
 mod fallback;
@@ -110,6 +114,18 @@ pub(super) enum Gate {
     Pass,
     Refuse(Action),
     AskLedger,
+    /// The wallet cannot cover the byte-bound reservation, but the lane may count the
+    /// input first (`available` is quoted if the refusal stands).
+    Count {
+        available: i64,
+    },
+}
+
+/// A `count_tokens` call in flight before a wallet refusal.
+pub(super) struct CountCall {
+    token: u32,
+    /// The credit quoted by the refusal that stands if the count does not help.
+    available: i64,
 }
 
 /// A fallback attempt in flight (made with `dispatch_http_call`).
@@ -159,8 +175,12 @@ pub struct RequestFlow {
     event_sent: bool,
     /// The answer came from the cache (sent locally).
     served_from_cache: bool,
-    /// Waiting for the ledger's answer to a credit request.
+    /// Waiting for the ledger's answer to a credit request, or for a token count.
     pending: Option<Prepared>,
+    /// The token count asked for before a wallet refusal.
+    count_call: Option<CountCall>,
+    /// The input was counted already: a request is counted at most once.
+    counted: bool,
     /// (lease id, amount) reserved from the team's credit, settled in `on_log`.
     reservation: Option<(u64, i64)>,
     /// The team's soft-budget notice, read with the reservation.
@@ -200,6 +220,8 @@ impl RequestFlow {
             event_sent: false,
             served_from_cache: false,
             pending: None,
+            count_call: None,
+            counted: false,
             reservation: None,
             budget_notice: None,
             cache_store: None,
@@ -275,6 +297,8 @@ impl Context for RequestFlow {
             if !self.event_sent {
                 self.on_fallback_answer(body_size);
             }
+        } else if self.count_call.as_ref().is_some_and(|c| c.token == token) {
+            self.on_count_answer(body_size);
         } else {
             self.on_lease_answer(body_size);
         }

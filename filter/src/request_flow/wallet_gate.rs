@@ -37,6 +37,9 @@ impl RequestFlow {
                     now,
                     self.failure_mode(),
                 ) {
+                    WithoutCredit::Exhausted { available } if self.may_count(prepared) => {
+                        Gate::Count { available }
+                    }
                     WithoutCredit::Exhausted { available } => {
                         Gate::Refuse(self.refuse_wallet(&team, available, prepared.reservation))
                     }
@@ -191,7 +194,11 @@ impl RequestFlow {
                 // bypassed, whatever the group's failure mode.
                 wallet::mark_exhausted(&team, now_ms(), grant.wallet_available_nanos);
                 let available = grant.wallet_available_nanos + grant.granted_nanos;
-                self.refuse_wallet(&team, available, prepared.reservation);
+                if self.may_count(&prepared) {
+                    self.count_before_refusing(prepared, available);
+                } else {
+                    self.refuse_wallet(&team, available, prepared.reservation);
+                }
             }
         }
     }

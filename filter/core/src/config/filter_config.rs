@@ -31,6 +31,10 @@ pub struct FilterConfig {
     pub cache: CacheConfig,
     pub cost_tracking_enabled: bool,
     pub wallet_enforcement: bool,
+    /// Count an Anthropic request's input before refusing it on the byte bound
+    /// (`count_precheck`).
+    #[serde(default)]
+    pub count_tokens_precheck: bool,
     /// Credit leased from the ledger per request for more, in nanodollars.
     pub lease_chunk_nanos: i64,
     /// Path of the ledger's lease endpoint.
@@ -297,6 +301,7 @@ impl FilterConfig {
             cache: config.cache.clone(),
             cost_tracking_enabled: config.cost_tracking.enabled,
             wallet_enforcement: config.cost_tracking.wallet_enforcement,
+            count_tokens_precheck: config.cost_tracking.count_tokens_precheck,
             lease_chunk_nanos: config.cost_tracking.lease_chunk_usd.0,
             lease_path: "/v1/leases".into(),
             events: EventSink::with_settings(ledger_authority.to_string(), &config.cost_tracking),

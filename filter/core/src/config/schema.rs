@@ -649,6 +649,12 @@ pub struct CostTracking {
     /// Extension: the cost-event buffer in each Envoy (the flusher's outbox).
     #[serde(default)]
     pub event_buffer: EventBufferConfig,
+    /// Extension: before refusing an Anthropic-format request on an Anthropic lane
+    /// because its byte-bound reservation does not fit the wallet, ask the lane's free
+    /// `count_tokens` endpoint and check again with the counted input (default on; it
+    /// never adds a call to a request the wallet covers). See `count_precheck`.
+    #[serde(default = "yes")]
+    pub count_tokens_precheck: bool,
 }
 
 /// Cost events on their way from an Envoy to the ledger: held in a bounded buffer by
@@ -716,6 +722,7 @@ impl Default for CostTracking {
             on_ledger_unavailable: LedgerFailureMode::Closed,
             ledger_timeout_ms: default_ledger_timeout_ms(),
             event_buffer: EventBufferConfig::default(),
+            count_tokens_precheck: true,
         }
     }
 }

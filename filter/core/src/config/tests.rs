@@ -478,3 +478,27 @@ fn azure_openai_lanes_name_their_resource_deployment_and_api_version() {
         ["providers.endpoints.azure_openai: each azure_openai lane names its own base_url"]
     );
 }
+
+#[test]
+fn the_count_before_a_wallet_refusal_is_on_unless_switched_off() {
+    use crate::config::filter_config::FilterConfig;
+    let c = seed();
+    assert!(c.cost_tracking.count_tokens_precheck);
+    assert!(
+        FilterConfig::from_config(&c, "l:1")
+            .unwrap()
+            .count_tokens_precheck
+    );
+    let off: CostTracking = serde_json::from_value(serde_json::json!({
+        "wallet_enforcement": true, "count_tokens_precheck": false
+    }))
+    .unwrap();
+    assert!(!off.count_tokens_precheck);
+    let mut c = seed();
+    c.cost_tracking = off;
+    assert!(
+        !FilterConfig::from_config(&c, "l:1")
+            .unwrap()
+            .count_tokens_precheck
+    );
+}
