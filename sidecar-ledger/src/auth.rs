@@ -94,6 +94,11 @@ impl Principal {
         format!("{}/{instance}", self.name)
     }
 
+    /// Who acted, as the audit log names them (never the token itself).
+    pub fn actor(&self) -> String {
+        format!("{} (token {}, {})", self.name, self.token_id, self.role.as_str())
+    }
+
     pub fn can_see(&self, team: &str) -> bool {
         self.confined_to().is_none_or(|t| t == team)
     }
@@ -284,7 +289,7 @@ fn access(method: &Method, path: &str) -> Access {
         "/v1/allocation-requests" if get => Access::Read(Scope::List("requests")),
         "/v1/budget-changes" if get => Access::Read(Scope::List("changes")),
         "/v1/rejected-events" | "/v1/reconciliation" if get => Access::Read(Scope::AllTeams),
-        "/v1/audit" if get => Access::Read(Scope::AdminOnly),
+        "/v1/audit" | "/v1/quarantine" if get => Access::Read(Scope::AdminOnly),
         _ if path.starts_with("/v1/wallets/")
             && (path.ends_with("/allocations") || path.ends_with("/resolve")) =>
         {

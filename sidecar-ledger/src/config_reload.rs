@@ -51,6 +51,9 @@ pub struct LiveConfig {
     /// The whole file in force (`None`: the ledger runs without one), for what the
     /// API validates against: known teams and lanes.
     pub config: Arc<Shared<Option<Config>>>,
+    /// The file in force and the ones recently replaced, that posted events are
+    /// checked against (see `crate::config_generations`).
+    pub generations: Arc<crate::config_generations::ConfigGenerations>,
 }
 
 impl LiveConfig {
@@ -59,14 +62,16 @@ impl LiveConfig {
             budgets: Shared::new(budgets),
             alerts: Shared::new(alerts),
             config: Shared::new(None),
+            generations: Default::default(),
         }
     }
 
     /// Puts the file in force. Budgets are the store's (see [`refresh_budgets`]): the
     /// file only seeds and edits them.
-    fn apply(&self, config: &Config) {
+    fn apply(&self, config: &Config, now_ms: i64) {
         self.alerts.replace(config.alerts.clone());
         self.config.replace(Some(config.clone()));
+        self.generations.replace(config, now_ms);
         crate::export::use_pricing(config);
     }
 }
@@ -145,7 +150,7 @@ impl Reloader {
         crate::wallet_seed::seed_wallets(store.as_ref(), &loaded.config, path, now_ms)
             .map_err(|e| format!("cannot create the wallets of {}: {e}", path.display()))?;
         let live = LiveConfig::new(Vec::new(), loaded.config.alerts.clone());
-        live.apply(&loaded.config);
+        live.apply(&loaded.config, now_ms);
         sync_budgets(store.as_ref(), &live, &loaded.config.budgets, now_ms)?;
         crate::config_audit::record(store.as_ref(), None, &loaded.config, now_ms);
         Ok(Reloader {
@@ -210,7 +215,7 @@ impl Reloader {
         }
         sync_budgets(self.store.as_ref(), &self.live, &config.budgets, now_ms)
             .map_err(ReloadError::Failed)?;
-        self.live.apply(&config);
+        self.live.apply(&config, now_ms);
         crate::config_audit::record(self.store.as_ref(), Some(&self.current), &config, now_ms);
         self.current = config;
         self.last_text = Some(text);

@@ -412,6 +412,7 @@ pub fn seed(store: &dyn Store, days: u32, scale: f64, now_ms: i64) -> Result<See
             received_ms: now_ms,
             lease_closures: Vec::new(),
             drops: Vec::new(),
+            held_back: Vec::new(),
         })
     };
     // A day's first event does not depend on the time of day (its count does), so

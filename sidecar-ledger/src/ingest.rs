@@ -7,8 +7,18 @@ use tollgate_core::event::CostEvent;
 use tollgate_core::lease::{LeaseClosed, LeaseClosedRecord};
 use tollgate_core::outbox::EventsDroppedRecord;
 
+use crate::ingest_check::Finding;
 use crate::query::MAX_TIME_MS;
 use crate::store::{IngestBatch, RejectedEvent};
+
+/// A valid event the configuration checks held back (see `crate::ingest_check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    /// Position in the posted batch.
+    pub index: usize,
+    pub event: CostEvent,
+    pub finding: Finding,
+}
 
 /// Longest accepted event id. The filter's ids are short; a huge one is a bug.
 pub const MAX_ID_LEN: usize = 256;
@@ -18,11 +28,16 @@ pub const MAX_TOKENS: u64 = 1_000_000_000_000;
 pub const MAX_COST_NANOS: i64 = 1_000_000_000_000_000;
 
 /// Splits a JSON array of records into valid cost events, lease closings
-/// (`{"lease_closed": {...}}`, see [`LeaseClosedRecord`]) and quarantined items.
+/// (`{"lease_closed": {...}}`, see [`LeaseClosedRecord`]) and quarantined items; a
+/// valid event that `check` refuses is held back, apart from the batch.
 ///
 /// `Err` only when the body is not a JSON array at all: then nothing can be attributed
 /// to an index, and the sender must fix its request.
-pub fn split_batch(body: &[u8], received_ms: i64) -> Result<IngestBatch, String> {
+pub fn split_batch(
+    body: &[u8],
+    received_ms: i64,
+    check: impl Fn(&CostEvent) -> Result<(), Finding>,
+) -> Result<(IngestBatch, Vec<HeldBack>), String> {
     // Borrowed raw slices: each element is parsed on its own and, if bad, stored
     // byte for byte as it arrived.
     let items: Vec<&RawValue> = serde_json::from_slice(body)
@@ -33,7 +48,9 @@ pub fn split_batch(body: &[u8], received_ms: i64) -> Result<IngestBatch, String>
         received_ms,
         lease_closures: Vec::new(),
         drops: Vec::new(),
+        held_back: Vec::new(),
     };
+    let mut held = Vec::new();
     for (index, raw) in items.into_iter().enumerate() {
         let parsed = if first_key_is(raw.get(), "lease_closed") {
             parse_lease_closed(raw.get()).map(|c| batch.lease_closures.push(c))
@@ -42,7 +59,17 @@ pub fn split_batch(body: &[u8], received_ms: i64) -> Result<IngestBatch, String>
                 .map(|r| batch.drops.push(r.events_dropped))
                 .map_err(|e| format!("events_dropped: {e}"))
         } else {
-            parse_event(raw.get()).map(|e| batch.events.push(e))
+            parse_event(raw.get()).map(|event| match check(&event) {
+                Ok(()) => batch.events.push(event),
+                Err(finding) => {
+                    batch.held_back.push(index);
+                    held.push(HeldBack {
+                        index,
+                        event,
+                        finding,
+                    });
+                }
+            })
         };
         if let Err(error) = parsed {
             batch.rejected.push(RejectedEvent {
@@ -52,7 +79,7 @@ pub fn split_batch(body: &[u8], received_ms: i64) -> Result<IngestBatch, String>
             });
         }
     }
-    Ok(batch)
+    Ok((batch, held))
 }
 
 /// Records other than events are objects whose first key names them
@@ -153,6 +180,13 @@ mod tests {
     use super::*;
     use crate::test_util::event_json;
 
+    fn split_unchecked(body: &[u8], received_ms: i64) -> Result<IngestBatch, String> {
+        split_batch(body, received_ms, |_| Ok(())).map(|(batch, held)| {
+            assert!(held.is_empty());
+            batch
+        })
+    }
+
     #[test]
     fn good_events_pass_bad_ones_are_kept_verbatim_with_the_field_at_fault() {
         let good = event_json("e1", 1_000, "team_a", 5);
@@ -163,7 +197,7 @@ mod tests {
         let negative =
             event_json("e5", 1_000, "team_a", 5).replace(r#""cost_nanos":5"#, r#""cost_nanos":-5"#);
         let body = format!("[{good}, {missing_team},{wrong_type},{empty_id},{negative}, 42]");
-        let batch = split_batch(body.as_bytes(), 7).unwrap();
+        let batch = split_unchecked(body.as_bytes(), 7).unwrap();
         assert_eq!(batch.events.len(), 1);
         assert_eq!(batch.events[0].id, "e1");
         assert_eq!(batch.received_ms, 7);
@@ -192,7 +226,7 @@ mod tests {
         let bad = r#"{"lease_closed":{"lease_id":7,"team":"","instance":"i1","unused_nanos":-1,"closed_ms":9}}"#;
         let dropped = r#"{"events_dropped":{"instance":"f1","count":3,"first_ms":5,"last_ms":6}}"#;
         let body = format!("[{good},{closed},{bad},{dropped}]");
-        let batch = split_batch(body.as_bytes(), 7).unwrap();
+        let batch = split_unchecked(body.as_bytes(), 7).unwrap();
         assert_eq!(batch.events.len(), 1);
         assert_eq!(batch.lease_closures.len(), 1);
         assert_eq!(batch.lease_closures[0].lease_id, 7);
@@ -207,9 +241,9 @@ mod tests {
     #[test]
     fn a_body_that_is_not_an_array_is_an_error() {
         for body in [&b"{}"[..], b"", b"[1,", b"not json", b"\"[]\""] {
-            let e = split_batch(body, 0).unwrap_err();
+            let e = split_unchecked(body, 0).unwrap_err();
             assert!(e.starts_with("the body must be a JSON array"), "{e}");
         }
-        assert!(split_batch(b"[]", 0).unwrap().events.is_empty());
+        assert!(split_unchecked(b"[]", 0).unwrap().events.is_empty());
     }
 }

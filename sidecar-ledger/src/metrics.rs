@@ -41,6 +41,11 @@ pub struct AuthLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TeamLabel {
     pub team: String,
 }
@@ -68,6 +73,8 @@ pub struct Metrics {
     pub config_reloads: Family<ResultLabel, Counter>,
     /// Requests refused for their credential (401, or 403 for a token of the wrong role).
     pub auth_refusals: Family<AuthLabel, Counter>,
+    /// Posted events held back by the configuration checks, by reason.
+    pub quarantined: Family<ReasonLabel, Counter>,
     // Read from the store at scrape time.
     wallet_allocated: Family<TeamLabel, Gauge>,
     wallet_spent: Family<TeamLabel, Gauge>,
@@ -95,6 +102,7 @@ impl Metrics {
             lease_granted_nanos: Counter::default(),
             config_reloads: Family::default(),
             auth_refusals: Family::default(),
+            quarantined: Family::default(),
             wallet_allocated: Family::default(),
             wallet_spent: Family::default(),
             wallet_leased: Family::default(),
@@ -144,6 +152,11 @@ impl Metrics {
             "auth_refusals",
             "Requests refused for their credential, by route class (data_plane, read, manage, dashboard, action) and reason (missing, unknown, role)",
             m.auth_refusals.clone(),
+        );
+        registry.register(
+            "ingest_quarantined_events",
+            "Posted cost events quarantined by the checks against the configuration (not charged, not spend), by reason (unknown_team, unknown_group, unknown_lane, lane_mismatch, model_mismatch, cost_mismatch)",
+            m.quarantined.clone(),
         );
         registry.register(
             "wallet_allocated_nanodollars",
@@ -216,6 +229,10 @@ impl Metrics {
         self.auth_refusals
             .get_or_create(&AuthLabel { access, reason })
             .inc();
+    }
+
+    pub fn quarantined(&self, reason: &'static str) {
+        self.quarantined.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     pub fn config_reload(&self, result: &'static str) {

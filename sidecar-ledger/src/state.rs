@@ -26,6 +26,12 @@ pub struct AppState {
     pub config: Arc<crate::config_reload::Shared<Option<tollgate_core::config::Config>>>,
     /// Failed authentications per peer address (see `crate::auth_limit`).
     pub auth_limiter: Arc<crate::auth_limit::FailedAuthLimiter>,
+    /// The configurations posted events are checked against (empty without a config
+    /// file: nothing is checked); see `crate::ingest_check`.
+    pub ingest_checks: Arc<crate::config_generations::ConfigGenerations>,
+    /// Percent of a wallet's credit one ingest token may hold in leases while another
+    /// token draws on the wallet (see `tollgate_core::lease::holder_grant_size`).
+    pub lease_holder_share_percent: u8,
 }
 
 impl AppState {

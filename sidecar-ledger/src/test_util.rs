@@ -13,6 +13,7 @@ pub fn batch(events: Vec<CostEvent>) -> crate::store::types::IngestBatch {
         received_ms: 1,
         lease_closures: Vec::new(),
         drops: Vec::new(),
+        held_back: Vec::new(),
     }
 }
 
@@ -93,7 +94,8 @@ pub fn event_json(id: &str, ts_ms: i64, team: &str, cost_nanos: i64) -> String {
 /// Undoes every schema version after 7, newest first, on either backend, so a test can
 /// make a database as an older ledger left it and watch the migrations bring it up
 /// again. A new migration adds its undo at the top.
-pub const UNDO_AFTER_SCHEMA_7: &str = "DROP TABLE cost_adjustments;
+pub const UNDO_AFTER_SCHEMA_7: &str = "DROP TABLE quarantined_events;
+    DROP TABLE cost_adjustments;
     DROP TABLE provider_report_lines;
     ALTER TABLE api_tokens DROP COLUMN expires_ms;
     DROP TABLE alert_channels;

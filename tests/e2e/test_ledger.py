@@ -148,9 +148,9 @@ def test_announces_a_real_port_and_is_healthy(ledger):
 
 
 def test_batch_posted_twice_is_counted_once(ledger):
-    assert ledger.post(BATCH) == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert ledger.post(BATCH) == {"accepted": 3, "duplicates": 0, "rejected": [], "quarantined": []}
     first = ledger.get("/v1/spend", group_by="team", **RANGE)
-    assert ledger.post(BATCH) == {"accepted": 0, "duplicates": 3, "rejected": []}
+    assert ledger.post(BATCH) == {"accepted": 0, "duplicates": 3, "rejected": [], "quarantined": []}
     again = ledger.get("/v1/spend", group_by="team", **RANGE)
     assert again == first
 

@@ -16,7 +16,7 @@ from conftest import CONFIG, KEYS
 
 USD = 1_000_000_000
 READS = ["/v1/spend", "/v1/wallets", "/v1/wallets/team_support", "/v1/budgets", "/v1/alerts", "/v1/events",
-         "/v1/export", "/v1/rejected-events", "/v1/policy", "/v1/audit"]
+         "/v1/export", "/v1/rejected-events", "/v1/policy", "/v1/audit", "/v1/quarantine"]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,35 @@ def test_a_forged_event_is_refused_and_charges_nothing(secure_stack):
     assert after["spent_nanos"] == before["spent_nanos"], "the forged $400 was not charged"
 
 
+def test_forged_events_with_the_ingest_token_are_quarantined_and_real_ones_pass(secure_stack):
+    """The ingest token itself stolen: events the filter could not have sent are kept
+    apart, not charged; a copy of a real event (new id) is stored as usual."""
+    s = secure_stack
+    before = wallet(s)
+    real = next(e for e in s.events() if e["team"] == "team_support" and e["cost_nanos"] > 0)
+    now = int(time.time() * 1000)
+    batch = [
+        dict(real, id="stolen-cost", cost_nanos=400 * USD, ts_ms=now),
+        dict(real, id="stolen-team", team="team_00", ts_ms=now),
+        dict(real, id="stolen-wallet", team="team_engineering", ts_ms=now),
+        dict(real, id="stolen-lane", lane="no-such-lane", ts_ms=now),
+        dict(real, id="copy-of-real"),
+    ]
+    r = requests.post(url(s, "/v1/events"), json=batch, headers=harness.ingest_headers(), timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 1 and body["rejected"] == [], body
+    assert [(q["index"], q["reason"]) for q in body["quarantined"]] == [
+        (0, "cost_mismatch"), (1, "unknown_team"), (2, "unknown_group"), (3, "unknown_lane")]
+    after = wallet(s)
+    assert after["spent_nanos"] - before["spent_nanos"] == real["cost_nanos"]
+    ids = {e["id"] for e in s.events()}
+    assert "copy-of-real" in ids and not ids & {"stolen-cost", "stolen-team", "stolen-wallet", "stolen-lane"}
+    listed = s.ledger_get("/v1/quarantine")["quarantined_events"]
+    assert {q["event_id"] for q in listed} == {"stolen-cost", "stolen-team", "stolen-wallet", "stolen-lane"}
+    assert all(q["holder"] == "--ingest-token-file" for q in listed), listed
+
+
 def test_a_lease_on_another_teams_wallet_is_refused(secure_stack):
     s = secure_stack
     available = wallet(s)["available_nanos"]
@@ -94,7 +123,7 @@ def test_a_team_token_reads_its_own_team_only(secure_stack):
     r = requests.get(url(s, "/v1/events"), headers=support, timeout=10)
     assert {e["team"] for e in r.json()["events"]} == {"team_support"}
     assert requests.get(url(s, "/v1/wallets/team_engineering"), headers=support, timeout=10).status_code == 403
-    for path in ("/v1/rejected-events", "/v1/policy", "/v1/audit"):
+    for path in ("/v1/rejected-events", "/v1/policy", "/v1/audit", "/v1/quarantine"):
         assert requests.get(url(s, path), headers=support, timeout=10).status_code == 403, path
 
 

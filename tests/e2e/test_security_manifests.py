@@ -57,11 +57,16 @@ def k8s_ledger(tmp_path_factory):
         proc.stop()
 
 
-def event(i: str, team: str, cost: int) -> dict:
+# What 10 input and 20 output tokens of the ConfigMap's gpt-5.4-mini-mini cost (0.15 and
+# 0.60 $ per million): the cost an honest event of `event()` must carry.
+HONEST_COST = 10 * 150 + 20 * 600
+
+
+def event(i: str, team: str, cost: int = HONEST_COST) -> dict:
     return {
-        "id": i, "ts_ms": int(time.time() * 1000), "consumer_group": "support", "team": team,
+        "id": i, "ts_ms": int(time.time() * 1000), "consumer_group": team.removeprefix("team_"), "team": team,
         "api": "chat_completions", "provider": "openai", "lane": "openai-gpt4o-mini",
-        "model_requested": "gpt-4o-mini", "model_served": "gpt-4o-mini",
+        "model_requested": "gpt-4o-mini", "model_served": "gpt-5.4-mini-mini",
         "tokens": {"input": 10, "cached_input": 0, "cache_write": 0, "output": 20},
         "usage_source": "reported", "cost_nanos": cost, "unpriced": False, "outcome": "ok",
         "http_status": 200, "latency_ms": 12, "stream": False, "cache": "miss", "cost_avoided_nanos": 0,
@@ -95,11 +100,35 @@ def test_a_forged_event_and_a_stolen_lease_are_refused(k8s_ledger):
     assert "forged-400" not in {e["id"] for e in events}
 
 
+def test_forged_events_with_the_stolen_ingest_token_are_quarantined_not_charged(k8s_ledger):
+    url, ingest, admin = k8s_ledger["url"], k8s_ledger["ingest"], k8s_ledger["admin"]
+    before = requests.get(f"{url}/v1/wallets/team_support", headers=admin, timeout=10).json()
+    other_wallet = dict(event("q-group", "team_support"), consumer_group="engineering")
+    forged = [event("q-cost", "team_support", 400 * USD), event("q-team", "team_00"), other_wallet,
+              dict(event("q-lane", "team_support"), lane="openai-gpt5"), event("q-ok", "team_support")]
+    r = requests.post(f"{url}/v1/events", json=forged, headers=ingest, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 1, body
+    assert [(q["id"], q["reason"]) for q in body["quarantined"]] == [
+        ("q-cost", "cost_mismatch"), ("q-team", "unknown_team"), ("q-group", "unknown_group"),
+        ("q-lane", "unknown_lane")]
+    after = requests.get(f"{url}/v1/wallets/team_support", headers=admin, timeout=10).json()
+    assert after["spent_nanos"] - before["spent_nanos"] == HONEST_COST, "only the honest event is charged"
+    listed = requests.get(f"{url}/v1/quarantine", headers=admin, timeout=10).json()["quarantined_events"]
+    assert {q["event_id"] for q in listed} >= {"q-cost", "q-team", "q-group", "q-lane"}
+    assert requests.get(f"{url}/v1/quarantine", headers=ingest, timeout=10).status_code == 403
+    audit = requests.get(f"{url}/v1/audit", params={"format": "jsonl"}, headers=admin, timeout=10).text
+    assert "POST /v1/events (quarantined)" in audit and "q-cost" in audit
+    metrics = requests.get(f"{url}/metrics", timeout=10).text
+    assert 'tollgate_ledger_ingest_quarantined_events_total{reason="cost_mismatch"}' in metrics
+
+
 def test_a_team_token_is_confined_to_its_team(k8s_ledger):
     url, ingest = k8s_ledger["url"], k8s_ledger["ingest"]
     r = requests.post(f"{url}/v1/events", headers=ingest, timeout=10,
-                      json=[event("s1", "team_support", 1000), event("e1", "team_engineering", 2000)])
-    assert r.status_code == 200, r.text
+                      json=[event("s1", "team_support"), event("e1", "team_engineering")])
+    assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
     support = harness.bearer(harness.create_token("team", data_dir=k8s_ledger["data"], team="team_support"))
     window = {"from": "2020-01-01", "to": "2100-01-01"}
     r = requests.get(f"{url}/v1/spend", params=dict(window, group_by="team"), headers=support, timeout=10)

@@ -42,6 +42,42 @@ pub fn grant_size(req: &LeaseRequest, available_nanos: i64) -> i64 {
         .min(available)
 }
 
+/// The share of a wallet one lease holder (an ingest token) may hold in live leases
+/// while another holder draws on the same wallet, in percent, unless configured.
+pub const DEFAULT_HOLDER_SHARE_PERCENT: u8 = 50;
+
+/// Where a holder stands in a wallet when it asks for credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HolderStanding {
+    /// Credit the holder's live leases on the wallet have not spent yet.
+    pub held_nanos: i64,
+    /// The wallet's credit not spent: unleased plus every live lease's unspent part.
+    pub wallet_credit_nanos: i64,
+    /// Another holder has a live lease on the wallet.
+    pub others_active: bool,
+}
+
+/// What a lease call is granted once the holder's share is applied: [`grant_size`],
+/// but while other holders draw on the wallet, never so much that this holder's live
+/// leases exceed `share_percent` of the wallet's credit, whatever need it states. A
+/// holder alone on a wallet keeps [`grant_size`], so it can still spend the wallet to
+/// its last request.
+pub fn holder_grant_size(
+    req: &LeaseRequest,
+    available_nanos: i64,
+    standing: HolderStanding,
+    share_percent: u8,
+) -> i64 {
+    let grant = grant_size(req, available_nanos);
+    if !standing.others_active {
+        return grant;
+    }
+    let cap = i128::from(standing.wallet_credit_nanos.max(0)) * i128::from(share_percent.min(100))
+        / 100;
+    let room = (cap - i128::from(standing.held_nanos.max(0))).max(0);
+    grant.min(i64::try_from(room).unwrap_or(i64::MAX))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseGrant {
     pub lease_id: u64,
@@ -271,6 +307,54 @@ mod tests {
         assert_eq!(grant_size(&asking(1_000, Some(10)), -7), 0);
         // An older filter that does not say what it needs: all it asks for, as before.
         assert_eq!(grant_size(&asking(1_000, None), 1_500), 1_000);
+    }
+
+    #[test]
+    fn a_holder_among_others_holds_at_most_its_share_whatever_need_it_states() {
+        let alone = HolderStanding {
+            held_nanos: 0,
+            wallet_credit_nanos: 1_000,
+            others_active: false,
+        };
+        // Alone: as before, even a stated need of the whole wallet.
+        assert_eq!(
+            holder_grant_size(&asking(1_000, Some(1_000)), 1_000, alone, 50),
+            1_000
+        );
+        assert_eq!(holder_grant_size(&asking(1_000, None), 1_000, alone, 50), 1_000);
+        // Another holder draws on the wallet: half of its credit at most, in total.
+        let among = HolderStanding {
+            others_active: true,
+            ..alone
+        };
+        assert_eq!(
+            holder_grant_size(&asking(1_000, Some(1_000)), 1_000, among, 50),
+            500
+        );
+        assert_eq!(holder_grant_size(&asking(1_000, None), 1_000, among, 50), 500);
+        let holding = HolderStanding {
+            held_nanos: 400,
+            ..among
+        };
+        assert_eq!(
+            holder_grant_size(&asking(1_000, Some(1_000)), 600, holding, 50),
+            100
+        );
+        let full = HolderStanding {
+            held_nanos: 500,
+            ..among
+        };
+        assert_eq!(holder_grant_size(&asking(10, Some(10)), 500, full, 50), 0);
+        // Below the share, the grant is grant_size's; the share is configurable.
+        assert_eq!(holder_grant_size(&asking(100, Some(10)), 1_000, among, 50), 100);
+        assert_eq!(
+            holder_grant_size(&asking(1_000, Some(1_000)), 1_000, among, 80),
+            800
+        );
+        assert_eq!(
+            holder_grant_size(&asking(1_000, Some(1_000)), 1_000, among, 100),
+            1_000
+        );
     }
 
     #[test]

@@ -122,6 +122,8 @@ async fn a_team_token_reaches_no_other_teams_route_and_no_data_plane_route() {
         "GET /v1/policy",
         "GET /v1/rejected-events",
         "GET /v1/reconciliation",
+        "GET /v1/quarantine",
+        "GET /v1/audit",
     ] {
         assert!(!got.contains(refused), "{refused} admitted a team token");
     }

@@ -49,6 +49,8 @@ pub fn fixture_with(require_tokens: bool) -> Fixture {
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(Some(config)),
         auth_limiter: Default::default(),
+        ingest_checks: Default::default(),
+        lease_holder_share_percent: tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
     };
     Fixture {
         app: router_with(state.clone()),
@@ -63,6 +65,18 @@ impl Fixture {
     pub fn set_auth_limits(&mut self, limits: crate::auth_limit::AuthLimits) {
         self.app = router_with(AppState {
             auth_limiter: Arc::new(crate::auth_limit::FailedAuthLimiter::new(limits)),
+            ..self.state.clone()
+        });
+    }
+
+    /// Rebuilds the router with posted events checked against the example config.
+    pub fn check_events(&mut self) {
+        let checks = crate::config_generations::ConfigGenerations::default();
+        if let Some(config) = self.state.config.current().as_ref() {
+            checks.replace(config, 0);
+        }
+        self.app = router_with(AppState {
+            ingest_checks: Arc::new(checks),
             ..self.state.clone()
         });
     }

@@ -374,6 +374,8 @@ async fn the_weekly_digest_is_computed_and_sent_to_the_teams_digest_channels() {
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(None),
         auth_limiter: Default::default(),
+        ingest_checks: Default::default(),
+        lease_holder_share_percent: tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
     };
     let alerts_config = tollgate_core::config::AlertsConfig::default();
     // The next Monday noon and the next 1st noon (UTC): past the digest hour.

@@ -114,7 +114,7 @@ fn audited(method: &Method, path: &str, who: Option<&Principal>) -> bool {
 
 /// Who acted, as the entry names them (never the token itself).
 fn actor(p: &Principal) -> String {
-    format!("{} (token {}, {})", p.name, p.token_id, p.role.as_str())
+    p.actor()
 }
 
 /// The middleware (inside authentication, so the principal is known): records each

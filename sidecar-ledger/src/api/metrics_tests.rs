@@ -24,6 +24,8 @@ fn state(dir: &TempDir, metrics: MetricsAccess) -> AppState {
         metrics,
         config: crate::config_reload::Shared::new(None),
         auth_limiter: Default::default(),
+        ingest_checks: Default::default(),
+        lease_holder_share_percent: tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
     }
 }
 

@@ -5,6 +5,8 @@
 
 #[cfg(test)]
 mod access_tests;
+#[cfg(test)]
+mod quarantine_tests;
 mod action;
 #[cfg(test)]
 mod action_fixture;
@@ -72,6 +74,8 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         metrics: MetricsAccess::default(),
         config: crate::config_reload::Shared::new(None),
         auth_limiter: Default::default(),
+        ingest_checks: Default::default(),
+        lease_holder_share_percent: tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
     })
 }
 
@@ -119,6 +123,7 @@ pub fn router_with(state: AppState) -> Router {
             get(events::list_events).post(events::post_events),
         )
         .route("/v1/rejected-events", get(events::list_rejected))
+        .route("/v1/quarantine", get(events::list_quarantine))
         .route("/v1/spend", get(spend::get_spend))
         .route("/v1/export", get(export::get_export))
         .route("/v1/wallets", get(wallets::list_wallets))

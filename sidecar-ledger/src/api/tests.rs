@@ -158,7 +158,7 @@ async fn the_same_batch_twice_is_counted_once() {
     let first = l.post(&events).await;
     assert_eq!(
         first,
-        json!({"accepted": 5, "duplicates": 0, "rejected": []})
+        json!({"accepted": 5, "duplicates": 0, "rejected": [], "quarantined": []})
     );
     let q = format!("group_by=team,hour&{}", range(H0, H0 + 2 * DAY));
     let before = l.spend(&q).await;
@@ -166,7 +166,7 @@ async fn the_same_batch_twice_is_counted_once() {
     let second = l.post(&events).await;
     assert_eq!(
         second,
-        json!({"accepted": 0, "duplicates": 5, "rejected": []})
+        json!({"accepted": 0, "duplicates": 5, "rejected": [], "quarantined": []})
     );
     assert_eq!(l.spend(&q).await, before, "rollups must not change");
 
@@ -174,7 +174,7 @@ async fn the_same_batch_twice_is_counted_once() {
     let mixed = vec![events[0].clone(), event("n1", H0, "team_a", 1)];
     assert_eq!(
         l.post(&mixed).await,
-        json!({"accepted": 1, "duplicates": 1, "rejected": []})
+        json!({"accepted": 1, "duplicates": 1, "rejected": [], "quarantined": []})
     );
     let (_, listed) = l.get("/v1/events?limit=1000").await;
     assert_eq!(listed["events"].as_array().unwrap().len(), 6);
@@ -514,6 +514,7 @@ async fn health_home_page_and_openapi() {
         ("/v1/teams/{team}/policy", "get"),
         ("/v1/teams/{team}/policy", "post"),
         ("/v1/audit", "get"),
+        ("/v1/quarantine", "get"),
         ("/v1/reconciliation", "get"),
     ];
     for (path, method) in routes {

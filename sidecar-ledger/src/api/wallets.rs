@@ -19,7 +19,9 @@ use crate::auth::Principal;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::wallets::{EntryKind, Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
+use crate::store::wallets::{
+    EntryKind, Hold, HoldResolution, LeaseHolder, NewEntry, WalletEntry, WalletState,
+};
 
 /// A wallet as the API shows it: integers for machines, USD text for people.
 #[derive(Serialize)]
@@ -260,7 +262,8 @@ pub async fn post_resolve_hold(
 }
 
 /// `POST /v1/leases`. The lease is held by the ingest token's name plus the body's
-/// instance (see [`Principal::lease_holder`]), never by the body alone.
+/// instance (see [`Principal::lease_holder`]), never by the body alone; while another
+/// token draws on the wallet, one token's leases stay within its share of it.
 pub async fn post_lease(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -273,6 +276,8 @@ pub async fn post_lease(
         ));
     }
     req.instance = who.lease_holder(&req.instance);
+    let holder_name = who.name.clone();
+    let share_percent = state.lease_holder_share_percent;
     let store = state.store.clone();
     let ttl = state.lease_ttl_ms;
     let team = req.team.clone();
@@ -284,7 +289,11 @@ pub async fn post_lease(
         .cloned();
     let grant = blocking(move || {
         let now = now_ms();
-        let Some(mut grant) = store.lease(&req, now, ttl)? else {
+        let holder = LeaseHolder {
+            name: &holder_name,
+            share_percent,
+        };
+        let Some(mut grant) = store.lease_for(&holder, &req, now, ttl)? else {
             return Ok(None);
         };
         // Soft-budget state rides along, so clients see it in response headers.

@@ -315,6 +315,7 @@ mod tests {
                     received_ms: now,
                     lease_closures: Vec::new(),
                     drops: Vec::new(),
+                    held_back: Vec::new(),
                 })
                 .unwrap();
         };

@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// credit returns to its wallet after this long.
     #[arg(long, default_value_t = state::DEFAULT_LEASE_TTL_MS)]
     lease_ttl_ms: i64,
+    /// Percent of a wallet's credit one ingest token's leases may hold while another
+    /// token draws on the same wallet (1-100; see docs/security.md). A token alone on a
+    /// wallet may still lease all of it.
+    #[arg(long, default_value_t = tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    lease_holder_share_percent: u8,
     /// How often budgets are evaluated and alert webhooks retried, in ms.
     #[arg(long, default_value_t = 5_000)]
     budget_check_ms: u64,
@@ -314,6 +320,12 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
              by anyone who reaches this ledger, without a token; use it for local experiments only"
         );
     }
+    if args.config.is_none() {
+        tracing::warn!(
+            "no --config: posted events are not checked against a configuration (their \
+             teams, lanes and costs are taken as sent)"
+        );
+    }
     let live = match &args.config {
         Some(config) => {
             // Blocking store calls, off the async workers.
@@ -382,6 +394,8 @@ async fn run_server(args: ServeArgs) -> Result<(), String> {
         require_tokens: !args.insecure_open_reads,
         metrics,
         config: live.config.clone(),
+        ingest_checks: live.generations.clone(),
+        lease_holder_share_percent: args.lease_holder_share_percent,
         auth_limiter: Arc::new(crate::auth_limit::FailedAuthLimiter::new(
             crate::auth_limit::AuthLimits {
                 failures: args.auth_failure_limit,

@@ -56,6 +56,7 @@ async fn wallet_and_export_send_the_token_a_ledger_requires() {
             received_ms: day,
             lease_closures: Vec::new(),
             drops: Vec::new(),
+            held_back: Vec::new(),
         })
         .unwrap();
     let admin = token(store.as_ref(), Role::Admin, None);
@@ -69,6 +70,8 @@ async fn wallet_and_export_send_the_token_a_ledger_requires() {
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(None),
         auth_limiter: Default::default(),
+        ingest_checks: Default::default(),
+        lease_holder_share_percent: tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ledger = format!("http://{}", listener.local_addr().unwrap());

@@ -32,7 +32,7 @@ use super::types::{
     DeliveryGap, IngestBatch, IngestOutcome, RefusalQuery, RefusalRow, ReportingZone, SpendRow,
     StoredRejection, ZoneChange,
 };
-use super::wallets::{Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
+use super::wallets::{Hold, HoldResolution, LeaseHolder, NewEntry, WalletEntry, WalletState};
 use crate::calendar::ReportingCalendar;
 use crate::query::{EventsQuery, SpendQuery};
 
@@ -70,6 +70,22 @@ pub trait Store: Send + Sync + 'static {
     /// Events quarantined so far, newest first (for operators and tests).
     fn rejected_events(&self, limit: usize) -> Result<Vec<StoredRejection>, StoreError>;
 
+    /// Stores events that failed the checks against the configuration, once per event
+    /// id, and records `audit` in the same transaction when any was new. Returns how
+    /// many were new.
+    fn quarantine(
+        &self,
+        events: &[crate::store::quarantine::QuarantinedEvent],
+        audit: &crate::store::audit::NewAuditEntry,
+        now_ms: i64,
+    ) -> Result<usize, StoreError>;
+
+    /// Quarantined events, most recently received first.
+    fn quarantined_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::store::quarantine::QuarantinedEvent>, StoreError>;
+
     /// Creates the team's wallet if it does not exist (empty).
     fn ensure_wallet(&self, team: &str, now_ms: i64) -> Result<(), StoreError>;
 
@@ -93,6 +109,22 @@ pub trait Store: Send + Sync + 'static {
     /// both be granted the same credit. `None` if the wallet does not exist.
     fn lease(
         &self,
+        request: &LeaseRequest,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseGrant>, StoreError> {
+        let holder = LeaseHolder {
+            name: &request.instance,
+            share_percent: tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
+        };
+        self.lease_for(&holder, request, now_ms, ttl_ms)
+    }
+
+    /// [`Store::lease`] for `holder`: while another holder draws on the wallet, this
+    /// one's live leases stay within its share of the wallet's credit.
+    fn lease_for(
+        &self,
+        holder: &LeaseHolder<'_>,
         request: &LeaseRequest,
         now_ms: i64,
         ttl_ms: i64,

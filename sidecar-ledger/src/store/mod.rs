@@ -28,6 +28,7 @@ pub mod insights;
 mod open;
 pub mod policy;
 pub mod postgres;
+pub mod quarantine;
 pub mod reconciliation;
 pub(crate) mod rollup_deltas;
 pub mod spend_plan;

@@ -36,6 +36,10 @@ pub struct IngestBatch {
     pub lease_closures: Vec<LeaseClosed>,
     /// Reports of events an Envoy had to drop.
     pub drops: Vec<EventsDropped>,
+    /// Positions in the posted batch of valid events the configuration checks held
+    /// back (stored apart, see `Store::quarantine`), so the position of every event
+    /// in `events` can be recovered.
+    pub held_back: Vec<usize>,
 }
 
 /// What an ingest did. `accepted + duplicates == events.len()`, except on PostgreSQL

@@ -110,3 +110,14 @@ pub struct HoldResolution {
     pub actor: String,
     pub reason: String,
 }
+
+/// Who takes a lease, for the bound on what one holder may hold of a wallet while
+/// others draw on it (see `tollgate_core::lease::holder_grant_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseHolder<'a> {
+    /// The holder's name: its leases are those whose instance is this name or starts
+    /// with it and `/` (an ingest token's name, see `Principal::lease_holder`).
+    pub name: &'a str,
+    /// Percent of the wallet's credit the holder may hold while others draw on it.
+    pub share_percent: u8,
+}

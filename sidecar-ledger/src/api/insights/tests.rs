@@ -56,6 +56,8 @@ fn fixture_on(store: Arc<dyn Store>, guard: Guard, require_tokens: bool) -> Fixt
         metrics: Default::default(),
         config: crate::config_reload::Shared::new(None),
         auth_limiter: Default::default(),
+        ingest_checks: Default::default(),
+        lease_holder_share_percent: tollgate_core::lease::DEFAULT_HOLDER_SHARE_PERCENT,
     });
     Fixture {
         app,

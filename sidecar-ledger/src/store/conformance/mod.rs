@@ -16,6 +16,7 @@ mod calendar;
 pub(crate) mod fixtures;
 mod insights;
 mod policy;
+mod quarantine;
 mod reconciliation;
 mod rollups;
 mod suite;

@@ -104,6 +104,7 @@ pub(super) fn load(store: &dyn Store) -> Vec<CostEvent> {
         received_ms: 2,
         lease_closures: Vec::new(),
         drops: Vec::new(),
+        held_back: Vec::new(),
     };
     assert_eq!(store.ingest(&retry).unwrap().accepted, 0);
     all

@@ -415,6 +415,7 @@ fn text_is_stored_verbatim_and_nul_never_fails_a_batch(store: &dyn Store) {
         received_ms: 9,
         lease_closures: Vec::new(),
         drops: Vec::new(),
+        held_back: Vec::new(),
     };
     let outcome = store.ingest(&b).unwrap();
     assert_eq!(outcome.duplicates, 0);

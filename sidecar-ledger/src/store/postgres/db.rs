@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("migrations/0016_alerts.sql")),
     (17, include_str!("migrations/0017_token_expiry.sql")),
     (18, include_str!("migrations/0018_reconciliation.sql")),
+    (19, include_str!("migrations/0019_quarantined_events.sql")),
 ];
 
 /// Databases migrated before the versions were aligned with SQLite's recorded the

@@ -216,9 +216,11 @@ pub(super) fn event_from_row(r: &Row) -> Result<CostEvent, StoreError> {
 }
 
 /// The position in the posted batch of each of `batch.events`, recovered from the
-/// quarantined indices (`ingest::split_batch` keeps both lists in batch order).
+/// quarantined and held-back indices (`ingest::split_batch` keeps the lists in batch
+/// order).
 pub(super) fn batch_positions(batch: &IngestBatch) -> Vec<usize> {
     let mut rejected: Vec<usize> = batch.rejected.iter().map(|r| r.index).collect();
+    rejected.extend(&batch.held_back);
     rejected.sort_unstable();
     let mut rejected = rejected.into_iter().peekable();
     let mut positions = Vec::with_capacity(batch.events.len());

@@ -26,6 +26,7 @@ fn batch_positions_skip_the_quarantined_indices() {
         received_ms: 0,
         lease_closures: Vec::new(),
         drops: Vec::new(),
+        held_back: Vec::new(),
     };
     assert_eq!(batch_positions(&batch), vec![1, 4, 5]);
     let plain = IngestBatch {

@@ -4,12 +4,24 @@
 //! whichever ledger instance made them: credit is never handed out twice.
 
 use postgres::{GenericClient, Row, Transaction};
-use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+use tollgate_core::lease::{holder_grant_size, HolderStanding, LeaseGrant, LeaseRequest};
 
 use super::db::PgStore;
 use super::sql_args::has_nul;
 use crate::store::error::StoreError;
-use crate::store::wallets::{EntryKind, Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
+use crate::store::wallets::{
+    EntryKind, Hold, HoldResolution, LeaseHolder, NewEntry, WalletEntry, WalletState,
+};
+
+/// What one holder ($2) of a team ($1) holds in live leases not spent yet, and whether
+/// another holder has a live lease there ($3 is now).
+const HOLDER_STANDING: &str = "SELECT
+        COALESCE((SELECT SUM(GREATEST(l.granted_nanos - l.spent_nanos, 0)) FROM leases l
+                  WHERE l.team = $1 AND l.expires_ms > $3 AND l.closed_ms IS NULL
+                    AND (l.instance = $2 OR left(l.instance, length($2) + 1) = $2 || '/')), 0)::BIGINT,
+        EXISTS (SELECT 1 FROM leases l
+                 WHERE l.team = $1 AND l.expires_ms > $3 AND l.closed_ms IS NULL
+                   AND NOT (l.instance = $2 OR left(l.instance, length($2) + 1) = $2 || '/'))";
 
 /// The state of the wallets `filter` selects; `$1` is now.
 fn wallet_state_sql(filter: &str) -> String {
@@ -192,6 +204,7 @@ impl PgStore {
 
     pub(super) fn lease_impl(
         &self,
+        holder: &LeaseHolder<'_>,
         req: &LeaseRequest,
         now_ms: i64,
         ttl_ms: i64,
@@ -205,7 +218,13 @@ impl PgStore {
             let wallet = state(tx, &req.team, now_ms)?
                 .ok_or_else(|| StoreError::Corrupt(format!("wallet {} vanished", req.team)))?;
             let available = wallet.available_nanos();
-            let granted = tollgate_core::lease::grant_size(req, available);
+            let row = tx.query_one(HOLDER_STANDING, &[&req.team, &holder.name, &now_ms])?;
+            let standing = HolderStanding {
+                held_nanos: row.try_get(0)?,
+                wallet_credit_nanos: available + wallet.leased_outstanding_nanos,
+                others_active: row.try_get(1)?,
+            };
+            let granted = holder_grant_size(req, available, standing, holder.share_percent);
             let expires_ms = now_ms + ttl_ms;
             let live = tx.query_opt(
                 "SELECT id FROM leases WHERE instance = $1 AND team = $2 AND expires_ms > $3

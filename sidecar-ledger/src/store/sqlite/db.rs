@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_alerts.sql"),
     include_str!("migrations/0017_token_expiry.sql"),
     include_str!("migrations/0018_reconciliation.sql"),
+    include_str!("migrations/0019_quarantined_events.sql"),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

@@ -140,6 +140,7 @@ mod tests {
             received_ms: tag,
             lease_closures: Vec::new(),
             drops: Vec::new(),
+            held_back: Vec::new(),
         }
     }
 

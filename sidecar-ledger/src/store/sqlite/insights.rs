@@ -103,6 +103,7 @@ mod tests {
             received_ms: 1,
             lease_closures: Vec::new(),
             drops: Vec::new(),
+            held_back: Vec::new(),
         };
         store.ingest(&batch).unwrap();
         // A retried batch changes nothing.
@@ -184,6 +185,7 @@ mod tests {
                     received_ms: 1,
                     lease_closures: Vec::new(),
                     drops: Vec::new(),
+                    held_back: Vec::new(),
                 })
                 .unwrap();
             // Pretend the events were stored by a ledger before version 4 (whose

@@ -26,6 +26,7 @@ mod group_commit;
 mod ingest;
 mod insights;
 mod policy;
+mod quarantine;
 mod reconciliation;
 mod rollups;
 mod spend;
@@ -110,6 +111,22 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn quarantine(
+        &self,
+        events: &[crate::store::quarantine::QuarantinedEvent],
+        audit: &crate::store::audit::NewAuditEntry,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        self.quarantine_impl(events, audit, now_ms)
+    }
+
+    fn quarantined_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::store::quarantine::QuarantinedEvent>, StoreError> {
+        self.quarantined_events_impl(limit)
+    }
+
     fn ensure_wallet(&self, team: &str, now_ms: i64) -> Result<(), StoreError> {
         self.ensure_wallet_impl(team, now_ms)
     }
@@ -148,13 +165,14 @@ impl Store for SqliteStore {
         self.wallet_entries_impl(team, limit)
     }
 
-    fn lease(
+    fn lease_for(
         &self,
+        holder: &crate::store::wallets::LeaseHolder<'_>,
         request: &tollgate_core::lease::LeaseRequest,
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<tollgate_core::lease::LeaseGrant>, StoreError> {
-        self.lease_impl(request, now_ms, ttl_ms)
+        self.lease_impl(holder, request, now_ms, ttl_ms)
     }
 
     fn file_allocation_request(

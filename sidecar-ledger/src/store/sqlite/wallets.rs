@@ -3,11 +3,13 @@
 //! spend and every other grant: credit is never handed out twice.
 
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
-use tollgate_core::lease::{LeaseGrant, LeaseRequest};
+use tollgate_core::lease::{holder_grant_size, HolderStanding, LeaseGrant, LeaseRequest};
 
 use super::db::SqliteStore;
 use crate::store::error::StoreError;
-use crate::store::wallets::{EntryKind, Hold, HoldResolution, NewEntry, WalletEntry, WalletState};
+use crate::store::wallets::{
+    EntryKind, Hold, HoldResolution, LeaseHolder, NewEntry, WalletEntry, WalletState,
+};
 
 /// A live lease is open and unexpired; an ended one (closed, or expired) holds what it
 /// may have spent beyond its events until it is settled (see migration 0008).
@@ -21,6 +23,16 @@ const WALLET_STATE: &str = "SELECT w.team, w.allocated_nanos, w.spent_nanos,
                   WHERE l.team = w.team AND l.settled_ms IS NULL
                     AND (l.closed_ms IS NOT NULL OR l.expires_ms <= ?2)), 0)
     FROM wallets w WHERE w.team = ?1";
+
+/// What one holder's (?2) live leases on a team (?1) have not spent, and whether
+/// another holder has a live lease there (?3 is now).
+const HOLDER_STANDING: &str = "SELECT
+        COALESCE((SELECT SUM(MAX(l.granted_nanos - l.spent_nanos, 0)) FROM leases l
+                  WHERE l.team = ?1 AND l.expires_ms > ?3 AND l.closed_ms IS NULL
+                    AND (l.instance = ?2 OR substr(l.instance, 1, length(?2) + 1) = ?2 || '/')), 0),
+        EXISTS (SELECT 1 FROM leases l
+                 WHERE l.team = ?1 AND l.expires_ms > ?3 AND l.closed_ms IS NULL
+                   AND NOT (l.instance = ?2 OR substr(l.instance, 1, length(?2) + 1) = ?2 || '/'))";
 
 const HOLD_COLUMNS: &str = "id, team, instance, granted_nanos, unused_nanos, spent_nanos,
     MAX(granted_nanos - COALESCE(unused_nanos, 0) - spent_nanos, 0), expires_ms, closed_ms";
@@ -182,6 +194,7 @@ impl SqliteStore {
 
     pub(super) fn lease_impl(
         &self,
+        holder: &LeaseHolder<'_>,
         req: &LeaseRequest,
         now_ms: i64,
         ttl_ms: i64,
@@ -192,7 +205,18 @@ impl SqliteStore {
             return Ok(None);
         };
         let available = wallet.available_nanos();
-        let granted = tollgate_core::lease::grant_size(req, available);
+        let (held_nanos, others_active): (i64, bool) = tx
+            .prepare_cached(HOLDER_STANDING)?
+            .query_row(
+                params![req.team, holder.name, now_ms],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+        let standing = HolderStanding {
+            held_nanos,
+            wallet_credit_nanos: available + wallet.leased_outstanding_nanos,
+            others_active,
+        };
+        let granted = holder_grant_size(req, available, standing, holder.share_percent);
         let expires_ms = now_ms + ttl_ms;
         let live: Option<i64> = tx
             .query_row(
