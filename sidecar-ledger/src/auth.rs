@@ -96,7 +96,12 @@ impl Principal {
 
     /// Who acted, as the audit log names them (never the token itself).
     pub fn actor(&self) -> String {
-        format!("{} (token {}, {})", self.name, self.token_id, self.role.as_str())
+        format!(
+            "{} (token {}, {})",
+            self.name,
+            self.token_id,
+            self.role.as_str()
+        )
     }
 
     pub fn can_see(&self, team: &str) -> bool {

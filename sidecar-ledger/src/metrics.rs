@@ -232,7 +232,9 @@ impl Metrics {
     }
 
     pub fn quarantined(&self, reason: &'static str) {
-        self.quarantined.get_or_create(&ReasonLabel { reason }).inc();
+        self.quarantined
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     pub fn config_reload(&self, result: &'static str) {

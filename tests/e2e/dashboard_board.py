@@ -33,12 +33,24 @@ def cli(*args: str, binary: str | None = None) -> str:
     return out.stdout
 
 
+# The flat team's lane and model in the board's config: $1.00 per million input tokens,
+# so an event's cost is what its tokens cost, as the ledger checks.
+FLAT_LANE = {"id": "flat-lane", "provider": "openai", "model": "flat-model",
+             "secret_key_ref": {"env": "OPENAI_API_KEY"}}
+FLAT_PRICE = {"input": "1.00", "output": "1.00"}
+FLAT_NANOS_PER_TOKEN = 1_000
+
+
 def event(id_: str, ts_ms: int, team: str, cost: int, **extra) -> dict:
+    """An event the ledger's checks pass: the flat team's cost is its input tokens at
+    the flat model's price; other events here (refusals) cost 0 and carry no tokens."""
+    flat = team == FLAT
+    assert flat or cost == 0, "only the flat team's events are priced here"
     e = {
         "id": id_, "ts_ms": ts_ms, "consumer_group": team.removeprefix("team_"), "team": team,
-        "api": "chat_completions", "provider": "openai", "lane": "openai-gpt4o-mini",
-        "model_requested": "gpt-5.4-mini-mini", "model_served": "gpt-5.4-mini-mini",
-        "tokens": {"input": 100, "cached_input": 0, "cache_write": 0, "output": 50},
+        "api": "chat_completions", "provider": "openai", "lane": FLAT_LANE["id"] if flat else "openai-gpt4o-mini",
+        "model_requested": "gpt-5.4-mini-mini", "model_served": FLAT_LANE["model"] if flat else "gpt-5.4-mini-mini",
+        "tokens": {"input": cost // FLAT_NANOS_PER_TOKEN, "cached_input": 0, "cache_write": 0, "output": 0},
         "usage_source": "reported", "cost_nanos": cost, "outcome": "ok", "http_status": 200,
         "latency_ms": 40, "stream": False, "cache": "miss", "workflow": "steady",
     }
@@ -63,6 +75,10 @@ def build(work: Path, config_path: Path) -> dict:
     assert f"reporting time zone: {ZONE} (was UTC)" in changed, changed
     assert ZONE in cli("time-zone", "show", "--data-dir", str(data))
     doc = yaml.safe_load(config_path.read_text())
+    doc["providers"]["targets"].append(FLAT_LANE)
+    doc["pricing"]["flat-model"] = FLAT_PRICE
+    doc["consumer_groups"].append({"name": "flat", "api_key": "kt_cg_flat_e2e", "wallet_team_id": FLAT})
+    doc["wallets"].append({"team_id": FLAT, "initial_usd": "1000.00"})
     doc["budgets"] = [
         {"team_id": "team_support", "amount_usd": "30.00", "period": "monthly"},
         {"team_id": "team_engineering", "amount_usd": "300.00", "period": "monthly"},

@@ -1,11 +1,18 @@
-"""The attacks of test_security.py against a ledger started exactly as the Kubernetes
-example (examples/k8s/ledger.yaml) starts it: its args, with the ConfigMap's config
-(examples/k8s/ledger-config.generated.yaml) and a token in the Secret's mounted file,
-only the paths moved into a temporary directory and the port onto loopback. Nothing
-a newcomer has to add makes it safe."""
+"""The attacks of test_security.py against the stack the Kubernetes example deploys:
+the ledger started exactly as examples/k8s/ledger.yaml starts it (its args, the
+ConfigMap's config from examples/k8s/ledger-config.generated.yaml, a token in the
+Secret's mounted file) and the real Envoy with the bootstrap and xDS files the
+envoy-config ConfigMaps mount (examples/k8s/envoy-config.generated.yaml) and the
+environment examples/k8s/envoy.yaml gives it. Only what a laptop cannot have is moved:
+paths into a temporary directory, ports onto loopback, the providers' clusters onto the
+simulator (plain HTTP) and the ledger's Service onto the ledger's address. Nothing a
+newcomer has to add makes it safe."""
 
 import secrets
+import socket
 import time
+
+import openai
 
 import pytest
 import requests
@@ -13,6 +20,7 @@ import yaml
 
 import stack as harness
 from conftest import KEYS
+from stack import wait_until
 
 ROOT = harness.ROOT
 USD = 1_000_000_000
@@ -50,11 +58,122 @@ def k8s_ledger(tmp_path_factory):
     argv = [str(harness.binary("TOLLGATE_LEDGER_BIN", "tollgate-ledger")), *args]
     proc, addr = harness._start_announcing("ledger", argv, work, "tollgate-ledger listening on")
     admin = harness.create_token("admin", data_dir=data)
+    procs = [proc]
     try:
+        sim, sim_addr = harness.start_simulator(work)
+        procs.append(sim)
+        envoy, listener, envoy_admin = start_manifest_envoy(work, ledger=addr, simulator=sim_addr, token=token)
+        procs.append(envoy)
         yield {"url": f"http://{addr}", "ingest": harness.bearer(token), "admin": harness.bearer(admin),
-               "data": data, "proc": proc, "token": token}
+               "data": data, "proc": proc, "token": token, "envoy": envoy, "listener": listener,
+               "envoy_admin": envoy_admin, "work": work}
     finally:
-        proc.stop()
+        for p in reversed(procs):
+            p.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def configmap_files(name: str) -> dict:
+    docs = yaml.safe_load_all((ROOT / "examples/k8s/envoy-config.generated.yaml").read_text())
+    return next(d for d in docs if d and d["metadata"]["name"] == name)["data"]
+
+
+def start_manifest_envoy(work, *, ledger: str, simulator: str, token: str):
+    """Envoy with the ConfigMaps' files as the manifest mounts them, and the Secrets'
+    values in its environment; returns (proc, listener address, admin address)."""
+    wasm = harness.ROOT / "target/wasm32-wasip1/release/tollgate_filter.wasm"
+    xds = work / "etc-tollgate-xds"
+    xds.mkdir()
+    admin_port = free_port()
+
+    def moved(text: str) -> str:
+        return (text.replace("/etc/tollgate/wasm/plugin.wasm", str(wasm))
+                .replace("/etc/tollgate/xds", str(xds))
+                .replace("port_value: 9901", f"port_value: {admin_port}"))
+
+    bootstrap = work / "envoy.yaml"
+    bootstrap.write_text(moved(configmap_files("tollgate-envoy-bootstrap")["envoy.yaml"]))
+    files = configmap_files("tollgate-envoy-xds")
+    lds = yaml.safe_load(moved(files["lds.yaml"]))
+    for listener in lds["resources"]:
+        listener["address"]["socket_address"].update(address="127.0.0.1", port_value=0)
+    cds = yaml.safe_load(moved(files["cds.yaml"]))
+    sim_host, sim_port = simulator.rsplit(":", 1)
+    ledger_host, ledger_port = ledger.rsplit(":", 1)
+    for cluster in cds["resources"]:
+        address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        if cluster["name"].startswith("provider_"):
+            # The simulator speaks plain HTTP on loopback, not TLS to the public API.
+            cluster.pop("transport_socket")
+            address["socket_address"].update(address=sim_host, port_value=int(sim_port))
+        elif cluster["name"] == "tollgate_ledger":
+            assert address["socket_address"]["address"] == "tollgate-ledger.tollgate.svc.cluster.local"
+            address["socket_address"].update(address=ledger_host, port_value=int(ledger_port))
+    (xds / "lds.yaml").write_text(yaml.safe_dump(lds))
+    (xds / "cds.yaml").write_text(yaml.safe_dump(cds))
+    # envoy.yaml's Deployment: provider keys from Secret tollgate-provider-keys (envFrom),
+    # TOLLGATE_LEDGER_TOKEN from Secret tollgate-ledger-token.
+    docs = list(yaml.safe_load_all((ROOT / "examples/k8s/envoy.yaml").read_text()))
+    container = next(d for d in docs if d and d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert [e["secretRef"]["name"] for e in container["envFrom"]] == ["tollgate-provider-keys"]
+    assert [(e["name"], e["valueFrom"]["secretKeyRef"]["name"]) for e in container["env"]] == [
+        ("TOLLGATE_LEDGER_TOKEN", "tollgate-ledger-token")]
+    proc, _, admin = harness.start_envoy(bootstrap, work, harness.next_base_id(), name="envoy", ledger_token=token)
+    statuses = requests.get(f"http://{admin}/listeners?format=json", timeout=5).json()["listener_statuses"]
+    sock = next(s for s in statuses if s["name"] == "tollgate")["local_address"]["socket_address"]
+    return proc, f"{sock['address']}:{sock['port_value']}", admin
+
+
+def test_the_manifests_envoy_accounts_real_traffic_and_none_of_it_is_quarantined(k8s_ledger):
+    url, admin = k8s_ledger["url"], k8s_ledger["admin"]
+    client = openai.OpenAI(base_url=f"http://{k8s_ledger['listener']}/v1", api_key=KEYS["support"], max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello through the manifests"}])
+    request_id = raw.headers["x-tollgate-request-id"]
+
+    def landed():
+        events = requests.get(f"{url}/v1/events", headers=admin, timeout=10).json()["events"]
+        return next((e for e in events if e["id"] == request_id), None)
+
+    assert wait_until(landed), "the event reaches the ledger with the Secret's token"
+    e = landed()
+    assert e["team"] == "team_support" and e["cost_nanos"] > 0 and e["lane"] == "openai-gpt4o-mini", e
+    quarantined = requests.get(f"{url}/v1/quarantine", headers=admin, timeout=10).json()["quarantined_events"]
+    assert request_id not in {q["event_id"] for q in quarantined}
+    # The data plane's routes are not reachable through Envoy's listener.
+    for headers in ({}, {"authorization": f"Bearer {KEYS['support']}"}):
+        r = requests.post(f"http://{k8s_ledger['listener']}/v1/events", headers=headers, timeout=10,
+                          json=[event("via-envoy", "team_support", 400 * USD)])
+        assert r.status_code in (401, 404), r.text
+    events = requests.get(f"{url}/v1/events", headers=admin, timeout=10).json()["events"]
+    assert "via-envoy" not in {e["id"] for e in events}
+
+
+def test_no_secret_in_envoy_config_dump_logs_events_or_exports(k8s_ledger):
+    url, admin = k8s_ledger["url"], k8s_ledger["admin"]
+    window = {"from": "2020-01-01", "to": "2100-01-01"}
+    texts = {
+        "config_dump": requests.get(f"http://{k8s_ledger['envoy_admin']}/config_dump", timeout=10).text,
+        "envoy log": k8s_ledger["envoy"].log_path.read_text(errors="replace"),
+        "ledger log": k8s_ledger["proc"].log_path.read_text(errors="replace"),
+        "events": requests.get(f"{url}/v1/events", headers=admin, timeout=10).text,
+        "quarantine": requests.get(f"{url}/v1/quarantine", headers=admin, timeout=10).text,
+        "audit": requests.get(f"{url}/v1/audit", params={"format": "jsonl"}, headers=admin, timeout=10).text,
+    }
+    for fmt in ("csv", "jsonl", "focus"):
+        r = requests.get(f"{url}/v1/export", params=dict(window, format=fmt), headers=admin, timeout=10)
+        assert r.status_code == 200, (fmt, r.text[:200])
+        texts[f"export {fmt}"] = r.text
+    assert "TOLLGATE_LEDGER_TOKEN" in texts["config_dump"], "only the variable's name"
+    secrets_ = (k8s_ledger["token"], harness.SIM_OPENAI_KEY, harness.SIM_ANTHROPIC_KEY, *KEYS.values())
+    for where, text in texts.items():
+        for secret in secrets_:
+            assert secret not in text, (where, secret[:6])
 
 
 # What 10 input and 20 output tokens of the ConfigMap's gpt-5.4-mini-mini cost (0.15 and

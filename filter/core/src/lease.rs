@@ -72,8 +72,8 @@ pub fn holder_grant_size(
     if !standing.others_active {
         return grant;
     }
-    let cap = i128::from(standing.wallet_credit_nanos.max(0)) * i128::from(share_percent.min(100))
-        / 100;
+    let cap =
+        i128::from(standing.wallet_credit_nanos.max(0)) * i128::from(share_percent.min(100)) / 100;
     let room = (cap - i128::from(standing.held_nanos.max(0))).max(0);
     grant.min(i64::try_from(room).unwrap_or(i64::MAX))
 }
@@ -321,7 +321,10 @@ mod tests {
             holder_grant_size(&asking(1_000, Some(1_000)), 1_000, alone, 50),
             1_000
         );
-        assert_eq!(holder_grant_size(&asking(1_000, None), 1_000, alone, 50), 1_000);
+        assert_eq!(
+            holder_grant_size(&asking(1_000, None), 1_000, alone, 50),
+            1_000
+        );
         // Another holder draws on the wallet: half of its credit at most, in total.
         let among = HolderStanding {
             others_active: true,
@@ -331,7 +334,10 @@ mod tests {
             holder_grant_size(&asking(1_000, Some(1_000)), 1_000, among, 50),
             500
         );
-        assert_eq!(holder_grant_size(&asking(1_000, None), 1_000, among, 50), 500);
+        assert_eq!(
+            holder_grant_size(&asking(1_000, None), 1_000, among, 50),
+            500
+        );
         let holding = HolderStanding {
             held_nanos: 400,
             ..among
@@ -346,7 +352,10 @@ mod tests {
         };
         assert_eq!(holder_grant_size(&asking(10, Some(10)), 500, full, 50), 0);
         // Below the share, the grant is grant_size's; the share is configurable.
-        assert_eq!(holder_grant_size(&asking(100, Some(10)), 1_000, among, 50), 100);
+        assert_eq!(
+            holder_grant_size(&asking(100, Some(10)), 1_000, among, 50),
+            100
+        );
         assert_eq!(
             holder_grant_size(&asking(1_000, Some(1_000)), 1_000, among, 80),
             800

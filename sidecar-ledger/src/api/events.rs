@@ -15,10 +15,10 @@ use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::ingest::{split_batch, HeldBack};
 use crate::metrics::METRICS;
-use crate::store::audit::NewAuditEntry;
-use crate::store::quarantine::QuarantinedEvent;
 use crate::query::{parse_events, MAX_EVENTS_LIMIT};
 use crate::state::AppState;
+use crate::store::audit::NewAuditEntry;
+use crate::store::quarantine::QuarantinedEvent;
 
 #[derive(Serialize)]
 pub struct IngestResponse {
@@ -213,8 +213,7 @@ pub async fn list_quarantine(
         quarantined_events: rows
             .into_iter()
             .map(|q| QuarantinedEventJson {
-                event: serde_json::from_str(&q.event)
-                    .unwrap_or(serde_json::Value::String(q.event)),
+                event: serde_json::from_str(&q.event).unwrap_or(serde_json::Value::String(q.event)),
                 event_id: q.event_id,
                 received_ms: q.received_ms,
                 ts_ms: q.ts_ms,

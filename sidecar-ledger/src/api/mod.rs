@@ -5,8 +5,6 @@
 
 #[cfg(test)]
 mod access_tests;
-#[cfg(test)]
-mod quarantine_tests;
 mod action;
 #[cfg(test)]
 mod action_fixture;
@@ -37,6 +35,8 @@ mod notify;
 mod policy;
 #[cfg(test)]
 mod policy_tests;
+#[cfg(test)]
+mod quarantine_tests;
 mod reconciliation;
 mod spend;
 #[cfg(test)]

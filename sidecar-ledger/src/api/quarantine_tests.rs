@@ -81,7 +81,11 @@ async fn forged_events_are_quarantined_not_charged_and_the_rest_is_stored() {
             (4, "f-cost", "cost_mismatch")
         ]
     );
-    assert_eq!(spent(&f) - before, 13_500, "only the honest event is charged");
+    assert_eq!(
+        spent(&f) - before,
+        13_500,
+        "only the honest event is charged"
+    );
     let (_, events) = f.get("/v1/events?limit=100", Some(&admin)).await;
     let ids: Vec<&str> = events["events"]
         .as_array()
@@ -132,7 +136,10 @@ async fn forged_events_are_quarantined_not_charged_and_the_rest_is_stored() {
     );
     let (status, again) = post(&f, &ingest, &batch).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
     assert_eq!(again["quarantined"].as_array().unwrap().len(), 4);
     assert_eq!(audited(&f).len(), 1);
     assert_eq!(spent(&f) - before, 13_500);
@@ -141,8 +148,14 @@ async fn forged_events_are_quarantined_not_charged_and_the_rest_is_stored() {
 
     // Counted by reason.
     let text = crate::metrics::METRICS.render(&[], &[]);
-    for reason in ["unknown_team", "unknown_group", "unknown_lane", "cost_mismatch"] {
-        let line = format!("tollgate_ledger_ingest_quarantined_events_total{{reason=\"{reason}\"}}");
+    for reason in [
+        "unknown_team",
+        "unknown_group",
+        "unknown_lane",
+        "cost_mismatch",
+    ] {
+        let line =
+            format!("tollgate_ledger_ingest_quarantined_events_total{{reason=\"{reason}\"}}");
         assert!(text.contains(&line), "{line} missing");
     }
 }

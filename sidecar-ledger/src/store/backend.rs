@@ -104,9 +104,11 @@ pub trait Store: Send + Sync + 'static {
     /// The wallet's allocation history, newest first.
     fn wallet_entries(&self, team: &str, limit: usize) -> Result<Vec<WalletEntry>, StoreError>;
 
-    /// Grants credit to an instance's lease (see `tollgate_core::lease`). Must be
-    /// atomic with respect to every other grant and ingest, so two instances can never
-    /// both be granted the same credit. `None` if the wallet does not exist.
+    /// Grants credit to an instance's lease (see `tollgate_core::lease`), each
+    /// instance its own holder with the default share. Must be atomic with respect to
+    /// every other grant and ingest, so two instances can never both be granted the
+    /// same credit. `None` if the wallet does not exist.
+    #[cfg(test)]
     fn lease(
         &self,
         request: &LeaseRequest,

@@ -39,7 +39,10 @@ fn audit() -> NewAuditEntry {
 
 fn quarantined_events_are_kept_once_and_audited_once(store: &dyn Store) {
     assert_eq!(store.quarantined_events(10).unwrap(), vec![]);
-    let first = [held("q1", 1_000, "unknown_team"), held("q2", 1_000, "cost_mismatch")];
+    let first = [
+        held("q1", 1_000, "unknown_team"),
+        held("q2", 1_000, "cost_mismatch"),
+    ];
     assert_eq!(store.quarantine(&first, &audit(), 1_000).unwrap(), 2);
     // A retried batch: nothing new, nothing audited again.
     assert_eq!(store.quarantine(&first, &audit(), 2_000).unwrap(), 0);
@@ -62,7 +65,12 @@ fn quarantined_events_are_kept_once_and_audited_once(store: &dyn Store) {
     assert_eq!(log[1].actor, "envoy-node-a (token 3, ingest)");
     // Text with NUL is kept on both backends (replaced).
     let odd = held("q\u{0}4", 4_000, "unknown_team").without_nul();
-    assert_eq!(store.quarantine(&[odd.clone()], &audit(), 4_000).unwrap(), 1);
+    assert_eq!(
+        store
+            .quarantine(std::slice::from_ref(&odd), &audit(), 4_000)
+            .unwrap(),
+        1
+    );
     assert_eq!(store.quarantined_events(1).unwrap(), vec![odd]);
     // Quarantined events are not spend.
     assert_eq!(store.wallet("team_00", 0).unwrap(), None);

@@ -15,8 +15,11 @@ impl PgStore {
         audit: &NewAuditEntry,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        let events: Vec<QuarantinedEvent> =
-            events.iter().cloned().map(QuarantinedEvent::without_nul).collect();
+        let events: Vec<QuarantinedEvent> = events
+            .iter()
+            .cloned()
+            .map(QuarantinedEvent::without_nul)
+            .collect();
         let audit = audit.clone();
         self.write(move |tx| {
             let mut stored = 0;

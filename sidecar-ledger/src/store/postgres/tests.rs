@@ -9,7 +9,7 @@ use super::events::batch_positions;
 use crate::test_util::event;
 
 #[test]
-fn batch_positions_skip_the_quarantined_indices() {
+fn batch_positions_skip_the_quarantined_and_held_back_indices() {
     let batch = IngestBatch {
         events: vec![
             event("a", 0, "t", 0),
@@ -34,6 +34,13 @@ fn batch_positions_skip_the_quarantined_indices() {
         ..Default::default()
     };
     assert_eq!(batch_positions(&plain), vec![0, 1, 2]);
+    // Events the configuration checks held back are skipped too.
+    let checked = IngestBatch {
+        events: batch.events.clone(),
+        held_back: vec![1, 4],
+        ..Default::default()
+    };
+    assert_eq!(batch_positions(&checked), vec![0, 2, 3]);
 }
 
 #[test]

@@ -207,10 +207,9 @@ impl SqliteStore {
         let available = wallet.available_nanos();
         let (held_nanos, others_active): (i64, bool) = tx
             .prepare_cached(HOLDER_STANDING)?
-            .query_row(
-                params![req.team, holder.name, now_ms],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            .query_row(params![req.team, holder.name, now_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         let standing = HolderStanding {
             held_nanos,
             wallet_credit_nanos: available + wallet.leased_outstanding_nanos,
