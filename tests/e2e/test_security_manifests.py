@@ -108,8 +108,12 @@ def start_manifest_envoy(work, *, ledger: str, simulator: str, token: str):
     for cluster in cds["resources"]:
         address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
         if cluster["name"].startswith("provider_"):
-            # The simulator speaks plain HTTP on loopback, not TLS to the public API.
+            # The simulator speaks plain HTTP/1.1 on loopback, not TLS (and ALPN) to the
+            # public API.
             cluster.pop("transport_socket")
+            options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+            options.pop("auto_config")
+            options["explicit_http_config"] = {"http_protocol_options": {}}
             address["socket_address"].update(address=sim_host, port_value=int(sim_port))
         elif cluster["name"] == "tollgate_ledger":
             assert address["socket_address"]["address"] == "tollgate-ledger.tollgate.svc.cluster.local"
@@ -124,8 +128,13 @@ def start_manifest_envoy(work, *, ledger: str, simulator: str, token: str):
     assert [(e["name"], e["valueFrom"]["secretKeyRef"]["name"]) for e in container["env"]] == [
         ("TOLLGATE_LEDGER_TOKEN", "tollgate-ledger-token")]
     proc, _, admin = harness.start_envoy(bootstrap, work, harness.next_base_id(), name="envoy", ledger_token=token)
-    statuses = requests.get(f"http://{admin}/listeners?format=json", timeout=5).json()["listener_statuses"]
-    sock = next(s for s in statuses if s["name"] == "tollgate")["local_address"]["socket_address"]
+
+    def listener():
+        statuses = requests.get(f"http://{admin}/listeners?format=json", timeout=5).json()["listener_statuses"]
+        return next((s for s in statuses if s["name"] == "tollgate" and "local_address" in s), None)
+
+    assert wait_until(listener), requests.get(f"http://{admin}/listeners?format=json", timeout=5).text
+    sock = listener()["local_address"]["socket_address"]
     return proc, f"{sock['address']}:{sock['port_value']}", admin
 
 
