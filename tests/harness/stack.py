@@ -28,6 +28,8 @@ SIM_ANTHROPIC_KEY = "sk-sim-anthropic"
 # The simulator's Azure OpenAI resource key and Entra ID token (its defaults).
 SIM_AZURE_KEY = "sim-azure-key"
 SIM_AZURE_ENTRA_TOKEN = "sim-azure-entra-token"
+SIM_GEMINI_KEY = "sim-gemini-key"
+SIM_VERTEX_TOKEN = "sim-vertex-token"
 
 # The data plane's ledger token: one per process that uses this harness, given to every
 # ledger it starts (`--ingest-token-file`) and to every Envoy (TOLLGATE_LEDGER_TOKEN).
@@ -198,7 +200,8 @@ def start_envoy(bootstrap: Path, log_dir: Path, base_id: int, concurrency: int =
     admin_path = log_dir / f"{name}.admin-address"
     admin_path.unlink(missing_ok=True)
     env = dict(os.environ, OPENAI_API_KEY=SIM_OPENAI_KEY, ANTHROPIC_API_KEY=SIM_ANTHROPIC_KEY,
-               AZURE_OPENAI_API_KEY=SIM_AZURE_KEY, AZURE_OPENAI_AD_TOKEN=SIM_AZURE_ENTRA_TOKEN)
+               AZURE_OPENAI_API_KEY=SIM_AZURE_KEY, AZURE_OPENAI_AD_TOKEN=SIM_AZURE_ENTRA_TOKEN,
+               GEMINI_API_KEY=SIM_GEMINI_KEY, VERTEX_ACCESS_TOKEN=SIM_VERTEX_TOKEN)
     env.pop("TOLLGATE_LEDGER_TOKEN", None)
     if ledger_token:
         env["TOLLGATE_LEDGER_TOKEN"] = ledger_token

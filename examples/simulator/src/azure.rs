@@ -382,6 +382,8 @@ mod tests {
             anthropic: "sk-a".into(),
             azure: "az-key".into(),
             azure_entra: "az-token".into(),
+            gemini: "g-k".into(),
+            vertex: "v-t".into(),
         }
     }
 

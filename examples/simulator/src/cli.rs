@@ -10,7 +10,7 @@ use clap::Parser;
 #[command(
     name = "tollgate-sim",
     version,
-    about = "Simulates the OpenAI, Anthropic and Azure OpenAI APIs with deterministic answers and usage"
+    about = "Simulates the OpenAI, Anthropic, Azure OpenAI and Gemini APIs with deterministic answers and usage"
 )]
 pub struct Cli {
     /// Address to listen on; port 0 picks a free port (the real one is printed).
@@ -53,6 +53,24 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub azure_entra_token: String,
+
+    /// Key the Gemini API endpoints accept as `x-goog-api-key: <key>`.
+    #[arg(
+        long,
+        env = "TOLLGATE_SIM_GEMINI_KEY",
+        default_value = "sim-gemini-key",
+        hide_env_values = true
+    )]
+    pub gemini_key: String,
+
+    /// Token the Vertex AI endpoints accept as `Authorization: Bearer <token>`.
+    #[arg(
+        long,
+        env = "TOLLGATE_SIM_VERTEX_TOKEN",
+        default_value = "sim-vertex-token",
+        hide_env_values = true
+    )]
+    pub vertex_token: String,
 
     /// Delay added before every provider answer (the `x-sim-latency-ms` header overrides it).
     #[arg(long, default_value_t = 0)]

@@ -10,6 +10,8 @@ pub const CACHE_WRITE_TOKENS: &str = "x-sim-cache-write-tokens";
 /// Anthropic 1-hour cache writes (reported in `cache_creation` beside the 5-minute
 /// ones, which `x-sim-cache-write-tokens` sets).
 pub const CACHE_WRITE_1H_TOKENS: &str = "x-sim-cache-write-1h-tokens";
+/// Gemini thinking tokens (`thoughtsTokenCount`, billed as output).
+pub const THINKING_TOKENS: &str = "x-sim-thinking-tokens";
 /// Server-side web searches the provider ran for the request.
 pub const WEB_SEARCHES: &str = "x-sim-web-searches";
 /// The `service_tier` an OpenAI response reports (default: the requested tier).
@@ -47,6 +49,7 @@ pub struct Control {
     pub cache_write_tokens: u64,
     pub cache_write_1h_tokens: u64,
     pub web_searches: u64,
+    pub thinking_tokens: u64,
     pub service_tier: Option<String>,
     pub fault: Option<Fault>,
     pub latency: Option<Duration>,
@@ -63,6 +66,7 @@ impl Control {
             cache_write_tokens: number(headers, CACHE_WRITE_TOKENS)?.unwrap_or(0),
             cache_write_1h_tokens: number(headers, CACHE_WRITE_1H_TOKENS)?.unwrap_or(0),
             web_searches: number(headers, WEB_SEARCHES)?.unwrap_or(0),
+            thinking_tokens: number(headers, THINKING_TOKENS)?.unwrap_or(0),
             service_tier: header(headers, SERVICE_TIER)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
@@ -155,6 +159,7 @@ mod tests {
             (CACHE_WRITE_TOKENS, "3"),
             (CACHE_WRITE_1H_TOKENS, "5"),
             (WEB_SEARCHES, "2"),
+            (THINKING_TOKENS, "9"),
             (SERVICE_TIER, "flex"),
             (ERROR, "529"),
             (LATENCY_MS, "15"),
@@ -162,6 +167,7 @@ mod tests {
         .unwrap();
         assert_eq!(control.cached_tokens, 64);
         assert_eq!(control.cache_write_tokens, 3);
+        assert_eq!(control.thinking_tokens, 9);
         assert_eq!(
             (control.cache_write_1h_tokens, control.web_searches),
             (5, 2)

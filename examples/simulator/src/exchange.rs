@@ -48,7 +48,7 @@ impl Failure {
     }
 }
 
-/// What differs between the OpenAI and Anthropic APIs at the request level.
+/// What differs between the provider APIs at the request level.
 pub trait Provider {
     /// Header carrying the request id (`x-request-id` / `request-id`).
     const REQUEST_ID_HEADER: &'static str;
@@ -58,6 +58,11 @@ pub trait Provider {
     /// Other headers the API insists on (Anthropic's `anthropic-version`).
     fn check_headers(_headers: &HeaderMap) -> Result<(), Failure> {
         Ok(())
+    }
+
+    /// The HTTP status of `failure` (Google answers a bad key with 400 or 403).
+    fn status(failure: &Failure) -> StatusCode {
+        failure.status()
     }
 
     /// The JSON error body for `failure`.
@@ -211,7 +216,7 @@ fn cut_off_after(chunks: Vec<Bytes>) -> Body {
 }
 
 fn error_response<P: Provider>(failure: &Failure, request_id: &str, auth_ok: bool) -> Response {
-    let status = failure.status();
+    let status = P::status(failure);
     let body = serde_json::to_vec(&P::error_body(failure, request_id))
         .expect("JSON values always serialize");
     let mut response = reply(status, "application/json", Body::from(body));

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::anthropic;
 use crate::azure;
 use crate::exchange::{bearer_matches, MODELS_PATH};
+use crate::gemini;
 use crate::state::{Keys, Sim};
 
 /// Headers whose values are secrets; `/_sim/last` shows a verdict instead.
@@ -55,7 +56,9 @@ pub async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
 /// secrets "redacted". Repeated headers are joined with ", ".
 fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String, Value> {
     let azure = azure::is_azure_path(path);
-    let provider_key = if path == anthropic::PATH
+    let provider_key = if path == gemini::VERTEX_PATH || path == gemini::VERTEX_STREAM_PATH {
+        &keys.vertex
+    } else if path == anthropic::PATH
         || path == anthropic::COUNT_TOKENS_PATH
         || (path == MODELS_PATH && anthropic::is_addressed_to_anthropic(headers))
     {
@@ -74,6 +77,8 @@ fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String
             verdict(value.as_bytes() == keys.anthropic.as_bytes())
         } else if name == AZURE_API_KEY && azure {
             verdict(value.as_bytes() == keys.azure.as_bytes())
+        } else if name == gemini::API_KEY {
+            verdict(value.as_bytes() == keys.gemini.as_bytes())
         } else if OTHER_SECRETS.contains(&name) {
             "redacted".to_owned()
         } else {
@@ -107,6 +112,8 @@ mod tests {
             anthropic: "sk-a".into(),
             azure: "az-k".into(),
             azure_entra: "az-t".into(),
+            gemini: "g-k".into(),
+            vertex: "v-t".into(),
         };
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer sk-o".parse().unwrap());
@@ -131,5 +138,16 @@ mod tests {
         );
         let shown = sanitized_headers("/v1/chat/completions", &headers, &keys);
         assert_eq!(shown["api-key"], "redacted");
+        // Google's key and Vertex's token are secrets too.
+        headers.insert("x-goog-api-key", "g-k".parse().unwrap());
+        headers.insert("authorization", "Bearer v-t".parse().unwrap());
+        let shown = sanitized_headers(gemini::VERTEX_PATH, &headers, &keys);
+        assert_eq!(
+            (
+                shown["x-goog-api-key"].as_str(),
+                shown["authorization"].as_str()
+            ),
+            (Some("ok"), Some("ok"))
+        );
     }
 }

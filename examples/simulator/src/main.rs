@@ -1,4 +1,4 @@
-//! tollgate-sim: a stand-in for the OpenAI, Anthropic and Azure OpenAI APIs. It speaks their real
+//! tollgate-sim: a stand-in for the OpenAI, Anthropic, Azure OpenAI and Gemini (and Vertex AI) APIs. It speaks their real
 //! wire formats (so the official SDKs accept its answers unchanged), answers
 //! deterministically (so tests can predict usage and cost), and takes `x-sim-*`
 //! headers to inject cache usage, latency and failures. It is also the upstream for
@@ -9,6 +9,7 @@ mod azure;
 mod cli;
 mod control;
 mod exchange;
+mod gemini;
 mod inspect;
 mod openai;
 mod output;
@@ -71,6 +72,9 @@ fn router(sim: Arc<Sim>) -> Router {
         .route(openai::images::PATH, post(openai::images::create))
         .route(anthropic::PATH, post(anthropic::create_message))
         .route(anthropic::COUNT_TOKENS_PATH, post(anthropic::count_tokens))
+        .route(gemini::GEMINI_ROUTE, post(gemini::gemini_api))
+        .route(gemini::GEMINI_V1_ROUTE, post(gemini::gemini_api_v1))
+        .route(gemini::VERTEX_ROUTE, post(gemini::vertex))
         .route(exchange::MODELS_PATH, get(list_models))
         .merge(azure::routes())
         .route("/healthz", get(inspect::healthz))

@@ -27,6 +27,15 @@ pub fn data(data: &impl Serialize) -> Bytes {
     Bytes::from(frame)
 }
 
+/// An unnamed event with CRLF line ends, as Google's `alt=sse` streams frame them.
+pub fn data_crlf(data: &impl Serialize) -> Bytes {
+    let mut frame = Vec::with_capacity(128);
+    frame.extend_from_slice(b"data: ");
+    write_json(&mut frame, data);
+    frame.extend_from_slice(b"\r\n\r\n");
+    Bytes::from(frame)
+}
+
 /// Chat Completions' end-of-stream marker.
 pub fn done() -> Bytes {
     Bytes::from_static(b"data: [DONE]\n\n")

@@ -19,6 +19,10 @@ pub struct Keys {
     /// Azure OpenAI: the resource key (`api-key`) and the Entra ID token (bearer).
     pub azure: String,
     pub azure_entra: String,
+    /// The Gemini API key (`x-goog-api-key`).
+    pub gemini: String,
+    /// The Vertex AI access token (`Authorization: Bearer`).
+    pub vertex: String,
 }
 
 /// The last provider request, kept raw and only sanitised when read so that recording
@@ -59,6 +63,8 @@ impl Sim {
                 anthropic: cli.anthropic_key.clone(),
                 azure: cli.azure_key.clone(),
                 azure_entra: cli.azure_entra_token.clone(),
+                gemini: cli.gemini_key.clone(),
+                vertex: cli.vertex_token.clone(),
             },
             default_latency: cli.latency(),
             error_rate: cli.error_rate,

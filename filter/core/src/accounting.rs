@@ -153,8 +153,13 @@ impl RequestRecord {
     }
 
     /// Output tokens when the provider never reported a final count: the text a
-    /// stream delivered, or (a whole body without usage) its size.
+    /// stream delivered, or (a whole body without usage) its size; none for APIs that
+    /// produce no output tokens (embeddings).
     fn estimated_output(&self) -> u64 {
+        if self.api.input_only() {
+            // An embedding answer is vectors, not generated tokens.
+            return 0;
+        }
         if self.stream {
             self.usage.delivered.estimated_tokens(self.provider_kind())
         } else {

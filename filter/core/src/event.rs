@@ -104,6 +104,11 @@ pub enum ApiKind {
     /// attributed and counted, priced only where its answer reports usage of a
     /// priced model, otherwise recorded `unpriced`.
     Passthrough,
+    /// Google's `models/{model}:<method>` API (`generateContent` on Gemini API and
+    /// Vertex AI lanes, `batchEmbedContents` on Gemini API embedding lanes): only a
+    /// lane's API, never a client's (chat, messages and embeddings clients are
+    /// translated to it).
+    GenerateContent,
 }
 
 impl ApiKind {
@@ -133,6 +138,7 @@ impl ApiKind {
             ApiKind::Messages | ApiKind::CountTokens => {
                 crate::config::schema::ProviderKind::Anthropic
             }
+            ApiKind::GenerateContent => crate::config::schema::ProviderKind::Gemini,
         }
     }
 
@@ -145,7 +151,8 @@ impl ApiKind {
             ApiKind::Embeddings => "/v1/embeddings",
             ApiKind::Completions => "/v1/completions",
             ApiKind::CountTokens => "/v1/messages/count_tokens",
-            ApiKind::Passthrough => "",
+            // The path names the model: see `LaneEntry::generate_content_path`.
+            ApiKind::Passthrough | ApiKind::GenerateContent => "",
         }
     }
 

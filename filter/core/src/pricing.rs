@@ -913,4 +913,37 @@ mod tests {
             .unwrap();
         assert_eq!(label, "claude-sonnet-4:2025-05-22@long_context");
     }
+
+    #[test]
+    fn gemini_prices_cached_tokens_cheaper_and_long_prompts_higher() {
+        let t = table();
+        // 1,200 prompt tokens of which 1,000 cached; 30 answer + 70 thinking tokens.
+        let usage = Billable {
+            tokens: Tokens {
+                input: 200,
+                cached_input: 1_000,
+                output: 100,
+                ..Tokens::default()
+            },
+            ..Billable::default()
+        };
+        let (label, charge) = t.charge_for("gemini-2.5-flash", NOW, &usage).unwrap();
+        assert_eq!(label, "gemini-2.5-flash:2025-06-17");
+        // 200×0.30 + 1000×0.03 + 100×2.50 = 60 + 30 + 250 = 340 µ$.
+        assert_eq!(charge.total(), 340_000);
+        // Over 200k prompt tokens, gemini-2.5-pro's whole request is at the higher rates.
+        let long = Billable {
+            tokens: Tokens {
+                input: 150_001,
+                cached_input: 50_000,
+                output: 1_000,
+                ..Tokens::default()
+            },
+            ..Billable::default()
+        };
+        let (label, charge) = t.charge_for("gemini-2.5-pro", NOW, &long).unwrap();
+        assert_eq!(label, "gemini-2.5-pro:2025-06-17@long_context");
+        // 150001×2.50 + 50000×0.25 + 1000×15 = 375002.5 + 12500 + 15000 µ$.
+        assert_eq!(charge.total(), 402_502_500);
+    }
 }

@@ -88,16 +88,19 @@ impl LocalError {
 /// The JSON error body for `error` in the wire format of `style`.
 pub fn error_body(style: ProviderKind, error: LocalError, message: &str) -> String {
     let value = match style.wire() {
-        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
-            json!({
-                "error": {
-                    "message": message,
-                    "type": error.openai_type(),
-                    "param": null,
-                    "code": error.reason(),
-                }
-            })
-        }
+        // Clients speak OpenAI's or Anthropic's format, never Gemini's.
+        ProviderKind::Openai
+        | ProviderKind::OpenaiCompatible
+        | ProviderKind::AzureOpenai
+        | ProviderKind::Gemini
+        | ProviderKind::VertexAi => json!({
+            "error": {
+                "message": message,
+                "type": error.openai_type(),
+                "param": null,
+                "code": error.reason(),
+            }
+        }),
         ProviderKind::Anthropic => json!({
             "type": "error",
             "error": {"type": error.anthropic_type(), "message": message},

@@ -89,7 +89,10 @@ impl ParsedRequest {
             }),
             ApiKind::Responses => Some("max_output_tokens"),
             ApiKind::Messages | ApiKind::Completions => Some("max_tokens"),
-            ApiKind::Embeddings | ApiKind::CountTokens | ApiKind::Passthrough => None,
+            ApiKind::Embeddings
+            | ApiKind::CountTokens
+            | ApiKind::Passthrough
+            | ApiKind::GenerateContent => None,
         };
         let max_output_tokens = match limit_field.map(|f| (f, body.get(f))) {
             None | Some((_, None | Some(Value::Null))) => None,

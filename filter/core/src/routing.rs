@@ -205,6 +205,13 @@ pub fn can_serve(api: ApiKind, provider: ProviderKind, translation: bool) -> boo
             _ => false,
         };
     }
+    if provider.wire() == ProviderKind::Gemini {
+        // No client speaks Gemini's format: chat and messages clients are translated,
+        // and embeddings clients on the Gemini API (Vertex embeds with another API).
+        let embeddings = api == ApiKind::Embeddings && provider == ProviderKind::Gemini;
+        return translation
+            && (embeddings || matches!(api, ApiKind::ChatCompletions | ApiKind::Messages));
+    }
     if api.native_provider() == provider {
         return true;
     }
@@ -980,5 +987,27 @@ mod tests {
         assert!(!can_serve(ApiKind::Messages, compat, false));
         assert!(!can_serve(ApiKind::Responses, compat, true));
         assert!(!can_serve(ApiKind::CountTokens, compat, true));
+    }
+
+    #[test]
+    fn gemini_lanes_serve_chat_and_messages_clients_by_translation() {
+        for provider in [ProviderKind::Gemini, ProviderKind::VertexAi] {
+            assert!(can_serve(ApiKind::ChatCompletions, provider, true));
+            assert!(can_serve(ApiKind::Messages, provider, true));
+            assert!(!can_serve(ApiKind::ChatCompletions, provider, false));
+            for api in [
+                ApiKind::Responses,
+                ApiKind::Completions,
+                ApiKind::CountTokens,
+            ] {
+                assert!(!can_serve(api, provider, true), "{api:?}");
+            }
+        }
+        assert!(can_serve(ApiKind::Embeddings, ProviderKind::Gemini, true));
+        assert!(!can_serve(
+            ApiKind::Embeddings,
+            ProviderKind::VertexAi,
+            true
+        ));
     }
 }

@@ -79,9 +79,12 @@ impl DeliveredText {
     pub fn estimated_tokens(&self, provider: ProviderKind) -> u64 {
         match provider {
             ProviderKind::Anthropic => (self.units.saturating_mul(2)).div_ceil(7),
-            ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
-                self.units.div_ceil(4)
-            }
+            // Google documents about four characters a token for Gemini models too.
+            ProviderKind::Openai
+            | ProviderKind::OpenaiCompatible
+            | ProviderKind::AzureOpenai
+            | ProviderKind::Gemini
+            | ProviderKind::VertexAi => self.units.div_ceil(4),
         }
     }
 }

@@ -282,6 +282,77 @@ fn tool_calls_text(calls: &[u8]) -> Option<DeliveredText> {
     all_objects.then_some(text)
 }
 
+/// Gemini `usageMetadata`. `promptTokenCount` includes the cached tokens;
+/// thinking (`thoughtsTokenCount`) is billed as output beside `candidatesTokenCount`;
+/// `toolUsePromptTokenCount` (Google's own tools' results fed back) as input.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiUsage {
+    #[serde(default)]
+    prompt_token_count: u64,
+    #[serde(default)]
+    candidates_token_count: u64,
+    #[serde(default)]
+    cached_content_token_count: u64,
+    #[serde(default)]
+    thoughts_token_count: u64,
+    #[serde(default)]
+    tool_use_prompt_token_count: u64,
+}
+
+impl GeminiUsage {
+    fn tokens(&self) -> Tokens {
+        let prompt = self
+            .prompt_token_count
+            .saturating_add(self.tool_use_prompt_token_count);
+        let cached = self.cached_content_token_count.min(prompt);
+        Tokens {
+            input: prompt - cached,
+            cached_input: cached,
+            output: self
+                .candidates_token_count
+                .saturating_add(self.thoughts_token_count),
+            ..Tokens::default()
+        }
+    }
+}
+
+/// A Gemini `GenerateContentResponse`, whole or one streamed chunk of it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiResponse {
+    #[serde(default, deserialize_with = "lenient")]
+    model_version: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    usage_metadata: Option<GeminiUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    candidates: Option<Vec<GeminiCandidate>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiCandidate {
+    #[serde(default, deserialize_with = "lenient")]
+    content: Option<GeminiContent>,
+    #[serde(default, deserialize_with = "lenient")]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GeminiContent {
+    #[serde(default, deserialize_with = "lenient")]
+    parts: Option<Vec<GeminiPart>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiPart {
+    #[serde(default, deserialize_with = "lenient")]
+    text: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    function_call: Option<serde_json::Value>,
+}
+
 /// Usage gathered from one response, whole or streamed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageTracker {
@@ -331,6 +402,35 @@ impl UsageTracker {
             // Its `input_tokens` is a count, not usage: the provider charges nothing.
             ApiKind::CountTokens => {}
             ApiKind::Passthrough => self.observe_passthrough(body),
+            ApiKind::GenerateContent => self.observe_gemini(body, false),
+        }
+    }
+
+    /// A Gemini answer or stream chunk. Every streamed chunk carries the usage so far;
+    /// the output count is final once a candidate has a finish reason (the last
+    /// chunk), or always for a whole answer.
+    fn observe_gemini(&mut self, data: &[u8], streamed: bool) {
+        let Ok(r) = serde_json::from_slice::<GeminiResponse>(data) else {
+            return;
+        };
+        self.set_model(r.model_version);
+        let mut finished = !streamed;
+        for c in r.candidates.into_iter().flatten() {
+            finished |= c.finish_reason.is_some();
+            if !streamed {
+                continue;
+            }
+            for part in c.content.and_then(|c| c.parts).into_iter().flatten() {
+                self.deliver(part.text.as_deref());
+                if let Some(call) = part.function_call {
+                    self.deliver(Some(&call.to_string()));
+                }
+            }
+        }
+        if let Some(u) = r.usage_metadata {
+            self.tokens = u.tokens();
+            self.reported = true;
+            self.output_reported = finished;
         }
     }
 
@@ -424,6 +524,7 @@ impl UsageTracker {
                     self.observe_passthrough(data);
                 }
             }
+            ApiKind::GenerateContent => self.observe_gemini(data, true),
         }
         false
     }
@@ -928,6 +1029,60 @@ mod tests {
         );
         s.observe_stream_event(ApiKind::Responses, done.as_bytes());
         assert_eq!(s.tokens, expected);
+    }
+
+    #[test]
+    fn gemini_body_counts_cached_and_thinking_tokens() {
+        let mut t = UsageTracker::default();
+        t.observe_body(
+            ApiKind::GenerateContent,
+            br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP","index":0}],
+                "usageMetadata":{"promptTokenCount":1200,"candidatesTokenCount":30,"cachedContentTokenCount":1000,
+                "thoughtsTokenCount":70,"totalTokenCount":1300},"modelVersion":"gemini-2.5-flash","responseId":"r1"}"#,
+        );
+        assert!(t.reported && t.output_reported);
+        assert_eq!(t.model.as_deref(), Some("gemini-2.5-flash"));
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 200,
+                cached_input: 1000,
+                output: 100,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn gemini_stream_takes_the_last_chunks_usage() {
+        let stream = concat!(
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello \"}],\"role\":\"model\"},\"index\":0}],",
+            "\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":2,\"totalTokenCount\":11},\"modelVersion\":\"gemini-2.5-pro\"}\r\n\r\n",
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"world\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],",
+            "\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":4,\"thoughtsTokenCount\":12,\"totalTokenCount\":25},\"modelVersion\":\"gemini-2.5-pro\"}\r\n\r\n"
+        );
+        let mut t = UsageTracker::default();
+        let mut p = SseParser::new(1 << 16);
+        let mut seen = Vec::new();
+        for c in stream.as_bytes().chunks(3) {
+            p.push(c, &mut |e| {
+                t.observe_stream_event(ApiKind::GenerateContent, &e.data);
+                seen.push(t.output_reported);
+            });
+        }
+        p.finish(&mut |e| t.observe_stream_event(ApiKind::GenerateContent, &e.data));
+        // The first chunk's output count is a running one, not final.
+        assert_eq!(seen, [false, true]);
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 9,
+                output: 16,
+                ..Default::default()
+            }
+        );
+        assert_eq!(t.model.as_deref(), Some("gemini-2.5-pro"));
+        assert!(!t.delivered.is_empty());
     }
 
     #[test]

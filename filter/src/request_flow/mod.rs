@@ -67,7 +67,7 @@ pub(super) const CLIENT_ONLY_HEADERS: &[&str] = &[
     "accept-encoding",
 ];
 
-/// The filter translates between the OpenAI and Anthropic formats.
+/// The filter translates between the OpenAI and Anthropic formats, and both to Gemini's.
 pub(super) const TRANSLATION: bool = true;
 
 /// Largest single SSE event kept while parsing a stream.

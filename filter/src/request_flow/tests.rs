@@ -189,6 +189,147 @@ fn a_chat_request_on_an_anthropic_lane_is_translated_both_ways() {
     assert_eq!((events[0].tokens.input, events[0].tokens.output), (100, 10));
 }
 
+/// The seed config with one Google lane of `provider` serving `model`.
+fn google_lane(provider: &str, model: &str) -> serde_json::Value {
+    let mut config = seed_config();
+    let mut lane = json!({"id": "google", "provider": provider, "model": model,
+        "secret_key_ref": {"env": "TOLLGATE_TEST_OPENAI_KEY"}});
+    if provider == "vertex_ai" {
+        lane["project"] = json!("acme-ml");
+        lane["location"] = json!("us-central1");
+    }
+    config["providers"]["targets"] = json!([lane]);
+    config
+}
+
+#[test]
+fn a_chat_request_on_a_gemini_lane_goes_as_generate_content_with_googles_key_header() {
+    let mut plugin = Plugin::configure(&google_lane("gemini", "gemini-2.5-flash"));
+    let mut s = plugin.stream(&refs(&chat_headers("kt_engineering")), CHAT);
+    s.send_request();
+    assert_eq!(s.local_reply(), None);
+    assert_eq!(
+        s.upstream_header(":path").as_deref(),
+        Some("/v1beta/models/gemini-2.5-flash:generateContent")
+    );
+    assert_eq!(
+        s.upstream_header(":authority").as_deref(),
+        Some("generativelanguage.googleapis.com")
+    );
+    assert_eq!(
+        s.upstream_header("x-goog-api-key").as_deref(),
+        Some("sk-openai-test")
+    );
+    assert_eq!(
+        s.upstream_header("authorization"),
+        None,
+        "the team key stays"
+    );
+    assert_eq!(
+        s.upstream_body(),
+        json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    );
+
+    let answer = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hello"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":150,"cachedContentTokenCount":400,"thoughtsTokenCount":50,"totalTokenCount":1200},"modelVersion":"gemini-2.5-flash","responseId":"r1"}"#;
+    s.receive(200, &[("content-type", "application/json")], answer);
+    let client = s.response_body();
+    assert_eq!(client["object"], "chat.completion");
+    assert_eq!(client["choices"][0]["message"]["content"], "hello");
+    assert_eq!(client["usage"]["completion_tokens"], 200);
+    s.finish();
+    let events = plugin.queued_events();
+    let t = events[0].tokens;
+    assert_eq!((t.input, t.cached_input, t.output), (600, 400, 200));
+    assert_eq!(events[0].provider.as_deref(), Some("gemini"));
+    // gemini-2.5-flash: 600 × $0.30/M + 400 × $0.03/M + 200 × $2.50/M = $0.000692.
+    assert_eq!(events[0].cost_nanos, 692_000);
+}
+
+#[test]
+fn an_embeddings_request_on_a_gemini_lane_goes_as_batch_embed_contents_and_is_estimated() {
+    let mut config = google_lane("gemini", "gemini-embedding-001");
+    config["providers"]["targets"][0]["mode"] = json!("embedding");
+    let mut plugin = Plugin::configure(&config);
+    let mut headers = chat_headers("kt_engineering");
+    headers[1] = (":path", "/v1/embeddings".into());
+    let mut s = plugin.stream(
+        &refs(&headers),
+        r#"{"model":"gemini-embedding-001","input":"twelve chars"}"#,
+    );
+    s.send_request();
+    assert_eq!(s.local_reply(), None);
+    assert_eq!(
+        s.upstream_header(":path").as_deref(),
+        Some("/v1beta/models/gemini-embedding-001:batchEmbedContents")
+    );
+    assert_eq!(
+        s.upstream_body()["requests"][0]["content"]["parts"][0]["text"],
+        "twelve chars"
+    );
+    s.receive(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"embeddings":[{"values":[0.5,-0.25]}]}"#,
+    );
+    let client = s.response_body();
+    assert_eq!(client["data"][0]["embedding"], json!([0.5, -0.25]));
+    s.finish();
+    let events = plugin.queued_events();
+    assert_eq!(events[0].usage_source, UsageSource::Estimated);
+    // "twelve chars": 12 characters, 3 tokens; an embedding answer has no output.
+    assert_eq!((events[0].tokens.input, events[0].tokens.output), (3, 0));
+    // 3 × $0.15/M.
+    assert_eq!(events[0].cost_nanos, 450);
+}
+
+#[test]
+fn a_messages_stream_on_a_vertex_lane_is_translated_event_by_event() {
+    let mut plugin = Plugin::configure(&google_lane("vertex_ai", "gemini-2.5-pro"));
+    let mut s = plugin.stream(
+        &[
+            (":method", "POST"),
+            (":path", "/v1/messages"),
+            ("x-api-key", "kt_engineering"),
+            ("anthropic-version", "2023-06-01"),
+        ],
+        r#"{"model":"gemini-2.5-pro","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    s.send_request();
+    assert_eq!(
+        s.upstream_header(":path").as_deref(),
+        Some("/v1/projects/acme-ml/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse")
+    );
+    assert_eq!(
+        s.upstream_header(":authority").as_deref(),
+        Some("us-central1-aiplatform.googleapis.com")
+    );
+    assert_eq!(
+        s.upstream_header("authorization").as_deref(),
+        Some("Bearer sk-openai-test")
+    );
+    assert_eq!(s.upstream_header("x-api-key"), None, "the team key stays");
+    let client = s.receive_stream(
+        200,
+        &[
+            "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"hel\"}]}}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":1},\"responseId\":\"r\"}\r\n\r\n",
+            "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":30}}\r\n\r\n",
+        ],
+    );
+    let client = String::from_utf8(client).unwrap();
+    assert!(client.starts_with("event: message_start\n"), "{client}");
+    assert!(client.contains("\"text\":\"hel\"") && client.contains("\"text\":\"lo\""));
+    assert!(client.contains("\"stop_reason\":\"end_turn\""));
+    assert!(
+        client.trim_end().ends_with("{\"type\":\"message_stop\"}"),
+        "{client}"
+    );
+    s.finish();
+    let events = plugin.queued_events();
+    assert_eq!((events[0].tokens.input, events[0].tokens.output), (10, 32));
+    assert_eq!(events[0].usage_source, UsageSource::Reported);
+    assert_eq!(events[0].provider.as_deref(), Some("vertex_ai"));
+}
+
 #[test]
 fn a_configuration_that_is_not_valid_json_is_refused_at_start() {
     let (ok, _) = Plugin::try_configure_raw(b"{not json".to_vec());

@@ -44,7 +44,10 @@ pub(super) fn upstream_request(
     };
     let mut headers = vec![
         (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), lane.upstream_path(lane_api)),
+        (
+            ":path".to_string(),
+            lane_path(lane, parsed.api, lane_api, parsed.facts.stream),
+        ),
         (":authority".to_string(), lane.authority.clone()),
         ("content-type".to_string(), "application/json".to_string()),
     ];
@@ -85,6 +88,21 @@ pub(super) fn credential_headers(
                 anthropic_version.unwrap_or("2023-06-01").to_string(),
             ),
         ],
+        ProviderKind::Gemini => vec![("x-goog-api-key".into(), credential.to_string())],
+        // An OAuth access token (`gcloud auth print-access-token`, a workload identity).
+        ProviderKind::VertexAi => vec![("authorization".into(), format!("Bearer {credential}"))],
+    }
+}
+
+/// The path `lane` is called at: Gemini's names the model, the method and whether it
+/// streams.
+fn lane_path(lane: &LaneEntry, client: ApiKind, lane_api: ApiKind, stream: bool) -> String {
+    match (lane_api, client) {
+        (ApiKind::GenerateContent, ApiKind::Embeddings) => {
+            lane.model_method_path("batchEmbedContents")
+        }
+        (ApiKind::GenerateContent, _) => lane.generate_content_path(stream),
+        (api, _) => lane.upstream_path(api),
     }
 }
 
@@ -95,6 +113,7 @@ fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
     } else {
         match provider.wire() {
             ProviderKind::Anthropic => ApiKind::Messages,
+            ProviderKind::Gemini | ProviderKind::VertexAi => ApiKind::GenerateContent,
             ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
                 ApiKind::ChatCompletions
             }

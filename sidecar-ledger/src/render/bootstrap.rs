@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tollgate_core::config::filter_config::{
-    lane_cluster, provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
+    lane_endpoint, provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
 };
 use tollgate_core::config::{Config, ProviderKind};
 use tollgate_core::endpoint::Endpoint;
@@ -123,18 +123,15 @@ fn cluster(name: &str, endpoint: &Endpoint, connect_timeout: &str, buffer_limit:
     c
 }
 
-/// Lanes of these providers name their own base URL, so each gets a cluster of its own.
-fn has_own_cluster(provider: ProviderKind) -> bool {
-    matches!(
-        provider,
-        ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai
-    )
-}
-
 /// Applies `--simulator` / `--provider-url` overrides to the config's endpoints.
 fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<(), String> {
     if let Some(sim) = &args.simulator {
-        for kind in [ProviderKind::Openai, ProviderKind::Anthropic] {
+        for kind in [
+            ProviderKind::Openai,
+            ProviderKind::Anthropic,
+            ProviderKind::Gemini,
+            ProviderKind::VertexAi,
+        ] {
             config.providers.endpoints.insert(kind, sim.clone());
         }
         // OpenAI-compatible and Azure lanes keep their base path on the simulator.
@@ -150,7 +147,9 @@ fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<()
             .split_once('=')
             .ok_or_else(|| format!("--provider-url '{spec}' must be PROVIDER=URL"))?;
         let kind: ProviderKind = serde_json::from_value(json!(name)).map_err(|_| {
-            format!("--provider-url: unknown provider '{name}' (openai, anthropic)")
+            format!(
+                "--provider-url: unknown provider '{name}' (openai, anthropic, gemini, vertex_ai)"
+            )
         })?;
         config.providers.endpoints.insert(kind, url.to_string());
     }
@@ -183,7 +182,7 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         .providers
         .targets
         .iter()
-        .filter(|t| !has_own_cluster(t.provider))
+        .filter(|t| !t.provider.has_lane_cluster())
         .map(|t| {
             Ok((
                 t.provider,
@@ -207,15 +206,16 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
             })
         })
         .collect();
-    // Each OpenAI-compatible or Azure OpenAI lane has its own cluster at its own base URL.
+    // Each OpenAI-compatible or Azure OpenAI lane has its own cluster at its own base URL,
+    // each Vertex AI lane at its location's endpoint.
     let compatible: Vec<(String, Endpoint)> = config
         .providers
         .targets
         .iter()
-        .filter(|t| has_own_cluster(t.provider))
+        .filter(|t| t.provider.has_lane_cluster())
         .map(|t| {
-            let url = t.base_url.as_deref().unwrap_or_default();
-            Ok((lane_cluster(&t.id), Endpoint::parse_base(url)?.0))
+            let (endpoint, _, cluster) = lane_endpoint(config, t)?;
+            Ok((cluster, endpoint))
         })
         .collect::<Result<_, String>>()?;
     for (name, _) in &compatible {
@@ -490,6 +490,73 @@ mod tests {
             config.providers.targets[2].base_url.as_deref(),
             Some("http://127.0.0.1:9000")
         );
+    }
+
+    #[test]
+    fn gemini_and_vertex_lanes_get_tls_clusters_and_name_only_their_key_variables() {
+        let mut config = config_file::load(Path::new("../examples/tollgate.yaml"))
+            .unwrap()
+            .config;
+        let mut gemini = config.providers.targets[0].clone();
+        gemini.id = "flash".into();
+        gemini.provider = ProviderKind::Gemini;
+        gemini.model = "gemini-2.5-flash".into();
+        gemini.secret_key_ref.env = "GEMINI_API_KEY".into();
+        let mut vertex = gemini.clone();
+        vertex.id = "vertex-pro".into();
+        vertex.provider = ProviderKind::VertexAi;
+        vertex.model = "gemini-2.5-pro".into();
+        vertex.project = Some("acme-ml".into());
+        vertex.location = Some("europe-west4".into());
+        vertex.secret_key_ref.env = "VERTEX_ACCESS_TOKEN".into();
+        config.providers.targets.extend([gemini, vertex]);
+        assert!(config.validate().is_empty(), "{:?}", config.validate());
+        let cli = Cli::parse_from(["x", "f"]);
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let sni = |name: &str| {
+            let c = clusters.iter().find(|c| c["name"] == name).unwrap();
+            c["transport_socket"]["typed_config"]["sni"].clone()
+        };
+        assert_eq!(
+            sni("provider_gemini"),
+            json!("generativelanguage.googleapis.com")
+        );
+        assert_eq!(
+            sni("lane_vertex-pro"),
+            json!("europe-west4-aiplatform.googleapis.com")
+        );
+        let text = v.to_string();
+        assert!(text.contains(r#"{"exact":"gemini"}"#));
+        assert!(text.contains(r#"{"exact":"lane_vertex-pro"}"#));
+        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        let wasm = &hcm["http_filters"][0]["typed_config"]["config"];
+        let envs = wasm["vm_config"]["environment_variables"]["host_env_keys"].to_string();
+        assert!(envs.contains("GEMINI_API_KEY") && envs.contains("VERTEX_ACCESS_TOKEN"));
+        let fc: FilterConfig =
+            serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+        let vertex = fc.lanes.iter().find(|l| l.id == "vertex-pro").unwrap();
+        assert_eq!(
+            vertex.generate_content_path(true),
+            "/v1/projects/acme-ml/locations/europe-west4/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(vertex.authority, "europe-west4-aiplatform.googleapis.com");
+        let flash = fc.lanes.iter().find(|l| l.id == "flash").unwrap();
+        assert_eq!(
+            flash.generate_content_path(false),
+            "/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+
+        // Under the simulator both go to its address, keeping their paths.
+        let cli = Cli::parse_from(["x", "f", "--simulator", "http://127.0.0.1:9000"]);
+        apply_endpoint_overrides(&mut config, &cli.args).unwrap();
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        for name in ["provider_gemini", "lane_vertex-pro"] {
+            let c = clusters.iter().find(|c| c["name"] == name).unwrap();
+            assert!(c.get("transport_socket").is_none(), "{name}");
+        }
     }
 
     #[test]

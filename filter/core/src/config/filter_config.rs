@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::{
     CacheConfig, Catalogue, Config, CostTracking, LaneMode, LedgerFailureMode, ModelPriceDef,
-    OtherEndpoints, ProviderKind, Routing,
+    OtherEndpoints, ProviderKind, Routing, Target,
 };
 use crate::azure::AzureUpstream;
 use crate::endpoint::Endpoint;
@@ -100,7 +100,9 @@ pub struct LaneEntry {
     #[serde(default)]
     pub mode: LaneMode,
     /// An OpenAI-compatible lane's base path (`/v1`, `/openai/v1`): its endpoint paths
-    /// are this followed by the path after OpenAI's `/v1`.
+    /// are this followed by the path after OpenAI's `/v1`. For Gemini lanes, what
+    /// `models/{model}:generateContent` follows (`/v1beta`, or a Vertex lane's
+    /// `/v1/projects/{project}/locations/{location}/publishers/google`).
     #[serde(default)]
     pub base_path: Option<String>,
     /// Paid for by capacity: its requests cost 0, counted.
@@ -115,9 +117,10 @@ impl LaneEntry {
     /// The value of the route header that sends a request to this lane's cluster: the
     /// provider's name, or for an OpenAI-compatible or Azure lane its own cluster.
     pub fn route_key(&self) -> &str {
-        match self.provider {
-            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => &self.cluster,
-            _ => self.provider.as_str(),
+        if self.provider.has_lane_cluster() {
+            &self.cluster
+        } else {
+            self.provider.as_str()
         }
     }
 
@@ -138,6 +141,22 @@ impl LaneEntry {
         }
     }
 
+    /// The path of a Gemini or Vertex lane's `generateContent` call, streamed with
+    /// server-sent events (`alt=sse`) when `stream`.
+    pub fn generate_content_path(&self, stream: bool) -> String {
+        self.model_method_path(if stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        })
+    }
+
+    /// The path of Google's `models/{model}:{method}` on this lane.
+    pub fn model_method_path(&self, method: &str) -> String {
+        let base = self.base_path.as_deref().unwrap_or("/v1beta");
+        format!("{base}/models/{}:{method}", self.model)
+    }
+
     /// The path to call `api` at on this lane (`api_path`: OpenAI's or Anthropic's).
     pub fn path_for(&self, api_path: &str) -> String {
         match &self.base_path {
@@ -147,7 +166,59 @@ impl LaneEntry {
     }
 }
 
-/// The cluster of an OpenAI-compatible or Azure lane: one per lane, at its own base URL.
+/// Where a lane's requests go: the endpoint, the path its API paths start with (an
+/// OpenAI-compatible lane's base path, Gemini's API version, a Vertex lane's project
+/// and location) and the Envoy cluster.
+pub fn lane_endpoint(
+    config: &Config,
+    t: &Target,
+) -> Result<(Endpoint, Option<String>, String), String> {
+    match (t.provider, &t.base_url) {
+        (ProviderKind::OpenaiCompatible, Some(url)) => {
+            let (e, path) = Endpoint::parse_base(url)?;
+            Ok((e, Some(path), lane_cluster(&t.id)))
+        }
+        (ProviderKind::AzureOpenai, Some(url)) => {
+            let (e, path) = Endpoint::parse_base(url)?;
+            Ok((e, Some(path), lane_cluster(&t.id)))
+        }
+        (ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai, None) => {
+            Err(format!("lane '{}' needs a base_url", t.id))
+        }
+        (ProviderKind::VertexAi, _) => {
+            let (Some(project), Some(location)) = (&t.project, &t.location) else {
+                return Err(format!("lane '{}' needs a project and a location", t.id));
+            };
+            let url = match config.providers.endpoints.get(&ProviderKind::VertexAi) {
+                Some(url) => url.clone(),
+                None => vertex_endpoint(location),
+            };
+            let path = format!("/v1/projects/{project}/locations/{location}/publishers/google");
+            Ok((Endpoint::parse(&url)?, Some(path), lane_cluster(&t.id)))
+        }
+        (p, _) => {
+            let base_path = (p == ProviderKind::Gemini).then(|| "/v1beta".to_string());
+            Ok((
+                Endpoint::parse(config.endpoint_for(p))?,
+                base_path,
+                provider_cluster(p),
+            ))
+        }
+    }
+}
+
+/// Vertex AI's regional endpoint for `location` (the `global` location has none of
+/// its own).
+pub fn vertex_endpoint(location: &str) -> String {
+    if location == "global" {
+        "https://aiplatform.googleapis.com".into()
+    } else {
+        format!("https://{location}-aiplatform.googleapis.com")
+    }
+}
+
+/// The cluster of an OpenAI-compatible, Azure or Vertex lane: one per lane, at its own
+/// host.
 pub fn lane_cluster(lane_id: &str) -> String {
     format!("lane_{lane_id}")
 }
@@ -252,24 +323,7 @@ impl FilterConfig {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let (endpoint, base_path, cluster) = match (t.provider, &t.base_url) {
-                    (ProviderKind::OpenaiCompatible, Some(url)) => {
-                        let (e, path) = Endpoint::parse_base(url)?;
-                        (e, Some(path), lane_cluster(&t.id))
-                    }
-                    (ProviderKind::AzureOpenai, Some(url)) => {
-                        let (e, path) = Endpoint::parse_base(url)?;
-                        (e, Some(path), lane_cluster(&t.id))
-                    }
-                    (ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai, None) => {
-                        return Err(format!("lane '{}' needs a base_url", t.id))
-                    }
-                    (p, _) => (
-                        Endpoint::parse(config.endpoint_for(p))?,
-                        None,
-                        provider_cluster(p),
-                    ),
-                };
+                let (endpoint, base_path, cluster) = lane_endpoint(config, t)?;
                 Ok(LaneEntry {
                     id: t.id.clone(),
                     provider: t.provider,

@@ -9,11 +9,12 @@
 //! cross-field validation both sides rely on. Children: [`schema`] (the types),
 //! [`validate`] (cross-field checks), [`calendar`] (dates), [`filter_config`] (the
 //! filter's compiled view), [`price_coverage`] (lanes no price covers), [`azure_lane`] (an Azure OpenAI lane's
-//! fields).
+//! fields), [`google_lanes`] (what Gemini and Vertex AI lanes must name).
 
 pub mod azure_lane;
 mod calendar;
 pub mod filter_config;
+mod google_lanes;
 pub mod price_coverage;
 pub mod schema;
 #[cfg(test)]

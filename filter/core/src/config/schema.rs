@@ -385,6 +385,12 @@ pub enum ProviderKind {
     /// Azure OpenAI: a resource's deployments (`base_url` the resource endpoint,
     /// `deployment`, `api_version`), called in OpenAI's wire format.
     AzureOpenai,
+    /// Google's Gemini API (`generativelanguage.googleapis.com`, key in
+    /// `x-goog-api-key`): chat and messages clients are translated to `generateContent`.
+    Gemini,
+    /// Gemini on Google Cloud Vertex AI (`{location}-aiplatform.googleapis.com`, an
+    /// OAuth bearer token); the lane names its `project` and `location`.
+    VertexAi,
 }
 
 impl ProviderKind {
@@ -394,17 +400,30 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::OpenaiCompatible => "openai_compatible",
             ProviderKind::AzureOpenai => "azure_openai",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::VertexAi => "vertex_ai",
         }
     }
 
-    /// The wire format the provider speaks: OpenAI's or Anthropic's.
+    /// The wire format the provider speaks: OpenAI's, Anthropic's or Google's
+    /// `generateContent` (both Gemini kinds).
     pub fn wire(self) -> ProviderKind {
         match self {
             ProviderKind::Anthropic => ProviderKind::Anthropic,
             ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
                 ProviderKind::Openai
             }
+            ProviderKind::Gemini | ProviderKind::VertexAi => ProviderKind::Gemini,
         }
+    }
+
+    /// Each lane of this kind has its own Envoy cluster (its own host), rather than
+    /// one cluster per provider.
+    pub fn has_lane_cluster(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai | ProviderKind::VertexAi
+        )
     }
 
     /// Output limit assumed for a lane that does not state one: the largest of the
@@ -415,6 +434,8 @@ impl ProviderKind {
                 32_768
             }
             ProviderKind::Anthropic => 64_000,
+            // Gemini 2.5 Pro, Flash and Flash-Lite.
+            ProviderKind::Gemini | ProviderKind::VertexAi => 65_536,
         }
     }
 
@@ -423,7 +444,11 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => "https://api.openai.com",
             ProviderKind::Anthropic => "https://api.anthropic.com",
-            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => "",
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+            // Per lane: its base URL, or `https://{location}-aiplatform.googleapis.com`.
+            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai | ProviderKind::VertexAi => {
+                ""
+            }
         }
     }
 }
@@ -483,6 +508,13 @@ pub struct Target {
     /// requests cost 0 and are counted for volume and mix, never `unpriced`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fixed_cost: bool,
+    /// Extension: the Google Cloud project of a `vertex_ai` lane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Extension: the Vertex AI location of a `vertex_ai` lane (`us-central1`,
+    /// `europe-west4`, `global`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// How an Azure OpenAI lane presents its credential.

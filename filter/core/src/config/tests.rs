@@ -502,3 +502,70 @@ fn the_count_before_a_wallet_refusal_is_on_unless_switched_off() {
             .count_tokens_precheck
     );
 }
+
+#[test]
+fn gemini_and_vertex_lanes_name_what_their_urls_need() {
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["providers"]["targets"][0] = serde_json::json!({
+        "id": "flash", "provider": "gemini", "model": "gemini-2.5-flash",
+        "secret_key_ref": {"env": "GEMINI_API_KEY"}});
+    v["providers"]["targets"][1] = serde_json::json!({
+        "id": "pro", "provider": "vertex_ai", "model": "gemini-2.5-pro",
+        "project": "acme-ml", "location": "global",
+        "secret_key_ref": {"env": "VERTEX_TOKEN"}});
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    assert!(
+        c.warnings()
+            .iter()
+            .all(|w| !w.path.starts_with("providers.targets")),
+        "the built-in catalogue prices both models: {:?}",
+        c.warnings()
+    );
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    let (flash, pro) = (&f.lanes[0], &f.lanes[1]);
+    assert_eq!(
+        (flash.route_key(), flash.authority.as_str()),
+        ("gemini", "generativelanguage.googleapis.com")
+    );
+    assert_eq!(flash.max_output_tokens, 65_536);
+    assert_eq!(
+        (pro.route_key(), pro.authority.as_str()),
+        ("lane_pro", "aiplatform.googleapis.com")
+    );
+    assert_eq!(
+        pro.generate_content_path(false),
+        "/v1/projects/acme-ml/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
+    );
+
+    let paths = |v: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value::<Config>(v.clone())
+            .unwrap()
+            .validate()
+            .into_iter()
+            .map(|p| p.path)
+            .collect()
+    };
+    let mut missing = v.clone();
+    missing["providers"]["targets"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("location");
+    assert_eq!(paths(&missing), ["providers.targets[1].location"]);
+    let mut misplaced = v.clone();
+    misplaced["providers"]["targets"][0]["project"] = serde_json::json!("acme-ml");
+    assert_eq!(paths(&misplaced), ["providers.targets[0].project"]);
+    let mut modes = v.clone();
+    modes["providers"]["targets"][0]["mode"] = serde_json::json!("embedding");
+    assert_eq!(paths(&modes), Vec::<String>::new(), "the Gemini API embeds");
+    modes["providers"]["targets"][1]["mode"] = serde_json::json!("embedding");
+    assert_eq!(paths(&modes), ["providers.targets[1].mode"]);
+    let mut bad = v;
+    bad["providers"]["targets"][0]["model"] =
+        serde_json::json!("gemini-2.5-flash:generateContent?x=");
+    bad["providers"]["targets"][1]["project"] = serde_json::json!("acme/other");
+    assert_eq!(
+        paths(&bad),
+        ["providers.targets[0].model", "providers.targets[1].project"]
+    );
+}

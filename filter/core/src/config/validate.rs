@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::calendar::parse_date_days;
+use super::google_lanes;
 use super::price_coverage;
 use super::schema::{
     AlertsConfig, BudgetDef, BudgetPeriodKind, Catalogue, Config, LedgerFailureMode, ProviderKind,
@@ -131,6 +132,9 @@ impl Config {
             }
             for (field, message) in super::azure_lane::problems(t) {
                 problems.push(problem(format!("{at}.{field}"), message));
+            }
+            for (path, message) in google_lanes::problems(t, &at) {
+                problems.push(problem(path, message));
             }
             if !is_env_name(&t.secret_key_ref.env) {
                 problems.push(problem(

@@ -24,6 +24,12 @@ pub enum Direction {
     ChatClientMessagesLane,
     /// An Anthropic Messages client served by an OpenAI Chat Completions lane.
     MessagesClientChatLane,
+    /// An OpenAI Chat Completions client served by a Gemini `generateContent` lane.
+    ChatClientGeminiLane,
+    /// An Anthropic Messages client served by a Gemini `generateContent` lane.
+    MessagesClientGeminiLane,
+    /// An OpenAI embeddings client served by a Gemini `batchEmbedContents` lane.
+    EmbeddingsClientGeminiLane,
 }
 
 impl Direction {
@@ -38,14 +44,28 @@ impl Direction {
             (ApiKind::Messages, ApiKind::ChatCompletions) => {
                 Some(Direction::MessagesClientChatLane)
             }
+            (ApiKind::ChatCompletions, ApiKind::GenerateContent) => {
+                Some(Direction::ChatClientGeminiLane)
+            }
+            (ApiKind::Messages, ApiKind::GenerateContent) => {
+                Some(Direction::MessagesClientGeminiLane)
+            }
+            (ApiKind::Embeddings, ApiKind::GenerateContent) => {
+                Some(Direction::EmbeddingsClientGeminiLane)
+            }
             _ => None,
         }
     }
 
     pub fn client(self) -> ApiKind {
         match self {
-            Direction::ChatClientMessagesLane => ApiKind::ChatCompletions,
-            Direction::MessagesClientChatLane => ApiKind::Messages,
+            Direction::ChatClientMessagesLane | Direction::ChatClientGeminiLane => {
+                ApiKind::ChatCompletions
+            }
+            Direction::MessagesClientChatLane | Direction::MessagesClientGeminiLane => {
+                ApiKind::Messages
+            }
+            Direction::EmbeddingsClientGeminiLane => ApiKind::Embeddings,
         }
     }
 
@@ -53,6 +73,9 @@ impl Direction {
         match self {
             Direction::ChatClientMessagesLane => ApiKind::Messages,
             Direction::MessagesClientChatLane => ApiKind::ChatCompletions,
+            Direction::ChatClientGeminiLane
+            | Direction::MessagesClientGeminiLane
+            | Direction::EmbeddingsClientGeminiLane => ApiKind::GenerateContent,
         }
     }
 }

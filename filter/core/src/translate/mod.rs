@@ -1,5 +1,6 @@
-//! OpenAI Chat Completions ⇄ Anthropic Messages translation, so a client keeps its SDK
-//! while the mesh serves it from the other provider's lane.
+//! OpenAI Chat Completions ⇄ Anthropic Messages translation, and both to Gemini's
+//! `generateContent`, so a client keeps its SDK while the mesh serves it from another
+//! provider's lane.
 //!
 //! Requests are translated whole (they are small and already parsed); responses whole
 //! when they are JSON, and event by event when they are streamed, so a translated
@@ -17,16 +18,23 @@
 //! to [`crate::usage::UsageTracker`] with the lane's API kind. The usage written into
 //! translated bodies is for the client's benefit.
 
+mod anthropic_messages_to_gemini;
 mod anthropic_messages_to_openai_chat;
 mod direction;
 mod error_body;
 mod event_rewriter;
+mod gemini_terms;
 mod json_fields;
 mod openai_anthropic_terms;
 mod openai_chat_to_anthropic_messages;
+mod openai_chat_to_gemini;
+mod openai_embeddings_to_gemini;
 mod sse_out;
 mod stream;
 
+pub use anthropic_messages_to_gemini::{
+    gemini_error_to_anthropic, gemini_response_to_messages, messages_to_gemini,
+};
 pub use anthropic_messages_to_openai_chat::{
     chat_response_to_messages, error_to_anthropic, messages_to_chat,
 };
@@ -34,12 +42,15 @@ pub use direction::{Direction, Untranslatable};
 pub use openai_chat_to_anthropic_messages::{
     chat_to_messages, error_to_openai, messages_response_to_chat, messages_response_to_chat_at,
 };
+pub use openai_chat_to_gemini::{chat_to_gemini, gemini_error_to_openai, gemini_response_to_chat};
+pub use openai_embeddings_to_gemini::{embeddings_to_gemini, gemini_embeddings_to_openai};
 pub use stream::{StreamTranslator, MAX_UPSTREAM_EVENT};
 
 use serde_json::{Map, Value};
 
 /// The request body for the lane, translated from the client's format.
-/// `default_max_tokens` is used only for Anthropic lanes, which require a limit.
+/// `default_max_tokens` is used only for Anthropic lanes, which require a limit;
+/// `target_model` is unused for Gemini lanes, whose URL names the model.
 pub fn translate_request(
     direction: Direction,
     body: &Map<String, Value>,
@@ -51,6 +62,9 @@ pub fn translate_request(
             chat_to_messages(body, target_model, default_max_tokens)
         }
         Direction::MessagesClientChatLane => messages_to_chat(body, target_model),
+        Direction::ChatClientGeminiLane => chat_to_gemini(body),
+        Direction::MessagesClientGeminiLane => messages_to_gemini(body),
+        Direction::EmbeddingsClientGeminiLane => embeddings_to_gemini(body, target_model),
     }
 }
 
@@ -67,6 +81,9 @@ pub fn translate_response(
             messages_response_to_chat_at(body, client_model, created)
         }
         Direction::MessagesClientChatLane => chat_response_to_messages(body, client_model),
+        Direction::ChatClientGeminiLane => gemini_response_to_chat(body, client_model, created),
+        Direction::MessagesClientGeminiLane => gemini_response_to_messages(body, client_model),
+        Direction::EmbeddingsClientGeminiLane => gemini_embeddings_to_openai(body, client_model),
     }
 }
 
@@ -75,6 +92,10 @@ pub fn translate_error(direction: Direction, body: &[u8]) -> Vec<u8> {
     match direction {
         Direction::ChatClientMessagesLane => error_to_openai(body),
         Direction::MessagesClientChatLane => error_to_anthropic(body),
+        Direction::ChatClientGeminiLane | Direction::EmbeddingsClientGeminiLane => {
+            gemini_error_to_openai(body)
+        }
+        Direction::MessagesClientGeminiLane => gemini_error_to_anthropic(body),
     }
 }
 
@@ -101,6 +122,18 @@ mod tests {
         assert_eq!(
             Direction::between(ApiKind::Responses, ApiKind::Messages),
             None
+        );
+        assert_eq!(
+            Direction::between(ApiKind::ChatCompletions, ApiKind::GenerateContent),
+            Some(Direction::ChatClientGeminiLane)
+        );
+        assert_eq!(
+            Direction::between(ApiKind::Messages, ApiKind::GenerateContent),
+            Some(Direction::MessagesClientGeminiLane)
+        );
+        assert_eq!(
+            Direction::MessagesClientGeminiLane.lane(),
+            ApiKind::GenerateContent
         );
         let d = Direction::MessagesClientChatLane;
         assert_eq!(

@@ -1,10 +1,12 @@
 //! Streamed answers translated event by event: each upstream chunk yields the client
 //! bytes it completes, nothing waits for the end of the answer.
 
+use super::anthropic_messages_to_gemini::GeminiToMessages;
 use super::anthropic_messages_to_openai_chat::ToMessages;
 use super::direction::Direction;
 use super::event_rewriter::{self, EventRewriter};
 use super::openai_chat_to_anthropic_messages::ToChat;
+use super::openai_chat_to_gemini::GeminiToChat;
 use crate::sse::SseEventRef;
 use crate::sse::SseParser;
 
@@ -28,6 +30,8 @@ pub struct StreamTranslator {
 enum Inner {
     ToChat(ToChat),
     ToMessages(ToMessages),
+    GeminiToChat(GeminiToChat),
+    GeminiToMessages(Box<GeminiToMessages>),
 }
 
 impl StreamTranslator {
@@ -40,6 +44,13 @@ impl StreamTranslator {
                 Inner::ToChat(ToChat::new(client_model, include_usage))
             }
             Direction::MessagesClientChatLane => Inner::ToMessages(ToMessages::new(client_model)),
+            // Embeddings never stream; a chat stream shape is the harmless default.
+            Direction::ChatClientGeminiLane | Direction::EmbeddingsClientGeminiLane => {
+                Inner::GeminiToChat(GeminiToChat::new(client_model, include_usage))
+            }
+            Direction::MessagesClientGeminiLane => {
+                Inner::GeminiToMessages(Box::new(GeminiToMessages::new(client_model)))
+            }
         };
         StreamTranslator {
             parser: SseParser::new(MAX_UPSTREAM_EVENT),
@@ -50,8 +61,10 @@ impl StreamTranslator {
     /// Sets the `created` Unix time of OpenAI chunks (0 otherwise): this crate reads no
     /// clock.
     pub fn with_created(mut self, created: u64) -> Self {
-        if let Inner::ToChat(t) = &mut self.inner {
-            t.created = created;
+        match &mut self.inner {
+            Inner::ToChat(t) => t.created = created,
+            Inner::GeminiToChat(t) => t.created = created,
+            _ => {}
         }
         self
     }
@@ -62,6 +75,8 @@ impl StreamTranslator {
         match &mut self.inner {
             Inner::ToChat(t) => event_rewriter::push(&mut self.parser, t, chunk),
             Inner::ToMessages(t) => event_rewriter::push(&mut self.parser, t, chunk),
+            Inner::GeminiToChat(t) => event_rewriter::push(&mut self.parser, t, chunk),
+            Inner::GeminiToMessages(t) => event_rewriter::push(&mut self.parser, t.as_mut(), chunk),
         }
     }
 
@@ -72,6 +87,8 @@ impl StreamTranslator {
         match &mut self.inner {
             Inner::ToChat(t) => event_rewriter::finish(&mut self.parser, t),
             Inner::ToMessages(t) => event_rewriter::finish(&mut self.parser, t),
+            Inner::GeminiToChat(t) => event_rewriter::finish(&mut self.parser, t),
+            Inner::GeminiToMessages(t) => event_rewriter::finish(&mut self.parser, t.as_mut()),
         }
     }
 
@@ -90,6 +107,8 @@ impl StreamTranslator {
         match &mut self.inner {
             Inner::ToChat(t) => t,
             Inner::ToMessages(t) => t,
+            Inner::GeminiToChat(t) => t,
+            Inner::GeminiToMessages(t) => t.as_mut(),
         }
     }
 
@@ -98,6 +117,8 @@ impl StreamTranslator {
         match &self.inner {
             Inner::ToChat(t) => t.is_complete(),
             Inner::ToMessages(t) => t.is_complete(),
+            Inner::GeminiToChat(t) => t.is_complete(),
+            Inner::GeminiToMessages(t) => t.is_complete(),
         }
     }
 
