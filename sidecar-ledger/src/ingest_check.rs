@@ -225,7 +225,7 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_core::event::{Outcome, Tokens, UsageSource};
+    use tollgate_core::event::{Outcome, Tokens};
 
     const CONFIG: &str = r#"
 version: '1'
@@ -252,41 +252,18 @@ wallets:
     /// gpt-4o-mini (0.15 and 0.60 $ per million).
     fn honest() -> CostEvent {
         CostEvent {
-            id: "e1".into(),
-            ts_ms: 1_760_000_000_000,
-            consumer_group: "support".into(),
-            team: "team_support".into(),
             user: Some("anyone".into()),
             workflow: Some("any-label".into()),
-            api: ApiKind::ChatCompletions,
-            provider: Some("openai".into()),
             lane: Some("oa".into()),
-            model_requested: "gpt-4o-mini".into(),
             model_served: "gpt-4o-mini-2024-07-18".into(),
             tokens: Tokens {
                 input: 1000,
                 output: 100,
                 ..Tokens::default()
             },
-            usage_source: UsageSource::Reported,
-            cost_nanos: 210_000,
-            unpriced: false,
-            outcome: Outcome::Ok,
-            http_status: 200,
-            reason: None,
             latency_ms: 5,
-            stream: false,
-            cache: CacheStatus::Miss,
-            cost_avoided_nanos: 0,
-            premium: false,
-            premium_approved: false,
-            lease_id: None,
-            wallet_unchecked: false,
-            near_repeat: false,
-            service_tier: None,
-            web_search_calls: 0,
-            tool_cost_nanos: 0,
             priced_by: Some("gpt-4o-mini:2024-07-18".into()),
+            ..crate::test_util::event("e1", 1_760_000_000_000, "team_support", 210_000)
         }
     }
 
