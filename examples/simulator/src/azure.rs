@@ -382,6 +382,8 @@ mod tests {
             anthropic: "sk-a".into(),
             azure: "az-key".into(),
             azure_entra: "az-token".into(),
+            aws_access_key_id: "AKID".into(),
+            aws_secret_access_key: "s".into(),
         }
     }
 

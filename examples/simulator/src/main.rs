@@ -1,4 +1,4 @@
-//! tollgate-sim: a stand-in for the OpenAI, Anthropic and Azure OpenAI APIs. It speaks their real
+//! tollgate-sim: a stand-in for the OpenAI, Anthropic, Azure OpenAI and Bedrock Converse APIs. It speaks their real
 //! wire formats (so the official SDKs accept its answers unchanged), answers
 //! deterministically (so tests can predict usage and cost), and takes `x-sim-*`
 //! headers to inject cache usage, latency and failures. It is also the upstream for
@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod cli;
 mod control;
 mod exchange;
@@ -69,6 +70,11 @@ fn router(sim: Arc<Sim>) -> Router {
         .route(openai::images::PATH, post(openai::images::create))
         .route(anthropic::PATH, post(anthropic::create_message))
         .route(anthropic::COUNT_TOKENS_PATH, post(anthropic::count_tokens))
+        .route(bedrock::CONVERSE_PATH, post(bedrock::converse))
+        .route(
+            bedrock::CONVERSE_STREAM_PATH,
+            post(bedrock::converse_stream),
+        )
         .route(exchange::MODELS_PATH, get(list_models))
         .merge(azure::routes())
         .route("/healthz", get(inspect::healthz))

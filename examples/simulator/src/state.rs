@@ -19,6 +19,9 @@ pub struct Keys {
     /// Azure OpenAI: the resource key (`api-key`) and the Entra ID token (bearer).
     pub azure: String,
     pub azure_entra: String,
+    /// The AWS credentials Bedrock requests must be signed with.
+    pub aws_access_key_id: String,
+    pub aws_secret_access_key: String,
 }
 
 /// The last provider request, kept raw and only sanitised when read so that recording
@@ -59,6 +62,8 @@ impl Sim {
                 anthropic: cli.anthropic_key.clone(),
                 azure: cli.azure_key.clone(),
                 azure_entra: cli.azure_entra_token.clone(),
+                aws_access_key_id: cli.aws_access_key_id.clone(),
+                aws_secret_access_key: cli.aws_secret_access_key.clone(),
             },
             default_latency: cli.latency(),
             error_rate: cli.error_rate,

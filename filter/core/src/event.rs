@@ -104,6 +104,9 @@ pub enum ApiKind {
     /// attributed and counted, priced only where its answer reports usage of a
     /// priced model, otherwise recorded `unpriced`.
     Passthrough,
+    /// Amazon Bedrock `POST /model/{modelId}/converse` (and `converse-stream`): only
+    /// ever a lane's API, which chat and messages clients are translated to.
+    Converse,
 }
 
 impl ApiKind {
@@ -133,6 +136,7 @@ impl ApiKind {
             ApiKind::Messages | ApiKind::CountTokens => {
                 crate::config::schema::ProviderKind::Anthropic
             }
+            ApiKind::Converse => crate::config::schema::ProviderKind::Bedrock,
         }
     }
 
@@ -145,7 +149,8 @@ impl ApiKind {
             ApiKind::Embeddings => "/v1/embeddings",
             ApiKind::Completions => "/v1/completions",
             ApiKind::CountTokens => "/v1/messages/count_tokens",
-            ApiKind::Passthrough => "",
+            // Both keep the path of their own: the client's, the lane's model.
+            ApiKind::Passthrough | ApiKind::Converse => "",
         }
     }
 

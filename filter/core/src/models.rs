@@ -76,12 +76,14 @@ fn provider_name(p: ProviderKind) -> &'static str {
 /// "data": [...]}` or Anthropic's paginated `{"data": [...], "has_more": false, ...}`.
 pub fn list_body(style: ProviderKind, models: &[ModelEntry]) -> Value {
     match style.wire() {
-        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
-            json!({
-                "object": "list",
-                "data": models.iter().map(openai_model).collect::<Vec<_>>(),
-            })
-        }
+        // No client speaks Bedrock's format: OpenAI's is the default.
+        ProviderKind::Openai
+        | ProviderKind::OpenaiCompatible
+        | ProviderKind::AzureOpenai
+        | ProviderKind::Bedrock => json!({
+            "object": "list",
+            "data": models.iter().map(openai_model).collect::<Vec<_>>(),
+        }),
         ProviderKind::Anthropic => json!({
             "data": models.iter().map(anthropic_model).collect::<Vec<_>>(),
             "has_more": false,
@@ -94,9 +96,10 @@ pub fn list_body(style: ProviderKind, models: &[ModelEntry]) -> Value {
 /// One model in the client's provider's shape.
 pub fn model_body(style: ProviderKind, model: &ModelEntry) -> Value {
     match style.wire() {
-        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
-            openai_model(model)
-        }
+        ProviderKind::Openai
+        | ProviderKind::OpenaiCompatible
+        | ProviderKind::AzureOpenai
+        | ProviderKind::Bedrock => openai_model(model),
         ProviderKind::Anthropic => anthropic_model(model),
     }
 }

@@ -88,16 +88,18 @@ impl LocalError {
 /// The JSON error body for `error` in the wire format of `style`.
 pub fn error_body(style: ProviderKind, error: LocalError, message: &str) -> String {
     let value = match style.wire() {
-        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
-            json!({
-                "error": {
-                    "message": message,
-                    "type": error.openai_type(),
-                    "param": null,
-                    "code": error.reason(),
-                }
-            })
-        }
+        // No client speaks Bedrock's format: OpenAI's is the default.
+        ProviderKind::Openai
+        | ProviderKind::OpenaiCompatible
+        | ProviderKind::AzureOpenai
+        | ProviderKind::Bedrock => json!({
+            "error": {
+                "message": message,
+                "type": error.openai_type(),
+                "param": null,
+                "code": error.reason(),
+            }
+        }),
         ProviderKind::Anthropic => json!({
             "type": "error",
             "error": {"type": error.anthropic_type(), "message": message},

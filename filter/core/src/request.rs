@@ -89,6 +89,8 @@ impl ParsedRequest {
             ApiKind::Responses => Some("max_output_tokens"),
             ApiKind::Messages | ApiKind::Completions => Some("max_tokens"),
             ApiKind::Embeddings | ApiKind::CountTokens | ApiKind::Passthrough => None,
+            // Clients never call Converse: its limit is `inferenceConfig.maxTokens`.
+            ApiKind::Converse => None,
         };
         let max_output_tokens = match limit_field.map(|f| (f, body.get(f))) {
             None | Some((_, None | Some(Value::Null))) => None,

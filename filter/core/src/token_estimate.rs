@@ -48,9 +48,11 @@ impl DeliveredText {
     pub fn estimated_tokens(&self, provider: ProviderKind) -> u64 {
         match provider {
             ProviderKind::Anthropic => (self.units.saturating_mul(2)).div_ceil(7),
-            ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
-                self.units.div_ceil(4)
-            }
+            // Bedrock serves several families: the common four-characters rule.
+            ProviderKind::Openai
+            | ProviderKind::OpenaiCompatible
+            | ProviderKind::AzureOpenai
+            | ProviderKind::Bedrock => self.units.div_ceil(4),
         }
     }
 }

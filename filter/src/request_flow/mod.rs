@@ -17,6 +17,8 @@ mod admission;
 mod attribution;
 #[cfg(test)]
 mod azure_tests;
+#[cfg(test)]
+mod bedrock_tests;
 mod cached;
 mod completion;
 #[cfg(test)]
@@ -44,8 +46,8 @@ use tollgate_core::config::LedgerFailureMode;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::event::ApiKind;
 use tollgate_core::headers::{self, Pairs};
+use tollgate_core::lane_stream::LaneStream;
 use tollgate_core::request::ParsedRequest;
-use tollgate_core::sse::SseParser;
 use tollgate_core::stream_filter::UsageChunkStripper;
 use tollgate_core::translate::{Direction, StreamTranslator};
 
@@ -138,7 +140,7 @@ pub(super) enum ResponseBody {
     /// A JSON body, buffered whole so its usage can go in a response header.
     Buffered,
     /// An event stream, parsed chunk by chunk as it passes.
-    Stream(SseParser),
+    Stream(LaneStream),
 }
 
 pub struct RequestFlow {

@@ -51,7 +51,7 @@ impl RequestFlow {
                 }
                 if let Some(r) = self.record.as_mut() {
                     r.response_bytes += chunk.len();
-                    parser.push(&chunk, &mut |e| r.usage.observe_stream_event(api, &e.data));
+                    parser.push(&chunk, &mut |data| r.usage.observe_stream_event(api, data));
                 }
                 if let Some(stripper) = self.usage_stripper.as_mut() {
                     let mut out = stripper.push(&chunk);
@@ -124,8 +124,18 @@ impl RequestFlow {
                         .as_ref()
                         .and_then(|r| r.response_status)
                         .unwrap_or(0);
-                    let client_body =
-                        translate_whole_answer(d, status, false, &body, &parsed.facts.model, false);
+                    let exception = headers::find(&self.response_headers, "x-amzn-errortype");
+                    let request_id = self.record.as_ref().map_or("", |r| r.id.as_str());
+                    let client_body = translate_whole_answer(
+                        d,
+                        status,
+                        exception,
+                        request_id,
+                        false,
+                        &body,
+                        &parsed.facts.model,
+                        false,
+                    );
                     self.response_edits
                         .set
                         .push(("content-length", client_body.len().to_string()));
@@ -136,7 +146,7 @@ impl RequestFlow {
             }
             ResponseBody::Stream(parser) => {
                 if let Some(r) = self.record.as_mut() {
-                    parser.finish(&mut |e| r.usage.observe_stream_event(api, &e.data));
+                    parser.finish(&mut |data| r.usage.observe_stream_event(api, data));
                     r.response_complete = true;
                 }
                 if let Some(captured) = self.captured.take() {

@@ -3,7 +3,7 @@
 
 use proxy_wasm::types::{Action, MapType};
 use tollgate_core::headers::{self};
-use tollgate_core::sse::SseParser;
+use tollgate_core::lane_stream::LaneStream;
 use tollgate_core::stream_filter::UsageChunkStripper;
 use tollgate_core::translate::StreamTranslator;
 
@@ -30,7 +30,7 @@ impl RequestFlow {
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
         let is_stream = headers::find(&self.response_headers, "content-type")
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+            .is_some_and(LaneStream::is_stream_content_type);
         if (status == 429 || status >= 500) && !self.planned.is_empty() && self.sent.is_some() {
             // Another lane may serve: hold this answer back and try it.
             self.record_failed_attempt(status);
@@ -44,6 +44,7 @@ impl RequestFlow {
             return Action::Continue;
         };
         record.response_status = Some(status);
+        let record_api = record.api;
         let mut set = vec![(HEADER_REQUEST_ID, record.id.clone())];
         // Notices ride on credit leases: read with the reservation, none without one.
         if let Some(notice) = self.budget_notice.take() {
@@ -69,21 +70,31 @@ impl RequestFlow {
                 (200..300).contains(&status),
             ) {
                 let created = (now_ms() / 1000) as u64;
+                let request_id = self.record.as_ref().map_or("", |r| r.id.as_str());
                 self.stream_translator = Some(
                     StreamTranslator::new(
                         d,
                         &parsed.facts.model,
                         parsed.facts.client_wants_stream_usage,
                     )
-                    .with_created(created),
+                    .with_created(created)
+                    .with_answer_id(request_id),
                 );
+            }
+            if self.translation.is_some_and(|d| d.lane_streams_events()) {
+                // The client gets SSE, translated from the lane's event-stream framing.
+                self.response_edits
+                    .set
+                    .push(("content-type", "text/event-stream".into()));
             }
             let unasked_usage = self.sent.as_ref().is_some_and(|p| p.adds_stream_usage());
             if self.translation.is_none() && unasked_usage && (200..300).contains(&status) {
                 self.response_edits.remove.push("content-length");
                 self.usage_stripper = Some(UsageChunkStripper::new(MAX_SSE_EVENT_BYTES));
             }
-            self.response = ResponseBody::Stream(SseParser::new(MAX_SSE_EVENT_BYTES));
+            let lane_api = self.lane_api.unwrap_or(record_api);
+            self.response =
+                ResponseBody::Stream(LaneStream::for_api(lane_api, MAX_SSE_EVENT_BYTES));
             if self.cache_store.is_some() && status == 200 {
                 self.captured = Some(Vec::new());
             }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tollgate_core::config::filter_config::{
-    lane_cluster, provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
+    lane_cluster, own_cluster_endpoint, provider_cluster, FilterConfig, FLUSHER_VM_ID,
+    LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
 };
 use tollgate_core::config::{Config, ProviderKind};
 use tollgate_core::endpoint::Endpoint;
@@ -123,18 +124,14 @@ fn cluster(name: &str, endpoint: &Endpoint, connect_timeout: &str, buffer_limit:
     c
 }
 
-/// Lanes of these providers name their own base URL, so each gets a cluster of its own.
-fn has_own_cluster(provider: ProviderKind) -> bool {
-    matches!(
-        provider,
-        ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai
-    )
-}
-
 /// Applies `--simulator` / `--provider-url` overrides to the config's endpoints.
 fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<(), String> {
     if let Some(sim) = &args.simulator {
-        for kind in [ProviderKind::Openai, ProviderKind::Anthropic] {
+        for kind in [
+            ProviderKind::Openai,
+            ProviderKind::Anthropic,
+            ProviderKind::Bedrock,
+        ] {
             config.providers.endpoints.insert(kind, sim.clone());
         }
         // OpenAI-compatible and Azure lanes keep their base path on the simulator.
@@ -150,7 +147,7 @@ fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<()
             .split_once('=')
             .ok_or_else(|| format!("--provider-url '{spec}' must be PROVIDER=URL"))?;
         let kind: ProviderKind = serde_json::from_value(json!(name)).map_err(|_| {
-            format!("--provider-url: unknown provider '{name}' (openai, anthropic)")
+            format!("--provider-url: unknown provider '{name}' (openai, anthropic, bedrock)")
         })?;
         config.providers.endpoints.insert(kind, url.to_string());
     }
@@ -183,7 +180,7 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         .providers
         .targets
         .iter()
-        .filter(|t| !has_own_cluster(t.provider))
+        .filter(|t| own_cluster_endpoint(config, t).is_none())
         .map(|t| {
             Ok((
                 t.provider,
@@ -207,15 +204,14 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
             })
         })
         .collect();
-    // Each OpenAI-compatible or Azure OpenAI lane has its own cluster at its own base URL.
+    // Each OpenAI-compatible or Azure OpenAI lane has its own cluster at its own base
+    // URL, each Bedrock lane at its region's runtime endpoint.
     let compatible: Vec<(String, Endpoint)> = config
         .providers
         .targets
         .iter()
-        .filter(|t| has_own_cluster(t.provider))
-        .map(|t| {
-            let url = t.base_url.as_deref().unwrap_or_default();
-            Ok((lane_cluster(&t.id), Endpoint::parse_base(url)?.0))
+        .filter_map(|t| {
+            own_cluster_endpoint(config, t).map(|own| Ok((lane_cluster(&t.id), own?.0)))
         })
         .collect::<Result<_, String>>()?;
     for (name, _) in &compatible {
@@ -397,6 +393,47 @@ mod tests {
             .unwrap();
         assert!(openai.get("transport_socket").is_none());
         assert_eq!(openai["type"], "STATIC");
+    }
+
+    #[test]
+    fn a_bedrock_lane_gets_a_tls_cluster_at_its_regional_runtime_endpoint() {
+        let mut config = config_file::load(Path::new("../examples/tollgate.yaml"))
+            .unwrap()
+            .config;
+        let mut nova = config.providers.targets[0].clone();
+        nova.id = "nova".into();
+        nova.provider = ProviderKind::Bedrock;
+        nova.model = "amazon.nova-lite-v1:0".into();
+        nova.secret_key_ref.env = "AWS_SECRET_ACCESS_KEY".into();
+        nova.aws = Some(tollgate_core::config::AwsLane {
+            region: "eu-west-3".into(),
+            access_key_id_ref: tollgate_core::config::SecretKeyRef {
+                env: "AWS_ACCESS_KEY_ID".into(),
+            },
+            session_token_ref: None,
+        });
+        config.providers.targets.push(nova);
+        assert!(config.validate().is_empty(), "{:?}", config.validate());
+        let cli = Cli::parse_from(["x", "f"]);
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let lane = clusters.iter().find(|c| c["name"] == "lane_nova").unwrap();
+        assert_eq!(
+            lane["transport_socket"]["typed_config"]["sni"],
+            "bedrock-runtime.eu-west-3.amazonaws.com"
+        );
+        let text = v.to_string();
+        assert!(text.contains(r#"{"exact":"lane_nova"}"#));
+        assert!(!text.contains("provider_bedrock"));
+        // The VM may read the key id and secret, whose names (not values) are rendered.
+        assert!(text.contains("AWS_ACCESS_KEY_ID") && text.contains("AWS_SECRET_ACCESS_KEY"));
+
+        let cli = Cli::parse_from(["x", "f", "--simulator", "http://127.0.0.1:9000"]);
+        apply_endpoint_overrides(&mut config, &cli.args).unwrap();
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let lane = clusters.iter().find(|c| c["name"] == "lane_nova").unwrap();
+        assert!(lane.get("transport_socket").is_none());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn api_str(v: ApiKind) -> &'static str {
         ApiKind::Completions => "completions",
         ApiKind::CountTokens => "count_tokens",
         ApiKind::Passthrough => "passthrough",
+        ApiKind::Converse => "converse",
     }
 }
 
@@ -30,6 +31,7 @@ pub fn api_from(s: &str) -> Result<ApiKind, StoreError> {
         "completions" => ApiKind::Completions,
         "count_tokens" => ApiKind::CountTokens,
         "passthrough" => ApiKind::Passthrough,
+        "converse" => ApiKind::Converse,
         _ => return Err(unknown("api", s)),
     })
 }

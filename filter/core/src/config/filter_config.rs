@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::{
     CacheConfig, Catalogue, Config, CostTracking, LaneMode, LedgerFailureMode, ModelPriceDef,
-    OtherEndpoints, ProviderKind, Routing,
+    OtherEndpoints, ProviderKind, Routing, Target,
 };
 use crate::azure::AzureUpstream;
 use crate::endpoint::Endpoint;
@@ -105,6 +105,20 @@ pub struct LaneEntry {
     /// An Azure OpenAI lane's deployment, API version and credential scheme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureUpstream>,
+    /// A Bedrock lane's signing region and credential variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsLaneEntry>,
+}
+
+/// What a Bedrock lane signs with: the region, and the names of the environment
+/// variables holding the access key id and session token (the secret access key is
+/// the lane's `credential_env`). Names only: the values are read inside the VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsLaneEntry {
+    pub region: String,
+    pub access_key_id_env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_env: Option<String>,
 }
 
 impl LaneEntry {
@@ -112,7 +126,9 @@ impl LaneEntry {
     /// provider's name, or for an OpenAI-compatible or Azure lane its own cluster.
     pub fn route_key(&self) -> &str {
         match self.provider {
-            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => &self.cluster,
+            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai | ProviderKind::Bedrock => {
+                &self.cluster
+            }
             _ => self.provider.as_str(),
         }
     }
@@ -143,9 +159,34 @@ impl LaneEntry {
     }
 }
 
-/// The cluster of an OpenAI-compatible or Azure lane: one per lane, at its own base URL.
+/// The cluster of an OpenAI-compatible or Azure lane (one per lane, at its own base
+/// URL) or of a Bedrock lane (at its region's endpoint).
 pub fn lane_cluster(lane_id: &str) -> String {
     format!("lane_{lane_id}")
+}
+
+/// The endpoint of a lane with a cluster of its own, and its base path (empty for
+/// none); `None` for lanes on their provider's shared cluster.
+pub fn own_cluster_endpoint(
+    config: &Config,
+    target: &Target,
+) -> Option<Result<(Endpoint, String), String>> {
+    match (target.provider, &target.base_url, &target.aws) {
+        (ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai, Some(url), _) => {
+            Some(Endpoint::parse_base(url))
+        }
+        (ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai, None, _) => {
+            Some(Err(format!("lane '{}' needs a base_url", target.id)))
+        }
+        (ProviderKind::Bedrock, _, Some(aws)) => {
+            Some(Endpoint::parse(&config.bedrock_endpoint(&aws.region)).map(|e| (e, String::new())))
+        }
+        (ProviderKind::Bedrock, _, None) => Some(Err(format!(
+            "bedrock lane '{}' needs aws.region and aws.access_key_id_ref",
+            target.id
+        ))),
+        _ => None,
+    }
 }
 
 fn one() -> u32 {
@@ -248,22 +289,16 @@ impl FilterConfig {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let (endpoint, base_path, cluster) = match (t.provider, &t.base_url) {
-                    (ProviderKind::OpenaiCompatible, Some(url)) => {
-                        let (e, path) = Endpoint::parse_base(url)?;
-                        (e, Some(path), lane_cluster(&t.id))
+                let (endpoint, base_path, cluster) = match own_cluster_endpoint(config, t) {
+                    Some(own) => {
+                        let (e, path) = own?;
+                        let base = (t.provider != ProviderKind::Bedrock).then_some(path);
+                        (e, base, lane_cluster(&t.id))
                     }
-                    (ProviderKind::AzureOpenai, Some(url)) => {
-                        let (e, path) = Endpoint::parse_base(url)?;
-                        (e, Some(path), lane_cluster(&t.id))
-                    }
-                    (ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai, None) => {
-                        return Err(format!("lane '{}' needs a base_url", t.id))
-                    }
-                    (p, _) => (
-                        Endpoint::parse(config.endpoint_for(p))?,
+                    None => (
+                        Endpoint::parse(config.endpoint_for(t.provider))?,
                         None,
-                        provider_cluster(p),
+                        provider_cluster(t.provider),
                     ),
                 };
                 Ok(LaneEntry {
@@ -285,6 +320,11 @@ impl FilterConfig {
                     base_path,
                     fixed_cost: t.fixed_cost,
                     azure: crate::config::azure_lane::upstream(t)?,
+                    aws: t.aws.as_ref().map(|a| AwsLaneEntry {
+                        region: a.region.clone(),
+                        access_key_id_env: a.access_key_id_ref.env.clone(),
+                        session_token_env: a.session_token_ref.as_ref().map(|r| r.env.clone()),
+                    }),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -311,7 +351,12 @@ impl FilterConfig {
         let mut envs: Vec<String> = self
             .lanes
             .iter()
-            .map(|l| l.credential_env.clone())
+            .flat_map(|l| {
+                let aws = l.aws.iter().flat_map(|a| {
+                    std::iter::once(a.access_key_id_env.clone()).chain(a.session_token_env.clone())
+                });
+                std::iter::once(l.credential_env.clone()).chain(aws)
+            })
             .collect();
         envs.sort();
         envs.dedup();

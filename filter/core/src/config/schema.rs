@@ -385,6 +385,10 @@ pub enum ProviderKind {
     /// Azure OpenAI: a resource's deployments (`base_url` the resource endpoint,
     /// `deployment`, `api_version`), called in OpenAI's wire format.
     AzureOpenai,
+    /// Amazon Bedrock's Converse API (`/model/{modelId}/converse[-stream]` on
+    /// `bedrock-runtime.{region}.amazonaws.com`), signed with AWS Signature Version 4
+    /// from the lane's `aws` credentials. OpenAI and Anthropic clients are translated.
+    Bedrock,
 }
 
 impl ProviderKind {
@@ -394,13 +398,15 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::OpenaiCompatible => "openai_compatible",
             ProviderKind::AzureOpenai => "azure_openai",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 
-    /// The wire format the provider speaks: OpenAI's or Anthropic's.
+    /// The wire format the provider speaks: OpenAI's, Anthropic's or Bedrock's Converse.
     pub fn wire(self) -> ProviderKind {
         match self {
             ProviderKind::Anthropic => ProviderKind::Anthropic,
+            ProviderKind::Bedrock => ProviderKind::Bedrock,
             ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
                 ProviderKind::Openai
             }
@@ -415,6 +421,8 @@ impl ProviderKind {
                 32_768
             }
             ProviderKind::Anthropic => 64_000,
+            // Claude 3.5 Haiku's limit on Bedrock; Nova and Llama models stop sooner.
+            ProviderKind::Bedrock => 8_192,
         }
     }
 
@@ -424,6 +432,8 @@ impl ProviderKind {
             ProviderKind::Openai => "https://api.openai.com",
             ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => "",
+            // Regional: see [`Config::bedrock_endpoint`].
+            ProviderKind::Bedrock => "",
         }
     }
 }
@@ -483,6 +493,24 @@ pub struct Target {
     /// requests cost 0 and are counted for volume and mix, never `unpriced`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fixed_cost: bool,
+    /// Extension: a `bedrock` lane's region and the rest of its AWS credentials (the
+    /// secret access key is `secret_key_ref`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsLane>,
+}
+
+/// Where a Bedrock lane runs and the environment variables holding the credentials
+/// its requests are signed with (AWS Signature Version 4, service `bedrock`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsLane {
+    /// `us-east-1`, `eu-west-3`, ...: the runtime endpoint and the signing scope.
+    pub region: String,
+    /// The access key id (`AKIA...` / `ASIA...`).
+    pub access_key_id_ref: SecretKeyRef,
+    /// The session token of temporary credentials (STS, roles), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_ref: Option<SecretKeyRef>,
 }
 
 /// How an Azure OpenAI lane presents its credential.
@@ -874,6 +902,16 @@ impl LongContextDef {
 }
 
 impl Config {
+    /// Where a Bedrock lane in `region` is called: `providers.endpoints.bedrock` when
+    /// set (one endpoint for every region, e.g. a simulator or a VPC endpoint), else
+    /// the region's public runtime endpoint.
+    pub fn bedrock_endpoint(&self, region: &str) -> String {
+        match self.providers.endpoints.get(&ProviderKind::Bedrock) {
+            Some(url) => url.clone(),
+            None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+        }
+    }
+
     pub fn endpoint_for(&self, kind: ProviderKind) -> &str {
         self.providers
             .endpoints

@@ -24,6 +24,10 @@ pub enum Direction {
     ChatClientMessagesLane,
     /// An Anthropic Messages client served by an OpenAI Chat Completions lane.
     MessagesClientChatLane,
+    /// An OpenAI Chat Completions client served by a Bedrock Converse lane.
+    ChatClientConverseLane,
+    /// An Anthropic Messages client served by a Bedrock Converse lane.
+    MessagesClientConverseLane,
 }
 
 impl Direction {
@@ -38,14 +42,22 @@ impl Direction {
             (ApiKind::Messages, ApiKind::ChatCompletions) => {
                 Some(Direction::MessagesClientChatLane)
             }
+            (ApiKind::ChatCompletions, ApiKind::Converse) => {
+                Some(Direction::ChatClientConverseLane)
+            }
+            (ApiKind::Messages, ApiKind::Converse) => Some(Direction::MessagesClientConverseLane),
             _ => None,
         }
     }
 
     pub fn client(self) -> ApiKind {
         match self {
-            Direction::ChatClientMessagesLane => ApiKind::ChatCompletions,
-            Direction::MessagesClientChatLane => ApiKind::Messages,
+            Direction::ChatClientMessagesLane | Direction::ChatClientConverseLane => {
+                ApiKind::ChatCompletions
+            }
+            Direction::MessagesClientChatLane | Direction::MessagesClientConverseLane => {
+                ApiKind::Messages
+            }
         }
     }
 
@@ -53,6 +65,14 @@ impl Direction {
         match self {
             Direction::ChatClientMessagesLane => ApiKind::Messages,
             Direction::MessagesClientChatLane => ApiKind::ChatCompletions,
+            Direction::ChatClientConverseLane | Direction::MessagesClientConverseLane => {
+                ApiKind::Converse
+            }
         }
+    }
+
+    /// The lane answers streams in AWS event-stream framing, not SSE.
+    pub fn lane_streams_events(self) -> bool {
+        self.lane() == ApiKind::Converse
     }
 }

@@ -1,11 +1,14 @@
 //! Streamed answers translated event by event: each upstream chunk yields the client
 //! bytes it completes, nothing waits for the end of the answer.
 
+use super::anthropic_messages_to_bedrock_converse::ConverseToMessages;
 use super::anthropic_messages_to_openai_chat::ToMessages;
 use super::direction::Direction;
 use super::event_rewriter::{self, EventRewriter};
 use super::openai_chat_to_anthropic_messages::ToChat;
-use crate::sse::SseParser;
+use super::sse_out::write_event;
+use crate::aws::event_stream::Decoder;
+use crate::sse::{SseEvent, SseParser};
 
 /// Largest upstream event kept for translation. Provider events are small deltas; one
 /// larger than this is skipped by the parser (and counted in `oversized_events`)
@@ -20,6 +23,8 @@ pub const MAX_UPSTREAM_EVENT: usize = 1 << 20;
 #[derive(Debug)]
 pub struct StreamTranslator {
     parser: SseParser,
+    /// Reads a Bedrock lane's event-stream framing (unused for SSE lanes).
+    decoder: Decoder,
     inner: Inner,
 }
 
@@ -27,6 +32,10 @@ pub struct StreamTranslator {
 enum Inner {
     ToChat(ToChat),
     ToMessages(ToMessages),
+    /// Converse events to Anthropic events, for an Anthropic client.
+    ConverseToMessages(ConverseToMessages),
+    /// Converse events to Anthropic events to chat chunks, for an OpenAI client.
+    ConverseToChat(ConverseToMessages, ToChat),
 }
 
 impl StreamTranslator {
@@ -39,9 +48,17 @@ impl StreamTranslator {
                 Inner::ToChat(ToChat::new(client_model, include_usage))
             }
             Direction::MessagesClientChatLane => Inner::ToMessages(ToMessages::new(client_model)),
+            Direction::MessagesClientConverseLane => {
+                Inner::ConverseToMessages(ConverseToMessages::new(client_model))
+            }
+            Direction::ChatClientConverseLane => Inner::ConverseToChat(
+                ConverseToMessages::new(client_model),
+                ToChat::new(client_model, include_usage),
+            ),
         };
         StreamTranslator {
             parser: SseParser::new(MAX_UPSTREAM_EVENT),
+            decoder: Decoder::new(MAX_UPSTREAM_EVENT),
             inner,
         }
     }
@@ -49,8 +66,17 @@ impl StreamTranslator {
     /// Sets the `created` Unix time of OpenAI chunks (0 otherwise): this crate reads no
     /// clock.
     pub fn with_created(mut self, created: u64) -> Self {
-        if let Inner::ToChat(t) = &mut self.inner {
+        if let Inner::ToChat(t) | Inner::ConverseToChat(_, t) = &mut self.inner {
             t.created = created;
+        }
+        self
+    }
+
+    /// Names the answer after `request_id` where the lane gives it no id of its own
+    /// (Bedrock), so two answers never share one.
+    pub fn with_answer_id(mut self, request_id: &str) -> Self {
+        if let Inner::ConverseToMessages(c) | Inner::ConverseToChat(c, _) = &mut self.inner {
+            c.set_id_seed(request_id);
         }
         self
     }
@@ -61,7 +87,39 @@ impl StreamTranslator {
         match &mut self.inner {
             Inner::ToChat(t) => event_rewriter::push(&mut self.parser, t, chunk),
             Inner::ToMessages(t) => event_rewriter::push(&mut self.parser, t, chunk),
+            Inner::ConverseToMessages(_) | Inner::ConverseToChat(..) => {
+                let mut events = Vec::new();
+                if let Inner::ConverseToMessages(c) | Inner::ConverseToChat(c, _) = &mut self.inner
+                {
+                    let read = self
+                        .decoder
+                        .push(chunk, &mut |m| c.on_message(&m, &mut events));
+                    if let Err(e) = read {
+                        c.broken(&e.to_string(), &mut events);
+                    }
+                }
+                self.write_converse(events)
+            }
         }
+    }
+
+    /// Anthropic events from a Converse stream, written for the client.
+    fn write_converse(&mut self, events: Vec<SseEvent>) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &mut self.inner {
+            Inner::ConverseToMessages(_) => {
+                for e in events {
+                    write_event(&mut out, e.name.as_deref().unwrap_or(""), &e.data);
+                }
+            }
+            Inner::ConverseToChat(_, chat) => {
+                for e in events {
+                    chat.on_event(e, &mut out);
+                }
+            }
+            _ => {}
+        }
+        out
     }
 
     /// Ends the upstream stream. If the upstream ended without finishing its answer the
@@ -71,6 +129,15 @@ impl StreamTranslator {
         match &mut self.inner {
             Inner::ToChat(t) => event_rewriter::finish(&mut self.parser, t),
             Inner::ToMessages(t) => event_rewriter::finish(&mut self.parser, t),
+            Inner::ConverseToMessages(c) | Inner::ConverseToChat(c, _) => {
+                let mut events = Vec::new();
+                c.finish(&mut events);
+                let mut out = self.write_converse(events);
+                if let Inner::ConverseToChat(_, chat) = &mut self.inner {
+                    chat.finish(&mut out);
+                }
+                out
+            }
         }
     }
 
@@ -79,11 +146,161 @@ impl StreamTranslator {
         match &self.inner {
             Inner::ToChat(t) => t.is_complete(),
             Inner::ToMessages(t) => t.is_complete(),
+            Inner::ConverseToMessages(c) => c.is_complete(),
+            Inner::ConverseToChat(_, t) => t.is_complete(),
         }
     }
 
     /// Upstream events dropped for exceeding [`MAX_UPSTREAM_EVENT`].
     pub fn oversized_events(&self) -> u32 {
         self.parser.oversized_events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::aws::event_stream::encode_event;
+
+    fn converse_stream() -> Vec<u8> {
+        let mut s = Vec::new();
+        for (kind, payload) in [
+            ("messageStart", json!({"role": "assistant"})),
+            (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"text": "Hi "}}),
+            ),
+            (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"text": "there"}}),
+            ),
+            ("contentBlockStop", json!({"contentBlockIndex": 0})),
+            ("messageStop", json!({"stopReason": "end_turn"})),
+            (
+                "metadata",
+                json!({"usage": {"inputTokens": 8, "outputTokens": 2, "totalTokens": 10,
+                "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}, "metrics": {"latencyMs": 5}}),
+            ),
+        ] {
+            s.extend(encode_event(kind, payload.to_string().as_bytes()));
+        }
+        s
+    }
+
+    fn translate(direction: Direction, input: &[u8], chunk: usize) -> String {
+        let mut t = StreamTranslator::new(direction, "client-model", true)
+            .with_created(9)
+            .with_answer_id("req-1");
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            out.extend(t.push(c));
+        }
+        out.extend(t.finish());
+        assert!(t.is_complete());
+        String::from_utf8(out).unwrap()
+    }
+
+    fn data_lines(sse: &str) -> Vec<Value> {
+        sse.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn converse_stream_to_chat_chunks() {
+        let input = converse_stream();
+        let out = translate(Direction::ChatClientConverseLane, &input, input.len());
+        for size in [1, 13] {
+            assert_eq!(
+                translate(Direction::ChatClientConverseLane, &input, size),
+                out
+            );
+        }
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        let chunks = data_lines(&out);
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, "Hi there");
+        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"
+            && c["model"] == "client-model"
+            && c["created"] == 9));
+        let finish: Vec<&Value> = chunks
+            .iter()
+            .map(|c| &c["choices"][0]["finish_reason"])
+            .filter(|f| !f.is_null())
+            .collect();
+        assert_eq!(finish, [&json!("stop")]);
+        let usage = &chunks.last().unwrap()["usage"];
+        assert_eq!(
+            (
+                usage["prompt_tokens"].clone(),
+                usage["completion_tokens"].clone()
+            ),
+            (json!(8), json!(2))
+        );
+    }
+
+    #[test]
+    fn converse_answers_are_named_after_their_request() {
+        let input = converse_stream();
+        let id = |request: &str| {
+            let mut t = StreamTranslator::new(Direction::MessagesClientConverseLane, "m", true)
+                .with_answer_id(request);
+            let out = String::from_utf8(t.push(&input)).unwrap();
+            data_lines(&out)[0]["message"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_ne!(id("req-1"), id("req-2"));
+        assert_eq!(id("req-1"), id("req-1"));
+        let chat = translate(Direction::ChatClientConverseLane, &input, 100);
+        assert!(data_lines(&chat)[0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("chatcmpl-bdrk_"));
+    }
+
+    #[test]
+    fn converse_stream_to_anthropic_events() {
+        let input = converse_stream();
+        let out = translate(Direction::MessagesClientConverseLane, &input, 3);
+        let names: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        let delta = data_lines(&out)[5].clone();
+        assert_eq!(delta["usage"]["output_tokens"], 2);
+        assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+    }
+
+    #[test]
+    fn corrupt_framing_ends_the_client_stream_with_an_error() {
+        let mut input = converse_stream();
+        let n = input.len();
+        input[n - 1] ^= 0xff;
+        let out = translate(Direction::ChatClientConverseLane, &input, 50);
+        let last = data_lines(&out).pop().unwrap();
+        assert!(last["error"]["message"].as_str().unwrap().contains("CRC"));
+        let out = translate(Direction::MessagesClientConverseLane, &input, 50);
+        assert!(out.contains("event: error"));
     }
 }
