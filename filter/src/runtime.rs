@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use tollgate_core::aws::sigv4::Credentials;
 use tollgate_core::config::filter_config::{FilterConfig, GroupEntry, LaneEntry};
 use tollgate_core::keys;
 use tollgate_core::lease::{LeaseClosedRecord, IDLE_CLOSE_MS};
@@ -155,12 +156,33 @@ impl Runtime {
             .map(String::as_str)
     }
 
+    /// A Bedrock lane's AWS credentials (its secret access key is the lane's
+    /// credential), or `None` when one of them is not set.
+    pub fn aws_credentials(&self, lane: &LaneEntry) -> Option<Credentials> {
+        let aws = lane.aws.as_ref()?;
+        let session_token = match &aws.session_token_env {
+            Some(env) => Some(self.credentials.get(env)?.clone()),
+            None => None,
+        };
+        Some(Credentials {
+            access_key_id: self.credentials.get(&aws.access_key_id_env)?.clone(),
+            secret_access_key: self.credential(lane)?.to_string(),
+            session_token,
+        })
+    }
+
     pub fn missing_credentials(&self) -> Vec<&str> {
         self.config
             .lanes
             .iter()
-            .filter(|l| !self.credentials.contains_key(&l.credential_env))
-            .map(|l| l.credential_env.as_str())
+            .flat_map(|l| {
+                let aws = l.aws.iter().flat_map(|a| {
+                    std::iter::once(a.access_key_id_env.as_str())
+                        .chain(a.session_token_env.as_deref())
+                });
+                std::iter::once(l.credential_env.as_str()).chain(aws)
+            })
+            .filter(|env| !self.credentials.contains_key(*env))
             .collect()
     }
 }

@@ -198,16 +198,28 @@ impl Stream {
     /// Runs the response phases for a streamed answer delivered in `chunks`; returns
     /// the bytes the client receives (each chunk as the filter left it).
     pub fn receive_stream(&mut self, status: u16, chunks: &[&str]) -> Vec<u8> {
+        let chunks: Vec<&[u8]> = chunks.iter().map(|c| c.as_bytes()).collect();
+        self.receive_stream_of(status, "text/event-stream", &chunks)
+    }
+
+    /// [`Stream::receive_stream`] for a stream of any `content_type` (Bedrock's binary
+    /// event stream among them).
+    pub fn receive_stream_of(
+        &mut self,
+        status: u16,
+        content_type: &str,
+        chunks: &[&[u8]],
+    ) -> Vec<u8> {
         fake_host::with(|h| {
             h.response_headers = vec![
                 (":status".to_string(), status.to_string()),
-                ("content-type".to_string(), "text/event-stream".to_string()),
+                ("content-type".to_string(), content_type.to_string()),
             ];
         });
         self.flow.on_http_response_headers(0, false);
         let mut client = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
-            fake_host::with(|h| h.response_body = chunk.as_bytes().to_vec());
+            fake_host::with(|h| h.response_body = chunk.to_vec());
             self.flow
                 .on_http_response_body(chunk.len(), i + 1 == chunks.len());
             client.extend(fake_host::with(|h| std::mem::take(&mut h.response_body)));

@@ -1,5 +1,6 @@
-//! OpenAI <-> Anthropic translation of requests, responses, errors and streams on
-//! arbitrary input: never a panic, and whatever is produced is valid JSON / SSE.
+//! OpenAI <-> Anthropic and both <- Bedrock Converse translation of requests, responses,
+//! errors and streams (SSE, or AWS event-stream frames for Converse) on arbitrary
+//! input: never a panic, and whatever is produced is valid JSON / SSE.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,10 +12,11 @@ fuzz_target!(|data: &[u8]| {
     if data.is_empty() {
         return;
     }
-    let direction = if data[0] & 1 == 0 {
-        Direction::ChatClientMessagesLane
-    } else {
-        Direction::MessagesClientChatLane
+    let direction = match data[0] & 3 {
+        0 => Direction::ChatClientMessagesLane,
+        1 => Direction::MessagesClientChatLane,
+        2 => Direction::ChatClientConverseLane,
+        _ => Direction::MessagesClientConverseLane,
     };
     let body = &data[1..];
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
@@ -27,8 +29,8 @@ fuzz_target!(|data: &[u8]| {
     }
     serde_json::from_slice::<serde_json::Value>(&translate_error(direction, body))
         .expect("translated error is JSON");
-    let mut t = StreamTranslator::new(direction, "client-model", data[0] & 2 == 0);
-    let chunk = usize::from(data[0] >> 2) % 13 + 1;
+    let mut t = StreamTranslator::new(direction, "client-model", data[0] & 4 == 0);
+    let chunk = usize::from(data[0] >> 3) % 13 + 1;
     for part in body.chunks(chunk) {
         let _ = t.push(part);
     }

@@ -30,6 +30,9 @@ SIM_AZURE_KEY = "sim-azure-key"
 SIM_AZURE_ENTRA_TOKEN = "sim-azure-entra-token"
 SIM_GEMINI_KEY = "sim-gemini-key"
 SIM_VERTEX_TOKEN = "sim-vertex-token"
+# The simulator's default AWS credentials (Bedrock requests are signed with them).
+SIM_AWS_ACCESS_KEY_ID = "AKIDSIMBEDROCK0EXAMPLE"
+SIM_AWS_SECRET_ACCESS_KEY = "sim/bedrock+secret/EXAMPLEKEY"
 
 # The data plane's ledger token: one per process that uses this harness, given to every
 # ledger it starts (`--ingest-token-file`) and to every Envoy (TOLLGATE_LEDGER_TOKEN).
@@ -201,7 +204,8 @@ def start_envoy(bootstrap: Path, log_dir: Path, base_id: int, concurrency: int =
     admin_path.unlink(missing_ok=True)
     env = dict(os.environ, OPENAI_API_KEY=SIM_OPENAI_KEY, ANTHROPIC_API_KEY=SIM_ANTHROPIC_KEY,
                AZURE_OPENAI_API_KEY=SIM_AZURE_KEY, AZURE_OPENAI_AD_TOKEN=SIM_AZURE_ENTRA_TOKEN,
-               GEMINI_API_KEY=SIM_GEMINI_KEY, VERTEX_ACCESS_TOKEN=SIM_VERTEX_TOKEN)
+               GEMINI_API_KEY=SIM_GEMINI_KEY, VERTEX_ACCESS_TOKEN=SIM_VERTEX_TOKEN,
+               AWS_ACCESS_KEY_ID=SIM_AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SIM_AWS_SECRET_ACCESS_KEY)
     env.pop("TOLLGATE_LEDGER_TOKEN", None)
     if ledger_token:
         env["TOLLGATE_LEDGER_TOKEN"] = ledger_token

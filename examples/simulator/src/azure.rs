@@ -384,6 +384,8 @@ mod tests {
             azure_entra: "az-token".into(),
             gemini: "g-k".into(),
             vertex: "v-t".into(),
+            aws_access_key_id: "AKID".into(),
+            aws_secret_access_key: "s".into(),
         }
     }
 

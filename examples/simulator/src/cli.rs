@@ -10,7 +10,7 @@ use clap::Parser;
 #[command(
     name = "tollgate-sim",
     version,
-    about = "Simulates the OpenAI, Anthropic, Azure OpenAI and Gemini APIs with deterministic answers and usage"
+    about = "Simulates the OpenAI, Anthropic, Azure OpenAI, Gemini and Bedrock Converse APIs with deterministic answers and usage"
 )]
 pub struct Cli {
     /// Address to listen on; port 0 picks a free port (the real one is printed).
@@ -71,6 +71,23 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub vertex_token: String,
+
+    /// Access key id Bedrock requests must be signed with (AWS Signature Version 4).
+    #[arg(
+        long,
+        env = "TOLLGATE_SIM_AWS_ACCESS_KEY_ID",
+        default_value = "AKIDSIMBEDROCK0EXAMPLE"
+    )]
+    pub aws_access_key_id: String,
+
+    /// Secret access key Bedrock signatures are verified with.
+    #[arg(
+        long,
+        env = "TOLLGATE_SIM_AWS_SECRET_ACCESS_KEY",
+        default_value = "sim/bedrock+secret/EXAMPLEKEY",
+        hide_env_values = true
+    )]
+    pub aws_secret_access_key: String,
 
     /// Delay added before every provider answer (the `x-sim-latency-ms` header overrides it).
     #[arg(long, default_value_t = 0)]

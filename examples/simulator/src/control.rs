@@ -41,6 +41,9 @@ pub enum Fault {
     BrokenStream,
     /// Answer normally but leave out every usage object.
     NoUsage,
+    /// Bedrock streams: half the answer, then a `throttlingException` message in the
+    /// stream (HTTP status 200, as Bedrock reports errors met mid-stream).
+    StreamException,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,6 +124,7 @@ fn parse_fault(value: &str) -> Result<Fault, String> {
     match value {
         "broken-stream" => Ok(Fault::BrokenStream),
         "no-usage" => Ok(Fault::NoUsage),
+        "stream-exception" => Ok(Fault::StreamException),
         code => code
             .parse::<u16>()
             .ok()
@@ -128,7 +132,7 @@ fn parse_fault(value: &str) -> Result<Fault, String> {
             .and_then(|c| StatusCode::from_u16(c).ok())
             .map(Fault::Status)
             .ok_or_else(|| {
-                format!("{ERROR}: expected an HTTP error status (400-599), broken-stream or no-usage, got {value:?}")
+                format!("{ERROR}: expected an HTTP error status (400-599), broken-stream, no-usage or stream-exception, got {value:?}")
             }),
     }
 }

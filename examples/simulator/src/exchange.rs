@@ -67,6 +67,12 @@ pub trait Provider {
 
     /// The JSON error body for `failure`.
     fn error_body(failure: &Failure, request_id: &str) -> Value;
+
+    /// Response headers naming the error beside its body (Bedrock's
+    /// `x-amzn-ErrorType`); none by default.
+    fn error_headers(_failure: &Failure) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// Whether an `Authorization` value is exactly `Bearer <key>`.
@@ -184,7 +190,13 @@ impl<P: Provider> Exchange<P> {
 
     /// An event-stream answer, one body chunk per event; with `broken-stream` only the
     /// first half of the events are sent before the connection is dropped.
-    pub fn sse(&self, mut frames: Vec<Bytes>) -> Response {
+    pub fn sse(&self, frames: Vec<Bytes>) -> Response {
+        self.stream(frames, sse::CONTENT_TYPE)
+    }
+
+    /// A streamed answer of `content_type` (SSE, or AWS event-stream messages), one
+    /// body chunk per frame, cut off like [`Exchange::sse`] under `broken-stream`.
+    pub fn stream(&self, mut frames: Vec<Bytes>, content_type: &'static str) -> Response {
         let body = if self.control.breaks_stream() {
             frames.truncate((frames.len() / 2).max(1));
             cut_off_after(frames)
@@ -193,7 +205,7 @@ impl<P: Provider> Exchange<P> {
                 frames.into_iter().map(Ok::<_, io::Error>),
             ))
         };
-        let mut response = reply(StatusCode::OK, sse::CONTENT_TYPE, body);
+        let mut response = reply(StatusCode::OK, content_type, body);
         response
             .headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -220,6 +232,11 @@ fn error_response<P: Provider>(failure: &Failure, request_id: &str, auth_ok: boo
     let body = serde_json::to_vec(&P::error_body(failure, request_id))
         .expect("JSON values always serialize");
     let mut response = reply(status, "application/json", Body::from(body));
+    for (name, value) in P::error_headers(failure) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
     if status == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::anthropic;
 use crate::azure;
+use crate::bedrock;
 use crate::exchange::{bearer_matches, MODELS_PATH};
 use crate::gemini;
 use crate::state::{Keys, Sim};
@@ -20,7 +21,12 @@ use crate::state::{Keys, Sim};
 const API_KEY: &str = "x-api-key";
 /// Azure OpenAI's key header (elsewhere just another secret).
 const AZURE_API_KEY: &str = "api-key";
-const OTHER_SECRETS: [&str; 3] = ["proxy-authorization", "cookie", "api-key"];
+const OTHER_SECRETS: [&str; 4] = [
+    "proxy-authorization",
+    "cookie",
+    "api-key",
+    "x-amz-security-token",
+];
 
 pub async fn healthz() -> &'static str {
     "ok"
@@ -71,7 +77,16 @@ fn sanitized_headers(path: &str, headers: &HeaderMap, keys: &Keys) -> Map<String
     let mut out = Map::new();
     for (name, value) in headers {
         let name = name.as_str();
-        let shown = if name == AUTHORIZATION.as_str() {
+        let is_bedrock = path == bedrock::CONVERSE_PATH || path == bedrock::CONVERSE_STREAM_PATH;
+        let shown = if name == AUTHORIZATION.as_str() && is_bedrock {
+            // A SigV4 header: the key id and signed header names are shown, the
+            // signature is not.
+            let text = String::from_utf8_lossy(value.as_bytes());
+            match text.split_once("Signature=") {
+                Some((head, _)) => format!("{head}Signature=redacted"),
+                None => "redacted".to_owned(),
+            }
+        } else if name == AUTHORIZATION.as_str() {
             verdict(bearer_matches(value.as_bytes(), provider_key))
         } else if name == API_KEY {
             verdict(value.as_bytes() == keys.anthropic.as_bytes())
@@ -114,6 +129,8 @@ mod tests {
             azure_entra: "az-t".into(),
             gemini: "g-k".into(),
             vertex: "v-t".into(),
+            aws_access_key_id: "AKID".into(),
+            aws_secret_access_key: "s".into(),
         };
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer sk-o".parse().unwrap());
@@ -149,5 +166,20 @@ mod tests {
             ),
             (Some("ok"), Some("ok"))
         );
+        // A Bedrock signature shows its key id and signed headers only.
+        let mut sigv4 = HeaderMap::new();
+        sigv4.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123"
+                .parse()
+                .unwrap(),
+        );
+        sigv4.insert("x-amz-security-token", "tok".parse().unwrap());
+        let shown = sanitized_headers(bedrock::CONVERSE_PATH, &sigv4, &keys);
+        assert!(shown["authorization"]
+            .as_str()
+            .unwrap()
+            .ends_with("Signature=redacted"));
+        assert_eq!(shown["x-amz-security-token"], "redacted");
     }
 }

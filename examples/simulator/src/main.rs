@@ -1,4 +1,4 @@
-//! tollgate-sim: a stand-in for the OpenAI, Anthropic, Azure OpenAI and Gemini (and Vertex AI) APIs. It speaks their real
+//! tollgate-sim: a stand-in for the OpenAI, Anthropic, Azure OpenAI, Gemini (and Vertex AI) and Bedrock Converse APIs. It speaks their real
 //! wire formats (so the official SDKs accept its answers unchanged), answers
 //! deterministically (so tests can predict usage and cost), and takes `x-sim-*`
 //! headers to inject cache usage, latency and failures. It is also the upstream for
@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod cli;
 mod control;
 mod exchange;
@@ -75,6 +76,11 @@ fn router(sim: Arc<Sim>) -> Router {
         .route(gemini::GEMINI_ROUTE, post(gemini::gemini_api))
         .route(gemini::GEMINI_V1_ROUTE, post(gemini::gemini_api_v1))
         .route(gemini::VERTEX_ROUTE, post(gemini::vertex))
+        .route(bedrock::CONVERSE_PATH, post(bedrock::converse))
+        .route(
+            bedrock::CONVERSE_STREAM_PATH,
+            post(bedrock::converse_stream),
+        )
         .route(exchange::MODELS_PATH, get(list_models))
         .merge(azure::routes())
         .route("/healthz", get(inspect::healthz))

@@ -23,6 +23,9 @@ pub struct Keys {
     pub gemini: String,
     /// The Vertex AI access token (`Authorization: Bearer`).
     pub vertex: String,
+    /// The AWS credentials Bedrock requests must be signed with.
+    pub aws_access_key_id: String,
+    pub aws_secret_access_key: String,
 }
 
 /// The last provider request, kept raw and only sanitised when read so that recording
@@ -65,6 +68,8 @@ impl Sim {
                 azure_entra: cli.azure_entra_token.clone(),
                 gemini: cli.gemini_key.clone(),
                 vertex: cli.vertex_token.clone(),
+                aws_access_key_id: cli.aws_access_key_id.clone(),
+                aws_secret_access_key: cli.aws_secret_access_key.clone(),
             },
             default_latency: cli.latency(),
             error_rate: cli.error_rate,

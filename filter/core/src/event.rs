@@ -109,6 +109,9 @@ pub enum ApiKind {
     /// lane's API, never a client's (chat, messages and embeddings clients are
     /// translated to it).
     GenerateContent,
+    /// Amazon Bedrock `POST /model/{modelId}/converse` (and `converse-stream`): only
+    /// ever a lane's API, which chat and messages clients are translated to.
+    Converse,
 }
 
 impl ApiKind {
@@ -139,6 +142,7 @@ impl ApiKind {
                 crate::config::schema::ProviderKind::Anthropic
             }
             ApiKind::GenerateContent => crate::config::schema::ProviderKind::Gemini,
+            ApiKind::Converse => crate::config::schema::ProviderKind::Bedrock,
         }
     }
 
@@ -151,8 +155,9 @@ impl ApiKind {
             ApiKind::Embeddings => "/v1/embeddings",
             ApiKind::Completions => "/v1/completions",
             ApiKind::CountTokens => "/v1/messages/count_tokens",
-            // The path names the model: see `LaneEntry::generate_content_path`.
-            ApiKind::Passthrough | ApiKind::GenerateContent => "",
+            // The path names the model: see `LaneEntry::generate_content_path` and the
+            // Bedrock lane's Converse path; a passthrough keeps the client's.
+            ApiKind::Passthrough | ApiKind::GenerateContent | ApiKind::Converse => "",
         }
     }
 

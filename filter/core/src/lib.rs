@@ -3,6 +3,7 @@
 //! returns values, so all of it is unit-tested natively and under wasm32.
 
 pub mod accounting;
+pub mod aws;
 pub mod azure;
 pub mod budget;
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod event;
 pub mod headers;
 pub mod json_scan;
 pub mod keys;
+pub mod lane_stream;
 pub mod lease;
 pub mod metric_names;
 pub mod models;

@@ -76,12 +76,14 @@ fn provider_name(p: ProviderKind) -> &'static str {
 /// "data": [...]}` or Anthropic's paginated `{"data": [...], "has_more": false, ...}`.
 pub fn list_body(style: ProviderKind, models: &[ModelEntry]) -> Value {
     match style.wire() {
-        // Clients speak OpenAI's or Anthropic's format, never Gemini's.
+        // Clients speak OpenAI's or Anthropic's format, never Gemini's or Bedrock's:
+        // OpenAI's is the default.
         ProviderKind::Openai
         | ProviderKind::OpenaiCompatible
         | ProviderKind::AzureOpenai
         | ProviderKind::Gemini
-        | ProviderKind::VertexAi => json!({
+        | ProviderKind::VertexAi
+        | ProviderKind::Bedrock => json!({
             "object": "list",
             "data": models.iter().map(openai_model).collect::<Vec<_>>(),
         }),
@@ -101,7 +103,8 @@ pub fn model_body(style: ProviderKind, model: &ModelEntry) -> Value {
         | ProviderKind::OpenaiCompatible
         | ProviderKind::AzureOpenai
         | ProviderKind::Gemini
-        | ProviderKind::VertexAi => openai_model(model),
+        | ProviderKind::VertexAi
+        | ProviderKind::Bedrock => openai_model(model),
         ProviderKind::Anthropic => anthropic_model(model),
     }
 }

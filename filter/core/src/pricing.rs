@@ -718,6 +718,26 @@ mod tests {
     }
 
     #[test]
+    fn bedrock_model_ids_are_priced_with_cache_rates() {
+        let t = PriceTable::new(built_in_catalogue(), &BTreeMap::new());
+        let lite = t.lookup("amazon.nova-lite-v1:0", NOW).unwrap();
+        let tokens = Tokens {
+            input: 1_000_000,
+            cached_input: 1_000_000,
+            cache_write: 1_000_000,
+            output: 1_000_000,
+            ..Tokens::default()
+        };
+        // $0.06 + $0.015 + $0.06 + $0.24
+        assert_eq!(lite.cost_nanos(&tokens), 375_000_000);
+        let haiku = t
+            .lookup("anthropic.claude-3-5-haiku-20241022-v1:0", NOW)
+            .unwrap();
+        // $0.80 + $0.08 + $1.00 + $4
+        assert_eq!(haiku.cost_nanos(&tokens), 5_880_000_000);
+    }
+
+    #[test]
     fn the_built_in_catalogue_is_complete_and_ordered() {
         let c = built_in_catalogue();
         assert!(!c.version.is_empty());
@@ -731,8 +751,9 @@ mod tests {
                 "{model}: entries oldest first, one per day"
             );
             for e in entries {
-                // Every OpenAI entry bills no cache writes (write rates = input).
-                if !model.starts_with("claude") {
+                // Only Claude (at Anthropic or on Bedrock) bills cache writes above
+                // the input rate (other write rates = input).
+                if !model.contains("claude") {
                     let p = ModelPrice::from(&e.price);
                     assert_eq!(p.base.cache_write, p.base.input, "{model}");
                     assert_eq!(p.base.cache_write_1h, p.base.input, "{model}");

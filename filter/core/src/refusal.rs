@@ -88,12 +88,14 @@ impl LocalError {
 /// The JSON error body for `error` in the wire format of `style`.
 pub fn error_body(style: ProviderKind, error: LocalError, message: &str) -> String {
     let value = match style.wire() {
-        // Clients speak OpenAI's or Anthropic's format, never Gemini's.
+        // Clients speak OpenAI's or Anthropic's format, never Gemini's or Bedrock's:
+        // OpenAI's is the default.
         ProviderKind::Openai
         | ProviderKind::OpenaiCompatible
         | ProviderKind::AzureOpenai
         | ProviderKind::Gemini
-        | ProviderKind::VertexAi => json!({
+        | ProviderKind::VertexAi
+        | ProviderKind::Bedrock => json!({
             "error": {
                 "message": message,
                 "type": error.openai_type(),

@@ -93,6 +93,8 @@ impl ParsedRequest {
             | ApiKind::CountTokens
             | ApiKind::Passthrough
             | ApiKind::GenerateContent => None,
+            // Clients never call Converse: its limit is `inferenceConfig.maxTokens`.
+            ApiKind::Converse => None,
         };
         let max_output_tokens = match limit_field.map(|f| (f, body.get(f))) {
             None | Some((_, None | Some(Value::Null))) => None,

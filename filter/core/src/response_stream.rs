@@ -1,6 +1,7 @@
-//! A streamed answer read once: each upstream event is parsed from the SSE framing one
-//! time, its usage read, then it becomes the client's bytes (passed on as it is, without
-//! the usage chunk Tollgate asked for, or translated).
+//! A streamed answer read once: each upstream event is parsed from the lane's framing
+//! (SSE, or a Bedrock lane's AWS event-stream messages) one time, its usage read, then
+//! it becomes the client's bytes (passed on as it is, without the usage chunk Tollgate
+//! asked for, or translated).
 //!
 //! The filter calls [`ResponseStream::push`] with every body chunk. Its buffers are kept
 //! from chunk to chunk, and it tells the filter whether the client's bytes differ from
@@ -8,7 +9,7 @@
 //! of being written back to Envoy.
 
 use crate::event::ApiKind;
-use crate::sse::SseParser;
+use crate::lane_stream::LaneStream;
 use crate::stream_filter;
 use crate::translate::StreamTranslator;
 use crate::usage::UsageTracker;
@@ -28,7 +29,7 @@ pub enum ClientStream {
 pub struct ResponseStream {
     /// The API the upstream answers in: its events are read as this API's.
     api: ApiKind,
-    parser: SseParser,
+    framing: LaneStream,
     client: ClientStream,
     /// The client's bytes for the current chunk (reused).
     out: Vec<u8>,
@@ -40,7 +41,7 @@ impl ResponseStream {
     pub fn new(api: ApiKind, client: ClientStream, max_event: usize) -> Self {
         ResponseStream {
             api,
-            parser: SseParser::new(max_event),
+            framing: LaneStream::for_api(api, max_event),
             client,
             out: Vec::new(),
         }
@@ -57,12 +58,39 @@ impl ResponseStream {
     ) -> Option<&[u8]> {
         let ResponseStream {
             api,
-            parser,
+            framing,
             client,
             out,
         } = self;
         let api = *api;
         out.clear();
+        let parser = match framing {
+            LaneStream::Sse(parser) => parser,
+            LaneStream::Events(decoder) => {
+                // No client speaks Converse: its messages are only ever translated.
+                let ClientStream::Translated(t) = client else {
+                    let _ = decoder.push(chunk, &mut |m| {
+                        if m.message_type() == "event" {
+                            usage.observe_stream_event(api, &m.payload);
+                        }
+                    });
+                    return None;
+                };
+                let read = decoder.push(chunk, &mut |m| {
+                    if m.message_type() == "event" {
+                        usage.observe_stream_event(api, &m.payload);
+                    }
+                    t.on_message(&m, out);
+                });
+                if let Err(e) = read {
+                    t.broken(&e.to_string(), out);
+                }
+                if end_of_stream {
+                    t.finish_into(out);
+                }
+                return Some(out.as_slice());
+            }
+        };
         let mut on_event = |e: crate::sse::SseEventRef<'_>| {
             // The usage reader's look at the event also says whether it is the usage
             // chunk.
@@ -90,7 +118,12 @@ impl ResponseStream {
 
     /// Upstream events skipped for exceeding the size limit.
     pub fn oversized_events(&self) -> u32 {
-        self.parser.oversized_events
+        match &self.framing {
+            LaneStream::Sse(parser) => parser.oversized_events,
+            // A message over the limit ends the decoding instead (the client's stream
+            // then ends with an error).
+            LaneStream::Events(_) => 0,
+        }
     }
 }
 
@@ -262,6 +295,100 @@ mod tests {
         let client = String::from_utf8(client).unwrap();
         assert!(client.contains("incomplete_stream"));
         assert!(!usage.output_reported);
+    }
+
+    /// A Bedrock ConverseStream answer in its event-stream framing.
+    fn converse_stream() -> Vec<u8> {
+        use crate::aws::event_stream::encode_event;
+        [
+            ("messageStart", r#"{"role":"assistant"}"#),
+            (
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"Hi "}}"#,
+            ),
+            (
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"there"}}"#,
+            ),
+            ("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+            ("messageStop", r#"{"stopReason":"end_turn"}"#),
+            (
+                "metadata",
+                r#"{"usage":{"inputTokens":8,"outputTokens":2,"totalTokens":10,"cacheReadInputTokens":5},"metrics":{"latencyMs":5}}"#,
+            ),
+        ]
+        .iter()
+        .flat_map(|(kind, payload)| encode_event(kind, payload.as_bytes()))
+        .collect()
+    }
+
+    /// Feeds `input` in chunks of `size` through a stream translated for `direction`.
+    fn run_converse(direction: Direction, input: &[u8], size: usize) -> (String, UsageTracker) {
+        let translator = || {
+            StreamTranslator::new(direction, "client-model", true)
+                .with_created(7)
+                .with_answer_id("req-1")
+        };
+        let mut stream = ResponseStream::new(
+            ApiKind::Converse,
+            ClientStream::Translated(Box::new(translator())),
+            1 << 16,
+        );
+        let mut usage = UsageTracker::default();
+        let mut client = Vec::new();
+        let chunks: Vec<&[u8]> = input.chunks(size).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let replaced = stream.push(chunk, i + 1 == chunks.len(), &mut usage);
+            client.extend_from_slice(replaced.expect("a Converse stream is always rewritten"));
+        }
+        // The same bytes as the translator reading the framing itself.
+        let mut whole = translator();
+        let mut expected = whole.push(input);
+        expected.extend(whole.finish());
+        assert_eq!(client, expected, "chunk size {size}");
+        (String::from_utf8(client).unwrap(), usage)
+    }
+
+    #[test]
+    fn bedrock_event_streams_are_read_once_for_usage_and_the_clients_events() {
+        let input = converse_stream();
+        for direction in [
+            Direction::ChatClientConverseLane,
+            Direction::MessagesClientConverseLane,
+        ] {
+            for size in [1, 13, input.len()] {
+                let (client, usage) = run_converse(direction, &input, size);
+                assert_eq!(
+                    (
+                        usage.tokens.input,
+                        usage.tokens.cached_input,
+                        usage.tokens.output
+                    ),
+                    (8, 5, 2)
+                );
+                assert!(usage.output_reported);
+                assert!(!usage.delivered.is_empty());
+                assert!(client.contains("Hi "), "{client}");
+                if direction == Direction::ChatClientConverseLane {
+                    assert!(client.ends_with("data: [DONE]\n\n"), "{client}");
+                } else {
+                    assert!(client.contains("event: message_stop"), "{client}");
+                }
+            }
+        }
+        // A corrupt message ends the client's stream with an error; the usage after it
+        // is not read.
+        let mut corrupt = input.clone();
+        let n = corrupt.len();
+        corrupt[n - 1] ^= 0xff;
+        let (client, usage) = run_converse(Direction::MessagesClientConverseLane, &corrupt, 40);
+        assert!(client.contains("event: error"), "{client}");
+        assert!(client.contains("CRC"), "{client}");
+        assert!(!usage.reported);
+        // Cut before the answer stopped: an error, not an answer that looks complete.
+        let cut = &input[..input.len() / 2];
+        let (client, _) = run_converse(Direction::ChatClientConverseLane, cut, 9);
+        assert!(client.contains("\"error\""), "{client}");
     }
 
     #[test]

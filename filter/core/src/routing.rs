@@ -523,6 +523,7 @@ mod tests {
             base_path: None,
             fixed_cost: false,
             azure: None,
+            aws: None,
         }
     }
 

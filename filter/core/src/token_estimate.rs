@@ -79,12 +79,14 @@ impl DeliveredText {
     pub fn estimated_tokens(&self, provider: ProviderKind) -> u64 {
         match provider {
             ProviderKind::Anthropic => (self.units.saturating_mul(2)).div_ceil(7),
-            // Google documents about four characters a token for Gemini models too.
+            // Google documents about four characters a token for Gemini models too;
+            // Bedrock serves several families: the common four-characters rule.
             ProviderKind::Openai
             | ProviderKind::OpenaiCompatible
             | ProviderKind::AzureOpenai
             | ProviderKind::Gemini
-            | ProviderKind::VertexAi => self.units.div_ceil(4),
+            | ProviderKind::VertexAi
+            | ProviderKind::Bedrock => self.units.div_ceil(4),
         }
     }
 }

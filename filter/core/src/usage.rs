@@ -317,6 +317,32 @@ impl GeminiUsage {
     }
 }
 
+/// Bedrock Converse `usage` (in the answer, or the stream's `metadata` event).
+/// `inputTokens` excludes the cache reads and writes, which are reported apart.
+#[derive(Deserialize)]
+struct ConverseUsage {
+    #[serde(default, rename = "inputTokens")]
+    input_tokens: u64,
+    #[serde(default, rename = "outputTokens")]
+    output_tokens: u64,
+    #[serde(default, rename = "cacheReadInputTokens")]
+    cache_read_input_tokens: u64,
+    #[serde(default, rename = "cacheWriteInputTokens")]
+    cache_write_input_tokens: u64,
+}
+
+impl ConverseUsage {
+    fn tokens(&self) -> Tokens {
+        Tokens {
+            input: self.input_tokens,
+            cached_input: self.cache_read_input_tokens,
+            cache_write: self.cache_write_input_tokens,
+            output: self.output_tokens,
+            ..Tokens::default()
+        }
+    }
+}
+
 /// A Gemini `GenerateContentResponse`, whole or one streamed chunk of it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -351,6 +377,30 @@ struct GeminiPart {
     text: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     function_call: Option<serde_json::Value>,
+}
+
+/// A Converse answer, or the payload of one ConverseStream event (told apart by the
+/// fields they carry: `usage` in `metadata`, `delta` in `contentBlockDelta`).
+#[derive(Deserialize)]
+struct ConverseObject {
+    #[serde(default, deserialize_with = "lenient")]
+    usage: Option<ConverseUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    delta: Option<ConverseDelta>,
+}
+
+#[derive(Deserialize)]
+struct ConverseDelta {
+    #[serde(default, deserialize_with = "lenient")]
+    text: Option<String>,
+    #[serde(default, rename = "toolUse", deserialize_with = "lenient")]
+    tool_use: Option<ConverseToolDelta>,
+}
+
+#[derive(Deserialize)]
+struct ConverseToolDelta {
+    #[serde(default, deserialize_with = "lenient")]
+    input: Option<String>,
 }
 
 /// Usage gathered from one response, whole or streamed.
@@ -403,6 +453,8 @@ impl UsageTracker {
             ApiKind::CountTokens => {}
             ApiKind::Passthrough => self.observe_passthrough(body),
             ApiKind::GenerateContent => self.observe_gemini(body, false),
+            // Bedrock names no model in its answer: the lane's stands.
+            ApiKind::Converse => self.observe_converse(body),
         }
     }
 
@@ -525,6 +577,8 @@ impl UsageTracker {
                 }
             }
             ApiKind::GenerateContent => self.observe_gemini(data, true),
+            // `data` is one event-stream message's payload.
+            ApiKind::Converse => self.observe_converse(data),
         }
         false
     }
@@ -640,6 +694,19 @@ impl UsageTracker {
     fn set_tier_raw(&mut self, value: &[u8]) {
         if self.service_tier.as_deref().map(str::as_bytes) != json_scan::string_body(value) {
             self.set_tier(serde_json::from_slice(value).ok());
+        }
+    }
+
+    /// One Converse answer, or one ConverseStream event's payload.
+    fn observe_converse(&mut self, data: &[u8]) {
+        if let Ok(o) = serde_json::from_slice::<ConverseObject>(data) {
+            if let Some(d) = o.delta {
+                self.deliver(d.text.as_deref());
+                self.deliver(d.tool_use.and_then(|t| t.input).as_deref());
+            }
+            if let Some(u) = o.usage {
+                self.set(u.tokens());
+            }
         }
     }
 
@@ -879,6 +946,48 @@ mod tests {
         let mut expected = DeliveredText::default();
         expected.add("x\ty");
         assert_eq!(r.delivered, expected);
+    }
+
+    #[test]
+    fn bedrock_converse_usage_json_and_stream() {
+        let mut t = UsageTracker::default();
+        t.observe_body(
+            ApiKind::Converse,
+            br#"{"output":{"message":{"role":"assistant","content":[{"text":"hi"}]}},
+                "stopReason":"end_turn","usage":{"inputTokens":12,"outputTokens":7,"totalTokens":1019,
+                "cacheReadInputTokens":900,"cacheWriteInputTokens":100},"metrics":{"latencyMs":80}}"#,
+        );
+        assert!(t.reported && t.output_reported);
+        assert_eq!(
+            (
+                t.tokens.input,
+                t.tokens.cached_input,
+                t.tokens.cache_write,
+                t.tokens.output
+            ),
+            (12, 900, 100, 7)
+        );
+        assert_eq!(t.model, None);
+
+        let mut s = UsageTracker::default();
+        s.observe_stream_event(ApiKind::Converse, br#"{"role":"assistant"}"#);
+        s.observe_stream_event(
+            ApiKind::Converse,
+            br#"{"contentBlockIndex":0,"delta":{"text":"Hello"}}"#,
+        );
+        s.observe_stream_event(
+            ApiKind::Converse,
+            br#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":1}"}}}"#,
+        );
+        assert!(!s.reported);
+        assert!(!s.delivered.is_empty());
+        s.observe_stream_event(ApiKind::Converse, br#"{"stopReason":"end_turn"}"#);
+        s.observe_stream_event(
+            ApiKind::Converse,
+            br#"{"usage":{"inputTokens":5,"outputTokens":3,"totalTokens":8},"metrics":{"latencyMs":9}}"#,
+        );
+        assert!(s.reported);
+        assert_eq!((s.tokens.input, s.tokens.output), (5, 3));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::accounting::ServedBy;
+use tollgate_core::lane_stream::LaneStream;
 use tollgate_core::money::format_usd;
 use tollgate_core::routing::premium_status;
-use tollgate_core::sse::SseParser;
 use tollgate_core::stream_filter::strip_usage_chunks;
 
 use crate::host;
@@ -67,7 +67,8 @@ impl RequestFlow {
         let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
             return Action::Continue;
         };
-        let Ok(upstream) = upstream_request(parsed, &lane, &credential, None) else {
+        let aws = self.rt.aws_credentials(&lane);
+        let Ok(upstream) = upstream_request(parsed, &lane, &credential, None, aws.as_ref()) else {
             return Action::Continue;
         };
         let headers: Vec<(&str, &str)> = upstream
@@ -126,9 +127,10 @@ impl RequestFlow {
             .get_http_call_response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(502);
-        let content_type = self
+        let mut content_type = self
             .get_http_call_response_header("content-type")
             .unwrap_or_else(|| "application/json".into());
+        let exception = self.get_http_call_response_header("x-amzn-errortype");
         let body = self
             .get_http_call_response_body(0, body_size)
             .unwrap_or_default();
@@ -142,16 +144,16 @@ impl RequestFlow {
             self.resume_http_response();
             return;
         };
-        let is_stream = content_type.starts_with("text/event-stream");
+        let is_stream = LaneStream::is_stream_content_type(&content_type);
         if let Some(r) = self.record.as_mut() {
             r.response_status = Some(status);
             r.response_bytes = body.len();
             r.response_complete = true;
             if is_stream {
-                let mut parser = SseParser::new(MAX_SSE_EVENT_BYTES);
+                let mut parser = LaneStream::for_api(api, MAX_SSE_EVENT_BYTES);
                 let usage = &mut r.usage;
-                parser.push(&body, &mut |e| usage.observe_stream_event(api, &e.data));
-                parser.finish(&mut |e| usage.observe_stream_event(api, &e.data));
+                parser.push(&body, &mut |data| usage.observe_stream_event(api, data));
+                parser.finish(&mut |data| usage.observe_stream_event(api, data));
             } else {
                 r.usage.observe_body(api, &body);
                 r.provider_reason = tollgate_core::azure::error_reason(status, &body);
@@ -165,6 +167,8 @@ impl RequestFlow {
             (Some(d), Some(parsed)) => translate_whole_answer(
                 d,
                 status,
+                exception.as_deref(),
+                self.record.as_ref().map_or("", |r| r.id.as_str()),
                 is_stream,
                 &body,
                 &parsed.facts.model,
@@ -176,6 +180,10 @@ impl RequestFlow {
             }
             _ => body,
         };
+        if is_stream && self.translation.is_some() {
+            // A translated stream is the client's SSE, whatever the lane streamed in.
+            content_type = "text/event-stream".into();
+        }
         let map = MapType::HttpResponseHeaders;
         let _ = host::set_header(map, ":status", &status.to_string());
         let _ = host::set_header(map, "content-type", &content_type);

@@ -18,6 +18,8 @@ mod admission;
 mod attribution;
 #[cfg(test)]
 mod azure_tests;
+#[cfg(test)]
+mod bedrock_tests;
 mod cached;
 mod completion;
 mod count_precheck;

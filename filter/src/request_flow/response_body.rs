@@ -111,8 +111,18 @@ impl RequestFlow {
                         .as_ref()
                         .and_then(|r| r.response_status)
                         .unwrap_or(0);
-                    let client_body =
-                        translate_whole_answer(d, status, false, &body, &parsed.facts.model, false);
+                    let exception = headers::find(&self.response_headers, "x-amzn-errortype");
+                    let request_id = self.record.as_ref().map_or("", |r| r.id.as_str());
+                    let client_body = translate_whole_answer(
+                        d,
+                        status,
+                        exception,
+                        request_id,
+                        false,
+                        &body,
+                        &parsed.facts.model,
+                        false,
+                    );
                     self.response_edits
                         .set
                         .push(("content-length", client_body.len().to_string()));

@@ -3,6 +3,7 @@
 
 use proxy_wasm::types::{Action, MapType};
 use tollgate_core::headers::{self};
+use tollgate_core::lane_stream::LaneStream;
 use tollgate_core::response_stream::{ClientStream, ResponseStream};
 use tollgate_core::translate::StreamTranslator;
 
@@ -29,7 +30,7 @@ impl RequestFlow {
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
         let is_stream = headers::find(&self.response_headers, "content-type")
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+            .is_some_and(LaneStream::is_stream_content_type);
         if (status == 429 || status >= 500) && !self.planned.is_empty() && self.sent.is_some() {
             // Another lane may serve: hold this answer back and try it.
             self.record_failed_attempt(status);
@@ -43,6 +44,7 @@ impl RequestFlow {
             return Action::Continue;
         };
         record.response_status = Some(status);
+        let record_api = record.api;
         let mut set = vec![(HEADER_REQUEST_ID, record.id.clone())];
         // Notices ride on credit leases: read with the reservation, none without one.
         if let Some(notice) = self.budget_notice.take() {
@@ -67,13 +69,15 @@ impl RequestFlow {
             let client = match (self.translation, self.sent.as_ref()) {
                 (Some(d), Some(parsed)) if ok => {
                     let created = (now_ms() / 1000) as u64;
+                    let request_id = self.record.as_ref().map_or("", |r| r.id.as_str());
                     ClientStream::Translated(Box::new(
                         StreamTranslator::new(
                             d,
                             &parsed.facts.model,
                             parsed.facts.client_wants_stream_usage,
                         )
-                        .with_created(created),
+                        .with_created(created)
+                        .with_answer_id(request_id),
                     ))
                 }
                 (None, _) if unasked_usage && ok => {
@@ -82,7 +86,13 @@ impl RequestFlow {
                 }
                 _ => ClientStream::AsIs,
             };
-            let api = self.lane_api.unwrap_or(record.api);
+            if self.translation.is_some_and(|d| d.lane_streams_events()) {
+                // The client gets SSE, translated from the lane's event-stream framing.
+                self.response_edits
+                    .set
+                    .push(("content-type", "text/event-stream".into()));
+            }
+            let api = self.lane_api.unwrap_or(record_api);
             self.response =
                 ResponseBody::Stream(ResponseStream::new(api, client, MAX_SSE_EVENT_BYTES));
             if self.cache_store.is_some() && status == 200 {

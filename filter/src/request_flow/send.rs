@@ -28,12 +28,22 @@ impl RequestFlow {
             );
             return self.refuse(LocalError::Internal, &msg);
         };
+        let aws = self.rt.aws_credentials(&lane);
+        if lane.aws.is_some() && aws.is_none() {
+            let msg = format!("AWS credentials for lane '{}' are not configured", lane.id);
+            return self.refuse(LocalError::Internal, &msg);
+        }
         let anthropic_version = self.header("anthropic-version");
-        let upstream =
-            match upstream_request(&parsed, &lane, &credential, anthropic_version.as_deref()) {
-                Ok(u) => u,
-                Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
-            };
+        let upstream = match upstream_request(
+            &parsed,
+            &lane,
+            &credential,
+            anthropic_version.as_deref(),
+            aws.as_ref(),
+        ) {
+            Ok(u) => u,
+            Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
+        };
         self.translation = upstream.direction;
         self.lane_api = Some(upstream.lane_api);
         if upstream.direction.is_some() {

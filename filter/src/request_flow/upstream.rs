@@ -1,12 +1,13 @@
 //! What goes upstream for a lane: path, headers and body in the provider's format, and
 //! the whole answer translated back to the client's.
 
+use tollgate_core::aws::sigv4::{self, Credentials};
 use tollgate_core::config::filter_config::LaneEntry;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::event::ApiKind;
 use tollgate_core::request::ParsedRequest;
 use tollgate_core::translate::{
-    translate_error, translate_request, translate_response, Direction, StreamTranslator,
+    translate_lane_error, translate_request, translate_response, Direction, StreamTranslator,
     Untranslatable,
 };
 
@@ -24,12 +25,14 @@ pub(super) struct UpstreamRequest {
 }
 
 /// Path, authority, credential and body for `lane`, translated when the lane speaks
-/// the other provider's format.
+/// the other provider's format. A Bedrock lane's request is signed with `aws` (its
+/// credentials) at the host clock's time.
 pub(super) fn upstream_request(
     parsed: &ParsedRequest,
     lane: &LaneEntry,
     credential: &str,
     anthropic_version: Option<&str>,
+    aws: Option<&Credentials>,
 ) -> Result<UpstreamRequest, Untranslatable> {
     let lane_api = lane_api(parsed.api, lane.provider);
     let direction = Direction::between(parsed.api, lane_api);
@@ -54,9 +57,35 @@ pub(super) fn upstream_request(
     if let Some(body) = &body {
         headers.push(("content-length".to_string(), body.len().to_string()));
     }
-    match &lane.azure {
-        Some(azure) => headers.push(azure.credential_header(credential)),
-        None => headers.extend(credential_headers(
+    match (&lane.azure, lane.provider, &lane.aws, aws) {
+        (Some(azure), ..) => headers.push(azure.credential_header(credential)),
+        (None, ProviderKind::Bedrock, Some(lane_aws), Some(creds)) => {
+            let amz_date = sigv4::amz_date(now_ms());
+            let signed = sigv4::sign(
+                creds,
+                &sigv4::Scope {
+                    region: &lane_aws.region,
+                    service: "bedrock",
+                    amz_date: &amz_date,
+                    content_sha256_header: true,
+                },
+                &sigv4::Request {
+                    method: "POST",
+                    path: &headers[1].1,
+                    query: "",
+                    headers: &[("host", &lane.authority)],
+                    payload: body.as_deref().unwrap_or_default(),
+                },
+            );
+            headers.extend(signed);
+        }
+        (None, ProviderKind::Bedrock, ..) => {
+            return Err(Untranslatable(format!(
+                "lane '{}' has no AWS credentials to sign with",
+                lane.id
+            )))
+        }
+        (None, ..) => headers.extend(credential_headers(
             lane.provider,
             credential,
             anthropic_version,
@@ -81,6 +110,8 @@ pub(super) fn credential_headers(
             vec![("authorization".into(), format!("Bearer {credential}"))]
         }
         ProviderKind::AzureOpenai => vec![("api-key".into(), credential.to_string())],
+        // Signed per request (`upstream_request`), never a static header.
+        ProviderKind::Bedrock => vec![],
         ProviderKind::Anthropic => vec![
             ("x-api-key".into(), credential.to_string()),
             (
@@ -102,6 +133,7 @@ fn lane_path(lane: &LaneEntry, client: ApiKind, lane_api: ApiKind, stream: bool)
             lane.model_method_path("batchEmbedContents")
         }
         (ApiKind::GenerateContent, _) => lane.generate_content_path(stream),
+        (ApiKind::Converse, _) => converse_path(&lane.model, stream),
         (api, _) => lane.upstream_path(api),
     }
 }
@@ -117,26 +149,45 @@ fn lane_api(client: ApiKind, provider: ProviderKind) -> ApiKind {
             ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
                 ApiKind::ChatCompletions
             }
+            ProviderKind::Bedrock => ApiKind::Converse,
         }
     }
 }
 
-/// Turns a whole lane answer into the client's format (JSON, error or a buffered stream).
+/// Bedrock's path for a model: its id percent-encoded (ids hold `:`), as AWS SDKs send
+/// it and as the signature covers it.
+fn converse_path(model: &str, stream: bool) -> String {
+    let action = if stream {
+        "converse-stream"
+    } else {
+        "converse"
+    };
+    format!("/model/{}/{action}", sigv4::uri_encode(model))
+}
+
+/// Turns a whole lane answer into the client's format (JSON, error or a buffered
+/// stream). `exception` is the error name a Bedrock lane gives in `x-amzn-ErrorType`;
+/// `request_id` names a streamed answer whose lane gives it no id.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn translate_whole_answer(
     direction: Direction,
     status: u16,
+    exception: Option<&str>,
+    request_id: &str,
     is_stream: bool,
     body: &[u8],
     client_model: &str,
     include_usage: bool,
 ) -> Vec<u8> {
     let created = (now_ms() / 1000) as u64;
+    let translate_error = |d, body| translate_lane_error(d, status, exception, body);
     if !(200..300).contains(&status) {
         return translate_error(direction, body);
     }
     if is_stream {
-        let mut t =
-            StreamTranslator::new(direction, client_model, include_usage).with_created(created);
+        let mut t = StreamTranslator::new(direction, client_model, include_usage)
+            .with_created(created)
+            .with_answer_id(request_id);
         let mut out = t.push(body);
         out.extend(t.finish());
         return out;

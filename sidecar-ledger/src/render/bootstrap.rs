@@ -131,6 +131,7 @@ fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<()
             ProviderKind::Anthropic,
             ProviderKind::Gemini,
             ProviderKind::VertexAi,
+            ProviderKind::Bedrock,
         ] {
             config.providers.endpoints.insert(kind, sim.clone());
         }
@@ -148,7 +149,7 @@ fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<()
             .ok_or_else(|| format!("--provider-url '{spec}' must be PROVIDER=URL"))?;
         let kind: ProviderKind = serde_json::from_value(json!(name)).map_err(|_| {
             format!(
-                "--provider-url: unknown provider '{name}' (openai, anthropic, gemini, vertex_ai)"
+                "--provider-url: unknown provider '{name}' (openai, anthropic, gemini, vertex_ai, bedrock)"
             )
         })?;
         config.providers.endpoints.insert(kind, url.to_string());
@@ -207,7 +208,8 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         })
         .collect();
     // Each OpenAI-compatible or Azure OpenAI lane has its own cluster at its own base URL,
-    // each Vertex AI lane at its location's endpoint.
+    // each Vertex AI lane at its location's endpoint, each Bedrock lane at its region's
+    // runtime endpoint.
     let compatible: Vec<(String, Endpoint)> = config
         .providers
         .targets
@@ -397,6 +399,47 @@ mod tests {
             .unwrap();
         assert!(openai.get("transport_socket").is_none());
         assert_eq!(openai["type"], "STATIC");
+    }
+
+    #[test]
+    fn a_bedrock_lane_gets_a_tls_cluster_at_its_regional_runtime_endpoint() {
+        let mut config = config_file::load(Path::new("../examples/tollgate.yaml"))
+            .unwrap()
+            .config;
+        let mut nova = config.providers.targets[0].clone();
+        nova.id = "nova".into();
+        nova.provider = ProviderKind::Bedrock;
+        nova.model = "amazon.nova-lite-v1:0".into();
+        nova.secret_key_ref.env = "AWS_SECRET_ACCESS_KEY".into();
+        nova.aws = Some(tollgate_core::config::AwsLane {
+            region: "eu-west-3".into(),
+            access_key_id_ref: tollgate_core::config::SecretKeyRef {
+                env: "AWS_ACCESS_KEY_ID".into(),
+            },
+            session_token_ref: None,
+        });
+        config.providers.targets.push(nova);
+        assert!(config.validate().is_empty(), "{:?}", config.validate());
+        let cli = Cli::parse_from(["x", "f"]);
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let lane = clusters.iter().find(|c| c["name"] == "lane_nova").unwrap();
+        assert_eq!(
+            lane["transport_socket"]["typed_config"]["sni"],
+            "bedrock-runtime.eu-west-3.amazonaws.com"
+        );
+        let text = v.to_string();
+        assert!(text.contains(r#"{"exact":"lane_nova"}"#));
+        assert!(!text.contains("provider_bedrock"));
+        // The VM may read the key id and secret, whose names (not values) are rendered.
+        assert!(text.contains("AWS_ACCESS_KEY_ID") && text.contains("AWS_SECRET_ACCESS_KEY"));
+
+        let cli = Cli::parse_from(["x", "f", "--simulator", "http://127.0.0.1:9000"]);
+        apply_endpoint_overrides(&mut config, &cli.args).unwrap();
+        let v = bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap();
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        let lane = clusters.iter().find(|c| c["name"] == "lane_nova").unwrap();
+        assert!(lane.get("transport_socket").is_none());
     }
 
     #[test]

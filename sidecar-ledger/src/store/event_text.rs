@@ -19,6 +19,7 @@ pub fn api_str(v: ApiKind) -> &'static str {
         ApiKind::CountTokens => "count_tokens",
         ApiKind::Passthrough => "passthrough",
         ApiKind::GenerateContent => "generate_content",
+        ApiKind::Converse => "converse",
     }
 }
 
@@ -32,6 +33,7 @@ pub fn api_from(s: &str) -> Result<ApiKind, StoreError> {
         "count_tokens" => ApiKind::CountTokens,
         "passthrough" => ApiKind::Passthrough,
         "generate_content" => ApiKind::GenerateContent,
+        "converse" => ApiKind::Converse,
         _ => return Err(unknown("api", s)),
     })
 }

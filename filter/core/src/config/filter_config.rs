@@ -111,11 +111,25 @@ pub struct LaneEntry {
     /// An Azure OpenAI lane's deployment, API version and credential scheme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureUpstream>,
+    /// A Bedrock lane's signing region and credential variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsLaneEntry>,
+}
+
+/// What a Bedrock lane signs with: the region, and the names of the environment
+/// variables holding the access key id and session token (the secret access key is
+/// the lane's `credential_env`). Names only: the values are read inside the VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsLaneEntry {
+    pub region: String,
+    pub access_key_id_env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_env: Option<String>,
 }
 
 impl LaneEntry {
     /// The value of the route header that sends a request to this lane's cluster: the
-    /// provider's name, or for an OpenAI-compatible or Azure lane its own cluster.
+    /// provider's name, or for a lane with a cluster of its own that cluster.
     pub fn route_key(&self) -> &str {
         if self.provider.has_lane_cluster() {
             &self.cluster
@@ -168,7 +182,7 @@ impl LaneEntry {
 
 /// Where a lane's requests go: the endpoint, the path its API paths start with (an
 /// OpenAI-compatible lane's base path, Gemini's API version, a Vertex lane's project
-/// and location) and the Envoy cluster.
+/// and location; none for Bedrock, whose paths name the model) and the Envoy cluster.
 pub fn lane_endpoint(
     config: &Config,
     t: &Target,
@@ -196,6 +210,16 @@ pub fn lane_endpoint(
             let path = format!("/v1/projects/{project}/locations/{location}/publishers/google");
             Ok((Endpoint::parse(&url)?, Some(path), lane_cluster(&t.id)))
         }
+        (ProviderKind::Bedrock, _) => {
+            let Some(aws) = &t.aws else {
+                return Err(format!(
+                    "bedrock lane '{}' needs aws.region and aws.access_key_id_ref",
+                    t.id
+                ));
+            };
+            let endpoint = Endpoint::parse(&config.bedrock_endpoint(&aws.region))?;
+            Ok((endpoint, None, lane_cluster(&t.id)))
+        }
         (p, _) => {
             let base_path = (p == ProviderKind::Gemini).then(|| "/v1beta".to_string());
             Ok((
@@ -217,8 +241,8 @@ pub fn vertex_endpoint(location: &str) -> String {
     }
 }
 
-/// The cluster of an OpenAI-compatible, Azure or Vertex lane: one per lane, at its own
-/// host.
+/// The cluster of an OpenAI-compatible, Azure, Vertex or Bedrock lane: one per lane, at
+/// its own host (a Bedrock lane's is its region's endpoint).
 pub fn lane_cluster(lane_id: &str) -> String {
     format!("lane_{lane_id}")
 }
@@ -343,6 +367,11 @@ impl FilterConfig {
                     base_path,
                     fixed_cost: t.fixed_cost,
                     azure: crate::config::azure_lane::upstream(t)?,
+                    aws: t.aws.as_ref().map(|a| AwsLaneEntry {
+                        region: a.region.clone(),
+                        access_key_id_env: a.access_key_id_ref.env.clone(),
+                        session_token_env: a.session_token_ref.as_ref().map(|r| r.env.clone()),
+                    }),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -370,7 +399,12 @@ impl FilterConfig {
         let mut envs: Vec<String> = self
             .lanes
             .iter()
-            .map(|l| l.credential_env.clone())
+            .flat_map(|l| {
+                let aws = l.aws.iter().flat_map(|a| {
+                    std::iter::once(a.access_key_id_env.clone()).chain(a.session_token_env.clone())
+                });
+                std::iter::once(l.credential_env.clone()).chain(aws)
+            })
             .collect();
         envs.sort();
         envs.dedup();

@@ -391,6 +391,10 @@ pub enum ProviderKind {
     /// Gemini on Google Cloud Vertex AI (`{location}-aiplatform.googleapis.com`, an
     /// OAuth bearer token); the lane names its `project` and `location`.
     VertexAi,
+    /// Amazon Bedrock's Converse API (`/model/{modelId}/converse[-stream]` on
+    /// `bedrock-runtime.{region}.amazonaws.com`), signed with AWS Signature Version 4
+    /// from the lane's `aws` credentials. OpenAI and Anthropic clients are translated.
+    Bedrock,
 }
 
 impl ProviderKind {
@@ -402,14 +406,16 @@ impl ProviderKind {
             ProviderKind::AzureOpenai => "azure_openai",
             ProviderKind::Gemini => "gemini",
             ProviderKind::VertexAi => "vertex_ai",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 
-    /// The wire format the provider speaks: OpenAI's, Anthropic's or Google's
-    /// `generateContent` (both Gemini kinds).
+    /// The wire format the provider speaks: OpenAI's, Anthropic's, Google's
+    /// `generateContent` (both Gemini kinds) or Bedrock's Converse.
     pub fn wire(self) -> ProviderKind {
         match self {
             ProviderKind::Anthropic => ProviderKind::Anthropic,
+            ProviderKind::Bedrock => ProviderKind::Bedrock,
             ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => {
                 ProviderKind::Openai
             }
@@ -422,7 +428,10 @@ impl ProviderKind {
     pub fn has_lane_cluster(self) -> bool {
         matches!(
             self,
-            ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai | ProviderKind::VertexAi
+            ProviderKind::OpenaiCompatible
+                | ProviderKind::AzureOpenai
+                | ProviderKind::VertexAi
+                | ProviderKind::Bedrock
         )
     }
 
@@ -436,6 +445,8 @@ impl ProviderKind {
             ProviderKind::Anthropic => 64_000,
             // Gemini 2.5 Pro, Flash and Flash-Lite.
             ProviderKind::Gemini | ProviderKind::VertexAi => 65_536,
+            // Claude 3.5 Haiku's limit on Bedrock; Nova and Llama models stop sooner.
+            ProviderKind::Bedrock => 8_192,
         }
     }
 
@@ -449,6 +460,8 @@ impl ProviderKind {
             ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai | ProviderKind::VertexAi => {
                 ""
             }
+            // Regional: see [`Config::bedrock_endpoint`].
+            ProviderKind::Bedrock => "",
         }
     }
 }
@@ -515,6 +528,24 @@ pub struct Target {
     /// `europe-west4`, `global`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Extension: a `bedrock` lane's region and the rest of its AWS credentials (the
+    /// secret access key is `secret_key_ref`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsLane>,
+}
+
+/// Where a Bedrock lane runs and the environment variables holding the credentials
+/// its requests are signed with (AWS Signature Version 4, service `bedrock`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsLane {
+    /// `us-east-1`, `eu-west-3`, ...: the runtime endpoint and the signing scope.
+    pub region: String,
+    /// The access key id (`AKIA...` / `ASIA...`).
+    pub access_key_id_ref: SecretKeyRef,
+    /// The session token of temporary credentials (STS, roles), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_ref: Option<SecretKeyRef>,
 }
 
 /// How an Azure OpenAI lane presents its credential.
@@ -913,6 +944,16 @@ impl LongContextDef {
 }
 
 impl Config {
+    /// Where a Bedrock lane in `region` is called: `providers.endpoints.bedrock` when
+    /// set (one endpoint for every region, e.g. a simulator or a VPC endpoint), else
+    /// the region's public runtime endpoint.
+    pub fn bedrock_endpoint(&self, region: &str) -> String {
+        match self.providers.endpoints.get(&ProviderKind::Bedrock) {
+            Some(url) => url.clone(),
+            None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+        }
+    }
+
     pub fn endpoint_for(&self, kind: ProviderKind) -> &str {
         self.providers
             .endpoints

@@ -569,3 +569,78 @@ fn gemini_and_vertex_lanes_name_what_their_urls_need() {
         ["providers.targets[0].model", "providers.targets[1].project"]
     );
 }
+
+#[test]
+fn bedrock_lanes_name_their_region_and_credential_variables() {
+    let mut v = serde_json::to_value(seed()).unwrap();
+    v["providers"]["targets"][0] = serde_json::json!({
+        "id": "nova", "provider": "bedrock", "model": "amazon.nova-lite-v1:0",
+        "secret_key_ref": {"env": "AWS_SECRET_ACCESS_KEY"},
+        "aws": {"region": "us-east-1", "access_key_id_ref": {"env": "AWS_ACCESS_KEY_ID"},
+                "session_token_ref": {"env": "AWS_SESSION_TOKEN"}}});
+    let c: Config = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    let lane = &f.lanes[0];
+    assert_eq!(
+        (
+            lane.cluster.as_str(),
+            lane.authority.as_str(),
+            lane.route_key()
+        ),
+        (
+            "lane_nova",
+            "bedrock-runtime.us-east-1.amazonaws.com",
+            "lane_nova"
+        )
+    );
+    let aws = lane.aws.as_ref().unwrap();
+    assert_eq!(
+        (aws.region.as_str(), aws.session_token_env.as_deref()),
+        ("us-east-1", Some("AWS_SESSION_TOKEN"))
+    );
+    // The VM reads all three variables; their values are never in the config.
+    let envs = f.credential_envs();
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        assert!(envs.contains(&name.to_string()), "{name}");
+    }
+    // One endpoint override serves every region (a simulator, a VPC endpoint).
+    let mut sim = v.clone();
+    sim["providers"]["endpoints"] = serde_json::json!({"bedrock": "http://127.0.0.1:9000"});
+    let c: Config = serde_json::from_value(sim).unwrap();
+    let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
+    assert_eq!(f.lanes[0].authority, "127.0.0.1:9000");
+
+    let paths = |v: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value::<Config>(v.clone())
+            .unwrap()
+            .validate()
+            .into_iter()
+            .map(|p| p.path)
+            .collect()
+    };
+    let mut missing = v.clone();
+    missing["providers"]["targets"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("aws");
+    assert_eq!(paths(&missing), ["providers.targets[0].aws"]);
+    let mut bad = v.clone();
+    bad["providers"]["targets"][0]["aws"]["region"] = serde_json::json!("US East");
+    bad["providers"]["targets"][0]["aws"]["access_key_id_ref"]["env"] = serde_json::json!("1X");
+    assert_eq!(
+        paths(&bad),
+        [
+            "providers.targets[0].aws.region",
+            "providers.targets[0].aws.access_key_id_ref.env"
+        ]
+    );
+    let mut misplaced = v;
+    misplaced["providers"]["targets"][1]["aws"] =
+        misplaced["providers"]["targets"][0]["aws"].clone();
+    assert_eq!(paths(&misplaced), ["providers.targets[1].aws"]);
+}

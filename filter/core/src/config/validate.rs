@@ -70,6 +70,55 @@ fn is_env_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// A Bedrock lane needs its region and access key id; no other lane takes `aws`.
+fn aws_lane_problems(t: &super::schema::Target, at: &str, problems: &mut Vec<ConfigProblem>) {
+    let env_problem = |field: String, env: &str, problems: &mut Vec<ConfigProblem>| {
+        if !is_env_name(env) {
+            problems.push(problem(
+                field,
+                "expected an environment variable name (letters, digits, '_')",
+            ));
+        }
+    };
+    match (t.provider, &t.aws) {
+        (ProviderKind::Bedrock, None) => problems.push(problem(
+            format!("{at}.aws"),
+            "a bedrock lane needs `aws: {region, access_key_id_ref: {env}}` (the secret access key is secret_key_ref)",
+        )),
+        (ProviderKind::Bedrock, Some(aws)) => {
+            let region_ok = !aws.region.is_empty()
+                && aws.region.len() <= 32
+                && aws
+                    .region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !region_ok {
+                problems.push(problem(
+                    format!("{at}.aws.region"),
+                    format!("expected an AWS region such as us-east-1, found '{}'", aws.region),
+                ));
+            }
+            env_problem(
+                format!("{at}.aws.access_key_id_ref.env"),
+                &aws.access_key_id_ref.env,
+                problems,
+            );
+            if let Some(token) = &aws.session_token_ref {
+                env_problem(
+                    format!("{at}.aws.session_token_ref.env"),
+                    &token.env,
+                    problems,
+                );
+            }
+        }
+        (p, Some(_)) => problems.push(problem(
+            format!("{at}.aws"),
+            format!("only bedrock lanes take `aws`; this lane's provider is {}", p.as_str()),
+        )),
+        (_, None) => {}
+    }
+}
+
 impl Config {
     /// Cross-field checks that the type system cannot express. Returns every problem,
     /// not just the first, so one `check-config` run shows all of them.
@@ -142,6 +191,7 @@ impl Config {
                     "expected an environment variable name (letters, digits, '_')",
                 ));
             }
+            aws_lane_problems(t, &at, &mut problems);
         }
         for (alias, lanes) in &self.providers.routing.aliases {
             for (j, lane) in lanes.iter().enumerate() {

@@ -30,6 +30,10 @@ pub enum Direction {
     MessagesClientGeminiLane,
     /// An OpenAI embeddings client served by a Gemini `batchEmbedContents` lane.
     EmbeddingsClientGeminiLane,
+    /// An OpenAI Chat Completions client served by a Bedrock Converse lane.
+    ChatClientConverseLane,
+    /// An Anthropic Messages client served by a Bedrock Converse lane.
+    MessagesClientConverseLane,
 }
 
 impl Direction {
@@ -53,18 +57,22 @@ impl Direction {
             (ApiKind::Embeddings, ApiKind::GenerateContent) => {
                 Some(Direction::EmbeddingsClientGeminiLane)
             }
+            (ApiKind::ChatCompletions, ApiKind::Converse) => {
+                Some(Direction::ChatClientConverseLane)
+            }
+            (ApiKind::Messages, ApiKind::Converse) => Some(Direction::MessagesClientConverseLane),
             _ => None,
         }
     }
 
     pub fn client(self) -> ApiKind {
         match self {
-            Direction::ChatClientMessagesLane | Direction::ChatClientGeminiLane => {
-                ApiKind::ChatCompletions
-            }
-            Direction::MessagesClientChatLane | Direction::MessagesClientGeminiLane => {
-                ApiKind::Messages
-            }
+            Direction::ChatClientMessagesLane
+            | Direction::ChatClientGeminiLane
+            | Direction::ChatClientConverseLane => ApiKind::ChatCompletions,
+            Direction::MessagesClientChatLane
+            | Direction::MessagesClientGeminiLane
+            | Direction::MessagesClientConverseLane => ApiKind::Messages,
             Direction::EmbeddingsClientGeminiLane => ApiKind::Embeddings,
         }
     }
@@ -76,6 +84,14 @@ impl Direction {
             Direction::ChatClientGeminiLane
             | Direction::MessagesClientGeminiLane
             | Direction::EmbeddingsClientGeminiLane => ApiKind::GenerateContent,
+            Direction::ChatClientConverseLane | Direction::MessagesClientConverseLane => {
+                ApiKind::Converse
+            }
         }
+    }
+
+    /// The lane answers streams in AWS event-stream framing, not SSE.
+    pub fn lane_streams_events(self) -> bool {
+        self.lane() == ApiKind::Converse
     }
 }

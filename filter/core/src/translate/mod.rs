@@ -1,6 +1,6 @@
 //! OpenAI Chat Completions ⇄ Anthropic Messages translation, and both to Gemini's
-//! `generateContent`, so a client keeps its SDK while the mesh serves it from another
-//! provider's lane.
+//! `generateContent` and Bedrock's Converse, so a client keeps its SDK while the mesh
+//! serves it from another provider's lane.
 //!
 //! Requests are translated whole (they are small and already parsed); responses whole
 //! when they are JSON, and event by event when they are streamed, so a translated
@@ -18,8 +18,10 @@
 //! to [`crate::usage::UsageTracker`] with the lane's API kind. The usage written into
 //! translated bodies is for the client's benefit.
 
+mod anthropic_messages_to_bedrock_converse;
 mod anthropic_messages_to_gemini;
 mod anthropic_messages_to_openai_chat;
+mod converse_terms;
 mod direction;
 mod error_body;
 mod event_rewriter;
@@ -27,11 +29,15 @@ mod gemini_terms;
 mod json_fields;
 mod openai_anthropic_terms;
 mod openai_chat_to_anthropic_messages;
+mod openai_chat_to_bedrock_converse;
 mod openai_chat_to_gemini;
 mod openai_embeddings_to_gemini;
 mod sse_out;
 mod stream;
 
+pub use anthropic_messages_to_bedrock_converse::{
+    converse_response_to_messages, messages_to_converse,
+};
 pub use anthropic_messages_to_gemini::{
     gemini_error_to_anthropic, gemini_response_to_messages, messages_to_gemini,
 };
@@ -42,6 +48,9 @@ pub use direction::{Direction, Untranslatable};
 pub use openai_chat_to_anthropic_messages::{
     chat_to_messages, error_to_openai, messages_response_to_chat, messages_response_to_chat_at,
 };
+pub use openai_chat_to_bedrock_converse::{
+    chat_to_converse, converse_error_to_openai, converse_response_to_chat,
+};
 pub use openai_chat_to_gemini::{chat_to_gemini, gemini_error_to_openai, gemini_response_to_chat};
 pub use openai_embeddings_to_gemini::{embeddings_to_gemini, gemini_embeddings_to_openai};
 pub use stream::{StreamTranslator, MAX_UPSTREAM_EVENT};
@@ -49,8 +58,9 @@ pub use stream::{StreamTranslator, MAX_UPSTREAM_EVENT};
 use serde_json::{Map, Value};
 
 /// The request body for the lane, translated from the client's format.
-/// `default_max_tokens` is used only for Anthropic lanes, which require a limit;
-/// `target_model` is unused for Gemini lanes, whose URL names the model.
+/// `default_max_tokens` is used for Anthropic lanes, which require a limit, and sent
+/// to Bedrock lanes, whose default differs by model; `target_model` is unused for
+/// Gemini lanes, whose URL names the model.
 pub fn translate_request(
     direction: Direction,
     body: &Map<String, Value>,
@@ -65,6 +75,12 @@ pub fn translate_request(
         Direction::ChatClientGeminiLane => chat_to_gemini(body),
         Direction::MessagesClientGeminiLane => messages_to_gemini(body),
         Direction::EmbeddingsClientGeminiLane => embeddings_to_gemini(body, target_model),
+        Direction::ChatClientConverseLane => {
+            chat_to_converse(body, target_model, default_max_tokens)
+        }
+        Direction::MessagesClientConverseLane => {
+            messages_to_converse(body, target_model, default_max_tokens)
+        }
     }
 }
 
@@ -84,11 +100,24 @@ pub fn translate_response(
         Direction::ChatClientGeminiLane => gemini_response_to_chat(body, client_model, created),
         Direction::MessagesClientGeminiLane => gemini_response_to_messages(body, client_model),
         Direction::EmbeddingsClientGeminiLane => gemini_embeddings_to_openai(body, client_model),
+        Direction::ChatClientConverseLane => converse_response_to_chat(body, client_model, created),
+        Direction::MessagesClientConverseLane => converse_response_to_messages(body, client_model),
     }
 }
 
 /// An error body from the lane, in the client's format (the status is kept as is).
 pub fn translate_error(direction: Direction, body: &[u8]) -> Vec<u8> {
+    translate_lane_error(direction, 0, None, body)
+}
+
+/// An error answer from the lane, in the client's format. Bedrock names the error in
+/// a header (`x-amzn-ErrorType`, `exception`) and the status, not in its body.
+pub fn translate_lane_error(
+    direction: Direction,
+    status: u16,
+    exception: Option<&str>,
+    body: &[u8],
+) -> Vec<u8> {
     match direction {
         Direction::ChatClientMessagesLane => error_to_openai(body),
         Direction::MessagesClientChatLane => error_to_anthropic(body),
@@ -96,6 +125,10 @@ pub fn translate_error(direction: Direction, body: &[u8]) -> Vec<u8> {
             gemini_error_to_openai(body)
         }
         Direction::MessagesClientGeminiLane => gemini_error_to_anthropic(body),
+        Direction::ChatClientConverseLane => converse_error_to_openai(status, exception, body),
+        Direction::MessagesClientConverseLane => {
+            converse_terms::anthropic_error(status, exception, body)
+        }
     }
 }
 
