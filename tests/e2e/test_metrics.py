@@ -107,6 +107,15 @@ def envoy_prometheus(stack) -> str:
 
 
 def test_filter_counters_carry_team_lane_provider_cache_and_outcome(metrics_stack, traffic):
+    def refused_counted(reqs):
+        return value(reqs, team="team_support", outcome="bad_request") + value(
+            reqs, team="team_support", outcome="refused") == 1
+
+    # Counters reach Envoy's stats on the filter's tick, after the answer: the refused
+    # request (it makes no event to wait for) is counted within a few ticks.
+    harness.wait_until(
+        lambda: refused_counted(samples(envoy_prometheus(metrics_stack), "tollgate_requests")),
+        timeout=10)
     text = envoy_prometheus(metrics_stack)
     reqs = samples(text, "tollgate_requests")
     assert reqs, "no tollgate_requests series in /stats/prometheus"
@@ -119,8 +128,7 @@ def test_filter_counters_carry_team_lane_provider_cache_and_outcome(metrics_stac
     assert value(reqs, team="team_engineering", provider="anthropic", lane="anthropic-haiku",
                  cache="miss", outcome="ok") == 1
     # One refused request of an attributed team (wrong endpoint) is a request with an outcome.
-    assert value(reqs, team="team_support", outcome="bad_request") + value(
-        reqs, team="team_support", outcome="refused") == 1
+    assert refused_counted(reqs)
 
 
 def test_refusals_carry_the_reason(metrics_stack, traffic):
