@@ -49,6 +49,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10, help="seconds per measured wrk run")
     ap.add_argument("--warmup", type=float, default=2, help="seconds of unrecorded wrk warm-up before each run")
     ap.add_argument("--conns", type=int, default=16, help="wrk connections")
+    ap.add_argument("--one-conn-duration", type=float, default=5,
+                    help="section a: seconds of wrk -c1 after each variant's run (0: skip)")
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument("--stream-conns", type=int, default=8, help="wrk connections for section e's streams")
     ap.add_argument("--envoy-concurrency", type=int, default=2)

@@ -9,9 +9,10 @@ from pathlib import Path
 TEAM_KEY = "kt_cg_support_prod"
 
 
-def chat_body(unique: bool) -> str:
+def chat_body(unique: bool, max_tokens: int = 64) -> str:
     """An OpenAI chat request of about 1 KB (a typical chat request). `unique`: keeps the
-    `__N__` slot that bench/chat.lua replaces with a counter (a distinct body per request)."""
+    `__N__` slot that bench/chat.lua replaces with a counter (a distinct body per request).
+    `max_tokens`: the simulator's answer has at most that many words."""
     system = ("You are the support assistant of a company selling industrial sensors. Answer "
               "briefly, cite the relevant manual section when you can, and never promise delivery "
               "dates. If the customer is angry, apologise once and move on to the fix.")
@@ -26,17 +27,17 @@ def chat_body(unique: bool) -> str:
         user = user.replace("__N__", "000000")
     body = {
         "model": "gpt-5.4-mini-mini",
-        "max_tokens": 64,
+        "max_tokens": max_tokens,
         "temperature": 0,
         "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
     }
     return json.dumps(body)
 
 
-def write_bodies(work: Path) -> tuple[Path, Path]:
+def write_bodies(work: Path, *, max_tokens: int = 64, suffix: str = "") -> tuple[Path, Path]:
     """Writes the two body files wrk sends: (the same body every time, a distinct one per request)."""
-    fixed = work / "body-fixed.json"
-    fixed.write_text(chat_body(unique=False))
-    unique = work / "body-unique.json"
-    unique.write_text(chat_body(unique=True))
+    fixed = work / f"body-fixed{suffix}.json"
+    fixed.write_text(chat_body(unique=False, max_tokens=max_tokens))
+    unique = work / f"body-unique{suffix}.json"
+    unique.write_text(chat_body(unique=True, max_tokens=max_tokens))
     return fixed, unique

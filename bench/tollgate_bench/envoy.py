@@ -33,11 +33,34 @@ class Upstreams:
     unique_body: Path
 
 
+# What every wallet opens with, and every budget is, in the bench's copy of the config:
+# far more than any run spends (a full `make bench` spends under $100 of the simulator's
+# prices per team), so wallet enforcement is measured as the check a funded team passes,
+# every round alike, and no budget threshold is crossed part-way through a run.
+BENCH_WALLET_USD = "1000000.00"
+
+
+def bench_config(base: dict) -> dict:
+    """The config with every wallet's opening allocation and every budget at
+    BENCH_WALLET_USD. The example's own wallets are demo-sized (team_support opens at
+    $10, about 130,000 of the benchmark's chat requests): variants that share a team
+    would empty it part-way through a run and be refused with 402s."""
+    doc = copy.deepcopy(base)
+    for wallet in doc.get("wallets") or []:
+        wallet["initial_usd"] = BENCH_WALLET_USD
+    for budget in doc.get("budgets") or []:
+        budget["amount_usd"] = BENCH_WALLET_USD
+    return doc
+
+
 def start_upstreams(procs: Procs, work: Path, config: Path) -> Upstreams:
-    """Starts the simulator ("simulator") and a ledger on `config` ("ledger")."""
-    base = yaml.safe_load(config.read_text())
+    """Starts the simulator ("simulator") and a ledger ("ledger") on the bench's copy of
+    `config` (see `bench_config`), which every Envoy variant then starts from."""
+    base = bench_config(yaml.safe_load(config.read_text()))
+    bench_cfg = work / "tollgate-bench.yaml"
+    bench_cfg.write_text(yaml.safe_dump(base, sort_keys=False))
     sim = procs.start_simulator(work)
-    ledger = procs.start_ledger("ledger", work, work / "ledger-a", config=config)
+    ledger = procs.start_ledger("ledger", work, work / "ledger-a", config=bench_cfg)
     fixed, unique = write_bodies(work)
     return Upstreams(sim, ledger, base, fixed, unique)
 

@@ -143,10 +143,10 @@ def wrk(target: str, body_file: Path, *, duration: float, threads: int, conns: i
 
 
 def start_wrk(target: str, body_file: Path, *, threads: int, conns: int, seconds: int, unique: bool,
-              tag: str) -> subprocess.Popen:
+              tag: str, headers: dict[str, str] | None = None) -> subprocess.Popen:
     """wrk as background load, output discarded; the caller waits for it or stops it by PID."""
     return subprocess.Popen(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "-s", str(LUA), f"http://{target}"],
-                            env=_wrk_env(body_file, unique=unique, tag=tag), stdout=subprocess.DEVNULL,
+                            env=_wrk_env(body_file, unique=unique, tag=tag, headers=headers), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=ROOT)
 
 

@@ -86,6 +86,7 @@ def render_filter(results: dict) -> list[str]:
                  f"{'—' if same else f'{(p50 - plain_p50) / 1000:+.2f}'} | {'—' if same else f'{(p99 - plain_p99) / 1000:+.2f}'} | "
                  f"{cpu:.0f}{'' if same else f' ({cpu - plain_cpu:+.0f})'} | {errors} |")
     L.append("")
+    L += render_one_conn(f)
     L.append("Every round (CPU seconds of each process during the measured run; *other* = the rest of the "
              "machine's busy time: other engineers' builds, plus kernel work not charged to a process):\n")
     L.append("| round | variant | req/s | p50 ms | p99 ms | Envoy CPU s | simulator CPU s | ledger CPU s | wrk CPU s | other CPU s | other runnable threads |")
@@ -98,6 +99,14 @@ def render_filter(results: dict) -> list[str]:
                      f"{c.get('envoy-' + v['name'], 0):.1f} | {c.get('simulator', 0):.1f} | {c.get('ledger', 0):.1f} | "
                      f"{c.get('wrk', 0):.1f} | {r['foreign_cpu_s']:.1f} | {r.get('compilers', 0):.1f} |")
     L.append("")
+    samples = [(i + 1, v["name"], runs[v["name"]][i]) for i in range(w["rounds"]) for v in f["variants"]
+               if runs[v["name"]][i].get("error_sample")]
+    if samples:
+        L.append("Non-2xx answers: after each run that had some, one more request like it was sent; what it answered:\n")
+        for rnd, name, r in samples:
+            e = r["error_sample"]
+            L.append(f"- round {rnd}, {name}: {f0(r['errors'])} errors; sample {e['status']} `{e['body'][:200]}`")
+        L.append("")
     target = statistics.median(r["rps"] for r in runs.get("miss", runs["plain"])) / plain_rps
     floor_x = statistics.median(r["rps"] for r in runs["floor"]) / plain_rps if "floor" in runs else 0
     body_x = statistics.median(r["rps"] for r in runs["floor_body"]) / plain_rps if "floor_body" in runs else 0
@@ -128,6 +137,33 @@ def render_filter(results: dict) -> list[str]:
     if st:
         L.append(f"Hit-path Envoy stats after the runs: {st.get('wasmcustom.tollgate.cache_hits', 0):,} hits, "
                  f"{st.get('wasmcustom.tollgate.cache_misses', 0):,} misses.\n")
+    return L
+
+
+def render_one_conn(f: dict) -> list[str]:
+    """Section a at one connection: each variant's latency with one request in flight, and
+    what it adds to plain Envoy's."""
+    one = f.get("runs_one_conn") or {}
+    if not one.get("plain"):
+        return []
+    L = [f"At one connection (`wrk -t1 -c1 -d{f['one_conn_duration_s']:g}s` right after each variant's run above, "
+         "on the same warm Envoy; one request in flight, so the latency is the path's own, not a queue's). "
+         "Median over rounds:\n"]
+    plain_p50 = statistics.median(r["p50_us"] for r in one["plain"])
+    plain_p99 = statistics.median(r["p99_us"] for r in one["plain"])
+    L.append("| variant | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for v in f["variants"]:
+        rs = one.get(v["name"]) or []
+        if not rs:
+            continue
+        p50 = statistics.median(r["p50_us"] for r in rs)
+        p99 = statistics.median(r["p99_us"] for r in rs)
+        same = v["name"] == "plain"
+        L.append(f"| {v['name']} | {f0(statistics.median(r['rps'] for r in rs))} | {p50 / 1000:.3f} | "
+                 f"{p99 / 1000:.3f} | {'—' if same else f'{(p50 - plain_p50) / 1000:+.3f}'} | "
+                 f"{'—' if same else f'{(p99 - plain_p99) / 1000:+.3f}'} | {sum(r['errors'] for r in rs)} |")
+    L.append("")
     return L
 
 
@@ -291,10 +327,15 @@ def render_memory(results: dict) -> list[str]:
         pgrow = 0.0
         if "plain" in em and len(em["plain"]) > 1:
             pgrow = (em["plain"][-1]["kib"]["VmRSS"] - em["plain"][0]["kib"]["VmRSS"]) / 1024
-        L.append(f"Response cache: `max_entries` {f0(em['max_entries'])}. After the last fill the filter counted "
+        answer = (f", filled with {f0(em['answer_bytes'])}-byte answers ({f0(em['answer_words'])} words, "
+                  "`x-sim-answer-words`)" if em.get("answer_bytes") else "")
+        held = [f"{f0(step['stats'].get('wasmcustom.tollgate.cache_bytes', 0))} after {f0(step['requests'])} requests"
+                for step in t[1:] if step.get("stats")]
+        L.append(f"Response cache: `max_entries` {f0(em['max_entries'])}{answer}. After the last fill the filter counted "
                  f"{f0(st.get('wasmcustom.tollgate.cache_stores', 0))} stores, "
                  f"{f0(st.get('wasmcustom.tollgate.cache_evictions', 0))} evictions and "
-                 f"{f0(st.get('wasmcustom.tollgate.cache_bytes', 0))} bytes held (gauge). Tollgate Envoy RSS: "
+                 f"{f0(st.get('wasmcustom.tollgate.cache_bytes', 0))} bytes held in shared data (gauge; "
+                 + "; ".join(held) + "). Tollgate Envoy RSS: "
                  f"{first_fill:+.1f} MiB after the first fill, {grow:+.1f} MiB after the last; plain Envoy under "
                  f"{f0(em['plain'][-1]['requests']) if 'plain' in em else 0} distinct requests: {pgrow:+.1f} MiB.\n")
         vm_rows = []

@@ -1,7 +1,9 @@
 """Section a, filter overhead: plain Envoy, two floor filters and the Tollgate variants
 (miss, miss with enforcement, miss with a cache store, hit), all on the same simulator
-and ledger, driven by wrk in interleaved rounds; then each Envoy's RSS and Tollgate's
-counters, and (with the `profile` section) where Envoy's CPU goes."""
+and ledger, driven by wrk in interleaved rounds, each run followed by a short one at a
+single connection (the latency one client sees, without queueing behind the others);
+then each Envoy's RSS and Tollgate's counters, and (with the `profile` section) where
+Envoy's CPU goes."""
 
 from __future__ import annotations
 
@@ -38,6 +40,15 @@ def ready_check(addr: str, body: str, *, expect_hit: bool | None) -> requests.Re
     if expect_hit is False and cache == "hit":
         raise RuntimeError(f"{addr}: cache should be off, got a hit")
     return last
+
+
+def error_sample(addr: str, body: str) -> dict:
+    """One request like the run's (a distinct body when it has a `__N__` slot): its status
+    and the start of its body, to say what a run's non-2xx answers were."""
+    data = body.replace("__N__", f"sample-{time.time_ns()}")
+    hdr = {"Authorization": f"Bearer {TEAM_KEY}", "Content-Type": "application/json"}
+    r = requests.post(f"http://{addr}/v1/chat/completions", data=data, headers=hdr, timeout=10)
+    return {"status": r.status_code, "body": r.text[:300]}
 
 
 def variants(args, up: Upstreams) -> list[tuple]:
@@ -97,6 +108,7 @@ def run(args, work: Path, procs: Procs, up: Upstreams, results: dict) -> None:
             raise RuntimeError(f"the {name} filter did not run (no x-floor-saw-key: 1)")
 
     runs: dict[str, list[dict]] = {v[0]: [] for v in measured}
+    runs_1c: dict[str, list[dict]] = {v[0]: [] for v in measured}
     rss_after: dict[str, dict] = {}
     for rnd in range(args.rounds):
         for name, label, doc, body, unique, expect_hit in measured:
@@ -107,10 +119,20 @@ def run(args, work: Path, procs: Procs, up: Upstreams, results: dict) -> None:
             r = wrk(addr, body, duration=args.duration, threads=args.wrk_threads, conns=args.conns,
                     unique=unique, tag=f"r{rnd}{name}", procs=procs, work=work)
             r["envoy_cpu_us_per_req"] = r["cpu_s"].get(f"envoy-{name}", 0.0) / max(r["requests"], 1) * 1e6
+            if r["errors"]:
+                r["error_sample"] = error_sample(addr, body.read_text())
             runs[name].append(r)
             log(f"a. round {rnd + 1} {name:10s} {r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:.2f} ms  "
                 f"p99 {r['p99_us'] / 1000:.2f} ms  errors {r['errors']}  envoy {r['envoy_cpu_us_per_req']:.0f} µs CPU/req  "
-                f"foreign CPU {r['foreign_cpu_s']} s")
+                f"foreign CPU {r['foreign_cpu_s']} s" + (f"  sample {r['error_sample']}" if r["errors"] else ""))
+            if args.one_conn_duration > 0:
+                # The same Envoy, warm from the run above, at one connection: one request in
+                # flight, so the latency is the path's own and not a queue's.
+                r1 = wrk(addr, body, duration=args.one_conn_duration, threads=1, conns=1,
+                         unique=unique, tag=f"c{rnd}{name}", procs=procs, work=work)
+                runs_1c[name].append(r1)
+                log(f"a. round {rnd + 1} {name:10s} 1 conn: p50 {r1['p50_us'] / 1000:.3f} ms  "
+                    f"p99 {r1['p99_us'] / 1000:.3f} ms  {r1['rps']:.0f} req/s  errors {r1['errors']}")
     for name, *_ in measured:
         rss_after[name] = rss_kib(procs.pid(f"envoy-{name}"))
     stats = {name: envoy_stats(targets[name][1]) for name in targets if name not in BASELINES}
@@ -121,6 +143,8 @@ def run(args, work: Path, procs: Procs, up: Upstreams, results: dict) -> None:
     results["filter"] = {
         "variants": [{"name": v[0], "label": v[1]} for v in measured],
         "runs": runs,
+        "runs_one_conn": runs_1c if args.one_conn_duration > 0 else {},
+        "one_conn_duration_s": args.one_conn_duration,
         "rss_after_kib": rss_after,
         "tollgate_stats": stats,
         "wrk": {"threads": args.wrk_threads, "conns": args.conns, "duration_s": args.duration,
