@@ -327,6 +327,7 @@ def render_memory(results: dict) -> list[str]:
         pgrow = 0.0
         if "plain" in em and len(em["plain"]) > 1:
             pgrow = (em["plain"][-1]["kib"]["VmRSS"] - em["plain"][0]["kib"]["VmRSS"]) / 1024
+        entries = st.get("wasmcustom.tollgate.cache_stores", 0) - st.get("wasmcustom.tollgate.cache_evictions", 0)
         answer = (f", filled with {f0(em['answer_bytes'])}-byte answers ({f0(em['answer_words'])} words, "
                   "`x-sim-answer-words`)" if em.get("answer_bytes") else "")
         held = [f"{f0(step['stats'].get('wasmcustom.tollgate.cache_bytes', 0))} after {f0(step['requests'])} requests"
@@ -335,7 +336,8 @@ def render_memory(results: dict) -> list[str]:
                  f"{f0(st.get('wasmcustom.tollgate.cache_stores', 0))} stores, "
                  f"{f0(st.get('wasmcustom.tollgate.cache_evictions', 0))} evictions and "
                  f"{f0(st.get('wasmcustom.tollgate.cache_bytes', 0))} bytes held in shared data (gauge; "
-                 + "; ".join(held) + "). Tollgate Envoy RSS: "
+                 + "; ".join(held) + f"): {f0(entries)} entries held (stores − evictions), "
+                 f"{f0(st.get('wasmcustom.tollgate.cache_bytes', 0) / max(entries, 1))} bytes each. Tollgate Envoy RSS: "
                  f"{first_fill:+.1f} MiB after the first fill, {grow:+.1f} MiB after the last; plain Envoy under "
                  f"{f0(em['plain'][-1]['requests']) if 'plain' in em else 0} distinct requests: {pgrow:+.1f} MiB.\n")
         vm_rows = []
