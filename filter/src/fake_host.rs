@@ -56,6 +56,8 @@ pub struct FakeHost {
     pub properties: HashMap<String, Vec<u8>>,
     pub resumed: Vec<StreamType>,
     pub logs: Vec<String>,
+    /// Every host function the filter called, by name, in order.
+    pub calls: Vec<&'static str>,
 }
 
 thread_local! {
@@ -108,6 +110,10 @@ impl FakeHost {
     }
 }
 
+fn called(name: &'static str) {
+    with(|h| h.calls.push(name));
+}
+
 fn text(data: *const u8, size: usize) -> String {
     String::from_utf8_lossy(bytes(data, size)).into_owned()
 }
@@ -135,6 +141,7 @@ unsafe fn give(value: Vec<u8>, data: *mut *mut u8, size: *mut usize) {
 
 #[no_mangle]
 pub extern "C" fn proxy_log(_level: LogLevel, data: *const u8, size: usize) -> Status {
+    called("proxy_log");
     let line = text(data, size);
     with(|h| h.logs.push(line));
     Status::Ok
@@ -142,18 +149,21 @@ pub extern "C" fn proxy_log(_level: LogLevel, data: *const u8, size: usize) -> S
 
 #[no_mangle]
 pub unsafe extern "C" fn proxy_get_log_level(level: *mut LogLevel) -> Status {
+    called("proxy_get_log_level");
     *level = LogLevel::Info;
     Status::Ok
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn proxy_get_current_time_nanoseconds(time: *mut u64) -> Status {
+    called("proxy_get_current_time_nanoseconds");
     *time = with(|h| h.now_ns);
     Status::Ok
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_set_tick_period_milliseconds(_period: u32) -> Status {
+    called("proxy_set_tick_period_milliseconds");
     Status::Ok
 }
 
@@ -165,6 +175,7 @@ pub unsafe extern "C" fn proxy_get_buffer_bytes(
     data: *mut *mut u8,
     size: *mut usize,
 ) -> Status {
+    called("proxy_get_buffer_bytes");
     let got = with(|h| {
         h.buffer(buffer).map(|b| {
             let start = start.min(b.len());
@@ -189,6 +200,7 @@ pub extern "C" fn proxy_set_buffer_bytes(
     data: *const u8,
     data_size: usize,
 ) -> Status {
+    called("proxy_set_buffer_bytes");
     let new = bytes(data, data_size).to_vec();
     with(|h| match h.buffer(buffer) {
         Some(b) => {
@@ -207,6 +219,7 @@ pub unsafe extern "C" fn proxy_get_header_map_pairs(
     data: *mut *mut u8,
     size: *mut usize,
 ) -> Status {
+    called("proxy_get_header_map_pairs");
     match with(|h| h.map(map).map(|p| headers::encode(p))) {
         Some(encoded) => {
             give(encoded, data, size);
@@ -224,6 +237,7 @@ pub unsafe extern "C" fn proxy_get_header_map_value(
     data: *mut *mut u8,
     size: *mut usize,
 ) -> Status {
+    called("proxy_get_header_map_value");
     let name = text(key, key_size);
     match with(|h| h.header(map, &name)) {
         Some(v) => {
@@ -240,6 +254,7 @@ pub extern "C" fn proxy_remove_header_map_value(
     key: *const u8,
     key_size: usize,
 ) -> Status {
+    called("proxy_remove_header_map_value");
     let name = text(key, key_size).to_ascii_lowercase();
     with(|h| match h.map(map) {
         Some(p) => {
@@ -258,6 +273,7 @@ pub extern "C" fn proxy_replace_header_map_value(
     value: *const u8,
     value_size: usize,
 ) -> Status {
+    called("proxy_replace_header_map_value");
     let (name, value) = (
         text(key, key_size).to_ascii_lowercase(),
         text(value, value_size),
@@ -280,6 +296,7 @@ pub extern "C" fn proxy_add_header_map_value(
     value: *const u8,
     value_size: usize,
 ) -> Status {
+    called("proxy_add_header_map_value");
     let (name, value) = (
         text(key, key_size).to_ascii_lowercase(),
         text(value, value_size),
@@ -300,6 +317,7 @@ pub unsafe extern "C" fn proxy_get_property(
     data: *mut *mut u8,
     size: *mut usize,
 ) -> Status {
+    called("proxy_get_property");
     // The SDK joins the path's parts with NUL; tests key properties by "a.b.c".
     let key = text(path, path_size).replace('\0', ".");
     match with(|h| h.properties.get(&key).cloned()) {
@@ -319,6 +337,7 @@ pub unsafe extern "C" fn proxy_get_shared_data(
     size: *mut usize,
     cas: *mut u32,
 ) -> Status {
+    called("proxy_get_shared_data");
     let key = text(key, key_size);
     match with(|h| h.shared_data.get(&key).cloned()) {
         Some((value, version)) => {
@@ -338,6 +357,7 @@ pub extern "C" fn proxy_set_shared_data(
     value_size: usize,
     cas: u32,
 ) -> Status {
+    called("proxy_set_shared_data");
     let (key, value) = (text(key, key_size), bytes(value, value_size).to_vec());
     with(|h| {
         let current = h.shared_data.get(&key).map_or(0, |(_, v)| *v);
@@ -361,6 +381,7 @@ pub unsafe extern "C" fn proxy_register_shared_queue(
     name_size: usize,
     id: *mut u32,
 ) -> Status {
+    called("proxy_register_shared_queue");
     let name = text(name, name_size);
     *id = with(|h| queue_id(h, "", &name));
     Status::Ok
@@ -374,6 +395,7 @@ pub unsafe extern "C" fn proxy_resolve_shared_queue(
     name_size: usize,
     id: *mut u32,
 ) -> Status {
+    called("proxy_resolve_shared_queue");
     let (vm_id, name) = (text(vm_id, vm_id_size), text(name, name_size));
     *id = with(|h| queue_id(h, &vm_id, &name));
     Status::Ok
@@ -385,6 +407,7 @@ pub unsafe extern "C" fn proxy_dequeue_shared_queue(
     data: *mut *mut u8,
     size: *mut usize,
 ) -> Status {
+    called("proxy_dequeue_shared_queue");
     match with(|h| h.queues.get_mut(&queue).and_then(VecDeque::pop_front)) {
         Some(v) => {
             give(v, data, size);
@@ -396,6 +419,7 @@ pub unsafe extern "C" fn proxy_dequeue_shared_queue(
 
 #[no_mangle]
 pub extern "C" fn proxy_enqueue_shared_queue(queue: u32, data: *const u8, size: usize) -> Status {
+    called("proxy_enqueue_shared_queue");
     let item = bytes(data, size).to_vec();
     with(|h| h.queues.entry(queue).or_default().push_back(item));
     Status::Ok
@@ -403,6 +427,7 @@ pub extern "C" fn proxy_enqueue_shared_queue(queue: u32, data: *const u8, size: 
 
 #[no_mangle]
 pub extern "C" fn proxy_continue_stream(stream: StreamType) -> Status {
+    called("proxy_continue_stream");
     with(|h| h.resumed.push(stream));
     Status::Ok
 }
@@ -418,6 +443,7 @@ pub extern "C" fn proxy_send_local_response(
     headers_size: usize,
     _grpc_status: i32,
 ) -> Status {
+    called("proxy_send_local_response");
     let reply = LocalReply {
         status,
         headers: headers::decode(bytes(headers_data, headers_size)),
@@ -440,6 +466,7 @@ pub unsafe extern "C" fn proxy_http_call(
     timeout: u32,
     token: *mut u32,
 ) -> Status {
+    called("proxy_http_call");
     let call = HttpCall {
         token: 0,
         upstream: text(upstream, upstream_size),
@@ -464,17 +491,20 @@ pub unsafe extern "C" fn proxy_call_foreign_function(
     data: *mut *mut u8,
     size: *mut usize,
 ) -> Status {
+    called("proxy_call_foreign_function");
     give(Vec::new(), data, size);
     Status::Ok
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_set_effective_context(_context_id: u32) -> Status {
+    called("proxy_set_effective_context");
     Status::Ok
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_done() -> Status {
+    called("proxy_done");
     Status::Ok
 }
 
@@ -485,6 +515,7 @@ pub unsafe extern "C" fn proxy_define_metric(
     name_size: usize,
     id: *mut u32,
 ) -> Status {
+    called("proxy_define_metric");
     let name = text(name, name_size);
     *id = with(|h| match h.metrics.iter().position(|(n, _)| *n == name) {
         Some(i) => i as u32,
@@ -498,6 +529,7 @@ pub unsafe extern "C" fn proxy_define_metric(
 
 #[no_mangle]
 pub unsafe extern "C" fn proxy_get_metric(id: u32, value: *mut u64) -> Status {
+    called("proxy_get_metric");
     match with(|h| h.metrics.get(id as usize).map(|m| m.1)) {
         Some(v) => {
             *value = v;
@@ -509,6 +541,7 @@ pub unsafe extern "C" fn proxy_get_metric(id: u32, value: *mut u64) -> Status {
 
 #[no_mangle]
 pub extern "C" fn proxy_record_metric(id: u32, value: u64) -> Status {
+    called("proxy_record_metric");
     with(|h| match h.metrics.get_mut(id as usize) {
         Some(m) => {
             m.1 = value;
@@ -520,6 +553,7 @@ pub extern "C" fn proxy_record_metric(id: u32, value: u64) -> Status {
 
 #[no_mangle]
 pub extern "C" fn proxy_increment_metric(id: u32, offset: i64) -> Status {
+    called("proxy_increment_metric");
     with(|h| match h.metrics.get_mut(id as usize) {
         Some(m) => {
             m.1 = m.1.saturating_add_signed(offset);
@@ -534,21 +568,25 @@ pub extern "C" fn proxy_increment_metric(id: u32, offset: i64) -> Status {
 
 #[no_mangle]
 pub extern "C" fn proxy_set_property(_: *const u8, _: usize, _: *const u8, _: usize) -> Status {
+    called("proxy_set_property");
     unreachable_host_call("proxy_set_property")
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_set_header_map_pairs(_: MapType, _: *const u8, _: usize) -> Status {
+    called("proxy_set_header_map_pairs");
     unreachable_host_call("proxy_set_header_map_pairs")
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_get_status(_: *mut u32, _: *mut *mut u8, _: *mut usize) -> Status {
+    called("proxy_get_status");
     unreachable_host_call("proxy_get_status")
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_close_stream(_: StreamType) -> Status {
+    called("proxy_close_stream");
     unreachable_host_call("proxy_close_stream")
 }
 
@@ -567,6 +605,7 @@ pub extern "C" fn proxy_grpc_call(
     _: u32,
     _: *mut u32,
 ) -> Status {
+    called("proxy_grpc_call");
     unreachable_host_call("proxy_grpc_call")
 }
 
@@ -582,21 +621,25 @@ pub extern "C" fn proxy_grpc_stream(
     _: usize,
     _: *mut u32,
 ) -> Status {
+    called("proxy_grpc_stream");
     unreachable_host_call("proxy_grpc_stream")
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_grpc_send(_: u32, _: *const u8, _: usize, _: bool) -> Status {
+    called("proxy_grpc_send");
     unreachable_host_call("proxy_grpc_send")
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_grpc_cancel(_: u32) -> Status {
+    called("proxy_grpc_cancel");
     unreachable_host_call("proxy_grpc_cancel")
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_grpc_close(_: u32) -> Status {
+    called("proxy_grpc_close");
     unreachable_host_call("proxy_grpc_close")
 }
 

@@ -107,7 +107,6 @@ impl RequestFlow {
         let lane = lanes[0].clone();
         if let Some(r) = self.record.as_mut() {
             r.request_bytes = bytes.len();
-            r.prompt = tollgate_core::token_estimate::PromptText::of(&parsed.body);
             r.model_requested = parsed.facts.model.clone();
             r.stream = parsed.facts.stream;
             r.service_tier_requested = parsed.facts.service_tier.clone();

@@ -11,6 +11,7 @@ impl RequestFlow {
         if self.event_sent {
             return;
         }
+        self.weigh_prompt();
         let Some(record) = self.record.as_ref() else {
             return;
         };

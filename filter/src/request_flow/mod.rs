@@ -28,6 +28,8 @@ mod count_precheck_tests;
 #[cfg(test)]
 mod endpoint_tests;
 mod fallback;
+#[cfg(test)]
+mod host_call_tests;
 mod passthrough;
 #[cfg(test)]
 mod policy_tests;
@@ -52,6 +54,7 @@ use tollgate_core::event::ApiKind;
 use tollgate_core::headers::{self, Pairs};
 use tollgate_core::request::ParsedRequest;
 use tollgate_core::response_stream::ResponseStream;
+use tollgate_core::token_estimate::PromptText;
 use tollgate_core::translate::Direction;
 
 use crate::host::now_ms;
@@ -206,6 +209,8 @@ pub struct RequestFlow {
     lane_api: Option<ApiKind>,
     /// An endpoint Tollgate does not govern, sent on as it is (`other_endpoints`).
     passthrough: bool,
+    /// The prompt's text is in the record (see [`RequestFlow::weigh_prompt`]).
+    prompt_weighed: bool,
 }
 
 impl RequestFlow {
@@ -236,6 +241,7 @@ impl RequestFlow {
             translation: None,
             lane_api: None,
             passthrough: false,
+            prompt_weighed: false,
         }
     }
 
@@ -248,10 +254,27 @@ impl RequestFlow {
     }
 
     /// What the request costs with the usage read so far (0 before attribution).
-    pub(super) fn cost_so_far(&self) -> i64 {
+    pub(super) fn cost_so_far(&mut self) -> i64 {
+        self.weigh_prompt();
         self.record
             .as_ref()
             .map_or(0, |r| r.cost_nanos(&self.rt.prices))
+    }
+
+    /// Weighs the prompt's text for an input estimate, once, and only when the usage
+    /// read so far does not say what the input was: most answers report it, so most
+    /// requests never walk their body for it.
+    pub(super) fn weigh_prompt(&mut self) {
+        if self.prompt_weighed {
+            return;
+        }
+        let (Some(record), Some(parsed)) = (self.record.as_mut(), self.sent.as_ref()) else {
+            return;
+        };
+        if !record.usage.reported {
+            record.prompt = PromptText::of(&parsed.body);
+            self.prompt_weighed = true;
+        }
     }
 
     /// The consumer group's answer when the ledger cannot be reached for credit.

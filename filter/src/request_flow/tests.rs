@@ -890,3 +890,26 @@ fn a_stream_cut_before_its_usage_is_estimated_from_the_text_delivered() {
     // claude-haiku-4-5: 40 × $1/M + 20 × $5/M.
     assert_eq!(e.cost_nanos, 40_000 + 100_000);
 }
+
+#[test]
+fn an_answer_without_usage_is_priced_from_the_prompt_in_its_header_and_its_event_alike() {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([config["providers"]["targets"][0]]);
+    let mut plugin = Plugin::configure(&config);
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Summarise the ticket about the drifting sensor readings, please."}]}"#;
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), body);
+    s.send_request();
+    let answer = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"done"},"finish_reason":"stop"}]}"#;
+    s.receive(200, &[("content-type", "application/json")], answer);
+    let header = s
+        .response_header("x-tollgate-cost-usd")
+        .expect("a cost header");
+    s.finish();
+    let events = plugin.queued_events();
+    let e = &events[0];
+    assert_eq!(e.usage_source, UsageSource::Estimated);
+    // The prompt's 67 characters weigh about 17 tokens; none of the JSON around them.
+    assert!((10..30).contains(&e.tokens.input), "{:?}", e.tokens);
+    assert!(e.cost_nanos > 0);
+    assert_eq!(header, tollgate_core::money::format_usd(e.cost_nanos));
+}

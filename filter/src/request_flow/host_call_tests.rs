@@ -1,0 +1,72 @@
+//! How many host calls a request makes: each costs Envoy a crossing into and out of
+//! the VM, so the miss path's count is kept to what its work needs.
+
+use std::collections::BTreeMap;
+
+use crate::fake_host;
+use crate::test_plugin::{seed_config, Plugin};
+
+const CHAT: &str = r#"{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]}"#;
+
+const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#;
+
+fn calls_since(start: usize) -> BTreeMap<&'static str, usize> {
+    fake_host::with(|h| {
+        h.calls[start..].iter().fold(BTreeMap::new(), |mut m, c| {
+            *m.entry(*c).or_default() += 1;
+            m
+        })
+    })
+}
+
+fn mark() -> usize {
+    fake_host::with(|h| h.calls.len())
+}
+
+#[test]
+fn a_cache_miss_makes_only_the_host_calls_its_work_needs() {
+    let plugin = Plugin::configure(&seed_config());
+    let headers = [
+        (":method", "POST"),
+        (":path", "/v1/chat/completions"),
+        (":authority", "tollgate"),
+        ("content-type", "application/json"),
+        ("authorization", "Bearer kt_support"),
+        ("content-length", "130"),
+    ];
+    let start = mark();
+    let mut s = plugin.stream(&headers, CHAT);
+    s.send_request();
+    let request = calls_since(start);
+    let start = mark();
+    s.receive(200, &[("content-type", "application/json")], ANSWER);
+    let response = calls_since(start);
+    let start = mark();
+    s.finish();
+    let log = calls_since(start);
+    // Read the headers and the body once each, set the lane's credential, path and
+    // route header; read the clock when the stream starts and when the lane is chosen.
+    assert_eq!(
+        request,
+        BTreeMap::from([
+            ("proxy_get_buffer_bytes", 1),
+            ("proxy_get_current_time_nanoseconds", 2),
+            ("proxy_get_header_map_pairs", 1),
+            ("proxy_replace_header_map_value", 3),
+        ])
+    );
+    // Read the answer's headers and body once each, set request id, lane and cost.
+    assert_eq!(
+        response,
+        BTreeMap::from([
+            ("proxy_get_buffer_bytes", 1),
+            ("proxy_get_header_map_pairs", 1),
+            ("proxy_replace_header_map_value", 3),
+        ])
+    );
+    // The event and the counters wait in the VM for its tick: one clock read.
+    assert_eq!(
+        log,
+        BTreeMap::from([("proxy_get_current_time_nanoseconds", 1)])
+    );
+}
