@@ -10,6 +10,16 @@
 //! `systemInstruction` and `contents`; `x-sim-cached-tokens` reports
 //! `cachedContentTokenCount` (part of the prompt) and `x-sim-thinking-tokens`
 //! `thoughtsTokenCount` (beside `candidatesTokenCount`).
+//!
+//! Function calling and JSON output follow the simulator's shared rules
+//! ([`crate::output`]), read from Gemini's fields: `tools[].functionDeclarations`
+//! (`parametersJsonSchema`, or the OpenAPI-style `parameters`), the mode of
+//! `toolConfig.functionCallingConfig` (`AUTO`/`VALIDATED`, `ANY` with its
+//! `allowedFunctionNames`, `NONE`), whether the last turn is a `functionResponse`,
+//! and `generationConfig.responseMimeType: application/json` with
+//! `responseJsonSchema` or `responseSchema`. A call is answered as one `functionCall`
+//! part `{name, args}` with finish reason `STOP`; a stream carries it whole in one
+//! chunk, as Gemini does.
 
 use std::sync::Arc;
 
@@ -21,6 +31,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::exchange::{self, bearer_matches, Exchange, Failure, Provider};
+use crate::output::{Ask, Choice, Output, Tool};
 use crate::sse;
 use crate::state::{Keys, Sim};
 use crate::usage::{input_tokens_for_bytes, Answer, TokenUsage};
@@ -339,7 +350,7 @@ fn respond<P: Provider>(
 struct Reply {
     id: String,
     model: String,
-    answer: Answer,
+    output: Output,
     usage: Option<TokenUsage>,
     thoughts: u64,
 }
@@ -364,6 +375,86 @@ fn prompt_bytes(request: &Value) -> usize {
             .sum::<usize>()
 }
 
+/// The declared functions of `request`: each with the JSON Schema of its arguments
+/// (`parametersJsonSchema`, else `parameters`, else any object).
+fn declarations<'a>(request: &'a Value, any_object: &'a Value) -> Vec<Tool<'a>> {
+    request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|tool| tool["functionDeclarations"].as_array())
+        .flatten()
+        .filter_map(|d| {
+            let schema = [&d["parametersJsonSchema"], &d["parameters"]]
+                .into_iter()
+                .find(|s| s.is_object())
+                .unwrap_or(any_object);
+            Some(Tool {
+                name: d["name"].as_str()?,
+                schema,
+            })
+        })
+        .collect()
+}
+
+/// What the request asks for, in the simulator's shared terms ([`crate::output`]).
+/// `ANY` naming functions calls the first of them; a name that is not declared is
+/// refused, as Google refuses it.
+fn ask<'a>(request: &'a Value, any_object: &'a Value) -> Result<Ask<'a>, Failure> {
+    let tools = declarations(request, any_object);
+    let config = &request["toolConfig"]["functionCallingConfig"];
+    let allowed = config["allowedFunctionNames"]
+        .as_array()
+        .and_then(|names| names.first())
+        .and_then(Value::as_str);
+    let choice = match config["mode"].as_str().unwrap_or("AUTO") {
+        "NONE" => Choice::Never,
+        "ANY" => match allowed {
+            Some(name) => Choice::Named(name),
+            None => Choice::Required,
+        },
+        // AUTO, VALIDATED, MODE_UNSPECIFIED.
+        _ => Choice::Auto,
+    };
+    if let Choice::Named(name) = choice {
+        if !tools.iter().any(|t| t.name == name) {
+            return Err(Failure::InvalidRequest(format!(
+                "* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names: \
+                 `{name}` is not among the function declarations.\n"
+            )));
+        }
+    }
+    // The user asks unless the last turn answers a function call.
+    let user_asks = request["contents"]
+        .as_array()
+        .and_then(|c| c.last())
+        .is_some_and(|turn| {
+            turn["role"] != "model"
+                && !turn["parts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p.get("functionResponse").is_some())
+        });
+    let generation = &request["generationConfig"];
+    let format = (generation["responseMimeType"] == "application/json").then(|| {
+        [
+            &generation["responseJsonSchema"],
+            &generation["responseSchema"],
+        ]
+        .into_iter()
+        .find(|s| s.is_object())
+        .unwrap_or(any_object)
+        .clone()
+    });
+    Ok(Ask {
+        tools,
+        choice,
+        user_asks,
+        format,
+    })
+}
+
 impl Reply {
     fn answer(
         sim: &Sim,
@@ -382,26 +473,31 @@ impl Reply {
             ));
         }
         let limit = request["generationConfig"]["maxOutputTokens"].as_u64();
-        let answer = Answer::sized(model, limit, control.answer_words());
+        // What arguments or a JSON answer follow when the request gives no schema.
+        let any_object = json!({"type": "object"});
+        let output = Output::decide(&ask(request, &any_object)?, || {
+            Answer::sized(model, limit, control.answer_words())
+        })
+        .map_err(Failure::InvalidRequest)?;
         let usage = control.wants_usage().then(|| {
             TokenUsage::new(
                 input_tokens_for_bytes(prompt_bytes(request)),
                 control.cached_tokens,
                 0,
-                answer.output_tokens(),
+                output.output_tokens(),
             )
         });
         Ok(Reply {
             id: sim.new_id(""),
             model: model.to_owned(),
-            answer,
+            output,
             usage,
             thoughts: control.thinking_tokens,
         })
     }
 
     fn finish_reason(&self) -> &'static str {
-        if self.answer.truncated {
+        if self.output.truncated() {
             "MAX_TOKENS"
         } else {
             "STOP"
@@ -427,11 +523,11 @@ impl Reply {
         u
     }
 
-    /// A `GenerateContentResponse` carrying `text` and the usage with `candidates`
+    /// A `GenerateContentResponse` carrying `part` and the usage with `candidates`
     /// answer tokens so far; `last` adds the finish reason.
-    fn chunk(&self, text: &str, last: bool, candidates: u64) -> Value {
+    fn chunk(&self, part: Value, last: bool, candidates: u64) -> Value {
         let mut candidate = json!({
-            "content": {"parts": [{"text": text}], "role": "model"},
+            "content": {"parts": [part], "role": "model"},
             "index": 0
         });
         if last {
@@ -448,23 +544,45 @@ impl Reply {
         chunk
     }
 
-    /// The whole answer.
-    fn whole(&self) -> Value {
-        self.chunk(&self.answer.text, true, self.answer.output_tokens())
+    /// The `functionCall` part of a tool call, its arguments as a JSON object.
+    fn call_part(name: &str, arguments: &str) -> Value {
+        let args: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+        json!({"functionCall": {"name": name, "args": args}})
     }
 
-    /// The streamed chunks: a few words each, the last with the finish reason; every
-    /// chunk's usage counts the answer so far, so the last one's is final.
+    /// The whole answer.
+    fn whole(&self) -> Value {
+        let tokens = self.output.output_tokens();
+        match &self.output {
+            Output::ToolCall { name, arguments } => {
+                self.chunk(Self::call_part(name, arguments), true, tokens)
+            }
+            other => self.chunk(json!({"text": other.text().unwrap_or("")}), true, tokens),
+        }
+    }
+
+    /// The streamed chunks: a few words (or, for JSON, a few characters) each, the last
+    /// with the finish reason; every chunk's usage counts the answer so far, so the
+    /// last one's is final. A function call comes whole in one chunk.
     fn chunks(&self) -> Vec<Value> {
-        let pieces = self.answer.deltas(WORDS_PER_CHUNK);
+        if matches!(self.output, Output::ToolCall { .. }) {
+            return vec![self.whole()];
+        }
+        let pieces = self.output.text_deltas(WORDS_PER_CHUNK);
         let count = pieces.len();
-        let mut delivered = 0u64;
+        let mut words = 0u64;
+        let mut bytes = 0usize;
         pieces
             .iter()
             .enumerate()
             .map(|(i, piece)| {
-                delivered += piece.split_whitespace().count() as u64;
-                self.chunk(piece, i + 1 == count, delivered)
+                words += piece.split_whitespace().count() as u64;
+                bytes += piece.len();
+                let so_far = match &self.output {
+                    Output::Json(_) => input_tokens_for_bytes(bytes),
+                    _ => words,
+                };
+                self.chunk(json!({"text": piece}), i + 1 == count, so_far)
             })
             .collect()
     }
@@ -551,7 +669,11 @@ mod tests {
         let reply = Reply {
             id: "r".into(),
             model: "gemini-2.5-flash".into(),
-            answer: Answer::sized("gemini-2.5-flash", Some(5), control.answer_words()),
+            output: Output::Text(Answer::sized(
+                "gemini-2.5-flash",
+                Some(5),
+                control.answer_words(),
+            )),
             usage: Some(TokenUsage::new(4, 2, 0, 5)),
             thoughts: control.thinking_tokens,
         };
@@ -577,6 +699,124 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        assert_eq!(text, reply.answer.text);
+        assert_eq!(Some(text.as_str()), reply.output.text());
+    }
+
+    fn reply_to(request: &Value) -> Result<Reply, Failure> {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["tollgate-sim"]).unwrap();
+        let sim = Sim::new(&cli);
+        Reply::answer(
+            &sim,
+            request,
+            &crate::control::Control::default(),
+            "gemini-2.5-flash",
+        )
+    }
+
+    fn weather_request() -> Value {
+        json!({
+            "contents": [{"role": "user", "parts": [{"text": "Weather in Paris?"}]}],
+            "tools": [{"functionDeclarations": [
+                {"name": "get_time", "parameters": {"type": "OBJECT",
+                    "properties": {"zone": {"type": "STRING"}}, "required": ["zone"]}},
+                {"name": "get_weather", "parametersJsonSchema": {"type": "object",
+                    "properties": {"city": {"type": "string"},
+                        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                    "required": ["city", "unit"]}}
+            ]}]
+        })
+    }
+
+    #[test]
+    fn offered_functions_are_called_with_an_instance_of_their_parameters() {
+        let reply = reply_to(&weather_request()).unwrap();
+        let whole = reply.whole();
+        let candidate = &whole["candidates"][0];
+        assert_eq!(
+            candidate["content"],
+            json!({"role": "model", "parts": [{"functionCall": {"name": "get_time", "args": {"zone": "sim"}}}]})
+        );
+        assert_eq!(candidate["finishReason"], "STOP");
+        // ceil(len(`{"zone":"sim"}`) / 4)
+        assert_eq!(whole["usageMetadata"]["candidatesTokenCount"], 4);
+        // A stream carries the call whole, in one chunk.
+        assert_eq!(reply.chunks(), vec![whole]);
+
+        let mut any = weather_request();
+        any["toolConfig"] = json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}});
+        assert_eq!(
+            reply_to(&any).unwrap().whole()["candidates"][0]["content"]["parts"][0],
+            json!({"functionCall": {"name": "get_weather", "args": {"city": "sim", "unit": "celsius"}}})
+        );
+        any["toolConfig"]["functionCallingConfig"]["allowedFunctionNames"] = json!(["nope"]);
+        assert!(matches!(reply_to(&any), Err(Failure::InvalidRequest(m)) if m.contains("nope")));
+    }
+
+    #[test]
+    fn none_and_a_function_response_answer_in_text() {
+        let text = |request: &Value| {
+            let whole = reply_to(request).unwrap().whole();
+            whole["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        let mut none = weather_request();
+        none["toolConfig"] = json!({"functionCallingConfig": {"mode": "NONE"}});
+        assert!(text(&none).unwrap().starts_with("Simulated answer"));
+
+        let mut answered = weather_request();
+        answered["contents"] = json!([
+            {"role": "user", "parts": [{"text": "Weather in Paris?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_time", "args": {"zone": "sim"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": {"content": "noon"}}}]}
+        ]);
+        assert!(text(&answered).unwrap().starts_with("Simulated answer"));
+        // ANY still calls after a result.
+        answered["toolConfig"] = json!({"functionCallingConfig": {"mode": "ANY"}});
+        assert_eq!(text(&answered), None);
+    }
+
+    #[test]
+    fn a_json_mime_type_answers_an_instance_of_the_schema() {
+        for key in ["responseJsonSchema", "responseSchema"] {
+            let request = json!({
+                "contents": [{"role": "user", "parts": [{"text": "Forecast"}]}],
+                "generationConfig": {"responseMimeType": "application/json", "maxOutputTokens": 2,
+                    key: {"type": "object", "properties": {"city": {"type": "string"},
+                        "high": {"type": "number"}}, "required": ["city", "high"]}}
+            });
+            let reply = reply_to(&request).unwrap();
+            let whole = reply.whole();
+            let expected = r#"{"city":"sim","high":0}"#;
+            // JSON is never cut short by the output limit.
+            assert_eq!(whole["candidates"][0]["finishReason"], "STOP");
+            assert_eq!(
+                whole["candidates"][0]["content"]["parts"][0]["text"],
+                expected
+            );
+            assert_eq!(whole["usageMetadata"]["candidatesTokenCount"], 6);
+            let chunks = reply.chunks();
+            assert!(chunks.len() > 1);
+            let streamed: String = chunks
+                .iter()
+                .map(|c| {
+                    c["candidates"][0]["content"]["parts"][0]["text"]
+                        .as_str()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(streamed, expected);
+            assert_eq!(
+                chunks.last().unwrap()["usageMetadata"]["candidatesTokenCount"],
+                6
+            );
+        }
+        let schemaless = json!({
+            "contents": [{"role": "user", "parts": [{"text": "JSON"}]}],
+            "generationConfig": {"responseMimeType": "application/json"}
+        });
+        let whole = reply_to(&schemaless).unwrap().whole();
+        assert_eq!(whole["candidates"][0]["content"]["parts"][0]["text"], "{}");
     }
 }

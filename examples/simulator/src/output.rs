@@ -1,4 +1,4 @@
-//! What a chat turn answers with, decided the same way for both providers from the
+//! What a chat turn answers with, decided the same way for every provider from the
 //! tools offered, the client's tool choice, whose turn it is and the requested output
 //! format:
 //!

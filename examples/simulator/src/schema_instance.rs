@@ -7,6 +7,10 @@
 //! `minimum`/`exclusiveMinimum`/`multipleOf`, `$ref` into `$defs`/`definitions`, and
 //! `anyOf`/`oneOf`/`allOf` (the first usable branch). Only required properties are
 //! filled: a schema that allows leaving a property out accepts its absence.
+//!
+//! Gemini's own `Schema` (the OpenAPI subset of `parameters` and `responseSchema`)
+//! spells types in capitals (`OBJECT`, `STRING`) and, as protobuf JSON does for
+//! 64-bit integers, may write `minItems`/`minLength` as strings; both are read.
 
 use serde_json::{json, Map, Value};
 
@@ -65,16 +69,16 @@ fn generate(schema: &Value, root: &Value, depth: usize) -> Value {
         Some(Value::Array(types)) => types
             .iter()
             .filter_map(Value::as_str)
-            .find(|t| *t != "null")
+            .find(|t| !t.eq_ignore_ascii_case("null"))
             .unwrap_or("null"),
         _ if s.contains_key("properties") => "object",
         _ if s.contains_key("items") => "array",
         _ => "object",
     };
-    match kind {
+    match kind.to_ascii_lowercase().as_str() {
         "object" => object(s, root, depth),
         "array" => {
-            let count = s.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+            let count = count(s, "minItems");
             let item = s.get("items").unwrap_or(&Value::Bool(true));
             Value::Array(
                 (0..count)
@@ -118,7 +122,7 @@ fn string(s: &Map<String, Value>) -> Value {
         Some("uuid") => "00000000-0000-4000-8000-000000000000",
         _ => "sim",
     };
-    let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let min = count(s, "minLength") as usize;
     let mut text = text.to_owned();
     while text.chars().count() < min {
         text.push('x');
@@ -158,6 +162,16 @@ fn number(s: &Map<String, Value>) -> Value {
         json!(n as i64)
     } else {
         json!(n)
+    }
+}
+
+/// A count such as `minItems`: a JSON number, or a decimal string (protobuf JSON's
+/// form of a 64-bit integer).
+fn count(s: &Map<String, Value>, key: &str) -> u64 {
+    match s.get(key) {
+        Some(Value::String(n)) => n.parse().unwrap_or(0),
+        Some(n) => n.as_u64().unwrap_or(0),
+        None => 0,
     }
 }
 
@@ -221,6 +235,19 @@ mod tests {
                 "when": "2025-01-01T00:00:00Z",
                 "both": {"street": "simxx", "zip": 7, "n": null}
             })
+        );
+    }
+
+    #[test]
+    fn geminis_openapi_schema_is_read_too() {
+        let schema = json!({"type": "OBJECT", "properties": {
+            "city": {"type": "STRING", "minLength": "4"},
+            "days": {"type": "ARRAY", "items": {"type": "INTEGER"}, "minItems": "2"},
+            "unit": {"type": "STRING", "format": "enum", "enum": ["celsius", "fahrenheit"]}
+        }, "required": ["city", "days", "unit"]});
+        assert_eq!(
+            instance(&schema),
+            json!({"city": "simx", "days": [0, 0], "unit": "celsius"})
         );
     }
 
