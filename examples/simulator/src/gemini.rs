@@ -20,6 +20,10 @@
 //! `responseJsonSchema` or `responseSchema`. A call is answered as one `functionCall`
 //! part `{name, args}` with finish reason `STOP`; a stream carries it whole in one
 //! chunk, as Gemini does.
+//!
+//! Gemini 3 models (`gemini-3*`) sign their function calls with a `thoughtSignature`
+//! on the part and, as Google does, refuse a request whose current turn replays a
+//! model step's first `functionCall` without one (400 INVALID_ARGUMENT).
 
 use std::sync::Arc;
 
@@ -375,6 +379,48 @@ fn prompt_bytes(request: &Value) -> usize {
             .sum::<usize>()
 }
 
+/// Whether `model` signs its function calls and checks the signatures sent back.
+fn signs_calls(model: &str) -> bool {
+    model.starts_with("gemini-3")
+}
+
+/// Google's refusal of a Gemini 3 request that replays a function call of the current
+/// turn without its `thoughtSignature`: the turn runs from the last user turn with
+/// text, and in each model step only the first `functionCall` is signed. The position
+/// named is the content's, counted from 1.
+fn check_signatures(contents: &[Value]) -> Result<(), Failure> {
+    let parts = |turn: &Value| turn["parts"].as_array().cloned().unwrap_or_default();
+    let turn_start = contents
+        .iter()
+        .rposition(|c| c["role"] != "model" && parts(c).iter().any(|p| p.get("text").is_some()))
+        .unwrap_or(0);
+    for (i, content) in contents.iter().enumerate().skip(turn_start) {
+        if content["role"] != "model" {
+            continue;
+        }
+        let first_call = parts(content)
+            .into_iter()
+            .find(|p| p.get("functionCall").is_some());
+        if let Some(part) = first_call {
+            if !part["thoughtSignature"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+            {
+                return Err(Failure::InvalidRequest(format!(
+                    "Function call is missing a thought_signature in functionCall parts. This is \
+                     required for tools to work correctly, and missing thought_signature may lead \
+                     to degraded model performance. Additional data, function call `{}` , \
+                     position {}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures \
+                     for more details.",
+                    part["functionCall"]["name"].as_str().unwrap_or(""),
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The declared functions of `request`: each with the JSON Schema of its arguments
 /// (`parametersJsonSchema`, else `parameters`, else any object).
 fn declarations<'a>(request: &'a Value, any_object: &'a Value) -> Vec<Tool<'a>> {
@@ -472,6 +518,9 @@ impl Reply {
                 "* GenerateContentRequest.contents: contents is not specified\n".into(),
             ));
         }
+        if signs_calls(model) {
+            check_signatures(contents)?;
+        }
         let limit = request["generationConfig"]["maxOutputTokens"].as_u64();
         // What arguments or a JSON answer follow when the request gives no schema.
         let any_object = json!({"type": "object"});
@@ -544,10 +593,18 @@ impl Reply {
         chunk
     }
 
-    /// The `functionCall` part of a tool call, its arguments as a JSON object.
-    fn call_part(name: &str, arguments: &str) -> Value {
+    /// The `functionCall` part of a tool call, its arguments as a JSON object; a
+    /// Gemini 3 model signs it (an opaque base64 value, as Google's is).
+    fn call_part(&self, name: &str, arguments: &str) -> Value {
         let args: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
-        json!({"functionCall": {"name": name, "args": args}})
+        let mut part = json!({"functionCall": {"name": name, "args": args}});
+        if signs_calls(&self.model) {
+            use base64::Engine;
+            part["thoughtSignature"] = base64::engine::general_purpose::STANDARD
+                .encode(format!("sim-thought:{}:{name}", self.id))
+                .into();
+        }
+        part
     }
 
     /// The whole answer.
@@ -555,7 +612,7 @@ impl Reply {
         let tokens = self.output.output_tokens();
         match &self.output {
             Output::ToolCall { name, arguments } => {
-                self.chunk(Self::call_part(name, arguments), true, tokens)
+                self.chunk(self.call_part(name, arguments), true, tokens)
             }
             other => self.chunk(json!({"text": other.text().unwrap_or("")}), true, tokens),
         }
@@ -775,6 +832,55 @@ mod tests {
         // ANY still calls after a result.
         answered["toolConfig"] = json!({"functionCallingConfig": {"mode": "ANY"}});
         assert_eq!(text(&answered), None);
+    }
+
+    #[test]
+    fn gemini_3_signs_its_calls_and_wants_the_signature_back() {
+        let sim = {
+            use clap::Parser;
+            Sim::new(&crate::cli::Cli::try_parse_from(["tollgate-sim"]).unwrap())
+        };
+        let control = crate::control::Control::default();
+        let answer = |request: &Value, model: &str| Reply::answer(&sim, request, &control, model);
+        let call = answer(&weather_request(), "gemini-3-flash-preview")
+            .unwrap()
+            .whole();
+        let part = &call["candidates"][0]["content"]["parts"][0];
+        assert!(part["thoughtSignature"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()));
+        let unsigned = answer(&weather_request(), "gemini-2.5-flash")
+            .unwrap()
+            .whole();
+        assert!(unsigned["candidates"][0]["content"]["parts"][0]
+            .get("thoughtSignature")
+            .is_none());
+
+        let mut replay = weather_request();
+        let result = json!({"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": {}}}]});
+        replay["contents"] = json!([
+            replay["contents"][0],
+            call["candidates"][0]["content"],
+            result
+        ]);
+        assert!(answer(&replay, "gemini-3-flash-preview").is_ok());
+        let mut stripped = replay.clone();
+        stripped["contents"][1]["parts"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("thoughtSignature");
+        let refused = answer(&stripped, "gemini-3-flash-preview").err();
+        assert!(
+            matches!(&refused, Some(Failure::InvalidRequest(m)) if m.contains("thought_signature") && m.contains("get_time")),
+            "{refused:?}"
+        );
+        // Older models do not check; nor does Gemini 3 once a new user turn began.
+        assert!(answer(&stripped, "gemini-2.5-flash").is_ok());
+        stripped["contents"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"role": "user", "parts": [{"text": "And tomorrow?"}]}));
+        assert!(answer(&stripped, "gemini-3-flash-preview").is_ok());
     }
 
     #[test]

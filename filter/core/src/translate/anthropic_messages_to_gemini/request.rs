@@ -73,7 +73,8 @@ mod tests {
             json!([
                 {"role": "user", "parts": [{"text": "Weather in Paris?"}]},
                 {"role": "model", "parts": [{"text": "Checking."},
-                    {"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
+                    {"functionCall": {"name": "weather", "args": {"city": "Paris"}},
+                        "thoughtSignature": "skip_thought_signature_validator"}]},
                 {"role": "user", "parts": [{"functionResponse": {"name": "weather", "response": {"content": "18C"}}}]}
             ])
         );

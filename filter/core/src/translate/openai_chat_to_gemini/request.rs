@@ -18,6 +18,12 @@ const LANE: &str = "Gemini";
 /// Gemini accepts at most this many stop sequences.
 const MAX_STOP_SEQUENCES: usize = 5;
 
+/// The `thoughtSignature` Google documents for a function call whose signature the
+/// client cannot send back: OpenAI and Anthropic histories carry none, and Gemini 3
+/// refuses a replayed `functionCall` without one (400 INVALID_ARGUMENT). Older models
+/// ignore it.
+const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+
 fn no(field: &str, why: &str) -> Untranslatable {
     refuse(field, LANE, why)
 }
@@ -322,7 +328,8 @@ fn inline_image(part: &Value, i: usize) -> Result<Value, Untranslatable> {
     Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
 }
 
-/// An assistant message: its text, then its tool calls as `functionCall` parts.
+/// An assistant message: its text, then its tool calls as `functionCall` parts, the
+/// first with [`SKIP_SIGNATURE`] (Gemini checks the first call of each step).
 fn model_parts(
     m: &Map<String, Value>,
     i: usize,
@@ -361,7 +368,11 @@ fn model_parts(
         if let Some(id) = call["id"].as_str() {
             call_names.push((id.to_string(), name.to_string()));
         }
-        parts.push(json!({"functionCall": {"name": name, "args": args}}));
+        let mut part = json!({"functionCall": {"name": name, "args": args}});
+        if j == 0 {
+            part["thoughtSignature"] = SKIP_SIGNATURE.into();
+        }
+        parts.push(part);
     }
     Ok(parts)
 }
@@ -528,7 +539,8 @@ mod tests {
         assert_eq!(
             out["contents"][1],
             json!({"role": "model", "parts": [
-                {"functionCall": {"name": "weather", "args": {"city": "Paris"}}},
+                {"functionCall": {"name": "weather", "args": {"city": "Paris"}},
+                    "thoughtSignature": "skip_thought_signature_validator"},
                 {"functionCall": {"name": "weather", "args": {"city": "Rome"}}}
             ]})
         );
