@@ -22,8 +22,19 @@ pub(super) struct Reply {
 
 /// Reads the first candidate of `response`; `first_call` numbers tool call ids when
 /// Gemini gives none (a stream continues the count).
+///
+/// Such an id also names the answer (`call_<responseId>_<n>`), so calls from
+/// different turns of one conversation never share an id: clients and agent loops
+/// match results to calls by id across the whole history. Only letters, digits, `_`
+/// and `-` are kept, the characters Anthropic allows in a `tool_use` id.
 pub(super) fn read_reply(response: &Value, first_call: usize) -> Reply {
     let candidate = &response["candidates"][0];
+    let answer: String = response["responseId"]
+        .as_str()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
     let mut text = String::new();
     let mut calls = Vec::new();
     for part in candidate["content"]["parts"]
@@ -40,7 +51,8 @@ pub(super) fn read_reply(response: &Value, first_call: usize) -> Reply {
         if let Some(call) = part.get("functionCall").filter(|c| c.is_object()) {
             let id = match call["id"].as_str() {
                 Some(id) => id.to_string(),
-                None => format!("call_{}", first_call + calls.len()),
+                None if answer.is_empty() => format!("call_{}", first_call + calls.len()),
+                None => format!("call_{answer}_{}", first_call + calls.len()),
             };
             calls.push(json!({
                 "id": id,
@@ -154,11 +166,11 @@ mod tests {
             "candidates": [{"content": {"role": "model", "parts": [
                 {"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
                 "finishReason": "STOP"}],
-            "responseId": "r"
+            "responseId": "r/7"
         }));
         let message = &out["choices"][0]["message"];
         assert_eq!(message["content"], Value::Null);
-        assert_eq!(message["tool_calls"][0]["id"], "call_0");
+        assert_eq!(message["tool_calls"][0]["id"], "call_r7_0");
         assert_eq!(
             message["tool_calls"][0]["function"]["arguments"],
             "{\"city\":\"Paris\"}"

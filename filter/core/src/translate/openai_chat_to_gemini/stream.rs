@@ -205,21 +205,31 @@ mod tests {
     fn tool_calls_stream_whole() {
         let input = gemini(&[
             json!({"candidates": [{"content": {"role": "model", "parts": [
-            {"functionCall": {"name": "a", "args": {"x": 1}}},
-            {"functionCall": {"name": "b", "args": {}}}]}, "finishReason": "STOP"}],
-            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 9}}),
+            {"functionCall": {"name": "a", "args": {"x": 1}}}]}}], "responseId": "rid"}),
+            json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "b", "args": {}}},
+            {"functionCall": {"id": "g7", "name": "c", "args": {}}}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 9}, "responseId": "rid"}),
         ]);
         let events = translate(false, &input);
         let call = |i: usize| events[i]["choices"][0]["delta"]["tool_calls"][0].clone();
         assert_eq!(call(1)["index"], 0);
-        assert_eq!(call(1)["id"], "call_0");
+        // Numbered across the stream's events, and named after the answer.
+        assert_eq!(call(1)["id"], "call_rid_0");
         assert_eq!(
             call(1)["function"],
             json!({"name": "a", "arguments": "{\"x\":1}"})
         );
-        assert_eq!(call(2)["index"], 1);
-        assert_eq!(call(2)["id"], "call_1");
-        assert_eq!(events[3]["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            (call(2)["index"].clone(), call(2)["id"].clone()),
+            (json!(1), json!("call_rid_1"))
+        );
+        // Gemini's own id is kept.
+        assert_eq!(
+            (call(3)["index"].clone(), call(3)["id"].clone()),
+            (json!(2), json!("g7"))
+        );
+        assert_eq!(events[4]["choices"][0]["finish_reason"], "tool_calls");
     }
 
     #[test]
