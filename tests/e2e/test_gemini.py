@@ -443,15 +443,14 @@ def test_a_gemini_3_tool_loop_replays_the_call_with_a_signature(stack, sdk):
 
 
 def test_openai_streamed_tool_call_on_the_gemini_lane(stack):
-    user = "Weather in Oslo, please"
+    user, label = "Weather in Oslo, please", f"oai-stream-{uuid.uuid4().hex[:8]}"
     with oai(stack).chat.completions.stream(
-        model="gemini-2.5-flash", stream_options={"include_usage": True},
+        model="gemini-2.5-flash", stream_options={"include_usage": True}, user=label,
         messages=[{"role": "user", "content": user}],
         tools=[openai.pydantic_function_tool(GetWeather)], tool_choice="required",
     ) as stream:
         events = list(stream)
         final = stream.get_final_completion()
-        request_id = stream.response.headers["x-tollgate-request-id"]
     last = stack.sim_get("/_sim/last")
     assert last["path"] == "/v1beta/models/{model}:streamGenerateContent"
     assert last["body"]["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
@@ -464,7 +463,8 @@ def test_openai_streamed_tool_call_on_the_gemini_lane(stack):
     assert call.id and call.function.name == "GetWeather"
     assert call.function.parsed_arguments == GetWeather(**WEATHER_ARGS)
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (prompt_tokens(user), tokens_for(WEATHER_ARGS))
-    event = assert_priced(stack, request_id, FLASH, "flash", prompt_tokens(user), tokens_for(WEATHER_ARGS))
+    [event] = events_of(stack, "flash", label)
+    assert_priced(stack, event["id"], FLASH, "flash", prompt_tokens(user), tokens_for(WEATHER_ARGS))
     assert event["stream"] is True
 
 

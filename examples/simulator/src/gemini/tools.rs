@@ -8,6 +8,26 @@ use serde_json::Value;
 use crate::exchange::Failure;
 use crate::output::{Ask, Choice, Tool};
 
+/// The field `camel` of `object`, also found under its proto name (`snake_case`):
+/// Google's JSON parser takes both, and its own SDK sends some fields
+/// (`parameters_json_schema`) in the latter.
+fn field<'a>(object: &'a Value, camel: &str) -> &'a Value {
+    let value = &object[camel];
+    if !value.is_null() {
+        return value;
+    }
+    let mut snake = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    &object[snake.as_str()]
+}
+
 /// Whether `model` signs its function calls and checks the signatures sent back.
 pub(super) fn signs_calls(model: &str) -> bool {
     model.starts_with("gemini-3")
@@ -29,9 +49,9 @@ pub(super) fn check_signatures(contents: &[Value]) -> Result<(), Failure> {
         }
         let first_call = parts(content)
             .into_iter()
-            .find(|p| p.get("functionCall").is_some());
+            .find(|p| !field(p, "functionCall").is_null());
         if let Some(part) = first_call {
-            if !part["thoughtSignature"]
+            if !field(&part, "thoughtSignature")
                 .as_str()
                 .is_some_and(|s| !s.is_empty())
             {
@@ -41,7 +61,7 @@ pub(super) fn check_signatures(contents: &[Value]) -> Result<(), Failure> {
                      to degraded model performance. Additional data, function call `{}` , \
                      position {}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures \
                      for more details.",
-                    part["functionCall"]["name"].as_str().unwrap_or(""),
+                    field(&part, "functionCall")["name"].as_str().unwrap_or(""),
                     i + 1
                 )));
             }
@@ -57,10 +77,10 @@ fn declarations<'a>(request: &'a Value, any_object: &'a Value) -> Vec<Tool<'a>> 
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|tool| tool["functionDeclarations"].as_array())
+        .filter_map(|tool| field(tool, "functionDeclarations").as_array())
         .flatten()
         .filter_map(|d| {
-            let schema = [&d["parametersJsonSchema"], &d["parameters"]]
+            let schema = [field(d, "parametersJsonSchema"), &d["parameters"]]
                 .into_iter()
                 .find(|s| s.is_object())
                 .unwrap_or(any_object);
@@ -77,8 +97,8 @@ fn declarations<'a>(request: &'a Value, any_object: &'a Value) -> Vec<Tool<'a>> 
 /// refused, as Google refuses it.
 pub(super) fn ask<'a>(request: &'a Value, any_object: &'a Value) -> Result<Ask<'a>, Failure> {
     let tools = declarations(request, any_object);
-    let config = &request["toolConfig"]["functionCallingConfig"];
-    let allowed = config["allowedFunctionNames"]
+    let config = field(field(request, "toolConfig"), "functionCallingConfig");
+    let allowed = field(config, "allowedFunctionNames")
         .as_array()
         .and_then(|names| names.first())
         .and_then(Value::as_str);
@@ -109,13 +129,13 @@ pub(super) fn ask<'a>(request: &'a Value, any_object: &'a Value) -> Result<Ask<'
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .any(|p| p.get("functionResponse").is_some())
+                    .any(|p| !field(p, "functionResponse").is_null())
         });
-    let generation = &request["generationConfig"];
-    let format = (generation["responseMimeType"] == "application/json").then(|| {
+    let generation = field(request, "generationConfig");
+    let format = (field(generation, "responseMimeType") == "application/json").then(|| {
         [
-            &generation["responseJsonSchema"],
-            &generation["responseSchema"],
+            field(generation, "responseJsonSchema"),
+            field(generation, "responseSchema"),
         ]
         .into_iter()
         .find(|s| s.is_object())
@@ -128,4 +148,27 @@ pub(super) fn ask<'a>(request: &'a Value, any_object: &'a Value) -> Result<Ask<'
         user_asks,
         format,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn fields_are_read_under_either_name() {
+        let request = json!({"tools": [{"function_declarations": [
+            {"name": "f", "parameters_json_schema": {"type": "object", "required": ["a"]}}]}],
+            "tool_config": {"function_calling_config": {"mode": "ANY", "allowed_function_names": ["f"]}},
+            "generation_config": {"response_mime_type": "application/json"},
+            "contents": [{"role": "user", "parts": [{"text": "x"}]}]});
+        let any = json!({"type": "object"});
+        let ask = ask(&request, &any).unwrap();
+        assert_eq!(ask.tools[0].schema["required"], json!(["a"]));
+        assert_eq!(ask.choice, Choice::Named("f"));
+        assert_eq!(ask.format, Some(any.clone()));
+        assert!(ask.user_asks);
+        assert_eq!(field(&json!({"aB": 1, "a_b": 2}), "aB"), 1);
+    }
 }
