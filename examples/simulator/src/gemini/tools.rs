@@ -51,9 +51,9 @@ pub(super) fn check_signatures(contents: &[Value]) -> Result<(), Failure> {
             .into_iter()
             .find(|p| !field(p, "functionCall").is_null());
         if let Some(part) = first_call {
-            if !field(&part, "thoughtSignature")
+            if field(&part, "thoughtSignature")
                 .as_str()
-                .is_some_and(|s| !s.is_empty())
+                .is_none_or(str::is_empty)
             {
                 return Err(Failure::InvalidRequest(format!(
                     "Function call is missing a thought_signature in functionCall parts. This is \
