@@ -408,14 +408,18 @@ def test_openai_tool_call_on_the_gemini_lane_then_text_after_the_result(stack):
 @pytest.mark.parametrize("sdk", ["openai", "anthropic"])
 def test_a_gemini_3_tool_loop_replays_the_call_with_a_signature(stack, sdk):
     """Gemini 3 signs its function calls and refuses a replayed call without a
-    signature; the clients' histories carry none, so the lane sends Google's
-    skip-validation signature and the loop's second turn is answered."""
+    signature. The OpenAI client gets it where Google's own OpenAI-compatible endpoint
+    puts it (`extra_content`) and sends it back with the message; the Anthropic
+    client has nowhere to keep it, so the lane sends Google's skip-validation
+    signature. Either way the loop's second turn is answered."""
     question = "What is the weather in Paris?"
     if sdk == "openai":
         client = oai(stack)
         messages = [{"role": "user", "content": question}]
         first = client.chat.completions.create(model="gemini-3-flash-preview", messages=messages, tools=OPENAI_TOOLS)
         [call] = first.choices[0].message.tool_calls
+        signature = call.model_extra["extra_content"]["google"]["thought_signature"]
+        assert signature
         messages += [first.choices[0].message.model_dump(exclude_none=True),
                      {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"}]
         raw = client.chat.completions.with_raw_response.create(
@@ -428,6 +432,7 @@ def test_a_gemini_3_tool_loop_replays_the_call_with_a_signature(stack, sdk):
         first = client.messages.create(
             model="gemini-3-flash-preview", max_tokens=100, messages=messages, tools=ANTHROPIC_TOOLS[1:])
         [block] = first.content
+        signature = "skip_thought_signature_validator"
         messages += [{"role": "assistant", "content": [block.model_dump(exclude_none=True)]},
                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id,
                                                    "content": "18 degrees"}]}]
@@ -438,7 +443,7 @@ def test_a_gemini_3_tool_loop_replays_the_call_with_a_signature(stack, sdk):
     assert raw.headers["x-tollgate-lane"] == "flash-3"
     assert text.startswith("Simulated answer from gemini-3-flash-preview:")
     replayed = stack.sim_get("/_sim/last")["body"]["contents"][1]["parts"][0]
-    assert replayed["thoughtSignature"] == "skip_thought_signature_validator"
+    assert replayed["thoughtSignature"] == signature
     assert_priced(stack, raw.headers["x-tollgate-request-id"], FLASH_3, "flash-3", *usage)
 
 

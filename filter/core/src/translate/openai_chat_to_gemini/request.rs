@@ -19,9 +19,9 @@ const LANE: &str = "Gemini";
 const MAX_STOP_SEQUENCES: usize = 5;
 
 /// The `thoughtSignature` Google documents for a function call whose signature the
-/// client cannot send back: OpenAI and Anthropic histories carry none, and Gemini 3
-/// refuses a replayed `functionCall` without one (400 INVALID_ARGUMENT). Older models
-/// ignore it.
+/// client did not send back: Gemini 3 refuses a replayed `functionCall` without one
+/// (400 INVALID_ARGUMENT), and Anthropic histories (and OpenAI clients that rebuild
+/// their messages) carry none. Older models ignore it.
 const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 
 fn no(field: &str, why: &str) -> Untranslatable {
@@ -328,8 +328,11 @@ fn inline_image(part: &Value, i: usize) -> Result<Value, Untranslatable> {
     Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
 }
 
-/// An assistant message: its text, then its tool calls as `functionCall` parts, the
-/// first with [`SKIP_SIGNATURE`] (Gemini checks the first call of each step).
+/// An assistant message: its text, then its tool calls as `functionCall` parts. A
+/// call's `extra_content.google.thought_signature` (where the answer put Gemini's
+/// signature, as Google's OpenAI-compatible endpoint does) goes back as its
+/// `thoughtSignature`; a first call without one gets [`SKIP_SIGNATURE`] (Gemini checks
+/// the first call of each step).
 fn model_parts(
     m: &Map<String, Value>,
     i: usize,
@@ -369,8 +372,12 @@ fn model_parts(
             call_names.push((id.to_string(), name.to_string()));
         }
         let mut part = json!({"functionCall": {"name": name, "args": args}});
-        if j == 0 {
-            part["thoughtSignature"] = SKIP_SIGNATURE.into();
+        match call["extra_content"]["google"]["thought_signature"].as_str() {
+            Some(signature) if !signature.is_empty() => {
+                part["thoughtSignature"] = signature.into();
+            }
+            _ if j == 0 => part["thoughtSignature"] = SKIP_SIGNATURE.into(),
+            _ => {}
         }
         parts.push(part);
     }
@@ -560,6 +567,19 @@ mod tests {
         assert_eq!(
             out["toolConfig"],
             json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["weather"]}})
+        );
+        // A signature the answer handed out comes back as Gemini's own.
+        let signed = translate(json!({"messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": "{}"},
+                "extra_content": {"google": {"thought_signature": "c2ln"}}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "y"}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            signed["contents"][1]["parts"][0],
+            json!({"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"})
         );
         let required = translate(
             json!({"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"}),

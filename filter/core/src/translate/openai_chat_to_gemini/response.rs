@@ -26,7 +26,8 @@ pub(super) struct Reply {
 /// Such an id also names the answer (`call_<responseId>_<n>`), so calls from
 /// different turns of one conversation never share an id: clients and agent loops
 /// match results to calls by id across the whole history. Only letters, digits, `_`
-/// and `-` are kept, the characters Anthropic allows in a `tool_use` id.
+/// and `-` are kept, the characters Anthropic allows in a `tool_use` id. A call's
+/// `thoughtSignature` goes to the client as `extra_content.google.thought_signature`.
 pub(super) fn read_reply(response: &Value, first_call: usize) -> Reply {
     let candidate = &response["candidates"][0];
     let answer: String = response["responseId"]
@@ -54,14 +55,20 @@ pub(super) fn read_reply(response: &Value, first_call: usize) -> Reply {
                 None if answer.is_empty() => format!("call_{}", first_call + calls.len()),
                 None => format!("call_{answer}_{}", first_call + calls.len()),
             };
-            calls.push(json!({
+            let mut tool_call = json!({
                 "id": id,
                 "type": "function",
                 "function": {
                     "name": call["name"],
                     "arguments": call.get("args").filter(|a| a.is_object()).unwrap_or(&json!({})).to_string(),
                 }
-            }));
+            });
+            if let Some(signature) = part["thoughtSignature"].as_str() {
+                // Where Google's own OpenAI-compatible endpoint puts it, so a client that
+                // replays the message whole sends it back (see the request's reading).
+                tool_call["extra_content"] = json!({"google": {"thought_signature": signature}});
+            }
+            calls.push(tool_call);
         }
     }
     let blocked = response["promptFeedback"]["blockReason"]
@@ -176,6 +183,18 @@ mod tests {
             "{\"city\":\"Paris\"}"
         );
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+        assert!(message["tool_calls"][0].get("extra_content").is_none());
+        let signed = translate(json!({
+            "candidates": [{"content": {"role": "model", "parts": [
+                {"functionCall": {"name": "a", "args": {}}, "thoughtSignature": "c2ln"},
+                {"functionCall": {"name": "b", "args": {}}}]}, "finishReason": "STOP"}]
+        }));
+        let calls = &signed["choices"][0]["message"]["tool_calls"];
+        assert_eq!(
+            calls[0]["extra_content"],
+            json!({"google": {"thought_signature": "c2ln"}})
+        );
+        assert!(calls[1].get("extra_content").is_none());
         let cut = translate(
             json!({"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "MAX_TOKENS"}]}),
         );
