@@ -77,6 +77,12 @@ struct Priced {
     priced_by: Option<String>,
 }
 
+/// The provider took the request: a 2xx answer, or a WebSocket session it accepted
+/// (`101 Switching Protocols`, a realtime session passed through).
+fn accepted(status: u16) -> bool {
+    (200..300).contains(&status) || status == 101
+}
+
 impl RequestRecord {
     pub fn new(id: String, ts_ms: i64, consumer_group: String, team: String, api: ApiKind) -> Self {
         RequestRecord {
@@ -126,10 +132,8 @@ impl RequestRecord {
         }
         match self.response_status {
             None => (Outcome::Incomplete, Some("no_response")),
-            Some(s) if (200..300).contains(&s) && self.response_complete => (Outcome::Ok, None),
-            Some(s) if (200..300).contains(&s) => {
-                (Outcome::Incomplete, Some("response_interrupted"))
-            }
+            Some(s) if accepted(s) && self.response_complete => (Outcome::Ok, None),
+            Some(s) if accepted(s) => (Outcome::Incomplete, Some("response_interrupted")),
             Some(_) => (
                 Outcome::ProviderError,
                 Some(self.provider_reason.unwrap_or("provider_error")),
@@ -170,7 +174,7 @@ impl RequestRecord {
     /// Tokens, where they came from, the served model and its price.
     fn priced(&self, prices: &PriceTable) -> Priced {
         let hit = self.cache == CacheStatus::Hit;
-        let answered = matches!(self.response_status, Some(s) if (200..300).contains(&s));
+        let answered = self.response_status.is_some_and(accepted);
         let provider_worked = !hit && answered;
         // Free endpoints, endpoints let through without a reported usage and batch
         // jobs are never estimated: nothing says what (if anything) they cost.
@@ -224,7 +228,8 @@ impl RequestRecord {
             .unwrap_or_default();
         let fixed_cost = self.served_by.as_ref().is_some_and(|s| s.fixed_cost);
         // Priced with the prices in force when the request was made.
-        let entry = if self.never_priced || fixed_cost {
+        // Prices have no audio rates: audio at the text rate would understate the cost.
+        let entry = if self.never_priced || fixed_cost || self.usage.audio_tokens > 0 {
             None
         } else {
             prices
@@ -720,6 +725,43 @@ mod tests {
         let mut failed = through(br#"{"error":{"message":"no"}}"#);
         failed.response_status = Some(404);
         assert!(!failed.finish(&prices, 1).unpriced);
+    }
+
+    #[test]
+    fn realtime_sessions_are_priced_by_their_text_usage_or_flagged_unpriced() {
+        let prices = PriceTable::with_overrides(&BTreeMap::new());
+        let session = |model: &str, events: &[&[u8]]| {
+            let mut r = record();
+            r.api = ApiKind::Passthrough;
+            r.model_requested = String::new();
+            r.usage.model = Some(model.to_string());
+            r.response_status = Some(101);
+            r.response_complete = true;
+            for e in events {
+                r.usage.observe_realtime_event(e);
+            }
+            r.finish(&prices, 1)
+        };
+        let text: &[u8] = br#"{"type":"response.done","response":{"usage":{"input_tokens":1000,"output_tokens":0,"input_token_details":{"cached_tokens":0,"text_tokens":1000,"audio_tokens":0},"output_token_details":{"text_tokens":0,"audio_tokens":0}}}}"#;
+        let audio: &[u8] = br#"{"type":"response.done","response":{"usage":{"input_tokens":10,"output_tokens":20,"input_token_details":{"audio_tokens":10},"output_token_details":{"audio_tokens":20}}}}"#;
+        // An accepted session is a completed request, priced when its model has a price.
+        let e = session("gpt-4o-mini", &[text, text]);
+        assert_eq!(e.outcome, Outcome::Ok);
+        assert_eq!(
+            (e.tokens.input, e.cost_nanos, e.unpriced),
+            (2000, 300_000, false)
+        );
+        // Audio has no price in the table: the tokens are kept and the event flagged.
+        let e = session("gpt-4o-mini", &[text, audio]);
+        assert_eq!(
+            (e.tokens.total(), e.cost_nanos, e.unpriced),
+            (1030, 0, true)
+        );
+        // A realtime model without a price, and a session that never answered.
+        let e = session("gpt-realtime", &[text]);
+        assert_eq!((e.tokens.input, e.cost_nanos, e.unpriced), (1000, 0, true));
+        let e = session("gpt-realtime", &[]);
+        assert_eq!((e.tokens.total(), e.unpriced), (0, true));
     }
 
     #[test]

@@ -32,3 +32,4 @@ pub mod stream_filter;
 pub mod token_estimate;
 pub mod translate;
 pub mod usage;
+pub mod websocket;

@@ -83,6 +83,21 @@ pub fn provider_for(path: &str, anthropic_version: bool) -> ProviderKind {
     }
 }
 
+/// The model a realtime session asks for (`/v1/realtime?model=...`), when it is a
+/// plain model name.
+pub fn realtime_model(path: &str) -> Option<&str> {
+    let (_, query) = path.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("model="))
+        .filter(|m| {
+            !m.is_empty()
+                && m.len() <= 128
+                && m.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +154,21 @@ mod tests {
             EndpointPolicy::Passthrough
         );
         assert_eq!(policy_for(&batches, Family::Files), EndpointPolicy::Refuse);
+    }
+
+    #[test]
+    fn realtime_sessions_name_their_model_in_the_query() {
+        assert_eq!(
+            realtime_model("/v1/realtime?model=gpt-realtime"),
+            Some("gpt-realtime")
+        );
+        assert_eq!(
+            realtime_model("/v1/realtime?intent=x&model=gpt-4o-realtime-preview-2024-12-17"),
+            Some("gpt-4o-realtime-preview-2024-12-17")
+        );
+        assert_eq!(realtime_model("/v1/realtime"), None);
+        assert_eq!(realtime_model("/v1/realtime?model="), None);
+        assert_eq!(realtime_model("/v1/realtime?model=a%20b"), None);
     }
 
     #[test]

@@ -145,6 +145,40 @@ impl PassthroughBody {
     }
 }
 
+/// A realtime session's token counts by kind (`input_token_details`,
+/// `output_token_details`).
+#[derive(Deserialize, Default)]
+struct RealtimeDetails {
+    #[serde(default)]
+    cached_tokens: u64,
+    #[serde(default)]
+    audio_tokens: u64,
+}
+
+/// The usage of one response of an OpenAI Realtime session (`response.done`).
+#[derive(Deserialize)]
+struct RealtimeUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default, deserialize_with = "lenient")]
+    input_token_details: Option<RealtimeDetails>,
+    #[serde(default, deserialize_with = "lenient")]
+    output_token_details: Option<RealtimeDetails>,
+}
+
+#[derive(Deserialize)]
+struct RealtimeResponse {
+    #[serde(default, deserialize_with = "lenient")]
+    usage: Option<RealtimeUsage>,
+}
+
+#[derive(Deserialize)]
+struct RealtimeDone {
+    response: Option<RealtimeResponse>,
+}
+
 /// An item of a Responses `output` array; only its type is read.
 #[derive(Deserialize)]
 struct OutputItem {
@@ -418,6 +452,9 @@ pub struct UsageTracker {
     pub service_tier: Option<String>,
     /// Web search calls the provider ran (server-side tool use).
     pub web_search_calls: u64,
+    /// Audio tokens among `tokens` (realtime sessions): Tollgate's prices have no
+    /// audio rates, so usage with any is recorded unpriced.
+    pub audio_tokens: u64,
     /// Text delivered in the stream so far (measured, not kept).
     pub delivered: DeliveredText,
 }
@@ -493,6 +530,36 @@ impl UsageTracker {
             }
             self.set_model(b.model);
         }
+    }
+
+    /// One server event of an OpenAI Realtime session (a WebSocket text message):
+    /// each `response.done` adds its response's usage to the session's.
+    pub fn observe_realtime_event(&mut self, data: &[u8]) {
+        let Some([kind]) = json_scan::object_fields(data, [b"type"]) else {
+            return;
+        };
+        if kind.and_then(json_scan::string_body) != Some(b"response.done") {
+            return;
+        }
+        let Some(u) = serde_json::from_slice::<RealtimeDone>(data)
+            .ok()
+            .and_then(|d| d.response?.usage)
+        else {
+            return;
+        };
+        let input = u.input_token_details.unwrap_or_default();
+        let output = u.output_token_details.unwrap_or_default();
+        let cached = input.cached_tokens.min(u.input_tokens);
+        let t = &mut self.tokens;
+        t.input = t.input.saturating_add(u.input_tokens - cached);
+        t.cached_input = t.cached_input.saturating_add(cached);
+        t.output = t.output.saturating_add(u.output_tokens);
+        self.audio_tokens = self
+            .audio_tokens
+            .saturating_add(input.audio_tokens)
+            .saturating_add(output.audio_tokens);
+        self.reported = true;
+        self.output_reported = true;
     }
 
     /// A Responses `response` object; its usage counts only when `terminal`.
@@ -1339,6 +1406,41 @@ mod tests {
         }
         assert_eq!((t.tokens.input, t.tokens.output), (9, 3));
         assert!(t.reported && t.output_reported);
+    }
+
+    #[test]
+    fn realtime_sessions_sum_the_usage_of_every_response_done() {
+        let mut u = UsageTracker::default();
+        let done = |input: u64, cached: u64, audio_in: u64, output: u64, audio_out: u64| {
+            format!(
+                r#"{{"type":"response.done","event_id":"e","response":{{"object":"realtime.response","status":"completed","usage":{{"total_tokens":{},"input_tokens":{input},"output_tokens":{output},"input_token_details":{{"cached_tokens":{cached},"text_tokens":{},"audio_tokens":{audio_in}}},"output_token_details":{{"text_tokens":{},"audio_tokens":{audio_out}}}}}}}}}"#,
+                input + output,
+                input - audio_in,
+                output - audio_out
+            )
+        };
+        u.observe_realtime_event(
+            br#"{"type":"session.created","session":{"model":"gpt-realtime"}}"#,
+        );
+        u.observe_realtime_event(br#"{"type":"response.output_text.delta","delta":"hi"}"#);
+        assert!(!u.reported);
+        u.observe_realtime_event(done(100, 40, 0, 20, 0).as_bytes());
+        u.observe_realtime_event(done(150, 100, 0, 30, 0).as_bytes());
+        assert!(u.reported);
+        assert_eq!(
+            (u.tokens.input, u.tokens.cached_input, u.tokens.output),
+            (110, 140, 50)
+        );
+        assert_eq!(u.audio_tokens, 0);
+        u.observe_realtime_event(done(10, 0, 4, 8, 6).as_bytes());
+        assert_eq!(u.audio_tokens, 10);
+        assert_eq!(u.tokens.output, 58);
+        // A response that failed before any usage, and text that is not an event.
+        u.observe_realtime_event(
+            br#"{"type":"response.done","response":{"status":"failed","usage":null}}"#,
+        );
+        u.observe_realtime_event(b"not json");
+        assert_eq!(u.tokens.total(), 318);
     }
 
     #[test]
