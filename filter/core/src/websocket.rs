@@ -31,6 +31,8 @@ pub struct ServerFrames {
     skip_fin: bool,
     /// Largest text message kept.
     max_message: usize,
+    /// The server sent its closing frame: the session ended as the protocol says.
+    closed: bool,
 }
 
 /// A frame header, once all of it has arrived.
@@ -79,7 +81,13 @@ impl ServerFrames {
             skip: 0,
             skip_fin: false,
             max_message,
+            closed: false,
         }
+    }
+
+    /// Whether the server sent its closing frame (a close it started or answered).
+    pub fn closed(&self) -> bool {
+        self.closed
     }
 
     /// Reads `chunk`, calling `on_text` with each text message it completes.
@@ -98,6 +106,7 @@ impl ServerFrames {
         self.pending.extend_from_slice(chunk);
         let mut at = 0;
         while let Some(h) = header(&self.pending[at..]) {
+            self.closed |= h.opcode == 8;
             let keep = match (h.opcode, self.state) {
                 (1, _) => {
                     self.message.clear();

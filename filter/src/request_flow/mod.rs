@@ -33,6 +33,8 @@ mod host_call_tests;
 mod passthrough;
 #[cfg(test)]
 mod policy_tests;
+#[cfg(test)]
+mod realtime_tests;
 mod refusal;
 mod response_body;
 mod response_headers;
@@ -56,6 +58,7 @@ use tollgate_core::request::ParsedRequest;
 use tollgate_core::response_stream::ResponseStream;
 use tollgate_core::token_estimate::PromptText;
 use tollgate_core::translate::Direction;
+use tollgate_core::websocket::ServerFrames;
 
 use crate::host::now_ms;
 use crate::response_cache::SeenSlot;
@@ -160,6 +163,9 @@ pub(super) enum ResponseBody {
     /// An event stream, read chunk by chunk as it passes (usage, and what the client
     /// gets: as is, without the usage chunk, or translated).
     Stream(ResponseStream),
+    /// A WebSocket session the provider accepted (a realtime session passed through):
+    /// its server messages are read for usage as they pass, unchanged.
+    Upgraded(Box<ServerFrames>),
 }
 
 pub struct RequestFlow {
@@ -211,6 +217,8 @@ pub struct RequestFlow {
     passthrough: bool,
     /// The prompt's text is in the record (see [`RequestFlow::weigh_prompt`]).
     prompt_weighed: bool,
+    /// A realtime session asked for over WebSocket, passed through.
+    websocket: bool,
 }
 
 impl RequestFlow {
@@ -242,6 +250,7 @@ impl RequestFlow {
             lane_api: None,
             passthrough: false,
             prompt_weighed: false,
+            websocket: false,
         }
     }
 

@@ -13,7 +13,7 @@ use tollgate_core::config::EndpointPolicy;
 use tollgate_core::event::ApiKind;
 use tollgate_core::headers;
 use tollgate_core::money::format_usd;
-use tollgate_core::other_endpoints::{policy_for, provider_for, Family};
+use tollgate_core::other_endpoints::{policy_for, provider_for, realtime_model, Family};
 use tollgate_core::refusal::LocalError;
 
 use crate::host;
@@ -94,8 +94,17 @@ impl RequestFlow {
             return self.refuse(LocalError::Internal, &msg);
         };
         self.style = provider;
+        self.websocket = family == Family::Realtime
+            && self
+                .header("upgrade")
+                .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
         if let Some(r) = self.record.as_mut() {
             r.api = ApiKind::Passthrough;
+            if self.websocket {
+                // A session's events name no model: the one it asked for prices it.
+                r.usage.model = realtime_model(path).map(str::to_string);
+                r.stream = true;
+            }
             r.never_priced = family.is_batch();
             r.served_by = Some(ServedBy {
                 provider: provider.as_str().to_string(),

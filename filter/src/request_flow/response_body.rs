@@ -19,7 +19,7 @@ impl RequestFlow {
         }
         // Each streamed call sees only the new chunk: earlier ones were passed on.
         let chunk = match self.response {
-            ResponseBody::Stream(_) => self
+            ResponseBody::Stream(_) | ResponseBody::Upgraded(_) => self
                 .get_http_response_body(0, body_size)
                 .unwrap_or_default(),
             _ => Vec::new(),
@@ -54,6 +54,14 @@ impl RequestFlow {
                     if let Some(out) = stream.push(&chunk, end_of_stream, &mut r.usage) {
                         let _ = host::replace_body(BufferType::HttpResponseBody, body_size, out);
                     }
+                }
+            }
+            ResponseBody::Upgraded(frames) => {
+                if let Some(r) = self.record.as_mut() {
+                    r.response_bytes += chunk.len();
+                    frames.push(&chunk, |message| r.usage.observe_realtime_event(message));
+                    // A session both sides closed is complete, however its stream ends.
+                    r.response_complete |= frames.closed();
                 }
             }
             ResponseBody::Buffered if !end_of_stream => {
@@ -139,6 +147,11 @@ impl RequestFlow {
                 if let Some(captured) = self.captured.take() {
                     let cost_nanos = self.cost_so_far();
                     self.store_in_cache(&captured, "text/event-stream".into(), cost_nanos);
+                }
+            }
+            ResponseBody::Upgraded(_) => {
+                if let Some(r) = self.record.as_mut() {
+                    r.response_complete = true;
                 }
             }
             ResponseBody::Unknown if self.passthrough => {

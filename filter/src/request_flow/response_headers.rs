@@ -6,6 +6,7 @@ use tollgate_core::headers::{self};
 use tollgate_core::lane_stream::LaneStream;
 use tollgate_core::response_stream::{ClientStream, ResponseStream};
 use tollgate_core::translate::StreamTranslator;
+use tollgate_core::websocket::ServerFrames;
 
 use crate::host;
 use crate::host::now_ms;
@@ -54,6 +55,12 @@ impl RequestFlow {
             set.push((HEADER_LANE, served.lane.clone()));
         }
         self.response_edits.set = set;
+        if self.websocket && status == 101 {
+            self.response =
+                ResponseBody::Upgraded(Box::new(ServerFrames::new(MAX_SSE_EVENT_BYTES)));
+            self.apply_response_edits();
+            return Action::Continue;
+        }
         if end_of_stream {
             record.response_complete = true;
             self.apply_response_edits();
