@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use tollgate_core::config::filter_config::{
     lane_endpoint, provider_cluster, FilterConfig, FLUSHER_VM_ID, LEDGER_CLUSTER, LEDGER_TOKEN_ENV,
 };
-use tollgate_core::config::{Config, ProviderKind};
+use tollgate_core::config::{Config, EndpointPolicy, ProviderKind};
 use tollgate_core::endpoint::Endpoint;
+use tollgate_core::other_endpoints::{policy_for, Family};
 
 use crate::config_file;
 
@@ -123,6 +124,36 @@ fn cluster(name: &str, endpoint: &Endpoint, connect_timeout: &str, buffer_limit:
     c
 }
 
+/// The cluster carrying realtime WebSocket sessions to OpenAI.
+pub const OPENAI_WEBSOCKET_CLUSTER: &str = "provider_openai_websocket";
+
+/// A cluster like [`cluster`] that speaks only HTTP/1.1: a WebSocket upgrade sent
+/// over an HTTP/2 connection would need the provider to accept extended CONNECT
+/// (RFC 8441), which Envoy asks for only with `allow_connect`, and OpenAI does not
+/// document it. Over HTTP/1.1 the upgrade is the plain `Upgrade: websocket` request.
+fn websocket_cluster(name: &str, endpoint: &Endpoint, buffer_limit: u32) -> Value {
+    let mut c = cluster(name, endpoint, "10s", buffer_limit);
+    if endpoint.tls {
+        c["transport_socket"]["typed_config"]["common_tls_context"]["alpn_protocols"] =
+            json!(["http/1.1"]);
+        c["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http_protocol_options": {}},
+                "common_http_protocol_options": {"idle_timeout": "300s"}
+            }
+        });
+    }
+    c
+}
+
+/// Realtime sessions (`GET /v1/realtime` upgraded to a WebSocket) are let through
+/// and there is an OpenAI lane to carry them.
+fn realtime_websockets(config: &Config, providers: &BTreeMap<ProviderKind, Endpoint>) -> bool {
+    policy_for(&config.other_endpoints, Family::Realtime) == EndpointPolicy::Passthrough
+        && providers.contains_key(&ProviderKind::Openai)
+}
+
 /// Applies `--simulator` / `--provider-url` overrides to the config's endpoints.
 fn apply_endpoint_overrides(config: &mut Config, args: &RenderArgs) -> Result<(), String> {
     if let Some(sim) = &args.simulator {
@@ -192,21 +223,31 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         })
         .collect::<Result<_, String>>()?;
 
-    let mut routes: Vec<Value> = providers
-        .keys()
-        .map(|kind| {
-            json!({
-                "match": {"prefix": "/", "headers": [{
-                    "name": PROVIDER_HEADER,
-                    "string_match": {"exact": kind.as_str()}
-                }]},
-                // Long generations stream for minutes: no route timeout, an idle one instead.
-                "route": {"cluster": provider_cluster(*kind), "timeout": "0s", "idle_timeout": "300s"},
-                // Routing detail, not the provider's business.
-                "request_headers_to_remove": [PROVIDER_HEADER]
-            })
+    let websockets = realtime_websockets(config, &providers);
+    let mut routes: Vec<Value> = Vec::new();
+    if websockets {
+        // Checked before the OpenAI route: only upgrades take the HTTP/1.1 cluster.
+        routes.push(json!({
+            "match": {"prefix": "/", "headers": [
+                {"name": PROVIDER_HEADER, "string_match": {"exact": ProviderKind::Openai.as_str()}},
+                {"name": "upgrade", "string_match": {"exact": "websocket", "ignore_case": true}}
+            ]},
+            "route": {"cluster": OPENAI_WEBSOCKET_CLUSTER, "timeout": "0s", "idle_timeout": "300s"},
+            "request_headers_to_remove": [PROVIDER_HEADER]
+        }));
+    }
+    routes.extend(providers.keys().map(|kind| {
+        json!({
+            "match": {"prefix": "/", "headers": [{
+                "name": PROVIDER_HEADER,
+                "string_match": {"exact": kind.as_str()}
+            }]},
+            // Long generations stream for minutes: no route timeout, an idle one instead.
+            "route": {"cluster": provider_cluster(*kind), "timeout": "0s", "idle_timeout": "300s"},
+            // Routing detail, not the provider's business.
+            "request_headers_to_remove": [PROVIDER_HEADER]
         })
-        .collect();
+    }));
     // Each OpenAI-compatible or Azure OpenAI lane has its own cluster at its own base URL,
     // each Vertex AI lane at its location's endpoint, each Bedrock lane at its region's
     // runtime endpoint.
@@ -246,6 +287,13 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
                 .map(|(name, ep)| cluster(name, ep, "10s", args.buffer_limit_bytes)),
         )
         .collect();
+    if let (true, Some(openai)) = (websockets, providers.get(&ProviderKind::Openai)) {
+        clusters.push(websocket_cluster(
+            OPENAI_WEBSOCKET_CLUSTER,
+            openai,
+            args.buffer_limit_bytes,
+        ));
+    }
     let (ledger_host, ledger_port) = split_host_port(&args.ledger)?;
     clusters.push(cluster(
         LEDGER_CLUSTER,
@@ -257,6 +305,48 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
         "2s",
         args.buffer_limit_bytes,
     ));
+
+    let mut manager = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "tollgate",
+        "codec_type": "AUTO",
+        "stream_idle_timeout": "300s",
+        "route_config": {
+            "name": "providers",
+            "virtual_hosts": [{"name": "providers", "domains": ["*"], "routes": routes}]
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": "tollgate",
+                        "root_id": "tollgate_http",
+                        // Without this Envoy turns Pause into "stop everything" and
+                        // the body is never delivered (NOTES).
+                        "allow_on_headers_stop_iteration": true,
+                        "fail_open": false,
+                        "configuration": string_value(filter_json.clone()),
+                        "vm_config": vm_config("tollgate", {
+                            let mut envs = filter_config.credential_envs();
+                            envs.push(LEDGER_TOKEN_ENV.to_string());
+                            envs
+                        }),
+                    }
+                }
+            },
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+            }
+        ]
+    });
+    if websockets {
+        // The upgraded stream's data passes through the same filter chain, so the
+        // Tollgate filter reads the session's server messages for usage.
+        manager["upgrade_configs"] = json!([{"upgrade_type": "websocket"}]);
+    }
 
     Ok(json!({
         "admin": {"address": socket_address(&args.admin)?},
@@ -282,42 +372,7 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
                 "per_connection_buffer_limit_bytes": args.buffer_limit_bytes,
                 "filter_chains": [{"filters": [{
                     "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": "tollgate",
-                        "codec_type": "AUTO",
-                        "stream_idle_timeout": "300s",
-                        "route_config": {
-                            "name": "providers",
-                            "virtual_hosts": [{"name": "providers", "domains": ["*"], "routes": routes}]
-                        },
-                        "http_filters": [
-                            {
-                                "name": "envoy.filters.http.wasm",
-                                "typed_config": {
-                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                                    "config": {
-                                        "name": "tollgate",
-                                        "root_id": "tollgate_http",
-                                        // Without this Envoy turns Pause into "stop everything" and
-                                        // the body is never delivered (NOTES).
-                                        "allow_on_headers_stop_iteration": true,
-                                        "fail_open": false,
-                                        "configuration": string_value(filter_json),
-                                        "vm_config": vm_config("tollgate", {
-                                            let mut envs = filter_config.credential_envs();
-                                            envs.push(LEDGER_TOKEN_ENV.to_string());
-                                            envs
-                                        }),
-                                    }
-                                }
-                            },
-                            {
-                                "name": "envoy.filters.http.router",
-                                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
-                            }
-                        ]
-                    }
+                    "typed_config": manager
                 }]}]
             }],
             "clusters": clusters
@@ -357,6 +412,11 @@ mod tests {
     }
 
     fn render(extra: &[&str]) -> Value {
+        render_with(extra, |_| {})
+    }
+
+    /// [`render`] with the example configuration changed by `change`.
+    fn render_with(extra: &[&str], change: impl FnOnce(&mut Config)) -> Value {
         let mut argv = vec!["x", "../examples/tollgate.yaml"];
         argv.extend_from_slice(extra);
         let cli = Cli::parse_from(argv);
@@ -364,8 +424,80 @@ mod tests {
             .map_err(|e| e.report(&cli.args.config))
             .unwrap()
             .config;
+        change(&mut config);
         apply_endpoint_overrides(&mut config, &cli.args).unwrap();
         bootstrap(&config, &cli.args, Path::new("/x/f.wasm")).unwrap()
+    }
+
+    fn manager(b: &Value) -> &Value {
+        &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    }
+
+    fn find<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
+        list.as_array()?.iter().find(|c| c["name"] == name)
+    }
+
+    #[test]
+    fn realtime_let_through_allows_websocket_upgrades_over_an_http1_cluster() {
+        use tollgate_core::config::OtherEndpoints;
+        // Refused (the default): no upgrades, no extra cluster.
+        let refused = render(&[]);
+        assert!(manager(&refused).get("upgrade_configs").is_none());
+        let clusters = &refused["static_resources"]["clusters"];
+        assert!(find(clusters, OPENAI_WEBSOCKET_CLUSTER).is_none());
+
+        for other in [
+            OtherEndpoints {
+                realtime: Some(EndpointPolicy::Passthrough),
+                ..OtherEndpoints::default()
+            },
+            OtherEndpoints {
+                default: EndpointPolicy::Passthrough,
+                ..OtherEndpoints::default()
+            },
+        ] {
+            let b = render_with(&[], |c| c.other_endpoints = other);
+            assert_eq!(
+                manager(&b)["upgrade_configs"],
+                json!([{"upgrade_type": "websocket"}])
+            );
+            let clusters = &b["static_resources"]["clusters"];
+            let ws = find(clusters, OPENAI_WEBSOCKET_CLUSTER).expect("websocket cluster");
+            let tls = &ws["transport_socket"]["typed_config"]["common_tls_context"];
+            assert_eq!(tls["alpn_protocols"], json!(["http/1.1"]));
+            assert_eq!(
+                tls["validation_context"]["match_typed_subject_alt_names"][0]["matcher"]["exact"],
+                json!("api.openai.com")
+            );
+            let options = &ws["typed_extension_protocol_options"]
+                ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+            assert!(options["explicit_http_config"]["http_protocol_options"].is_object());
+            assert!(options.get("auto_config").is_none());
+            // The chat cluster keeps HTTP/2.
+            let openai = find(clusters, "provider_openai").unwrap();
+            assert!(openai["typed_extension_protocol_options"]
+                ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["auto_config"]
+                .is_object());
+            // Upgrades to OpenAI take it; the route comes before the plain OpenAI one.
+            let routes = &manager(&b)["route_config"]["virtual_hosts"][0]["routes"];
+            let first = &routes[0];
+            assert_eq!(first["route"]["cluster"], json!(OPENAI_WEBSOCKET_CLUSTER));
+            assert_eq!(first["match"]["headers"][1]["name"], json!("upgrade"));
+            assert_eq!(routes[1]["route"]["cluster"], json!("provider_openai"));
+        }
+
+        // On the simulator the cluster is plain HTTP/1.1 to the same address.
+        let b = render_with(&["--simulator", "http://127.0.0.1:9000"], |c| {
+            c.other_endpoints.realtime = Some(EndpointPolicy::Passthrough);
+        });
+        let ws = find(&b["static_resources"]["clusters"], OPENAI_WEBSOCKET_CLUSTER).unwrap();
+        assert!(ws.get("transport_socket").is_none());
+        assert!(ws.get("typed_extension_protocol_options").is_none());
+        assert_eq!(
+            ws["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"]["port_value"],
+            json!(9000)
+        );
     }
 
     #[test]
