@@ -71,6 +71,7 @@ fn router(sim: Arc<Sim>) -> Router {
         .route(openai::completions::PATH, post(openai::completions::create))
         .route(openai::embeddings::PATH, post(openai::embeddings::create))
         .route(openai::images::PATH, post(openai::images::create))
+        .route(openai::realtime::PATH, get(openai::realtime::connect))
         .route(anthropic::PATH, post(anthropic::create_message))
         .route(anthropic::COUNT_TOKENS_PATH, post(anthropic::count_tokens))
         .route(gemini::GEMINI_ROUTE, post(gemini::gemini_api))

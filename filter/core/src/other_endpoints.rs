@@ -98,6 +98,24 @@ pub fn realtime_model(path: &str) -> Option<&str> {
         })
 }
 
+/// The subprotocol prefix by which browsers put an OpenAI key in a WebSocket
+/// handshake (`Sec-WebSocket-Protocol`), where no `Authorization` header can go.
+const KEY_PROTOCOL: &str = "openai-insecure-api-key.";
+
+/// A `Sec-WebSocket-Protocol` value without any key entry, when it had one (`Some("")`
+/// when nothing else is left): a key a client puts there never goes upstream.
+pub fn protocols_without_keys(value: &str) -> Option<String> {
+    let entries: Vec<&str> = value.split(',').map(str::trim).collect();
+    if !entries.iter().any(|e| e.starts_with(KEY_PROTOCOL)) {
+        return None;
+    }
+    let kept: Vec<&str> = entries
+        .into_iter()
+        .filter(|e| !e.is_empty() && !e.starts_with(KEY_PROTOCOL))
+        .collect();
+    Some(kept.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +187,22 @@ mod tests {
         assert_eq!(realtime_model("/v1/realtime"), None);
         assert_eq!(realtime_model("/v1/realtime?model="), None);
         assert_eq!(realtime_model("/v1/realtime?model=a%20b"), None);
+    }
+
+    #[test]
+    fn keys_in_websocket_subprotocols_are_dropped() {
+        assert_eq!(protocols_without_keys("realtime"), None);
+        assert_eq!(
+            protocols_without_keys(
+                "realtime, openai-insecure-api-key.kt_x, openai-beta.realtime-v1"
+            )
+            .as_deref(),
+            Some("realtime, openai-beta.realtime-v1")
+        );
+        assert_eq!(
+            protocols_without_keys("openai-insecure-api-key.kt_x").as_deref(),
+            Some("")
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use tollgate_core::config::EndpointPolicy;
 use tollgate_core::event::ApiKind;
 use tollgate_core::headers;
 use tollgate_core::money::format_usd;
-use tollgate_core::other_endpoints::{policy_for, provider_for, realtime_model, Family};
+use tollgate_core::other_endpoints::{
+    policy_for, protocols_without_keys, provider_for, realtime_model, Family,
+};
 use tollgate_core::refusal::LocalError;
 
 use crate::host;
@@ -22,6 +24,8 @@ use crate::wallet;
 
 use super::upstream::credential_headers;
 use super::{RequestFlow, CLIENT_ONLY_HEADERS, HEADER_PROVIDER};
+
+const SUBPROTOCOLS: &str = "sec-websocket-protocol";
 
 /// The endpoints Tollgate governs, for refusals of every other one.
 const GOVERNED: &str = "POST /v1/chat/completions, /v1/responses, /v1/messages, /v1/embeddings, /v1/completions and /v1/messages/count_tokens, and GET /v1/models";
@@ -122,8 +126,19 @@ impl RequestFlow {
             credential,
             anthropic_version.as_deref(),
         ));
+        let mut remove = CLIENT_ONLY_HEADERS.to_vec();
+        // A key offered as a WebSocket subprotocol is the client's too.
+        match self
+            .header(SUBPROTOCOLS)
+            .as_deref()
+            .and_then(protocols_without_keys)
+        {
+            Some(kept) if kept.is_empty() => remove.push(SUBPROTOCOLS),
+            Some(kept) => set.push((SUBPROTOCOLS.into(), kept)),
+            None => {}
+        }
         let set: Vec<(&str, &str)> = set.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let changes = headers::Changes::between(&self.request_headers, CLIENT_ONLY_HEADERS, &set);
+        let changes = headers::Changes::between(&self.request_headers, &remove, &set);
         if host::apply_changes(MapType::HttpRequestHeaders, &changes).is_err() {
             return self.refuse(
                 LocalError::Internal,

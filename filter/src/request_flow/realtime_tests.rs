@@ -17,6 +17,10 @@ fn upgrade(key: &str) -> Vec<(&'static str, String)> {
         ("upgrade", "websocket".into()),
         ("sec-websocket-version", "13".into()),
         ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==".into()),
+        (
+            "sec-websocket-protocol",
+            format!("realtime, openai-insecure-api-key.{key}"),
+        ),
         ("authorization", format!("Bearer {key}")),
     ]
 }
@@ -64,6 +68,11 @@ fn a_realtime_session_is_attributed_sent_with_the_lane_key_and_counted_once() {
         "the lane's credential, never the team key"
     );
     assert_eq!(s.upstream_header("upgrade").as_deref(), Some("websocket"));
+    assert_eq!(
+        s.upstream_header("sec-websocket-protocol").as_deref(),
+        Some("realtime"),
+        "a key offered as a subprotocol is dropped"
+    );
     assert_eq!(
         s.upstream_header("x-tollgate-provider").as_deref(),
         Some("openai")

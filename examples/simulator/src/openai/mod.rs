@@ -1,11 +1,13 @@
 //! The OpenAI API surface: credential rule, error bodies and the model list shared by
 //! Chat Completions (`chat`), the Responses API (`responses`), legacy completions
-//! (`completions`), embeddings (`embeddings`) and image generation (`images`).
+//! (`completions`), embeddings (`embeddings`), image generation (`images`) and
+//! Realtime sessions over WebSocket (`realtime`).
 
 pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod images;
+pub mod realtime;
 pub mod responses;
 
 use axum::http::header::AUTHORIZATION;
