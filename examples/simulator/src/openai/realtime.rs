@@ -83,7 +83,11 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket, model: String) {
     while let Some(Ok(message)) = socket.recv().await {
         let text = match message {
             Message::Text(text) => text,
-            Message::Close(_) => break,
+            Message::Close(_) => {
+                // Sends the closing frame answering the client's, as the protocol asks.
+                let _ = futures_util::SinkExt::close(&mut socket).await;
+                return;
+            }
             _ => continue,
         };
         let Ok(event) = serde_json::from_str::<Value>(text.as_str()) else {
