@@ -144,10 +144,12 @@ def test_unknown_keys_are_refused_before_the_upgrade(realtime_stack):
 
 
 def test_realtime_is_refused_by_default(stack):
-    # Without `realtime: passthrough` the bootstrap allows no upgrades: Envoy itself
-    # refuses the handshake (403, no body) before any filter or provider sees it.
+    # Without `realtime: passthrough` the filter refuses the handshake as it refuses any
+    # endpoint it does not serve: a 404 in OpenAI's error shape, nothing sent upstream.
     before = sum(stack.sim_get("/_sim/stats")["requests"].values())
     with pytest.raises(InvalidStatus) as e:
         connect(ws_url(stack, "gpt-realtime"), additional_headers={"Authorization": f"Bearer {KEYS['support']}"})
-    assert e.value.response.status_code == 403
+    assert e.value.response.status_code == 404
+    error = json.loads(e.value.response.body)["error"]
+    assert error["message"] and error["type"], error
     assert sum(stack.sim_get("/_sim/stats")["requests"].values()) == before

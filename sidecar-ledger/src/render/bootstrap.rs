@@ -342,11 +342,12 @@ pub fn bootstrap(config: &Config, args: &RenderArgs, wasm: &Path) -> Result<Valu
             }
         ]
     });
-    if websockets {
-        // The upgraded stream's data passes through the same filter chain, so the
-        // Tollgate filter reads the session's server messages for usage.
-        manager["upgrade_configs"] = json!([{"upgrade_type": "websocket"}]);
-    }
+    // WebSocket handshakes always reach the filter, so one it refuses (realtime not let
+    // through, an unknown key, an empty wallet) gets its JSON error instead of Envoy's
+    // bare 403; only with realtime let through is there a route and a cluster to carry
+    // them. The upgraded stream's data passes through the same filter chain, so the
+    // Tollgate filter reads the session's server messages for usage.
+    manager["upgrade_configs"] = json!([{"upgrade_type": "websocket"}]);
 
     Ok(json!({
         "admin": {"address": socket_address(&args.admin)?},
@@ -440,9 +441,16 @@ mod tests {
     #[test]
     fn realtime_let_through_allows_websocket_upgrades_over_an_http1_cluster() {
         use tollgate_core::config::OtherEndpoints;
-        // Refused (the default): no upgrades, no extra cluster.
+        // Refused (the default): upgrades reach the filter (which refuses them in JSON),
+        // but no route or cluster carries them.
         let refused = render(&[]);
-        assert!(manager(&refused).get("upgrade_configs").is_none());
+        assert_eq!(
+            manager(&refused)["upgrade_configs"],
+            json!([{"upgrade_type": "websocket"}])
+        );
+        let routes = manager(&refused)["route_config"]["virtual_hosts"][0]["routes"].clone();
+        assert!(routes.as_array().is_some_and(|r| !r.is_empty()));
+        assert!(!routes.to_string().contains("\"upgrade\""), "{routes}");
         let clusters = &refused["static_resources"]["clusters"];
         assert!(find(clusters, OPENAI_WEBSOCKET_CLUSTER).is_none());
 
