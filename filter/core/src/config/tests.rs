@@ -349,26 +349,18 @@ fn openai_compatible_lanes_name_their_base_url_and_may_be_fixed_cost() {
         "/openai/v1/embeddings"
     );
 
-    let paths = |v: &serde_json::Value| -> Vec<String> {
-        serde_json::from_value::<Config>(v.clone())
-            .unwrap()
-            .validate()
-            .into_iter()
-            .map(|p| p.path)
-            .collect()
-    };
     let mut missing = v.clone();
     missing["providers"]["targets"][0]
         .as_object_mut()
         .unwrap()
         .remove("base_url");
-    assert_eq!(paths(&missing), ["providers.targets[0].base_url"]);
+    assert_eq!(problem_paths(&missing), ["providers.targets[0].base_url"]);
     let mut misplaced = v.clone();
     misplaced["providers"]["targets"][1]["base_url"] = serde_json::json!("http://x/v1");
-    assert_eq!(paths(&misplaced), ["providers.targets[1].base_url"]);
+    assert_eq!(problem_paths(&misplaced), ["providers.targets[1].base_url"]);
     let mut bad = v;
     bad["providers"]["targets"][0]["base_url"] = serde_json::json!("vllm:8000/v1");
-    assert_eq!(paths(&bad), ["providers.targets[0].base_url"]);
+    assert_eq!(problem_paths(&bad), ["providers.targets[0].base_url"]);
 }
 
 #[test]
@@ -538,34 +530,30 @@ fn gemini_and_vertex_lanes_name_what_their_urls_need() {
         "/v1/projects/acme-ml/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
     );
 
-    let paths = |v: &serde_json::Value| -> Vec<String> {
-        serde_json::from_value::<Config>(v.clone())
-            .unwrap()
-            .validate()
-            .into_iter()
-            .map(|p| p.path)
-            .collect()
-    };
     let mut missing = v.clone();
     missing["providers"]["targets"][1]
         .as_object_mut()
         .unwrap()
         .remove("location");
-    assert_eq!(paths(&missing), ["providers.targets[1].location"]);
+    assert_eq!(problem_paths(&missing), ["providers.targets[1].location"]);
     let mut misplaced = v.clone();
     misplaced["providers"]["targets"][0]["project"] = serde_json::json!("acme-ml");
-    assert_eq!(paths(&misplaced), ["providers.targets[0].project"]);
+    assert_eq!(problem_paths(&misplaced), ["providers.targets[0].project"]);
     let mut modes = v.clone();
     modes["providers"]["targets"][0]["mode"] = serde_json::json!("embedding");
-    assert_eq!(paths(&modes), Vec::<String>::new(), "the Gemini API embeds");
+    assert_eq!(
+        problem_paths(&modes),
+        Vec::<String>::new(),
+        "the Gemini API embeds"
+    );
     modes["providers"]["targets"][1]["mode"] = serde_json::json!("embedding");
-    assert_eq!(paths(&modes), ["providers.targets[1].mode"]);
+    assert_eq!(problem_paths(&modes), ["providers.targets[1].mode"]);
     let mut bad = v;
     bad["providers"]["targets"][0]["model"] =
         serde_json::json!("gemini-2.5-flash:generateContent?x=");
     bad["providers"]["targets"][1]["project"] = serde_json::json!("acme/other");
     assert_eq!(
-        paths(&bad),
+        problem_paths(&bad),
         ["providers.targets[0].model", "providers.targets[1].project"]
     );
 }
@@ -615,25 +603,17 @@ fn bedrock_lanes_name_their_region_and_credential_variables() {
     let f = filter_config::FilterConfig::from_config(&c, "l").unwrap();
     assert_eq!(f.lanes[0].authority, "127.0.0.1:9000");
 
-    let paths = |v: &serde_json::Value| -> Vec<String> {
-        serde_json::from_value::<Config>(v.clone())
-            .unwrap()
-            .validate()
-            .into_iter()
-            .map(|p| p.path)
-            .collect()
-    };
     let mut missing = v.clone();
     missing["providers"]["targets"][0]
         .as_object_mut()
         .unwrap()
         .remove("aws");
-    assert_eq!(paths(&missing), ["providers.targets[0].aws"]);
+    assert_eq!(problem_paths(&missing), ["providers.targets[0].aws"]);
     let mut bad = v.clone();
     bad["providers"]["targets"][0]["aws"]["region"] = serde_json::json!("US East");
     bad["providers"]["targets"][0]["aws"]["access_key_id_ref"]["env"] = serde_json::json!("1X");
     assert_eq!(
-        paths(&bad),
+        problem_paths(&bad),
         [
             "providers.targets[0].aws.region",
             "providers.targets[0].aws.access_key_id_ref.env"
@@ -642,5 +622,15 @@ fn bedrock_lanes_name_their_region_and_credential_variables() {
     let mut misplaced = v;
     misplaced["providers"]["targets"][1]["aws"] =
         misplaced["providers"]["targets"][0]["aws"].clone();
-    assert_eq!(paths(&misplaced), ["providers.targets[1].aws"]);
+    assert_eq!(problem_paths(&misplaced), ["providers.targets[1].aws"]);
+}
+
+/// The paths of the problems `validate` finds in a configuration given as JSON.
+fn problem_paths(v: &serde_json::Value) -> Vec<String> {
+    serde_json::from_value::<Config>(v.clone())
+        .unwrap()
+        .validate()
+        .into_iter()
+        .map(|p| p.path)
+        .collect()
 }
