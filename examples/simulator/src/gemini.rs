@@ -529,6 +529,18 @@ impl Reply {
 
 #[cfg(test)]
 mod tests {
+    /// The text of a streamed answer: each chunk's first part, in order.
+    fn streamed_text(chunks: &[serde_json::Value]) -> String {
+        chunks
+            .iter()
+            .map(|c| {
+                c["candidates"][0]["content"]["parts"][0]["text"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect()
+    }
+
     use super::*;
 
     #[test]
@@ -630,14 +642,7 @@ mod tests {
         assert_eq!(chunks[0]["usageMetadata"]["candidatesTokenCount"], 4);
         assert!(chunks[0]["candidates"][0].get("finishReason").is_none());
         assert_eq!(chunks[1]["usageMetadata"]["candidatesTokenCount"], 5);
-        let text: String = chunks
-            .iter()
-            .map(|c| {
-                c["candidates"][0]["content"]["parts"][0]["text"]
-                    .as_str()
-                    .unwrap()
-            })
-            .collect();
+        let text = streamed_text(&chunks);
         assert_eq!(Some(text.as_str()), reply.output.text());
     }
 
@@ -786,14 +791,7 @@ mod tests {
             assert_eq!(whole["usageMetadata"]["candidatesTokenCount"], 6);
             let chunks = reply.chunks();
             assert!(chunks.len() > 1);
-            let streamed: String = chunks
-                .iter()
-                .map(|c| {
-                    c["candidates"][0]["content"]["parts"][0]["text"]
-                        .as_str()
-                        .unwrap()
-                })
-                .collect();
+            let streamed = streamed_text(&chunks);
             assert_eq!(streamed, expected);
             assert_eq!(
                 chunks.last().unwrap()["usageMetadata"]["candidatesTokenCount"],
