@@ -1,9 +1,11 @@
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
@@ -63,3 +65,17 @@ def expected_cost_nanos(price: dict, tokens: dict) -> int:
     """tokens × picodollars per token, summed, rounded half up to nanodollars."""
     picos = sum(tokens[k] * price[k] for k in ("input", "cached_input", "cache_write", "output"))
     return (picos + 500) // 1000
+
+
+class GetWeather(BaseModel):
+    """A tool for the tool-call tests: current weather for a city."""
+
+    city: str
+    unit: Literal["celsius", "fahrenheit"]
+
+
+class Day(BaseModel):
+    """Part of the structured-output tests' forecast schemas."""
+
+    summary: str
+    high: float

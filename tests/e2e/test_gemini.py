@@ -14,7 +14,6 @@ import json
 import math
 import time
 import uuid
-from typing import Literal
 
 import anthropic
 import openai
@@ -23,25 +22,13 @@ import yaml
 from pydantic import BaseModel
 
 import stack as harness
-from conftest import CONFIG, KEYS
+from conftest import CONFIG, KEYS, Day, GetWeather
 
 FLASH = {"input": 300_000, "cached_input": 30_000, "output": 2_500_000}
 PRO = {"input": 1_250_000, "cached_input": 125_000, "output": 10_000_000}
 GPT_MINI = {"input": 150_000, "cached_input": 75_000, "output": 600_000}
 # Not in the built-in catalogue: priced by the test's config.
 FLASH_3 = {"input": 500_000, "cached_input": 50_000, "output": 3_000_000}
-
-
-class GetWeather(BaseModel):
-    """Current weather for a city."""
-
-    city: str
-    unit: Literal["celsius", "fahrenheit"]
-
-
-class Day(BaseModel):
-    summary: str
-    high: float
 
 
 class Forecast(BaseModel):

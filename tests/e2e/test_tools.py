@@ -15,7 +15,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from conftest import KEYS, expected_cost_nanos
+from conftest import KEYS, Day, GetWeather, expected_cost_nanos
 
 # (client model, lane, price key): the provider's own lane, then the other provider's.
 OPENAI_CLIENT_LANES = [
@@ -26,18 +26,6 @@ ANTHROPIC_CLIENT_LANES = [
     pytest.param(("claude-haiku", "anthropic-haiku", "claude-haiku"), id="anthropic-lane"),
     pytest.param(("gpt-5.4-mini-mini", "openai-gpt4o-mini", "gpt-5.4-mini-mini"), id="translated-to-openai"),
 ]
-
-
-class GetWeather(BaseModel):
-    """Current weather for a city."""
-
-    city: str
-    unit: Literal["celsius", "fahrenheit"]
-
-
-class Day(BaseModel):
-    summary: str
-    high: float
 
 
 class Forecast(BaseModel):
