@@ -174,7 +174,13 @@ fn run_request(body: &[u8], served_model: &str) -> usize {
     let parsed = ParsedRequest::parse(ApiKind::ChatCompletions, body).expect("valid request");
     let prompt = PromptText::of(&parsed.body);
     let key = cache_key(parsed.api, served_model, Some("support"), &parsed.body);
-    let normalized = normalized_key(parsed.api, served_model, Some("support"), &parsed.body);
+    let normalized = normalized_key(
+        &key,
+        parsed.api,
+        served_model,
+        Some("support"),
+        &parsed.body,
+    );
     let upstream = if parsed.sent_unchanged(served_model) {
         0
     } else {

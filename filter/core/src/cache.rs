@@ -53,7 +53,7 @@ fn write_value(value: &Value, w: &mut impl Write, normalize: bool) -> io::Result
             _ => serde_json::to_writer(w, n).map_err(io::Error::other),
         },
         Value::String(s) if normalize => {
-            serde_json::to_writer(w, &normalized::normalize_text(s)).map_err(io::Error::other)
+            serde_json::to_writer(w, &*normalized::normalize_text(s)).map_err(io::Error::other)
         }
         other => serde_json::to_writer(w, other).map_err(io::Error::other),
     }
@@ -105,32 +105,55 @@ fn key_of(
     // Teams never read each other's answers unless sharing is enabled (group = None).
     h.update(group.unwrap_or("*").as_bytes());
     h.update(&[0]);
-    let significant = body
-        .iter()
-        .filter(|(k, _)| k.as_str() != "model" && !IGNORED_FIELDS.contains(&k.as_str()));
     // The canonical form is written out whole and hashed in one call: it is written in
     // many small pieces, each of which would be a call into the hasher.
     let mut canonical = Vec::with_capacity(1024);
     // Writing into a Vec cannot fail.
-    let _ = write_object(significant, &mut canonical, normalize);
+    let _ = write_object(significant(body), &mut canonical, normalize);
     h.update(&canonical);
     h.finalize().into()
 }
 
 /// The normalised key (same inputs and same hash as [`cache_key`], over the
 /// normalised body). A different domain from exact keys: the two never collide.
+/// `exact` is [`cache_key`] of the same request: when normalising changes none of the
+/// body's strings (most requests), the normalised body is the exact one and its hash is
+/// `exact`, so the body is only scanned, not written out and hashed again.
 pub fn normalized_key(
+    exact: &[u8; 32],
     api: ApiKind,
     served_model: &str,
     group: Option<&str>,
     body: &Map<String, Value>,
 ) -> [u8; 32] {
-    // Streamed into the hash like the exact key: no normalised copy of the body.
-    let inner = key_of(api, served_model, group, body, true);
+    debug_assert_eq!(exact, &cache_key(api, served_model, group, body));
+    let inner = if significant(body).all(|(_, v)| is_normal(v)) {
+        *exact
+    } else {
+        // Streamed into the hash like the exact key: no normalised copy of the body.
+        key_of(api, served_model, group, body, true)
+    };
     let mut h = blake3::Hasher::new();
     h.update(b"normalized\0");
     h.update(&inner);
     h.finalize().into()
+}
+
+/// The members of a body that determine the answer (all but the model, named apart,
+/// and [`IGNORED_FIELDS`]).
+fn significant(body: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+    body.iter()
+        .filter(|(k, _)| k.as_str() != "model" && !IGNORED_FIELDS.contains(&k.as_str()))
+}
+
+/// Whether normalising leaves every string in `value` as it is.
+fn is_normal(value: &Value) -> bool {
+    match value {
+        Value::String(s) => normalized::is_normal(s),
+        Value::Array(items) => items.iter().all(is_normal),
+        Value::Object(m) => m.values().all(is_normal),
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+    }
 }
 
 /// The two candidate slots for a key in a table of `slots`.

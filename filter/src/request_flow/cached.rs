@@ -56,12 +56,12 @@ impl RequestFlow {
         let exact_only = parsed.api == ApiKind::Embeddings;
         let matched_normalized =
             !exact_only && (cache.match_strategy == MatchStrategy::Normalized || by_policy);
-        let normalized_of = || normalized_key(parsed.api, model, shared_by, &parsed.body);
+        let exact = cache_key(parsed.api, model, shared_by, &parsed.body);
+        let normalized_of = || normalized_key(&exact, parsed.api, model, shared_by, &parsed.body);
         // The normalised key only where it is used: as the key, or on a miss (to flag a
         // near-repeat and to remember the stored answer). An exact hit never needs it.
         let normalized = matched_normalized.then(normalized_of);
-        let key =
-            normalized.unwrap_or_else(|| cache_key(parsed.api, model, shared_by, &parsed.body));
+        let key = normalized.unwrap_or(exact);
         let now = now_ms();
         let ttl = group.cache_ttl_seconds;
         let entry = match response_cache::lookup(cache, &key, now) {

@@ -14,6 +14,8 @@
 //! team or workflow: a prompt that asks about the value it carries ("what day was
 //! 2026-12-04?") must not use it.
 
+use std::borrow::Cow;
+
 /// Whether a miss repeated, under normalisation, an answer stored within the cache's
 /// lifetime — what normalised matching would have answered. The filter remembers the
 /// normalised key of each stored answer in a table of slots like the cache's own
@@ -65,8 +67,56 @@ fn short(key: &[u8; 32]) -> u64 {
     u64::from_le_bytes(key[..8].try_into().unwrap_or_default())
 }
 
-/// `text` with UUIDs and timestamps masked and whitespace collapsed.
-pub fn normalize_text(text: &str) -> String {
+/// `text` with UUIDs and timestamps masked and whitespace collapsed; borrowed when
+/// normalising leaves it as it is, as it does for most prompts.
+pub fn normalize_text(text: &str) -> Cow<'_, str> {
+    if is_normal(text) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(rewrite(text))
+    }
+}
+
+/// Whether normalising leaves `text` as it is: no whitespace but single spaces between
+/// words, and no value to mask. Only the bytes a change can start from are examined:
+/// whitespace, and the `-` or `:` every masked value has at a fixed distance from its
+/// start (a UUID's `-` after 8 digits, a date's after 4, a clock time's `:` after 2).
+pub fn is_normal(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let last = bytes.len().saturating_sub(1);
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| match MARK[b as usize] {
+            SPACE_MARK => b == b' ' && i != 0 && i != last && CLASS[bytes[i + 1] as usize] != SPACE,
+            DASH => ![8, 4]
+                .iter()
+                .any(|&d| i >= d && masked_from(bytes, i - d).is_some()),
+            COLON => !(i >= 2 && masked_from(bytes, i - 2).is_some()),
+            _ => true,
+        })
+}
+
+/// The masked value starting at `i`, if one does: it starts at a word boundary with a
+/// (hex) digit and is not followed by a letter or digit.
+fn masked_from(bytes: &[u8], i: usize) -> Option<(usize, &'static str)> {
+    let at_boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+    if !at_boundary || CLASS[bytes[i] as usize] & HEX == 0 {
+        return None;
+    }
+    masked_len(bytes, i)
+}
+
+/// The masked value at `i` (a word start whose first byte is a hex digit).
+fn masked_len(bytes: &[u8], i: usize) -> Option<(usize, &'static str)> {
+    uuid_len(&bytes[i..])
+        .map(|n| (n, "<uuid>"))
+        .or_else(|| timestamp_len(&bytes[i..]).map(|n| (n, "<time>")))
+        .filter(|(n, _)| bytes.get(i + n).is_none_or(|c| !c.is_ascii_alphanumeric()))
+}
+
+/// [`normalize_text`] of a text that changes.
+fn rewrite(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     // Text is copied in runs (from `run` to the next whitespace or mask), not character
@@ -109,10 +159,7 @@ pub fn normalize_text(text: &str) -> String {
         }
         // Masked values start with a (hex) digit.
         let masked = if class & HEX != 0 && !in_word {
-            uuid_len(&bytes[i..])
-                .map(|n| (n, "<uuid>"))
-                .or_else(|| timestamp_len(&bytes[i..]).map(|n| (n, "<time>")))
-                .filter(|(n, _)| bytes.get(i + n).is_none_or(|c| !c.is_ascii_alphanumeric()))
+            masked_len(bytes, i)
         } else {
             None
         };
@@ -139,6 +186,28 @@ pub fn normalize_text(text: &str) -> String {
 /// ASCII alphanumeric.
 const SPACE: u8 = 1;
 const WORD: u8 = 2;
+/// Byte marks for [`is_normal`]: the bytes a change can start from.
+const SPACE_MARK: u8 = 1;
+const DASH: u8 = 2;
+const COLON: u8 = 3;
+const MARK: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_whitespace() {
+            SPACE_MARK
+        } else if c == b'-' {
+            DASH
+        } else if c == b':' {
+            COLON
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
 const HEX: u8 = 4;
 const CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -240,10 +309,11 @@ fn zone_len(s: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{cache_key, normalized_key};
+    use super::super::{cache_key, key_of, normalized_key};
     use super::*;
     use crate::event::ApiKind;
     use serde_json::json;
+    use serde_json::{Map, Value};
 
     /// The character-by-character reading `normalize_text` copies in runs.
     fn char_by_char(text: &str) -> String {
@@ -318,6 +388,53 @@ mod tests {
         }
     }
 
+    /// Every string made of up to four of these pieces: `is_normal` says a text stays as
+    /// it is exactly when the character-by-character reading leaves it unchanged.
+    #[test]
+    fn a_text_is_normal_exactly_when_normalising_leaves_it_unchanged() {
+        let pieces = [
+            "a",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "-",
+            ":",
+            "2026-12-04",
+            "09:30:00",
+            "10:30",
+            "7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f",
+            "deadbeef",
+            "é",
+            "T",
+            "Z",
+            "+01:00",
+            "1",
+        ];
+        let mut texts = vec![String::new()];
+        let mut frontier = texts.clone();
+        for _ in 0..4 {
+            frontier = frontier
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            texts.extend(frontier.iter().cloned());
+        }
+        let mut normal = 0;
+        for text in &texts {
+            let unchanged = char_by_char(text) == *text;
+            assert_eq!(is_normal(text), unchanged, "{text:?}");
+            assert_eq!(normalize_text(text), char_by_char(text), "{text:?}");
+            normal += usize::from(unchanged);
+        }
+        // Both answers occur often enough for the comparison to mean something.
+        assert!(
+            normal > 1000 && texts.len() - normal > 1000,
+            "{normal} of {}",
+            texts.len()
+        );
+    }
+
     #[test]
     fn volatile_values_are_masked_and_whitespace_collapsed() {
         assert_eq!(
@@ -357,8 +474,8 @@ mod tests {
             b.as_object().unwrap(),
             c.as_object().unwrap(),
         );
-        let key = |m| normalized_key(ApiKind::ChatCompletions, "m", Some("g"), m);
         let exact = |m| cache_key(ApiKind::ChatCompletions, "m", Some("g"), m);
+        let key = |m| normalized_key(&exact(m), ApiKind::ChatCompletions, "m", Some("g"), m);
         assert_ne!(exact(a), exact(b));
         assert_eq!(key(a), key(b));
         assert_ne!(key(a), key(c));
@@ -366,8 +483,40 @@ mod tests {
         assert_ne!(key(a), exact(a));
         assert_ne!(
             key(a),
-            normalized_key(ApiKind::ChatCompletions, "m", Some("other"), a)
+            normalized_key(
+                &cache_key(ApiKind::ChatCompletions, "m", Some("other"), a),
+                ApiKind::ChatCompletions,
+                "m",
+                Some("other"),
+                a
+            )
         );
+    }
+
+    /// A body normalising leaves as it is gets its normalised key from the exact key
+    /// without being written out again: the same key as writing it out normalised.
+    #[test]
+    fn the_normalised_key_of_a_normal_body_is_the_one_written_out() {
+        let written_out = |m: &Map<String, Value>| {
+            let mut h = blake3::Hasher::new();
+            h.update(b"normalized\0");
+            h.update(&key_of(ApiKind::ChatCompletions, "m", Some("g"), m, true));
+            <[u8; 32]>::from(h.finalize())
+        };
+        for body in [
+            json!({"model": "m", "messages": [{"role": "user", "content": "reset my password"}]}),
+            json!({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "at 10:30, see TS-4410"}]}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "on 2026-12-04  reset"}]}),
+            json!({"model": "m", "input": ["a\nb", {"k": "7f9c2d1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f"}]}),
+        ] {
+            let body = body.as_object().unwrap();
+            let exact = cache_key(ApiKind::ChatCompletions, "m", Some("g"), body);
+            assert_eq!(
+                normalized_key(&exact, ApiKind::ChatCompletions, "m", Some("g"), body),
+                written_out(body),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]
