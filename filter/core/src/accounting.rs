@@ -254,7 +254,7 @@ impl RequestRecord {
         });
         let priced_by = match (entry, &charge) {
             (Some(e), Some(c)) if tokens.total() > 0 || web_search_calls > 0 => {
-                Some(priced_by(&e.label(), &c.rule))
+                Some(priced_by(e.label(), &c.rule))
             }
             _ => None,
         };

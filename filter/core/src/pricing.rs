@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::config::schema::{format_date, Catalogue, LongContextDef, ModelPriceDef, TokenRatesDef};
+use crate::config::schema::{push_date, Catalogue, LongContextDef, ModelPriceDef, TokenRatesDef};
 use crate::event::Tokens;
 use crate::money::UsdPerMTok;
 
@@ -277,12 +277,15 @@ impl PriceEntry<'_> {
     /// The entry as events name it: `gpt-5:2025-08-07` for a catalogue entry (the day
     /// it took effect), `gpt-5:config` for the config's price.
     pub fn label(&self) -> String {
+        // Room for the date and a rate rule (`@long_context`), appended by `priced_by`.
+        let mut out = String::with_capacity(self.name.len() + 24);
+        out.push_str(self.name);
+        out.push(':');
         match self.source {
-            PriceSource::Catalogue { effective_from } => {
-                format!("{}:{}", self.name, format_date(effective_from))
-            }
-            PriceSource::Config => format!("{}:config", self.name),
+            PriceSource::Catalogue { effective_from } => push_date(&mut out, effective_from),
+            PriceSource::Config => out.push_str("config"),
         }
+        out
     }
 }
 
@@ -378,20 +381,24 @@ impl PriceTable {
     ) -> Option<(String, Charge)> {
         let entry = self.lookup_at(model, ts_ms)?;
         let charge = entry.price.charge(usage);
-        Some((priced_by(&entry.label(), &charge.rule), charge))
+        Some((priced_by(entry.label(), &charge.rule), charge))
     }
 }
 
 /// How an event names what priced it: the entry's label (see [`PriceEntry::label`]),
 /// and the rate rule when not the base rates (`gpt-5:2025-08-07@flex`,
 /// `claude-sonnet-4:2025-05-22@long_context`).
-pub fn priced_by(entry: &str, rule: &RateRule) -> String {
-    match rule {
-        RateRule::Base => entry.to_string(),
-        RateRule::ServiceTier(t) => format!("{entry}@{t}"),
-        RateRule::LongContext => format!("{entry}@long_context"),
-        RateRule::Batch => format!("{entry}@batch"),
-    }
+pub fn priced_by(entry: String, rule: &RateRule) -> String {
+    let mut out = entry;
+    let suffix = match rule {
+        RateRule::Base => return out,
+        RateRule::ServiceTier(t) => t.as_str(),
+        RateRule::LongContext => "long_context",
+        RateRule::Batch => "batch",
+    };
+    out.push('@');
+    out.push_str(suffix);
+    out
 }
 
 /// Strips a trailing `-YYYYMMDD`, `-YYYY-MM-DD` or `-latest` from a model name.
