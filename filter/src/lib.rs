@@ -12,8 +12,8 @@
 // everything they reach would be reported as unused.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
-#[cfg(test)]
-mod fake_host;
+#[cfg(any(test, feature = "fake-host"))]
+pub mod fake_host;
 mod flusher;
 mod host;
 mod ids;
@@ -25,8 +25,8 @@ mod request_flow;
 mod response_cache;
 mod root;
 mod runtime;
-#[cfg(test)]
-mod test_plugin;
+#[cfg(any(test, feature = "fake-host"))]
+pub mod test_plugin;
 mod tick_buffer;
 mod vm_memory;
 mod wallet;
