@@ -26,6 +26,9 @@ pub struct Metrics {
 
 pub struct Runtime {
     pub config: FilterConfig,
+    /// The configuration's lanes, shared by the requests routed to them instead of
+    /// copied into each (see [`Runtime::shared_lane`]).
+    shared_lanes: Vec<Rc<LaneEntry>>,
     groups_by_digest: HashMap<[u8; 32], usize>,
     pub prices: PriceTable,
     /// Provider keys by environment variable name, read once at configure time.
@@ -78,6 +81,7 @@ impl Runtime {
             policy: RefCell::new(Rc::new(PolicySet::default())),
             policy_call: Cell::new(None),
             prices: config.price_table(),
+            shared_lanes: config.lanes.iter().cloned().map(Rc::new).collect(),
             config,
             groups_by_digest,
             credentials,
@@ -89,6 +93,16 @@ impl Runtime {
             tick_buffer: Default::default(),
             lanes: Default::default(),
         })
+    }
+
+    /// The shared copy of `lane`, one of this configuration's lanes (as routing returns
+    /// them).
+    pub fn shared_lane(&self, lane: &LaneEntry) -> Rc<LaneEntry> {
+        let index = self.config.lanes.iter().position(|l| std::ptr::eq(l, lane));
+        match index {
+            Some(i) => Rc::clone(&self.shared_lanes[i]),
+            None => Rc::new(lane.clone()),
+        }
     }
 
     /// Keeps a cost event for the flusher (sent with the VM's next batch).

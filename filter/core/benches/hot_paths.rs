@@ -172,14 +172,14 @@ fn chat_request() -> String {
 /// keys, and the body sent upstream.
 fn run_request(body: &[u8], served_model: &str) -> usize {
     let parsed = ParsedRequest::parse(ApiKind::ChatCompletions, body).expect("valid request");
-    let prompt = PromptText::of(&parsed.body);
-    let key = cache_key(parsed.api, served_model, Some("support"), &parsed.body);
+    let prompt = PromptText::of(parsed.body());
+    let key = cache_key(parsed.api, served_model, Some("support"), parsed.body());
     let normalized = normalized_key(
         &key,
         parsed.api,
         served_model,
         Some("support"),
-        &parsed.body,
+        parsed.body(),
     );
     let upstream = if parsed.sent_unchanged(served_model) {
         0

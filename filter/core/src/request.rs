@@ -1,6 +1,10 @@
 //! What the filter needs to know about a client request body, and the rewrite it makes
 //! before the request goes to the provider.
 
+use std::cell::OnceCell;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -29,13 +33,16 @@ pub struct RequestFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRequest(pub String);
 
-/// A parsed request body, kept as a JSON object so the rewrite preserves every field
-/// the filter does not know about.
+/// A request body: the facts read from it, and the body itself, kept as the client sent
+/// it and as a JSON object built on first use (the rewrite preserves every field the
+/// filter does not know about). A request sent on to a lane of its own format, as it
+/// is, with no cache key to compute, never needs the object.
 #[derive(Debug, Clone)]
 pub struct ParsedRequest {
     pub api: ApiKind,
-    pub body: Map<String, Value>,
     pub facts: RequestFacts,
+    bytes: Vec<u8>,
+    tree: OnceCell<Result<Map<String, Value>, BadRequest>>,
 }
 
 fn label(v: Option<&Value>) -> Option<String> {
@@ -53,91 +60,144 @@ pub fn clean_label(s: &str) -> Option<String> {
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
-impl ParsedRequest {
-    pub fn parse(api: ApiKind, bytes: &[u8]) -> Result<ParsedRequest, BadRequest> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| BadRequest(format!("request body is not valid JSON: {e}")))?;
-        let Value::Object(body) = value else {
-            return Err(BadRequest("request body must be a JSON object".into()));
-        };
-        let model = match body.get("model") {
-            Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-            Some(_) => return Err(BadRequest("`model` must be a non-empty string".into())),
-            None => return Err(BadRequest("`model` is required".into())),
-        };
-        let stream = match body.get("stream") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(BadRequest("`stream` must be a boolean".into())),
-        };
-        let client_wants_stream_usage = body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let user = match api {
-            ApiKind::Messages | ApiKind::CountTokens => {
-                label(body.get("metadata").and_then(|m| m.get("user_id")))
+/// The top-level members the facts are read from; every other member is checked to be
+/// well-formed JSON and skipped, without building anything.
+const FACT_MEMBERS: &[&str] = &[
+    "model",
+    "stream",
+    "stream_options",
+    "user",
+    "safety_identifier",
+    "metadata",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "service_tier",
+];
+
+/// The body's [`FACT_MEMBERS`] (a later duplicate replaces an earlier one, as in a full
+/// parse).
+struct FactMembers(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for FactMembers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FactMembersVisitor)
+    }
+}
+
+struct FactMembersVisitor;
+
+impl<'de> Visitor<'de> for FactMembersVisitor {
+    type Value = FactMembers;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FactMembers, A::Error> {
+        let mut known = Map::new();
+        while let Some(MemberName(name)) = map.next_key()? {
+            match name {
+                Some(name) => {
+                    known.insert(name.to_string(), map.next_value()?);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-            _ => label(body.get("user")).or_else(|| label(body.get("safety_identifier"))),
+        }
+        Ok(FactMembers(known))
+    }
+}
+
+/// A member's name: one of [`FACT_MEMBERS`], or `None` for any other (read without
+/// copying it).
+struct MemberName(Option<&'static str>);
+
+impl<'de> Deserialize<'de> for MemberName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(MemberNameVisitor)
+    }
+}
+
+struct MemberNameVisitor;
+
+impl Visitor<'_> for MemberNameVisitor {
+    type Value = MemberName;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<MemberName, E> {
+        Ok(MemberName(
+            FACT_MEMBERS.iter().find(|m| **m == name).copied(),
+        ))
+    }
+}
+
+fn not_json(e: &serde_json::Error) -> BadRequest {
+    BadRequest(format!("request body is not valid JSON: {e}"))
+}
+
+/// The whole body as a JSON object.
+fn tree_of(bytes: &[u8]) -> Result<Map<String, Value>, BadRequest> {
+    match serde_json::from_slice(bytes).map_err(|e| not_json(&e))? {
+        Value::Object(body) => Ok(body),
+        _ => Err(BadRequest("request body must be a JSON object".into())),
+    }
+}
+
+impl ParsedRequest {
+    /// Reads the facts in one pass over `bytes` that checks the whole body is JSON
+    /// (UTF-8 throughout, well-formed) but builds only the members the facts need.
+    pub fn parse(api: ApiKind, bytes: impl Into<Vec<u8>>) -> Result<ParsedRequest, BadRequest> {
+        let bytes = bytes.into();
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            return Err(BadRequest(format!("request body is not valid JSON: {e}")));
+        }
+        let body = match serde_json::from_slice::<FactMembers>(&bytes) {
+            Ok(FactMembers(known)) => known,
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
+                return Err(BadRequest("request body must be a JSON object".into()))
+            }
+            Err(e) => return Err(not_json(&e)),
         };
-        let limit_field = match api {
-            ApiKind::ChatCompletions => Some(if body.contains_key("max_completion_tokens") {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            }),
-            ApiKind::Responses => Some("max_output_tokens"),
-            ApiKind::Messages | ApiKind::Completions => Some("max_tokens"),
-            ApiKind::Embeddings
-            | ApiKind::CountTokens
-            | ApiKind::Passthrough
-            | ApiKind::GenerateContent => None,
-            // Clients never call Converse: its limit is `inferenceConfig.maxTokens`.
-            ApiKind::Converse => None,
-        };
-        let max_output_tokens = match limit_field.map(|f| (f, body.get(f))) {
-            None | Some((_, None | Some(Value::Null))) => None,
-            Some((field, Some(v))) => Some(
-                v.as_u64()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| BadRequest(format!("`{field}` must be a positive integer")))?,
-            ),
-        };
-        // Legacy completions answer 16 tokens at most unless told otherwise.
-        let max_output_tokens = match api {
-            ApiKind::Completions => max_output_tokens.or(Some(COMPLETIONS_DEFAULT_MAX_TOKENS)),
-            ApiKind::Embeddings | ApiKind::CountTokens => Some(0),
-            _ => max_output_tokens,
-        };
-        // Anthropic's request `service_tier` (`auto`, `standard_only`) is a capacity
-        // preference, not a price: its usage reports the tier that served.
-        let service_tier = match api {
-            ApiKind::ChatCompletions | ApiKind::Responses | ApiKind::Completions => body
-                .get("service_tier")
-                .and_then(Value::as_str)
-                .and_then(clean_label),
-            _ => None,
-        };
+        let facts = facts_of(api, &body)?;
         Ok(ParsedRequest {
             api,
-            body,
-            facts: RequestFacts {
-                model,
-                stream,
-                client_wants_stream_usage,
-                user,
-                max_output_tokens,
-                service_tier,
-            },
+            facts,
+            bytes,
+            tree: OnceCell::new(),
         })
     }
 
+    /// The body as the client sent it.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The body as a JSON object, built on first use. Fails only for what the first
+    /// pass lets through as well-formed but a full parse refuses (a number out of
+    /// range, an escaped lone surrogate): a caller that needs the object refuses the
+    /// request with this error.
+    pub fn tree(&self) -> Result<&Map<String, Value>, BadRequest> {
+        self.tree
+            .get_or_init(|| tree_of(&self.bytes))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// [`ParsedRequest::tree`] where the request was already admitted with it (or where
+    /// an empty body only loses an estimate): empty if the body cannot be built.
+    pub fn body(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.tree().unwrap_or_else(|_| EMPTY.get_or_init(Map::new))
+    }
     /// Whether the client's body can go upstream byte for byte: it names the served
     /// model already and needs no `include_usage` added (saves re-encoding it).
     pub fn sent_unchanged(&self, served_model: &str) -> bool {
-        !self.adds_stream_usage()
-            && self.body.get("model").and_then(Value::as_str) == Some(served_model)
+        !self.adds_stream_usage() && self.facts.model == served_model
     }
 
     /// Whether Tollgate asks an OpenAI chat stream for `include_usage` the client did
@@ -151,12 +211,83 @@ impl ParsedRequest {
     /// `stream_options.include_usage` so the stream reports what it cost.
     pub fn upstream_body(&self, served_model: &str) -> Vec<u8> {
         let body = UpstreamBody {
-            body: &self.body,
+            body: self.body(),
             model: served_model,
             include_usage: self.api.chat_stream_shape() && self.facts.stream,
         };
         serde_json::to_vec(&body).unwrap_or_default()
     }
+}
+
+/// The facts of a body, from its [`FACT_MEMBERS`].
+fn facts_of(api: ApiKind, body: &Map<String, Value>) -> Result<RequestFacts, BadRequest> {
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+        Some(_) => return Err(BadRequest("`model` must be a non-empty string".into())),
+        None => return Err(BadRequest("`model` is required".into())),
+    };
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(BadRequest("`stream` must be a boolean".into())),
+    };
+    let client_wants_stream_usage = body
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let user = match api {
+        ApiKind::Messages | ApiKind::CountTokens => {
+            label(body.get("metadata").and_then(|m| m.get("user_id")))
+        }
+        _ => label(body.get("user")).or_else(|| label(body.get("safety_identifier"))),
+    };
+    let limit_field = match api {
+        ApiKind::ChatCompletions => Some(if body.contains_key("max_completion_tokens") {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        }),
+        ApiKind::Responses => Some("max_output_tokens"),
+        ApiKind::Messages | ApiKind::Completions => Some("max_tokens"),
+        ApiKind::Embeddings
+        | ApiKind::CountTokens
+        | ApiKind::Passthrough
+        | ApiKind::GenerateContent => None,
+        // Clients never call Converse: its limit is `inferenceConfig.maxTokens`.
+        ApiKind::Converse => None,
+    };
+    let max_output_tokens = match limit_field.map(|f| (f, body.get(f))) {
+        None | Some((_, None | Some(Value::Null))) => None,
+        Some((field, Some(v))) => Some(
+            v.as_u64()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| BadRequest(format!("`{field}` must be a positive integer")))?,
+        ),
+    };
+    // Legacy completions answer 16 tokens at most unless told otherwise.
+    let max_output_tokens = match api {
+        ApiKind::Completions => max_output_tokens.or(Some(COMPLETIONS_DEFAULT_MAX_TOKENS)),
+        ApiKind::Embeddings | ApiKind::CountTokens => Some(0),
+        _ => max_output_tokens,
+    };
+    // Anthropic's request `service_tier` (`auto`, `standard_only`) is a capacity
+    // preference, not a price: its usage reports the tier that served.
+    let service_tier = match api {
+        ApiKind::ChatCompletions | ApiKind::Responses | ApiKind::Completions => body
+            .get("service_tier")
+            .and_then(Value::as_str)
+            .and_then(clean_label),
+        _ => None,
+    };
+    Ok(RequestFacts {
+        model,
+        stream,
+        client_wants_stream_usage,
+        user,
+        max_output_tokens,
+        service_tier,
+    })
 }
 
 /// The client's body with the lane's model (and `stream_options.include_usage`)
@@ -288,6 +419,41 @@ mod tests {
     }
 
     #[test]
+    fn facts_come_from_one_pass_that_checks_the_whole_body() {
+        let body = br#"{"messages":[{"role":"user","content":"h\u00e9"}],"model":"a","n":1,"model":"b","tools":[{"x":[1,2.5,null,true]}]}"#;
+        let r = ParsedRequest::parse(ApiKind::ChatCompletions, &body[..]).unwrap();
+        // A repeated member: the later one counts, as in the full parse.
+        assert_eq!(r.facts.model, "b");
+        assert_eq!(r.bytes(), &body[..]);
+        let full: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(r.tree().unwrap(), full.as_object().unwrap());
+        assert_eq!(r.tree().unwrap()["model"], "b");
+        // Members the facts do not read must still be JSON, and UTF-8.
+        let err = |b: &[u8]| {
+            ParsedRequest::parse(ApiKind::ChatCompletions, b)
+                .unwrap_err()
+                .0
+        };
+        assert!(err(br#"{"model":"m","messages":[1,]}"#).contains("not valid JSON"));
+        assert!(err(br#"{"model":"m","x":"\q"}"#).contains("not valid JSON"));
+        assert!(err(b"{\"model\":\"m\",\"x\":\"\xff\"}").contains("not valid JSON"));
+        assert!(err(br#"{"model":"m"} {}"#).contains("not valid JSON"));
+    }
+
+    #[test]
+    fn a_body_only_the_full_parse_refuses_fails_when_its_object_is_needed() {
+        for body in [
+            &br#"{"model":"m","temperature":1e400}"#[..],
+            br#"{"model":"m","messages":[{"content":"\ud800"}]}"#,
+        ] {
+            let r = ParsedRequest::parse(ApiKind::ChatCompletions, body).unwrap();
+            assert!(r.sent_unchanged("m"));
+            assert!(r.tree().unwrap_err().0.contains("not valid JSON"));
+            assert!(r.body().is_empty());
+        }
+    }
+
+    #[test]
     fn upstream_body_sets_model_and_stream_usage() {
         let r = ParsedRequest::parse(
             ApiKind::ChatCompletions,
@@ -306,7 +472,7 @@ mod tests {
 
     /// The upstream body as a copy of the client's, edited.
     fn edited_copy(r: &ParsedRequest, served_model: &str) -> Vec<u8> {
-        let mut body = r.body.clone();
+        let mut body = r.body().clone();
         body.insert("model".into(), Value::String(served_model.to_string()));
         if r.api.chat_stream_shape() && r.facts.stream {
             let options = body

@@ -15,6 +15,7 @@ use tollgate_core::routing::{plan, premium_status, NoLane, RouteQuery};
 use crate::host::now_ms;
 use crate::ids::random_u64;
 
+use super::upstream::sent_as_is;
 use super::{group_of, Gate, Prepared, RequestFlow, TRANSLATION};
 
 impl RequestFlow {
@@ -64,7 +65,7 @@ impl RequestFlow {
             return Err(Action::Continue);
         };
         let bytes = self.get_http_request_body(0, body_size).unwrap_or_default();
-        let parsed = match ParsedRequest::parse(api, &bytes) {
+        let parsed = match ParsedRequest::parse(api, bytes) {
             Ok(p) => p,
             Err(e) => return Err(self.refuse(LocalError::BadRequest, &e.0)),
         };
@@ -100,13 +101,25 @@ impl RequestFlow {
         let lanes = match plan(&self.rt.config, &self.rt.prices, &query, |l| {
             self.rt.lanes.read(&l.id, now)
         }) {
-            Ok(lanes) => lanes.into_iter().cloned().collect::<Vec<_>>(),
+            Ok(lanes) => lanes
+                .into_iter()
+                .map(|l| self.rt.shared_lane(l))
+                .collect::<Vec<_>>(),
             Err(NoLane::Restricted(m)) => return Err(self.refuse(LocalError::Restricted, &m)),
             Err(NoLane::Unservable(m)) => return Err(self.refuse(LocalError::NoLane, &m)),
         };
-        let lane = lanes[0].clone();
+        // The body as an object keys the cache, carries another model or is translated:
+        // a body the first pass let through that cannot be built is refused before any
+        // of those, and a request sent on as it is never builds it.
+        let cache_used = group.cache_enabled && !api.is_free();
+        if cache_used || !lanes.iter().all(|l| sent_as_is(&parsed, l)) {
+            if let Err(e) = parsed.tree() {
+                return Err(self.refuse(LocalError::BadRequest, &e.0));
+            }
+        }
+        let lane = Rc::clone(&lanes[0]);
         if let Some(r) = self.record.as_mut() {
-            r.request_bytes = bytes.len();
+            r.request_bytes = parsed.bytes().len();
             r.model_requested = parsed.facts.model.clone();
             r.stream = parsed.facts.stream;
             r.service_tier_requested = parsed.facts.service_tier.clone();
@@ -124,10 +137,10 @@ impl RequestFlow {
         }
         // Reserve for the dearest lane the request may end up on (fallbacks included).
         let reservation = plan_reservation(
-            &lanes,
+            lanes.iter().map(|l| &**l),
             &self.rt.prices,
             now,
-            bytes.len(),
+            parsed.bytes().len(),
             parsed.facts.max_output_tokens,
             None,
         );

@@ -32,7 +32,7 @@ impl RequestFlow {
         }
         let bypass = if client_bypasses(self.header("cache-control").as_deref()) {
             Some(Bypass::ClientAsked)
-        } else if cache.skip_nondeterministic && is_nondeterministic(&prepared.parsed.body) {
+        } else if cache.skip_nondeterministic && is_nondeterministic(prepared.parsed.body()) {
             Some(Bypass::Nondeterministic)
         } else {
             None
@@ -56,8 +56,8 @@ impl RequestFlow {
         let exact_only = parsed.api == ApiKind::Embeddings;
         let matched_normalized =
             !exact_only && (cache.match_strategy == MatchStrategy::Normalized || by_policy);
-        let exact = cache_key(parsed.api, model, shared_by, &parsed.body);
-        let normalized_of = || normalized_key(&exact, parsed.api, model, shared_by, &parsed.body);
+        let exact = cache_key(parsed.api, model, shared_by, parsed.body());
+        let normalized_of = || normalized_key(&exact, parsed.api, model, shared_by, parsed.body());
         // The normalised key only where it is used: as the key, or on a miss (to flag a
         // near-repeat and to remember the stored answer). An exact hit never needs it.
         let normalized = matched_normalized.then(normalized_of);

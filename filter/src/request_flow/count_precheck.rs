@@ -36,7 +36,10 @@ impl RequestFlow {
         let Some(credential) = self.rt.credential(lane).map(str::to_string) else {
             return self.refuse_wallet(&team, available, prepared.reservation);
         };
-        let body = count_body(&prepared.parsed.body, lane.body_model());
+        let Ok(tree) = prepared.parsed.tree() else {
+            return self.refuse_wallet(&team, available, prepared.reservation);
+        };
+        let body = count_body(tree, lane.body_model());
         let path = lane.upstream_path(ApiKind::CountTokens);
         let length = body.len().to_string();
         let version = self.header("anthropic-version");
@@ -80,7 +83,7 @@ impl RequestFlow {
         let counted = counted_tokens(status, body.as_deref()).map(|tokens| {
             let request_bytes = self.record.as_ref().map_or(0, |r| r.request_bytes);
             plan_reservation(
-                std::iter::once(&prepared.lane).chain(&prepared.fallbacks),
+                std::iter::once(&*prepared.lane).chain(prepared.fallbacks.iter().map(|l| &**l)),
                 &self.rt.prices,
                 prepared.planned_ms,
                 request_bytes,

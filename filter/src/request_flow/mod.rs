@@ -95,9 +95,9 @@ pub const HEADER_PROVIDER: &str = "x-tollgate-provider";
 /// A request ready to go upstream once the wallet allows it.
 pub(super) struct Prepared {
     parsed: ParsedRequest,
-    lane: LaneEntry,
+    lane: Rc<LaneEntry>,
     /// Lanes to try, in order, if `lane` answers 429 or 5xx.
-    fallbacks: Vec<LaneEntry>,
+    fallbacks: Vec<Rc<LaneEntry>>,
     body_size: usize,
     /// Upper bound of its cost, reserved from the team's credit.
     reservation: i64,
@@ -141,7 +141,7 @@ pub(super) struct FallbackCall {
     token: u32,
     /// Size of the failed answer's body held in Envoy's buffer, replaced at the end.
     failed_body_size: usize,
-    lane: LaneEntry,
+    lane: Rc<LaneEntry>,
 }
 
 /// How long a fallback attempt may take (the answer is buffered, not streamed).
@@ -205,7 +205,7 @@ pub struct RequestFlow {
     /// The request as parsed, kept for fallback attempts on other lanes.
     sent: Option<ParsedRequest>,
     /// Lanes still to try if the current one fails.
-    planned: Vec<LaneEntry>,
+    planned: Vec<Rc<LaneEntry>>,
     fallback: Option<FallbackCall>,
     /// Failed attempts so far.
     attempt: u32,
@@ -281,7 +281,7 @@ impl RequestFlow {
             return;
         };
         if !record.usage.reported {
-            record.prompt = PromptText::of(&parsed.body);
+            record.prompt = PromptText::of(parsed.body());
             self.prompt_weighed = true;
         }
     }

@@ -913,3 +913,39 @@ fn an_answer_without_usage_is_priced_from_the_prompt_in_its_header_and_its_event
     assert!(e.cost_nanos > 0);
     assert_eq!(header, tollgate_core::money::format_usd(e.cost_nanos));
 }
+
+/// A body the filter's first pass accepts but a full JSON parse refuses (a number out of
+/// range): what the provider makes of it is the provider's answer.
+const OUT_OF_RANGE: &str =
+    r#"{"model":"gpt-4o-mini","temperature":1e400,"messages":[{"role":"user","content":"hi"}]}"#;
+
+fn one_lane(cache: bool) -> serde_json::Value {
+    let mut config = seed_config();
+    config["providers"]["targets"] = json!([config["providers"]["targets"][0]]);
+    config["cache"] = json!({ "enabled": cache });
+    config
+}
+
+#[test]
+fn a_body_sent_on_as_it_is_is_never_built_as_an_object() {
+    let plugin = Plugin::configure(&one_lane(false));
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), OUT_OF_RANGE);
+    assert_eq!(s.send_request(), (Action::Pause, Action::Continue));
+    assert_eq!(s.local_reply(), None);
+    let sent = fake_host::with(|h| h.request_body.clone());
+    assert_eq!(sent, OUT_OF_RANGE.as_bytes());
+}
+
+#[test]
+fn a_body_the_cache_cannot_key_is_refused_as_bad_json() {
+    let plugin = Plugin::configure(&one_lane(true));
+    let mut s = plugin.stream(&refs(&chat_headers("kt_support")), OUT_OF_RANGE);
+    s.send_request();
+    let reply = s.local_reply().expect("refused");
+    assert_eq!(reply.status, 400);
+    let message = reply_json(&reply)["error"]["message"].clone();
+    assert!(
+        message.as_str().unwrap().contains("not valid JSON"),
+        "{message}"
+    );
+}

@@ -24,6 +24,13 @@ pub(super) struct UpstreamRequest {
     pub(super) lane_api: ApiKind,
 }
 
+/// Whether the client's body goes to `lane` byte for byte: the lane speaks the client's
+/// format, under the model the client named, and nothing is added.
+pub(super) fn sent_as_is(parsed: &ParsedRequest, lane: &LaneEntry) -> bool {
+    let lane_api = lane_api(parsed.api, lane.provider);
+    Direction::between(parsed.api, lane_api).is_none() && parsed.sent_unchanged(lane.body_model())
+}
+
 /// Path, authority, credential and body for `lane`, translated when the lane speaks
 /// the other provider's format. A Bedrock lane's request is signed with `aws` (its
 /// credentials) at the host clock's time.
@@ -41,7 +48,7 @@ pub(super) fn upstream_request(
         None if parsed.sent_unchanged(model) => None,
         None => Some(parsed.upstream_body(model)),
         Some(d) => {
-            let map = translate_request(d, &parsed.body, model, lane.max_output_tokens)?;
+            let map = translate_request(d, parsed.body(), model, lane.max_output_tokens)?;
             Some(serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default())
         }
     };

@@ -81,7 +81,9 @@ mod tests {
 
     #[test]
     fn dates_are_written_as_parsed() {
-        for z in [-719_468, -1000, 0, 59, 60, 20_000, 20_454, 30_000, 2_932_896] {
+        for z in [
+            -719_468, -1000, 0, 59, 60, 20_000, 20_454, 30_000, 2_932_896,
+        ] {
             let (y, m, d) = civil_from_days(z);
             let written = crate::config::format_date(z);
             assert_eq!(written, format!("{y:04}-{m:02}-{d:02}"));
