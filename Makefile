@@ -51,7 +51,7 @@ test-e2e: build
 
 lint: setup
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features tollgate-filter/fake-host -- -D warnings
 	cargo clippy -p tollgate-filter -p tollgate-core --target wasm32-wasip1 -- -D warnings
 
 fmt:
