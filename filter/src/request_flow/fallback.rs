@@ -76,10 +76,11 @@ impl RequestFlow {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        // No rewritten body: the client's goes to this lane as it was sent.
         let body = upstream
             .body
             .clone()
-            .unwrap_or_else(|| parsed.upstream_body(lane.body_model()));
+            .unwrap_or_else(|| parsed.bytes().to_vec());
         let timeout = Duration::from_secs(FALLBACK_TIMEOUT_SECS);
         match self.dispatch_http_call(&lane.cluster, headers, Some(&body), vec![], timeout) {
             Ok(token) => {
