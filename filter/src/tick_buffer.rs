@@ -32,7 +32,7 @@ pub struct TickBuffer {
     /// Increments by full stat name, for labelled counters (defined on first flush).
     named: RefCell<HashMap<String, i64>>,
     /// Finished requests added up by their labels; stat names are made at the flush.
-    finished: RefCell<HashMap<EventKey, EventTotals>>,
+    finished: RefCell<Vec<(EventKey, EventTotals)>>,
     /// The flusher's event queue, resolved lazily (the flusher VM may start later).
     queue_id: Cell<Option<u32>>,
 }
@@ -64,10 +64,13 @@ impl TickBuffer {
     /// Counts a finished request under its labels (team, provider, lane, cache, outcome).
     pub fn count_event(&self, event: &CostEvent) {
         if let Ok(mut finished) = self.finished.try_borrow_mut() {
-            finished
-                .entry(EventKey::of(event))
-                .or_default()
-                .add(&EventTotals::of(event));
+            let totals = EventTotals::of(event);
+            // A tick sees few distinct keys (teams × lanes × outcomes): found by
+            // comparison, without building a key or hashing one per request.
+            match finished.iter_mut().find(|(key, _)| key.is_key_of(event)) {
+                Some((_, sum)) => sum.add(&totals),
+                None => finished.push((EventKey::of(event), totals)),
+            }
         }
     }
 
@@ -109,7 +112,7 @@ impl TickBuffer {
             }
         }
         if let Ok(mut finished) = self.finished.try_borrow_mut() {
-            for (key, totals) in finished.drain() {
+            for (key, totals) in finished.drain(..) {
                 for (name, by) in metric_names::counts(&key, &totals) {
                     labelled.add_named(name, by);
                 }

@@ -124,6 +124,15 @@ impl EventKey {
             outcome: outcome_label(e.outcome),
         }
     }
+
+    /// Whether `e` is counted under this key (compared in place: no key is built).
+    pub fn is_key_of(&self, e: &CostEvent) -> bool {
+        self.team == e.team
+            && self.provider == e.provider.as_deref().unwrap_or(NONE)
+            && self.lane == e.lane.as_deref().unwrap_or(NONE)
+            && self.cache == cache_label(e.cache)
+            && self.outcome == outcome_label(e.outcome)
+    }
 }
 
 /// What requests add to the counters of one [`EventKey`].
@@ -335,7 +344,35 @@ mod tests {
         let mut totals = EventTotals::default();
         for ev in [&e, &e, &unchecked] {
             assert_eq!(EventKey::of(ev), EventKey::of(&e));
+            assert!(EventKey::of(&e).is_key_of(ev));
             totals.add(&EventTotals::of(ev));
+        }
+        // Any label that differs is another key.
+        let others = [
+            CostEvent {
+                team: "team_other".into(),
+                ..e.clone()
+            },
+            CostEvent {
+                provider: None,
+                ..e.clone()
+            },
+            CostEvent {
+                lane: Some("other-lane".into()),
+                ..e.clone()
+            },
+            CostEvent {
+                cache: CacheStatus::Hit,
+                ..e.clone()
+            },
+            CostEvent {
+                outcome: Outcome::ProviderError,
+                ..e.clone()
+            },
+        ];
+        for other in &others {
+            assert!(!EventKey::of(&e).is_key_of(other), "{other:?}");
+            assert!(EventKey::of(other).is_key_of(other));
         }
         let mut one_by_one = std::collections::BTreeMap::new();
         for ev in [&e, &e, &unchecked] {
