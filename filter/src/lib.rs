@@ -12,6 +12,10 @@
 // everything they reach would be reported as unused.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(any(test, feature = "fake-host"))]
 pub mod fake_host;
 mod flusher;
