@@ -171,7 +171,7 @@ fn chat_request() -> String {
 /// feature on: the parsed facts, the prompt estimate, the exact and normalised cache
 /// keys, and the body sent upstream.
 fn run_request(body: &[u8], served_model: &str) -> usize {
-    let parsed = ParsedRequest::parse(ApiKind::ChatCompletions, body).expect("valid request");
+    let parsed = ParsedRequest::parse_whole(ApiKind::ChatCompletions, body).expect("valid request");
     let prompt = PromptText::of(parsed.body());
     let key = cache_key(parsed.api, served_model, Some("support"), parsed.body());
     let normalized = normalized_key(

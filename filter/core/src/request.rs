@@ -172,6 +172,23 @@ impl ParsedRequest {
         })
     }
 
+    /// [`ParsedRequest::parse`] for a request whose body will be needed as an object
+    /// (its answer may be cached): one full parse, the facts read from the object.
+    pub fn parse_whole(
+        api: ApiKind,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Result<ParsedRequest, BadRequest> {
+        let bytes = bytes.into();
+        let tree = tree_of(&bytes)?;
+        let facts = facts_of(api, &tree)?;
+        Ok(ParsedRequest {
+            api,
+            facts,
+            bytes,
+            tree: OnceCell::from(Ok(tree)),
+        })
+    }
+
     /// The body as the client sent it.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -438,6 +455,29 @@ mod tests {
         assert!(err(br#"{"model":"m","x":"\q"}"#).contains("not valid JSON"));
         assert!(err(b"{\"model\":\"m\",\"x\":\"\xff\"}").contains("not valid JSON"));
         assert!(err(br#"{"model":"m"} {}"#).contains("not valid JSON"));
+    }
+
+    #[test]
+    fn both_parses_read_the_same_facts_and_object() {
+        for (api, body) in [
+            (ApiKind::ChatCompletions, &br#"{"model":"a","stream":true,"stream_options":{"include_usage":true},"user":" u ","max_completion_tokens":5,"max_tokens":9,"service_tier":"flex","messages":[]}"#[..]),
+            (ApiKind::Messages, br#"{"model":"c","max_tokens":7,"metadata":{"user_id":"bob"},"messages":[{"role":"user","content":"hi"}]}"#),
+            (ApiKind::Responses, br#"{"model":"r","max_output_tokens":3,"safety_identifier":"s","input":"hi","model":"r2"}"#),
+            (ApiKind::Completions, br#"{"model":"m","prompt":"hi"}"#),
+        ] {
+            let quick = ParsedRequest::parse(api, body).unwrap();
+            let whole = ParsedRequest::parse_whole(api, body).unwrap();
+            assert_eq!(quick.facts, whole.facts);
+            assert_eq!(quick.tree().unwrap(), whole.tree().unwrap());
+        }
+        for bad in [
+            &b"[]"[..],
+            b"{",
+            br#"{"model":""}"#,
+            br#"{"model":"m","temperature":1e400}"#,
+        ] {
+            assert!(ParsedRequest::parse_whole(ApiKind::ChatCompletions, bad).is_err());
+        }
     }
 
     #[test]

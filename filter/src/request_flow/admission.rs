@@ -64,14 +64,22 @@ impl RequestFlow {
         let Some(api) = self.record.as_ref().map(|r| r.api) else {
             return Err(Action::Continue);
         };
-        let bytes = self.get_http_request_body(0, body_size).unwrap_or_default();
-        let parsed = match ParsedRequest::parse(api, bytes) {
-            Ok(p) => p,
-            Err(e) => return Err(self.refuse(LocalError::BadRequest, &e.0)),
-        };
         let rt = Rc::clone(&self.rt);
         let Some(group) = group_of(&rt, self.record.as_ref()) else {
             return Err(Action::Continue);
+        };
+        let bytes = self.get_http_request_body(0, body_size).unwrap_or_default();
+        // A request the cache may answer is keyed from the body as an object: parsed
+        // whole at once rather than read for its facts first.
+        let cache_used = group.cache_enabled && !api.is_free();
+        let parsed = if cache_used {
+            ParsedRequest::parse_whole(api, bytes)
+        } else {
+            ParsedRequest::parse(api, bytes)
+        };
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => return Err(self.refuse(LocalError::BadRequest, &e.0)),
         };
         let now = now_ms();
         let workflow = self.record.as_ref().and_then(|r| r.workflow.clone());
@@ -111,7 +119,6 @@ impl RequestFlow {
         // The body as an object keys the cache, carries another model or is translated:
         // a body the first pass let through that cannot be built is refused before any
         // of those, and a request sent on as it is never builds it.
-        let cache_used = group.cache_enabled && !api.is_free();
         if cache_used || !lanes.iter().all(|l| sent_as_is(&parsed, l)) {
             if let Err(e) = parsed.tree() {
                 return Err(self.refuse(LocalError::BadRequest, &e.0));
