@@ -57,18 +57,57 @@ pub fn parse_decimal(text: &str, scale: u32) -> Result<u64, String> {
 /// Formats an integer scaled by `10^scale` as a decimal, trimming trailing zeros but
 /// keeping at least `min_frac` fractional digits.
 pub fn format_decimal(value: i128, scale: u32, min_frac: usize) -> String {
-    let sign = if value < 0 { "-" } else { "" };
     let v = value.unsigned_abs();
     let unit = 10u128.pow(scale);
-    let mut frac = format!("{:0width$}", v % unit, width = scale as usize);
-    while frac.len() > min_frac && frac.ends_with('0') {
-        frac.pop();
+    let mut out = String::with_capacity(24);
+    if value < 0 {
+        out.push('-');
     }
-    if frac.is_empty() {
-        format!("{sign}{}", v / unit)
-    } else {
-        format!("{sign}{}.{frac}", v / unit)
+    // Digits are written directly, through u64 when the parts fit (they do for every
+    // amount of money here): every answer's cost header is formatted, and 128-bit
+    // division is a software routine in the wasm build.
+    match u64::try_from(v / unit) {
+        Ok(whole) => push_u64(&mut out, whole),
+        Err(_) => out.push_str(&(v / unit).to_string()),
     }
+    // The fraction is `scale` digits (at least one), trailing zeros dropped down to
+    // `min_frac` of them.
+    let width = (scale as usize).max(1);
+    // 10^scale fits in a u128 only up to scale 38.
+    let mut all = [b'0'; 39];
+    let digits = &mut all[..width];
+    let mut frac = v % unit;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+        if frac == 0 {
+            break;
+        }
+    }
+    let mut len = width;
+    while len > min_frac && digits[len - 1] == b'0' {
+        len -= 1;
+    }
+    if len > 0 {
+        out.push('.');
+        out.extend(digits[..len].iter().map(|&d| char::from(d)));
+    }
+    out
+}
+
+/// Appends the decimal digits of `n`.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Formats nanodollars as a USD decimal (`"0.000123"`), at least two decimals.
@@ -160,6 +199,52 @@ impl<'de> Deserialize<'de> for Usd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The formatting machinery's reading of [`format_decimal`].
+    fn formatted(value: i128, scale: u32, min_frac: usize) -> String {
+        let sign = if value < 0 { "-" } else { "" };
+        let v = value.unsigned_abs();
+        let unit = 10u128.pow(scale);
+        let mut frac = format!("{:0width$}", v % unit, width = scale as usize);
+        while frac.len() > min_frac && frac.ends_with('0') {
+            frac.pop();
+        }
+        if frac.is_empty() {
+            format!("{sign}{}", v / unit)
+        } else {
+            format!("{sign}{}.{frac}", v / unit)
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_as_the_formatting_machinery_writes_them() {
+        let values = [
+            0,
+            1,
+            9,
+            10,
+            999_999_999,
+            1_000_000_000,
+            1_230_000_000,
+            270_000,
+            -270_000,
+            i128::from(i64::MAX),
+            i128::from(i64::MIN),
+            i128::MAX,
+            -i128::MAX,
+        ];
+        for value in values {
+            for scale in [0, 1, 2, 3, 6, 9, 18] {
+                for min_frac in [0, 1, 2, 9, 20] {
+                    assert_eq!(
+                        format_decimal(value, scale, min_frac),
+                        formatted(value, scale, min_frac),
+                        "{value} {scale} {min_frac}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_prices_exactly() {
