@@ -211,6 +211,7 @@ impl ParsedRequest {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         self.tree().unwrap_or_else(|_| EMPTY.get_or_init(Map::new))
     }
+
     /// Whether the client's body can go upstream byte for byte: it names the served
     /// model already and needs no `include_usage` added (saves re-encoding it).
     pub fn sent_unchanged(&self, served_model: &str) -> bool {
