@@ -12,9 +12,7 @@
 //! compiled to wasm under V8 (BENCHMARKS.md compares the two). Run it under
 //! `perf record` to see which functions the time goes to.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use proxy_wasm::traits::RootContext;
@@ -22,33 +20,10 @@ use serde_json::json;
 use tollgate_filter::fake_host;
 use tollgate_filter::test_plugin::{seed_config, Plugin};
 
-/// Counts heap allocations, to show what each phase allocates.
-struct Counting;
+#[path = "../core/benches/support/counting_alloc.rs"]
+mod counting_alloc;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.load(Ordering::Relaxed)
-}
+use counting_alloc::allocations;
 
 /// Requests per run, and runs per case (the best run is reported).
 const REQUESTS: usize = 2_000;

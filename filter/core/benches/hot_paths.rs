@@ -8,9 +8,7 @@
 //! case (a shared machine only ever adds time) and the heap allocations each makes; it
 //! asserts nothing about speed.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tollgate_core::cache::{cache_key, normalized_key};
@@ -21,33 +19,10 @@ use tollgate_core::token_estimate::PromptText;
 use tollgate_core::translate::{Direction, StreamTranslator};
 use tollgate_core::usage::UsageTracker;
 
-/// Counts heap allocations, to show which paths allocate per event.
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.load(Ordering::Relaxed)
-}
+use counting_alloc::allocations;
 
 /// Content chunks per answer, as in BENCHMARKS.md section e (4,000 words, four a chunk).
 const CHUNKS: usize = 1000;

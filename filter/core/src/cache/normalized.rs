@@ -87,8 +87,8 @@ pub fn is_normal(text: &str) -> bool {
     bytes
         .iter()
         .enumerate()
-        .all(|(i, &b)| match MARK[b as usize] {
-            SPACE_MARK => b == b' ' && i != 0 && i != last && CLASS[bytes[i + 1] as usize] != SPACE,
+        .all(|(i, &b)| match CLASS[b as usize] {
+            SPACE => b == b' ' && i != 0 && i != last && CLASS[bytes[i + 1] as usize] != SPACE,
             DASH => ![8, 4]
                 .iter()
                 .any(|&d| i >= d && masked_from(bytes, i - d).is_some()),
@@ -151,7 +151,7 @@ fn rewrite(text: &str) -> String {
             out.push(' ');
             pending_space = false;
         }
-        if class == 0 {
+        if class & WORD == 0 {
             // Punctuation, or a byte of a multi-byte character: part of the run.
             in_word = false;
             i += 1;
@@ -182,33 +182,15 @@ fn rewrite(text: &str) -> String {
     out
 }
 
-/// Byte classes for [`normalize_text`]: 0 for anything that is neither whitespace nor
-/// ASCII alphanumeric.
+/// Byte classes for [`normalize_text`] and [`is_normal`], as bits: whitespace, ASCII
+/// letters and digits (hex digits also `HEX`), and the `-` and `:` that masked values
+/// contain. A byte with neither `SPACE` nor `WORD` is punctuation or part of a
+/// multi-byte character.
 const SPACE: u8 = 1;
 const WORD: u8 = 2;
-/// Byte marks for [`is_normal`]: the bytes a change can start from.
-const SPACE_MARK: u8 = 1;
-const DASH: u8 = 2;
-const COLON: u8 = 3;
-const MARK: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = if c.is_ascii_whitespace() {
-            SPACE_MARK
-        } else if c == b'-' {
-            DASH
-        } else if c == b':' {
-            COLON
-        } else {
-            0
-        };
-        b += 1;
-    }
-    table
-};
 const HEX: u8 = 4;
+const DASH: u8 = 8;
+const COLON: u8 = 16;
 const CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -220,6 +202,10 @@ const CLASS: [u8; 256] = {
             WORD | HEX
         } else if c.is_ascii_alphanumeric() {
             WORD
+        } else if c == b'-' {
+            DASH
+        } else if c == b':' {
+            COLON
         } else {
             0
         };
