@@ -18,7 +18,7 @@ use std::time::Instant;
 use proxy_wasm::traits::RootContext;
 use serde_json::json;
 use tollgate_filter::fake_host;
-use tollgate_filter::test_plugin::{seed_config, Plugin};
+use tollgate_filter::test_plugin::{seed_config, Plugin, CHAT_HEADERS};
 
 #[path = "../core/benches/support/counting_alloc.rs"]
 mod counting_alloc;
@@ -88,15 +88,14 @@ fn run(plugin: &mut Plugin, first: usize, distinct: bool, answer: &str) -> Run {
         let body = chat_request(if distinct { first + i } else { 0 });
         let length = body.len().to_string();
         let headers = [
-            (":method", "POST"),
-            (":path", "/v1/chat/completions"),
-            (":authority", "tollgate"),
-            ("content-type", "application/json"),
-            ("authorization", "Bearer kt_support"),
-            ("content-length", length.as_str()),
-            ("user-agent", "wrk"),
-            ("x-request-id", "5b5e1c2a-9d41-4c52-8f0b-3c1a2e4d5f60"),
-        ];
+            &CHAT_HEADERS[..],
+            &[
+                ("content-length", length.as_str()),
+                ("user-agent", "wrk"),
+                ("x-request-id", "5b5e1c2a-9d41-4c52-8f0b-3c1a2e4d5f60"),
+            ],
+        ]
+        .concat();
         let mut stream = plugin.stream(&headers, &body);
         phases[0].time(|| black_box(stream.send_request()));
         if stream.local_reply().is_none() {

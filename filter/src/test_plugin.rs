@@ -38,6 +38,15 @@ pub fn seed_config() -> Value {
     })
 }
 
+/// The request headers of an OpenAI chat request with the support team's key.
+pub const CHAT_HEADERS: [(&str, &str); 5] = [
+    (":method", "POST"),
+    (":path", "/v1/chat/completions"),
+    (":authority", "tollgate"),
+    ("content-type", "application/json"),
+    ("authorization", "Bearer kt_support"),
+];
+
 /// The data plane's ledger token the tests put in the environment.
 pub const LEDGER_TOKEN: &str = "tgk_test-ledger-token";
 

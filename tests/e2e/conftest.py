@@ -79,3 +79,21 @@ class Day(BaseModel):
 
     summary: str
     high: float
+
+
+# The weather tool of the tool-call tests, as JSON schema and in each client format.
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"],
+    "additionalProperties": False,
+}
+# What the simulator's model answers for the schemas above: a minimal valid instance.
+WEATHER_ARGS = {"city": "sim", "unit": "celsius"}
+OPENAI_TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather for a city.", "parameters": WEATHER_SCHEMA}}]
+ANTHROPIC_TOOLS = [
+    {"name": "get_time", "description": "The time in a city.",
+     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+    {"name": "get_weather", "description": "Current weather for a city.", "input_schema": WEATHER_SCHEMA},
+]

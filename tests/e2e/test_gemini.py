@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel
 
 import stack as harness
-from conftest import CONFIG, KEYS, Day, GetWeather
+from conftest import ANTHROPIC_TOOLS, CONFIG, KEYS, OPENAI_TOOLS, WEATHER_ARGS, WEATHER_SCHEMA, Day, GetWeather
 
 FLASH = {"input": 300_000, "cached_input": 30_000, "output": 2_500_000}
 PRO = {"input": 1_250_000, "cached_input": 125_000, "output": 10_000_000}
@@ -37,22 +37,8 @@ class Forecast(BaseModel):
     today: Day
 
 
-WEATHER_SCHEMA = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-    "required": ["city", "unit"],
-    "additionalProperties": False,
-}
-# What the simulator's model answers for the schemas above: a minimal valid instance.
-WEATHER_ARGS = {"city": "sim", "unit": "celsius"}
+# What the simulator's model answers for the forecast schema: a minimal valid instance.
 FORECAST = Forecast(city="sim", days=[], today=Day(summary="sim", high=0))
-OPENAI_TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather for a city.", "parameters": WEATHER_SCHEMA}}]
-ANTHROPIC_TOOLS = [
-    {"name": "get_time", "description": "The time in a city.",
-     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-    {"name": "get_weather", "description": "Current weather for a city.", "input_schema": WEATHER_SCHEMA},
-]
 
 
 def tokens_for(document) -> int:

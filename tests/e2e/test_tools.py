@@ -15,7 +15,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from conftest import KEYS, Day, GetWeather, expected_cost_nanos
+from conftest import (ANTHROPIC_TOOLS, KEYS, OPENAI_TOOLS, WEATHER_ARGS, WEATHER_SCHEMA, Day, GetWeather,
+                      expected_cost_nanos)
 
 # (client model, lane, price key): the provider's own lane, then the other provider's.
 OPENAI_CLIENT_LANES = [
@@ -35,22 +36,8 @@ class Forecast(BaseModel):
     today: Day
 
 
-WEATHER_SCHEMA = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-    "required": ["city", "unit"],
-    "additionalProperties": False,
-}
-# What the simulator's model answers for the schemas above: a minimal valid instance.
-WEATHER_ARGS = {"city": "sim", "unit": "celsius"}
+# What the simulator's model answers for the forecast schema: a minimal valid instance.
 FORECAST = Forecast(city="sim", unit="celsius", days=[], today=Day(summary="sim", high=0))
-OPENAI_TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather for a city.", "parameters": WEATHER_SCHEMA}}]
-ANTHROPIC_TOOLS = [
-    {"name": "get_time", "description": "The time in a city.",
-     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-    {"name": "get_weather", "description": "Current weather for a city.", "input_schema": WEATHER_SCHEMA},
-]
 
 
 def oai(stack):

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tollgate_core::event::Outcome;
 
 use crate::fake_host::HttpCall;
-use crate::test_plugin::{reply_json, seed_config, Plugin, NOW_MS};
+use crate::test_plugin::{reply_json, seed_config, Plugin, CHAT_HEADERS, NOW_MS};
 
 /// Only the Anthropic lane (claude-haiku-4-5), wallet enforced.
 fn enforced() -> Value {
@@ -166,13 +166,7 @@ fn the_count_can_be_switched_off() {
 
 #[test]
 fn a_request_translated_from_the_openai_format_is_not_counted() {
-    let headers = [
-        (":method", "POST"),
-        (":path", "/v1/chat/completions"),
-        (":authority", "tollgate"),
-        ("content-type", "application/json"),
-        ("authorization", "Bearer kt_support"),
-    ];
+    let headers = CHAT_HEADERS;
     let body = json!({
         "model": "claude-haiku-4-5",
         "max_tokens": 10,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::fake_host;
-use crate::test_plugin::{seed_config, Plugin};
+use crate::test_plugin::{seed_config, Plugin, CHAT_HEADERS};
 
 const CHAT: &str = r#"{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]}"#;
 
@@ -26,14 +26,7 @@ fn mark() -> usize {
 #[test]
 fn a_cache_miss_makes_only_the_host_calls_its_work_needs() {
     let plugin = Plugin::configure(&seed_config());
-    let headers = [
-        (":method", "POST"),
-        (":path", "/v1/chat/completions"),
-        (":authority", "tollgate"),
-        ("content-type", "application/json"),
-        ("authorization", "Bearer kt_support"),
-        ("content-length", "130"),
-    ];
+    let headers = [&CHAT_HEADERS[..], &[("content-length", "130")]].concat();
     let start = mark();
     let mut s = plugin.stream(&headers, CHAT);
     s.send_request();
