@@ -9,6 +9,7 @@ pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod count_precheck;
+pub mod digits;
 pub mod endpoint;
 pub mod event;
 pub mod headers;

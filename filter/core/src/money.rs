@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::digits::push_padded;
+
 pub const NANOS_PER_USD: i64 = 1_000_000_000;
 
 /// Parses a non-negative decimal with at most `scale` fractional digits into an integer
@@ -63,51 +65,30 @@ pub fn format_decimal(value: i128, scale: u32, min_frac: usize) -> String {
     if value < 0 {
         out.push('-');
     }
-    // Digits are written directly, through u64 when the parts fit (they do for every
-    // amount of money here): every answer's cost header is formatted, and 128-bit
-    // division is a software routine in the wasm build.
-    match u64::try_from(v / unit) {
-        Ok(whole) => push_u64(&mut out, whole),
-        Err(_) => out.push_str(&(v / unit).to_string()),
+    // Written through u64 when the parts fit (they do for every amount of money here):
+    // every answer's cost header is formatted, and 128-bit division is a software
+    // routine in the wasm build.
+    let (whole, frac) = (v / unit, v % unit);
+    match u64::try_from(whole) {
+        Ok(whole) => push_padded(&mut out, whole, 1),
+        Err(_) => out.push_str(&whole.to_string()),
     }
     // The fraction is `scale` digits (at least one), trailing zeros dropped down to
     // `min_frac` of them.
+    let point = out.len();
+    out.push('.');
     let width = (scale as usize).max(1);
-    // 10^scale fits in a u128 only up to scale 38.
-    let mut all = [b'0'; 39];
-    let digits = &mut all[..width];
-    let mut frac = v % unit;
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (frac % 10) as u8;
-        frac /= 10;
-        if frac == 0 {
-            break;
-        }
+    match u64::try_from(frac) {
+        Ok(frac) => push_padded(&mut out, frac, width),
+        Err(_) => out.push_str(&format!("{frac:0width$}")),
     }
-    let mut len = width;
-    while len > min_frac && digits[len - 1] == b'0' {
-        len -= 1;
+    while out.len() - point - 1 > min_frac && out.ends_with('0') {
+        out.pop();
     }
-    if len > 0 {
-        out.push('.');
-        out.extend(digits[..len].iter().map(|&d| char::from(d)));
+    if out.len() == point + 1 {
+        out.pop();
     }
     out
-}
-
-/// Appends the decimal digits of `n`.
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Formats nanodollars as a USD decimal (`"0.000123"`), at least two decimals.
@@ -234,7 +215,7 @@ mod tests {
             -i128::MAX,
         ];
         for value in values {
-            for scale in [0, 1, 2, 3, 6, 9, 18] {
+            for scale in [0, 1, 2, 3, 6, 9, 18, 30] {
                 for min_frac in [0, 1, 2, 9, 20] {
                     assert_eq!(
                         format_decimal(value, scale, min_frac),

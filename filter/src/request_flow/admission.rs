@@ -15,6 +15,7 @@ use tollgate_core::routing::{plan, premium_status, NoLane, RouteQuery};
 use crate::host::now_ms;
 use crate::ids::random_u64;
 
+use super::cached::cache_answers;
 use super::upstream::sent_as_is;
 use super::{group_of, Gate, Prepared, RequestFlow, TRANSLATION};
 
@@ -71,7 +72,7 @@ impl RequestFlow {
         let bytes = self.get_http_request_body(0, body_size).unwrap_or_default();
         // A request the cache may answer is keyed from the body as an object: parsed
         // whole at once rather than read for its facts first.
-        let cache_used = group.cache_enabled && !api.is_free();
+        let cache_used = cache_answers(group, api);
         let parsed = if cache_used {
             ParsedRequest::parse_whole(api, bytes)
         } else {

@@ -6,6 +6,7 @@ use proxy_wasm::types::Action;
 use tollgate_core::cache::{
     cache_key, client_bypasses, is_nondeterministic, normalized_key, Bypass, Entry,
 };
+use tollgate_core::config::filter_config::GroupEntry;
 use tollgate_core::config::MatchStrategy;
 use tollgate_core::event::{ApiKind, CacheStatus};
 use tollgate_core::stream_filter::strip_usage_chunks;
@@ -19,6 +20,12 @@ use super::{
     HEADER_REQUEST_ID,
 };
 
+/// Whether the cache may answer `group`'s requests to `api`: free calls (token
+/// counting) gain nothing from it.
+pub(super) fn cache_answers(group: &GroupEntry, api: ApiKind) -> bool {
+    group.cache_enabled && !api.is_free()
+}
+
 impl RequestFlow {
     /// Serves a fresh cached answer locally, or notes that the answer may be stored.
     pub(super) fn answer_from_cache(&mut self, prepared: &Prepared) -> Option<Action> {
@@ -26,8 +33,7 @@ impl RequestFlow {
         let group = group_of(&rt, self.record.as_ref())?;
         let group_name = group.name.as_str();
         let cache = &rt.config.cache;
-        // Free calls (token counting) gain nothing from the cache.
-        if !group.cache_enabled || prepared.parsed.api.is_free() {
+        if !cache_answers(group, prepared.parsed.api) {
             return None;
         }
         let bypass = if client_bypasses(self.header("cache-control").as_deref()) {

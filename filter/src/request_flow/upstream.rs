@@ -45,7 +45,7 @@ pub(super) fn upstream_request(
     let direction = Direction::between(parsed.api, lane_api);
     let model = lane.body_model();
     let body = match direction {
-        None if parsed.sent_unchanged(model) => None,
+        _ if sent_as_is(parsed, lane) => None,
         None => Some(parsed.upstream_body(model)),
         Some(d) => {
             let map = translate_request(d, parsed.body(), model, lane.max_output_tokens)?;

@@ -900,24 +900,19 @@ pub fn format_date(days: i64) -> String {
     out
 }
 
-/// Appends `YYYY-MM-DD` of a day number to `out`. Digits are written directly: every
-/// priced request names its price entry's date, and the formatting machinery would
-/// cost more than the pricing.
+/// Appends `YYYY-MM-DD` of a day number to `out` (every priced request names its price
+/// entry's date).
 pub fn push_date(out: &mut String, days: i64) {
     let (y, m, d) = super::calendar::civil_from_days(days);
     if !(0..=9999).contains(&y) {
         out.push_str(&format!("{y:04}-{m:02}-{d:02}"));
         return;
     }
-    for (n, width) in [(y, 4), (m, 2), (d, 2)] {
-        if width == 2 {
-            out.push('-');
-        }
-        for place in (0..width).rev() {
-            let digit = (n / 10_i64.pow(place)) % 10;
-            out.push(char::from(b'0' + digit as u8));
-        }
-    }
+    crate::digits::push_padded(out, y as u64, 4);
+    out.push('-');
+    crate::digits::push_padded(out, m as u64, 2);
+    out.push('-');
+    crate::digits::push_padded(out, d as u64, 2);
 }
 
 /// One set of token rates (USD per million tokens); the cache rates default as in
