@@ -16,6 +16,7 @@ pub mod headers;
 pub mod json_scan;
 pub mod keys;
 pub mod lane_stream;
+pub mod lanes;
 pub mod lease;
 pub mod metric_names;
 pub mod models;
