@@ -6,7 +6,7 @@
 //! whole filter.
 
 use proxy_wasm::types::{BufferType, MapType, Status};
-use tollgate_core::headers::{self, Pairs};
+use tollgate_core::headers::{self, HeaderMap};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -98,7 +98,7 @@ pub fn replace_body(buffer: BufferType, old_size: usize, body: &[u8]) -> Result<
 }
 
 /// Every header of `map` in one host call (empty if the map is not available).
-pub fn get_headers(map: MapType) -> Pairs {
+pub fn get_headers(map: MapType) -> HeaderMap {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: the host writes a buffer it allocated through this module's allocator
@@ -106,9 +106,9 @@ pub fn get_headers(map: MapType) -> Pairs {
     match unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) } {
         Status::Ok if !data.is_null() => {
             let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
-            headers::decode(&bytes)
+            HeaderMap::decode(&bytes)
         }
-        _ => Vec::new(),
+        _ => HeaderMap::default(),
     }
 }
 

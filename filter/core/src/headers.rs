@@ -10,12 +10,98 @@
 /// A header map: (lowercase name, value) pairs in the host's order.
 pub type Pairs = Vec<(String, String)>;
 
+/// Anything that lists headers as (name, value) pairs in the host's order.
+pub trait HeaderList {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
+}
+
+impl HeaderList for [(String, String)] {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+impl HeaderList for Pairs {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.as_slice().pairs()
+    }
+}
+
 /// The first value of `name` (names are lowercase, as Envoy hands them over).
-pub fn find<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
+pub fn find<'a>(headers: &'a (impl HeaderList + ?Sized), name: &str) -> Option<&'a str> {
+    headers
+        .pairs()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v)
+}
+
+/// A header map read from the host: every name and value in one string, entries as
+/// ranges into it. Two allocations whatever the number of headers, where a pair of
+/// owned strings per header took two each: a request's map is read on every request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeaderMap {
+    text: String,
+    /// Per header: where its name ends and its value starts, and where the value ends
+    /// (the name starts where the previous value ends).
+    ends: Vec<(usize, usize)>,
+}
+
+impl HeaderMap {
+    /// Reads the ABI's serialised form; a truncated buffer yields the entries that fit.
+    /// Names and values that are not UTF-8 are read lossily (header values are visible
+    /// ASCII in practice).
+    pub fn decode(bytes: &[u8]) -> HeaderMap {
+        let u32_at = |i: usize| {
+            bytes
+                .get(i..i + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        let Some(count) = u32_at(0) else {
+            return HeaderMap::default();
+        };
+        let sizes_end = 4 + count.saturating_mul(8);
+        if bytes.len() < sizes_end {
+            return HeaderMap::default();
+        }
+        let mut map = HeaderMap {
+            text: String::with_capacity(bytes.len() - sizes_end),
+            ends: Vec::with_capacity(count),
+        };
+        let mut at = sizes_end;
+        for i in 0..count {
+            let (Some(n), Some(v)) = (u32_at(4 + i * 8), u32_at(8 + i * 8)) else {
+                break;
+            };
+            let (Some(name), Some(value)) =
+                (bytes.get(at..at + n), bytes.get(at + n + 1..at + n + 1 + v))
+            else {
+                break;
+            };
+            map.text.push_str(&String::from_utf8_lossy(name));
+            let name_end = map.text.len();
+            map.text.push_str(&String::from_utf8_lossy(value));
+            map.ends.push((name_end, map.text.len()));
+            at += n + v + 2;
+        }
+        map
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl HeaderList for HeaderMap {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
+        starts.zip(&self.ends).map(|(start, &(name_end, end))| {
+            (&self.text[start..name_end], &self.text[name_end..end])
+        })
+    }
 }
 
 /// `original` without the headers named in `remove` or `set`, then `set`; pseudo-headers
@@ -49,13 +135,13 @@ pub struct Changes<'a> {
 
 impl<'a> Changes<'a> {
     pub fn between(
-        original: &[(String, String)],
+        original: &(impl HeaderList + ?Sized),
         remove: &[&'a str],
         set: &[(&'a str, &'a str)],
     ) -> Changes<'a> {
         let count = |name: &str| {
             original
-                .iter()
+                .pairs()
                 .filter(|(n, _)| n.eq_ignore_ascii_case(name))
                 .count()
         };
@@ -77,10 +163,10 @@ impl<'a> Changes<'a> {
             .iter()
             .filter(|(name, value)| {
                 let mut current = original
-                    .iter()
+                    .pairs()
                     .filter(|(n, _)| n.eq_ignore_ascii_case(name));
                 // Unchanged only when the header is there exactly once with this value.
-                !matches!((current.next(), current.next()), (Some((_, v)), None) if v == value)
+                !matches!((current.next(), current.next()), (Some((_, v)), None) if v == *value)
             })
             .copied()
             .collect();
@@ -114,39 +200,12 @@ pub fn encode<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Vec<u8> {
     bytes
 }
 
-/// Reads the serialised form; a truncated buffer yields the entries that fit. Values that
-/// are not UTF-8 are read lossily (header values are visible ASCII in practice).
+/// [`HeaderMap::decode`] as owned pairs.
 pub fn decode(bytes: &[u8]) -> Pairs {
-    let u32_at = |i: usize| {
-        bytes
-            .get(i..i + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let Some(count) = u32_at(0) else {
-        return Vec::new();
-    };
-    let mut sizes = Vec::new();
-    for i in 0..count {
-        match (u32_at(4 + i * 8), u32_at(8 + i * 8)) {
-            (Some(n), Some(v)) => sizes.push((n, v)),
-            _ => return Vec::new(),
-        }
-    }
-    let mut at = 4 + count * 8;
-    let mut pairs = Vec::with_capacity(count);
-    for (n, v) in sizes {
-        let (Some(name), Some(value)) =
-            (bytes.get(at..at + n), bytes.get(at + n + 1..at + n + 1 + v))
-        else {
-            break;
-        };
-        pairs.push((
-            String::from_utf8_lossy(name).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        ));
-        at += n + v + 2;
-    }
-    pairs
+    HeaderMap::decode(bytes)
+        .pairs()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -173,6 +232,27 @@ mod tests {
         let mut truncated = encode(&p);
         truncated.truncate(truncated.len() - 3);
         assert_eq!(decode(&truncated), p[..2].to_vec(), "entries that fit");
+    }
+
+    #[test]
+    fn a_header_map_reads_what_the_host_serialised() {
+        let p = pairs(&[(":status", "200"), ("x-a", "1"), ("x-a", "2"), ("x-e", "")]);
+        let map = HeaderMap::decode(&encode(&p));
+        assert_eq!(map.len(), 4);
+        assert_eq!(find(&map, "X-A"), Some("1"), "the first value, any case");
+        assert_eq!(find(&map, "x-e"), Some(""));
+        assert_eq!(find(&map, "x-b"), None);
+        let mut bad = encode(&[("x-bin", "a\u{e9}b")]);
+        let at = bad.len() - 3; // the second byte of "é", now not UTF-8
+        bad[at] = 0xFF;
+        assert_eq!(
+            HeaderMap::decode(&bad).pairs().collect::<Vec<_>>(),
+            [("x-bin", "a\u{fffd}\u{fffd}b")]
+        );
+        assert!(
+            HeaderMap::decode(&[200, 0, 0, 0, 1]).is_empty(),
+            "sizes cut short"
+        );
     }
 
     /// `original` after `changes`, applied the way Envoy applies single-header calls: a

@@ -53,7 +53,7 @@ use tollgate_core::config::filter_config::{GroupEntry, LaneEntry};
 use tollgate_core::config::LedgerFailureMode;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::event::ApiKind;
-use tollgate_core::headers::{self, Pairs};
+use tollgate_core::headers::{self, HeaderMap};
 use tollgate_core::request::ParsedRequest;
 use tollgate_core::response_stream::ResponseStream;
 use tollgate_core::token_estimate::PromptText;
@@ -171,9 +171,9 @@ pub(super) enum ResponseBody {
 pub struct RequestFlow {
     rt: Rc<Runtime>,
     /// The client's request headers, read with one host call.
-    request_headers: Pairs,
+    request_headers: HeaderMap,
     /// The lane's response headers, read with one host call.
-    response_headers: Pairs,
+    response_headers: HeaderMap,
     /// Response header changes not yet made: written once the headers go on (for a
     /// buffered answer, after its body is read), one call per changed header.
     response_edits: ResponseEdits,
@@ -225,8 +225,8 @@ impl RequestFlow {
     pub fn new(rt: Rc<Runtime>) -> Self {
         RequestFlow {
             rt,
-            request_headers: Vec::new(),
-            response_headers: Vec::new(),
+            request_headers: HeaderMap::default(),
+            response_headers: HeaderMap::default(),
             response_edits: ResponseEdits::default(),
             started_ms: now_ms(),
             record: None,
