@@ -5,7 +5,7 @@ use tollgate_core::cache::normalized::Seen;
 use tollgate_core::cache::{candidate_slots, choose_slot, Entry, SlotHead};
 use tollgate_core::config::CacheConfig;
 
-use crate::host::{self, cas_update, get_shared, set_shared};
+use crate::host::{cas_update, get_shared, set_shared};
 use crate::tick_buffer::TickBuffer;
 
 const BYTES_KEY: &str = "tollgate.cache.bytes";
@@ -126,7 +126,7 @@ pub fn store(
         tick_buffer.count(metrics.evictions, 1);
     }
     tick_buffer.count(metrics.stores, 1);
-    host::gauge(metrics.bytes, total.max(0) as u64);
+    tick_buffer.gauge(metrics.bytes, total.max(0) as u64);
     true
 }
 

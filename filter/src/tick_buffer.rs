@@ -1,12 +1,12 @@
-//! Per-request bookkeeping a worker VM keeps to itself until its next tick: cost events
-//! and counter increments.
+//! Per-request bookkeeping a worker VM keeps to itself until its next tick: cost events,
+//! counter increments and gauge values.
 //!
 //! Each host call costs a request ~2 µs (BENCHMARKS.md), and each shared-queue item
 //! wakes the flusher's thread (Envoy posts `onQueueReady` to it per enqueue). So a
 //! request only appends here, inside the VM; the HTTP root's tick (and a full batch)
-//! hands the events to the flusher as one queue item and adds the counters up in
-//! Envoy once per tick. Counters are therefore up to one tick behind; events reach the
-//! ledger one tick later than before. The root flushes in `on_done` too, so a draining
+//! hands the events to the flusher as one queue item, adds the counters up in Envoy and
+//! sets the gauges once per tick. Counters and gauges are therefore up to one tick
+//! behind; events reach the ledger one tick later than before. The root flushes in `on_done` too, so a draining
 //! VM (config reload, shutdown) does not keep what it collected.
 
 use std::cell::{Cell, RefCell};
@@ -27,8 +27,11 @@ const MAX_BATCH_EVENTS: usize = 64;
 #[derive(Default)]
 pub struct TickBuffer {
     events: RefCell<EventBatch>,
-    /// Increments by metric id, for counters defined at configure time.
-    counts: RefCell<HashMap<u32, i64>>,
+    /// Increments by metric id, for counters defined at configure time. A tick sees a
+    /// handful of ids: found by comparison, without hashing one per request.
+    counts: RefCell<Vec<(u32, i64)>>,
+    /// The latest value by metric id, for gauges defined at configure time.
+    gauges: RefCell<Vec<(u32, u64)>>,
     /// Increments by full stat name, for labelled counters (defined on first flush).
     named: RefCell<HashMap<String, i64>>,
     /// Finished requests added up by their labels; stat names are made at the flush.
@@ -47,7 +50,20 @@ impl TickBuffer {
     /// Adds to a counter at the next flush.
     pub fn count(&self, metric: Option<u32>, by: i64) {
         if let (Some(id), Ok(mut counts)) = (metric, self.counts.try_borrow_mut()) {
-            *counts.entry(id).or_default() += by;
+            match counts.iter_mut().find(|(known, _)| *known == id) {
+                Some((_, sum)) => *sum += by,
+                None => counts.push((id, by)),
+            }
+        }
+    }
+
+    /// Sets a gauge at the next flush (the latest value wins).
+    pub fn gauge(&self, metric: Option<u32>, value: u64) {
+        if let (Some(id), Ok(mut gauges)) = (metric, self.gauges.try_borrow_mut()) {
+            match gauges.iter_mut().find(|(known, _)| *known == id) {
+                Some((_, latest)) => *latest = value,
+                None => gauges.push((id, value)),
+            }
         }
     }
 
@@ -102,8 +118,13 @@ impl TickBuffer {
     pub fn flush(&self, sink: &EventSink, metrics: &QueueMetrics, labelled: &LabelledCounters) {
         self.send_events(sink, metrics);
         if let Ok(mut counts) = self.counts.try_borrow_mut() {
-            for (id, by) in counts.drain() {
+            for (id, by) in counts.drain(..) {
                 host::count(Some(id), by);
+            }
+        }
+        if let Ok(mut gauges) = self.gauges.try_borrow_mut() {
+            for (id, value) in gauges.drain(..) {
+                host::gauge(Some(id), value);
             }
         }
         if let Ok(mut named) = self.named.try_borrow_mut() {

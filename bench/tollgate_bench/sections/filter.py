@@ -139,7 +139,8 @@ def run(args, work: Path, procs: Procs, up: Upstreams, results: dict) -> None:
     prof = {}
     if "profile" in args.sections:
         prof = profile.run(args, work, procs, targets,
-                           [(v[0], v[3], v[4]) for v in measured if v[0] in ("plain", "floor_body", "miss", "hit")])
+                           [(v[0], v[3], v[4]) for v in measured
+                            if v[0] in ("plain", "floor_body", "miss", "miss_store", "hit")])
     results["filter"] = {
         "variants": [{"name": v[0], "label": v[1]} for v in measured],
         "runs": runs,

@@ -8,6 +8,7 @@ use tollgate_core::accounting::RequestRecord;
 use tollgate_core::config::filter_config::GroupEntry;
 use tollgate_core::config::ProviderKind;
 use tollgate_core::event::ApiKind;
+use tollgate_core::headers;
 use tollgate_core::keys;
 use tollgate_core::models::{list_body, model_body, models_for, ModelsRequest};
 use tollgate_core::refusal::LocalError;
@@ -22,17 +23,18 @@ impl RequestFlow {
     pub(super) fn attribute(&mut self, end_of_stream: bool) -> Action {
         self.rt.tick_buffer.count(self.rt.metrics.requests, 1);
         self.request_headers = host::get_headers(MapType::HttpRequestHeaders);
-        let path = self.header(":path").unwrap_or_default();
+        let path = self.header(":path").unwrap_or_default().to_string();
         let api = ApiKind::from_path(&path);
-        let authorization = self.header("authorization");
-        let x_api_key = self.header("x-api-key");
+        // Read from the map itself (not through `self`): `self.style` is set below.
+        let authorization = headers::find(&self.request_headers, "authorization");
+        let x_api_key = headers::find(&self.request_headers, "x-api-key");
         self.style = match api {
             Some(a) => a.native_provider(),
             None if x_api_key.is_some() && authorization.is_none() => ProviderKind::Anthropic,
             None => ProviderKind::Openai,
         };
 
-        let Some(key) = keys::client_key(authorization.as_deref(), x_api_key.as_deref()) else {
+        let Some(key) = keys::client_key(authorization, x_api_key) else {
             self.rt.tick_buffer.count(self.rt.metrics.unauthorized, 1);
             return self.refuse(
                 LocalError::MissingKey,
@@ -56,14 +58,11 @@ impl RequestFlow {
             group.team.clone(),
             api.unwrap_or(ApiKind::ChatCompletions),
         );
-        record.user = self.header(HEADER_USER).as_deref().and_then(clean_label);
-        record.workflow = self
-            .header(HEADER_WORKFLOW)
-            .as_deref()
-            .and_then(clean_label);
+        record.user = self.header(HEADER_USER).and_then(clean_label);
+        record.workflow = self.header(HEADER_WORKFLOW).and_then(clean_label);
         self.record = Some(record);
 
-        if self.header(":method").as_deref() == Some("GET") {
+        if self.header(":method") == Some("GET") {
             if let Some(asked) = ModelsRequest::from_path(&path) {
                 return self.answer_models(group, asked);
             }
@@ -71,7 +70,7 @@ impl RequestFlow {
         if api.is_none() {
             return self.other_endpoint(group, &path);
         }
-        if self.header(":method").as_deref() != Some("POST") {
+        if self.header(":method") != Some("POST") {
             let msg = format!("Tollgate serves POST {path}, not other methods");
             return self.refuse(LocalError::UnsupportedEndpoint, &msg);
         }

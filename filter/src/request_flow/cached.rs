@@ -36,7 +36,7 @@ impl RequestFlow {
         if !cache_answers(group, prepared.parsed.api) {
             return None;
         }
-        let bypass = if client_bypasses(self.header("cache-control").as_deref()) {
+        let bypass = if client_bypasses(self.header("cache-control")) {
             Some(Bypass::ClientAsked)
         } else if cache.skip_nondeterministic && is_nondeterministic(prepared.parsed.body()) {
             Some(Bypass::Nondeterministic)

@@ -43,7 +43,7 @@ impl RequestFlow {
         let path = lane.upstream_path(ApiKind::CountTokens);
         let length = body.len().to_string();
         let version = self.header("anthropic-version");
-        let auth = credential_headers(lane.provider, &credential, version.as_deref());
+        let auth = credential_headers(lane.provider, &credential, version);
         let mut headers: Vec<(&str, &str)> = vec![
             (":method", "POST"),
             (":path", &path),

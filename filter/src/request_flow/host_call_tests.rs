@@ -63,3 +63,63 @@ fn a_cache_miss_makes_only_the_host_calls_its_work_needs() {
         BTreeMap::from([("proxy_get_current_time_nanoseconds", 1)])
     );
 }
+
+/// With the cache on, a miss adds what the cache's work needs: its two candidate slots
+/// and the near-repeat record read while the request waits, the byte count, the entry
+/// and the near-repeat record written once the answer is in. The byte gauge waits for
+/// the tick like the counters.
+#[test]
+fn a_cache_miss_with_the_cache_on_adds_only_the_cache_calls() {
+    let mut config = seed_config();
+    config["cache"] = serde_json::json!({"enabled": true});
+    let mut plugin = Plugin::configure(&config);
+    let headers = [&CHAT_HEADERS[..], &[("content-length", "130")]].concat();
+    let start = mark();
+    let mut s = plugin.stream(&headers, CHAT);
+    s.send_request();
+    let request = calls_since(start);
+    let start = mark();
+    s.receive(200, &[("content-type", "application/json")], ANSWER);
+    let response = calls_since(start);
+    let start = mark();
+    s.finish();
+    let log = calls_since(start);
+    assert_eq!(
+        plugin.metric("tollgate.cache_bytes"),
+        Some(0),
+        "not before the tick"
+    );
+    plugin.queued_records(); // the tick
+    assert_eq!(plugin.metric("tollgate.cache_stores"), Some(1));
+    assert!(
+        plugin
+            .metric("tollgate.cache_bytes")
+            .is_some_and(|b| b > ANSWER.len() as u64),
+        "the stored entry's bytes"
+    );
+    assert_eq!(
+        request,
+        BTreeMap::from([
+            ("proxy_get_buffer_bytes", 1),
+            ("proxy_get_current_time_nanoseconds", 3),
+            ("proxy_get_header_map_pairs", 1),
+            ("proxy_get_shared_data", 3),
+            ("proxy_replace_header_map_value", 3),
+        ])
+    );
+    assert_eq!(
+        response,
+        BTreeMap::from([
+            ("proxy_get_buffer_bytes", 1),
+            ("proxy_get_current_time_nanoseconds", 1),
+            ("proxy_get_header_map_pairs", 1),
+            ("proxy_get_shared_data", 1),
+            ("proxy_replace_header_map_value", 3),
+            ("proxy_set_shared_data", 3),
+        ])
+    );
+    assert_eq!(
+        log,
+        BTreeMap::from([("proxy_get_current_time_nanoseconds", 1)])
+    );
+}

@@ -254,8 +254,9 @@ impl RequestFlow {
         }
     }
 
-    pub(super) fn header(&self, name: &str) -> Option<String> {
-        headers::find(&self.request_headers, name).map(str::to_string)
+    /// The first value of the client's request header `name`.
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        headers::find(&self.request_headers, name)
     }
 
     pub(super) fn group(&self) -> Option<&GroupEntry> {

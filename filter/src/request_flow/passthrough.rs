@@ -57,7 +57,7 @@ impl RequestFlow {
     /// provider the group may use; the body goes as it is, unread.
     fn pass_through(&mut self, group: &GroupEntry, family: Family, path: &str) -> Action {
         let rt = Rc::clone(&self.rt);
-        let anthropic_version = self.header("anthropic-version");
+        let anthropic_version = self.header("anthropic-version").map(str::to_string);
         let provider = provider_for(path, anthropic_version.is_some());
         let allowed = |id: &str| {
             group
@@ -128,11 +128,7 @@ impl RequestFlow {
         ));
         let mut remove = CLIENT_ONLY_HEADERS.to_vec();
         // A key offered as a WebSocket subprotocol is the client's too.
-        match self
-            .header(SUBPROTOCOLS)
-            .as_deref()
-            .and_then(protocols_without_keys)
-        {
+        match self.header(SUBPROTOCOLS).and_then(protocols_without_keys) {
             Some(kept) if kept.is_empty() => remove.push(SUBPROTOCOLS),
             Some(kept) => set.push((SUBPROTOCOLS.into(), kept)),
             None => {}

@@ -34,16 +34,11 @@ impl RequestFlow {
             return self.refuse(LocalError::Internal, &msg);
         }
         let anthropic_version = self.header("anthropic-version");
-        let upstream = match upstream_request(
-            &parsed,
-            &lane,
-            &credential,
-            anthropic_version.as_deref(),
-            aws.as_ref(),
-        ) {
-            Ok(u) => u,
-            Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
-        };
+        let upstream =
+            match upstream_request(&parsed, &lane, &credential, anthropic_version, aws.as_ref()) {
+                Ok(u) => u,
+                Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
+            };
         self.translation = upstream.direction;
         self.lane_api = Some(upstream.lane_api);
         if upstream.direction.is_some() {
