@@ -68,7 +68,7 @@ impl RequestFlow {
         // near-repeat and to remember the stored answer). An exact hit never needs it.
         let normalized = matched_normalized.then(normalized_of);
         let key = normalized.unwrap_or(exact);
-        let now = now_ms();
+        let now = prepared.planned_ms;
         let ttl = group.cache_ttl_seconds;
         let entry = match response_cache::lookup(cache, &key, now) {
             Lookup::Hit(entry) => entry,
