@@ -63,10 +63,10 @@ impl AzureUpstream {
     }
 
     /// The credential header: the resource key as `api-key`, or an Entra ID token.
-    pub fn credential_header(&self, credential: &str) -> (String, String) {
+    pub fn credential_header(&self, credential: &str) -> (&'static str, String) {
         match self.auth {
-            AzureAuth::ApiKey => ("api-key".into(), credential.to_string()),
-            AzureAuth::Entra => ("authorization".into(), format!("Bearer {credential}")),
+            AzureAuth::ApiKey => ("api-key", credential.to_string()),
+            AzureAuth::Entra => ("authorization", format!("Bearer {credential}")),
         }
     }
 }
@@ -143,12 +143,9 @@ mod tests {
     #[test]
     fn the_credential_goes_as_api_key_or_entra_bearer() {
         let key = lane("2024-10-21", AzureAuth::ApiKey).credential_header("k1");
-        assert_eq!(key, ("api-key".to_string(), "k1".to_string()));
+        assert_eq!(key, ("api-key", "k1".to_string()));
         let token = lane("2024-10-21", AzureAuth::Entra).credential_header("eyJ0");
-        assert_eq!(
-            token,
-            ("authorization".to_string(), "Bearer eyJ0".to_string())
-        );
+        assert_eq!(token, ("authorization", "Bearer eyJ0".to_string()));
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn a_chat_request_on_a_bedrock_lane_is_signed_translated_and_priced() {
         Some(&auth),
         expected
             .iter()
-            .find(|(n, _)| n == "authorization")
+            .find(|(n, _)| *n == "authorization")
             .map(|(_, v)| v)
     );
     assert!(auth.contains("/eu-west-3/bedrock/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature="));

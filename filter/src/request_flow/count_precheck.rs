@@ -51,7 +51,7 @@ impl RequestFlow {
             ("content-type", "application/json"),
             ("content-length", &length),
         ];
-        headers.extend(auth.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        headers.extend(auth.iter().map(|(k, v)| (*k, v.as_str())));
         let timeout = Duration::from_millis(COUNT_TIMEOUT_MS);
         match self.dispatch_http_call(&lane.cluster, headers, Some(&body), vec![], timeout) {
             Ok(token) => {

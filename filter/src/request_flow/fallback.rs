@@ -74,7 +74,7 @@ impl RequestFlow {
         let headers: Vec<(&str, &str)> = upstream
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (*k, v.as_ref()))
             .collect();
         // No rewritten body: the client's goes to this lane as it was sent.
         let body = upstream

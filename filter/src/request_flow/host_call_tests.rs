@@ -23,9 +23,8 @@ fn mark() -> usize {
     fake_host::with(|h| h.calls.len())
 }
 
-#[test]
-fn a_cache_miss_makes_only_the_host_calls_its_work_needs() {
-    let plugin = Plugin::configure(&seed_config());
+/// The host calls of one chat request answered 200, per phase: request, answer, log.
+fn calls_per_phase(plugin: &Plugin) -> [BTreeMap<&'static str, usize>; 3] {
     let headers = [&CHAT_HEADERS[..], &[("content-length", "130")]].concat();
     let start = mark();
     let mut s = plugin.stream(&headers, CHAT);
@@ -37,6 +36,13 @@ fn a_cache_miss_makes_only_the_host_calls_its_work_needs() {
     let start = mark();
     s.finish();
     let log = calls_since(start);
+    [request, response, log]
+}
+
+#[test]
+fn a_cache_miss_makes_only_the_host_calls_its_work_needs() {
+    let plugin = Plugin::configure(&seed_config());
+    let [request, response, log] = calls_per_phase(&plugin);
     // Read the headers and the body once each, set the lane's credential, path and
     // route header; read the clock when the stream starts and when the lane is chosen.
     assert_eq!(
@@ -74,17 +80,7 @@ fn a_cache_miss_with_the_cache_on_adds_only_the_cache_calls() {
     let mut config = seed_config();
     config["cache"] = serde_json::json!({"enabled": true});
     let mut plugin = Plugin::configure(&config);
-    let headers = [&CHAT_HEADERS[..], &[("content-length", "130")]].concat();
-    let start = mark();
-    let mut s = plugin.stream(&headers, CHAT);
-    s.send_request();
-    let request = calls_since(start);
-    let start = mark();
-    s.receive(200, &[("content-type", "application/json")], ANSWER);
-    let response = calls_since(start);
-    let start = mark();
-    s.finish();
-    let log = calls_since(start);
+    let [request, response, log] = calls_per_phase(&plugin);
     assert_eq!(
         plugin.metric("tollgate.cache_bytes"),
         Some(0),

@@ -121,11 +121,11 @@ impl RequestFlow {
             (":authority".into(), lane.authority.clone()),
             (HEADER_PROVIDER.into(), provider.as_str().into()),
         ];
-        set.extend(credential_headers(
-            provider,
-            credential,
-            anthropic_version.as_deref(),
-        ));
+        set.extend(
+            credential_headers(provider, credential, anthropic_version.as_deref())
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value)),
+        );
         let mut remove = CLIENT_ONLY_HEADERS.to_vec();
         // A key offered as a WebSocket subprotocol is the client's too.
         match self.header(SUBPROTOCOLS).and_then(protocols_without_keys) {

@@ -1,6 +1,8 @@
 //! The request rewritten for its lane (credential, path, headers, translated body)
 //! and let go upstream.
 
+use std::rc::Rc;
+
 use proxy_wasm::types::{Action, BufferType, MapType};
 use tollgate_core::headers::{self};
 use tollgate_core::refusal::LocalError;
@@ -21,7 +23,8 @@ impl RequestFlow {
             planned_ms,
             ..
         } = prepared;
-        let Some(credential) = self.rt.credential(&lane).map(str::to_string) else {
+        let rt = Rc::clone(&self.rt);
+        let Some(credential) = rt.credential(&lane) else {
             let msg = format!(
                 "provider credential for lane '{}' is not configured",
                 lane.id
@@ -35,7 +38,7 @@ impl RequestFlow {
         }
         let anthropic_version = self.header("anthropic-version");
         let upstream =
-            match upstream_request(&parsed, &lane, &credential, anthropic_version, aws.as_ref()) {
+            match upstream_request(&parsed, &lane, credential, anthropic_version, aws.as_ref()) {
                 Ok(u) => u,
                 Err(e) => return self.refuse(LocalError::BadRequest, &e.0),
             };
@@ -51,8 +54,8 @@ impl RequestFlow {
         let mut set: Vec<(&str, &str)> = upstream
             .headers
             .iter()
-            .filter(|(name, _)| name != ":method" && name != "content-type")
-            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .filter(|(name, _)| *name != ":method" && *name != "content-type")
+            .map(|(n, v)| (*n, v.as_ref()))
             .collect();
         set.push((HEADER_PROVIDER, lane.route_key()));
         let changes = headers::Changes::between(&self.request_headers, CLIENT_ONLY_HEADERS, &set);

@@ -1,6 +1,8 @@
 //! What goes upstream for a lane: path, headers and body in the provider's format, and
 //! the whole answer translated back to the client's.
 
+use std::borrow::Cow;
+
 use tollgate_core::aws::sigv4::{self, Credentials};
 use tollgate_core::config::filter_config::LaneEntry;
 use tollgate_core::config::ProviderKind;
@@ -14,8 +16,9 @@ use tollgate_core::translate::{
 use crate::host::now_ms;
 
 /// A request as one lane's provider expects it.
-pub(super) struct UpstreamRequest {
-    pub(super) headers: Vec<(String, String)>,
+pub(super) struct UpstreamRequest<'a> {
+    /// Names are the protocol's own; values borrow from the lane where they can.
+    pub(super) headers: Vec<(&'static str, Cow<'a, str>)>,
     /// The body to send, or `None` when the client's goes as it is.
     pub(super) body: Option<Vec<u8>>,
     /// Set when the lane speaks the other provider's format.
@@ -34,13 +37,13 @@ pub(super) fn sent_as_is(parsed: &ParsedRequest, lane: &LaneEntry) -> bool {
 /// Path, authority, credential and body for `lane`, translated when the lane speaks
 /// the other provider's format. A Bedrock lane's request is signed with `aws` (its
 /// credentials) at the host clock's time.
-pub(super) fn upstream_request(
+pub(super) fn upstream_request<'a>(
     parsed: &ParsedRequest,
-    lane: &LaneEntry,
+    lane: &'a LaneEntry,
     credential: &str,
     anthropic_version: Option<&str>,
     aws: Option<&Credentials>,
-) -> Result<UpstreamRequest, Untranslatable> {
+) -> Result<UpstreamRequest<'a>, Untranslatable> {
     let lane_api = lane_api(parsed.api, lane.provider);
     let direction = Direction::between(parsed.api, lane_api);
     let model = lane.body_model();
@@ -52,20 +55,18 @@ pub(super) fn upstream_request(
             Some(serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default())
         }
     };
-    let mut headers = vec![
-        (":method".to_string(), "POST".to_string()),
-        (
-            ":path".to_string(),
-            lane_path(lane, parsed.api, lane_api, parsed.facts.stream),
-        ),
-        (":authority".to_string(), lane.authority.clone()),
-        ("content-type".to_string(), "application/json".to_string()),
+    let path = lane_path(lane, parsed.api, lane_api, parsed.facts.stream);
+    let mut headers: Vec<(&'static str, Cow<'a, str>)> = vec![
+        (":method", "POST".into()),
+        (":authority", lane.authority.as_str().into()),
+        ("content-type", "application/json".into()),
     ];
     if let Some(body) = &body {
-        headers.push(("content-length".to_string(), body.len().to_string()));
+        headers.push(("content-length", body.len().to_string().into()));
     }
+    let owned = |(name, value): (&'static str, String)| (name, Cow::Owned(value));
     match (&lane.azure, lane.provider, &lane.aws, aws) {
-        (Some(azure), ..) => headers.push(azure.credential_header(credential)),
+        (Some(azure), ..) => headers.push(owned(azure.credential_header(credential))),
         (None, ProviderKind::Bedrock, Some(lane_aws), Some(creds)) => {
             let amz_date = sigv4::amz_date(now_ms());
             let signed = sigv4::sign(
@@ -78,13 +79,13 @@ pub(super) fn upstream_request(
                 },
                 &sigv4::Request {
                     method: "POST",
-                    path: &headers[1].1,
+                    path: &path,
                     query: "",
                     headers: &[("host", &lane.authority)],
                     payload: body.as_deref().unwrap_or_default(),
                 },
             );
-            headers.extend(signed);
+            headers.extend(signed.into_iter().map(owned));
         }
         (None, ProviderKind::Bedrock, ..) => {
             return Err(Untranslatable(format!(
@@ -92,12 +93,14 @@ pub(super) fn upstream_request(
                 lane.id
             )))
         }
-        (None, ..) => headers.extend(credential_headers(
-            lane.provider,
-            credential,
-            anthropic_version,
-        )),
+        (None, ..) => headers.extend(
+            credential_headers(lane.provider, credential, anthropic_version)
+                .into_iter()
+                .map(owned),
+        ),
     }
+    // Second, as a request line reads (method, path); signing needed it borrowed above.
+    headers.insert(1, (":path", path.into()));
     Ok(UpstreamRequest {
         headers,
         body,
@@ -111,24 +114,24 @@ pub(super) fn credential_headers(
     provider: ProviderKind,
     credential: &str,
     anthropic_version: Option<&str>,
-) -> Vec<(String, String)> {
+) -> Vec<(&'static str, String)> {
     match provider {
         ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
-            vec![("authorization".into(), format!("Bearer {credential}"))]
+            vec![("authorization", format!("Bearer {credential}"))]
         }
-        ProviderKind::AzureOpenai => vec![("api-key".into(), credential.to_string())],
+        ProviderKind::AzureOpenai => vec![("api-key", credential.to_string())],
         // Signed per request (`upstream_request`), never a static header.
         ProviderKind::Bedrock => vec![],
         ProviderKind::Anthropic => vec![
-            ("x-api-key".into(), credential.to_string()),
+            ("x-api-key", credential.to_string()),
             (
-                "anthropic-version".into(),
+                "anthropic-version",
                 anthropic_version.unwrap_or("2023-06-01").to_string(),
             ),
         ],
-        ProviderKind::Gemini => vec![("x-goog-api-key".into(), credential.to_string())],
+        ProviderKind::Gemini => vec![("x-goog-api-key", credential.to_string())],
         // An OAuth access token (`gcloud auth print-access-token`, a workload identity).
-        ProviderKind::VertexAi => vec![("authorization".into(), format!("Bearer {credential}"))],
+        ProviderKind::VertexAi => vec![("authorization", format!("Bearer {credential}"))],
     }
 }
 

@@ -53,17 +53,21 @@ pub struct Scope<'a> {
 
 /// The headers to add to the request: `x-amz-date`, `x-amz-content-sha256` when asked
 /// for, `x-amz-security-token` for temporary credentials, and `authorization`.
-pub fn sign(creds: &Credentials, scope: &Scope<'_>, req: &Request<'_>) -> Vec<(String, String)> {
+pub fn sign(
+    creds: &Credentials,
+    scope: &Scope<'_>,
+    req: &Request<'_>,
+) -> Vec<(&'static str, String)> {
     let payload_hash = payload_hash(req.payload);
-    let mut added: Vec<(String, String)> = vec![("x-amz-date".into(), scope.amz_date.into())];
+    let mut added = vec![("x-amz-date", scope.amz_date.to_string())];
     if scope.content_sha256_header {
-        added.push(("x-amz-content-sha256".into(), payload_hash.clone()));
+        added.push(("x-amz-content-sha256", payload_hash.clone()));
     }
     if let Some(token) = creds.session_token.as_deref().filter(|t| !t.is_empty()) {
-        added.push(("x-amz-security-token".into(), token.to_string()));
+        added.push(("x-amz-security-token", token.to_string()));
     }
     let mut all: Vec<(&str, &str)> = req.headers.to_vec();
-    all.extend(added.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    all.extend(added.iter().map(|(n, v)| (*n, v.as_str())));
     let signed = Request {
         headers: &all,
         ..*req
@@ -71,7 +75,7 @@ pub fn sign(creds: &Credentials, scope: &Scope<'_>, req: &Request<'_>) -> Vec<(S
     let (credential_scope, signed_headers, signature) =
         signature(&creds.secret_access_key, scope, &signed, &payload_hash);
     added.push((
-        "authorization".into(),
+        "authorization",
         format!(
             "AWS4-HMAC-SHA256 Credential={}/{credential_scope}, SignedHeaders={signed_headers}, Signature={signature}",
             creds.access_key_id
@@ -230,7 +234,7 @@ mod tests {
         creds: &Credentials,
         req: &Request<'_>,
         content_sha256_header: bool,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<(&'static str, String)> {
         let scope = Scope {
             region: "us-east-1",
             service: "service",
@@ -240,8 +244,8 @@ mod tests {
         sign(creds, &scope, req)
     }
 
-    fn header<'a>(added: &'a [(String, String)], name: &str) -> &'a str {
-        &added.iter().find(|(n, _)| n == name).unwrap().1
+    fn header<'a>(added: &'a [(&str, String)], name: &str) -> &'a str {
+        &added.iter().find(|(n, _)| *n == name).unwrap().1
     }
 
     fn get(path: &str, method: &str, headers: &[(&str, &str)]) -> String {
