@@ -17,15 +17,16 @@ impl Lanes {
     /// comparisons do not look for).
     pub fn words(bytes: &[u8], pad: u8) -> impl Iterator<Item = Lanes> + '_ {
         let chunks = bytes.chunks_exact(8);
+        let rest = chunks.remainder();
         let mut tail = [pad; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        tail[..rest.len()].copy_from_slice(rest);
         chunks
             .map(|c| {
                 let mut word = [0; 8];
                 word.copy_from_slice(c);
                 Lanes(u64::from_le_bytes(word))
             })
-            .chain((!bytes.len().is_multiple_of(8)).then_some(Lanes(u64::from_le_bytes(tail))))
+            .chain((!rest.is_empty()).then_some(Lanes(u64::from_le_bytes(tail))))
     }
 
     /// The bytes equal to `b`.
