@@ -59,10 +59,13 @@ impl HeaderMap {
         let Some(count) = u32_at(0) else {
             return HeaderMap::default();
         };
-        let sizes_end = 4 + count.saturating_mul(8);
-        if bytes.len() < sizes_end {
+        let Some(sizes_end) = count
+            .checked_mul(8)
+            .and_then(|n| n.checked_add(4))
+            .filter(|&end| end <= bytes.len())
+        else {
             return HeaderMap::default();
-        }
+        };
         let mut map = HeaderMap {
             text: String::with_capacity(bytes.len() - sizes_end),
             ends: Vec::with_capacity(count),
