@@ -5,9 +5,9 @@
 //! wakes the flusher's thread (Envoy posts `onQueueReady` to it per enqueue). So a
 //! request only appends here, inside the VM; the HTTP root's tick (and a full batch)
 //! hands the events to the flusher as one queue item, adds the counters up in Envoy and
-//! sets the gauges once per tick. Counters and gauges are therefore up to one tick
-//! behind; events reach the ledger one tick later than before. The root flushes in `on_done` too, so a draining
-//! VM (config reload, shutdown) does not keep what it collected.
+//! sets the gauges once per tick. Counters, gauges and events are therefore up to one
+//! tick behind. The root flushes in `on_done` too, so a draining VM (config reload,
+//! shutdown) does not keep what it collected.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
