@@ -27,8 +27,7 @@ const MAX_BATCH_EVENTS: usize = 64;
 #[derive(Default)]
 pub struct TickBuffer {
     events: RefCell<EventBatch>,
-    /// Increments by metric id, for counters defined at configure time. A tick sees a
-    /// handful of ids: found by comparison, without hashing one per request.
+    /// Increments by metric id, for counters defined at configure time.
     counts: RefCell<Vec<(u32, i64)>>,
     /// The latest value by metric id, for gauges defined at configure time.
     gauges: RefCell<Vec<(u32, u64)>>,
@@ -38,6 +37,19 @@ pub struct TickBuffer {
     finished: RefCell<Vec<(EventKey, EventTotals)>>,
     /// The flusher's event queue, resolved lazily (the flusher VM may start later).
     queue_id: Cell<Option<u32>>,
+}
+
+/// The value kept for metric `id` (a new default if there is none yet). A tick sees a
+/// handful of ids: found by comparison, without hashing one per request.
+fn by_id<T: Default>(values: &mut Vec<(u32, T)>, id: u32) -> &mut T {
+    let at = match values.iter().position(|(known, _)| *known == id) {
+        Some(at) => at,
+        None => {
+            values.push((id, T::default()));
+            values.len() - 1
+        }
+    };
+    &mut values[at].1
 }
 
 /// Counters of the event path itself, counted when the batch is handed over.
@@ -50,20 +62,14 @@ impl TickBuffer {
     /// Adds to a counter at the next flush.
     pub fn count(&self, metric: Option<u32>, by: i64) {
         if let (Some(id), Ok(mut counts)) = (metric, self.counts.try_borrow_mut()) {
-            match counts.iter_mut().find(|(known, _)| *known == id) {
-                Some((_, sum)) => *sum += by,
-                None => counts.push((id, by)),
-            }
+            *by_id(&mut counts, id) += by;
         }
     }
 
     /// Sets a gauge at the next flush (the latest value wins).
     pub fn gauge(&self, metric: Option<u32>, value: u64) {
         if let (Some(id), Ok(mut gauges)) = (metric, self.gauges.try_borrow_mut()) {
-            match gauges.iter_mut().find(|(known, _)| *known == id) {
-                Some((_, latest)) => *latest = value,
-                None => gauges.push((id, value)),
-            }
+            *by_id(&mut gauges, id) = value;
         }
     }
 

@@ -309,18 +309,18 @@ mod tests {
         let pieces = [
             "a", "é", "\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "\u{7f}", "😀",
         ];
-        for len in 0..20 {
-            for (i, piece) in pieces.iter().enumerate() {
-                // The piece at every position of texts up to two and a half words long.
-                let text: String = (0..len)
-                    .map(|at| if at % pieces.len() == i { *piece } else { "b" })
-                    .collect();
-                let mut written = Vec::new();
-                write_str(&text, &mut written).unwrap();
-                assert_eq!(
-                    String::from_utf8(written).unwrap(),
-                    serde_json::to_string(&text).unwrap()
-                );
+        // Each piece at every position of texts up to two and a half words long.
+        for piece in pieces {
+            for len in 1..20 {
+                for at in 0..len {
+                    let text = format!("{}{piece}{}", "b".repeat(at), "b".repeat(len - at - 1));
+                    let mut written = Vec::new();
+                    write_str(&text, &mut written).unwrap();
+                    assert_eq!(
+                        String::from_utf8(written).unwrap(),
+                        serde_json::to_string(&text).unwrap()
+                    );
+                }
             }
         }
     }

@@ -94,6 +94,8 @@ pub fn is_normal(text: &str) -> bool {
     let mut space_before = 0;
     for (n, x) in Lanes::words(bytes, b'a').enumerate() {
         let spaces = x.equal(b' ');
+        // Whitespace other than the space: tab, newline, form feed and carriage return
+        // (0x09-0x0D but the vertical tab, as `u8::is_ascii_whitespace` reads it).
         let whitespace = x.below(0x0E) & !x.below(0x09) & !x.equal(0x0B);
         if whitespace != 0 || spaces & ((spaces << 8) | space_before) != 0 {
             return false;
