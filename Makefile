@@ -87,6 +87,14 @@ bench: build
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/crash_window.py
 
+# `make bench-path-wasm`: the filter's whole request path compiled to wasm, under
+# wasmtime (a few minutes; prints its table). `make bench-path-wasm PATH_ARGS=--profile`
+# adds where each case's wasm time goes, by function (needs `perf`).
+PATH_ARGS ?=
+.PHONY: bench-path-wasm
+bench-path-wasm: setup
+	$(PY) bench/wasm_path.py $(PATH_ARGS)
+
 # `make bench-peers` (optional, not part of `make bench`): LiteLLM (PyPI) and Portkey's
 # gateway (npm), installed into bench/.peers/, beside plain Envoy and Tollgate on the same
 # fake upstream and request; writes its table into BENCHMARKS.md.

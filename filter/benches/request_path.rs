@@ -11,6 +11,9 @@
 //! fake host's own work behind each host call; inside Envoy the same code runs
 //! compiled to wasm under V8 (BENCHMARKS.md compares the two). Run it under
 //! `perf record` to see which functions the time goes to.
+//!
+//! `make bench-path-wasm` runs the same benchmark compiled to wasm32-wasip1 under
+//! wasmtime (`bench/wasm_path.py`), one case per process: wasm has no threads.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -135,14 +138,19 @@ fn best(mut one_run: impl FnMut(usize) -> Run) -> [(f64, f64); 3] {
 /// Best runs of `case` (misses, or hits after one miss) on a plugin configured with
 /// `config`. Each case runs on a thread of its own, as the shell's tests do: the SDK
 /// keeps the plugin's state (HTTP call tokens) per thread, and the fake host too.
+/// Compiled to wasm, where there are no threads, a process runs one case.
 fn measure(config: serde_json::Value, distinct: bool) -> [(f64, f64); 3] {
-    std::thread::spawn(move || {
+    let body = move || {
         let answer = answer();
         let mut plugin = Plugin::configure(&config);
         best(|r| run(&mut plugin, r * REQUESTS, distinct, &answer))
-    })
-    .join()
-    .expect("the benchmark thread ran")
+    };
+    #[cfg(target_family = "wasm")]
+    return body();
+    #[cfg(not(target_family = "wasm"))]
+    std::thread::spawn(body)
+        .join()
+        .expect("the benchmark thread ran")
 }
 
 fn main() {

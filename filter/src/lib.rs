@@ -12,7 +12,13 @@
 // everything they reach would be reported as unused.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
-#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+// With the fake host (benchmarks compiled to wasm), the benchmark sets the allocator: the
+// same one, counting.
+#[cfg(all(
+    not(target_feature = "atomics"),
+    target_family = "wasm",
+    not(feature = "fake-host")
+))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
