@@ -13,6 +13,13 @@ pub type Pairs = Vec<(String, String)>;
 /// Anything that lists headers as (name, value) pairs in the host's order.
 pub trait HeaderList {
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
+
+    /// The first value of `name`; see [`find`].
+    fn first_value(&self, name: &str) -> Option<&str> {
+        self.pairs()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
 }
 
 impl HeaderList for [(String, String)] {
@@ -29,10 +36,7 @@ impl HeaderList for Pairs {
 
 /// The first value of `name` (names are lowercase, as Envoy hands them over).
 pub fn find<'a>(headers: &'a (impl HeaderList + ?Sized), name: &str) -> Option<&'a str> {
-    headers
-        .pairs()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    headers.first_value(name)
 }
 
 /// A header map read from the host: every name and value in one string, entries as
@@ -40,9 +44,10 @@ pub fn find<'a>(headers: &'a (impl HeaderList + ?Sized), name: &str) -> Option<&
 /// owned strings per header took two each: a request's map is read on every request.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HeaderMap {
+    /// Each header as the ABI lays it out: name, a NUL, value, a NUL.
     text: String,
-    /// Per header: where its name ends and its value starts, and where the value ends
-    /// (the name starts where the previous value ends).
+    /// Per header: where its name ends and where its value ends (the name starts one
+    /// byte after the previous value's end, the value one byte after the name's).
     ends: Vec<(usize, usize)>,
 }
 
@@ -66,35 +71,86 @@ impl HeaderMap {
         else {
             return HeaderMap::default();
         };
+        // Each entry's name and value, as ranges of `bytes`, while they fit.
+        let ranges = || {
+            let mut at = sizes_end;
+            (0..count).map_while(move |i| {
+                let (n, v) = (u32_at(4 + i * 8)?, u32_at(8 + i * 8)?);
+                let name = at..at.checked_add(n)?;
+                let value_start = name.end.checked_add(1)?;
+                let value = value_start..value_start.checked_add(v)?;
+                if value.end > bytes.len() {
+                    return None;
+                }
+                at = value.end + 1;
+                Some((name, value))
+            })
+        };
+        let data = &bytes[sizes_end..];
         let mut map = HeaderMap {
-            text: String::with_capacity(bytes.len() - sizes_end),
+            text: String::with_capacity(data.len()),
             ends: Vec::with_capacity(count),
         };
-        let mut at = sizes_end;
-        for i in 0..count {
-            let (Some(n), Some(v)) = (u32_at(4 + i * 8), u32_at(8 + i * 8)) else {
-                break;
-            };
-            let (Some(name), Some(value)) =
-                (bytes.get(at..at + n), bytes.get(at + n + 1..at + n + 1 + v))
-            else {
-                break;
-            };
-            map.text.push_str(&String::from_utf8_lossy(name));
+        // Usually the whole block is UTF-8 (one check, no per-piece scan) and every
+        // range starts and ends on a character boundary; otherwise each piece is read
+        // lossily.
+        if let Ok(block) = std::str::from_utf8(data) {
+            let boundary = |i: usize| block.is_char_boundary(i - sizes_end);
+            let mut end = 0;
+            for (n, v) in ranges() {
+                if !(boundary(n.start) && boundary(n.end) && boundary(v.start) && boundary(v.end)) {
+                    map.ends.clear();
+                    return Self::lossy(bytes, ranges(), map);
+                }
+                map.ends.push((n.end - sizes_end, v.end - sizes_end));
+                end = v.end - sizes_end;
+            }
+            map.text.push_str(&block[..end]);
+            return map;
+        }
+        Self::lossy(bytes, ranges(), map)
+    }
+
+    fn lossy(
+        bytes: &[u8],
+        ranges: impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)>,
+        mut map: HeaderMap,
+    ) -> HeaderMap {
+        for (name, value) in ranges {
+            if !map.ends.is_empty() {
+                map.text.push('\0');
+            }
+            map.text.push_str(&String::from_utf8_lossy(&bytes[name]));
             let name_end = map.text.len();
-            map.text.push_str(&String::from_utf8_lossy(value));
+            map.text.push('\0');
+            map.text.push_str(&String::from_utf8_lossy(&bytes[value]));
             map.ends.push((name_end, map.text.len()));
-            at += n + v + 2;
         }
         map
+    }
+
+    /// Entry `i`'s name and value ranges in `text`.
+    fn entry(&self, i: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 + 1 };
+        let (name_end, end) = self.ends[i];
+        (start..name_end, name_end + 1..end)
     }
 }
 
 impl HeaderList for HeaderMap {
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
-        starts.zip(&self.ends).map(|(start, &(name_end, end))| {
-            (&self.text[start..name_end], &self.text[name_end..end])
+        (0..self.ends.len()).map(|i| {
+            let (name, value) = self.entry(i);
+            (&self.text[name], &self.text[value])
+        })
+    }
+
+    /// Compares lengths before any text: most names differ in length from the one asked.
+    fn first_value(&self, name: &str) -> Option<&str> {
+        (0..self.ends.len()).find_map(|i| {
+            let (n, v) = self.entry(i);
+            (n.len() == name.len() && self.text[n].eq_ignore_ascii_case(name))
+                .then(|| &self.text[v])
         })
     }
 }
@@ -255,6 +311,60 @@ mod tests {
             nothing,
             "a count whose sizes would not fit in memory"
         );
+    }
+
+    #[test]
+    fn a_truncated_or_misaligned_map_yields_what_fits_read_lossily() {
+        let p = pairs(&[("x-a", "1"), ("x-\u{e9}", "caf\u{e9}"), ("x-c", "3")]);
+        let whole = encode(&p);
+        // Cut inside the third header's value: the first two remain.
+        let cut = &whole[..whole.len() - 2];
+        assert_eq!(
+            HeaderMap::decode(cut).pairs().collect::<Vec<_>>(),
+            [("x-a", "1"), ("x-\u{e9}", "caf\u{e9}")]
+        );
+        // The same cut with a byte that is not UTF-8 in the first value (lossy reading).
+        let mut bad = cut.to_vec();
+        let first_value = bad.windows(4).position(|w| w == b"x-a\0").unwrap() + 4;
+        bad[first_value] = 0xFF;
+        assert_eq!(
+            HeaderMap::decode(&bad).pairs().collect::<Vec<_>>(),
+            [("x-a", "\u{fffd}"), ("x-\u{e9}", "caf\u{e9}")]
+        );
+        // Sizes that split "é" of the second name: valid UTF-8 as a whole, read lossily
+        // piece by piece rather than cut inside a character.
+        let mut split = whole.clone();
+        let second_name_size = 4 + 8;
+        split[second_name_size] -= 1; // "x-" and the first byte of "é"
+        split[second_name_size + 4] += 1; // the value takes the NUL and the second byte
+        let map = HeaderMap::decode(&split);
+        let read: Vec<_> = map.pairs().collect();
+        assert_eq!(read[0], ("x-a", "1"));
+        assert_eq!(read[1].0, "x-\u{fffd}");
+        assert_eq!(read.len(), 3);
+    }
+
+    #[test]
+    fn a_header_map_finds_what_its_pairs_list() {
+        let p = pairs(&[
+            ("host", "a"),
+            ("x-one", "1"),
+            ("x-two", "2"),
+            ("X-Mixed", "m"),
+            ("x-one", "again"),
+            ("", "empty name"),
+        ]);
+        let map = HeaderMap::decode(&encode(&p));
+        for name in [
+            "host", "HOST", "x-one", "x-two", "x-tw", "x-mixed", "X-MIXED", "", "nope",
+        ] {
+            let by_pairs = map
+                .pairs()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v);
+            assert_eq!(find(&map, name), by_pairs, "{name:?}");
+            assert_eq!(find(&p, name), by_pairs, "{name:?} in owned pairs");
+        }
     }
 
     /// `original` after `changes`, applied the way Envoy applies single-header calls: a
