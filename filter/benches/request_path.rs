@@ -26,7 +26,16 @@ use tollgate_filter::test_plugin::{seed_config, Plugin, CHAT_HEADERS};
 #[path = "../core/benches/support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::allocations;
+use counting_alloc::{allocations, Counting};
+
+#[cfg(not(target_family = "wasm"))]
+#[global_allocator]
+static GLOBAL: Counting<std::alloc::System> = Counting(std::alloc::System);
+/// Compiled to wasm, the filter's own heap, as in its wasm build.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static GLOBAL: Counting<tollgate_filter::allocator::WasmHeap> =
+    Counting(tollgate_filter::allocator::wasm_heap());
 
 /// Requests per run, and runs per case (the best run is reported).
 const REQUESTS: usize = 2_000;

@@ -20,8 +20,9 @@
     not(feature = "fake-host")
 ))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: allocator::WasmHeap = allocator::wasm_heap();
 
+pub mod allocator;
 #[cfg(any(test, feature = "fake-host"))]
 pub mod fake_host;
 mod flusher;

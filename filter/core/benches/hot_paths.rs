@@ -22,7 +22,17 @@ use tollgate_core::usage::UsageTracker;
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::allocations;
+use counting_alloc::{allocations, Counting};
+
+#[cfg(not(target_family = "wasm"))]
+#[global_allocator]
+static GLOBAL: Counting<std::alloc::System> = Counting(std::alloc::System);
+// The core alone, compiled to wasm: Talc, the allocator beneath the filter's size
+// classes.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static GLOBAL: Counting<talc::wasm::WasmDynamicTalc> =
+    Counting(talc::wasm::new_wasm_dynamic_allocator());
 
 /// Content chunks per answer, as in BENCHMARKS.md section e (4,000 words, four a chunk).
 const CHUNKS: usize = 1000;
