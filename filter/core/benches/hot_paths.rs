@@ -114,10 +114,22 @@ enum Client {
     TranslateToChat,
 }
 
+/// Events at each end of a stream (message start, the first delta's role, the final
+/// usage and stop) that set the stream up or close it; the rest is its steady state.
+const ENDS: usize = 10;
+
+/// What one stream did: the client's bytes, the chunks written back, the output tokens
+/// read, and the allocations made by the events between the first and last [`ENDS`].
+struct StreamRun {
+    client_bytes: usize,
+    written_back: usize,
+    output_tokens: u64,
+    steady_allocations: u64,
+}
+
 /// One streamed answer through the core, chunk by chunk, as the filter's response body
-/// callback drives it; returns the client's bytes, the chunks written back and the
-/// output tokens read.
-fn run_stream(shape: &Shape) -> (usize, usize, u64) {
+/// callback drives it.
+fn run_stream(shape: &Shape) -> StreamRun {
     let client = match shape.client {
         Client::Pass => ClientStream::AsIs,
         Client::StripUsage => ClientStream::WithoutUsageChunk,
@@ -128,11 +140,16 @@ fn run_stream(shape: &Shape) -> (usize, usize, u64) {
     };
     let mut stream = ResponseStream::new(shape.lane_api, client, MAX_EVENT);
     let mut usage = UsageTracker::default();
-    let (mut client_bytes, mut written_back) = (0, 0);
+    let (mut client_bytes, mut written_back, mut steady_allocations) = (0, 0, 0);
     let last = shape.chunks.len() - 1;
     for (i, chunk) in shape.chunks.iter().enumerate() {
         let chunk = chunk.as_bytes();
-        match stream.push(chunk, i == last, &mut usage) {
+        let before = allocations();
+        let out = stream.push(chunk, i == last, &mut usage);
+        if (ENDS..=last - ENDS).contains(&i) {
+            steady_allocations += allocations() - before;
+        }
+        match out {
             Some(out) => {
                 client_bytes += black_box(out).len();
                 written_back += 1;
@@ -140,7 +157,12 @@ fn run_stream(shape: &Shape) -> (usize, usize, u64) {
             None => client_bytes += chunk.len(),
         }
     }
-    (client_bytes, written_back, usage.tokens.output)
+    StreamRun {
+        client_bytes,
+        written_back,
+        output_tokens: usage.tokens.output,
+        steady_allocations,
+    }
 }
 
 /// The ~1 KB chat request of `bench/tollgate_bench/chat_request.py`.
@@ -216,15 +238,15 @@ fn main() {
         },
     ];
     println!(
-        "| stream | events | ns per event (best of {RUNS}) | allocations per event | chunks written back |"
+        "| stream | events | ns per event (best of {RUNS}) | allocations per event | allocations after the first and before the last {ENDS} events | chunks written back |"
     );
-    println!("|---|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|");
     for shape in &shapes {
         let before = allocations();
-        let (bytes, written_back, output) = run_stream(shape);
+        let run = run_stream(shape);
         let allocated = allocations() - before;
         assert!(
-            bytes > 0 && output == 4000,
+            run.client_bytes > 0 && run.output_tokens == 4000,
             "{}: the stream was read",
             shape.name
         );
@@ -233,10 +255,12 @@ fn main() {
         });
         let events = shape.chunks.len();
         println!(
-            "| {} | {events} | {:.0} | {:.2} | {written_back} |",
+            "| {} | {events} | {:.0} | {:.2} | {} | {} |",
             shape.name,
             ns / events as f64,
-            allocated as f64 / events as f64
+            allocated as f64 / events as f64,
+            run.steady_allocations,
+            run.written_back
         );
     }
     let body = chat_request();
