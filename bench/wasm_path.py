@@ -11,7 +11,11 @@ With `--profile`, each case also runs under `perf record` with wasmtime's perf m
 the wasm functions that take the most samples are listed by name (V8's frames inside
 Envoy cannot be named from the stripped Envoy binary; these can).
 
-    .venv/bin/python bench/wasm_path.py [--profile] [--top N] [case ...]
+`--runtime node` runs the module under Node.js's V8 instead (TurboFan only, as Envoy runs
+V8), when `node` is installed. `--cold BYTES` writes that much other memory before each
+callback, so each one starts with cold caches, as between Envoy's own work.
+
+    .venv/bin/python bench/wasm_path.py [--profile] [--top N] [--runtime wasmtime|node] [--cold BYTES] [case ...]
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ engine = wasmtime.Engine(config)
 store = wasmtime.Store(engine)
 wasi = wasmtime.WasiConfig()
 wasi.argv = sys.argv[1:]
+wasi.env = [(k, v) for k, v in os.environ.items() if k.startswith("TOLLGATE_BENCH_")]
 wasi.inherit_stdout()
 wasi.inherit_stderr()
 store.set_wasi(wasi)
@@ -51,6 +56,21 @@ try:
     instance.exports(store)["_start"](store)
 except wasmtime.ExitTrap as trap:
     sys.exit(trap.code)
+"""
+
+
+# The same under Node.js's V8. Envoy compiles wasm with TurboFan only (`--no-liftoff`).
+NODE_RUNNER = """
+const { WASI } = require("node:wasi");
+const fs = require("fs");
+const [file, ...args] = process.argv.slice(1);  // with -e, no script path
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("TOLLGATE_BENCH_")));
+const wasi = new WASI({ version: "preview1", args: [file, ...args], env, returnOnExit: true });
+const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)),
+                                          { wasi_snapshot_preview1: wasi.wasiImport });
+// The module also exports `_initialize` (every symbol is exported for the relinker),
+// which WASI.start refuses beside `_start`.
+process.exitCode = wasi.start({ exports: { memory: instance.exports.memory, _start: instance.exports._start } });
 """
 
 
@@ -81,10 +101,15 @@ def build() -> Path:
     return linked
 
 
-def run_case(module: Path, case: str, env: dict | None = None, prefix: list[str] | None = None) -> str:
+def run_case(module: Path, case: str, env: dict | None = None, prefix: list[str] | None = None,
+             runtime: str = "wasmtime") -> str:
     """The benchmark's table row for `case`."""
+    if runtime == "node":
+        command = ["node", "--no-liftoff", "--no-warnings", "-e", NODE_RUNNER, "--", str(module)]
+    else:
+        command = [sys.executable, "-c", RUNNER, str(module)]
     out = subprocess.run(
-        [*(prefix or []), sys.executable, "-c", RUNNER, str(module), case, "--bench"],
+        [*(prefix or []), *command, case, "--bench"],
         check=True, stdout=subprocess.PIPE, text=True, env=env,
     ).stdout
     rows = [line for line in out.splitlines() if line.startswith("| ") and case.split(",")[0] in line]
@@ -128,11 +153,21 @@ def main() -> None:
     parser.add_argument("cases", nargs="*", default=CASES, help="case names (or a word of one)")
     parser.add_argument("--profile", action="store_true", help="also list where each case's wasm time goes")
     parser.add_argument("--top", type=int, default=25, help="functions listed per profile")
+    parser.add_argument("--runtime", choices=["wasmtime", "node"], default="wasmtime",
+                        help="the wasm runtime (node: Node.js's V8, TurboFan only)")
+    parser.add_argument("--cold", type=int, default=0, metavar="BYTES",
+                        help="bytes of other memory written before each callback (cold caches)")
     args = parser.parse_args()
+    if args.runtime == "node" and shutil.which("node") is None:
+        sys.exit("bench/wasm_path.py: --runtime node needs Node.js (`node`) installed")
+    if args.profile and args.runtime != "wasmtime":
+        sys.exit("bench/wasm_path.py: --profile names wasmtime's frames; use the default runtime")
+    env = dict(os.environ, TOLLGATE_BENCH_COLD_BYTES=str(args.cold))
     module = build()
-    print("| path (973-byte request, wallet enforcement off), wasm under wasmtime | request ns | response ns | log ns | total ns | allocations (request / response / log) |")
+    cold = f", {args.cold:,} bytes written between callbacks" if args.cold else ""
+    print(f"| path (973-byte request, wallet enforcement off), wasm under {args.runtime}{cold} | request ns | response ns | log ns | total ns | allocations (request / response / log) |")
     print("|---|---:|---:|---:|---:|---|")
-    rows = [(case, run_case(module, case)) for case in args.cases]
+    rows = [(case, run_case(module, case, env=env, runtime=args.runtime)) for case in args.cases]
     for _, row in rows:
         print(row)
     if args.profile:

@@ -14,6 +14,8 @@
 //!
 //! `make bench-path-wasm` runs the same benchmark compiled to wasm32-wasip1 under
 //! wasmtime (`bench/wasm_path.py`), one case per process: wasm has no threads.
+//! `TOLLGATE_BENCH_COLD_BYTES=N` writes N bytes of other memory before each callback,
+//! so each starts with cold caches as inside Envoy.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -92,10 +94,29 @@ impl Phase {
 /// Request, response and log phases of one run.
 type Run = [Phase; 3];
 
+/// Bytes of other memory written before each callback when `TOLLGATE_BENCH_COLD_BYTES`
+/// is set: inside Envoy a filter's callbacks run between Envoy's own work, which
+/// leaves the caches cold for them; a loop of callbacks alone keeps them warm.
+fn cold_bytes() -> usize {
+    std::env::var("TOLLGATE_BENCH_COLD_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes one byte per cache line of `other`, evicting what the caches held.
+fn chill(other: &mut [u8]) {
+    for byte in other.iter_mut().step_by(64) {
+        *byte = byte.wrapping_add(1);
+    }
+    black_box(other);
+}
+
 /// `REQUESTS` requests through the plugin; `distinct`: a new ticket number each time
 /// (every request a miss), otherwise the same request (a hit after the first).
 fn run(plugin: &mut Plugin, first: usize, distinct: bool, answer: &str) -> Run {
     let mut phases = Run::default();
+    let mut other = vec![0u8; cold_bytes()];
     for i in 0..REQUESTS {
         let body = chat_request(if distinct { first + i } else { 0 });
         let length = body.len().to_string();
@@ -109,11 +130,14 @@ fn run(plugin: &mut Plugin, first: usize, distinct: bool, answer: &str) -> Run {
         ]
         .concat();
         let mut stream = plugin.stream(&headers, &body);
+        chill(&mut other);
         phases[0].time(|| black_box(stream.send_request()));
         if stream.local_reply().is_none() {
             let answer_headers = [("content-type", "application/json")];
+            chill(&mut other);
             phases[1].time(|| black_box(stream.receive(200, &answer_headers, answer)));
         }
+        chill(&mut other);
         phases[2].time(|| stream.finish());
         if i % 100 == 99 {
             // The tick hands events to the flusher's queue; the fake host's record of
