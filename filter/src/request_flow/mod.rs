@@ -20,6 +20,8 @@ mod attribution;
 mod azure_tests;
 #[cfg(test)]
 mod bedrock_tests;
+#[cfg(test)]
+mod cache_bound_tests;
 mod cached;
 mod completion;
 mod count_precheck;
