@@ -199,7 +199,15 @@ fn main() {
     ]
     .into_iter()
     .filter(|(name, ..)| only.as_ref().is_none_or(|w| name.contains(w.as_str())))
-    .map(|(name, config, distinct)| (name, measure(config, distinct)));
+    .collect::<Vec<_>>();
+    if cfg!(target_family = "wasm") && cases.len() != 1 {
+        // One thread holds the SDK's and the fake host's state for every case.
+        eprintln!("compiled to wasm, name one case (`-- \"cache off\"`): bench/wasm_path.py does");
+        std::process::exit(2);
+    }
+    let cases = cases
+        .into_iter()
+        .map(|(name, config, distinct)| (name, measure(config, distinct)));
     println!("| path (973-byte request, wallet enforcement off) | request ns | response ns | log ns | total ns | allocations (request / response / log) |");
     println!("|---|---:|---:|---:|---:|---|");
     for (name, phases) in cases {
