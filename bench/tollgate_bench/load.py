@@ -34,7 +34,7 @@ WORKFLOWS = ["triage", "summarise", "draft-reply", "classify", "codegen"]
 
 
 class EventFactory:
-    """Cost events as JSON text, cheaply: every event is `{"id":"<random hex>","ts_ms":T,`
+    """Cost events as JSON text, cheaply: every event is `{"id":"<hex>","ts_ms":T,`
     followed by one of a fixed pool of attribute suffixes. Attribution follows a
     plausible shape: 50 teams x 10 users, each user with one workflow, a main model
     (about 85% of its calls) and a second one, ~10% cache hits, ~2% provider errors."""
@@ -44,9 +44,9 @@ class EventFactory:
     def __init__(self, seed: int = 7, ordered_ids: bool = False) -> None:
         import random
 
-        # The filter's ids are 128 random bits as hex; `ordered_ids` puts the event time
-        # first (UUIDv7-like: 48-bit ms time, then 80 random bits) to show what the
-        # `id UNIQUE` index costs when inserts land at its end instead of at random.
+        # `ordered_ids`: the event time first (48-bit ms, then 80 random bits), as the
+        # filter makes its ids (UUIDv7-like); otherwise 128 random bits, to show what the
+        # `id UNIQUE` index costs when inserts land at random instead of at its end.
         self.ordered_ids = ordered_ids
 
         rnd = random.Random(seed)
@@ -79,7 +79,7 @@ class EventFactory:
         self.batch_no = 0
 
     def batch(self, n: int, t0_ms: int, step_ms: float) -> bytes:
-        """n events with timestamps t0, t0+step, ... (random 128-bit hex ids, as the filter's)."""
+        """n events with timestamps t0, t0+step, ... (ids as `ordered_ids` says)."""
         ids = os.urandom(16 * n).hex()
         off = (self.batch_no * 7919) % self.POOL
         self.batch_no += 1
