@@ -146,7 +146,7 @@ fn run_stream(shape: &Shape) -> StreamRun {
         let chunk = chunk.as_bytes();
         let before = allocations();
         let out = stream.push(chunk, i == last, &mut usage);
-        if (ENDS..=last - ENDS).contains(&i) {
+        if (ENDS..=last.saturating_sub(ENDS)).contains(&i) {
             steady_allocations += allocations() - before;
         }
         match out {
