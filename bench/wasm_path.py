@@ -112,7 +112,10 @@ def run_case(module: Path, case: str, env: dict | None = None, prefix: list[str]
         [*(prefix or []), *command, case, "--bench"],
         check=True, stdout=subprocess.PIPE, text=True, env=env,
     ).stdout
-    rows = [line for line in out.splitlines() if line.startswith("| ") and case.split(",")[0] in line]
+    # The case's row: its first cell names it (the header's first cell is "path ...").
+    rows = [line for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| path")
+            and case in line.split("|")[1]]
     if not rows:
         sys.exit(f"bench/wasm_path.py: no result for {case!r}:\n{out}")
     return rows[-1]
@@ -132,19 +135,17 @@ def profile(module: Path, case: str, top: int) -> list[str]:
              "--percent-limit", "0", "--stdio", "-q"],
             check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         ).stdout
+    # The benchmark's own loop and driver are not the filter.
+    driver = ("request_path::", "tollgate_filter::test_plugin")
     jit = []
     for line in report.splitlines():
         parts = line.split(None, 1)
         if len(parts) == 2 and parts[0].endswith("%") and "[JIT]" in parts[1]:
-            share = float(parts[0].rstrip("%"))
             name = parts[1].split("[.]", 1)[-1].strip()
-            jit.append((share, name))
+            if not name.startswith(driver):
+                jit.append((float(parts[0].rstrip("%")), name))
     total = sum(share for share, _ in jit) or 1.0
-    for share, name in jit:
-        if name.startswith("request_path::") or name.startswith("tollgate_filter::test_plugin"):
-            total -= share  # the benchmark's own loop, not the filter
-    lines = [f"{100 * share / total:5.1f}%  {name}" for share, name in sorted(jit, reverse=True)
-             if not (name.startswith("request_path::") or name.startswith("tollgate_filter::test_plugin"))]
+    lines = [f"{100 * share / total:5.1f}%  {name}" for share, name in sorted(jit, reverse=True)]
     return lines[:top]
 
 

@@ -1,8 +1,9 @@
 //! The wasm build's heap: small blocks recycled by size class in front of Talc.
 //!
 //! A request allocates and frees some eighty small blocks (strings, vectors, the JSON
-//! tree); compiled to wasm, Talc's general search and coalescing cost about a fifth of
-//! the filter's time on a miss (BENCHMARKS.md, "The whole request path in wasm"). Here
+//! tree); compiled to wasm and run under wasmtime, Talc's general search and coalescing
+//! took about a fifth of the filter's time on a miss (BENCHMARKS.md, "The whole request
+//! path in wasm"). Here
 //! a freed block of up to [`LARGEST`] bytes goes onto a list for its size class and
 //! the next allocation of that class takes it back: a few loads and stores each way.
 //! Larger or over-aligned blocks go to the inner allocator unchanged.

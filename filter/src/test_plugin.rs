@@ -47,6 +47,9 @@ pub const CHAT_HEADERS: [(&str, &str); 5] = [
     ("authorization", "Bearer kt_support"),
 ];
 
+/// An OpenAI chat answer from the lane: "hello", 10 prompt and 2 completion tokens.
+pub const CHAT_ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#;
+
 /// The data plane's ledger token the tests put in the environment.
 pub const LEDGER_TOKEN: &str = "tgk_test-ledger-token";
 

@@ -4,9 +4,7 @@
 use serde_json::json;
 
 use crate::fake_host;
-use crate::test_plugin::{seed_config, Plugin, CHAT_HEADERS};
-
-const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#;
+use crate::test_plugin::{seed_config, Plugin, CHAT_ANSWER, CHAT_HEADERS};
 
 fn chat(n: usize) -> String {
     format!(
@@ -23,7 +21,7 @@ fn ask(plugin: &Plugin, n: usize) -> bool {
     s.send_request();
     let hit = s.local_reply().is_some();
     if !hit {
-        s.receive(200, &[("content-type", "application/json")], ANSWER);
+        s.receive(200, &[("content-type", "application/json")], CHAT_ANSWER);
     }
     s.finish();
     hit

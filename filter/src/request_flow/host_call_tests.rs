@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::fake_host;
-use crate::test_plugin::{seed_config, Plugin, CHAT_HEADERS};
+use crate::test_plugin::{seed_config, Plugin, CHAT_ANSWER, CHAT_HEADERS};
 
 const CHAT: &str = r#"{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]}"#;
-
-const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#;
 
 fn calls_since(start: usize) -> BTreeMap<&'static str, usize> {
     fake_host::with(|h| {
@@ -31,7 +29,7 @@ fn calls_per_phase(plugin: &Plugin) -> [BTreeMap<&'static str, usize>; 3] {
     s.send_request();
     let request = calls_since(start);
     let start = mark();
-    s.receive(200, &[("content-type", "application/json")], ANSWER);
+    s.receive(200, &[("content-type", "application/json")], CHAT_ANSWER);
     let response = calls_since(start);
     let start = mark();
     s.finish();
@@ -100,7 +98,7 @@ fn a_cache_miss_with_the_cache_on_adds_only_the_cache_calls() {
     assert!(
         plugin
             .metric("tollgate.cache_bytes")
-            .is_some_and(|b| b > ANSWER.len() as u64),
+            .is_some_and(|b| b > CHAT_ANSWER.len() as u64),
         "the stored entry's bytes"
     );
     let [miss_request, miss_response, miss_log] = miss_calls();

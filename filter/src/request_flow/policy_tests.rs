@@ -6,7 +6,7 @@ use proxy_wasm::types::Action;
 use serde_json::{json, Value};
 use tollgate_core::event::Outcome;
 
-use crate::test_plugin::{reply_json, seed_config, Plugin};
+use crate::test_plugin::{reply_json, seed_config, Plugin, CHAT_ANSWER};
 
 const CHAT: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
 
@@ -202,8 +202,6 @@ fn ticket(id: &str, at: &str) -> String {
     .to_string()
 }
 
-const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#;
-
 /// Sends `body`; answers it upstream if it was not served from the cache. Returns
 /// whether it was a cache hit.
 fn ask(plugin: &Plugin, body: &str) -> bool {
@@ -211,7 +209,7 @@ fn ask(plugin: &Plugin, body: &str) -> bool {
     s.send_request();
     let hit = s.local_reply().is_some_and(|r| r.status == 200);
     if !hit {
-        s.receive(200, &[("content-type", "application/json")], ANSWER);
+        s.receive(200, &[("content-type", "application/json")], CHAT_ANSWER);
     }
     s.finish();
     hit
