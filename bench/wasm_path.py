@@ -166,8 +166,8 @@ def main() -> None:
     env = dict(os.environ, TOLLGATE_BENCH_COLD_BYTES=str(args.cold))
     module = build()
     cold = f", {args.cold:,} bytes written between callbacks" if args.cold else ""
-    print(f"| path (973-byte request, wallet enforcement off), wasm under {args.runtime}{cold} | request ns | response ns | log ns | total ns | allocations (request / response / log) |")
-    print("|---|---:|---:|---:|---:|---|")
+    print(f"| path (973-byte request, wallet enforcement off), wasm under {args.runtime}{cold} | request ns | response ns | log ns | tick ns | total ns | allocations (request / response / log / tick) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     rows = [(case, run_case(module, case, env=env, runtime=args.runtime)) for case in args.cases]
     for _, row in rows:
         print(row)

@@ -91,8 +91,9 @@ impl Phase {
     }
 }
 
-/// Request, response and log phases of one run.
-type Run = [Phase; 3];
+/// Request, response and log phases of one run, and the VM's ticks (every 100
+/// requests: the events handed to the flusher's queue, counters to their stats).
+type Run = [Phase; 4];
 
 /// Bytes of other memory written before each callback when `TOLLGATE_BENCH_COLD_BYTES`
 /// is set: inside Envoy a filter's callbacks run between Envoy's own work, which
@@ -142,7 +143,7 @@ fn run(plugin: &mut Plugin, first: usize, distinct: bool, answer: &str) -> Run {
         if i % 100 == 99 {
             // The tick hands events to the flusher's queue; the fake host's record of
             // calls and queued items is cleared, as Envoy's flusher would drain it.
-            plugin.root.on_tick();
+            phases[3].time(|| plugin.root.on_tick());
             fake_host::with(|h| {
                 h.queues.values_mut().for_each(|q| q.clear());
                 h.calls.clear();
@@ -154,8 +155,8 @@ fn run(plugin: &mut Plugin, first: usize, distinct: bool, answer: &str) -> Run {
 }
 
 /// Best of `RUNS` runs, phase by phase: ns and allocations per request.
-fn best(mut one_run: impl FnMut(usize) -> Run) -> [(f64, f64); 3] {
-    let mut best = [(f64::INFINITY, 0.0); 3];
+fn best(mut one_run: impl FnMut(usize) -> Run) -> [(f64, f64); 4] {
+    let mut best = [(f64::INFINITY, 0.0); 4];
     for r in 0..RUNS {
         let phases = one_run(r);
         for (b, p) in best.iter_mut().zip(phases) {
@@ -172,7 +173,7 @@ fn best(mut one_run: impl FnMut(usize) -> Run) -> [(f64, f64); 3] {
 /// `config`. Each case runs on a thread of its own, as the shell's tests do: the SDK
 /// keeps the plugin's state (HTTP call tokens) per thread, and the fake host too.
 /// Compiled to wasm, where there are no threads, a process runs one case.
-fn measure(config: serde_json::Value, distinct: bool) -> [(f64, f64); 3] {
+fn measure(config: serde_json::Value, distinct: bool) -> [(f64, f64); 4] {
     let body = move || {
         let answer = answer();
         let mut plugin = Plugin::configure(&config);
@@ -208,13 +209,14 @@ fn main() {
     let cases = cases
         .into_iter()
         .map(|(name, config, distinct)| (name, measure(config, distinct)));
-    println!("| path (973-byte request, wallet enforcement off) | request ns | response ns | log ns | total ns | allocations (request / response / log) |");
-    println!("|---|---:|---:|---:|---:|---|");
+    println!("| path (973-byte request, wallet enforcement off) | request ns | response ns | log ns | tick ns | total ns | allocations (request / response / log / tick) |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
     for (name, phases) in cases {
         let total: f64 = phases.iter().map(|p| p.0).sum();
+        let [request, response, log, tick] = phases;
         println!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {total:.0} | {:.0} / {:.0} / {:.0} |",
-            phases[0].0, phases[1].0, phases[2].0, phases[0].1, phases[1].1, phases[2].1
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {total:.0} | {:.0} / {:.0} / {:.0} / {:.1} |",
+            request.0, response.0, log.0, tick.0, request.1, response.1, log.1, tick.1
         );
     }
 }

@@ -20,6 +20,16 @@ pub trait HeaderList {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     }
+
+    /// How many entries `name` has, and the first one's value.
+    fn occurrences(&self, name: &str) -> (usize, Option<&str>) {
+        let mut values = self
+            .pairs()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        let first = values.next();
+        (first.map_or(0, |_| 1 + values.count()), first)
+    }
 }
 
 impl HeaderList for [(String, String)] {
@@ -145,12 +155,34 @@ impl HeaderList for HeaderMap {
         })
     }
 
-    /// Compares lengths before any text: most names differ in length from the one asked.
     fn first_value(&self, name: &str) -> Option<&str> {
-        (0..self.ends.len()).find_map(|i| {
-            let (n, v) = self.entry(i);
-            (n.len() == name.len() && self.text[n].eq_ignore_ascii_case(name))
-                .then(|| &self.text[v])
+        self.values_named(name).next()
+    }
+
+    fn occurrences(&self, name: &str) -> (usize, Option<&str>) {
+        let mut values = self.values_named(name);
+        let first = values.next();
+        (first.map_or(0, |_| 1 + values.count()), first)
+    }
+}
+
+impl HeaderMap {
+    /// The values of the entries named `name`, in order. Names are compared as bytes,
+    /// lengths first (most names differ in length from the one asked), and only a
+    /// match's value is taken as text: a request looks up about fifteen names, and the
+    /// upstream edits count a few more.
+    fn values_named<'m, 'n>(
+        &'m self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'m str> + use<'m, 'n> {
+        let bytes = self.text.as_bytes();
+        let mut start = 0;
+        self.ends.iter().filter_map(move |&(name_end, end)| {
+            let candidate = start..name_end;
+            start = end + 1;
+            (candidate.len() == name.len()
+                && bytes[candidate].eq_ignore_ascii_case(name.as_bytes()))
+            .then(|| &self.text[name_end + 1..end])
         })
     }
 }
@@ -190,38 +222,31 @@ impl<'a> Changes<'a> {
         remove: &[&'a str],
         set: &[(&'a str, &'a str)],
     ) -> Changes<'a> {
-        let count = |name: &str| {
-            original
-                .pairs()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .count()
+        let mut changes = Changes {
+            remove: remove
+                .iter()
+                .filter(|r| find(original, r).is_some())
+                .filter(|r| !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(r)))
+                .copied()
+                .collect(),
+            set: Vec::with_capacity(set.len()),
         };
-        // A header to set that the original repeats is removed first: a host's replace
-        // may change only the first value (Envoy's `setCopy` does), and a repeated
-        // client credential must not travel on beside the provider's.
-        let remove = remove
-            .iter()
-            .filter(|r| find(original, r).is_some())
-            .filter(|r| !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(r)))
-            .chain(
-                set.iter()
-                    .map(|(name, _)| name)
-                    .filter(|name| count(name) > 1),
-            )
-            .copied()
-            .collect();
-        let set = set
-            .iter()
-            .filter(|(name, value)| {
-                let mut current = original
-                    .pairs()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        for &(name, value) in set {
+            match original.occurrences(name) {
                 // Unchanged only when the header is there exactly once with this value.
-                !matches!((current.next(), current.next()), (Some((_, v)), None) if v == *value)
-            })
-            .copied()
-            .collect();
-        Changes { remove, set }
+                (1, Some(current)) if current == value => {}
+                // A header to set that the original repeats is removed first: a host's
+                // replace may change only the first value (Envoy's `setCopy` does), and
+                // a repeated client credential must not travel on beside the provider's.
+                (count, _) => {
+                    if count > 1 {
+                        changes.remove.push(name);
+                    }
+                    changes.set.push((name, value));
+                }
+            }
+        }
+        changes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -364,7 +389,20 @@ mod tests {
                 .map(|(_, v)| v);
             assert_eq!(find(&map, name), by_pairs, "{name:?}");
             assert_eq!(find(&p, name), by_pairs, "{name:?} in owned pairs");
+            let count = map
+                .pairs()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .count();
+            assert_eq!(map.occurrences(name), (count, by_pairs), "{name:?}");
+            assert_eq!(
+                p.occurrences(name),
+                (count, by_pairs),
+                "{name:?} in owned pairs"
+            );
         }
+        assert_eq!(map.occurrences("x-one"), (2, Some("1")));
+        assert_eq!(map.occurrences("X-TWO"), (1, Some("2")));
+        assert_eq!(map.occurrences("x-three"), (0, None));
     }
 
     /// `original` after `changes`, applied the way Envoy applies single-header calls: a

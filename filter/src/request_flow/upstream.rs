@@ -117,7 +117,7 @@ pub(super) fn credential_headers(
 ) -> Vec<(&'static str, String)> {
     match provider {
         ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
-            vec![("authorization", format!("Bearer {credential}"))]
+            vec![("authorization", ["Bearer ", credential].concat())]
         }
         ProviderKind::AzureOpenai => vec![("api-key", credential.to_string())],
         // Signed per request (`upstream_request`), never a static header.
@@ -131,7 +131,7 @@ pub(super) fn credential_headers(
         ],
         ProviderKind::Gemini => vec![("x-goog-api-key", credential.to_string())],
         // An OAuth access token (`gcloud auth print-access-token`, a workload identity).
-        ProviderKind::VertexAi => vec![("authorization", format!("Bearer {credential}"))],
+        ProviderKind::VertexAi => vec![("authorization", ["Bearer ", credential].concat())],
     }
 }
 
