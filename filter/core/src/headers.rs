@@ -7,6 +7,8 @@
 //! the filter's own timing under load), so only the headers that change are written,
 //! one call each ([`Changes`]): the three of a typical request took ~2.5 µs together.
 
+use std::ops::Range;
+
 /// A header map: (lowercase name, value) pairs in the host's order.
 pub type Pairs = Vec<(String, String)>;
 
@@ -14,19 +16,21 @@ pub type Pairs = Vec<(String, String)>;
 pub trait HeaderList {
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
 
+    /// The values of the entries named `name` (ASCII case ignored), in order.
+    fn values_named<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s str> {
+        self.pairs()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
     /// The first value of `name`; see [`find`].
     fn first_value(&self, name: &str) -> Option<&str> {
-        self.pairs()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.values_named(name).next()
     }
 
     /// How many entries `name` has, and the first one's value.
     fn occurrences(&self, name: &str) -> (usize, Option<&str>) {
-        let mut values = self
-            .pairs()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v);
+        let mut values = self.values_named(name);
         let first = values.next();
         (first.map_or(0, |_| 1 + values.count()), first)
     }
@@ -123,7 +127,7 @@ impl HeaderMap {
 
     fn lossy(
         bytes: &[u8],
-        ranges: impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)>,
+        ranges: impl Iterator<Item = (Range<usize>, Range<usize>)>,
         mut map: HeaderMap,
     ) -> HeaderMap {
         for (name, value) in ranges {
@@ -139,50 +143,32 @@ impl HeaderMap {
         map
     }
 
-    /// Entry `i`'s name and value ranges in `text`.
-    fn entry(&self, i: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-        let start = if i == 0 { 0 } else { self.ends[i - 1].1 + 1 };
-        let (name_end, end) = self.ends[i];
-        (start..name_end, name_end + 1..end)
+    /// Each entry's name and value, as ranges of `text`.
+    fn entries(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&(name_end, end)| {
+            let name = start..name_end;
+            start = end + 1;
+            (name, name_end + 1..end)
+        })
     }
 }
 
 impl HeaderList for HeaderMap {
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        (0..self.ends.len()).map(|i| {
-            let (name, value) = self.entry(i);
-            (&self.text[name], &self.text[value])
-        })
+        self.entries()
+            .map(|(name, value)| (&self.text[name], &self.text[value]))
     }
 
-    fn first_value(&self, name: &str) -> Option<&str> {
-        self.values_named(name).next()
-    }
-
-    fn occurrences(&self, name: &str) -> (usize, Option<&str>) {
-        let mut values = self.values_named(name);
-        let first = values.next();
-        (first.map_or(0, |_| 1 + values.count()), first)
-    }
-}
-
-impl HeaderMap {
-    /// The values of the entries named `name`, in order. Names are compared as bytes,
-    /// lengths first (most names differ in length from the one asked), and only a
-    /// match's value is taken as text: a request looks up about fifteen names, and the
-    /// upstream edits count a few more.
-    fn values_named<'m, 'n>(
-        &'m self,
-        name: &'n str,
-    ) -> impl Iterator<Item = &'m str> + use<'m, 'n> {
+    /// Names are compared as bytes, lengths first (most names differ in length from
+    /// the one asked), and only a match's value is taken as text: a request looks up
+    /// about fifteen names, and the upstream edits count a few more.
+    fn values_named<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s str> {
         let bytes = self.text.as_bytes();
-        let mut start = 0;
-        self.ends.iter().filter_map(move |&(name_end, end)| {
-            let candidate = start..name_end;
-            start = end + 1;
+        self.entries().filter_map(move |(candidate, value)| {
             (candidate.len() == name.len()
                 && bytes[candidate].eq_ignore_ascii_case(name.as_bytes()))
-            .then(|| &self.text[name_end + 1..end])
+            .then(|| &self.text[value])
         })
     }
 }
